@@ -1,0 +1,3 @@
+//! stub
+/// The application.
+pub struct Application;

@@ -1,0 +1,107 @@
+//! The catalog: durable configuration in SQL (categories, servers, API keys).
+//!
+//! [`CatalogStore`] is the raw storage contract with two backends, one file
+//! each: [`sqlite`] (the embedded default, a file in WAL mode) and
+//! [`postgres`]. The backend is chosen by the URL scheme in [`connect`].
+//! Business rules (who may see or change what, validation) live in
+//! [`service`], never here. Secret values are sealed by the store with the
+//! [`Cipher`](crate::secret::Cipher) it was opened with, so nothing reaches
+//! a table in clear text.
+
+pub mod model;
+mod rows;
+pub mod service;
+pub mod sqlite;
+pub mod postgres;
+pub mod url;
+pub mod validate;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::config::{CatalogBackend, Settings};
+use crate::error::Result;
+use crate::ids::{ApiKeyId, CategoryId, ServerId};
+use crate::secret::Cipher;
+
+pub use model::{ApiKey, Category, SecretMap, Server, ServerName, Transport};
+pub use service::CatalogService;
+
+/// A shared handle on the catalog backend.
+pub type Catalog = Arc<dyn CatalogStore>;
+
+/// One page of categories, ordered by lower-cased name.
+#[derive(Debug, Clone, Default)]
+pub struct CategoryQuery {
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+    /// Return categories whose lower-cased name sorts after this one.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// One page of servers, ordered by name.
+#[derive(Debug, Clone, Default)]
+pub struct ServerQuery {
+    /// `Some(user)`: only public servers and servers owned by `user`.
+    /// `None`: every server (admins).
+    pub visible_to: Option<String>,
+    pub category_id: Option<CategoryId>,
+    /// Return servers whose name sorts after this one.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Raw storage operations; every backend passes the same contract tests.
+///
+/// Unique violations come back as `Error::Conflict` with the codes
+/// `category_name_taken` / `server_name_taken`; a server whose `category_id`
+/// names no category as `Error::Invalid` with code `category_not_found`.
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
+    /// Which backend this is.
+    fn backend(&self) -> CatalogBackend;
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    async fn insert_category(&self, category: &Category) -> Result<()>;
+    /// Replaces every field but `id` and `created_at`; `NotFound` if absent.
+    async fn update_category(&self, category: &Category) -> Result<()>;
+    /// Deletes; the category's servers become uncategorised. `false` if absent.
+    async fn delete_category(&self, id: &CategoryId) -> Result<bool>;
+    async fn get_category(&self, id: &CategoryId) -> Result<Option<Category>>;
+    async fn list_categories(&self, query: &CategoryQuery) -> Result<Vec<Category>>;
+    async fn count_categories(&self, search: Option<&str>) -> Result<u64>;
+
+    async fn insert_server(&self, server: &Server) -> Result<()>;
+    /// Replaces every field but `id` and `created_at`; `NotFound` if absent.
+    async fn update_server(&self, server: &Server) -> Result<()>;
+    async fn delete_server(&self, id: &ServerId) -> Result<bool>;
+    async fn get_server(&self, id: &ServerId) -> Result<Option<Server>>;
+    async fn get_server_by_name(&self, name: &ServerName) -> Result<Option<Server>>;
+    async fn list_servers(&self, query: &ServerQuery) -> Result<Vec<Server>>;
+
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// The key with this hash, revoked or not.
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
+    /// Every key, newest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Marks a key revoked; `false` if absent or already revoked.
+    async fn revoke_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<bool>;
+    async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<()>;
+    /// Number of keys not revoked.
+    async fn count_active_api_keys(&self) -> Result<u64>;
+}
+
+/// Opens the catalog named by `catalog.url`, creating the SQLite file and its
+/// folder when needed, and applies pending migrations.
+pub async fn connect(settings: &Settings, cipher: Cipher) -> anyhow::Result<Catalog> {
+    let url = settings.catalog_url();
+    let max = settings.catalog.max_connections;
+    match settings.catalog_backend()? {
+        CatalogBackend::Sqlite => sqlite::connect(&url, max, cipher).await,
+        CatalogBackend::Postgres => postgres::connect(&url, max, cipher).await,
+    }
+}

@@ -1,0 +1,3 @@
+//! stub
+/// Catalog rules.
+pub struct CatalogService;

@@ -1,0 +1,373 @@
+//! The typed settings tree: embedded defaults, then a TOML file (`--config FILE`,
+//! or `./manifold.toml` when present), then `MANIFOLD_…` environment variables
+//! with `__` for nesting (`MANIFOLD_STATE__URL=redis://…`).
+//!
+//! Every key is documented in `config.toml.example`; a test keeps that file and
+//! [`Settings::default`] identical. An invalid value stops start-up with one
+//! line naming the key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "manifold.toml";
+/// Prefix of every environment variable Manifold reads.
+pub const ENV_PREFIX: &str = "MANIFOLD_";
+
+/// All of Manifold's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the HTTP server binds (`host:port`).
+    pub listen: String,
+    /// Folder for the SQLite catalog, the generated admin key and secrets key.
+    pub data_dir: PathBuf,
+    pub catalog: CatalogSettings,
+    pub state: StateSettings,
+    pub upstream: UpstreamSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub secrets: SecretsSettings,
+}
+
+/// Where categories, servers and API keys live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSettings {
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://{data_dir}/manifold.db`.
+    pub url: String,
+    /// Largest number of pooled catalog connections.
+    pub max_connections: u32,
+}
+
+/// Where per-session connection state lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSettings {
+    /// `memory` or `redis://…` / `rediss://…`.
+    pub url: String,
+    /// Prepended to every key (lets several deployments share one Redis).
+    pub key_prefix: String,
+    /// Lifetime of every connection-state key, refreshed on each write.
+    pub ttl_seconds: u64,
+}
+
+/// Limits for links to upstream MCP servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSettings {
+    pub connect_timeout_seconds: u64,
+    pub tool_fetch_timeout_seconds: u64,
+    pub call_timeout_seconds: u64,
+}
+
+/// HTTP server limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Largest accepted request body; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Time limit for one admin API request.
+    pub request_timeout_seconds: u64,
+}
+
+/// Log output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter: `info`, `manifold=debug,sqlx=warn`, …
+    pub level: String,
+}
+
+/// Text for people, JSON for log pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Encryption of secrets at rest.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsSettings {
+    /// Base64 of 32 bytes; empty means `data_dir/secret.key`, generated once.
+    pub encryption_key: String,
+}
+
+impl fmt::Debug for SecretsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsSettings")
+            .field("encryption_key", &crate::secret::REDACTED)
+            .finish()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            catalog: CatalogSettings::default(),
+            state: StateSettings::default(),
+            upstream: UpstreamSettings::default(),
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
+            secrets: SecretsSettings::default(),
+        }
+    }
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 10,
+        }
+    }
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        Self {
+            url: "memory".into(),
+            key_prefix: String::new(),
+            ttl_seconds: 86_400,
+        }
+    }
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout_seconds: 30,
+            tool_fetch_timeout_seconds: 30,
+            call_timeout_seconds: 120,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1_048_576,
+            request_timeout_seconds: 60,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for SecretsSettings {
+    fn default() -> Self {
+        Self {
+            encryption_key: String::new(),
+        }
+    }
+}
+
+/// A configuration problem, reported as one line: `invalid config: KEY: WHAT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl fmt::Display) -> Self {
+        Self {
+            key: key.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Which kind of catalog a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogBackend {
+    Sqlite,
+    Postgres,
+}
+
+impl Settings {
+    /// Loads defaults → file → environment, then validates.
+    ///
+    /// `file` is `--config`; without it `./manifold.toml` is read when present.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("{} does not exist", path.display()),
+                ));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        for (name, value) in env {
+            let Some(key) = env_key(&name) else { continue };
+            let value: figment::value::Value = value.parse().unwrap_or_else(|e| match e {});
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+        let settings: Settings = figment.extract().map_err(first_error)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value that types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("data_dir", "must not be empty"));
+        }
+        self.catalog_backend()?;
+        if self.catalog.max_connections == 0 {
+            return Err(ConfigError::new("catalog.max_connections", "must be at least 1"));
+        }
+        let url = self.state.url.as_str();
+        if url != "memory" && !url.starts_with("redis://") && !url.starts_with("rediss://") {
+            return Err(ConfigError::new(
+                "state.url",
+                format!("expected `memory` or a redis:// URL, got `{url}`"),
+            ));
+        }
+        if url != "memory" {
+            redis::Client::open(url)
+                .map_err(|e| ConfigError::new("state.url", format!("not a valid Redis URL: {e}")))?;
+        }
+        if self.state.key_prefix.chars().any(|c| c.is_whitespace() || c == '*') {
+            return Err(ConfigError::new(
+                "state.key_prefix",
+                "must not contain spaces or `*`",
+            ));
+        }
+        for (key, value) in [
+            ("state.ttl_seconds", self.state.ttl_seconds),
+            (
+                "upstream.connect_timeout_seconds",
+                self.upstream.connect_timeout_seconds,
+            ),
+            (
+                "upstream.tool_fetch_timeout_seconds",
+                self.upstream.tool_fetch_timeout_seconds,
+            ),
+            (
+                "upstream.call_timeout_seconds",
+                self.upstream.call_timeout_seconds,
+            ),
+            (
+                "http.request_timeout_seconds",
+                self.http.request_timeout_seconds,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be greater than 0"));
+            }
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(ConfigError::new("http.max_body_bytes", "must be at least 1024"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::new("log.level", format!("not a valid filter: {e}")))?;
+        if !self.secrets.encryption_key.is_empty() {
+            crate::secret::Cipher::load(&self.secrets.encryption_key, &self.data_dir)
+                .map_err(|e| ConfigError::new("secrets.encryption_key", e.to_string().replace("secrets.encryption_key: ", "")))?;
+        }
+        Ok(())
+    }
+
+    /// The parsed `listen` address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            ConfigError::new(
+                "listen",
+                format!("expected host:port such as 127.0.0.1:8080, got `{}`", self.listen),
+            )
+        })
+    }
+
+    /// The catalog URL with the SQLite default filled in.
+    pub fn catalog_url(&self) -> String {
+        if self.catalog.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("manifold.db").display())
+        } else {
+            self.catalog.url.clone()
+        }
+    }
+
+    /// Which catalog backend the URL selects.
+    pub fn catalog_backend(&self) -> Result<CatalogBackend, ConfigError> {
+        let url = self.catalog_url();
+        if url.starts_with("sqlite:") {
+            Ok(CatalogBackend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(CatalogBackend::Postgres)
+        } else {
+            Err(ConfigError::new(
+                "catalog.url",
+                format!("expected sqlite://… or postgres://…, got `{url}`"),
+            ))
+        }
+    }
+}
+
+/// The dotted settings key an environment variable names
+/// (`MANIFOLD_STATE__URL` → `state.url`), or `None` for variables that are not
+/// settings, so unrelated `MANIFOLD_*` variables (test knobs, say) are ignored.
+fn env_key(name: &str) -> Option<String> {
+    let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase().replace("__", ".");
+    let top = key.split('.').next().unwrap_or_default();
+    let known = matches!(
+        top,
+        "listen" | "data_dir" | "catalog" | "state" | "upstream" | "http" | "log" | "secrets"
+    );
+    (known && !key.split('.').any(str::is_empty)).then_some(key)
+}
+
+fn first_error(err: figment::Error) -> ConfigError {
+    let key = err.path.join(".");
+    let key = if key.is_empty() {
+        err.metadata
+            .as_ref()
+            .map(|m| m.name.to_string())
+            .unwrap_or_else(|| "config".into())
+    } else {
+        key
+    };
+    let mut message = err.kind.to_string();
+    if let Some(meta) = &err.metadata {
+        if let Some(source) = &meta.source {
+            message = format!("{message} (from {source})");
+        }
+    }
+    ConfigError { key, message }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    Settings::load_from(None, env(pairs))
+}
+
+#[test]
+fn with_nothing_set_it_listens_on_loopback_8080_with_sqlite_and_memory() -> anyhow::Result<()> {
+    let s = load(&[])?;
+    assert_eq!(s.listen_addr()?.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.catalog_url(), "sqlite://./data/manifold.db");
+    assert_eq!(s.catalog_backend()?, CatalogBackend::Sqlite);
+    assert_eq!(s.state.url, "memory");
+    assert_eq!(s.state.ttl_seconds, 86_400);
+    assert_eq!(s.upstream.connect_timeout_seconds, 30);
+    assert_eq!(s.upstream.tool_fetch_timeout_seconds, 30);
+    Ok(())
+}
+
+#[test]
+fn environment_variables_override_nested_keys_with_double_underscores() -> anyhow::Result<()> {
+    let s = load(&[
+        ("MANIFOLD_LISTEN", "0.0.0.0:9000"),
+        ("MANIFOLD_DATA_DIR", "/var/lib/manifold"),
+        ("MANIFOLD_CATALOG__URL", "postgres://u@db/manifold"),
+        ("MANIFOLD_STATE__URL", "redis://127.0.0.1:6379/2"),
+        ("MANIFOLD_STATE__KEY_PREFIX", "prod:"),
+        ("MANIFOLD_STATE__TTL_SECONDS", "60"),
+        ("MANIFOLD_LOG__FORMAT", "json"),
+    ])?;
+    assert_eq!(s.listen, "0.0.0.0:9000");
+    assert_eq!(s.data_dir, PathBuf::from("/var/lib/manifold"));
+    assert_eq!(s.catalog_backend()?, CatalogBackend::Postgres);
+    assert_eq!(s.state.url, "redis://127.0.0.1:6379/2");
+    assert_eq!(s.state.key_prefix, "prod:");
+    assert_eq!(s.state.ttl_seconds, 60);
+    assert_eq!(s.log.format, LogFormat::Json);
+    Ok(())
+}
+
+#[test]
+fn the_data_dir_moves_the_default_sqlite_file() -> anyhow::Result<()> {
+    let s = load(&[("MANIFOLD_DATA_DIR", "/srv/m")])?;
+    assert_eq!(s.catalog_url(), "sqlite:///srv/m/manifold.db");
+    Ok(())
+}
+
+#[test]
+fn unrelated_manifold_variables_are_not_read_as_config() -> anyhow::Result<()> {
+    let s = load(&[("MANIFOLD_TEST_REDIS_URL", "redis://x")])?;
+    assert_eq!(s, Settings::default());
+    Ok(())
+}
+
+#[test]
+fn an_invalid_value_names_its_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("MANIFOLD_STATE__TTL_SECONDS", "soon", "state.ttl_seconds"),
+        ("MANIFOLD_STATE__TTL_SECONDS", "0", "state.ttl_seconds"),
+        ("MANIFOLD_LISTEN", "localhost", "listen"),
+        ("MANIFOLD_STATE__URL", "memcached://x", "state.url"),
+        ("MANIFOLD_CATALOG__URL", "mysql://x", "catalog.url"),
+        ("MANIFOLD_LOG__FORMAT", "xml", "log.format"),
+        ("MANIFOLD_LOG__LEVEL", "info,[", "log.level"),
+        ("MANIFOLD_HTTP__MAX_BODY_BYTES", "-1", "http.max_body_bytes"),
+        ("MANIFOLD_SECRETS__ENCRYPTION_KEY", "short", "secrets.encryption_key"),
+        ("MANIFOLD_CATALOG__URLL", "x", "catalog"),
+    ];
+    for (var, value, key) in cases {
+        let err = load(&[(var, value)]).err();
+        let Some(err) = err else {
+            panic!("{var}={value} was accepted");
+        };
+        assert!(
+            err.key == *key || err.key.starts_with(key),
+            "{var}={value}: expected key {key}, got {err}"
+        );
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
+    }
+}
+
+#[test]
+fn a_config_file_is_layered_under_the_environment() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("m.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:7000\"\n[state]\nkey_prefix = \"file:\"\nttl_seconds = 5\n",
+    )?;
+    let s = Settings::load_from(Some(&path), env(&[("MANIFOLD_STATE__TTL_SECONDS", "9")]))?;
+    assert_eq!(s.listen, "127.0.0.1:7000");
+    assert_eq!(s.state.key_prefix, "file:");
+    assert_eq!(s.state.ttl_seconds, 9);
+    Ok(())
+}
+
+#[test]
+fn a_typo_in_the_config_file_is_refused_with_its_key() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, "[state]\nttl = 5\n")?;
+    let err = Settings::load_from(Some(&path), Vec::new()).err();
+    assert!(
+        err.as_ref().is_some_and(|e| e.key.starts_with("state") && e.message.contains("ttl")),
+        "{err:?}"
+    );
+    let missing = Settings::load_from(Some(&dir.path().join("nope.toml")), Vec::new()).err();
+    assert_eq!(missing.map(|e| e.key), Some("--config".to_owned()));
+    Ok(())
+}
+
+/// Collects dotted key paths of every leaf in a TOML table.
+fn leaf_keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => leaf_keys(&key, t, out),
+            _ => out.push(key),
+        }
+    }
+}
+
+#[test]
+fn the_example_file_lists_every_key_with_its_default() -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml.example"))?;
+    let example: toml::Table = toml::from_str(&text)?;
+    let defaults: toml::Table = toml::Table::try_from(Settings::default())?;
+    let (mut in_example, mut in_type) = (Vec::new(), Vec::new());
+    leaf_keys("", &example, &mut in_example);
+    leaf_keys("", &defaults, &mut in_type);
+    in_example.sort();
+    in_type.sort();
+    assert_eq!(in_example, in_type, "config.toml.example and Settings differ");
+    let parsed: Settings = toml::from_str(&text)?;
+    assert_eq!(parsed, Settings::default(), "the example must show the defaults");
+    for key in &in_type {
+        let leaf = key.rsplit('.').next().unwrap_or(key);
+        let commented = text.lines().collect::<Vec<_>>().windows(2).any(|w| {
+            w[0].trim_start().starts_with('#') && w[1].trim_start().starts_with(&format!("{leaf} ="))
+        });
+        assert!(commented, "{key} has no comment line above it in config.toml.example");
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The one domain error every service returns, with a stable snake_case code.
+//!
+//! Each edge renders it its own way (REST: `{"error":{"code","message","field"}}`);
+//! the code is the contract, the message is for humans. An `Internal` error never
+//! shows its cause to a client: the edge logs it and answers a generic message.
+
+use std::fmt;
+
+/// Result alias used across services and stores.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, classified by how a client should react.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is well-formed but not acceptable (422).
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// The request itself is malformed (400).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// The thing does not exist, or the caller may not see it (404).
+    #[error("{what} not found")]
+    NotFound { code: &'static str, what: &'static str },
+    /// A uniqueness rule was broken (409).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// No or bad credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Known caller, action not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A dependency (catalog, state store) is not reachable (503).
+    #[error("{what} is unavailable")]
+    Unavailable {
+        what: &'static str,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A bug or an unexpected failure; the cause goes to the log only (500).
+    #[error("internal error: {0}")]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// A 422 naming the field at fault.
+    pub fn invalid(code: &'static str, field: &str, message: impl fmt::Display) -> Self {
+        Self::Invalid {
+            code,
+            field: Some(field.to_owned()),
+            message: message.to_string(),
+        }
+    }
+
+    /// A 409 naming the field at fault.
+    pub fn conflict(code: &'static str, field: &str, message: impl fmt::Display) -> Self {
+        Self::Conflict {
+            code,
+            field: Some(field.to_owned()),
+            message: message.to_string(),
+        }
+    }
+
+    /// A 404 for a kind of thing (`category`, `server`, `api key`).
+    pub fn not_found(code: &'static str, what: &'static str) -> Self {
+        Self::NotFound { code, what }
+    }
+
+    /// Wraps an unexpected failure.
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    /// A dependency is down.
+    pub fn unavailable(
+        what: &'static str,
+        err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Unavailable {
+            what,
+            source: Some(err.into()),
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. }
+            | Self::BadRequest { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. } => code,
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The input field at fault, when one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Invalid { field, .. } | Self::Conflict { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::unavailable("catalog", err)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(err: redis::RedisError) -> Self {
+        if err.is_io_error() || err.is_connection_dropped() || err.is_timeout() {
+            Self::unavailable("state store", err)
+        } else {
+            Self::internal(err)
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Manifold: a reverse-proxy MCP gateway.
+//!
+//! A tour of the modules, from the edge inwards:
+//!
+//! - [`cli`] parses the command line; [`app`] builds the HTTP application
+//!   (bind first, then serve) and [`state`] is the shared handle every handler gets.
+//! - [`admin`] holds the admin surfaces: [`admin::rest`] (`/api/v1`, with its
+//!   OpenAPI document) and the health probes.
+//! - [`auth`] turns a request into a [`auth::Principal`] (API keys today).
+//! - [`catalog`] is durable configuration in SQL (SQLite or PostgreSQL):
+//!   categories, servers, API keys; [`catalog::service`] holds its rules.
+//! - [`session`] is per-session connection state (in memory or Redis), the
+//!   seed's MCPRedisManager.
+//! - [`config`], [`error`], [`ids`], [`secret`] and [`telemetry`] are the
+//!   small pieces everything else uses.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod secret;
+pub mod session;
+pub mod state;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Settings;
+pub use error::{Error, Result};

@@ -1,0 +1,167 @@
+//! Connection state: per session and server, the status (`CONNECTED`,
+//! `DISCONNECTED`, `FAILED`), the cached tool list, when it connected and the
+//! last error — the seed's MCPRedisManager.
+//!
+//! [`StateStore`] has two backends, one file each: [`memory`] (the embedded
+//! default, expiring entries with a purge task) and [`redis`]. Key names are
+//! built in [`keys`] only. A write is atomic: no reader ever sees `CONNECTED`
+//! without its tools.
+
+pub mod keys;
+pub mod memory;
+pub mod redis;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+
+/// A shared handle on the state-store backend.
+pub type State = Arc<dyn StateStore>;
+
+/// The isolation unit for connection state (by default the principal's id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// Longest accepted session id.
+    pub const MAX_LEN: usize = 200;
+
+    /// Accepts 1-200 printable ASCII characters other than space, `*`, `?`,
+    /// `[`, `]`, `{`, `}` and `\` (so an id can never act as a SCAN pattern or
+    /// a Redis Cluster hash tag).
+    pub fn parse(raw: &str) -> Result<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"*?[]{}\\".contains(&b));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(Error::invalid(
+                "invalid_session_id",
+                "session",
+                "a session id is 1-200 printable characters without spaces or *?[]{}\\",
+            ))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a session stands with one server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionStatus {
+    Connected,
+    Disconnected,
+    Failed,
+}
+
+impl ConnectionStatus {
+    /// The stored text (`CONNECTED`, `DISCONNECTED`, `FAILED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "CONNECTED",
+            Self::Disconnected => "DISCONNECTED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    /// Parses the stored text; anything else reads as `None`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "CONNECTED" => Some(Self::Connected),
+            "DISCONNECTED" => Some(Self::Disconnected),
+            "FAILED" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Everything stored for one (session, server).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionState {
+    pub status: ConnectionStatus,
+    /// The cached tool list (MCP `Tool` objects as JSON); empty unless connected.
+    pub tools: Vec<serde_json::Value>,
+    pub connected_at: Option<DateTime<Utc>>,
+    /// Why the last connect failed (already redacted); only when `FAILED`.
+    pub error: Option<String>,
+}
+
+impl ConnectionState {
+    /// The state of a server never touched in this session.
+    pub fn disconnected() -> Self {
+        Self {
+            status: ConnectionStatus::Disconnected,
+            tools: Vec::new(),
+            connected_at: None,
+            error: None,
+        }
+    }
+}
+
+/// Raw state operations; both backends pass the same contract tests.
+///
+/// Every key is written with the configured TTL, and each write refreshes the
+/// TTL of the session's connections set.
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    /// The full state of one server in a session (`disconnected()` if none).
+    async fn get(&self, session: &SessionId, server: &str) -> Result<ConnectionState>;
+    /// Just the status (`Disconnected` if none).
+    async fn status(&self, session: &SessionId, server: &str) -> Result<ConnectionStatus>;
+    /// Just the cached tools (empty if none).
+    async fn tools(&self, session: &SessionId, server: &str) -> Result<Vec<serde_json::Value>>;
+    /// Atomically: status `CONNECTED`, the tools, `connected_at`, no error, and
+    /// the server added to the session's connections set.
+    async fn set_connected(
+        &self,
+        session: &SessionId,
+        server: &str,
+        tools: &[serde_json::Value],
+        connected_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Atomically: status `FAILED` with the error, tools and `connected_at`
+    /// removed, the server removed from the connections set.
+    async fn set_failed(&self, session: &SessionId, server: &str, error: &str) -> Result<()>;
+    /// Atomically: status `DISCONNECTED`, tools, `connected_at` and error
+    /// removed, the server removed from the connections set.
+    async fn set_disconnected(&self, session: &SessionId, server: &str) -> Result<()>;
+    /// Names in the session's connections set, sorted.
+    async fn connected_servers(&self, session: &SessionId) -> Result<Vec<String>>;
+    /// Disconnects every connected server of the session; returns their names.
+    async fn disconnect_all(&self, session: &SessionId) -> Result<Vec<String>>;
+    /// Deletes every key of the session (SCAN, never KEYS); returns how many.
+    async fn clear_session(&self, session: &SessionId) -> Result<u64>;
+    /// Round trip to the backend.
+    async fn health(&self) -> Result<()>;
+}
+
+/// Opens the store named by `state.url`.
+pub async fn connect(settings: &Settings) -> anyhow::Result<State> {
+    let ttl = std::time::Duration::from_secs(settings.state.ttl_seconds);
+    let prefix = settings.state.key_prefix.clone();
+    if settings.state.url == "memory" {
+        memory::open(prefix, ttl).await
+    } else {
+        redis::connect(&settings.state.url, prefix, ttl).await
+    }
+}
