@@ -1,0 +1,9 @@
+//! Integration tests: one binary, real SQLite files, a real PostgreSQL, a real
+//! Redis and a real HTTP server per test (see `support`).
+//!
+//! Test names read as sentences. Logs stay silent unless `TEST_LOG=1`.
+
+mod support;
+
+mod catalog_contract;
+mod state_contract;

@@ -1,0 +1,11 @@
+//! Shared test helpers: backends with a unique database / key prefix per test.
+
+#![allow(dead_code)]
+
+pub mod db;
+pub mod redis;
+
+/// A short random suffix for names that must not collide between tests.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", manifold::ids::ServerId::generate().as_str().trim_start_matches("mcp_"))
+}
