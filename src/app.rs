@@ -1,3 +1,134 @@
-//! stub
-/// The application.
-pub struct Application;
+//! [`Application`]: connects the catalog and the state store, binds the
+//! listener (port 0 works: read the port back), then serves until shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode, header};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::admin::{health, rest};
+use crate::auth::api_key::ApiKeys;
+use crate::catalog::{self, Catalog};
+use crate::config::Settings;
+use crate::secret::Cipher;
+use crate::session::{self, State};
+use crate::state::AppState;
+
+/// The request-id header set on every request and response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A bound, ready-to-serve Manifold.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+/// Random request ids (`req_…`) for requests that arrive without one.
+#[derive(Clone, Copy, Default)]
+struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let id = format!("req_{}", nanoid::nanoid!(16));
+        header::HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+impl Application {
+    /// Opens the catalog (applying migrations) and the state store, creates
+    /// the first admin key when none exists, and binds `listen`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let cipher = Cipher::load(&settings.secrets.encryption_key, &settings.data_dir)?;
+        let catalog = catalog::connect(&settings, cipher).await?;
+        let state = session::connect(&settings).await?;
+        Self::build_with(settings, catalog, state).await
+    }
+
+    /// As [`Application::build`], over an already-open catalog and state store.
+    pub async fn build_with(
+        settings: Settings,
+        catalog: Catalog,
+        state: State,
+    ) -> anyhow::Result<Self> {
+        ApiKeys::new(catalog.clone())
+            .bootstrap(&settings.data_dir)
+            .await?;
+        let addr = settings.listen_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let app = AppState::new(settings, catalog, state);
+        Ok(Self {
+            listener,
+            router: router(app.clone()),
+            state: app,
+        })
+    }
+
+    /// The address actually bound (the real port when `listen` used port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state (tests use it to reach services directly).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr()?, "manifold listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!("manifold stopped");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(app: AppState) -> Router {
+    let settings = app.settings();
+    let (api, _) = rest::router();
+    let api = api
+        .method_not_allowed_fallback(rest::method_not_allowed)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(settings.http.request_timeout_seconds),
+        ));
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty)
+    });
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest(rest::BASE, api)
+        .fallback(rest::route_not_found)
+        .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+        .with_state(app)
+}

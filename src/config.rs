@@ -94,7 +94,7 @@ pub enum LogFormat {
 }
 
 /// Encryption of secrets at rest.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsSettings {
     /// Base64 of 32 bytes; empty means `data_dir/secret.key`, generated once.
@@ -171,14 +171,6 @@ impl Default for LogSettings {
     }
 }
 
-impl Default for SecretsSettings {
-    fn default() -> Self {
-        Self {
-            encryption_key: String::new(),
-        }
-    }
-}
-
 /// A configuration problem, reported as one line: `invalid config: KEY: WHAT`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid config: {key}: {message}")]
@@ -248,7 +240,10 @@ impl Settings {
         }
         self.catalog_backend()?;
         if self.catalog.max_connections == 0 {
-            return Err(ConfigError::new("catalog.max_connections", "must be at least 1"));
+            return Err(ConfigError::new(
+                "catalog.max_connections",
+                "must be at least 1",
+            ));
         }
         let url = self.state.url.as_str();
         if url != "memory" && !url.starts_with("redis://") && !url.starts_with("rediss://") {
@@ -258,10 +253,16 @@ impl Settings {
             ));
         }
         if url != "memory" {
-            redis::Client::open(url)
-                .map_err(|e| ConfigError::new("state.url", format!("not a valid Redis URL: {e}")))?;
+            redis::Client::open(url).map_err(|e| {
+                ConfigError::new("state.url", format!("not a valid Redis URL: {e}"))
+            })?;
         }
-        if self.state.key_prefix.chars().any(|c| c.is_whitespace() || c == '*') {
+        if self
+            .state
+            .key_prefix
+            .chars()
+            .any(|c| c.is_whitespace() || c == '*')
+        {
             return Err(ConfigError::new(
                 "state.key_prefix",
                 "must not contain spaces or `*`",
@@ -291,13 +292,22 @@ impl Settings {
             }
         }
         if self.http.max_body_bytes < 1024 {
-            return Err(ConfigError::new("http.max_body_bytes", "must be at least 1024"));
+            return Err(ConfigError::new(
+                "http.max_body_bytes",
+                "must be at least 1024",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", format!("not a valid filter: {e}")))?;
         if !self.secrets.encryption_key.is_empty() {
-            crate::secret::Cipher::load(&self.secrets.encryption_key, &self.data_dir)
-                .map_err(|e| ConfigError::new("secrets.encryption_key", e.to_string().replace("secrets.encryption_key: ", "")))?;
+            crate::secret::Cipher::load(&self.secrets.encryption_key, &self.data_dir).map_err(
+                |e| {
+                    ConfigError::new(
+                        "secrets.encryption_key",
+                        e.to_string().replace("secrets.encryption_key: ", ""),
+                    )
+                },
+            )?;
         }
         Ok(())
     }
@@ -307,7 +317,10 @@ impl Settings {
         self.listen.parse().map_err(|_| {
             ConfigError::new(
                 "listen",
-                format!("expected host:port such as 127.0.0.1:8080, got `{}`", self.listen),
+                format!(
+                    "expected host:port such as 127.0.0.1:8080, got `{}`",
+                    self.listen
+                ),
             )
         })
     }
@@ -341,7 +354,10 @@ impl Settings {
 /// (`MANIFOLD_STATE__URL` → `state.url`), or `None` for variables that are not
 /// settings, so unrelated `MANIFOLD_*` variables (test knobs, say) are ignored.
 fn env_key(name: &str) -> Option<String> {
-    let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase().replace("__", ".");
+    let key = name
+        .strip_prefix(ENV_PREFIX)?
+        .to_ascii_lowercase()
+        .replace("__", ".");
     let top = key.split('.').next().unwrap_or_default();
     let known = matches!(
         top,
@@ -361,10 +377,8 @@ fn first_error(err: figment::Error) -> ConfigError {
         key
     };
     let mut message = err.kind.to_string();
-    if let Some(meta) = &err.metadata {
-        if let Some(source) = &meta.source {
-            message = format!("{message} (from {source})");
-        }
+    if let Some(source) = err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        message = format!("{message} (from {source})");
     }
     ConfigError { key, message }
 }

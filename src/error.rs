@@ -24,7 +24,10 @@ pub enum Error {
     BadRequest { code: &'static str, message: String },
     /// The thing does not exist, or the caller may not see it (404).
     #[error("{what} not found")]
-    NotFound { code: &'static str, what: &'static str },
+    NotFound {
+        code: &'static str,
+        what: &'static str,
+    },
     /// A uniqueness rule was broken (409).
     #[error("{message}")]
     Conflict {

@@ -94,8 +94,7 @@ impl Cipher {
         let key = if configured.is_empty() {
             load_or_create_key_file(&data_dir.join(KEY_FILE))?
         } else {
-            decode_key(configured)
-                .map_err(|e| anyhow::anyhow!("secrets.encryption_key: {e}"))?
+            decode_key(configured).map_err(|e| anyhow::anyhow!("secrets.encryption_key: {e}"))?
         };
         Ok(Self::from_key(&key)?)
     }
@@ -224,7 +223,9 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE))?.permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))?
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         Ok(())

@@ -1,1 +1,4 @@
+//! Admin surfaces: the REST API ([`rest`]) and the health probes ([`health`]).
+
+pub mod health;
 pub mod rest;

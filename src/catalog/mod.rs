@@ -8,11 +8,12 @@
 //! [`Cipher`](crate::secret::Cipher) it was opened with, so nothing reaches
 //! a table in clear text.
 
+pub mod input;
 pub mod model;
+pub mod postgres;
 mod rows;
 pub mod service;
 pub mod sqlite;
-pub mod postgres;
 pub mod url;
 pub mod validate;
 

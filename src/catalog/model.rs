@@ -13,8 +13,10 @@ use crate::ids::{ApiKeyId, CategoryId, ServerId};
 use crate::secret::Secret;
 
 /// A group of servers shown together (icon and colour are for the UI).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Category {
+    /// `ctg_` + 16 characters.
+    #[schema(value_type = String, example = "ctg_k3j5h2n4q8r1s0t2")]
     pub id: CategoryId,
     pub name: String,
     pub icon: Option<String>,
@@ -96,7 +98,8 @@ impl ServerName {
         let first_ok = chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if first_ok && rest_ok && raw.len() <= Self::MAX_LEN {
             Ok(Self(raw.to_owned()))
         } else {
@@ -133,9 +136,13 @@ impl<'de> Deserialize<'de> for ServerName {
 pub type SecretMap = BTreeMap<String, Secret<String>>;
 
 /// An upstream MCP server in the catalog.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Server {
+    /// `mcp_` + 16 characters.
+    #[schema(value_type = String, example = "mcp_a1b2c3d4e5f6g7h8")]
     pub id: ServerId,
+    /// Unique slug; the tool namespace.
+    #[schema(value_type = String, example = "github")]
     pub name: ServerName,
     pub title: String,
     pub description: String,
@@ -144,15 +151,20 @@ pub struct Server {
     pub url: Option<String>,
     /// Extra query parameters merged into `url` (see [`crate::catalog::url::build_server_url`]).
     pub query_params: BTreeMap<String, String>,
+    /// Header names with values shown as `***`.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub headers: SecretMap,
     pub command: Option<String>,
     pub args: Vec<String>,
+    /// Variable names with values shown as `***`.
+    #[schema(value_type = BTreeMap<String, String>)]
     pub env: SecretMap,
     pub cwd: Option<String>,
     pub requires_oauth2: bool,
     pub is_public: bool,
     /// User id of the creator; private servers are visible to them only.
     pub owner: String,
+    #[schema(value_type = Option<String>)]
     pub category_id: Option<CategoryId>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
@@ -205,9 +217,17 @@ mod tests {
 
     #[test]
     fn transports_round_trip_their_wire_names() {
-        for t in [Transport::Stdio, Transport::Sse, Transport::Websocket, Transport::StreamableHttp] {
+        for t in [
+            Transport::Stdio,
+            Transport::Sse,
+            Transport::Websocket,
+            Transport::StreamableHttp,
+        ] {
             assert_eq!(Transport::parse(t.as_str()).ok(), Some(t));
         }
-        assert_eq!(Transport::parse("http").err().map(|e| e.code()), Some("invalid_transport"));
+        assert_eq!(
+            Transport::parse("http").err().map(|e| e.code()),
+            Some("invalid_transport")
+        );
     }
 }

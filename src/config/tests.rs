@@ -70,7 +70,11 @@ fn an_invalid_value_names_its_key() {
         ("MANIFOLD_LOG__FORMAT", "xml", "log.format"),
         ("MANIFOLD_LOG__LEVEL", "info,[", "log.level"),
         ("MANIFOLD_HTTP__MAX_BODY_BYTES", "-1", "http.max_body_bytes"),
-        ("MANIFOLD_SECRETS__ENCRYPTION_KEY", "short", "secrets.encryption_key"),
+        (
+            "MANIFOLD_SECRETS__ENCRYPTION_KEY",
+            "short",
+            "secrets.encryption_key",
+        ),
         ("MANIFOLD_CATALOG__URLL", "x", "catalog"),
     ];
     for (var, value, key) in cases {
@@ -108,7 +112,8 @@ fn a_typo_in_the_config_file_is_refused_with_its_key() -> anyhow::Result<()> {
     std::fs::write(&path, "[state]\nttl = 5\n")?;
     let err = Settings::load_from(Some(&path), Vec::new()).err();
     assert!(
-        err.as_ref().is_some_and(|e| e.key.starts_with("state") && e.message.contains("ttl")),
+        err.as_ref()
+            .is_some_and(|e| e.key.starts_with("state") && e.message.contains("ttl")),
         "{err:?}"
     );
     let missing = Settings::load_from(Some(&dir.path().join("nope.toml")), Vec::new()).err();
@@ -133,7 +138,8 @@ fn leaf_keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
 
 #[test]
 fn the_example_file_lists_every_key_with_its_default() -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml.example"))?;
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml.example"))?;
     let example: toml::Table = toml::from_str(&text)?;
     let defaults: toml::Table = toml::Table::try_from(Settings::default())?;
     let (mut in_example, mut in_type) = (Vec::new(), Vec::new());
@@ -141,15 +147,26 @@ fn the_example_file_lists_every_key_with_its_default() -> anyhow::Result<()> {
     leaf_keys("", &defaults, &mut in_type);
     in_example.sort();
     in_type.sort();
-    assert_eq!(in_example, in_type, "config.toml.example and Settings differ");
+    assert_eq!(
+        in_example, in_type,
+        "config.toml.example and Settings differ"
+    );
     let parsed: Settings = toml::from_str(&text)?;
-    assert_eq!(parsed, Settings::default(), "the example must show the defaults");
+    assert_eq!(
+        parsed,
+        Settings::default(),
+        "the example must show the defaults"
+    );
     for key in &in_type {
         let leaf = key.rsplit('.').next().unwrap_or(key);
         let commented = text.lines().collect::<Vec<_>>().windows(2).any(|w| {
-            w[0].trim_start().starts_with('#') && w[1].trim_start().starts_with(&format!("{leaf} ="))
+            w[0].trim_start().starts_with('#')
+                && w[1].trim_start().starts_with(&format!("{leaf} ="))
         });
-        assert!(commented, "{key} has no comment line above it in config.toml.example");
+        assert!(
+            commented,
+            "{key} has no comment line above it in config.toml.example"
+        );
     }
     Ok(())
 }

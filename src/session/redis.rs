@@ -2,6 +2,10 @@
 use crate::session::State;
 
 /// Connects to Redis.
-pub async fn connect(_url: &str, _prefix: String, _ttl: std::time::Duration) -> anyhow::Result<State> {
+pub async fn connect(
+    _url: &str,
+    _prefix: String,
+    _ttl: std::time::Duration,
+) -> anyhow::Result<State> {
     anyhow::bail!("the Redis state store is not built yet")
 }

@@ -6,4 +6,9 @@
 mod support;
 
 mod catalog_contract;
+mod openapi;
+mod rest_categories;
+mod rest_errors;
+mod rest_servers;
+mod serve;
 mod state_contract;

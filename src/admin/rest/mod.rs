@@ -1,1 +1,105 @@
-//! stub
+//! The REST admin API under `/api/v1`: categories, servers and `me`, with an
+//! OpenAPI document generated from the handlers at `/api/v1/openapi.json`.
+//!
+//! Handlers only parse, call a service with the [`Principal`] and render;
+//! every error is `{"error":{"code","message","field"}}`.
+
+mod categories;
+mod error;
+mod extract;
+mod servers;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi, SecurityRequirement};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail, status_of};
+pub use extract::{ApiJson, ApiQuery};
+
+use crate::auth::{Principal, Role};
+use crate::state::AppState;
+
+/// Where the REST API is mounted.
+pub const BASE: &str = "/api/v1";
+
+/// The `/api/v1` router (paths relative to it) and its OpenAPI document.
+pub fn router() -> (axum::Router<AppState>, OpenApi) {
+    let (router, mut api) = OpenApiRouter::new()
+        .routes(routes!(me))
+        .merge(categories::router())
+        .merge(servers::router())
+        .split_for_parts();
+    api.info = InfoBuilder::new()
+        .title("Manifold admin API")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Categories and upstream MCP servers. Authenticate with `Authorization: Bearer <API key>`. \
+             Errors are `{\"error\":{\"code\",\"message\",\"field\"}}`.",
+        ))
+        .build();
+    api.servers = Some(vec![utoipa::openapi::Server::new(BASE)]);
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    api.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
+    let doc = api.clone();
+    let router = router.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { Json(doc) }
+        }),
+    );
+    (router, api)
+}
+
+/// Who is calling.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Me {
+    user_id: String,
+    role: Role,
+    /// The connection-state session requests of this principal use.
+    session: String,
+    /// How the caller authenticated (`api_key`).
+    auth: String,
+}
+
+/// The authenticated principal.
+#[utoipa::path(get, path = "/me", tag = "me",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+async fn me(State(_app): State<AppState>, principal: Principal) -> Json<Me> {
+    let auth = match principal.credential {
+        crate::auth::Credential::ApiKey { .. } => "api_key",
+    };
+    Json(Me {
+        user_id: principal.user_id.clone(),
+        role: principal.role,
+        session: principal.session.to_string(),
+        auth: auth.into(),
+    })
+}
+
+/// 404 for paths no route matches, in the REST error shape.
+pub async fn route_not_found() -> Response {
+    ApiError::status_response(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+}
+
+/// 405 for a known path with another method, in the REST error shape.
+pub async fn method_not_allowed() -> Response {
+    ApiError::status_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}

@@ -2,10 +2,16 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod db;
 pub mod redis;
 
 /// A short random suffix for names that must not collide between tests.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", manifold::ids::ServerId::generate().as_str().trim_start_matches("mcp_"))
+    format!(
+        "{prefix}{}",
+        manifold::ids::ServerId::generate()
+            .as_str()
+            .trim_start_matches("mcp_")
+    )
 }

@@ -1,0 +1,276 @@
+//! The `manifold` binary itself: zero-config start in an empty folder, the
+//! key commands, `config check` and `migrate`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A `manifold` command in `dir` with no MANIFOLD_* variables but `env`.
+pub fn manifold(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_manifold"));
+    cmd.args(args).current_dir(dir);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MANIFOLD_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+/// A running `manifold serve` and the address it bound.
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `manifold serve` on port 0 and waits for its "listening" log line.
+pub fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
+    let mut all = vec![("MANIFOLD_LISTEN", "127.0.0.1:0")];
+    all.extend_from_slice(env);
+    let mut child = manifold(dir, &["serve"], &all)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("manifold starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line
+                .split("addr=")
+                .nth(1)
+                .filter(|_| !sent && line.contains("manifold listening"))
+            {
+                let _ = tx.send(
+                    addr.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+                sent = true;
+            }
+            if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
+                eprintln!("[manifold] {line}");
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("manifold printed its listening address");
+    Served {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+/// Sends SIGTERM and waits; returns whether the process exited cleanly.
+pub fn terminate(mut served: Served) -> bool {
+    let pid = served.child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let status = served.child.wait().expect("waited");
+    status.success()
+}
+
+#[tokio::test]
+async fn serve_in_an_empty_folder_creates_its_data_and_answers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let served = serve(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/healthz", served.base))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = client
+        .get(format!("{}/readyz", served.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert!(dir.path().join("data/manifold.db").is_file());
+    let key_file = dir.path().join("data/admin.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("admin.key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key = std::fs::read_to_string(&key_file)
+        .expect("key")
+        .trim()
+        .to_owned();
+    assert!(key.starts_with("mfk_") && key.len() >= 40);
+    let create = |body: Value, key: Option<String>| {
+        let mut req = client
+            .post(format!("{}/api/v1/categories", served.base))
+            .json(&body);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        req.send()
+    };
+    let body = json!({"name": "Productivity", "icon": "🚀", "color": "#4CAF50"});
+    let resp = create(body.clone(), Some(key.clone()))
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let cat: Value = resp.json().await.expect("json");
+    assert!(cat["id"].as_str().is_some_and(|id| id.starts_with("ctg_")));
+    assert_eq!(
+        create(body, Some(key.clone()))
+            .await
+            .expect("again")
+            .status(),
+        StatusCode::CONFLICT
+    );
+    let resp = create(json!({"name": "X", "color": "green!"}), Some(key.clone()))
+        .await
+        .expect("bad colour");
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let err: Value = resp.json().await.expect("json");
+    assert_eq!(err["error"]["field"], "color");
+    assert_eq!(
+        create(json!({"name": "Y"}), None)
+            .await
+            .expect("no key")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(terminate(served), "SIGTERM shuts down cleanly");
+
+    // A restart keeps the catalog and does not mint another admin key.
+    let served = serve(dir.path(), &[]);
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key").trim(), key);
+    let list: Value = client
+        .get(format!("{}/api/v1/categories", served.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["items"][0]["name"], "Productivity");
+}
+
+#[test]
+fn key_commands_create_list_and_revoke() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = manifold(dir.path(), &["keys", "create", "--user", "bob"], &[])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    assert!(key.starts_with("mfk_"), "stdout is the key alone: {key}");
+    let list = manifold(dir.path(), &["keys", "list"], &[])
+        .output()
+        .expect("run");
+    let text = String::from_utf8(list.stdout).expect("utf8");
+    assert!(!text.contains(&key), "list never shows a key");
+    let line = text
+        .lines()
+        .find(|l| l.contains(" bob "))
+        .expect("bob listed");
+    assert!(line.contains("user") && line.ends_with("active"), "{line}");
+    let id = line.split_whitespace().next().expect("id");
+    let revoke = manifold(dir.path(), &["keys", "revoke", id], &[])
+        .output()
+        .expect("run");
+    assert!(revoke.status.success());
+    let text = String::from_utf8(
+        manifold(dir.path(), &["keys", "list"], &[])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("utf8");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(id) && l.ends_with("revoked")),
+        "{text}"
+    );
+    let again = manifold(dir.path(), &["keys", "revoke", id], &[])
+        .output()
+        .expect("run");
+    assert!(!again.status.success(), "revoking twice fails");
+    let admin = manifold(
+        dir.path(),
+        &["keys", "create", "--user", "root", "--admin"],
+        &[],
+    )
+    .output()
+    .expect("run");
+    assert!(String::from_utf8_lossy(&admin.stderr).contains("(admin)"));
+}
+
+#[test]
+fn config_check_reports_a_bad_value_in_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ok = manifold(dir.path(), &["config", "check"], &[])
+        .output()
+        .expect("run");
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("listen = \"127.0.0.1:8080\""));
+    let bad = manifold(
+        dir.path(),
+        &["config", "check"],
+        &[("MANIFOLD_STATE__TTL_SECONDS", "soon")],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8(bad.stderr).expect("utf8");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("state.ttl_seconds"), "{err}");
+    let serve = manifold(
+        dir.path(),
+        &["serve"],
+        &[("MANIFOLD_STATE__URL", "memcached://x")],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("state.url"));
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused config touches nothing"
+    );
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let dir = tempfile::tempdir().expect("dir");
+    for _ in 0..2 {
+        let out = manifold(dir.path(), &["migrate"], &[])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(dir.path().join("data/manifold.db").is_file());
+}
