@@ -129,6 +129,7 @@ impl ServerKeys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -241,9 +242,11 @@ mod tests {
         all
     }
 
-    /// All (session, Some((server, field))) or (session, None) for the
-    /// connections set, with valid parts, that build `key` under `prefix`.
-    fn readings(prefix: &str, key: &str) -> Vec<(String, Option<(String, String)>)> {
+    /// (session, Some((server, field))), or (session, None) for a connections set.
+    type Reading = (String, Option<(String, String)>);
+
+    /// All readings with valid parts that build `key` under `prefix`.
+    fn readings(prefix: &str, key: &str) -> Vec<Reading> {
         let mut found = Vec::new();
         let Some(rest) = key
             .strip_prefix(prefix)
@@ -251,10 +254,10 @@ mod tests {
         else {
             return found;
         };
-        if let Some(session) = rest.strip_suffix(":connections") {
-            if SessionId::parse(session).is_ok() {
-                found.push((session.to_owned(), None));
-            }
+        if let Some(session) = rest.strip_suffix(":connections")
+            && SessionId::parse(session).is_ok()
+        {
+            found.push((session.to_owned(), None));
         }
         // Every occurrence, overlapping ones included (`:server:server:`).
         let starts = (0..rest.len()).filter(|&at| rest[at..].starts_with(":server:"));
@@ -304,8 +307,7 @@ mod tests {
         #[test]
         fn every_key_reads_back_one_way_only(prefix in "[a-z:?]{0,6}", one in pair()) {
             let keys = all_keys(&prefix, &one);
-            let readings: Vec<Vec<(String, Option<(String, String)>)>> =
-                keys.iter().map(|key| readings(&prefix, key)).collect();
+            let readings: Vec<Vec<Reading>> = keys.iter().map(|key| readings(&prefix, key)).collect();
             for (key, found) in keys.iter().zip(&readings) {
                 prop_assert_eq!(found.len(), 1, "{} reads as {:?}", key, found);
                 prop_assert_eq!(&found[0].0, one.0.as_str());

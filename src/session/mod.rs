@@ -215,6 +215,17 @@ fn decode(
     }
 }
 
+/// Opens the store named by `state.url`.
+pub async fn connect(settings: &Settings) -> anyhow::Result<State> {
+    let ttl = std::time::Duration::from_secs(settings.state.ttl_seconds);
+    let prefix = settings.state.key_prefix.clone();
+    if settings.state.url == "memory" {
+        memory::open(prefix, ttl).await
+    } else {
+        redis::connect(&settings.state.url, prefix, ttl).await
+    }
+}
+
 #[cfg(test)]
 mod decode_tests {
     use super::*;
@@ -253,16 +264,5 @@ mod decode_tests {
         assert!(failed.tools.is_empty());
         assert_eq!(failed.connected_at, None);
         assert_eq!(failed.error.as_deref(), Some("e"));
-    }
-}
-
-/// Opens the store named by `state.url`.
-pub async fn connect(settings: &Settings) -> anyhow::Result<State> {
-    let ttl = std::time::Duration::from_secs(settings.state.ttl_seconds);
-    let prefix = settings.state.key_prefix.clone();
-    if settings.state.url == "memory" {
-        memory::open(prefix, ttl).await
-    } else {
-        redis::connect(&settings.state.url, prefix, ttl).await
     }
 }
