@@ -2,16 +2,14 @@
 //!
 //! For a key prefix `P`, a session `S` and a server `N`:
 //!
-//! | key                                   | holds                               |
-//! |---------------------------------------|-------------------------------------|
-//! | `P` `mcp:session:S:server:N:status`       | `CONNECTED`, `DISCONNECTED` or `FAILED` |
-//! | `P` `mcp:session:S:server:N:tools`        | the tool list as JSON array text    |
-//! | `P` `mcp:session:S:server:N:connected_at` | RFC 3339 time                       |
-//! | `P` `mcp:session:S:server:N:error`        | the last connect error (text)       |
-//! | `P` `mcp:session:S:connections`           | set of the connected server names   |
+//! - `{P}mcp:session:{S}:server:{N}:status`: `CONNECTED`, `DISCONNECTED` or `FAILED`
+//! - `{P}mcp:session:{S}:server:{N}:tools`: the tool list as JSON array text
+//! - `{P}mcp:session:{S}:server:{N}:connected_at`: an RFC 3339 time
+//! - `{P}mcp:session:{S}:server:{N}:error`: the last connect error (text)
+//! - `{P}mcp:session:{S}:connections`: the set of connected server names
 //!
-//! A [`SessionId`] may contain `:`, so the SCAN pattern `P mcp:session:S:*`
-//! alone could also match keys of a session named `S:x`. [`SessionKeys::owns`]
+//! A [`SessionId`] may contain `:`, so the SCAN pattern `{P}mcp:session:{S}:*`
+//! alone could also match keys of a session named `{S}:x`. [`SessionKeys::owns`]
 //! therefore decides exactly which keys belong to one session; server names
 //! may not contain `:` (see [`check_server`]), which makes every key parse back
 //! into one (session, server, field) only. The prefix is escaped in the SCAN

@@ -10,7 +10,7 @@
 //! so every write is atomic and readers see either all of it or none of it.
 //! Stored values are only ever written by this file, so they always parse;
 //! the read path still treats anything unexpected as documented in
-//! [`decode`](super::decode) rather than panicking.
+//! `decode` in the session module rather than panicking.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

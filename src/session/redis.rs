@@ -1,5 +1,5 @@
 //! The Redis state store, over one auto-reconnecting
-//! [`ConnectionManager`](redis::aio::ConnectionManager).
+//! [`ConnectionManager`].
 //!
 //! - Key names come from [`keys`](super::keys) only.
 //! - Every write is one `MULTI`/`EXEC` transaction
@@ -14,7 +14,7 @@
 //!   the timeouts below (never a hang), and the same store works again once
 //!   Redis is back: the manager reconnects on its own.
 //!
-//! Stored garbage never panics; see [`decode`](super::decode) for how it reads.
+//! Stored garbage never panics; see `decode` in the session module for how it reads.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -850,6 +850,7 @@ mod redis_only {
             .unwrap();
 
         server.stop();
+        let outage = std::time::Instant::now();
         for round in 0..3 {
             let errors = [
                 bounded("health", state.health()).await.err(),
@@ -874,7 +875,10 @@ mod redis_only {
             }
         }
 
+        // Not asserted (timings vary); shown with --nocapture.
+        println!("15 calls during the outage took {:?}", outage.elapsed());
         server.start_again();
+        let back = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while state.health().await.is_err() {
             assert!(
@@ -883,6 +887,10 @@ mod redis_only {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        println!(
+            "the store answered again {:?} after Redis restarted",
+            back.elapsed()
+        );
         state
             .set_connected(&s, "github", &tools(&["t"]), at())
             .await
