@@ -1,1 +1,335 @@
-//! stub
+//! Key names, built here and nowhere else, so both backends share one layout.
+//!
+//! For a key prefix `P`, a session `S` and a server `N`:
+//!
+//! - `{P}mcp:session:{S}:server:{N}:status`: `CONNECTED`, `DISCONNECTED` or `FAILED`
+//! - `{P}mcp:session:{S}:server:{N}:tools`: the tool list as JSON array text
+//! - `{P}mcp:session:{S}:server:{N}:connected_at`: an RFC 3339 time
+//! - `{P}mcp:session:{S}:server:{N}:error`: the last connect error (text)
+//! - `{P}mcp:session:{S}:connections`: the set of connected server names
+//!
+//! A [`SessionId`] may contain `:`, so the SCAN pattern `{P}mcp:session:{S}:*`
+//! alone could also match keys of a session named `{S}:x`. [`SessionKeys::owns`]
+//! therefore decides exactly which keys belong to one session; server names
+//! may not contain `:` (see [`check_server`]), which makes every key parse back
+//! into one (session, server, field) only. The prefix is escaped in the SCAN
+//! pattern (configuration forbids `*` and spaces in it, but `?`, `[`, `]` and
+//! `\` are allowed), and session ids never contain glob characters.
+
+use crate::error::{Error, Result};
+use crate::session::SessionId;
+
+/// The per-server fields, in the order [`ServerKeys::all`] lists them.
+pub const FIELDS: [&str; 4] = ["status", "tools", "connected_at", "error"];
+
+/// Longest accepted server name in a key.
+pub const MAX_SERVER_LEN: usize = 128;
+
+/// Accepts a server name usable in a key: 1-128 printable ASCII characters
+/// other than `:` (the key separator), space and the glob characters
+/// `*?[]{}\`. Catalog names (`^[a-z0-9][a-z0-9_-]{0,31}$`) always pass.
+pub fn check_server(server: &str) -> Result<()> {
+    if is_valid_server(server) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_server_name",
+            "server",
+            "a server name in connection state is 1-128 printable characters without spaces, `:` or *?[]{}\\",
+        ))
+    }
+}
+
+fn is_valid_server(server: &str) -> bool {
+    !server.is_empty()
+        && server.len() <= MAX_SERVER_LEN
+        && server
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b":*?[]{}\\".contains(&b))
+}
+
+/// The keys of one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKeys {
+    /// `{prefix}mcp:session:{sid}:`
+    base: String,
+}
+
+impl SessionKeys {
+    /// The keys of `session` under `prefix`.
+    pub fn new(prefix: &str, session: &SessionId) -> Self {
+        Self {
+            base: format!("{prefix}mcp:session:{}:", session.as_str()),
+        }
+    }
+
+    /// `{prefix}mcp:session:{sid}:connections`, the set of connected servers.
+    pub fn connections(&self) -> String {
+        format!("{}connections", self.base)
+    }
+
+    /// The four keys of one server (fails on a name [`check_server`] refuses).
+    pub fn server(&self, server: &str) -> Result<ServerKeys> {
+        check_server(server)?;
+        let key = |field: &str| format!("{}server:{server}:{field}", self.base);
+        Ok(ServerKeys {
+            status: key("status"),
+            tools: key("tools"),
+            connected_at: key("connected_at"),
+            error: key("error"),
+        })
+    }
+
+    /// The SCAN `MATCH` pattern `{prefix}mcp:session:{sid}:*`, with glob
+    /// characters of the literal part escaped. It may match keys of other
+    /// sessions whose id extends this one with `:`; filter with [`Self::owns`].
+    pub fn scan_pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.base.len() + 8);
+        for c in self.base.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
+    }
+
+    /// Whether `key` is exactly one of this session's keys: its connections
+    /// set or a field of a valid server name.
+    pub fn owns(&self, key: &str) -> bool {
+        let Some(rest) = key.strip_prefix(self.base.as_str()) else {
+            return false;
+        };
+        if rest == "connections" {
+            return true;
+        }
+        rest.strip_prefix("server:")
+            .and_then(|tail| tail.rsplit_once(':'))
+            .is_some_and(|(server, field)| FIELDS.contains(&field) && is_valid_server(server))
+    }
+}
+
+/// The keys of one (session, server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerKeys {
+    pub status: String,
+    pub tools: String,
+    pub connected_at: String,
+    pub error: String,
+}
+
+impl ServerKeys {
+    /// The four keys in [`FIELDS`] order (the order `get` reads them in).
+    pub fn all(&self) -> [&str; 4] {
+        [&self.status, &self.tools, &self.connected_at, &self.error]
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sid(raw: &str) -> SessionId {
+        SessionId::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn keys_have_exactly_the_documented_names() {
+        let keys = SessionKeys::new("p:", &sid("user-1"));
+        let server = keys.server("github").unwrap();
+        assert_eq!(server.status, "p:mcp:session:user-1:server:github:status");
+        assert_eq!(server.tools, "p:mcp:session:user-1:server:github:tools");
+        assert_eq!(
+            server.connected_at,
+            "p:mcp:session:user-1:server:github:connected_at"
+        );
+        assert_eq!(server.error, "p:mcp:session:user-1:server:github:error");
+        assert_eq!(keys.connections(), "p:mcp:session:user-1:connections");
+        assert_eq!(keys.scan_pattern(), "p:mcp:session:user-1:*");
+    }
+
+    #[test]
+    fn an_empty_prefix_gives_bare_names() {
+        let keys = SessionKeys::new("", &sid("s"));
+        assert_eq!(keys.connections(), "mcp:session:s:connections");
+        assert_eq!(
+            keys.server("a").unwrap().all()[0],
+            "mcp:session:s:server:a:status"
+        );
+    }
+
+    #[test]
+    fn glob_characters_of_the_prefix_are_escaped_in_the_scan_pattern() {
+        let keys = SessionKeys::new(r"a?[b]\c:", &sid("s"));
+        assert_eq!(keys.scan_pattern(), r"a\?\[b\]\\c:mcp:session:s:*");
+    }
+
+    #[test]
+    fn server_names_with_separators_or_globs_are_refused() {
+        let keys = SessionKeys::new("", &sid("s"));
+        for bad in ["", "a:b", "a b", "a*", "a?", "[a]", "{a}", "a\\b", "é"] {
+            let err = keys.server(bad).unwrap_err();
+            assert_eq!(err.code(), "invalid_server_name", "{bad:?}");
+        }
+        assert!(keys.server(&"x".repeat(MAX_SERVER_LEN)).is_ok());
+        assert!(keys.server(&"x".repeat(MAX_SERVER_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn a_session_owns_its_keys_only() {
+        let a = SessionKeys::new("p:", &sid("a"));
+        let longer = SessionKeys::new("p:", &sid("a:server:x"));
+        let child = SessionKeys::new("p:", &sid("a:b"));
+        for key in a.server("x").unwrap().all() {
+            assert!(a.owns(key));
+            assert!(!longer.owns(key));
+        }
+        assert!(a.owns(&a.connections()));
+        for key in longer.server("n").unwrap().all() {
+            assert!(!a.owns(key), "{key}");
+        }
+        assert!(!a.owns(&longer.connections()));
+        assert!(!a.owns(&child.connections()));
+        assert!(!a.owns("p:mcp:session:a:other"));
+        assert!(!a.owns("q:mcp:session:a:connections"));
+    }
+
+    /// Ids and names made of the pieces most likely to collide (names with
+    /// `:` are generated too, and refused by the filter below).
+    fn tricky_text() -> impl Strategy<Value = String> {
+        let pieces = vec![
+            "a",
+            "b",
+            ":",
+            "-",
+            "server",
+            "connections",
+            "status",
+            "tools",
+            "error",
+            "mcp",
+            "session",
+        ];
+        prop::collection::vec(prop::sample::select(pieces), 1..6).prop_map(|p| p.concat())
+    }
+
+    fn pair() -> impl Strategy<Value = (SessionId, String)> {
+        (
+            prop_oneof![3 => tricky_text(), 1 => "[!-~]{1,12}"],
+            prop_oneof![3 => tricky_text(), 1 => "[!-~]{1,12}"],
+        )
+            .prop_filter_map("valid session and server", |(s, n)| {
+                let session = SessionId::parse(&s).ok()?;
+                is_valid_server(&n).then_some((session, n))
+            })
+    }
+
+    fn all_keys(prefix: &str, (session, server): &(SessionId, String)) -> Vec<String> {
+        let keys = SessionKeys::new(prefix, session);
+        let mut all: Vec<String> = keys
+            .server(server)
+            .unwrap()
+            .all()
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        all.push(keys.connections());
+        all
+    }
+
+    /// (session, Some((server, field))), or (session, None) for a connections set.
+    type Reading = (String, Option<(String, String)>);
+
+    /// All readings with valid parts that build `key` under `prefix`.
+    fn readings(prefix: &str, key: &str) -> Vec<Reading> {
+        let mut found = Vec::new();
+        let Some(rest) = key
+            .strip_prefix(prefix)
+            .and_then(|k| k.strip_prefix("mcp:session:"))
+        else {
+            return found;
+        };
+        if let Some(session) = rest.strip_suffix(":connections")
+            && SessionId::parse(session).is_ok()
+        {
+            found.push((session.to_owned(), None));
+        }
+        // Every occurrence, overlapping ones included (`:server:server:`).
+        let starts = (0..rest.len()).filter(|&at| rest[at..].starts_with(":server:"));
+        for at in starts {
+            let (session, tail) = (&rest[..at], &rest[at + ":server:".len()..]);
+            for field in FIELDS {
+                let Some(server) = tail.strip_suffix(field).and_then(|t| t.strip_suffix(':'))
+                else {
+                    continue;
+                };
+                if SessionId::parse(session).is_ok() && is_valid_server(server) {
+                    found.push((
+                        session.to_owned(),
+                        Some((server.to_owned(), field.to_owned())),
+                    ));
+                }
+            }
+        }
+        found
+    }
+
+    proptest! {
+        #[test]
+        fn different_pairs_never_share_a_key(
+            prefix in "[a-z:?]{0,6}",
+            one in pair(),
+            two in pair(),
+        ) {
+            prop_assume!(one != two);
+            let first = all_keys(&prefix, &one);
+            let second = all_keys(&prefix, &two);
+            // The four server keys of the two pairs never meet, and no server key
+            // is ever anyone's connections set.
+            for key in &first[..4] {
+                prop_assert!(!second.contains(key), "{key} is shared by {one:?} and {two:?}");
+            }
+            for key in &second[..4] {
+                prop_assert!(!first.contains(key), "{key} is shared by {one:?} and {two:?}");
+            }
+            // The sets are shared exactly when the sessions are the same.
+            prop_assert_eq!(first[4] == second[4], one.0 == two.0);
+        }
+
+        /// Every way to split a key back into (session, server, field) or
+        /// (session, `connections`) with valid parts finds only the one it was
+        /// built from, so no other pair can build the same key.
+        #[test]
+        fn every_key_reads_back_one_way_only(prefix in "[a-z:?]{0,6}", one in pair()) {
+            let keys = all_keys(&prefix, &one);
+            let readings: Vec<Vec<Reading>> = keys.iter().map(|key| readings(&prefix, key)).collect();
+            for (key, found) in keys.iter().zip(&readings) {
+                prop_assert_eq!(found.len(), 1, "{} reads as {:?}", key, found);
+                prop_assert_eq!(&found[0].0, one.0.as_str());
+            }
+            for (i, field) in FIELDS.iter().enumerate() {
+                let reading = Some((one.1.clone(), (*field).to_owned()));
+                prop_assert_eq!(&readings[i][0].1, &reading);
+            }
+            prop_assert_eq!(&readings[4][0].1, &None);
+        }
+
+        #[test]
+        fn a_session_owns_another_sessions_keys_only_if_it_is_the_same(
+            prefix in "[a-z:?]{0,6}",
+            one in pair(),
+            two in pair(),
+        ) {
+            let owner = SessionKeys::new(&prefix, &one.0);
+            for key in all_keys(&prefix, &two) {
+                prop_assert_eq!(owner.owns(&key), one.0 == two.0, "{}", key);
+            }
+            for key in all_keys(&prefix, &one) {
+                prop_assert!(owner.owns(&key));
+            }
+        }
+    }
+}

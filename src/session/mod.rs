@@ -155,6 +155,66 @@ pub trait StateStore: Send + Sync + 'static {
     async fn health(&self) -> Result<()>;
 }
 
+/// Reads the four stored values of one server (status, tools, connected_at,
+/// error) back into a state; both backends use it so they agree on garbage.
+///
+/// Stored values never make a read fail:
+/// - no status, or a status that is not one of the three texts: `disconnected()`;
+/// - `CONNECTED` whose tools are missing or not a JSON array: `disconnected()`
+///   (a reader never sees `CONNECTED` without its tools; the caller connects
+///   again and overwrites it);
+/// - an unparsable `connected_at` reads as `None`;
+/// - tools and `connected_at` only count when `CONNECTED`, the error only
+///   when `FAILED`.
+fn decode(
+    status: Option<&str>,
+    tools: Option<&str>,
+    connected_at: Option<&str>,
+    error: Option<&str>,
+) -> ConnectionState {
+    let Some(raw) = status else {
+        return ConnectionState::disconnected();
+    };
+    match ConnectionStatus::parse(raw) {
+        Some(ConnectionStatus::Connected) => {
+            let parsed = tools.map(serde_json::from_str::<Vec<serde_json::Value>>);
+            let Some(Ok(tools)) = parsed else {
+                tracing::warn!(
+                    "stored state is CONNECTED without a readable tool list; reading it as DISCONNECTED"
+                );
+                return ConnectionState::disconnected();
+            };
+            let connected_at = connected_at.and_then(|raw| {
+                DateTime::parse_from_rfc3339(raw)
+                    .map(|at| at.with_timezone(&Utc))
+                    .inspect_err(|_| {
+                        tracing::warn!("stored connected_at is not RFC 3339; ignoring it")
+                    })
+                    .ok()
+            });
+            ConnectionState {
+                status: ConnectionStatus::Connected,
+                tools,
+                connected_at,
+                error: None,
+            }
+        }
+        Some(ConnectionStatus::Failed) => ConnectionState {
+            status: ConnectionStatus::Failed,
+            tools: Vec::new(),
+            connected_at: None,
+            error: error.map(str::to_owned),
+        },
+        Some(ConnectionStatus::Disconnected) => ConnectionState::disconnected(),
+        None => {
+            tracing::warn!(
+                "stored status is not CONNECTED, DISCONNECTED or FAILED; reading it as DISCONNECTED"
+            );
+            ConnectionState::disconnected()
+        }
+    }
+}
+
 /// Opens the store named by `state.url`.
 pub async fn connect(settings: &Settings) -> anyhow::Result<State> {
     let ttl = std::time::Duration::from_secs(settings.state.ttl_seconds);
@@ -163,5 +223,46 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<State> {
         memory::open(prefix, ttl).await
     } else {
         redis::connect(&settings.state.url, prefix, ttl).await
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    #[test]
+    fn garbage_reads_as_disconnected_never_as_an_error() {
+        let gone = ConnectionState::disconnected();
+        assert_eq!(decode(None, Some("[1]"), None, None), gone);
+        assert_eq!(decode(Some("connected"), Some("[1]"), None, None), gone);
+        assert_eq!(decode(Some("CONNECTED"), None, None, None), gone);
+        assert_eq!(decode(Some("CONNECTED"), Some("{}"), None, None), gone);
+        assert_eq!(
+            decode(Some("CONNECTED"), Some("not json"), None, None),
+            gone
+        );
+        assert_eq!(
+            decode(Some("DISCONNECTED"), Some("[1]"), None, Some("e")),
+            gone
+        );
+    }
+
+    #[test]
+    fn fields_count_only_for_their_status() {
+        let connected = decode(Some("CONNECTED"), Some("[1]"), Some("garbage"), Some("e"));
+        assert_eq!(connected.status, ConnectionStatus::Connected);
+        assert_eq!(connected.tools, vec![serde_json::json!(1)]);
+        assert_eq!(connected.connected_at, None);
+        assert_eq!(connected.error, None);
+        let failed = decode(
+            Some("FAILED"),
+            Some("[1]"),
+            Some("2024-01-01T00:00:00Z"),
+            Some("e"),
+        );
+        assert_eq!(failed.status, ConnectionStatus::Failed);
+        assert!(failed.tools.is_empty());
+        assert_eq!(failed.connected_at, None);
+        assert_eq!(failed.error.as_deref(), Some("e"));
     }
 }

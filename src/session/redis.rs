@@ -1,11 +1,363 @@
-//! stub: replaced by the Redis backend.
-use crate::session::State;
+//! The Redis state store, over one auto-reconnecting
+//! [`ConnectionManager`].
+//!
+//! - Key names come from [`keys`](super::keys) only.
+//! - Every write is one `MULTI`/`EXEC` transaction
+//!   ([`redis::pipe().atomic()`](redis::Pipeline::atomic)), and `get` reads the
+//!   four keys of a server with one `MGET`, so a reader never sees `CONNECTED`
+//!   without its tools. Each key is written with `PX ttl` and each write ends
+//!   with `PEXPIRE` on the session's connections set.
+//! - `clear_session` walks the session's keys with `SCAN MATCH … COUNT`
+//!   (never `KEYS`) and `UNLINK`s them page by page.
+//! - Start-up fails fast with a clear message when Redis is unreachable. Once
+//!   running, an outage turns calls into [`Error::Unavailable`] within about
+//!   the timeouts below (never a hang), and the same store works again once
+//!   Redis is back: the manager reconnects on its own.
+//!
+//! Stored garbage never panics; see `decode` in the session module for how it reads.
 
-/// Connects to Redis.
-pub async fn connect(
-    _url: &str,
-    _prefix: String,
-    _ttl: std::time::Duration,
-) -> anyhow::Result<State> {
-    anyhow::bail!("the Redis state store is not built yet")
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::keys::SessionKeys;
+use super::{ConnectionState, ConnectionStatus, SessionId, State, StateStore, decode};
+use crate::error::{Error, Result};
+
+/// Time limit for opening one TCP (or TLS) connection to Redis.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time limit for one command or transaction's answer.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Extra connection attempts per (re)connect before a call gives up; the
+/// manager starts a new reconnect on the next call anyway.
+const CONNECT_RETRIES: usize = 1;
+/// Pause before the retry.
+const RETRY_DELAY: Duration = Duration::from_millis(100);
+/// Overall limit on start-up (connect, handshake and the first `PING`).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Keys asked for per `SCAN` page.
+const SCAN_COUNT: usize = 500;
+
+/// Connects to Redis at `url`; fails with a clear message if it is not
+/// reachable now. Every key is written under `prefix` with `ttl`.
+pub async fn connect(url: &str, prefix: String, ttl: Duration) -> anyhow::Result<State> {
+    Ok(Arc::new(RedisState::connect(url, prefix, ttl).await?))
+}
+
+/// The Redis [`StateStore`].
+#[derive(Clone)]
+pub struct RedisState {
+    conn: ConnectionManager,
+    prefix: String,
+    /// The TTL in milliseconds (`PX` / `PEXPIRE`), at least 1.
+    ttl_ms: u64,
+}
+
+impl std::fmt::Debug for RedisState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisState")
+            .field("prefix", &self.prefix)
+            .field("ttl_ms", &self.ttl_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with any password replaced, for messages.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Only fails for URLs that cannot carry a password at all.
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(an unparsable URL)".to_owned(),
+    }
+}
+
+impl RedisState {
+    /// Connects and checks the link with a `PING`.
+    pub async fn connect(url: &str, prefix: String, ttl: Duration) -> anyhow::Result<Self> {
+        let shown = redacted(url);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        if ttl_ms == 0 {
+            anyhow::bail!("the state TTL must be at least 1 ms");
+        }
+        let client = redis::Client::open(url)
+            .with_context(|| format!("invalid Redis URL for the state store: {shown}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(CONNECT_RETRIES)
+            .set_min_delay(RETRY_DELAY)
+            .set_max_delay(RETRY_DELAY * 4);
+        let start = async {
+            let conn = ConnectionManager::new_with_config(client, config).await?;
+            let store = Self {
+                conn,
+                prefix,
+                ttl_ms,
+            };
+            store.health().await?;
+            anyhow::Ok(store)
+        };
+        tokio::time::timeout(STARTUP_TIMEOUT, start)
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out after {STARTUP_TIMEOUT:?}"))
+            .and_then(|res| res)
+            .with_context(|| format!("cannot reach the Redis state store at {shown}"))
+    }
+
+    fn session(&self, session: &SessionId) -> SessionKeys {
+        SessionKeys::new(&self.prefix, session)
+    }
+
+    /// A handle for one call (clones share the one multiplexed connection).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Queues the `set_disconnected` writes of one server (no set refresh).
+    fn queue_disconnect(
+        &self,
+        pipe: &mut redis::Pipeline,
+        keys: &SessionKeys,
+        server: &str,
+    ) -> Result<()> {
+        let k = keys.server(server)?;
+        pipe.cmd("SET")
+            .arg(&k.status)
+            .arg(ConnectionStatus::Disconnected.as_str())
+            .arg("PX")
+            .arg(self.ttl_ms)
+            .ignore()
+            .cmd("DEL")
+            .arg(&k.tools)
+            .arg(&k.connected_at)
+            .arg(&k.error)
+            .ignore()
+            .cmd("SREM")
+            .arg(keys.connections())
+            .arg(server)
+            .ignore();
+        Ok(())
+    }
+
+    /// Queues the refresh of the connections set's TTL (a no-op once it is gone).
+    fn queue_set_refresh(&self, pipe: &mut redis::Pipeline, keys: &SessionKeys) {
+        pipe.cmd("PEXPIRE")
+            .arg(keys.connections())
+            .arg(self.ttl_ms)
+            .ignore();
+    }
+}
+
+/// Bytes read back as text; stored garbage is not worth an error.
+fn text(raw: Option<Vec<u8>>) -> Option<String> {
+    raw.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[async_trait]
+impl StateStore for RedisState {
+    async fn get(&self, session: &SessionId, server: &str) -> Result<ConnectionState> {
+        let k = self.session(session).server(server)?;
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&k.all()[..])
+            .query_async(&mut self.conn())
+            .await?;
+        let mut values = values.into_iter().map(text);
+        let mut next = || values.next().flatten();
+        let (status, tools, connected_at, error) = (next(), next(), next(), next());
+        Ok(decode(
+            status.as_deref(),
+            tools.as_deref(),
+            connected_at.as_deref(),
+            error.as_deref(),
+        ))
+    }
+
+    async fn status(&self, session: &SessionId, server: &str) -> Result<ConnectionStatus> {
+        Ok(self.get(session, server).await?.status)
+    }
+
+    async fn tools(&self, session: &SessionId, server: &str) -> Result<Vec<serde_json::Value>> {
+        Ok(self.get(session, server).await?.tools)
+    }
+
+    async fn set_connected(
+        &self,
+        session: &SessionId,
+        server: &str,
+        tools: &[serde_json::Value],
+        connected_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let keys = self.session(session);
+        let k = keys.server(server)?;
+        let tools = serde_json::to_string(tools).map_err(Error::internal)?;
+        let connected_at = connected_at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (key, value) in [
+            (&k.status, ConnectionStatus::Connected.as_str()),
+            (&k.tools, tools.as_str()),
+            (&k.connected_at, connected_at.as_str()),
+        ] {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(self.ttl_ms)
+                .ignore();
+        }
+        pipe.cmd("DEL")
+            .arg(&k.error)
+            .ignore()
+            .cmd("SADD")
+            .arg(keys.connections())
+            .arg(server)
+            .ignore();
+        self.queue_set_refresh(&mut pipe, &keys);
+        pipe.exec_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn set_failed(&self, session: &SessionId, server: &str, error: &str) -> Result<()> {
+        let keys = self.session(session);
+        let k = keys.server(server)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (key, value) in [
+            (&k.status, ConnectionStatus::Failed.as_str()),
+            (&k.error, error),
+        ] {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(self.ttl_ms)
+                .ignore();
+        }
+        pipe.cmd("DEL")
+            .arg(&k.tools)
+            .arg(&k.connected_at)
+            .ignore()
+            .cmd("SREM")
+            .arg(keys.connections())
+            .arg(server)
+            .ignore();
+        self.queue_set_refresh(&mut pipe, &keys);
+        pipe.exec_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn set_disconnected(&self, session: &SessionId, server: &str) -> Result<()> {
+        let keys = self.session(session);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        self.queue_disconnect(&mut pipe, &keys, server)?;
+        self.queue_set_refresh(&mut pipe, &keys);
+        pipe.exec_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn connected_servers(&self, session: &SessionId) -> Result<Vec<String>> {
+        let members: Vec<Vec<u8>> = redis::cmd("SMEMBERS")
+            .arg(self.session(session).connections())
+            .query_async(&mut self.conn())
+            .await?;
+        let mut names: Vec<String> = members.into_iter().filter_map(|m| text(Some(m))).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Reads the set, then disconnects those servers in one transaction. A
+    /// server connected between the two steps stays connected (it connected
+    /// "after" this call); one reconnected in between is disconnected.
+    async fn disconnect_all(&self, session: &SessionId) -> Result<Vec<String>> {
+        let keys = self.session(session);
+        let members = self.connected_servers(session).await?;
+        if members.is_empty() {
+            return Ok(members);
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut names = Vec::with_capacity(members.len());
+        for name in members {
+            if self.queue_disconnect(&mut pipe, &keys, &name).is_ok() {
+                names.push(name);
+            } else {
+                // Not a name this store writes: drop it from the set only.
+                tracing::warn!("removing an invalid server name from a connections set");
+                pipe.cmd("SREM").arg(keys.connections()).arg(&name).ignore();
+            }
+        }
+        self.queue_set_refresh(&mut pipe, &keys);
+        pipe.exec_async(&mut self.conn()).await?;
+        Ok(names)
+    }
+
+    async fn clear_session(&self, session: &SessionId) -> Result<u64> {
+        let keys = self.session(session);
+        let pattern = keys.scan_pattern();
+        let mut conn = self.conn();
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, page): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut conn)
+                .await?;
+            // The pattern may also match a session whose id extends this one.
+            let mine: Vec<&[u8]> = page
+                .iter()
+                .filter(|key| std::str::from_utf8(key).is_ok_and(|key| keys.owns(key)))
+                .map(Vec::as_slice)
+                .collect();
+            if !mine.is_empty() {
+                // A key SCAN returns twice is unlinked once: the count stays exact.
+                let gone: u64 = redis::cmd("UNLINK")
+                    .arg(&mine)
+                    .query_async(&mut conn)
+                    .await?;
+                deleted += gone;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn health(&self) -> Result<()> {
+        let pong: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(Error::internal(format!("unexpected PING answer: {pong}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show_in_messages() {
+        assert_eq!(
+            redacted("redis://user:secret@localhost:6379/0"),
+            "redis://user:***@localhost:6379/0"
+        );
+        assert_eq!(redacted("redis://localhost:6379"), "redis://localhost:6379");
+        assert!(!redacted("redis://:secret@h/").contains("secret"));
+    }
 }
