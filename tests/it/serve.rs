@@ -274,3 +274,55 @@ fn migrate_is_idempotent() {
     }
     assert!(dir.path().join("data/manifold.db").is_file());
 }
+
+#[tokio::test]
+async fn serve_on_postgres_and_redis_reports_a_redis_outage_and_recovers() {
+    let (_catalog, pg_url) = crate::support::db::fresh_postgres().await;
+    let mut redis = crate::support::redis::RedisServer::start();
+    let redis_url = redis.url();
+    let dir = tempfile::tempdir().expect("dir");
+    let served = serve(
+        dir.path(),
+        &[("MANIFOLD_CATALOG__URL", &pg_url), ("MANIFOLD_STATE__URL", &redis_url), ("MANIFOLD_STATE__KEY_PREFIX", "serve-test:")],
+    );
+    assert!(!dir.path().join("data/manifold.db").exists(), "no SQLite file when the catalog is PostgreSQL");
+    let key = std::fs::read_to_string(dir.path().join("data/admin.key")).expect("admin key").trim().to_owned();
+    let client = reqwest::Client::new();
+    let ready = |client: &reqwest::Client| {
+        let url = format!("{}/readyz", served.base);
+        let client = client.clone();
+        async move {
+            let resp = client.get(url).send().await.expect("readyz");
+            let status = resp.status();
+            (status, resp.json::<Value>().await.expect("json"))
+        }
+    };
+    assert_eq!(ready(&client).await.0, StatusCode::OK);
+    let resp = client
+        .post(format!("{}/api/v1/categories", served.base))
+        .bearer_auth(&key)
+        .json(&json!({"name": "Productivity", "icon": "🚀", "color": "#4CAF50"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    redis.stop();
+    let (status, body) = ready(&client).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["catalog"], "ok");
+    assert_ne!(body["checks"]["state"], "ok");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("state store")), "{body}");
+
+    redis.start_again();
+    let mut last = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);
+    for _ in 0..50 {
+        last = ready(&client).await;
+        if last.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(last.0, StatusCode::OK, "ready again without a restart: {}", last.1);
+    assert!(terminate(served));
+}
