@@ -283,10 +283,20 @@ async fn serve_on_postgres_and_redis_reports_a_redis_outage_and_recovers() {
     let dir = tempfile::tempdir().expect("dir");
     let served = serve(
         dir.path(),
-        &[("MANIFOLD_CATALOG__URL", &pg_url), ("MANIFOLD_STATE__URL", &redis_url), ("MANIFOLD_STATE__KEY_PREFIX", "serve-test:")],
+        &[
+            ("MANIFOLD_CATALOG__URL", &pg_url),
+            ("MANIFOLD_STATE__URL", &redis_url),
+            ("MANIFOLD_STATE__KEY_PREFIX", "serve-test:"),
+        ],
     );
-    assert!(!dir.path().join("data/manifold.db").exists(), "no SQLite file when the catalog is PostgreSQL");
-    let key = std::fs::read_to_string(dir.path().join("data/admin.key")).expect("admin key").trim().to_owned();
+    assert!(
+        !dir.path().join("data/manifold.db").exists(),
+        "no SQLite file when the catalog is PostgreSQL"
+    );
+    let key = std::fs::read_to_string(dir.path().join("data/admin.key"))
+        .expect("admin key")
+        .trim()
+        .to_owned();
     let client = reqwest::Client::new();
     let ready = |client: &reqwest::Client| {
         let url = format!("{}/readyz", served.base);
@@ -312,7 +322,12 @@ async fn serve_on_postgres_and_redis_reports_a_redis_outage_and_recovers() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["checks"]["catalog"], "ok");
     assert_ne!(body["checks"]["state"], "ok");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("state store")), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("state store")),
+        "{body}"
+    );
 
     redis.start_again();
     let mut last = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);
@@ -323,6 +338,11 @@ async fn serve_on_postgres_and_redis_reports_a_redis_outage_and_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(last.0, StatusCode::OK, "ready again without a restart: {}", last.1);
+    assert_eq!(
+        last.0,
+        StatusCode::OK,
+        "ready again without a restart: {}",
+        last.1
+    );
     assert!(terminate(served));
 }
