@@ -240,14 +240,6 @@ impl StateStore for MemoryState {
         Ok(decode(status, tools, connected_at, error))
     }
 
-    async fn status(&self, session: &SessionId, server: &str) -> Result<ConnectionStatus> {
-        Ok(self.get(session, server).await?.status)
-    }
-
-    async fn tools(&self, session: &SessionId, server: &str) -> Result<Vec<serde_json::Value>> {
-        Ok(self.get(session, server).await?.tools)
-    }
-
     async fn set_connected(
         &self,
         session: &SessionId,

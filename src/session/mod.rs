@@ -127,9 +127,13 @@ pub trait StateStore: Send + Sync + 'static {
     /// The full state of one server in a session (`disconnected()` if none).
     async fn get(&self, session: &SessionId, server: &str) -> Result<ConnectionState>;
     /// Just the status (`Disconnected` if none).
-    async fn status(&self, session: &SessionId, server: &str) -> Result<ConnectionStatus>;
+    async fn status(&self, session: &SessionId, server: &str) -> Result<ConnectionStatus> {
+        Ok(self.get(session, server).await?.status)
+    }
     /// Just the cached tools (empty if none).
-    async fn tools(&self, session: &SessionId, server: &str) -> Result<Vec<serde_json::Value>>;
+    async fn tools(&self, session: &SessionId, server: &str) -> Result<Vec<serde_json::Value>> {
+        Ok(self.get(session, server).await?.tools)
+    }
     /// Atomically: status `CONNECTED`, the tools, `connected_at`, no error, and
     /// the server added to the session's connections set.
     async fn set_connected(

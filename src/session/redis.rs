@@ -130,13 +130,11 @@ impl RedisState {
         server: &str,
     ) -> Result<()> {
         let k = keys.server(server)?;
-        pipe.cmd("SET")
-            .arg(&k.status)
-            .arg(ConnectionStatus::Disconnected.as_str())
-            .arg("PX")
-            .arg(self.ttl_ms)
-            .ignore()
-            .cmd("DEL")
+        self.queue_sets(
+            pipe,
+            &[(&k.status, ConnectionStatus::Disconnected.as_str())],
+        );
+        pipe.cmd("DEL")
             .arg(&k.tools)
             .arg(&k.connected_at)
             .arg(&k.error)
@@ -149,6 +147,18 @@ impl RedisState {
     }
 
     /// Queues the refresh of the connections set's TTL (a no-op once it is gone).
+    /// Queues `SET key value PX ttl` for each pair.
+    fn queue_sets(&self, pipe: &mut redis::Pipeline, pairs: &[(&String, &str)]) {
+        for (key, value) in pairs {
+            pipe.cmd("SET")
+                .arg(*key)
+                .arg(*value)
+                .arg("PX")
+                .arg(self.ttl_ms)
+                .ignore();
+        }
+    }
+
     fn queue_set_refresh(&self, pipe: &mut redis::Pipeline, keys: &SessionKeys) {
         pipe.cmd("PEXPIRE")
             .arg(keys.connections())
@@ -181,14 +191,6 @@ impl StateStore for RedisState {
         ))
     }
 
-    async fn status(&self, session: &SessionId, server: &str) -> Result<ConnectionStatus> {
-        Ok(self.get(session, server).await?.status)
-    }
-
-    async fn tools(&self, session: &SessionId, server: &str) -> Result<Vec<serde_json::Value>> {
-        Ok(self.get(session, server).await?.tools)
-    }
-
     async fn set_connected(
         &self,
         session: &SessionId,
@@ -202,18 +204,14 @@ impl StateStore for RedisState {
         let connected_at = connected_at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for (key, value) in [
-            (&k.status, ConnectionStatus::Connected.as_str()),
-            (&k.tools, tools.as_str()),
-            (&k.connected_at, connected_at.as_str()),
-        ] {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(self.ttl_ms)
-                .ignore();
-        }
+        self.queue_sets(
+            &mut pipe,
+            &[
+                (&k.status, ConnectionStatus::Connected.as_str()),
+                (&k.tools, tools.as_str()),
+                (&k.connected_at, connected_at.as_str()),
+            ],
+        );
         pipe.cmd("DEL")
             .arg(&k.error)
             .ignore()
@@ -231,17 +229,13 @@ impl StateStore for RedisState {
         let k = keys.server(server)?;
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for (key, value) in [
-            (&k.status, ConnectionStatus::Failed.as_str()),
-            (&k.error, error),
-        ] {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(self.ttl_ms)
-                .ignore();
-        }
+        self.queue_sets(
+            &mut pipe,
+            &[
+                (&k.status, ConnectionStatus::Failed.as_str()),
+                (&k.error, error),
+            ],
+        );
         pipe.cmd("DEL")
             .arg(&k.tools)
             .arg(&k.connected_at)
