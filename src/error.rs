@@ -41,6 +41,10 @@ pub enum Error {
     /// Known caller, action not allowed (403).
     #[error("{0}")]
     Forbidden(String),
+    /// An upstream MCP server could not be reached or used (`upstream_unreachable`,
+    /// `upstream_timeout`, `upstream_protocol_error`, `egress_denied`, …).
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     /// A dependency (catalog, state store) is not reachable (503).
     #[error("{what} is unavailable")]
     Unavailable {
@@ -99,7 +103,8 @@ impl Error {
             Self::Invalid { code, .. }
             | Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::Upstream { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Unavailable { .. } => "unavailable",

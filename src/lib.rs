@@ -21,11 +21,13 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod ids;
 pub mod secret;
 pub mod session;
 pub mod state;
 pub mod telemetry;
+pub mod upstream;
 
 pub use app::Application;
 pub use config::Settings;

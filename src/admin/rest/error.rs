@@ -63,6 +63,13 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Upstream { code, .. } => match *code {
+            "upstream_timeout" => StatusCode::GATEWAY_TIMEOUT,
+            "egress_denied" => StatusCode::FORBIDDEN,
+            "server_disabled" => StatusCode::CONFLICT,
+            "too_many_links" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_GATEWAY,
+        },
         Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -1,0 +1,6 @@
+//! What Manifold does to upstream tools before clients see them.
+//!
+//! [`schema_patch`] makes every input schema one that OpenAI-style function
+//! calling accepts (the seed's `patch_tools_schema`).
+
+pub mod schema_patch;
