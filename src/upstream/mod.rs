@@ -1,6 +1,307 @@
 //! Upstream links: live MCP client connections from Manifold to upstream
-//! servers, one per (session, server).
+//! servers, one per (session, server), never shared between sessions.
+//!
+//! Every transport — [`stdio`], [`streamable_http`], legacy [`sse`] and
+//! [`websocket`] — ends in the same thing: an rmcp client service
+//! ([`Link`]) whose `Peer` the rest of Manifold calls. [`open`] picks the
+//! transport, applies the egress policy and the connect timeout, and turns
+//! every failure into an [`Error::Upstream`] with a stable code:
+//! `upstream_unreachable`, `upstream_timeout`, `upstream_protocol_error`,
+//! `egress_denied`. Messages are redacted of secrets (query strings, header
+//! and environment values) before they leave this module.
 //!
 //! [`egress`] decides which network addresses a link may reach.
 
 pub mod egress;
+pub mod sse;
+pub mod stdio;
+pub mod streamable_http;
+pub mod websocket;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::{ClientHandler, Peer};
+use url::Url;
+
+use crate::catalog::url::build_server_url;
+use crate::catalog::{Server, ServerName, Transport};
+use crate::error::Error;
+use crate::secret::Secret;
+use egress::EgressPolicy;
+
+/// Everything needed to open a link to one server, resolved from the catalog.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: ServerName,
+    pub transport: Transport,
+    /// The effective URL (query parameters merged); `None` for stdio.
+    pub url: Option<Url>,
+    /// Header values are secrets.
+    pub headers: Vec<(String, Secret<String>)>,
+    /// `Authorization: Bearer …` for the upstream; the OAuth hook (the
+    /// seed's `add_oauth_headers`) fills this per user.
+    pub bearer: Option<Secret<String>>,
+    pub command: Option<String>,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, Secret<String>>,
+    pub cwd: Option<String>,
+}
+
+impl Target {
+    /// The link target for a catalog server.
+    pub fn from_server(server: &Server) -> Result<Self, Error> {
+        let url = server
+            .url
+            .as_deref()
+            .map(|raw| {
+                Url::parse(raw)
+                    .map(|base| build_server_url(&base, &server.query_params))
+                    .map_err(|e| Error::internal(format!("stored URL of {} does not parse: {e}", server.name)))
+            })
+            .transpose()?;
+        Ok(Self {
+            name: server.name.clone(),
+            transport: server.transport,
+            url,
+            headers: server.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            bearer: None,
+            command: server.command.clone(),
+            args: server.args.clone(),
+            env: server.env.clone(),
+            cwd: server.cwd.clone(),
+        })
+    }
+
+    /// The URL, which network transports require.
+    pub(crate) fn require_url(&self) -> Result<&Url, Error> {
+        self.url
+            .as_ref()
+            .ok_or_else(|| Error::internal(format!("{} has no URL", self.name)))
+    }
+
+    /// The headers to send, `Authorization` from the bearer hook included.
+    pub(crate) fn all_headers(&self) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| !(self.bearer.is_some() && k.eq_ignore_ascii_case("authorization")))
+            .map(|(k, v)| (k.clone(), v.expose().clone()))
+            .collect();
+        if let Some(token) = &self.bearer {
+            headers.push(("Authorization".into(), format!("Bearer {}", token.expose())));
+        }
+        headers
+    }
+
+    /// `text` with every secret this target carries replaced by `***`, and
+    /// the URL's query string hidden.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        if let Some(url) = &self.url
+            && url.query().is_some()
+        {
+            let mut bare = url.clone();
+            bare.set_query(None);
+            out = out.replace(url.as_str(), &format!("{bare}?***"));
+            if let Some(query) = url.query() {
+                out = out.replace(query, "***");
+            }
+        }
+        let secrets = self
+            .headers
+            .iter()
+            .map(|(_, v)| v)
+            .chain(self.env.values())
+            .chain(self.bearer.iter());
+        for secret in secrets {
+            if secret.expose().len() >= 4 {
+                out = out.replace(secret.expose().as_str(), crate::secret::REDACTED);
+            }
+        }
+        out
+    }
+}
+
+/// Limits every link obeys.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    pub connect_timeout: Duration,
+    pub call_timeout: Duration,
+    pub egress: EgressPolicy,
+}
+
+/// The rmcp client handler of an upstream link. Server→client requests and
+/// notifications are routed from here (the gateway issue fills these in).
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamClient;
+
+impl ClientHandler for UpstreamClient {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("manifold", env!("CARGO_PKG_VERSION")),
+        )
+    }
+}
+
+/// A live MCP client connection to one upstream server.
+pub struct Link {
+    service: RunningService<RoleClient, UpstreamClient>,
+    pub server: ServerName,
+    pub transport: Transport,
+    /// The child's process id (stdio only).
+    pub pid: Option<u32>,
+    pub opened_at: Instant,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("server", &self.server)
+            .field("transport", &self.transport)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// The rmcp peer to send requests through.
+    pub fn peer(&self) -> &Peer<RoleClient> {
+        self.service.peer()
+    }
+
+    /// The protocol version the upstream agreed to.
+    pub fn protocol_version(&self) -> Option<String> {
+        self.service
+            .peer()
+            .peer_info()
+            .map(|info| info.protocol_version.to_string())
+    }
+
+    /// Whether the link's service loop has ended (the upstream went away).
+    pub fn is_closed(&self) -> bool {
+        self.service.is_transport_closed()
+    }
+
+    /// Closes the link; a stdio child is shut down and reaped.
+    pub async fn close(mut self) {
+        if let Err(err) = self.service.close().await {
+            tracing::warn!(server = %self.server, error = %err, "closing an upstream link failed");
+        }
+    }
+}
+
+/// Opens a link: connects the transport, runs the MCP handshake, all within
+/// the connect timeout.
+#[tracing::instrument(skip_all, fields(server = %target.name, transport = %target.transport))]
+pub async fn open(target: &Target, options: &LinkOptions) -> Result<Link, Error> {
+    if let Some(url) = &target.url {
+        options.egress.check_url(url)?;
+    }
+    let client = UpstreamClient;
+    let opening = async {
+        match target.transport {
+            Transport::Stdio => stdio::open(target, client).await,
+            Transport::StreamableHttp => streamable_http::open(target, options, client).await,
+            Transport::Sse => sse::open(target, options, client).await,
+            Transport::Websocket => websocket::open(target, options, client).await,
+        }
+    };
+    let started = Instant::now();
+    let (service, pid) = match tokio::time::timeout(options.connect_timeout, opening).await {
+        Ok(result) => result.map_err(|e| redact_error(target, e))?,
+        Err(_) => {
+            return Err(Error::Upstream {
+                code: "upstream_timeout",
+                message: format!(
+                    "{} did not complete the MCP handshake within {} s",
+                    target.name,
+                    options.connect_timeout.as_secs()
+                ),
+            });
+        }
+    };
+    let link = Link {
+        service,
+        server: target.name.clone(),
+        transport: target.transport,
+        pid,
+        opened_at: Instant::now(),
+    };
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        protocol = link.protocol_version().unwrap_or_default(),
+        pid = link.pid,
+        "upstream link open"
+    );
+    Ok(link)
+}
+
+fn redact_error(target: &Target, err: Error) -> Error {
+    match err {
+        Error::Upstream { code, message } => Error::Upstream {
+            code,
+            message: target.redact(&message),
+        },
+        other => other,
+    }
+}
+
+/// The stable code for an rmcp handshake failure, looking through the
+/// error's causes for connection and egress failures.
+pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) -> &'static str {
+    use rmcp::service::ClientInitializeError as E;
+    match err {
+        E::TransportError { .. } | E::ConnectionClosed(_) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+            while let Some(e) = source {
+                if let Some(Error::Upstream { code, .. }) = e.downcast_ref::<Error>() {
+                    return code;
+                }
+                if let Some(re) = e.downcast_ref::<reqwest::Error>() {
+                    if re.is_connect() {
+                        return "upstream_unreachable";
+                    }
+                    if re.is_timeout() {
+                        return "upstream_timeout";
+                    }
+                }
+                if let Some(io) = e.downcast_ref::<std::io::Error>()
+                    && matches!(
+                        io.kind(),
+                        std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::NotFound
+                            | std::io::ErrorKind::HostUnreachable
+                            | std::io::ErrorKind::NetworkUnreachable
+                    )
+                {
+                    return "upstream_unreachable";
+                }
+                source = e.source();
+            }
+            if matches!(err, E::ConnectionClosed(_)) {
+                "upstream_protocol_error"
+            } else {
+                let text = err.to_string().to_ascii_lowercase();
+                if text.contains("connect") || text.contains("dns") || text.contains("resolve") {
+                    "upstream_unreachable"
+                } else {
+                    "upstream_protocol_error"
+                }
+            }
+        }
+        _ => "upstream_protocol_error",
+    }
+}
+
+/// An rmcp handshake failure as a domain error.
+pub(crate) fn init_error(target: &Target, err: rmcp::service::ClientInitializeError) -> Error {
+    Error::Upstream {
+        code: classify_init_error(&err),
+        message: format!("{}: MCP handshake failed: {err}", target.name),
+    }
+}

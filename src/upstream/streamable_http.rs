@@ -1,0 +1,50 @@
+//! Streamable-HTTP links (protocol 2025-03-26 and later), through rmcp's
+//! client over a reqwest client that resolves names through the egress policy.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderName, HeaderValue};
+use rmcp::ServiceExt;
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+use crate::error::Error;
+use crate::upstream::{LinkOptions, Target, UpstreamClient, init_error};
+
+/// A reqwest client for upstream HTTP: egress-checked DNS, connect timeout.
+pub(crate) fn http_client(options: &LinkOptions) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .dns_resolver(options.egress.resolver())
+        .connect_timeout(options.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(Error::internal)
+}
+
+/// Connects and runs the MCP handshake.
+pub(crate) async fn open(
+    target: &Target,
+    options: &LinkOptions,
+    client: UpstreamClient,
+) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
+    let url = target.require_url()?;
+    let mut headers = HashMap::new();
+    let mut auth_header = None;
+    for (name, value) in target.all_headers() {
+        if name.eq_ignore_ascii_case("authorization") {
+            // rmcp sends this one itself, as `Authorization: Bearer <value>`.
+            auth_header = Some(value.strip_prefix("Bearer ").unwrap_or(&value).to_owned());
+            continue;
+        }
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(Error::internal)?;
+        let value = HeaderValue::from_str(&value).map_err(Error::internal)?;
+        headers.insert(name, value);
+    }
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+    config.auth_header = auth_header;
+    config.custom_headers = headers;
+    let transport = StreamableHttpClientTransport::with_client(http_client(options)?, config);
+    let service = client.serve(transport).await.map_err(|e| init_error(target, e))?;
+    Ok((service, None))
+}
