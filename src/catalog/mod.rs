@@ -13,7 +13,9 @@ pub mod model;
 pub mod postgres;
 mod rows;
 pub mod service;
+mod sql;
 pub mod sqlite;
+mod store_macro;
 pub mod url;
 pub mod validate;
 

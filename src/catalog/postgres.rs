@@ -1,7 +1,8 @@
 //! The PostgreSQL catalog backend.
 //!
 //! The queries and the [`CatalogStore`](super::CatalogStore) implementation are
-//! shared with SQLite (see `rows.rs`); this file only opens the database.
+//! shared with SQLite (see `sql.rs`, `rows.rs` and `store_macro.rs`); this
+//! file only opens the database.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ pub struct PostgresCatalog {
     cipher: Cipher,
 }
 
-super::rows::sql_catalog_store!(PostgresCatalog, crate::config::CatalogBackend::Postgres);
+super::store_macro::sql_catalog_store!(PostgresCatalog, crate::config::CatalogBackend::Postgres);
 
 /// Connects to the PostgreSQL catalog at `url` and applies pending migrations.
 pub async fn connect(url: &str, max: u32, cipher: Cipher) -> anyhow::Result<Catalog> {

@@ -1,7 +1,8 @@
 //! The embedded catalog backend: one SQLite file in WAL mode.
 //!
 //! The queries and the [`CatalogStore`](super::CatalogStore) implementation are
-//! shared with PostgreSQL (see `rows.rs`); this file only opens the database.
+//! shared with PostgreSQL (see `sql.rs`, `rows.rs` and `store_macro.rs`); this
+//! file only opens the database.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ pub struct SqliteCatalog {
     cipher: Cipher,
 }
 
-super::rows::sql_catalog_store!(SqliteCatalog, crate::config::CatalogBackend::Sqlite);
+super::store_macro::sql_catalog_store!(SqliteCatalog, crate::config::CatalogBackend::Sqlite);
 
 /// Opens (creating the file and its folder when missing) the SQLite catalog at
 /// `url` (`sqlite://PATH`) and applies pending migrations.

@@ -1,0 +1,225 @@
+//! The SQL text both backends run, the macros that bind a model's fields to
+//! its placeholders, and the conversions of bound values.
+//!
+//! The SQL is identical on both backends: `$n` placeholders work on SQLite
+//! too, optional filters are nullable parameters written
+//! `(CAST($n AS TEXT) IS NULL OR …)` (a cast both dialects accept), and the
+//! column types differ only in the migrations. Timestamps are truncated to
+//! microseconds before they are stored, PostgreSQL's precision, so both
+//! backends give back exactly what they stored.
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::error::{Error, Result};
+
+// ---------------------------------------------------------------- SQL text
+
+macro_rules! category_columns {
+    () => {
+        "id, name, icon, color, description, created_at, updated_at"
+    };
+}
+
+macro_rules! server_columns {
+    () => {
+        "id, name, title, description, transport, url, query_params, headers, command, args, \
+         env, cwd, requires_oauth2, is_public, owner, category_id, enabled, created_at, updated_at"
+    };
+}
+
+macro_rules! api_key_columns {
+    () => {
+        "id, user_id, role, hash, prefix, created_at, last_used_at, revoked_at"
+    };
+}
+
+/// `WHERE` fragment: `$1` is an escaped `LIKE` pattern over `name_key`, or NULL.
+macro_rules! category_search {
+    () => {
+        "(CAST($1 AS TEXT) IS NULL OR name_key LIKE $1 ESCAPE '\\')"
+    };
+}
+
+pub(super) const PING: &str = "SELECT 1";
+
+/// Binds [`bind_category!`] (`$1`-`$6`), then `created_at`, `updated_at`.
+pub(super) const INSERT_CATEGORY: &str = "INSERT INTO categories \
+     (id, name, name_key, icon, color, description, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// Binds [`bind_category!`] (`$1`-`$6`), then `updated_at`.
+pub(super) const UPDATE_CATEGORY: &str = "UPDATE categories \
+     SET name = $2, name_key = $3, icon = $4, color = $5, description = $6, updated_at = $7 \
+     WHERE id = $1";
+pub(super) const DELETE_CATEGORY: &str = "DELETE FROM categories WHERE id = $1";
+pub(super) const GET_CATEGORY: &str = concat!(
+    "SELECT ",
+    category_columns!(),
+    " FROM categories WHERE id = $1"
+);
+/// `$1` search pattern or NULL, `$2` lower-cased name to start after or NULL, `$3` limit.
+pub(super) const LIST_CATEGORIES: &str = concat!(
+    "SELECT ",
+    category_columns!(),
+    " FROM categories WHERE ",
+    category_search!(),
+    " AND (CAST($2 AS TEXT) IS NULL OR name_key > $2) ORDER BY name_key LIMIT $3"
+);
+/// `$1` search pattern or NULL.
+pub(super) const COUNT_CATEGORIES: &str =
+    concat!("SELECT COUNT(*) FROM categories WHERE ", category_search!());
+
+/// Binds [`bind_server!`] (`$1`-`$17`), then `created_at`, `updated_at`.
+pub(super) const INSERT_SERVER: &str = concat!(
+    "INSERT INTO servers (",
+    server_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+);
+/// Binds [`bind_server!`] (`$1`-`$17`), then `updated_at`.
+pub(super) const UPDATE_SERVER: &str = "UPDATE servers SET name = $2, title = $3, \
+     description = $4, transport = $5, url = $6, query_params = $7, headers = $8, command = $9, \
+     args = $10, env = $11, cwd = $12, requires_oauth2 = $13, is_public = $14, owner = $15, \
+     category_id = $16, enabled = $17, updated_at = $18 WHERE id = $1";
+pub(super) const DELETE_SERVER: &str = "DELETE FROM servers WHERE id = $1";
+pub(super) const GET_SERVER: &str =
+    concat!("SELECT ", server_columns!(), " FROM servers WHERE id = $1");
+pub(super) const GET_SERVER_BY_NAME: &str = concat!(
+    "SELECT ",
+    server_columns!(),
+    " FROM servers WHERE name = $1"
+);
+/// `$1` user who sees public + own servers or NULL (all), `$2` category id or
+/// NULL, `$3` name to start after or NULL, `$4` limit.
+pub(super) const LIST_SERVERS: &str = concat!(
+    "SELECT ",
+    server_columns!(),
+    " FROM servers \
+     WHERE (CAST($1 AS TEXT) IS NULL OR is_public OR owner = $1) \
+     AND (CAST($2 AS TEXT) IS NULL OR category_id = $2) \
+     AND (CAST($3 AS TEXT) IS NULL OR name > $3) \
+     ORDER BY name LIMIT $4"
+);
+
+pub(super) const INSERT_API_KEY: &str = concat!(
+    "INSERT INTO api_keys (",
+    api_key_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+pub(super) const FIND_API_KEY: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM api_keys WHERE hash = $1"
+);
+pub(super) const LIST_API_KEYS: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM api_keys ORDER BY created_at DESC, id DESC"
+);
+pub(super) const REVOKE_API_KEY: &str =
+    "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+pub(super) const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+pub(super) const COUNT_ACTIVE_API_KEYS: &str =
+    "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL";
+
+// ---------------------------------------------------------------- binding
+
+/// Binds `$1`-`$6` of [`INSERT_CATEGORY`] / [`UPDATE_CATEGORY`].
+macro_rules! bind_category {
+    ($query:expr, $category:expr, $name_key:expr) => {
+        $query
+            .bind($category.id.as_str())
+            .bind($category.name.as_str())
+            .bind($name_key)
+            .bind($category.icon.as_deref())
+            .bind($category.color.as_deref())
+            .bind($category.description.as_str())
+    };
+}
+
+/// Binds `$1`-`$17` of [`INSERT_SERVER`] / [`UPDATE_SERVER`].
+macro_rules! bind_server {
+    ($query:expr, $server:expr, $sealed:expr) => {
+        $query
+            .bind($server.id.as_str())
+            .bind($server.name.as_str())
+            .bind($server.title.as_str())
+            .bind($server.description.as_str())
+            .bind($server.transport.as_str())
+            .bind($server.url.as_deref())
+            .bind(sqlx::types::Json(&$server.query_params))
+            .bind(&$sealed.headers)
+            .bind($server.command.as_deref())
+            .bind(sqlx::types::Json(&$server.args))
+            .bind(&$sealed.env)
+            .bind($server.cwd.as_deref())
+            .bind($server.requires_oauth2)
+            .bind($server.is_public)
+            .bind($server.owner.as_str())
+            .bind($server.category_id.as_ref().map(|id| id.as_str()))
+            .bind($server.enabled)
+    };
+}
+
+// ---------------------------------------------------------------- values
+
+/// A timestamp as stored: truncated to microseconds (PostgreSQL's precision).
+pub(super) fn stamp(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+/// The case-insensitive key a category name is unique and sorted by.
+pub(super) fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// A `LIKE` pattern matching `name_key` values that contain `search`
+/// (case-insensitively), with `%`, `_` and `\` taken literally.
+pub(super) fn like_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for ch in name_key(search).chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A page size as SQL wants it.
+pub(super) fn limit(limit: u32) -> i64 {
+    i64::from(limit)
+}
+
+/// A `COUNT(*)` as the trait returns it.
+pub(super) fn count(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(Error::internal)
+}
+
+pub(super) use {bind_category, bind_server};
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn like_patterns_lowercase_and_escape_wildcards() {
+        assert_eq!(like_pattern("ÄbC"), "%äbc%");
+        assert_eq!(like_pattern("100%_\\"), "%100\\%\\_\\\\%");
+        assert_eq!(like_pattern(""), "%%");
+    }
+
+    #[test]
+    fn stamps_keep_microseconds_and_drop_nanoseconds() {
+        let base = Utc
+            .with_ymd_and_hms(2025, 1, 2, 3, 4, 5)
+            .single()
+            .map(|t| t + Duration::microseconds(123_456));
+        let precise = base.map(|t| t + Duration::nanoseconds(999));
+        assert_eq!(precise.map(stamp), base);
+        assert_eq!(base.map(stamp), base);
+    }
+}

@@ -1,0 +1,240 @@
+//! The whole [`CatalogStore`](super::CatalogStore) implementation as the
+//! macro [`sql_catalog_store!`], which [`super::sqlite`] and
+//! [`super::postgres`] each invoke on their own store type, so both run the
+//! same queries (see `sql.rs`) and conversions (see `rows.rs`).
+
+/// Implements [`CatalogStore`](super::CatalogStore) for a backend struct with
+/// fields `pool` (an `sqlx::Pool` of that backend) and `cipher`. Every query
+/// is a runtime `sqlx::query*` over the SQL of `sql.rs`, so one body serves
+/// both.
+macro_rules! sql_catalog_store {
+    ($store:ty, $backend:expr) => {
+        const _: () = {
+            use chrono::{DateTime, Utc};
+
+            use $crate::catalog::rows::{self, ApiKeyRow, CategoryRow, ServerRow};
+            use $crate::catalog::sql;
+            use $crate::catalog::{
+                ApiKey, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
+            };
+            use $crate::config::CatalogBackend;
+            use $crate::error::{Error, Result};
+            use $crate::ids::{ApiKeyId, CategoryId, ServerId};
+
+            #[async_trait::async_trait]
+            impl CatalogStore for $store {
+                fn backend(&self) -> CatalogBackend {
+                    $backend
+                }
+
+                async fn ping(&self) -> Result<()> {
+                    sqlx::query(sql::PING).execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn insert_category(&self, category: &Category) -> Result<()> {
+                    let key = sql::name_key(&category.name);
+                    $crate::catalog::sql::bind_category!(
+                        sqlx::query(sql::INSERT_CATEGORY),
+                        category,
+                        key.as_str()
+                    )
+                    .bind(sql::stamp(category.created_at))
+                    .bind(sql::stamp(category.updated_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| rows::category_write_error(e, &category.name))?;
+                    Ok(())
+                }
+
+                async fn update_category(&self, category: &Category) -> Result<()> {
+                    let key = sql::name_key(&category.name);
+                    let done = $crate::catalog::sql::bind_category!(
+                        sqlx::query(sql::UPDATE_CATEGORY),
+                        category,
+                        key.as_str()
+                    )
+                    .bind(sql::stamp(category.updated_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| rows::category_write_error(e, &category.name))?;
+                    if done.rows_affected() == 0 {
+                        return Err(Error::not_found("category_not_found", "category"));
+                    }
+                    Ok(())
+                }
+
+                async fn delete_category(&self, id: &CategoryId) -> Result<bool> {
+                    let done = sqlx::query(sql::DELETE_CATEGORY)
+                        .bind(id.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn get_category(&self, id: &CategoryId) -> Result<Option<Category>> {
+                    sqlx::query_as::<_, CategoryRow>(sql::GET_CATEGORY)
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(CategoryRow::into_model)
+                        .transpose()
+                }
+
+                async fn list_categories(&self, query: &CategoryQuery) -> Result<Vec<Category>> {
+                    let search = query.search.as_deref().map(sql::like_pattern);
+                    let after = query.after.as_deref().map(sql::name_key);
+                    sqlx::query_as::<_, CategoryRow>(sql::LIST_CATEGORIES)
+                        .bind(search.as_deref())
+                        .bind(after.as_deref())
+                        .bind(sql::limit(query.limit))
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(CategoryRow::into_model)
+                        .collect()
+                }
+
+                async fn count_categories(&self, search: Option<&str>) -> Result<u64> {
+                    let search = search.map(sql::like_pattern);
+                    let n: i64 = sqlx::query_scalar(sql::COUNT_CATEGORIES)
+                        .bind(search.as_deref())
+                        .fetch_one(&self.pool)
+                        .await?;
+                    sql::count(n)
+                }
+
+                async fn insert_server(&self, server: &Server) -> Result<()> {
+                    let sealed = rows::SealedSecrets::new(&self.cipher, server)?;
+                    $crate::catalog::sql::bind_server!(
+                        sqlx::query(sql::INSERT_SERVER),
+                        server,
+                        sealed
+                    )
+                    .bind(sql::stamp(server.created_at))
+                    .bind(sql::stamp(server.updated_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| rows::server_write_error(e, server))?;
+                    Ok(())
+                }
+
+                async fn update_server(&self, server: &Server) -> Result<()> {
+                    let sealed = rows::SealedSecrets::new(&self.cipher, server)?;
+                    let done = $crate::catalog::sql::bind_server!(
+                        sqlx::query(sql::UPDATE_SERVER),
+                        server,
+                        sealed
+                    )
+                    .bind(sql::stamp(server.updated_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| rows::server_write_error(e, server))?;
+                    if done.rows_affected() == 0 {
+                        return Err(Error::not_found("server_not_found", "server"));
+                    }
+                    Ok(())
+                }
+
+                async fn delete_server(&self, id: &ServerId) -> Result<bool> {
+                    let done = sqlx::query(sql::DELETE_SERVER)
+                        .bind(id.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn get_server(&self, id: &ServerId) -> Result<Option<Server>> {
+                    sqlx::query_as::<_, ServerRow>(sql::GET_SERVER)
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| row.into_model(&self.cipher))
+                        .transpose()
+                }
+
+                async fn get_server_by_name(&self, name: &ServerName) -> Result<Option<Server>> {
+                    sqlx::query_as::<_, ServerRow>(sql::GET_SERVER_BY_NAME)
+                        .bind(name.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| row.into_model(&self.cipher))
+                        .transpose()
+                }
+
+                async fn list_servers(&self, query: &ServerQuery) -> Result<Vec<Server>> {
+                    sqlx::query_as::<_, ServerRow>(sql::LIST_SERVERS)
+                        .bind(query.visible_to.as_deref())
+                        .bind(query.category_id.as_ref().map(|id| id.as_str()))
+                        .bind(query.after.as_deref())
+                        .bind(sql::limit(query.limit))
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(|row| row.into_model(&self.cipher))
+                        .collect()
+                }
+
+                async fn insert_api_key(&self, key: &ApiKey) -> Result<()> {
+                    sqlx::query(sql::INSERT_API_KEY)
+                        .bind(key.id.as_str())
+                        .bind(key.user_id.as_str())
+                        .bind(key.role.as_str())
+                        .bind(key.hash.as_str())
+                        .bind(key.prefix.as_str())
+                        .bind(sql::stamp(key.created_at))
+                        .bind(key.last_used_at.map(sql::stamp))
+                        .bind(key.revoked_at.map(sql::stamp))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+                    sqlx::query_as::<_, ApiKeyRow>(sql::FIND_API_KEY)
+                        .bind(hash)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(ApiKeyRow::into_model)
+                        .transpose()
+                }
+
+                async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+                    sqlx::query_as::<_, ApiKeyRow>(sql::LIST_API_KEYS)
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(ApiKeyRow::into_model)
+                        .collect()
+                }
+
+                async fn revoke_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
+                    let done = sqlx::query(sql::REVOKE_API_KEY)
+                        .bind(id.as_str())
+                        .bind(sql::stamp(at))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<()> {
+                    sqlx::query(sql::TOUCH_API_KEY)
+                        .bind(id.as_str())
+                        .bind(sql::stamp(at))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn count_active_api_keys(&self) -> Result<u64> {
+                    let n: i64 = sqlx::query_scalar(sql::COUNT_ACTIVE_API_KEYS)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    sql::count(n)
+                }
+            }
+        };
+    };
+}
+
+pub(super) use sql_catalog_store;

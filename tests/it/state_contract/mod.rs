@@ -1,0 +1,196 @@
+//! The `StateStore` contract: one suite, run against every backend
+//! (`state_contract::memory::…`, `state_contract::redis::…`), plus checks only
+//! Redis can show (raw key names and values, TTL on every key, outages) in
+//! `state_contract::redis_only::…`.
+//!
+//! The suite is split by concern: [`transitions`] (the states of one server),
+//! [`isolation`] (sessions apart, clearing a session), [`expiry`] (TTLs) and
+//! [`races`] (readers never see half a write).
+//!
+//! Every test uses its own key prefix, so tests never see each other's keys.
+
+#![allow(clippy::unwrap_used)] // a test may unwrap: a panic is its failure report
+
+mod expiry;
+mod isolation;
+mod races;
+mod redis_only;
+mod transitions;
+
+use std::time::Duration;
+
+use ::redis::aio::MultiplexedConnection;
+use chrono::{DateTime, TimeZone, Utc};
+use manifold::session::{ConnectionState, ConnectionStatus, SessionId, State};
+use serde_json::{Value, json};
+
+use crate::support;
+
+/// The TTL of tests that do not test expiry.
+const LONG_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Memory,
+    Redis,
+}
+
+/// A store under test, with what the Redis-aware checks need.
+struct Backend {
+    state: State,
+    prefix: String,
+    /// A plain connection to the same Redis (Redis only).
+    raw: Option<MultiplexedConnection>,
+}
+
+impl Backend {
+    async fn open(kind: Kind, ttl: Duration) -> Self {
+        match kind {
+            Kind::Memory => {
+                let prefix = format!("{}:", support::unique("t:"));
+                let state = manifold::session::memory::open(prefix.clone(), ttl)
+                    .await
+                    .expect("the memory store opens");
+                Self {
+                    state,
+                    prefix,
+                    raw: None,
+                }
+            }
+            Kind::Redis => {
+                let (state, prefix) = support::redis::fresh_redis(ttl).await;
+                let raw = Some(support::redis::raw().await);
+                Self { state, prefix, raw }
+            }
+        }
+    }
+
+    /// A second handle on the same data: for Redis a second store with its own
+    /// connection (so its reads can land between the commands of a write that
+    /// were not atomic), for memory the same store.
+    async fn second_handle(&self) -> State {
+        match self.raw {
+            None => self.state.clone(),
+            Some(_) => {
+                let url = support::redis::redis_url();
+                manifold::session::redis::connect(&url, self.prefix.clone(), LONG_TTL)
+                    .await
+                    .unwrap_or_else(|e| support::redis::unreachable(&url, format!("{e:#}")))
+            }
+        }
+    }
+
+    /// The plain Redis connection (Redis only).
+    fn raw(&mut self) -> &mut MultiplexedConnection {
+        self.raw.as_mut().expect("a raw connection")
+    }
+
+    /// Every raw key of `session` (Redis only; empty for memory).
+    async fn raw_keys(&mut self, session: &str) -> Vec<String> {
+        let pattern = format!("{}mcp:session:{session}:*", self.prefix);
+        match self.raw.as_mut() {
+            Some(raw) => support::redis::scan_keys(raw, &pattern).await,
+            None => Vec::new(),
+        }
+    }
+
+    /// Connects `server` of `session` with the tools named `names`, at [`at`].
+    async fn connect(&self, session: &SessionId, server: &str, names: &[&str]) {
+        self.state
+            .set_connected(session, server, &tools(names), at())
+            .await
+            .unwrap();
+    }
+
+    /// Marks `server` of `session` failed with `error`.
+    async fn fail(&self, session: &SessionId, server: &str, error: &str) {
+        self.state.set_failed(session, server, error).await.unwrap();
+    }
+
+    /// Asserts that `server` of `session` reads as never connected.
+    async fn assert_disconnected(&self, session: &SessionId, server: &str) {
+        assert_eq!(
+            self.state.get(session, server).await.unwrap(),
+            ConnectionState::disconnected(),
+            "{server}"
+        );
+    }
+
+    /// Asserts the status of `server` of `session`.
+    async fn assert_status(&self, session: &SessionId, server: &str, expected: ConnectionStatus) {
+        assert_eq!(
+            self.state.status(session, server).await.unwrap(),
+            expected,
+            "{server}"
+        );
+    }
+
+    /// Asserts the connected servers of `session`, in order.
+    async fn assert_connected(&self, session: &SessionId, expected: &[&str]) {
+        assert_eq!(
+            self.state.connected_servers(session).await.unwrap(),
+            expected,
+            "{session}"
+        );
+    }
+}
+
+fn sid(raw: &str) -> SessionId {
+    SessionId::parse(raw).expect("a valid session id")
+}
+
+fn tools(names: &[&str]) -> Vec<Value> {
+    names
+        .iter()
+        .map(|name| json!({"name": name, "description": format!("the {name} tool"), "inputSchema": {"type": "object"}}))
+        .collect()
+}
+
+/// A time with sub-second digits, to prove they survive the round trip.
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 5, 6, 7, 8, 9)
+        .single()
+        .expect("a valid time")
+        + chrono::Duration::microseconds(123_456)
+}
+
+/// Instantiates every contract test for one backend: `module::name` becomes
+/// the test `$backend::name`.
+macro_rules! contract {
+    ($backend:ident, $kind:expr, [$($module:ident::$name:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$module::$name($kind).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! contract_for_all {
+    ($($module:ident::$name:ident),* $(,)?) => {
+        contract!(memory, super::Kind::Memory, [$($module::$name),*]);
+        contract!(redis, super::Kind::Redis, [$($module::$name),*]);
+    };
+}
+
+contract_for_all![
+    transitions::fresh_state_is_disconnected_with_no_tools,
+    transitions::connecting_stores_status_tools_connected_at_and_the_set,
+    transitions::connected_servers_are_sorted,
+    transitions::a_failed_connect_stores_the_error_and_leaves_the_set,
+    transitions::reconnecting_after_a_failure_clears_the_error,
+    transitions::disconnecting_removes_tools_error_and_set_membership,
+    isolation::sessions_are_isolated,
+    isolation::sessions_whose_ids_extend_each_other_are_isolated,
+    transitions::disconnect_all_disconnects_every_connected_server,
+    isolation::clear_session_removes_every_key_of_the_session,
+    isolation::clear_session_counts_keys_across_many_scan_pages,
+    expiry::state_expires_after_the_ttl,
+    expiry::each_write_refreshes_the_ttl_of_the_connections_set,
+    races::no_reader_ever_sees_connected_without_tools,
+    transitions::invalid_server_names_are_refused,
+    transitions::health_is_ok,
+];
