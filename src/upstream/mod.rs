@@ -59,14 +59,23 @@ impl Target {
             .map(|raw| {
                 Url::parse(raw)
                     .map(|base| build_server_url(&base, &server.query_params))
-                    .map_err(|e| Error::internal(format!("stored URL of {} does not parse: {e}", server.name)))
+                    .map_err(|e| {
+                        Error::internal(format!(
+                            "stored URL of {} does not parse: {e}",
+                            server.name
+                        ))
+                    })
             })
             .transpose()?;
         Ok(Self {
             name: server.name.clone(),
             transport: server.transport,
             url,
-            headers: server.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            headers: server
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             bearer: None,
             command: server.command.clone(),
             args: server.args.clone(),

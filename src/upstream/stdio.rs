@@ -51,6 +51,9 @@ pub(crate) async fn open(
             }
         });
     }
-    let service = client.serve(process).await.map_err(|e| init_error(target, e))?;
+    let service = client
+        .serve(process)
+        .await
+        .map_err(|e| init_error(target, e))?;
     Ok((service, pid))
 }

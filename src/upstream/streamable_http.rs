@@ -45,6 +45,9 @@ pub(crate) async fn open(
     config.auth_header = auth_header;
     config.custom_headers = headers;
     let transport = StreamableHttpClientTransport::with_client(http_client(options)?, config);
-    let service = client.serve(transport).await.map_err(|e| init_error(target, e))?;
+    let service = client
+        .serve(transport)
+        .await
+        .map_err(|e| init_error(target, e))?;
     Ok((service, None))
 }

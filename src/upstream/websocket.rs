@@ -13,6 +13,9 @@ pub(crate) async fn open(
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
     Err(Error::Upstream {
         code: "transport_unsupported",
-        message: format!("{}: the websocket transport is not available in this build", target.name),
+        message: format!(
+            "{}: the websocket transport is not available in this build",
+            target.name
+        ),
     })
 }
