@@ -95,6 +95,8 @@ impl Application {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        // Upstream links end with the process: stdio children are reaped.
+        self.state.sessions().pool().close_all().await;
         tracing::info!("manifold stopped");
         Ok(())
     }

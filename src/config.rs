@@ -64,6 +64,23 @@ pub struct UpstreamSettings {
     pub connect_timeout_seconds: u64,
     pub tool_fetch_timeout_seconds: u64,
     pub call_timeout_seconds: u64,
+    /// An upstream link unused this long is closed (state stays; it reopens on use).
+    pub idle_timeout_seconds: u64,
+    /// Live upstream links in one process.
+    pub max_links: usize,
+    /// Live stdio child processes in one process.
+    pub max_stdio_children: usize,
+    pub egress: EgressSettings,
+}
+
+/// Which addresses upstream links may reach (metadata and link-local never).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressSettings {
+    /// Refuse private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).
+    pub deny_private: bool,
+    /// Refuse loopback (127/8, ::1).
+    pub deny_loopback: bool,
 }
 
 /// HTTP server limits.
@@ -149,6 +166,10 @@ impl Default for UpstreamSettings {
             connect_timeout_seconds: 30,
             tool_fetch_timeout_seconds: 30,
             call_timeout_seconds: 120,
+            idle_timeout_seconds: 600,
+            max_links: 1000,
+            max_stdio_children: 64,
+            egress: EgressSettings::default(),
         }
     }
 }
@@ -281,6 +302,15 @@ impl Settings {
             (
                 "upstream.call_timeout_seconds",
                 self.upstream.call_timeout_seconds,
+            ),
+            (
+                "upstream.idle_timeout_seconds",
+                self.upstream.idle_timeout_seconds,
+            ),
+            ("upstream.max_links", self.upstream.max_links as u64),
+            (
+                "upstream.max_stdio_children",
+                self.upstream.max_stdio_children as u64,
             ),
             (
                 "http.request_timeout_seconds",

@@ -2,11 +2,16 @@
 //! services built once at start-up.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::api_key::ApiKeys;
 use crate::catalog::{Catalog, CatalogService};
 use crate::config::Settings;
 use crate::session::State;
+use crate::session::manager::{ManagerOptions, SessionManager};
+use crate::upstream::LinkOptions;
+use crate::upstream::egress::EgressPolicy;
+use crate::upstream::pool::{LinkPool, PoolLimits};
 
 /// Shared application state (an `Arc` inside; clone freely).
 #[derive(Clone)]
@@ -19,19 +24,46 @@ struct Shared {
     catalog: CatalogService,
     api_keys: ApiKeys,
     state: State,
+    sessions: SessionManager,
 }
 
 impl AppState {
     /// Wires the services over a catalog and a state store.
+    /// Must run inside a tokio runtime (the link pool starts its sweeper).
     pub fn new(settings: Settings, catalog: Catalog, state: State) -> Self {
+        let upstream = &settings.upstream;
+        let pool = LinkPool::new(PoolLimits {
+            max_links: upstream.max_links,
+            max_stdio: upstream.max_stdio_children,
+            idle_timeout: Duration::from_secs(upstream.idle_timeout_seconds),
+        });
+        let options = ManagerOptions {
+            link: LinkOptions {
+                connect_timeout: Duration::from_secs(upstream.connect_timeout_seconds),
+                call_timeout: Duration::from_secs(upstream.call_timeout_seconds),
+                egress: EgressPolicy {
+                    deny_private: upstream.egress.deny_private,
+                    deny_loopback: upstream.egress.deny_loopback,
+                },
+            },
+            tool_fetch_timeout: Duration::from_secs(upstream.tool_fetch_timeout_seconds),
+        };
+        let catalog_service = CatalogService::new(catalog.clone());
+        let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options);
         Self {
             shared: Arc::new(Shared {
                 settings,
-                catalog: CatalogService::new(catalog.clone()),
+                catalog: catalog_service,
                 api_keys: ApiKeys::new(catalog),
                 state,
+                sessions,
             }),
         }
+    }
+
+    /// Per-session connect / disconnect and the link pool.
+    pub fn sessions(&self) -> &SessionManager {
+        &self.shared.sessions
     }
 
     /// The settings the process started with.

@@ -8,6 +8,7 @@
 //! without its tools.
 
 pub mod keys;
+pub mod manager;
 pub mod memory;
 pub mod redis;
 

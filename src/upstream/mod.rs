@@ -13,6 +13,7 @@
 //! [`egress`] decides which network addresses a link may reach.
 
 pub mod egress;
+pub mod pool;
 pub mod sse;
 pub mod stdio;
 pub mod streamable_http;
@@ -157,8 +158,13 @@ impl ClientHandler for UpstreamClient {
 }
 
 /// A live MCP client connection to one upstream server.
+///
+/// Requests go through a clone of the rmcp `Peer`, so a shared `Link` can
+/// serve concurrent calls; [`Link::close`] takes the service out and shuts
+/// it down (a stdio child is reaped) while callers may still hold the link.
 pub struct Link {
-    service: RunningService<RoleClient, UpstreamClient>,
+    service: tokio::sync::Mutex<Option<RunningService<RoleClient, UpstreamClient>>>,
+    peer: Peer<RoleClient>,
     pub server: ServerName,
     pub transport: Transport,
     /// The child's process id (stdio only).
@@ -179,25 +185,29 @@ impl std::fmt::Debug for Link {
 impl Link {
     /// The rmcp peer to send requests through.
     pub fn peer(&self) -> &Peer<RoleClient> {
-        self.service.peer()
+        &self.peer
     }
 
     /// The protocol version the upstream agreed to.
     pub fn protocol_version(&self) -> Option<String> {
-        self.service
-            .peer()
+        self.peer
             .peer_info()
             .map(|info| info.protocol_version.to_string())
     }
 
-    /// Whether the link's service loop has ended (the upstream went away).
+    /// Whether the link's service loop has ended (the upstream went away or
+    /// the link was closed).
     pub fn is_closed(&self) -> bool {
-        self.service.is_transport_closed()
+        self.peer.is_transport_closed()
     }
 
-    /// Closes the link; a stdio child is shut down and reaped.
-    pub async fn close(mut self) {
-        if let Err(err) = self.service.close().await {
+    /// Closes the link and waits for it to end; a stdio child is shut down
+    /// and reaped. Closing twice is harmless.
+    pub async fn close(&self) {
+        let service = self.service.lock().await.take();
+        if let Some(mut service) = service
+            && let Err(err) = service.close().await
+        {
             tracing::warn!(server = %self.server, error = %err, "closing an upstream link failed");
         }
     }
@@ -234,7 +244,8 @@ pub async fn open(target: &Target, options: &LinkOptions) -> Result<Link, Error>
         }
     };
     let link = Link {
-        service,
+        peer: service.peer().clone(),
+        service: tokio::sync::Mutex::new(Some(service)),
         server: target.name.clone(),
         transport: target.transport,
         pid,

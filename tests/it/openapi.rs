@@ -34,6 +34,11 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "GET /servers/{id}",
         "PATCH /servers/{id}",
         "DELETE /servers/{id}",
+        "POST /servers/{id}/connect",
+        "POST /servers/{id}/disconnect",
+        "GET /session/servers",
+        "GET /session/tools",
+        "DELETE /session",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -8,6 +8,7 @@ mod categories;
 mod error;
 mod extract;
 mod servers;
+mod session;
 
 use axum::Json;
 use axum::extract::State;
@@ -34,6 +35,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .routes(routes!(me))
         .merge(categories::router())
         .merge(servers::router())
+        .merge(session::router())
         .split_for_parts();
     api.info = InfoBuilder::new()
         .title("Manifold admin API")

@@ -1,0 +1,117 @@
+//! This session's connections: list servers with their status, connect,
+//! disconnect, the cached tools, and logout (`DELETE /session`). The
+//! session is the principal's (the user id for API keys).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::admin::rest::extract::ApiQuery;
+use crate::admin::rest::{ApiError, ErrorBody};
+use crate::auth::Principal;
+use crate::catalog::service::{ListParams, Page};
+use crate::session::manager::{ServerStatus, SessionTool};
+use crate::state::AppState;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(session_servers))
+        .routes(routes!(session_tools))
+        .routes(routes!(clear_session))
+        .routes(routes!(connect_server))
+        .routes(routes!(disconnect_server))
+}
+
+/// Paging and filters for the session's server list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SessionServersQuery {
+    /// Page size, 1-200 (default 50).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only servers in this category.
+    category_id: Option<String>,
+}
+
+/// The servers the caller may see, with this session's status.
+#[utoipa::path(get, path = "/session/servers", tag = "session", params(SessionServersQuery),
+    responses((status = 200, body = Page<ServerStatus>), (status = 401, body = ErrorBody)))]
+async fn session_servers(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<SessionServersQuery>,
+) -> Result<Json<Page<ServerStatus>>, ApiError> {
+    let params = ListParams {
+        limit: q.limit,
+        cursor: q.cursor,
+        search: None,
+        category_id: q.category_id,
+    };
+    Ok(Json(
+        app.sessions().list_servers(&principal, &params).await?,
+    ))
+}
+
+/// The session's cached tools.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionTools {
+    tools: Vec<SessionTool>,
+}
+
+/// Every cached tool of this session's connected servers (no upstream call).
+#[utoipa::path(get, path = "/session/tools", tag = "session",
+    responses((status = 200, body = SessionTools), (status = 401, body = ErrorBody)))]
+async fn session_tools(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<SessionTools>, ApiError> {
+    Ok(Json(SessionTools {
+        tools: app.sessions().tools(&principal).await?,
+    }))
+}
+
+/// What logout disconnected.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Cleared {
+    disconnected: Vec<String>,
+}
+
+/// Disconnects every server of this session and deletes its state.
+#[utoipa::path(delete, path = "/session", tag = "session",
+    responses((status = 200, body = Cleared), (status = 401, body = ErrorBody)))]
+async fn clear_session(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Cleared>, ApiError> {
+    Ok(Json(Cleared {
+        disconnected: app.sessions().clear_session(&principal).await?,
+    }))
+}
+
+/// Connects a server for this session (or refreshes its tools).
+#[utoipa::path(post, path = "/servers/{id}/connect", tag = "session", params(("id" = String, Path, description = "Server id or name")),
+    responses((status = 200, body = ServerStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody)))]
+async fn connect_server(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ServerStatus>, ApiError> {
+    Ok(Json(app.sessions().connect(&principal, &id).await?))
+}
+
+/// Disconnects a server for this session; other sessions are untouched.
+#[utoipa::path(post, path = "/servers/{id}/disconnect", tag = "session", params(("id" = String, Path, description = "Server id or name")),
+    responses((status = 200, body = ServerStatus), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn disconnect_server(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ServerStatus>, ApiError> {
+    Ok(Json(app.sessions().disconnect(&principal, &id).await?))
+}

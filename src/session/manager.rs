@@ -1,0 +1,349 @@
+//! The session manager (the seed's MCPServerManager): connect, disconnect
+//! and list a session's upstream servers. REST, GraphQL, `/mcp` and the UI
+//! all call this with the [`Principal`]; the rules live here only.
+//!
+//! Connecting checks visibility (404 otherwise) and `enabled`, opens (or
+//! reuses) the session's link, pings it, reads every page of its tools,
+//! patches their input schemas and stores `CONNECTED` with the tools in the
+//! state store. Any failure stores `FAILED` with a redacted message and
+//! answers a stable code. The state store is the truth for status and
+//! tools: listing never touches an upstream, and a `CONNECTED` server
+//! without a live link in this process is reopened on first use.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rmcp::model::{ClientRequest, PingRequest};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::catalog::service::{ListParams, Page};
+use crate::catalog::{CatalogService, Server, Transport};
+use crate::error::{Error, Result};
+use crate::gateway::schema_patch::patch_input_schema;
+use crate::session::{ConnectionState, ConnectionStatus, State};
+use crate::upstream::pool::LinkPool;
+use crate::upstream::{self, Link, LinkOptions, Target};
+
+/// A server as one session sees it: "GitHub (Connected, 15 tools)".
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ServerStatus {
+    #[schema(value_type = String)]
+    pub id: crate::ids::ServerId,
+    #[schema(value_type = String)]
+    pub name: crate::catalog::ServerName,
+    pub title: String,
+    pub transport: Transport,
+    pub is_public: bool,
+    pub enabled: bool,
+    #[schema(value_type = Option<String>)]
+    pub category_id: Option<crate::ids::CategoryId>,
+    pub status: ConnectionStatus,
+    pub tool_count: usize,
+    pub connected_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// The cached tools (only in connect answers and single-server reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Vec<Value>>,
+}
+
+impl ServerStatus {
+    fn new(server: &Server, state: ConnectionState, with_tools: bool) -> Self {
+        Self {
+            id: server.id.clone(),
+            name: server.name.clone(),
+            title: server.title.clone(),
+            transport: server.transport,
+            is_public: server.is_public,
+            enabled: server.enabled,
+            category_id: server.category_id.clone(),
+            status: state.status,
+            tool_count: state.tools.len(),
+            connected_at: state.connected_at,
+            last_error: state.error,
+            tools: with_tools.then_some(state.tools),
+        }
+    }
+}
+
+/// One cached tool of a session (the seed's `serialize_tools`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionTool {
+    /// The owning server's name.
+    pub server: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// The patched input schema.
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+}
+
+/// Time limits the manager applies beyond the link's own.
+#[derive(Debug, Clone)]
+pub struct ManagerOptions {
+    pub link: LinkOptions,
+    pub tool_fetch_timeout: Duration,
+}
+
+/// Connects and disconnects a session's upstream servers.
+#[derive(Clone)]
+pub struct SessionManager {
+    catalog: CatalogService,
+    state: State,
+    pool: LinkPool,
+    options: Arc<ManagerOptions>,
+}
+
+impl SessionManager {
+    /// A manager over the catalog rules, the state store and a link pool.
+    pub fn new(
+        catalog: CatalogService,
+        state: State,
+        pool: LinkPool,
+        options: ManagerOptions,
+    ) -> Self {
+        Self {
+            catalog,
+            state,
+            pool,
+            options: Arc::new(options),
+        }
+    }
+
+    /// The link pool (shutdown, tests).
+    pub fn pool(&self) -> &LinkPool {
+        &self.pool
+    }
+
+    /// A page of the servers the principal may see, with this session's status.
+    pub async fn list_servers(
+        &self,
+        principal: &Principal,
+        params: &ListParams,
+    ) -> Result<Page<ServerStatus>> {
+        let page = self.catalog.list_servers(principal, params).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for server in &page.items {
+            let state = self
+                .state
+                .get(&principal.session, server.name.as_str())
+                .await?;
+            items.push(ServerStatus::new(server, state, false));
+        }
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// One server with this session's status and cached tools.
+    pub async fn server_status(
+        &self,
+        principal: &Principal,
+        id_or_name: &str,
+    ) -> Result<ServerStatus> {
+        let server = self.catalog.get_server(principal, id_or_name).await?;
+        let state = self
+            .state
+            .get(&principal.session, server.name.as_str())
+            .await?;
+        Ok(ServerStatus::new(&server, state, true))
+    }
+
+    /// Connects (or refreshes) a server for the principal's session.
+    #[tracing::instrument(skip_all, fields(session = %principal.session, server = id_or_name))]
+    pub async fn connect(&self, principal: &Principal, id_or_name: &str) -> Result<ServerStatus> {
+        let server = self.catalog.get_server(principal, id_or_name).await?;
+        let session = &principal.session;
+        match self.connect_server(principal, &server).await {
+            Ok(tools) => {
+                let at = Utc::now().trunc_subsecs(6);
+                self.state
+                    .set_connected(session, server.name.as_str(), &tools, at)
+                    .await?;
+                tracing::info!(tools = tools.len(), "connected");
+                let state = self.state.get(session, server.name.as_str()).await?;
+                Ok(ServerStatus::new(&server, state, true))
+            }
+            Err(err) => {
+                let message = match &err {
+                    Error::Upstream { message, .. } => message.clone(),
+                    Error::Unavailable { what, .. } => format!("{what} is unavailable"),
+                    Error::Internal(_) => "internal error".to_owned(),
+                    other => other.to_string(),
+                };
+                tracing::warn!(code = err.code(), error = %message, "connect failed");
+                if let Err(store_err) = self
+                    .state
+                    .set_failed(session, server.name.as_str(), &message)
+                    .await
+                {
+                    tracing::warn!(error = %store_err, "could not record the failure");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Opens or reuses the link, pings it and fetches its patched tools.
+    async fn connect_server(&self, principal: &Principal, server: &Server) -> Result<Vec<Value>> {
+        if !server.enabled {
+            return Err(Error::Upstream {
+                code: "server_disabled",
+                message: format!("{} is disabled", server.name),
+            });
+        }
+        if server.requires_oauth2 {
+            return Err(Error::Upstream {
+                code: "oauth_required",
+                message: format!(
+                    "{} requires a per-user OAuth authorization, which is not available yet",
+                    server.name
+                ),
+            });
+        }
+        let target = Target::from_server(server)?;
+        let slot = self.pool.slot(&principal.session, &server.name);
+        let mut guard = slot.link.lock().await;
+        slot.touch();
+        let link = match guard.as_ref().filter(|l| !l.is_closed()) {
+            Some(link) => link.clone(),
+            None => {
+                self.pool.close_slot(&mut guard).await;
+                let reservation = self.pool.reserve(server.transport)?;
+                let link = upstream::open(&target, &self.options.link).await?;
+                self.pool.store(&mut guard, link, reservation)
+            }
+        };
+        match self.fetch_tools(&target, &link).await {
+            Ok(tools) => Ok(tools),
+            Err(err) => {
+                self.pool.close_slot(&mut guard).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn fetch_tools(&self, target: &Target, link: &Link) -> Result<Vec<Value>> {
+        let limit = self.options.tool_fetch_timeout;
+        let timeout = |what: &str| Error::Upstream {
+            code: "upstream_timeout",
+            message: format!(
+                "{}: no answer to {what} within {} s",
+                target.name,
+                limit.as_secs()
+            ),
+        };
+        let failed = |what: &str, e: rmcp::ServiceError| Error::Upstream {
+            code: "upstream_protocol_error",
+            message: target.redact(&format!("{}: {what} failed: {e}", target.name)),
+        };
+        let ping = link
+            .peer()
+            .send_request(ClientRequest::PingRequest(PingRequest::default()));
+        tokio::time::timeout(limit, ping)
+            .await
+            .map_err(|_| timeout("ping"))?
+            .map_err(|e| failed("ping", e))?;
+        let tools = tokio::time::timeout(limit, link.peer().list_all_tools())
+            .await
+            .map_err(|_| timeout("tools/list"))?
+            .map_err(|e| failed("tools/list", e))?;
+        tools
+            .into_iter()
+            .map(|tool| {
+                let mut value = serde_json::to_value(&tool).map_err(Error::internal)?;
+                let patched = patch_input_schema(value.get("inputSchema"));
+                if let Some(obj) = value.as_object_mut() {
+                    obj.insert("inputSchema".into(), patched);
+                }
+                Ok(value)
+            })
+            .collect()
+    }
+
+    /// Disconnects a server for the principal's session; other sessions
+    /// are untouched.
+    #[tracing::instrument(skip_all, fields(session = %principal.session, server = id_or_name))]
+    pub async fn disconnect(
+        &self,
+        principal: &Principal,
+        id_or_name: &str,
+    ) -> Result<ServerStatus> {
+        let server = self.catalog.get_server(principal, id_or_name).await?;
+        let slot = self.pool.slot(&principal.session, &server.name);
+        let mut guard = slot.link.lock().await;
+        self.pool.close_slot(&mut guard).await;
+        self.state
+            .set_disconnected(&principal.session, server.name.as_str())
+            .await?;
+        tracing::info!("disconnected");
+        let state = self
+            .state
+            .get(&principal.session, server.name.as_str())
+            .await?;
+        Ok(ServerStatus::new(&server, state, false))
+    }
+
+    /// Disconnects every server of the session and deletes its state (the
+    /// seed's logout path). Returns the names that were connected.
+    pub async fn clear_session(&self, principal: &Principal) -> Result<Vec<String>> {
+        self.pool.close_session(&principal.session).await;
+        let names = self.state.disconnect_all(&principal.session).await?;
+        self.state.clear_session(&principal.session).await?;
+        Ok(names)
+    }
+
+    /// Every cached tool of the session's connected servers, with no upstream
+    /// round trip.
+    pub async fn tools(&self, principal: &Principal) -> Result<Vec<SessionTool>> {
+        let mut out = Vec::new();
+        for name in self.state.connected_servers(&principal.session).await? {
+            for tool in self.state.tools(&principal.session, &name).await? {
+                out.push(SessionTool {
+                    server: name.clone(),
+                    name: tool
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    description: tool
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    input_schema: patch_input_schema(tool.get("inputSchema")),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The session's live link to a connected server, reopened when this
+    /// process has none (after a restart, an eviction, or on another replica).
+    pub async fn link(&self, principal: &Principal, id_or_name: &str) -> Result<Arc<Link>> {
+        let server = self.catalog.get_server(principal, id_or_name).await?;
+        let status = self
+            .state
+            .status(&principal.session, server.name.as_str())
+            .await?;
+        if status != ConnectionStatus::Connected {
+            return Err(Error::Upstream {
+                code: "server_not_connected",
+                message: format!("{} is not connected in this session", server.name),
+            });
+        }
+        let slot = self.pool.slot(&principal.session, &server.name);
+        let mut guard = slot.link.lock().await;
+        slot.touch();
+        if let Some(link) = guard.as_ref().filter(|l| !l.is_closed()) {
+            return Ok(link.clone());
+        }
+        self.pool.close_slot(&mut guard).await;
+        let reservation = self.pool.reserve(server.transport)?;
+        let link = upstream::open(&Target::from_server(&server)?, &self.options.link).await?;
+        Ok(self.pool.store(&mut guard, link, reservation))
+    }
+}

@@ -1,0 +1,258 @@
+//! The link pool: live upstream links per (session, server), in this process.
+//!
+//! A link belongs to one session and is never handed to another. Each
+//! (session, server) has a slot with its own async lock, so two concurrent
+//! connects of the same server in one session open one link, while other
+//! sessions and servers proceed in parallel. Idle links are closed by a
+//! sweeper task that stops with the pool; connection *state* is not touched
+//! by eviction, so a `CONNECTED` server whose link was evicted (or that was
+//! connected before a restart, or on another replica) is reopened on first use.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::catalog::{ServerName, Transport};
+use crate::error::Error;
+use crate::session::SessionId;
+use crate::upstream::Link;
+
+/// Pool limits.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Live links in this process, all transports.
+    pub max_links: usize,
+    /// Live stdio children in this process.
+    pub max_stdio: usize,
+    /// A link unused this long is closed.
+    pub idle_timeout: Duration,
+}
+
+type Key = (SessionId, ServerName);
+
+/// One (session, server) place for a link.
+#[derive(Default)]
+pub struct Slot {
+    /// Held while opening or replacing the link.
+    pub link: tokio::sync::Mutex<Option<Arc<Link>>>,
+    last_used: Mutex<Option<Instant>>,
+}
+
+impl Slot {
+    /// Marks the slot used now.
+    pub fn touch(&self) {
+        if let Ok(mut at) = self.last_used.lock() {
+            *at = Some(Instant::now());
+        }
+    }
+
+    fn idle_since(&self) -> Option<Instant> {
+        self.last_used.lock().ok().and_then(|at| *at)
+    }
+}
+
+/// Live links, their limits and the idle sweeper.
+#[derive(Clone)]
+pub struct LinkPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slots: Mutex<HashMap<Key, Arc<Slot>>>,
+    limits: PoolLimits,
+    live: AtomicUsize,
+    live_stdio: AtomicUsize,
+    _sweeper: DropGuard,
+}
+
+/// A reservation of capacity for one link, released when dropped unless
+/// the link was stored.
+pub struct Reservation {
+    pool: Arc<Inner>,
+    stdio: bool,
+    kept: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.pool.release(self.stdio);
+        }
+    }
+}
+
+impl Inner {
+    fn release(&self, stdio: bool) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+        if stdio {
+            self.live_stdio.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn slots(&self) -> Vec<(Key, Arc<Slot>)> {
+        self.slots
+            .lock()
+            .map(|s| s.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl LinkPool {
+    /// An empty pool whose sweeper runs until the last handle is dropped.
+    pub fn new(limits: PoolLimits) -> Self {
+        let token = CancellationToken::new();
+        let inner = Arc::new(Inner {
+            slots: Mutex::new(HashMap::new()),
+            limits,
+            live: AtomicUsize::new(0),
+            live_stdio: AtomicUsize::new(0),
+            _sweeper: token.clone().drop_guard(),
+        });
+        let weak = Arc::downgrade(&inner);
+        let every =
+            (limits.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(every) => {}
+                }
+                let Some(inner) = weak.upgrade() else { break };
+                LinkPool { inner }.evict_idle().await;
+            }
+        });
+        Self { inner }
+    }
+
+    /// The slot of (session, server), created when missing.
+    pub fn slot(&self, session: &SessionId, server: &ServerName) -> Arc<Slot> {
+        match self.inner.slots.lock() {
+            Ok(mut slots) => slots
+                .entry((session.clone(), server.clone()))
+                .or_default()
+                .clone(),
+            Err(_) => Arc::new(Slot::default()),
+        }
+    }
+
+    /// The open link of (session, server), if any, without waiting.
+    pub fn existing(&self, session: &SessionId, server: &ServerName) -> Option<Arc<Link>> {
+        let slot = self
+            .inner
+            .slots
+            .lock()
+            .ok()?
+            .get(&(session.clone(), server.clone()))
+            .cloned()?;
+        let guard = slot.link.try_lock().ok()?;
+        guard.as_ref().filter(|l| !l.is_closed()).cloned()
+    }
+
+    /// Reserves room for one more link of this transport, or refuses with
+    /// `too_many_links`.
+    pub fn reserve(&self, transport: Transport) -> Result<Reservation, Error> {
+        let stdio = transport == Transport::Stdio;
+        let limits = self.inner.limits;
+        let live = self.inner.live.fetch_add(1, Ordering::AcqRel);
+        let live_stdio = if stdio {
+            self.inner.live_stdio.fetch_add(1, Ordering::AcqRel)
+        } else {
+            0
+        };
+        let reservation = Reservation {
+            pool: self.inner.clone(),
+            stdio,
+            kept: false,
+        };
+        if live >= limits.max_links {
+            return Err(too_many(format!(
+                "{} upstream links are open (upstream.max_links)",
+                limits.max_links
+            )));
+        }
+        if stdio && live_stdio >= limits.max_stdio {
+            return Err(too_many(format!(
+                "{} stdio upstreams are running (upstream.max_stdio_children)",
+                limits.max_stdio
+            )));
+        }
+        Ok(reservation)
+    }
+
+    /// Stores a freshly opened link in its (locked) slot, keeping the reservation.
+    pub fn store(
+        &self,
+        slot: &mut Option<Arc<Link>>,
+        link: Link,
+        mut reservation: Reservation,
+    ) -> Arc<Link> {
+        reservation.kept = true;
+        let link = Arc::new(link);
+        *slot = Some(link.clone());
+        link
+    }
+
+    /// Closes and forgets the link in a (locked) slot, if any.
+    pub async fn close_slot(&self, slot: &mut Option<Arc<Link>>) {
+        if let Some(link) = slot.take() {
+            let stdio = link.transport == Transport::Stdio;
+            link.close().await;
+            self.inner.release(stdio);
+        }
+    }
+
+    /// Closes every link of a session.
+    pub async fn close_session(&self, session: &SessionId) {
+        for ((sid, _), slot) in self.inner.slots() {
+            if &sid == session {
+                let mut guard = slot.link.lock().await;
+                self.close_slot(&mut guard).await;
+            }
+        }
+    }
+
+    /// Closes links unused for longer than the idle timeout.
+    pub async fn evict_idle(&self) {
+        let limit = self.inner.limits.idle_timeout;
+        for ((session, server), slot) in self.inner.slots() {
+            let idle = slot.idle_since().is_none_or(|at| at.elapsed() >= limit);
+            if !idle {
+                continue;
+            }
+            // A slot being connected right now is not idle.
+            let Ok(mut guard) = slot.link.try_lock() else {
+                continue;
+            };
+            if guard.is_some() {
+                tracing::info!(session = %session, server = %server, "closing idle upstream link");
+                self.close_slot(&mut guard).await;
+            }
+        }
+    }
+
+    /// Closes every link (shutdown).
+    pub async fn close_all(&self) {
+        for (_, slot) in self.inner.slots() {
+            let mut guard = slot.link.lock().await;
+            self.close_slot(&mut guard).await;
+        }
+    }
+
+    /// How many links are open, and how many of them are stdio children.
+    pub fn live(&self) -> (usize, usize) {
+        (
+            self.inner.live.load(Ordering::Acquire),
+            self.inner.live_stdio.load(Ordering::Acquire),
+        )
+    }
+}
+
+fn too_many(message: String) -> Error {
+    Error::Upstream {
+        code: "too_many_links",
+        message,
+    }
+}
