@@ -37,7 +37,7 @@ pub struct EgressPolicy {
 fn denied(what: &str, why: &str) -> Error {
     Error::Upstream {
         code: "egress_denied",
-        message: format!("{what} is not reachable from this gateway: {why}"),
+        message: format!("{what} {}: {why}", crate::upstream::EGRESS_MARK),
     }
 }
 

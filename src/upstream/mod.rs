@@ -33,6 +33,10 @@ use crate::error::Error;
 use crate::secret::Secret;
 use egress::EgressPolicy;
 
+/// Words every egress refusal carries, so a refusal that a transport
+/// flattened into text is still recognised.
+pub(crate) const EGRESS_MARK: &str = "is not reachable from this gateway";
+
 /// Everything needed to open a link to one server, resolved from the catalog.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -218,10 +222,18 @@ impl Link {
 #[tracing::instrument(skip_all, fields(server = %target.name, transport = %target.transport))]
 pub async fn open(target: &Target, options: &LinkOptions) -> Result<Link, Error> {
     if let Some(url) = &target.url {
+        // Fail early and clearly; the transports check again on every
+        // connection they make, so a name that later resolves elsewhere
+        // (DNS rebinding) is still refused.
         options.egress.check_url(url)?;
     }
     let client = UpstreamClient;
     let opening = async {
+        if let Some(url) = &target.url
+            && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
+        {
+            options.egress.resolve(host, port).await?;
+        }
         match target.transport {
             Transport::Stdio => stdio::open(target, client).await,
             Transport::StreamableHttp => streamable_http::open(target, options, client).await,
@@ -271,50 +283,64 @@ fn redact_error(target: &Target, err: Error) -> Error {
 }
 
 /// The stable code for an rmcp handshake failure, looking through the
-/// error's causes for connection and egress failures.
+/// error's causes (and, where a transport flattened them into text, their
+/// messages) for egress refusals, connection failures and timeouts.
 pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) -> &'static str {
     use rmcp::service::ClientInitializeError as E;
-    match err {
-        E::TransportError { .. } | E::ConnectionClosed(_) => {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-            while let Some(e) = source {
-                if let Some(Error::Upstream { code, .. }) = e.downcast_ref::<Error>() {
-                    return code;
-                }
-                if let Some(re) = e.downcast_ref::<reqwest::Error>() {
-                    if re.is_connect() {
-                        return "upstream_unreachable";
-                    }
-                    if re.is_timeout() {
-                        return "upstream_timeout";
-                    }
-                }
-                if let Some(io) = e.downcast_ref::<std::io::Error>()
-                    && matches!(
-                        io.kind(),
-                        std::io::ErrorKind::ConnectionRefused
-                            | std::io::ErrorKind::ConnectionReset
-                            | std::io::ErrorKind::NotFound
-                            | std::io::ErrorKind::HostUnreachable
-                            | std::io::ErrorKind::NetworkUnreachable
-                    )
-                {
-                    return "upstream_unreachable";
-                }
-                source = e.source();
+    if !matches!(err, E::TransportError { .. } | E::ConnectionClosed(_)) {
+        return "upstream_protocol_error";
+    }
+    let mut text = String::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(Error::Upstream { code, .. }) = e.downcast_ref::<Error>() {
+            return code;
+        }
+        if let Some(re) = e.downcast_ref::<reqwest::Error>() {
+            if re.is_timeout() {
+                return "upstream_timeout";
             }
-            if matches!(err, E::ConnectionClosed(_)) {
-                "upstream_protocol_error"
-            } else {
-                let text = err.to_string().to_ascii_lowercase();
-                if text.contains("connect") || text.contains("dns") || text.contains("resolve") {
-                    "upstream_unreachable"
-                } else {
-                    "upstream_protocol_error"
-                }
+            if re.is_connect() {
+                return "upstream_unreachable";
             }
         }
-        _ => "upstream_protocol_error",
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+            )
+        {
+            return "upstream_unreachable";
+        }
+        text.push_str(&e.to_string().to_ascii_lowercase());
+        text.push('\n');
+        source = e.source();
+    }
+    classify_text(&text, matches!(err, E::ConnectionClosed(_)))
+}
+
+/// Classifies flattened error text: some transports keep only the message
+/// of the underlying reqwest/io error.
+fn classify_text(text: &str, closed: bool) -> &'static str {
+    if text.contains(EGRESS_MARK) {
+        "egress_denied"
+    } else if text.contains("timed out") || text.contains("timeout") {
+        "upstream_timeout"
+    } else if text.contains("error sending request")
+        || text.contains("connection refused")
+        || text.contains("dns error")
+        || text.contains("failed to lookup")
+        || text.contains("cannot resolve")
+        || text.contains("tcp connect")
+    {
+        "upstream_unreachable"
+    } else if closed {
+        "upstream_protocol_error"
+    } else {
+        "upstream_protocol_error"
     }
 }
 

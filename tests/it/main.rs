@@ -11,4 +11,5 @@ mod rest_categories;
 mod rest_errors;
 mod rest_servers;
 mod serve;
+mod session_failures;
 mod state_contract;
