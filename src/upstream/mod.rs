@@ -319,12 +319,12 @@ pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) ->
         text.push('\n');
         source = e.source();
     }
-    classify_text(&text, matches!(err, E::ConnectionClosed(_)))
+    classify_text(&text)
 }
 
 /// Classifies flattened error text: some transports keep only the message
 /// of the underlying reqwest/io error.
-fn classify_text(text: &str, closed: bool) -> &'static str {
+fn classify_text(text: &str) -> &'static str {
     if text.contains(EGRESS_MARK) {
         "egress_denied"
     } else if text.contains("timed out") || text.contains("timeout") {
@@ -337,9 +337,8 @@ fn classify_text(text: &str, closed: bool) -> &'static str {
         || text.contains("tcp connect")
     {
         "upstream_unreachable"
-    } else if closed {
-        "upstream_protocol_error"
     } else {
+        // The upstream answered or hung up, but not with MCP.
         "upstream_protocol_error"
     }
 }
