@@ -14,7 +14,8 @@
 //!   is always served in pages of 50 with `nextCursor`.
 //! - `FIXTURE_NO_SCHEMA=1` adds `broken_schema`, whose input schema requires
 //!   a property it never declares (`{"type":"object","required":["ghost"]}`).
-//! - `FIXTURE_LOG` is a tracing filter for the log (default `info`).
+//! - `FIXTURE_LOG` is a tracing filter for the log (default
+//!   `warn,mcp_fixture=info`).
 //!
 //! Streamable HTTP is served at `/mcp`; the first line on stdout is
 //! `LISTENING <addr>` (so `--port 0` works). On stdio, stdout is the protocol.
@@ -64,7 +65,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("FIXTURE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("FIXTURE_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("warn,mcp_fixture=info")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(false)
