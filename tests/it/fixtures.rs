@@ -57,13 +57,23 @@ async fn connect_stdio(command: (String, Vec<String>), env: &[(&str, &str)]) -> 
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn the stdio server");
-    tokio::time::timeout(
-        Duration::from_secs(20),
+    handshake(
         Recorder::default().serve(transport),
+        &format!("{program} {args:?}"),
     )
     .await
-    .unwrap_or_else(|_| panic!("{program} {args:?}: no MCP handshake within 20 s"))
-    .unwrap_or_else(|e| panic!("{program} {args:?}: MCP handshake failed: {e}"))
+}
+
+/// Awaits an MCP handshake for at most 20 s; panics naming `what`.
+async fn handshake<E: std::fmt::Display>(
+    serving: impl Future<Output = Result<Client, E>>,
+    what: &str,
+) -> Client {
+    match tokio::time::timeout(Duration::from_secs(20), serving).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => panic!("{what}: MCP handshake failed: {e}"),
+        Err(_) => panic!("{what}: no MCP handshake within 20 s"),
+    }
 }
 
 async fn connect_http(url: &str, headers: &[(&str, &str)]) -> Client {
@@ -75,13 +85,7 @@ async fn connect_http(url: &str, headers: &[(&str, &str)]) -> Client {
         );
     }
     let transport = StreamableHttpClientTransport::from_config(config);
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        Recorder::default().serve(transport),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{url}: no MCP handshake within 20 s"))
-    .unwrap_or_else(|e| panic!("{url}: MCP handshake failed: {e}"))
+    handshake(Recorder::default().serve(transport), url).await
 }
 
 async fn tool_names(client: &Client) -> BTreeSet<String> {
