@@ -6,6 +6,7 @@
 mod support;
 
 mod catalog_contract;
+mod fixtures;
 mod openapi;
 mod rest_categories;
 mod rest_errors;

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod db;
 pub mod redis;
+pub mod upstreams;
 
 /// A short random suffix for names that must not collide between tests.
 pub fn unique(prefix: &str) -> String {

@@ -1,0 +1,151 @@
+//! `mcp-fixture`: a small, deterministic MCP server for Manifold's tests.
+//!
+//! ```text
+//! mcp-fixture --transport stdio
+//! mcp-fixture --transport streamable-http [--port 0] [--bind 127.0.0.1]
+//! ```
+//!
+//! Tools (see [`server`]): `echo`, `add`, `slow`, `fail`, `progress`,
+//! `add_tool` (adds `extra` and sends `notifications/tools/list_changed`),
+//! `whoami` (the HTTP request headers it saw, `{}` on stdio).
+//!
+//! Environment knobs:
+//! - `FIXTURE_TOOL_COUNT=N` adds N trivial tools `t0`…`t{N-1}`; `tools/list`
+//!   is always served in pages of 50 with `nextCursor`.
+//! - `FIXTURE_NO_SCHEMA=1` adds `broken_schema`, whose input schema requires
+//!   a property it never declares (`{"type":"object","required":["ghost"]}`).
+//! - `FIXTURE_LOG` is a tracing filter for the log (default
+//!   `warn,mcp_fixture=info`).
+//!
+//! Streamable HTTP is served at `/mcp`; the first line on stdout is
+//! `LISTENING <addr>` (so `--port 0` works). On stdio, stdout is the protocol.
+//! Logs always go to stderr. The process exits cleanly on SIGTERM, SIGINT
+//! and (stdio) stdin EOF.
+
+#[path = "mcp_fixture/server.rs"]
+mod server;
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use rmcp::ServiceExt;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use server::{Fixture, Settings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TransportKind {
+    Stdio,
+    StreamableHttp,
+}
+
+/// A deterministic MCP server for tests.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-fixture")]
+struct Args {
+    /// How to speak MCP.
+    #[arg(long, value_enum)]
+    transport: TransportKind,
+    /// TCP port for streamable HTTP (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to bind for streamable HTTP.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("FIXTURE_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("warn,mcp_fixture=info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let settings = Settings::from_env()?;
+    match args.transport {
+        TransportKind::Stdio => run_stdio(settings).await,
+        TransportKind::StreamableHttp => {
+            run_http(settings, SocketAddr::new(args.bind, args.port)).await
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+async fn run_stdio(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!("mcp-fixture: serving MCP on stdio");
+    let service = Fixture::new(settings)
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("MCP handshake on stdio")?;
+    let token = service.cancellation_token();
+    tokio::select! {
+        quit = service.waiting() => {
+            tracing::info!("mcp-fixture: stdio session ended ({quit:?})");
+        }
+        signal = shutdown_signal() => {
+            tracing::info!("mcp-fixture: {}, stopping", signal?);
+            token.cancel();
+        }
+    }
+    // A pending read on tokio's stdin cannot be cancelled, so the runtime
+    // could wait for it forever on shutdown: leave now.
+    std::io::stderr().flush().ok();
+    std::process::exit(0)
+}
+
+async fn run_http(settings: Settings, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind {addr}"))?;
+    let local = listener.local_addr().context("local address")?;
+    let ct = CancellationToken::new();
+    let config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(ct.child_token())
+        // A test fixture: any Host header (tests may use names or 0.0.0.0).
+        .disable_allowed_hosts();
+    let service = StreamableHttpService::new(
+        move || Ok(Fixture::new(settings.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "LISTENING {local}").context("write to stdout")?;
+        stdout.flush().context("flush stdout")?;
+    }
+    tracing::info!("mcp-fixture: serving streamable HTTP at http://{local}/mcp");
+    let stop = ct.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            match shutdown_signal().await {
+                Ok(signal) => tracing::info!("mcp-fixture: {signal}, stopping"),
+                Err(err) => tracing::error!("mcp-fixture: {err:#}"),
+            }
+            stop.cancel();
+        })
+        .await
+        .context("serve HTTP")?;
+    ct.cancel();
+    Ok(())
+}
