@@ -12,3 +12,4 @@ mod rest_errors;
 mod rest_servers;
 mod serve;
 mod state_contract;
+mod upstream_sse_ws;

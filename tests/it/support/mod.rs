@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod db;
+pub mod python;
 pub mod redis;
 
 /// A short random suffix for names that must not collide between tests.
