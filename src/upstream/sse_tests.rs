@@ -95,6 +95,17 @@ struct Fake {
     gets: Arc<AtomicUsize>,
     posts: Arc<Mutex<Vec<(String, String)>>>,
     echo: Arc<Mutex<Option<mpsc::UnboundedSender<String>>>>,
+    /// Streams the server is still writing (dropped when the client goes).
+    open_streams: Arc<AtomicUsize>,
+}
+
+/// Counts an open event stream while it lives.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn event(name: &str, data: &str) -> Result<Bytes, std::io::Error> {
@@ -126,8 +137,10 @@ async fn sse(State(fake): State<Fake>) -> Response {
         if let Ok(mut echo) = fake.echo.lock() {
             *echo = Some(tx);
         }
-        let tail = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|m| (event("message", &m), rx))
+        fake.open_streams.fetch_add(1, Ordering::SeqCst);
+        let guard = OpenStream(fake.open_streams.clone());
+        let tail = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+            rx.recv().await.map(|m| (event("message", &m), (rx, guard)))
         });
         Body::from_stream(futures::stream::iter(head).chain(tail))
     };
@@ -236,9 +249,19 @@ async fn a_dropped_stream_is_reconnected_and_the_new_endpoint_is_used() {
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].0, "2");
 
+    assert_eq!(fake.open_streams.load(Ordering::SeqCst), 1);
     transport.close().await.expect("close");
     assert!(transport.worker.is_none());
     assert!(transport.receive().await.is_none());
+    // Closing ended the GET stream: the server stops writing it.
+    let started = std::time::Instant::now();
+    while fake.open_streams.load(Ordering::SeqCst) != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the GET stream outlived the transport"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.abort();
 }
 
