@@ -1,21 +1,470 @@
-//! Placeholder until the sse transport lands.
+//! Legacy HTTP+SSE links (MCP protocol 2024-11-05), which rmcp no longer
+//! ships a client for but many deployed servers still speak.
+//!
+//! The wire protocol: the client `GET`s the SSE URL and keeps the response
+//! open; the server's first event is `endpoint`, whose data is the URL
+//! (usually relative, carrying a session id) the client must `POST` its
+//! JSON-RPC messages to; every server message then arrives as a `message`
+//! event on the GET stream.
+//!
+//! [`SseTransport`] is an rmcp [`Transport`]: sending is a plain `POST` to the
+//! current endpoint, receiving reads a channel fed by one worker task that
+//! owns the GET stream. The worker reconnects the stream with backoff when
+//! it drops after the handshake (a new `endpoint` event replaces the POST
+//! URL) and ends when the transport is closed or dropped, so no task
+//! outlives its link.
+//!
+//! Hardening: the endpoint must have the SSE URL's origin (a server cannot
+//! make the gateway POST, with the target's credentials, somewhere else), one
+//! event may not exceed [`MAX_EVENT_BYTES`], and malformed events are logged
+//! and skipped rather than ending the link.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use futures::{Stream, StreamExt};
+use rmcp::ServiceExt;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::Transport;
+use sse_stream::{Sse, SseStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use url::Url;
 
 use crate::error::Error;
-use crate::upstream::{LinkOptions, Target, UpstreamClient};
+use crate::upstream::streamable_http::http_client;
+use crate::upstream::{LinkOptions, Target, UpstreamClient, init_error};
+
+/// The largest single SSE event accepted; a bigger one breaks the stream
+/// (and triggers a reconnect) instead of growing memory without bound.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// First delay before reconnecting a dropped GET stream; doubles per attempt.
+const RECONNECT_FIRST_DELAY: Duration = Duration::from_millis(250);
+/// Ceiling of the reconnect delay.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(5);
+/// Reconnect attempts in a row before the link is given up as closed.
+const RECONNECT_ATTEMPTS: u32 = 5;
+/// Server messages buffered between the worker and rmcp.
+const INBOUND_BUFFER: usize = 64;
 
 /// Connects and runs the MCP handshake.
 pub(crate) async fn open(
     target: &Target,
-    _options: &LinkOptions,
-    _client: UpstreamClient,
+    options: &LinkOptions,
+    client: UpstreamClient,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
-    Err(Error::Upstream {
-        code: "transport_unsupported",
-        message: format!(
-            "{}: the sse transport is not available in this build",
-            target.name
-        ),
-    })
+    let url = target.require_url()?.clone();
+    let conn = Connection {
+        http: http_client(options)?,
+        sse_url: url,
+        headers: Arc::new(header_map(&target.all_headers())?),
+        post_timeout: options.call_timeout,
+        connect_timeout: options.connect_timeout,
+        server: target.name.to_string(),
+    };
+    let (events, endpoint) = conn.connect().await?;
+    let transport = SseTransport::start(conn, events, endpoint);
+    let service = client
+        .serve(transport)
+        .await
+        .map_err(|e| init_error(target, e))?;
+    Ok((service, None))
 }
+
+/// The target's headers as an HTTP header map.
+pub(crate) fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, Error> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(Error::internal)?;
+        let value = HeaderValue::from_str(value).map_err(Error::internal)?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+fn protocol_error(message: String) -> Error {
+    Error::Upstream {
+        code: "upstream_protocol_error",
+        message,
+    }
+}
+
+/// Resolves the data of an `endpoint` event against the SSE URL and
+/// requires the same origin (scheme, host and port).
+pub(crate) fn resolve_endpoint(sse_url: &Url, data: &str) -> Result<Url, Error> {
+    let data = data.trim();
+    if data.is_empty() {
+        return Err(protocol_error(
+            "the SSE endpoint event carries no URL".to_owned(),
+        ));
+    }
+    let endpoint = sse_url
+        .join(data)
+        .map_err(|e| protocol_error(format!("the SSE endpoint `{data}` is not a URL: {e}")))?;
+    if endpoint.origin() != sse_url.origin() {
+        return Err(protocol_error(format!(
+            "the SSE endpoint `{endpoint}` is not on the origin of the SSE URL"
+        )));
+    }
+    Ok(endpoint)
+}
+
+/// The stable code for a failed HTTP request: an egress refusal from the
+/// resolver, a connection failure or a timeout.
+fn request_error_code(err: &reqwest::Error) -> &'static str {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(Error::Upstream { code, .. }) = e.downcast_ref::<Error>() {
+            return code;
+        }
+        source = e.source();
+    }
+    if err.is_timeout() {
+        "upstream_timeout"
+    } else if err.is_connect() {
+        "upstream_unreachable"
+    } else {
+        "upstream_protocol_error"
+    }
+}
+
+fn request_error(what: &str, err: &reqwest::Error) -> Error {
+    Error::Upstream {
+        code: request_error_code(err),
+        message: format!("{what} failed: {err}"),
+    }
+}
+
+/// Counts the bytes of the SSE event being received and refuses one that
+/// grows past the limit. Events end at an empty line (`\n`, `\r` or `\r\n`
+/// line endings, as the SSE grammar allows).
+#[derive(Debug)]
+pub(crate) struct EventSizeGuard {
+    limit: usize,
+    event_len: usize,
+    line_len: usize,
+    last_was_cr: bool,
+}
+
+impl EventSizeGuard {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            event_len: 0,
+            line_len: 0,
+            last_was_cr: false,
+        }
+    }
+
+    /// Feeds the next chunk; `false` once the current event is over the limit.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> bool {
+        for &byte in chunk {
+            if byte == b'\n' && self.last_was_cr {
+                self.last_was_cr = false;
+                continue;
+            }
+            if byte == b'\n' || byte == b'\r' {
+                self.last_was_cr = byte == b'\r';
+                if self.line_len == 0 {
+                    self.event_len = 0;
+                    continue;
+                }
+                self.line_len = 0;
+            } else {
+                self.last_was_cr = false;
+                self.line_len += 1;
+            }
+            self.event_len += 1;
+            if self.event_len > self.limit {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Why the bytes of the GET stream stopped.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("{0}")]
+    Http(reqwest::Error),
+    #[error("an SSE event is larger than {MAX_EVENT_BYTES} bytes")]
+    TooLarge,
+}
+
+/// The parsed events of one GET stream.
+type Events = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
+
+/// What the worker and the senders share to talk to one server.
+#[derive(Debug, Clone)]
+struct Connection {
+    http: reqwest::Client,
+    sse_url: Url,
+    headers: Arc<HeaderMap>,
+    post_timeout: Duration,
+    connect_timeout: Duration,
+    /// For log lines.
+    server: String,
+}
+
+impl Connection {
+    /// Opens the GET stream and reads up to the `endpoint` event.
+    async fn connect(&self) -> Result<(Events, Url), Error> {
+        let response = self
+            .http
+            .get(self.sse_url.clone())
+            .headers((*self.headers).clone())
+            .header(ACCEPT, "text/event-stream")
+            .header(CACHE_CONTROL, "no-cache")
+            .send()
+            .await
+            .map_err(|e| request_error("the SSE GET", &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(protocol_error(format!(
+                "the SSE GET answered HTTP {status}, not an event stream"
+            )));
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !content_type.starts_with("text/event-stream") {
+            return Err(protocol_error(format!(
+                "the SSE GET answered `{content_type}`, not text/event-stream"
+            )));
+        }
+        let mut guard = EventSizeGuard::new(MAX_EVENT_BYTES);
+        let bytes = response.bytes_stream().map(move |chunk| match chunk {
+            Ok(bytes) if guard.feed(&bytes) => Ok(bytes),
+            Ok(_) => Err(BodyError::TooLarge),
+            Err(e) => Err(BodyError::Http(e)),
+        });
+        let mut events: Events = Box::pin(SseStream::from_bytes_stream(bytes));
+        while let Some(item) = events.next().await {
+            match item {
+                Ok(sse) if sse.event.as_deref() == Some("endpoint") => {
+                    let endpoint =
+                        resolve_endpoint(&self.sse_url, sse.data.as_deref().unwrap_or(""))?;
+                    tracing::debug!(server = %self.server, "SSE endpoint received");
+                    return Ok((events, endpoint));
+                }
+                Ok(sse) => {
+                    tracing::debug!(server = %self.server, event = ?sse.event, "SSE event before the endpoint, ignored");
+                }
+                Err(sse_stream::Error::Body(e)) => {
+                    return Err(protocol_error(format!(
+                        "the SSE stream broke before the endpoint event: {e}"
+                    )));
+                }
+                Err(e) => {
+                    tracing::warn!(server = %self.server, error = %e, "malformed SSE line skipped");
+                }
+            }
+        }
+        Err(protocol_error(
+            "the SSE stream ended before the endpoint event".to_owned(),
+        ))
+    }
+
+    /// POSTs one client message to the endpoint; 2xx expected.
+    async fn post(&self, endpoint: Url, message: ClientJsonRpcMessage) -> Result<(), Error> {
+        let response = self
+            .http
+            .post(endpoint)
+            .headers((*self.headers).clone())
+            .timeout(self.post_timeout)
+            .json(&message)
+            .send()
+            .await
+            .map_err(|e| request_error("the SSE POST", &e))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(protocol_error(format!(
+                "the SSE endpoint answered HTTP {status} to a POST"
+            )))
+        }
+    }
+}
+
+/// The task that owns the GET stream: forwards `message` events to rmcp,
+/// follows `endpoint` events, reconnects when the stream drops.
+struct Worker {
+    conn: Connection,
+    events: Events,
+    endpoint: watch::Sender<Url>,
+    inbound: mpsc::Sender<ServerJsonRpcMessage>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        loop {
+            if !self.pump().await {
+                return;
+            }
+            match reconnect(&self.conn).await {
+                Some((events, endpoint)) => {
+                    self.events = events;
+                    self.endpoint.send_replace(endpoint);
+                }
+                None => {
+                    tracing::warn!(server = %self.conn.server, "the SSE stream is gone; closing the link");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads the stream until it ends (`true`: reconnect) or rmcp is gone
+    /// (`false`).
+    async fn pump(&mut self) -> bool {
+        while let Some(item) = self.events.next().await {
+            match item {
+                Ok(sse) => match sse.event.as_deref() {
+                    None | Some("message") => {
+                        let data = sse.data.unwrap_or_default();
+                        match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+                            Ok(message) => {
+                                if self.inbound.send(message).await.is_err() {
+                                    return false;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(server = %self.conn.server, error = %e, "SSE message is not a JSON-RPC message; skipped");
+                            }
+                        }
+                    }
+                    Some("endpoint") => {
+                        match resolve_endpoint(
+                            &self.conn.sse_url,
+                            sse.data.as_deref().unwrap_or(""),
+                        ) {
+                            Ok(url) => {
+                                self.endpoint.send_replace(url);
+                            }
+                            Err(e) => {
+                                tracing::warn!(server = %self.conn.server, error = %e, "SSE endpoint event ignored");
+                            }
+                        }
+                    }
+                    Some(other) => {
+                        tracing::debug!(server = %self.conn.server, event = other, "unknown SSE event ignored");
+                    }
+                },
+                Err(sse_stream::Error::Body(e)) => {
+                    tracing::warn!(server = %self.conn.server, error = %e, "the SSE stream broke");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(server = %self.conn.server, error = %e, "malformed SSE line skipped");
+                }
+            }
+        }
+        !self.inbound.is_closed()
+    }
+}
+
+/// Reopens the GET stream with exponential backoff; `None` when every
+/// attempt failed.
+async fn reconnect(conn: &Connection) -> Option<(Events, Url)> {
+    let mut delay = RECONNECT_FIRST_DELAY;
+    for attempt in 1..=RECONNECT_ATTEMPTS {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RECONNECT_MAX_DELAY);
+        match tokio::time::timeout(conn.connect_timeout, conn.connect()).await {
+            Ok(Ok(connected)) => {
+                tracing::info!(server = %conn.server, attempt, "SSE stream reconnected");
+                return Some(connected);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(server = %conn.server, attempt, error = %e, "SSE reconnect failed");
+            }
+            Err(_) => {
+                tracing::warn!(server = %conn.server, attempt, "SSE reconnect timed out");
+            }
+        }
+    }
+    None
+}
+
+/// An rmcp client transport over legacy HTTP+SSE.
+///
+/// Dropping it (or [`Transport::close`]) stops the worker, which drops the
+/// GET stream.
+pub(crate) struct SseTransport {
+    conn: Connection,
+    endpoint: watch::Receiver<Url>,
+    inbound: mpsc::Receiver<ServerJsonRpcMessage>,
+    /// Dropped to stop the worker.
+    shutdown: Option<oneshot::Sender<()>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl SseTransport {
+    /// Starts the worker over a connected stream.
+    fn start(conn: Connection, events: Events, endpoint: Url) -> Self {
+        let (endpoint_tx, endpoint_rx) = watch::channel(endpoint);
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_BUFFER);
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let worker = Worker {
+            conn: conn.clone(),
+            events,
+            endpoint: endpoint_tx,
+            inbound: inbound_tx,
+        };
+        let handle = tokio::spawn(async move {
+            tokio::select! {
+                () = worker.run() => {}
+                _ = shutdown_rx => {}
+            }
+        });
+        Self {
+            conn,
+            endpoint: endpoint_rx,
+            inbound: inbound_rx,
+            shutdown: Some(shutdown_tx),
+            worker: Some(handle),
+        }
+    }
+}
+
+impl Transport<RoleClient> for SseTransport {
+    type Error = Error;
+
+    fn send(
+        &mut self,
+        item: ClientJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let conn = self.conn.clone();
+        let endpoint = self.endpoint.borrow().clone();
+        async move { conn.post(endpoint, item).await }
+    }
+
+    async fn receive(&mut self) -> Option<ServerJsonRpcMessage> {
+        self.inbound.recv().await
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.shutdown.take();
+        self.inbound.close();
+        if let Some(worker) = self.worker.take()
+            && let Err(e) = worker.await
+        {
+            tracing::warn!(server = %self.conn.server, error = %e, "the SSE worker failed");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "sse_tests.rs"]
+mod tests;

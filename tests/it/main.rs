@@ -14,3 +14,4 @@ mod rest_servers;
 mod serve;
 mod session_failures;
 mod state_contract;
+mod upstream_sse_ws;
