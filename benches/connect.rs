@@ -16,7 +16,12 @@ use rmcp::model::{ClientRequest, PingRequest};
 
 const ROUNDS: usize = 20;
 
-fn target(name: &str, transport: Transport, url: Option<&str>, command: Option<(String, Vec<String>)>) -> Target {
+fn target(
+    name: &str,
+    transport: Transport,
+    url: Option<&str>,
+    command: Option<(String, Vec<String>)>,
+) -> Target {
     let (command, args) = command.map_or((None, Vec::new()), |(c, a)| (Some(c), a));
     Target {
         name: ServerName::parse(name).expect("name"),
@@ -56,7 +61,11 @@ fn wait_for_port(port: u16) {
 }
 
 fn spawn(mut cmd: Command, port: u16) -> Guard {
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn fixture");
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn fixture");
     wait_for_port(port);
     Guard(child)
 }
@@ -65,7 +74,9 @@ async fn measure(target: &Target, options: &LinkOptions) -> Vec<Duration> {
     let mut times = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let started = Instant::now();
-        let link = manifold::upstream::open(target, options).await.expect("open");
+        let link = manifold::upstream::open(target, options)
+            .await
+            .expect("open");
         link.peer()
             .send_request(ClientRequest::PingRequest(PingRequest::default()))
             .await
@@ -100,21 +111,43 @@ async fn main() {
     let fixture = env!("CARGO_BIN_EXE_mcp-fixture").to_owned();
     println!("connect latency: open + ping + tools/list + close, {ROUNDS} rounds each");
 
-    let stdio = target("stdio", Transport::Stdio, None, Some((fixture.clone(), vec!["--transport".into(), "stdio".into()])));
+    let stdio = target(
+        "stdio",
+        Transport::Stdio,
+        None,
+        Some((fixture.clone(), vec!["--transport".into(), "stdio".into()])),
+    );
     report("stdio", &measure(&stdio, &options).await);
 
     let port = free_port();
     let mut cmd = Command::new(&fixture);
-    cmd.args(["--transport", "streamable-http", "--port", &port.to_string()]);
+    cmd.args([
+        "--transport",
+        "streamable-http",
+        "--port",
+        &port.to_string(),
+    ]);
     let _http = spawn(cmd, port);
     let url = format!("http://127.0.0.1:{port}/mcp");
-    report("streamable_http", &measure(&target("http", Transport::StreamableHttp, Some(&url), None), &options).await);
+    report(
+        "streamable_http",
+        &measure(
+            &target("http", Transport::StreamableHttp, Some(&url), None),
+            &options,
+        )
+        .await,
+    );
 
-    let cache = std::env::var("MANIFOLD_TEST_CACHE").map_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/test")), PathBuf::from);
+    let cache = std::env::var("MANIFOLD_TEST_CACHE").map_or_else(
+        |_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/test")),
+        PathBuf::from,
+    );
     let python = cache.join("py/bin/python");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/py_server.py");
     if !python.exists() {
-        println!("sse, websocket: skipped — run scripts/fixtures/python.sh to install the Python fixtures");
+        println!(
+            "sse, websocket: skipped — run scripts/fixtures/python.sh to install the Python fixtures"
+        );
         return;
     }
     for (label, transport, mode, path, scheme) in [
@@ -126,6 +159,9 @@ async fn main() {
         cmd.args([script, "--transport", mode, "--port", &port.to_string()]);
         let _server = spawn(cmd, port);
         let url = format!("{scheme}://127.0.0.1:{port}{path}");
-        report(label, &measure(&target(label, transport, Some(&url), None), &options).await);
+        report(
+            label,
+            &measure(&target(label, transport, Some(&url), None), &options).await,
+        );
     }
 }

@@ -12,6 +12,7 @@ mod rest_categories;
 mod rest_errors;
 mod rest_servers;
 mod serve;
+mod session_connect;
 mod session_failures;
 mod state_contract;
 mod upstream_sse_ws;

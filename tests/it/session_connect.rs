@@ -11,7 +11,9 @@ use crate::support::python::PyServer;
 use crate::support::upstreams::{FixtureHttp, fixture_stdio};
 
 /// The fixture's tools, sorted.
-const FIXTURE_TOOLS: [&str; 7] = ["add", "add_tool", "echo", "fail", "progress", "slow", "whoami"];
+const FIXTURE_TOOLS: [&str; 7] = [
+    "add", "add_tool", "echo", "fail", "progress", "slow", "whoami",
+];
 /// The Python fixture's tools, sorted.
 const PY_TOOLS: [&str; 5] = ["add", "echo", "fail", "headers", "slow"];
 
@@ -35,7 +37,11 @@ async fn add_public(app: &TestApp, body: Value) {
 fn tool_names(tools: &Value) -> Vec<String> {
     let mut names: Vec<String> = tools
         .as_array()
-        .map(|t| t.iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect())
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -45,7 +51,11 @@ fn pid_alive(pid: u32) -> bool {
     // A zombie still has /proc/<pid>; its state is `Z`.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit(')').next().map(|rest| rest.trim_start().starts_with(|c| c != 'Z')))
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|rest| rest.trim_start().starts_with(|c| c != 'Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -62,7 +72,13 @@ async fn wait_gone(pid: u32) -> bool {
 /// Connects `name` for `key`, checks the answer, the tool list and (with
 /// Redis) the seed's keys, then disconnects and checks they are gone.
 async fn connect_round_trip(app: &TestApp, prefix: &str, name: &str, expected: &[&str]) {
-    let (status, connected) = app.post(&format!("/api/v1/servers/{name}/connect"), &app.admin_key, json!({})).await;
+    let (status, connected) = app
+        .post(
+            &format!("/api/v1/servers/{name}/connect"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{connected}");
     assert_eq!(connected["status"], "CONNECTED");
     assert_eq!(connected["tool_count"], expected.len());
@@ -70,25 +86,56 @@ async fn connect_round_trip(app: &TestApp, prefix: &str, name: &str, expected: &
     assert!(connected["connected_at"].is_string());
 
     let (_, tools) = app.get("/api/v1/session/tools", &app.admin_key).await;
-    let mine: Vec<&Value> = tools["tools"].as_array().expect("tools").iter().filter(|t| t["server"] == name).collect();
+    let mine: Vec<&Value> = tools["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter(|t| t["server"] == name)
+        .collect();
     assert_eq!(mine.len(), expected.len(), "{tools}");
     assert!(mine.iter().all(|t| t["input_schema"]["type"] == "object"));
 
     let mut redis = crate::support::redis::raw().await;
     let base = format!("{prefix}mcp:session:admin:server:{name}");
     for suffix in ["status", "tools", "connected_at"] {
-        let ttl: i64 = ::redis::cmd("TTL").arg(format!("{base}:{suffix}")).query_async(&mut redis).await.expect("ttl");
+        let ttl: i64 = ::redis::cmd("TTL")
+            .arg(format!("{base}:{suffix}"))
+            .query_async(&mut redis)
+            .await
+            .expect("ttl");
         assert!(ttl > 0 && ttl <= 3600, "{base}:{suffix} ttl {ttl}");
     }
-    let members: Vec<String> = ::redis::cmd("SMEMBERS").arg(format!("{prefix}mcp:session:admin:connections")).query_async(&mut redis).await.expect("smembers");
+    let members: Vec<String> = ::redis::cmd("SMEMBERS")
+        .arg(format!("{prefix}mcp:session:admin:connections"))
+        .query_async(&mut redis)
+        .await
+        .expect("smembers");
     assert!(members.contains(&name.to_owned()));
 
-    let (status, gone) = app.post(&format!("/api/v1/servers/{name}/disconnect"), &app.admin_key, json!({})).await;
-    assert_eq!((status, &gone["status"]), (StatusCode::OK, &json!("DISCONNECTED")), "{gone}");
+    let (status, gone) = app
+        .post(
+            &format!("/api/v1/servers/{name}/disconnect"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, &gone["status"]),
+        (StatusCode::OK, &json!("DISCONNECTED")),
+        "{gone}"
+    );
     assert_eq!(gone["tool_count"], 0);
-    let exists: i64 = ::redis::cmd("EXISTS").arg(format!("{base}:tools")).query_async(&mut redis).await.expect("exists");
+    let exists: i64 = ::redis::cmd("EXISTS")
+        .arg(format!("{base}:tools"))
+        .query_async(&mut redis)
+        .await
+        .expect("exists");
     assert_eq!(exists, 0, "tools key removed on disconnect");
-    let status: String = ::redis::cmd("GET").arg(format!("{base}:status")).query_async(&mut redis).await.expect("get");
+    let status: String = ::redis::cmd("GET")
+        .arg(format!("{base}:status"))
+        .query_async(&mut redis)
+        .await
+        .expect("get");
     assert_eq!(status, "DISCONNECTED");
 }
 
@@ -97,30 +144,56 @@ async fn every_transport_connects_lists_tools_and_disconnects() {
     let prefix = crate::support::unique("conn:");
     let app = redis_app(&prefix).await;
     let (command, args) = fixture_stdio();
-    add_public(&app, json!({"name": "fx-stdio", "transport": "stdio", "command": command, "args": args})).await;
+    add_public(
+        &app,
+        json!({"name": "fx-stdio", "transport": "stdio", "command": command, "args": args}),
+    )
+    .await;
     let http = FixtureHttp::start();
-    add_public(&app, json!({"name": "fx-http", "transport": "streamable_http", "url": http.url()})).await;
+    add_public(
+        &app,
+        json!({"name": "fx-http", "transport": "streamable_http", "url": http.url()}),
+    )
+    .await;
     let sse = PyServer::start("sse");
-    add_public(&app, json!({"name": "py-sse", "transport": "sse", "url": sse.url().to_string()})).await;
+    add_public(
+        &app,
+        json!({"name": "py-sse", "transport": "sse", "url": sse.url().to_string()}),
+    )
+    .await;
     let ws = PyServer::start("websocket");
-    add_public(&app, json!({"name": "py-ws", "transport": "websocket", "url": ws.url().to_string()})).await;
+    add_public(
+        &app,
+        json!({"name": "py-ws", "transport": "websocket", "url": ws.url().to_string()}),
+    )
+    .await;
 
     connect_round_trip(&app, &prefix, "fx-stdio", &FIXTURE_TOOLS).await;
     connect_round_trip(&app, &prefix, "fx-http", &FIXTURE_TOOLS).await;
     connect_round_trip(&app, &prefix, "py-sse", &PY_TOOLS).await;
     connect_round_trip(&app, &prefix, "py-ws", &PY_TOOLS).await;
-    assert_eq!(app.state.sessions().pool().live(), (0, 0), "every link closed");
+    assert_eq!(
+        app.state.sessions().pool().live(),
+        (0, 0),
+        "every link closed"
+    );
 }
 
 #[tokio::test]
 async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() {
     let app = spawn_app_with(|_| {}).await;
     let (command, args) = fixture_stdio();
-    add_public(&app, json!({"name": "shared", "transport": "stdio", "command": command, "args": args})).await;
+    add_public(
+        &app,
+        json!({"name": "shared", "transport": "stdio", "command": command, "args": args}),
+    )
+    .await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
     for key in [&alice, &bob] {
-        let (status, body) = app.post("/api/v1/servers/shared/connect", key, json!({})).await;
+        let (status, body) = app
+            .post("/api/v1/servers/shared/connect", key, json!({}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let pool = app.state.sessions().pool();
@@ -132,23 +205,38 @@ async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() 
     assert_ne!(pa, pb, "one child per session");
     drop((a, b));
 
-    let (_, gone) = app.post("/api/v1/servers/shared/disconnect", &alice, json!({})).await;
+    let (_, gone) = app
+        .post("/api/v1/servers/shared/disconnect", &alice, json!({}))
+        .await;
     assert_eq!(gone["status"], "DISCONNECTED");
-    assert!(wait_gone(pa).await, "alice's child {pa} ended and was reaped");
+    assert!(
+        wait_gone(pa).await,
+        "alice's child {pa} ended and was reaped"
+    );
     assert!(pid_alive(pb), "bob's child still runs");
     let (_, bobs) = app.get("/api/v1/session/tools", &bob).await;
-    assert_eq!(bobs["tools"].as_array().map(Vec::len), Some(FIXTURE_TOOLS.len()));
+    assert_eq!(
+        bobs["tools"].as_array().map(Vec::len),
+        Some(FIXTURE_TOOLS.len())
+    );
     let (_, alices) = app.get("/api/v1/session/tools", &alice).await;
     assert_eq!(alices["tools"], json!([]));
     app.stop().await;
-    assert!(wait_gone(pb).await, "shutdown ends and reaps bob's child {pb}");
+    assert!(
+        wait_gone(pb).await,
+        "shutdown ends and reaps bob's child {pb}"
+    );
 }
 
 #[tokio::test]
 async fn concurrent_connects_in_one_session_open_one_link() {
     let app = spawn_app_with(|_| {}).await;
     let (command, args) = fixture_stdio();
-    add_public(&app, json!({"name": "once", "transport": "stdio", "command": command, "args": args})).await;
+    add_public(
+        &app,
+        json!({"name": "once", "transport": "stdio", "command": command, "args": args}),
+    )
+    .await;
     let calls = (0..5).map(|_| app.post("/api/v1/servers/once/connect", &app.admin_key, json!({})));
     for (status, body) in futures::future::join_all(calls).await {
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -161,19 +249,49 @@ async fn concurrent_connects_in_one_session_open_one_link() {
 async fn idle_links_are_evicted_and_reopened_on_use_while_state_stays_connected() {
     let app = spawn_app_with(|s| s.upstream.idle_timeout_seconds = 1).await;
     let (command, args) = fixture_stdio();
-    add_public(&app, json!({"name": "idle", "transport": "stdio", "command": command, "args": args})).await;
-    let (status, _) = app.post("/api/v1/servers/idle/connect", &app.admin_key, json!({})).await;
+    add_public(
+        &app,
+        json!({"name": "idle", "transport": "stdio", "command": command, "args": args}),
+    )
+    .await;
+    let (status, _) = app
+        .post("/api/v1/servers/idle/connect", &app.admin_key, json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let admin = app.state.api_keys().authenticate(&app.admin_key).await.expect("admin");
-    let pid = app.state.sessions().link(&admin, "idle").await.expect("link").pid.expect("pid");
-    assert!(wait_gone(pid).await, "the idle child {pid} was evicted and reaped");
+    let admin = app
+        .state
+        .api_keys()
+        .authenticate(&app.admin_key)
+        .await
+        .expect("admin");
+    let pid = app
+        .state
+        .sessions()
+        .link(&admin, "idle")
+        .await
+        .expect("link")
+        .pid
+        .expect("pid");
+    assert!(
+        wait_gone(pid).await,
+        "the idle child {pid} was evicted and reaped"
+    );
     assert_eq!(app.state.sessions().pool().live(), (0, 0));
     let (_, listed) = app.get("/api/v1/session/servers", &app.admin_key).await;
     assert_eq!(listed["items"][0]["status"], "CONNECTED");
     assert_eq!(listed["items"][0]["tool_count"], FIXTURE_TOOLS.len());
-    let link = app.state.sessions().link(&admin, "idle").await.expect("reopened");
+    let link = app
+        .state
+        .sessions()
+        .link(&admin, "idle")
+        .await
+        .expect("reopened");
     assert_ne!(link.pid, Some(pid));
-    let tools = link.peer().list_all_tools().await.expect("tools from the reopened link");
+    let tools = link
+        .peer()
+        .list_all_tools()
+        .await
+        .expect("tools from the reopened link");
     assert_eq!(tools.len(), FIXTURE_TOOLS.len());
 }
 
@@ -181,25 +299,51 @@ async fn idle_links_are_evicted_and_reopened_on_use_while_state_stays_connected(
 async fn connecting_again_refreshes_the_tools_and_logout_clears_everything() {
     let app = spawn_app_with(|_| {}).await;
     let http = FixtureHttp::start();
-    add_public(&app, json!({"name": "grow", "transport": "streamable_http", "url": http.url()})).await;
-    let (_, first) = app.post("/api/v1/servers/grow/connect", &app.admin_key, json!({})).await;
+    add_public(
+        &app,
+        json!({"name": "grow", "transport": "streamable_http", "url": http.url()}),
+    )
+    .await;
+    let (_, first) = app
+        .post("/api/v1/servers/grow/connect", &app.admin_key, json!({}))
+        .await;
     assert_eq!(first["tool_count"], FIXTURE_TOOLS.len());
-    let admin = app.state.api_keys().authenticate(&app.admin_key).await.expect("admin");
-    let link = app.state.sessions().link(&admin, "grow").await.expect("link");
+    let admin = app
+        .state
+        .api_keys()
+        .authenticate(&app.admin_key)
+        .await
+        .expect("admin");
+    let link = app
+        .state
+        .sessions()
+        .link(&admin, "grow")
+        .await
+        .expect("link");
     let added = link
         .peer()
         .call_tool(rmcp::model::CallToolRequestParams::new("add_tool"))
         .await
         .expect("add_tool");
     assert_ne!(added.is_error, Some(true));
-    let (_, again) = app.post("/api/v1/servers/grow/connect", &app.admin_key, json!({})).await;
+    let (_, again) = app
+        .post("/api/v1/servers/grow/connect", &app.admin_key, json!({}))
+        .await;
     assert_eq!(again["tool_count"], FIXTURE_TOOLS.len() + 1, "{again}");
     let (status, cleared) = app.delete("/api/v1/session", &app.admin_key).await;
-    assert_eq!((status, &cleared["disconnected"]), (StatusCode::OK, &json!(["grow"])));
+    assert_eq!(
+        (status, &cleared["disconnected"]),
+        (StatusCode::OK, &json!(["grow"]))
+    );
     let (_, listed) = app.get("/api/v1/session/servers", &app.admin_key).await;
     assert_eq!(listed["items"][0]["status"], "DISCONNECTED");
-    let (status, err) = app.post("/api/v1/servers/nope/connect", &app.admin_key, json!({})).await;
-    assert_eq!((status, code(&err)), (StatusCode::NOT_FOUND, "server_not_found"));
+    let (status, err) = app
+        .post("/api/v1/servers/nope/connect", &app.admin_key, json!({}))
+        .await;
+    assert_eq!(
+        (status, code(&err)),
+        (StatusCode::NOT_FOUND, "server_not_found")
+    );
 }
 
 #[tokio::test]
@@ -213,8 +357,18 @@ async fn connection_state_survives_a_gateway_restart_with_redis() {
         s.state.key_prefix = prefix.clone();
     };
     let first = spawn_app_with(settings).await;
-    add_public(&first, json!({"name": "durable", "transport": "streamable_http", "url": http.url()})).await;
-    let (status, _) = first.post("/api/v1/servers/durable/connect", &first.admin_key, json!({})).await;
+    add_public(
+        &first,
+        json!({"name": "durable", "transport": "streamable_http", "url": http.url()}),
+    )
+    .await;
+    let (status, _) = first
+        .post(
+            "/api/v1/servers/durable/connect",
+            &first.admin_key,
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let key = first.admin_key.clone();
     first.stop().await;
@@ -223,13 +377,34 @@ async fn connection_state_survives_a_gateway_restart_with_redis() {
     let (_, listed) = second.get("/api/v1/session/servers", &key).await;
     assert_eq!(listed["items"][0]["status"], "CONNECTED", "{listed}");
     let (_, tools) = second.get("/api/v1/session/tools", &key).await;
-    assert_eq!(tools["tools"].as_array().map(Vec::len), Some(FIXTURE_TOOLS.len()));
-    let admin = second.state.api_keys().authenticate(&key).await.expect("same key, same catalog");
-    let link = second.state.sessions().link(&admin, "durable").await.expect("reopened after restart");
+    assert_eq!(
+        tools["tools"].as_array().map(Vec::len),
+        Some(FIXTURE_TOOLS.len())
+    );
+    let admin = second
+        .state
+        .api_keys()
+        .authenticate(&key)
+        .await
+        .expect("same key, same catalog");
+    let link = second
+        .state
+        .sessions()
+        .link(&admin, "durable")
+        .await
+        .expect("reopened after restart");
     let echoed = link
         .peer()
-        .call_tool(rmcp::model::CallToolRequestParams::new("echo").with_arguments(serde_json::Map::from_iter([("text".to_owned(), json!("hi"))])))
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("echo").with_arguments(
+                serde_json::Map::from_iter([("text".to_owned(), json!("hi"))]),
+            ),
+        )
         .await
         .expect("echo");
-    assert!(serde_json::to_string(&echoed.content).expect("json").contains("hi"));
+    assert!(
+        serde_json::to_string(&echoed.content)
+            .expect("json")
+            .contains("hi")
+    );
 }
