@@ -110,6 +110,11 @@ async fn main() {
     };
     let fixture = env!("CARGO_BIN_EXE_mcp-fixture").to_owned();
     println!("connect latency: open + ping + tools/list + close, {ROUNDS} rounds each");
+    if cfg!(debug_assertions) {
+        println!(
+            "(debug build, as under `cargo test`: run `cargo bench --bench connect` for real numbers)"
+        );
+    }
 
     let stdio = target(
         "stdio",
