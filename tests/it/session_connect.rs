@@ -416,3 +416,88 @@ async fn connection_state_survives_a_gateway_restart_with_redis() {
             .contains("hi")
     );
 }
+
+#[tokio::test]
+async fn server_everything_connects_over_stdio_sse_and_streamable_http() {
+    use crate::support::upstreams::{Everything, EverythingMode, everything_stdio};
+    let app = spawn_app_with(|_| {}).await;
+    let (command, args) = everything_stdio();
+    add_public(
+        &app,
+        json!({"name": "ev-stdio", "transport": "stdio", "command": command, "args": args}),
+    )
+    .await;
+    let sse = Everything::start(EverythingMode::Sse);
+    add_public(
+        &app,
+        json!({"name": "ev-sse", "transport": "sse", "url": sse.url()}),
+    )
+    .await;
+    let http = Everything::start(EverythingMode::StreamableHttp);
+    add_public(
+        &app,
+        json!({"name": "ev-http", "transport": "streamable_http", "url": http.url()}),
+    )
+    .await;
+    let mut lists = Vec::new();
+    for name in ["ev-stdio", "ev-sse", "ev-http"] {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/servers/{name}/connect"),
+                &app.admin_key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        let names = tool_names(&body["tools"]);
+        assert!(
+            names.contains(&"echo".to_owned()) && names.len() >= 5,
+            "{name}: {names:?}"
+        );
+        assert_eq!(body["tool_count"], names.len());
+        lists.push(names);
+    }
+    assert!(
+        lists.windows(2).all(|w| w[0] == w[1]),
+        "the same server lists the same tools on every transport: {lists:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_stdio_child_cap_refuses_one_more_with_too_many_links() {
+    let app = spawn_app_with(|s| s.upstream.max_stdio_children = 1).await;
+    let (command, args) = fixture_stdio();
+    add_public(
+        &app,
+        json!({"name": "capped", "transport": "stdio", "command": command, "args": args}),
+    )
+    .await;
+    let alice = app.user_key("alice").await;
+    let (status, _) = app
+        .post("/api/v1/servers/capped/connect", &app.admin_key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, err) = app
+        .post("/api/v1/servers/capped/connect", &alice, json!({}))
+        .await;
+    assert_eq!(
+        (status, code(&err)),
+        (StatusCode::SERVICE_UNAVAILABLE, "too_many_links")
+    );
+    let (status, _) = app
+        .post(
+            "/api/v1/servers/capped/disconnect",
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .post("/api/v1/servers/capped/connect", &alice, json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "room again after a disconnect: {body}"
+    );
+}
