@@ -209,15 +209,7 @@ impl SessionManager {
         let slot = self.pool.slot(&principal.session, &server.name);
         let mut guard = slot.link.lock().await;
         slot.touch();
-        let link = match guard.as_ref().filter(|l| !l.is_closed()) {
-            Some(link) => link.clone(),
-            None => {
-                self.pool.close_slot(&mut guard).await;
-                let reservation = self.pool.reserve(server.transport)?;
-                let link = upstream::open(&target, &self.options.link).await?;
-                self.pool.store(&mut guard, link, reservation)
-            }
-        };
+        let link = self.live_or_open(&mut guard, &target).await?;
         match self.fetch_tools(&target, &link).await {
             Ok(tools) => Ok(tools),
             Err(err) => {
@@ -338,12 +330,23 @@ impl SessionManager {
         let slot = self.pool.slot(&principal.session, &server.name);
         let mut guard = slot.link.lock().await;
         slot.touch();
-        if let Some(link) = guard.as_ref().filter(|l| !l.is_closed()) {
+        self.live_or_open(&mut guard, &Target::from_server(&server)?)
+            .await
+    }
+
+    /// The slot's link when it is still alive, else a newly opened one
+    /// stored in the (locked) slot, within the pool's limits.
+    async fn live_or_open(
+        &self,
+        slot: &mut Option<Arc<Link>>,
+        target: &Target,
+    ) -> Result<Arc<Link>> {
+        if let Some(link) = slot.as_ref().filter(|l| !l.is_closed()) {
             return Ok(link.clone());
         }
-        self.pool.close_slot(&mut guard).await;
-        let reservation = self.pool.reserve(server.transport)?;
-        let link = upstream::open(&Target::from_server(&server)?, &self.options.link).await?;
-        Ok(self.pool.store(&mut guard, link, reservation))
+        self.pool.close_slot(slot).await;
+        let reservation = self.pool.reserve(target.transport)?;
+        let link = upstream::open(target, &self.options.link).await?;
+        Ok(self.pool.store(slot, link, reservation))
     }
 }

@@ -34,6 +34,16 @@ async fn add_public(app: &TestApp, body: Value) {
     assert_eq!(status, StatusCode::CREATED, "{created}");
 }
 
+/// A public stdio server running the `mcp-fixture` binary.
+async fn add_fixture_stdio(app: &TestApp, name: &str) {
+    let (command, args) = fixture_stdio();
+    add_public(
+        app,
+        json!({"name": name, "transport": "stdio", "command": command, "args": args}),
+    )
+    .await;
+}
+
 fn tool_names(tools: &Value) -> Vec<String> {
     let mut names: Vec<String> = tools
         .as_array()
@@ -143,12 +153,7 @@ async fn connect_round_trip(app: &TestApp, prefix: &str, name: &str, expected: &
 async fn every_transport_connects_lists_tools_and_disconnects() {
     let prefix = crate::support::unique("conn:");
     let app = redis_app(&prefix).await;
-    let (command, args) = fixture_stdio();
-    add_public(
-        &app,
-        json!({"name": "fx-stdio", "transport": "stdio", "command": command, "args": args}),
-    )
-    .await;
+    add_fixture_stdio(&app, "fx-stdio").await;
     let http = FixtureHttp::start();
     add_public(
         &app,
@@ -182,12 +187,7 @@ async fn every_transport_connects_lists_tools_and_disconnects() {
 #[tokio::test]
 async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() {
     let app = spawn_app_with(|_| {}).await;
-    let (command, args) = fixture_stdio();
-    add_public(
-        &app,
-        json!({"name": "shared", "transport": "stdio", "command": command, "args": args}),
-    )
-    .await;
+    add_fixture_stdio(&app, "shared").await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
     for key in [&alice, &bob] {
@@ -231,12 +231,7 @@ async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() 
 #[tokio::test]
 async fn concurrent_connects_in_one_session_open_one_link() {
     let app = spawn_app_with(|_| {}).await;
-    let (command, args) = fixture_stdio();
-    add_public(
-        &app,
-        json!({"name": "once", "transport": "stdio", "command": command, "args": args}),
-    )
-    .await;
+    add_fixture_stdio(&app, "once").await;
     let calls = (0..5).map(|_| app.post("/api/v1/servers/once/connect", &app.admin_key, json!({})));
     for (status, body) in futures::future::join_all(calls).await {
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -248,12 +243,7 @@ async fn concurrent_connects_in_one_session_open_one_link() {
 #[tokio::test]
 async fn idle_links_are_evicted_and_reopened_on_use_while_state_stays_connected() {
     let app = spawn_app_with(|s| s.upstream.idle_timeout_seconds = 1).await;
-    let (command, args) = fixture_stdio();
-    add_public(
-        &app,
-        json!({"name": "idle", "transport": "stdio", "command": command, "args": args}),
-    )
-    .await;
+    add_fixture_stdio(&app, "idle").await;
     let (status, _) = app
         .post("/api/v1/servers/idle/connect", &app.admin_key, json!({}))
         .await;
@@ -466,12 +456,7 @@ async fn server_everything_connects_over_stdio_sse_and_streamable_http() {
 #[tokio::test]
 async fn the_stdio_child_cap_refuses_one_more_with_too_many_links() {
     let app = spawn_app_with(|s| s.upstream.max_stdio_children = 1).await;
-    let (command, args) = fixture_stdio();
-    add_public(
-        &app,
-        json!({"name": "capped", "transport": "stdio", "command": command, "args": args}),
-    )
-    .await;
+    add_fixture_stdio(&app, "capped").await;
     let alice = app.user_key("alice").await;
     let (status, _) = app
         .post("/api/v1/servers/capped/connect", &app.admin_key, json!({}))
