@@ -178,7 +178,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 1_048_576,
-            request_timeout_seconds: 60,
+            request_timeout_seconds: 120,
         }
     }
 }

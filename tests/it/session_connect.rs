@@ -486,3 +486,56 @@ async fn the_stdio_child_cap_refuses_one_more_with_too_many_links() {
         "room again after a disconnect: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_connect_reads_every_page_patches_schemas_and_sends_the_servers_headers() {
+    let app = spawn_app_with(|_| {}).await;
+    let http =
+        FixtureHttp::start_with_env(&[("FIXTURE_TOOL_COUNT", "120"), ("FIXTURE_NO_SCHEMA", "1")]);
+    add_public(
+        &app,
+        json!({"name": "big", "transport": "streamable_http", "url": http.url(),
+               "headers": {"X-Team": "blue", "Authorization": "Bearer upstream-token"}, "query_params": {"tenant": "t1"}}),
+    )
+    .await;
+    let (status, body) = app
+        .post("/api/v1/servers/big/connect", &app.admin_key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["tool_count"],
+        FIXTURE_TOOLS.len() + 120 + 1,
+        "all pages of 50 were read"
+    );
+    let broken = body["tools"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "broken_schema"))
+        .expect("broken_schema listed");
+    assert_eq!(
+        broken["inputSchema"],
+        json!({"type": "object", "properties": {}}),
+        "required:[ghost] patched away"
+    );
+
+    let admin = app
+        .state
+        .api_keys()
+        .authenticate(&app.admin_key)
+        .await
+        .expect("admin");
+    let link = app
+        .state
+        .sessions()
+        .link(&admin, "big")
+        .await
+        .expect("link");
+    let seen = link
+        .peer()
+        .call_tool(rmcp::model::CallToolRequestParams::new("whoami"))
+        .await
+        .expect("whoami")
+        .structured_content
+        .expect("headers as structured content");
+    assert_eq!(seen["x-team"], "blue", "{seen}");
+    assert_eq!(seen["authorization"], "Bearer upstream-token", "{seen}");
+}
