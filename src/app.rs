@@ -92,7 +92,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr()?, "manifold listening");
-        axum::serve(self.listener, self.router)
+        // Small streamed writes (SSE, MCP responses) must not wait on
+        // delayed ACKs: turn Nagle off on every accepted connection.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
         // Upstream links end with the process: stdio children are reaped.

@@ -136,6 +136,12 @@ async fn run_http(settings: Settings, addr: SocketAddr) -> anyhow::Result<()> {
     }
     tracing::info!("mcp-fixture: serving streamable HTTP at http://{local}/mcp");
     let stop = ct.clone();
+    // Without TCP_NODELAY, small SSE writes wait on delayed ACKs (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!("TCP_NODELAY: {err}");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             match shutdown_signal().await {
