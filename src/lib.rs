@@ -10,7 +10,13 @@
 //! - [`catalog`] is durable configuration in SQL (SQLite or PostgreSQL):
 //!   categories, servers, API keys; [`catalog::service`] holds its rules.
 //! - [`session`] is per-session connection state (in memory or Redis), the
-//!   seed's MCPRedisManager.
+//!   seed's MCPRedisManager, and [`session::manager`], which connects and
+//!   disconnects a session's servers (the seed's MCPServerManager).
+//! - [`upstream`] holds the live MCP client links to upstream servers — one
+//!   file per transport (stdio, streamable HTTP, legacy SSE, WebSocket) — the
+//!   egress policy and the per-session link pool.
+//! - [`gateway`] is what Manifold does to upstream tools for its clients:
+//!   input-schema patching and `{server}__{tool}` namespacing.
 //! - [`config`], [`error`], [`ids`], [`secret`] and [`telemetry`] are the
 //!   small pieces everything else uses.
 
