@@ -5,7 +5,7 @@
 //! [`postgres`]. The backend is chosen by the URL scheme in [`connect`].
 //! Business rules (who may see or change what, validation) live in
 //! [`service`], never here. Secret values are sealed by the store with the
-//! [`Cipher`](crate::secret::Cipher) it was opened with, so nothing reaches
+//! [`Cipher`] it was opened with, so nothing reaches
 //! a table in clear text.
 
 pub mod input;

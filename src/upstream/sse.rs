@@ -7,7 +7,7 @@
 //! JSON-RPC messages to; every server message then arrives as a `message`
 //! event on the GET stream.
 //!
-//! [`SseTransport`] is an rmcp [`Transport`]: sending is a plain `POST` to the
+//! `SseTransport` is an rmcp [`Transport`]: sending is a plain `POST` to the
 //! current endpoint, receiving reads a channel fed by one worker task that
 //! owns the GET stream. The worker reconnects the stream with backoff when
 //! it drops after the handshake (a new `endpoint` event replaces the POST

@@ -7,7 +7,7 @@
 //! refused before any byte is sent; TLS and the WebSocket handshake
 //! (tokio-tungstenite, rustls) then run over that connection.
 //!
-//! [`WsTransport`] is an rmcp [`Transport`] in front of one worker task that
+//! `WsTransport` is an rmcp [`Transport`] in front of one worker task that
 //! owns the socket: it writes queued messages, reads frames, answers pings
 //! (tungstenite queues the pong; the worker flushes it) and sends its own
 //! ping every [`PING_INTERVAL`] so idle links survive proxies. Closing or
