@@ -44,6 +44,17 @@ async fn add_fixture_stdio(app: &TestApp, name: &str) {
     .await;
 }
 
+/// The admin session's live link to `name`, reopened if needed.
+async fn admin_link(app: &TestApp, name: &str) -> std::sync::Arc<manifold::upstream::Link> {
+    let admin = app
+        .state
+        .api_keys()
+        .authenticate(&app.admin_key)
+        .await
+        .expect("admin");
+    app.state.sessions().link(&admin, name).await.expect("link")
+}
+
 fn tool_names(tools: &Value) -> Vec<String> {
     let mut names: Vec<String> = tools
         .as_array()
@@ -306,18 +317,7 @@ async fn connecting_again_refreshes_the_tools_and_logout_clears_everything() {
         .post("/api/v1/servers/grow/connect", &app.admin_key, json!({}))
         .await;
     assert_eq!(first["tool_count"], FIXTURE_TOOLS.len());
-    let admin = app
-        .state
-        .api_keys()
-        .authenticate(&app.admin_key)
-        .await
-        .expect("admin");
-    let link = app
-        .state
-        .sessions()
-        .link(&admin, "grow")
-        .await
-        .expect("link");
+    let link = admin_link(&app, "grow").await;
     let added = link
         .peer()
         .call_tool(rmcp::model::CallToolRequestParams::new("add_tool"))
@@ -517,18 +517,7 @@ async fn a_connect_reads_every_page_patches_schemas_and_sends_the_servers_header
         "required:[ghost] patched away"
     );
 
-    let admin = app
-        .state
-        .api_keys()
-        .authenticate(&app.admin_key)
-        .await
-        .expect("admin");
-    let link = app
-        .state
-        .sessions()
-        .link(&admin, "big")
-        .await
-        .expect("link");
+    let link = admin_link(&app, "big").await;
     let seen = link
         .peer()
         .call_tool(rmcp::model::CallToolRequestParams::new("whoami"))
