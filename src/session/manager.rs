@@ -290,10 +290,16 @@ impl SessionManager {
     }
 
     /// Every cached tool of the session's connected servers, with no upstream
-    /// round trip.
+    /// round trip. Servers deleted from the catalog, or no longer visible to
+    /// the principal, are left out even while their state lingers.
     pub async fn tools(&self, principal: &Principal) -> Result<Vec<SessionTool>> {
         let mut out = Vec::new();
         for name in self.state.connected_servers(&principal.session).await? {
+            match self.catalog.get_server(principal, &name).await {
+                Ok(_) => {}
+                Err(Error::NotFound { .. }) => continue,
+                Err(other) => return Err(other),
+            }
             for tool in self.state.tools(&principal.session, &name).await? {
                 out.push(SessionTool {
                     server: name.clone(),

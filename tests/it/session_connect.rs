@@ -528,3 +528,33 @@ async fn a_connect_reads_every_page_patches_schemas_and_sends_the_servers_header
     assert_eq!(seen["x-team"], "blue", "{seen}");
     assert_eq!(seen["authorization"], "Bearer upstream-token", "{seen}");
 }
+
+#[tokio::test]
+async fn tools_of_a_deleted_or_hidden_server_are_no_longer_listed() {
+    let app = spawn_app_with(|_| {}).await;
+    add_fixture_stdio(&app, "fleeting").await;
+    let alice = app.user_key("alice").await;
+    let (status, _) = app
+        .post("/api/v1/servers/fleeting/connect", &alice, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, before) = app.get("/api/v1/session/tools", &alice).await;
+    assert_eq!(
+        before["tools"].as_array().map(Vec::len),
+        Some(FIXTURE_TOOLS.len())
+    );
+    let (status, _) = app
+        .patch(
+            "/api/v1/servers/fleeting",
+            &app.admin_key,
+            json!({"is_public": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, after) = app.get("/api/v1/session/tools", &alice).await;
+    assert_eq!(
+        after["tools"],
+        json!([]),
+        "a server alice can no longer see gives her no tools"
+    );
+}
