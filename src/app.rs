@@ -14,7 +14,7 @@ use tower_http::request_id::{
 };
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::admin::{health, rest};
 use crate::auth::api_key::ApiKeys;
@@ -119,7 +119,11 @@ pub fn router(app: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(settings.http.request_timeout_seconds),
         ));
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+    // One INFO line per response (status, latency) inside the request span,
+    // which carries the request id.
+    let trace = TraceLayer::new_for_http()
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+        .make_span_with(|req: &Request<_>| {
         let id = req
             .headers()
             .get(REQUEST_ID)

@@ -257,3 +257,49 @@ async fn lists_page_through_every_category_exactly_once() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("sent");
+    let id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(id.starts_with("req_") && id.len() > 8, "{id}");
+    let other = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_ne!(
+        other
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(id.as_str())
+    );
+    let traced = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(traced.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        traced
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("trace-42")
+    );
+}

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -24,6 +25,7 @@ pub fn manifold(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 pub struct Served {
     pub child: Child,
     pub base: String,
+    lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Served {
@@ -43,25 +45,29 @@ pub fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
         .spawn()
         .expect("manifold starts");
     let stderr = child.stderr.take().expect("stderr");
+    let lines = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let kept = lines.clone();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line
-                .split("addr=")
-                .nth(1)
-                .filter(|_| !sent && line.contains("manifold listening"))
-            {
-                let _ = tx.send(
-                    addr.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-                sent = true;
+            if !sent && line.contains("manifold listening") {
+                // Text: `addr=127.0.0.1:PORT`; JSON: `"addr":"127.0.0.1:PORT"`.
+                let addr = line
+                    .split("addr=")
+                    .nth(1)
+                    .or_else(|| line.split("\"addr\":\"").nth(1))
+                    .and_then(|rest| rest.split([' ', '"']).next());
+                if let Some(addr) = addr {
+                    let _ = tx.send(addr.to_owned());
+                    sent = true;
+                }
             }
             if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
                 eprintln!("[manifold] {line}");
+            }
+            if let Ok(mut all) = kept.lock() {
+                all.push(line);
             }
         }
     });
@@ -71,6 +77,14 @@ pub fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
     Served {
         child,
         base: format!("http://{addr}"),
+        lines,
+    }
+}
+
+impl Served {
+    /// The log lines printed so far.
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
     }
 }
 
@@ -345,4 +359,41 @@ async fn serve_on_postgres_and_redis_reports_a_redis_outage_and_recovers() {
         last.1
     );
     assert!(terminate(served));
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_never_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let served = serve(dir.path(), &[("MANIFOLD_LOG__FORMAT", "json")]);
+    let key = std::fs::read_to_string(dir.path().join("data/admin.key"))
+        .expect("key")
+        .trim()
+        .to_owned();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/nope", served.base))
+        .bearer_auth(&key)
+        .header("x-request-id", "req-json-1")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let mut traced = Vec::new();
+    for _ in 0..50 {
+        traced = served
+            .log()
+            .into_iter()
+            .filter(|l| l.contains("req-json-1"))
+            .collect();
+        if !traced.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!traced.is_empty(), "a log line names the request id");
+    for line in served.log() {
+        let parsed: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(parsed["level"].is_string(), "{line}");
+        assert!(!line.contains(&key), "the key never reaches the log");
+    }
 }
