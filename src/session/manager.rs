@@ -125,14 +125,14 @@ impl SessionManager {
         params: &ListParams,
     ) -> Result<Page<ServerStatus>> {
         let page = self.catalog.list_servers(principal, params).await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for server in &page.items {
-            let state = self
-                .state
-                .get(&principal.session, server.name.as_str())
-                .await?;
-            items.push(ServerStatus::new(server, state, false));
-        }
+        let names: Vec<&str> = page.items.iter().map(|s| s.name.as_str()).collect();
+        let states = self.state.get_many(&principal.session, &names).await?;
+        let items = page
+            .items
+            .iter()
+            .zip(states)
+            .map(|(server, state)| ServerStatus::new(server, state, false))
+            .collect();
         Ok(Page {
             items,
             next_cursor: page.next_cursor,

@@ -128,6 +128,19 @@ pub trait StateStore: Send + Sync + 'static {
     /// The full state of one server in a session (`disconnected()` if none).
     async fn get(&self, session: &SessionId, server: &str) -> Result<ConnectionState>;
     /// Just the status (`Disconnected` if none).
+    /// The states of several servers of one session, in order. Backends
+    /// answer in one round trip where they can.
+    async fn get_many(
+        &self,
+        session: &SessionId,
+        servers: &[&str],
+    ) -> Result<Vec<ConnectionState>> {
+        let mut out = Vec::with_capacity(servers.len());
+        for server in servers {
+            out.push(self.get(session, server).await?);
+        }
+        Ok(out)
+    }
     async fn status(&self, session: &SessionId, server: &str) -> Result<ConnectionStatus> {
         Ok(self.get(session, server).await?.status)
     }

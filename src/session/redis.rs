@@ -175,20 +175,44 @@ fn text(raw: Option<Vec<u8>>) -> Option<String> {
 #[async_trait]
 impl StateStore for RedisState {
     async fn get(&self, session: &SessionId, server: &str) -> Result<ConnectionState> {
-        let k = self.session(session).server(server)?;
+        let mut states = self.get_many(session, &[server]).await?;
+        states
+            .pop()
+            .ok_or_else(|| Error::internal("MGET answered nothing"))
+    }
+
+    /// One MGET over every key of every server: one round trip.
+    async fn get_many(
+        &self,
+        session: &SessionId,
+        servers: &[&str],
+    ) -> Result<Vec<ConnectionState>> {
+        if servers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.session(session);
+        let mut names = Vec::with_capacity(servers.len() * 4);
+        for server in servers {
+            names.extend(keys.server(server)?.all().map(str::to_owned));
+        }
         let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-            .arg(&k.all()[..])
+            .arg(&names[..])
             .query_async(&mut self.conn())
             .await?;
         let mut values = values.into_iter().map(text);
         let mut next = || values.next().flatten();
-        let (status, tools, connected_at, error) = (next(), next(), next(), next());
-        Ok(decode(
-            status.as_deref(),
-            tools.as_deref(),
-            connected_at.as_deref(),
-            error.as_deref(),
-        ))
+        Ok(servers
+            .iter()
+            .map(|_| {
+                let (status, tools, connected_at, error) = (next(), next(), next(), next());
+                decode(
+                    status.as_deref(),
+                    tools.as_deref(),
+                    connected_at.as_deref(),
+                    error.as_deref(),
+                )
+            })
+            .collect())
     }
 
     async fn set_connected(

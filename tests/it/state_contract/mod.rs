@@ -193,4 +193,5 @@ contract_for_all![
     races::no_reader_ever_sees_connected_without_tools,
     transitions::invalid_server_names_are_refused,
     transitions::health_is_ok,
+    transitions::get_many_reads_several_servers_in_order,
 ];

@@ -172,3 +172,25 @@ pub(super) async fn health_is_ok(kind: Kind) {
     let b = Backend::open(kind, LONG_TTL).await;
     b.state.health().await.unwrap();
 }
+
+pub(super) async fn get_many_reads_several_servers_in_order(kind: Kind) {
+    let b = Backend::open(kind, LONG_TTL).await;
+    let s = sid("user-1");
+    b.connect(&s, "github", &["search"]).await;
+    b.state.set_failed(&s, "slack", "refused").await.unwrap();
+    let many = b
+        .state
+        .get_many(&s, &["slack", "nothing", "github"])
+        .await
+        .unwrap();
+    let one_by_one = vec![
+        b.state.get(&s, "slack").await.unwrap(),
+        b.state.get(&s, "nothing").await.unwrap(),
+        b.state.get(&s, "github").await.unwrap(),
+    ];
+    assert_eq!(many, one_by_one);
+    assert_eq!(many[0].status, ConnectionStatus::Failed);
+    assert_eq!(many[1], ConnectionState::disconnected());
+    assert_eq!(many[2].tools, tools(&["search"]));
+    assert!(b.state.get_many(&s, &[]).await.unwrap().is_empty());
+}
