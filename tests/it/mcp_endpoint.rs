@@ -9,8 +9,8 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
-use crate::support::app::{TestApp, spawn_app};
-use crate::support::upstreams::fixture_stdio;
+use crate::support::app::{TestApp, spawn_app, spawn_app_with};
+use crate::support::upstreams::{FixtureHttp, fixture_stdio};
 
 /// The fixture's tools, sorted.
 const FIXTURE_TOOLS: [&str; 7] = [
@@ -188,5 +188,41 @@ async fn another_users_mcp_session_id_is_not_found() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let body: Value = resp.json().await.expect("JSON body");
     assert_eq!(body["error"]["code"], "session_not_found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_slower_than_the_call_timeout_is_an_upstream_timeout() {
+    let app = spawn_app_with(|s| s.upstream.call_timeout_seconds = 1).await;
+    let http = FixtureHttp::start();
+    let body = json!({
+        "name": "fxh", "transport": "streamable_http", "url": http.url(), "is_public": true,
+    });
+    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let alice = app.user_key("alice").await;
+    connect(&app, "fxh", &alice).await;
+
+    let client = mcp_client(&app, &alice).await;
+    let echoed = client
+        .call_tool(call("fxh__echo", json!({"text": "over http"})))
+        .await
+        .expect("echo");
+    assert_eq!(text_of(&echoed), "over http");
+    let slow = client
+        .call_tool(call("fxh__slow", json!({"seconds": 5})))
+        .await
+        .expect_err("times out");
+    match slow {
+        rmcp::ServiceError::McpError(err) => {
+            assert_eq!(
+                err.data,
+                Some(json!({"code": "upstream_timeout"})),
+                "{err:?}"
+            );
+        }
+        other => panic!("expected an MCP error, got {other:?}"),
+    }
+    client.cancel().await.expect("client closes");
     app.stop().await;
 }
