@@ -135,6 +135,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest(rest::BASE, api)
+        .nest_service("/mcp", crate::gateway::endpoint::service(app.clone()))
         .fallback(rest::route_not_found)
         .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -4,5 +4,7 @@
 //! limits, reversibly; [`schema_patch`] makes every input schema one that OpenAI-style function
 //! calling accepts (the seed's `patch_tools_schema`).
 
+pub mod endpoint;
+pub mod handler;
 pub mod namespace;
 pub mod schema_patch;

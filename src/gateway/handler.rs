@@ -1,0 +1,209 @@
+//! [`GatewayHandler`]: the MCP server one `/mcp` session talks to.
+//!
+//! It lists the caller's connected upstream tools from the state store (no
+//! upstream round trip), named `{server}__{tool}` by [`NameMap`], and
+//! forwards `tools/call` to the session's link with the original tool name,
+//! returning the upstream result unchanged. The caller is the [`Principal`]
+//! the `/mcp` middleware put into the HTTP request's extensions.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::http::request::Parts;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceError};
+use serde_json::{Value, json};
+
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
+use crate::state::AppState;
+
+/// The MCP handler of one `/mcp` session.
+#[derive(Clone)]
+pub struct GatewayHandler {
+    app: AppState,
+}
+
+/// A connected server's cached tool.
+struct CachedTool {
+    server: String,
+    name: String,
+    raw: Value,
+}
+
+impl GatewayHandler {
+    /// A handler over the shared application state.
+    pub fn new(app: AppState) -> Self {
+        Self { app }
+    }
+
+    /// Every cached tool of the principal's connected servers, and their names.
+    async fn catalog(&self, principal: &Principal) -> Result<(Vec<CachedTool>, NameMap), McpError> {
+        let store = self.app.state_store();
+        let mut tools = Vec::new();
+        for server in store
+            .connected_servers(&principal.session)
+            .await
+            .map_err(mcp_error)?
+        {
+            for raw in store
+                .tools(&principal.session, &server)
+                .await
+                .map_err(mcp_error)?
+            {
+                let Some(name) = raw.get("name").and_then(Value::as_str).map(str::to_owned) else {
+                    continue;
+                };
+                tools.push(CachedTool {
+                    server: server.clone(),
+                    name,
+                    raw,
+                });
+            }
+        }
+        let names = NameMap::build(
+            tools.iter().map(|t| (t.server.as_str(), t.name.as_str())),
+            DEFAULT_SEPARATOR,
+        );
+        Ok((tools, names))
+    }
+}
+
+/// The caller the `/mcp` middleware authenticated.
+fn principal(context: &RequestContext<RoleServer>) -> Result<Principal, McpError> {
+    context
+        .extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>())
+        .cloned()
+        .ok_or_else(|| {
+            McpError::invalid_request(
+                "no authenticated caller",
+                Some(json!({"code": "unauthorized"})),
+            )
+        })
+}
+
+/// A domain error as an MCP error with `data.code`.
+pub fn mcp_error(err: Error) -> McpError {
+    let data = Some(json!({"code": err.code()}));
+    match &err {
+        Error::Invalid { .. }
+        | Error::BadRequest { .. }
+        | Error::NotFound { .. }
+        | Error::Conflict { .. } => McpError::invalid_params(err.to_string(), data),
+        Error::Unauthorized(_) | Error::Forbidden(_) => {
+            McpError::invalid_request(err.to_string(), data)
+        }
+        Error::Internal(cause) => {
+            tracing::error!(error = %cause, "internal error");
+            McpError::internal_error("internal error; the server log has the details", data)
+        }
+        Error::Upstream { .. } | Error::Unavailable { .. } => {
+            McpError::internal_error(err.to_string(), data)
+        }
+    }
+}
+
+impl ServerHandler for GatewayHandler {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("manifold", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Manifold: the tools of your connected MCP servers, named {server}__{tool}.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let principal = principal(&context)?;
+        let (cached, names) = self.catalog(&principal).await?;
+        let mut visible: HashMap<(&str, &str), &str> = HashMap::new();
+        for name in names.names() {
+            if let Some(pair) = names.resolve(name) {
+                visible.insert(pair, name);
+            }
+        }
+        let mut tools = Vec::with_capacity(cached.len());
+        for entry in &cached {
+            let Some(name) = visible.get(&(entry.server.as_str(), entry.name.as_str())) else {
+                continue;
+            };
+            match serde_json::from_value::<Tool>(entry.raw.clone()) {
+                Ok(mut tool) => {
+                    tool.name = (*name).to_owned().into();
+                    tools.push(tool);
+                }
+                Err(err) => tracing::warn!(
+                    server = %entry.server,
+                    tool = %entry.name,
+                    error = %err,
+                    "skipping a cached tool that is not a valid MCP tool"
+                ),
+            }
+        }
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let principal = principal(&context)?;
+        let (_, names) = self.catalog(&principal).await?;
+        let Some((server, tool)) = names.resolve(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool: {}", request.name),
+                Some(json!({"code": "unknown_tool"})),
+            ));
+        };
+        let link = self
+            .app
+            .sessions()
+            .link(&principal, server)
+            .await
+            .map_err(mcp_error)?;
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        if let Some(arguments) = request.arguments {
+            params = params.with_arguments(arguments);
+        }
+        let limit = Duration::from_secs(self.app.settings().upstream.call_timeout_seconds);
+        let result = tokio::time::timeout(limit, link.peer().call_tool(params))
+            .await
+            .map_err(|_| {
+                McpError::internal_error(
+                    format!(
+                        "{server}: no answer to tools/call within {} s",
+                        limit.as_secs()
+                    ),
+                    Some(json!({"code": "upstream_timeout"})),
+                )
+            })?;
+        match result {
+            Ok(result) => Ok(result.into()),
+            Err(ServiceError::McpError(err)) => Err(err),
+            Err(err) => Err(McpError::internal_error(
+                format!("{server}: tools/call failed: {err}"),
+                Some(json!({"code": "upstream_protocol_error"})),
+            )),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The `/mcp` gateway endpoint: API-key auth, session ownership, and the
+//! caller's connected upstream tools listed and called through rmcp's client.
+
+use reqwest::StatusCode;
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+use crate::support::app::{TestApp, spawn_app, spawn_app_with};
+use crate::support::upstreams::{FixtureHttp, fixture_stdio};
+
+/// The fixture's tools, sorted.
+const FIXTURE_TOOLS: [&str; 7] = [
+    "add", "add_tool", "echo", "fail", "progress", "slow", "whoami",
+];
+
+/// A public stdio server `name` running the `mcp-fixture` binary.
+async fn add_fixture(app: &TestApp, name: &str) {
+    let (command, args) = fixture_stdio();
+    let body = json!({
+        "name": name, "transport": "stdio", "command": command, "args": args,
+        "is_public": true,
+    });
+    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+}
+
+async fn connect(app: &TestApp, name: &str, key: &str) {
+    let (status, body) = app
+        .post(&format!("/api/v1/servers/{name}/connect"), key, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// An rmcp client on `/mcp` with `key`.
+async fn mcp_client(app: &TestApp, key: &str) -> RunningService<RoleClient, ()> {
+    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key);
+    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+    ().serve(transport).await.expect("MCP handshake with /mcp")
+}
+
+fn call(name: &str, args: Value) -> CallToolRequestParams {
+    let params = CallToolRequestParams::new(name.to_owned());
+    match args {
+        Value::Object(map) => params.with_arguments(map),
+        _ => params,
+    }
+}
+
+fn text_of(result: &rmcp::model::CallToolResult) -> String {
+    let value = serde_json::to_value(&result.content).expect("content serializes");
+    value[0]["text"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_user_lists_and_calls_the_tools_of_servers_they_connected() {
+    let app = spawn_app().await;
+    add_fixture(&app, "fx").await;
+    let alice = app.user_key("alice").await;
+    connect(&app, "fx", &alice).await;
+
+    let client = mcp_client(&app, &alice).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    let expected: Vec<String> = FIXTURE_TOOLS.iter().map(|t| format!("fx__{t}")).collect();
+    assert_eq!(names, expected);
+    let add = tools
+        .iter()
+        .find(|t| t.name == "fx__add")
+        .expect("add listed");
+    assert!(add.output_schema.is_some(), "output schema passed through");
+    assert!(add.description.is_some(), "description passed through");
+
+    let echoed = client
+        .call_tool(call("fx__echo", json!({"text": "hi"})))
+        .await
+        .expect("echo");
+    assert_eq!(text_of(&echoed), "hi");
+    assert_ne!(echoed.is_error, Some(true));
+
+    let failed = client
+        .call_tool(call("fx__fail", json!({})))
+        .await
+        .expect("fail answers");
+    assert_eq!(failed.is_error, Some(true));
+
+    let sum = client
+        .call_tool(call("fx__add", json!({"a": 2, "b": 3})))
+        .await
+        .expect("add");
+    assert_eq!(sum.structured_content, Some(json!({"sum": 5})));
+
+    let unknown = client
+        .call_tool(call("fx__nope", json!({})))
+        .await
+        .expect_err("unknown tool");
+    match unknown {
+        rmcp::ServiceError::McpError(err) => {
+            assert_eq!(err.data, Some(json!({"code": "unknown_tool"})), "{err:?}");
+        }
+        other => panic!("expected an MCP error, got {other:?}"),
+    }
+    client.cancel().await.expect("client closes");
+
+    // Bob never connected: no tools.
+    let bob = app.user_key("bob").await;
+    let client = mcp_client(&app, &bob).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(tools.is_empty(), "{tools:?}");
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn mcp_without_a_key_is_unauthorized() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .header("Accept", "application/json, text/event-stream")
+        .json(&initialize_body())
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers().contains_key("www-authenticate"));
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth("mfk_not_a_key")
+        .header("Accept", "application/json, text/event-stream")
+        .json(&initialize_body())
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+fn initialize_body() -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}
+        }
+    })
+}
+
+#[tokio::test]
+async fn another_users_mcp_session_id_is_not_found() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&alice)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&initialize_body())
+        .send()
+        .await
+        .expect("initialize sent");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let session = resp
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_owned();
+
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&bob)
+        .header("Accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .json(&list)
+        .send()
+        .await
+        .expect("tools/list sent");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.expect("JSON body");
+    assert_eq!(body["error"]["code"], "session_not_found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_slower_than_the_call_timeout_is_an_upstream_timeout() {
+    let app = spawn_app_with(|s| s.upstream.call_timeout_seconds = 1).await;
+    let http = FixtureHttp::start();
+    let body = json!({
+        "name": "fxh", "transport": "streamable_http", "url": http.url(), "is_public": true,
+    });
+    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let alice = app.user_key("alice").await;
+    connect(&app, "fxh", &alice).await;
+
+    let client = mcp_client(&app, &alice).await;
+    let echoed = client
+        .call_tool(call("fxh__echo", json!({"text": "over http"})))
+        .await
+        .expect("echo");
+    assert_eq!(text_of(&echoed), "over http");
+    let slow = client
+        .call_tool(call("fxh__slow", json!({"seconds": 5})))
+        .await
+        .expect_err("times out");
+    match slow {
+        rmcp::ServiceError::McpError(err) => {
+            assert_eq!(
+                err.data,
+                Some(json!({"code": "upstream_timeout"})),
+                "{err:?}"
+            );
+        }
+        other => panic!("expected an MCP error, got {other:?}"),
+    }
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
