@@ -1,8 +1,13 @@
-//! What Manifold does to upstream tools before clients see them.
+//! The gateway endpoint `/mcp`: one logical MCP server per authenticated
+//! session, aggregating the tools of the servers that session connected.
 //!
-//! [`namespace`] names tools `{server}__{tool}` within function-calling
-//! limits, reversibly; [`schema_patch`] makes every input schema one that OpenAI-style function
-//! calling accepts (the seed's `patch_tools_schema`).
+//! - [`endpoint`] mounts rmcp's streamable-HTTP service behind API-key
+//!   authentication and binds each `Mcp-Session-Id` to the user who opened it.
+//! - [`handler`] serves `tools/list` from the session's cached tools and
+//!   routes `tools/call` to the owning upstream link.
+//! - [`namespace`] names tools `{server}__{tool}` within function-calling
+//!   limits, reversibly; [`schema_patch`] makes every input schema one that
+//!   OpenAI-style function calling accepts (the seed's `patch_tools_schema`).
 
 pub mod endpoint;
 pub mod handler;
