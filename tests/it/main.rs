@@ -7,6 +7,7 @@ mod support;
 
 mod catalog_contract;
 mod fixtures;
+mod mcp_clients;
 mod mcp_endpoint;
 mod openapi;
 mod rest_categories;
