@@ -8,6 +8,7 @@ mod support;
 mod catalog_contract;
 mod fixtures;
 mod mcp_endpoint;
+mod mcp_notify;
 mod openapi;
 mod rest_categories;
 mod rest_errors;
