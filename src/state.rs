@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::auth::api_key::ApiKeys;
 use crate::catalog::{Catalog, CatalogService};
 use crate::config::Settings;
+use crate::gateway::notify::SessionNotifier;
 use crate::session::State;
 use crate::session::manager::{ManagerOptions, SessionManager};
 use crate::upstream::LinkOptions;
@@ -25,6 +26,7 @@ struct Shared {
     api_keys: ApiKeys,
     state: State,
     sessions: SessionManager,
+    notifier: SessionNotifier,
 }
 
 impl AppState {
@@ -49,7 +51,9 @@ impl AppState {
             tool_fetch_timeout: Duration::from_secs(upstream.tool_fetch_timeout_seconds),
         };
         let catalog_service = CatalogService::new(catalog.clone());
-        let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options);
+        let notifier = SessionNotifier::new();
+        let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)
+            .with_notifier(notifier.clone());
         Self {
             shared: Arc::new(Shared {
                 settings,
@@ -57,6 +61,7 @@ impl AppState {
                 api_keys: ApiKeys::new(catalog),
                 state,
                 sessions,
+                notifier,
             }),
         }
     }
@@ -64,6 +69,11 @@ impl AppState {
     /// Per-session connect / disconnect and the link pool.
     pub fn sessions(&self) -> &SessionManager {
         &self.shared.sessions
+    }
+
+    /// Tool-change events for the open `/mcp` sessions of this process.
+    pub fn notifier(&self) -> &SessionNotifier {
+        &self.shared.notifier
     }
 
     /// The settings the process started with.

@@ -5,18 +5,26 @@
 //! forwards `tools/call` to the session's link with the original tool name,
 //! returning the upstream result unchanged. The caller is the [`Principal`]
 //! the `/mcp` middleware put into the HTTP request's extensions.
+//!
+//! Once the session is initialized, the handler runs one task that sends
+//! `notifications/tools/list_changed` whenever its principal's session
+//! connects or disconnects a server (see [`notify`](crate::gateway::notify)).
+//! The task ends with the transport or when the handler is dropped.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::http::request::Parts;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    CallToolRequestParams, CallToolResponse, Extensions, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceError};
 use serde_json::{Value, json};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::auth::Principal;
 use crate::error::Error;
@@ -27,6 +35,12 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct GatewayHandler {
     app: AppState,
+    /// Cancels the change forwarder.
+    cancel: CancellationToken,
+    /// Fires `cancel` when the last clone of this handler is dropped.
+    _stop_forwarder: Arc<DropGuard>,
+    /// Whether the change forwarder was started (at most one per session).
+    forwarding: Arc<AtomicBool>,
 }
 
 /// A connected server's cached tool.
@@ -39,7 +53,13 @@ struct CachedTool {
 impl GatewayHandler {
     /// A handler over the shared application state.
     pub fn new(app: AppState) -> Self {
-        Self { app }
+        let cancel = CancellationToken::new();
+        Self {
+            app,
+            _stop_forwarder: Arc::new(cancel.clone().drop_guard()),
+            cancel,
+            forwarding: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Every cached tool of the principal's connected servers, and their names.
@@ -76,17 +96,20 @@ impl GatewayHandler {
 
 /// The caller the `/mcp` middleware authenticated.
 fn principal(context: &RequestContext<RoleServer>) -> Result<Principal, McpError> {
-    context
-        .extensions
+    principal_of(&context.extensions).ok_or_else(|| {
+        McpError::invalid_request(
+            "no authenticated caller",
+            Some(json!({"code": "unauthorized"})),
+        )
+    })
+}
+
+/// The caller in the HTTP request parts rmcp put into `extensions`.
+fn principal_of(extensions: &Extensions) -> Option<Principal> {
+    extensions
         .get::<Parts>()
         .and_then(|parts| parts.extensions.get::<Principal>())
         .cloned()
-        .ok_or_else(|| {
-            McpError::invalid_request(
-                "no authenticated caller",
-                Some(json!({"code": "unauthorized"})),
-            )
-        })
 }
 
 /// A domain error as an MCP error with `data.code`.
@@ -126,6 +149,19 @@ impl ServerHandler for GatewayHandler {
         .with_instructions(
             "Manifold: the tools of your connected MCP servers, named {server}__{tool}.",
         )
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let Some(principal) = principal_of(&context.extensions) else {
+            tracing::warn!("initialized without an authenticated caller; no change notifications");
+            return;
+        };
+        if self.forwarding.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.app
+            .notifier()
+            .forward(principal.session, context.peer, self.cancel.child_token());
     }
 
     async fn list_tools(

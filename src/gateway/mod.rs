@@ -5,6 +5,8 @@
 //!   authentication and binds each `Mcp-Session-Id` to the user who opened it.
 //! - [`handler`] serves `tools/list` from the session's cached tools and
 //!   routes `tools/call` to the owning upstream link.
+//! - [`notify`] tells each open session, as `notifications/tools/list_changed`,
+//!   that its principal connected or disconnected a server (per process).
 //! - [`namespace`] names tools `{server}__{tool}` within function-calling
 //!   limits, reversibly; [`schema_patch`] makes every input schema one that
 //!   OpenAI-style function calling accepts (the seed's `patch_tools_schema`).
@@ -12,4 +14,5 @@
 pub mod endpoint;
 pub mod handler;
 pub mod namespace;
+pub mod notify;
 pub mod schema_patch;

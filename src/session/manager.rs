@@ -22,6 +22,7 @@ use crate::auth::Principal;
 use crate::catalog::service::{ListParams, Page};
 use crate::catalog::{CatalogService, Server, Transport};
 use crate::error::{Error, Result};
+use crate::gateway::notify::SessionNotifier;
 use crate::gateway::schema_patch::patch_input_schema;
 use crate::session::{ConnectionState, ConnectionStatus, State};
 use crate::upstream::pool::LinkPool;
@@ -95,6 +96,7 @@ pub struct SessionManager {
     state: State,
     pool: LinkPool,
     options: Arc<ManagerOptions>,
+    notifier: SessionNotifier,
 }
 
 impl SessionManager {
@@ -110,7 +112,15 @@ impl SessionManager {
             state,
             pool,
             options: Arc::new(options),
+            notifier: SessionNotifier::new(),
         }
+    }
+
+    /// Publishes this manager's tool changes on `notifier` (shared with the
+    /// `/mcp` sessions) instead of a private one.
+    pub fn with_notifier(mut self, notifier: SessionNotifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// The link pool (shutdown, tests).
@@ -164,6 +174,7 @@ impl SessionManager {
                 self.state
                     .set_connected(session, server.name.as_str(), &tools, at)
                     .await?;
+                self.notifier.publish(session);
                 tracing::info!(tools = tools.len(), "connected");
                 let state = self.state.get(session, server.name.as_str()).await?;
                 Ok(ServerStatus::new(&server, state, true))
@@ -182,6 +193,9 @@ impl SessionManager {
                     .await
                 {
                     tracing::warn!(error = %store_err, "could not record the failure");
+                } else {
+                    // A failure replaces a previously connected server's tools.
+                    self.notifier.publish(session);
                 }
                 Err(err)
             }
@@ -272,6 +286,7 @@ impl SessionManager {
         self.state
             .set_disconnected(&principal.session, server.name.as_str())
             .await?;
+        self.notifier.publish(&principal.session);
         tracing::info!("disconnected");
         let state = self
             .state
@@ -286,6 +301,7 @@ impl SessionManager {
         self.pool.close_session(&principal.session).await;
         let names = self.state.disconnect_all(&principal.session).await?;
         self.state.clear_session(&principal.session).await?;
+        self.notifier.publish(&principal.session);
         Ok(names)
     }
 
