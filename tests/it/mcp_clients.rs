@@ -33,9 +33,7 @@ async fn connected_app() -> (TestApp, String) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let alice = app.user_key("alice").await;
-    let (status, body) = app
-        .post("/api/v1/servers/fx/connect", &alice, json!({}))
-        .await;
+    let (status, body) = app.session_action("connect", "fx", &alice).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (app, alice)
 }

@@ -29,9 +29,7 @@ async fn add_fixture(app: &TestApp, name: &str) {
 }
 
 async fn connect(app: &TestApp, name: &str, key: &str) {
-    let (status, body) = app
-        .post(&format!("/api/v1/servers/{name}/connect"), key, json!({}))
-        .await;
+    let (status, body) = app.session_action("connect", name, key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 

@@ -93,13 +93,7 @@ async fn wait_gone(pid: u32) -> bool {
 /// Connects `name` for `key`, checks the answer, the tool list and (with
 /// Redis) the seed's keys, then disconnects and checks they are gone.
 async fn connect_round_trip(app: &TestApp, prefix: &str, name: &str, expected: &[&str]) {
-    let (status, connected) = app
-        .post(
-            &format!("/api/v1/servers/{name}/connect"),
-            &app.admin_key,
-            json!({}),
-        )
-        .await;
+    let (status, connected) = app.session_action("connect", name, &app.admin_key).await;
     assert_eq!(status, StatusCode::OK, "{connected}");
     assert_eq!(connected["status"], "CONNECTED");
     assert_eq!(connected["tool_count"], expected.len());
@@ -133,13 +127,7 @@ async fn connect_round_trip(app: &TestApp, prefix: &str, name: &str, expected: &
         .expect("smembers");
     assert!(members.contains(&name.to_owned()));
 
-    let (status, gone) = app
-        .post(
-            &format!("/api/v1/servers/{name}/disconnect"),
-            &app.admin_key,
-            json!({}),
-        )
-        .await;
+    let (status, gone) = app.session_action("disconnect", name, &app.admin_key).await;
     assert_eq!(
         (status, &gone["status"]),
         (StatusCode::OK, &json!("DISCONNECTED")),
@@ -202,9 +190,7 @@ async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() 
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
     for key in [&alice, &bob] {
-        let (status, body) = app
-            .post("/api/v1/servers/shared/connect", key, json!({}))
-            .await;
+        let (status, body) = app.session_action("connect", "shared", key).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let pool = app.state.sessions().pool();
@@ -216,9 +202,7 @@ async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() 
     assert_ne!(pa, pb, "one child per session");
     drop((a, b));
 
-    let (_, gone) = app
-        .post("/api/v1/servers/shared/disconnect", &alice, json!({}))
-        .await;
+    let (_, gone) = app.session_action("disconnect", "shared", &alice).await;
     assert_eq!(gone["status"], "DISCONNECTED");
     assert!(
         wait_gone(pa).await,
@@ -243,7 +227,7 @@ async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() 
 async fn concurrent_connects_in_one_session_open_one_link() {
     let app = spawn_app_with(|_| {}).await;
     add_fixture_stdio(&app, "once").await;
-    let calls = (0..5).map(|_| app.post("/api/v1/servers/once/connect", &app.admin_key, json!({})));
+    let calls = (0..5).map(|_| app.session_action("connect", "once", &app.admin_key));
     for (status, body) in futures::future::join_all(calls).await {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["tool_count"], FIXTURE_TOOLS.len());
@@ -255,9 +239,7 @@ async fn concurrent_connects_in_one_session_open_one_link() {
 async fn idle_links_are_evicted_and_reopened_on_use_while_state_stays_connected() {
     let app = spawn_app_with(|s| s.upstream.idle_timeout_seconds = 1).await;
     add_fixture_stdio(&app, "idle").await;
-    let (status, _) = app
-        .post("/api/v1/servers/idle/connect", &app.admin_key, json!({}))
-        .await;
+    let (status, _) = app.session_action("connect", "idle", &app.admin_key).await;
     assert_eq!(status, StatusCode::OK);
     let admin = app
         .state
@@ -313,9 +295,7 @@ async fn connecting_again_refreshes_the_tools_and_logout_clears_everything() {
         json!({"name": "grow", "transport": "streamable_http", "url": http.url()}),
     )
     .await;
-    let (_, first) = app
-        .post("/api/v1/servers/grow/connect", &app.admin_key, json!({}))
-        .await;
+    let (_, first) = app.session_action("connect", "grow", &app.admin_key).await;
     assert_eq!(first["tool_count"], FIXTURE_TOOLS.len());
     let link = admin_link(&app, "grow").await;
     let added = link
@@ -324,9 +304,7 @@ async fn connecting_again_refreshes_the_tools_and_logout_clears_everything() {
         .await
         .expect("add_tool");
     assert_ne!(added.is_error, Some(true));
-    let (_, again) = app
-        .post("/api/v1/servers/grow/connect", &app.admin_key, json!({}))
-        .await;
+    let (_, again) = app.session_action("connect", "grow", &app.admin_key).await;
     assert_eq!(again["tool_count"], FIXTURE_TOOLS.len() + 1, "{again}");
     let (status, cleared) = app.delete("/api/v1/session", &app.admin_key).await;
     assert_eq!(
@@ -335,9 +313,7 @@ async fn connecting_again_refreshes_the_tools_and_logout_clears_everything() {
     );
     let (_, listed) = app.get("/api/v1/session/servers", &app.admin_key).await;
     assert_eq!(listed["items"][0]["status"], "DISCONNECTED");
-    let (status, err) = app
-        .post("/api/v1/servers/nope/connect", &app.admin_key, json!({}))
-        .await;
+    let (status, err) = app.session_action("connect", "nope", &app.admin_key).await;
     assert_eq!(
         (status, code(&err)),
         (StatusCode::NOT_FOUND, "server_not_found")
@@ -431,13 +407,7 @@ async fn server_everything_connects_over_stdio_sse_and_streamable_http() {
     .await;
     let mut lists = Vec::new();
     for name in ["ev-stdio", "ev-sse", "ev-http"] {
-        let (status, body) = app
-            .post(
-                &format!("/api/v1/servers/{name}/connect"),
-                &app.admin_key,
-                json!({}),
-            )
-            .await;
+        let (status, body) = app.session_action("connect", name, &app.admin_key).await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
         let names = tool_names(&body["tools"]);
         assert!(
@@ -459,27 +429,19 @@ async fn the_stdio_child_cap_refuses_one_more_with_too_many_links() {
     add_fixture_stdio(&app, "capped").await;
     let alice = app.user_key("alice").await;
     let (status, _) = app
-        .post("/api/v1/servers/capped/connect", &app.admin_key, json!({}))
+        .session_action("connect", "capped", &app.admin_key)
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, err) = app
-        .post("/api/v1/servers/capped/connect", &alice, json!({}))
-        .await;
+    let (status, err) = app.session_action("connect", "capped", &alice).await;
     assert_eq!(
         (status, code(&err)),
         (StatusCode::SERVICE_UNAVAILABLE, "too_many_links")
     );
     let (status, _) = app
-        .post(
-            "/api/v1/servers/capped/disconnect",
-            &app.admin_key,
-            json!({}),
-        )
+        .session_action("disconnect", "capped", &app.admin_key)
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = app
-        .post("/api/v1/servers/capped/connect", &alice, json!({}))
-        .await;
+    let (status, body) = app.session_action("connect", "capped", &alice).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -498,9 +460,7 @@ async fn a_connect_reads_every_page_patches_schemas_and_sends_the_servers_header
                "headers": {"X-Team": "blue", "Authorization": "Bearer upstream-token"}, "query_params": {"tenant": "t1"}}),
     )
     .await;
-    let (status, body) = app
-        .post("/api/v1/servers/big/connect", &app.admin_key, json!({}))
-        .await;
+    let (status, body) = app.session_action("connect", "big", &app.admin_key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["tool_count"],
@@ -534,9 +494,7 @@ async fn tools_of_a_deleted_or_hidden_server_are_no_longer_listed() {
     let app = spawn_app_with(|_| {}).await;
     add_fixture_stdio(&app, "fleeting").await;
     let alice = app.user_key("alice").await;
-    let (status, _) = app
-        .post("/api/v1/servers/fleeting/connect", &alice, json!({}))
-        .await;
+    let (status, _) = app.session_action("connect", "fleeting", &alice).await;
     assert_eq!(status, StatusCode::OK);
     let (_, before) = app.get("/api/v1/session/tools", &alice).await;
     assert_eq!(

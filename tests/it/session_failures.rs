@@ -30,13 +30,7 @@ async fn assert_connect_fails(
     want_status: StatusCode,
     want_code: &str,
 ) -> Value {
-    let (status, err) = app
-        .post(
-            &format!("/api/v1/servers/{name}/connect"),
-            &app.admin_key,
-            json!({}),
-        )
-        .await;
+    let (status, err) = app.session_action("connect", name, &app.admin_key).await;
     assert_eq!((status, code(&err)), (want_status, want_code), "{err}");
     let (_, state) = app.get("/api/v1/session/servers", &app.admin_key).await;
     let entry = state["items"]

@@ -137,6 +137,16 @@ impl TestApp {
         self.call(Method::DELETE, path, Some(key), None).await
     }
 
+    /// `POST /api/v1/servers/{name}/{action}` (`connect` or `disconnect`) as `key`.
+    pub async fn session_action(&self, action: &str, name: &str, key: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/servers/{name}/{action}"),
+            key,
+            Value::Object(Default::default()),
+        )
+        .await
+    }
+
     /// Stops the server and waits for it to drain.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
