@@ -91,6 +91,10 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Time limit for one admin API request.
     pub request_timeout_seconds: u64,
+    /// `Host` values `/mcp` accepts (DNS-rebinding protection); `["*"]` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s `/mcp` accepts (requests without `Origin` pass); `["*"]` accepts any.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Log output.
@@ -179,6 +183,12 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: 1_048_576,
             request_timeout_seconds: 120,
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+                "http://[::1]:*".into(),
+            ],
         }
     }
 }
@@ -325,6 +335,28 @@ impl Settings {
             return Err(ConfigError::new(
                 "http.max_body_bytes",
                 "must be at least 1024",
+            ));
+        }
+        for (key, list) in [
+            ("http.allowed_hosts", &self.http.allowed_hosts),
+            ("http.allowed_origins", &self.http.allowed_origins),
+        ] {
+            if list.is_empty() || list.iter().any(|e| e.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    key,
+                    "must list at least one non-empty entry (use [\"*\"] to accept any)",
+                ));
+            }
+        }
+        if let Some(bad) = self
+            .http
+            .allowed_origins
+            .iter()
+            .find(|o| *o != "*" && *o != "null" && !o.contains("://"))
+        {
+            return Err(ConfigError::new(
+                "http.allowed_origins",
+                format!("`{bad}` needs a scheme, e.g. https://app.example.com:443"),
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)

@@ -70,10 +70,24 @@ struct Gate {
 /// The `/mcp` service: mount it with `nest_service("/mcp", …)`.
 pub fn service(app: AppState) -> Router {
     let factory_app = app.clone();
+    let http = &app.settings().http;
+    let mut config = StreamableHttpServerConfig::default();
+    config = if http.allowed_hosts.iter().any(|h| h == "*") {
+        config.disable_allowed_hosts()
+    } else {
+        config.with_allowed_hosts(http.allowed_hosts.iter().cloned())
+    };
+    config = if http.allowed_origins.iter().any(|o| o == "*") {
+        config.disable_allowed_origins()
+    } else {
+        config
+            .with_allowed_origins(http.allowed_origins.iter().cloned())
+            .enforce_origin_validation()
+    };
     let mcp = StreamableHttpService::new(
         move || Ok(GatewayHandler::new(factory_app.clone())),
         Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
+        config,
     );
     let gate = Gate {
         app,

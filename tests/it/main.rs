@@ -9,6 +9,7 @@ mod catalog_contract;
 mod fixtures;
 mod mcp_clients;
 mod mcp_endpoint;
+mod mcp_hardening;
 mod mcp_notify;
 mod openapi;
 mod rest_categories;

@@ -139,7 +139,8 @@ async fn mcp_without_a_key_is_unauthorized() {
     app.stop().await;
 }
 
-fn initialize_body() -> Value {
+/// A JSON-RPC `initialize` request body (protocol 2025-06-18).
+pub(crate) fn initialize_body() -> Value {
     json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {
