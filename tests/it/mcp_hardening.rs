@@ -86,3 +86,49 @@ async fn a_star_accepts_any_host() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_never_5xx() {
+    let app = spawn_app().await;
+    let send = |content_type: &'static str, body: &'static str| {
+        app.client
+            .post(app.url("/mcp"))
+            .bearer_auth(&app.admin_key)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let wrong_type = send("text/plain", "{}").await.expect("sent");
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    for body in ["{not json", "", "[]", "{\"jsonrpc\":\"2.0\"}", "null"] {
+        let resp = send("application/json", body).await.expect("sent");
+        assert!(
+            resp.status().is_client_error(),
+            "{body:?} → {}",
+            resp.status()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_http_max_body_bytes_is_refused() {
+    let app = spawn_app_with(|s| s.http.max_body_bytes = 4096).await;
+    let mut body = initialize_body();
+    body["params"]["clientInfo"]["name"] = serde_json::Value::String("x".repeat(8192));
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&app.admin_key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        init_with(&app, &[]).await,
+        StatusCode::OK,
+        "a normal body still passes"
+    );
+}
