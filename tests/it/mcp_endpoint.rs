@@ -225,3 +225,53 @@ async fn a_call_slower_than_the_call_timeout_is_an_upstream_timeout() {
     client.cancel().await.expect("client closes");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn three_upstreams_with_the_same_tool_names_are_listed_apart_and_routed_right() {
+    let app = spawn_app().await;
+    let (red, blue) = (FixtureHttp::start(), FixtureHttp::start());
+    for (name, url, colour) in [("red", red.url(), "red"), ("blue", blue.url(), "blue")] {
+        let body = json!({"name": name, "transport": "streamable_http", "url": url,
+                          "headers": {"X-Colour": colour}, "is_public": true});
+        let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+    }
+    add_fixture(&app, "local").await;
+    let alice = app.user_key("alice").await;
+    for name in ["red", "blue", "local"] {
+        connect(&app, name, &alice).await;
+    }
+    let client = mcp_client(&app, &alice).await;
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .expect("tools")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names.len(), 3 * FIXTURE_TOOLS.len(), "{names:?}");
+    for server in ["red", "blue", "local"] {
+        assert!(names.contains(&format!("{server}__whoami")), "{names:?}");
+    }
+    for colour in ["red", "blue"] {
+        let seen = client
+            .call_tool(call(&format!("{colour}__whoami"), json!({})))
+            .await
+            .expect("whoami");
+        let headers = seen.structured_content.expect("headers");
+        assert_eq!(
+            headers["x-colour"], colour,
+            "the call reached the {colour} upstream: {headers}"
+        );
+    }
+    let local = client
+        .call_tool(call("local__whoami", json!({})))
+        .await
+        .expect("whoami");
+    assert_eq!(
+        local.structured_content,
+        Some(json!({})),
+        "stdio upstreams see no HTTP headers"
+    );
+    client.cancel().await.expect("closed");
+}
