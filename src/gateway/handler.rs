@@ -11,6 +11,8 @@
 //! connects or disconnects a server (see [`notify`](crate::gateway::notify)).
 //! The task ends with the transport or when the handler is dropped.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,6 +135,9 @@ pub fn mcp_error(err: Error) -> McpError {
     }
 }
 
+/// Tools per `tools/list` page; clients follow `nextCursor` for the rest.
+pub const TOOLS_PAGE: usize = 500;
+
 impl ServerHandler for GatewayHandler {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -166,9 +171,24 @@ impl ServerHandler for GatewayHandler {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        let after = request
+            .and_then(|r| r.cursor)
+            .map(|cursor| {
+                URL_SAFE_NO_PAD
+                    .decode(&cursor)
+                    .ok()
+                    .and_then(|raw| String::from_utf8(raw).ok())
+                    .ok_or_else(|| {
+                        McpError::invalid_params(
+                            "the cursor is not one this server returned",
+                            Some(json!({"code": "invalid_cursor"})),
+                        )
+                    })
+            })
+            .transpose()?;
         let principal = principal(&context)?;
         let (cached, names) = self.catalog(&principal).await?;
         let mut visible: HashMap<(&str, &str), &str> = HashMap::new();
@@ -195,7 +215,20 @@ impl ServerHandler for GatewayHandler {
                 ),
             }
         }
-        Ok(ListToolsResult::with_all_items(tools))
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(after) = &after {
+            tools.retain(|t| t.name.as_ref() > after.as_str());
+        }
+        let next_cursor = (tools.len() > TOOLS_PAGE).then(|| {
+            tools.truncate(TOOLS_PAGE);
+            tools
+                .last()
+                .map(|t| URL_SAFE_NO_PAD.encode(t.name.as_bytes()))
+                .unwrap_or_default()
+        });
+        let mut page = ListToolsResult::with_all_items(tools);
+        page.next_cursor = next_cursor;
+        Ok(page)
     }
 
     async fn call_tool(

@@ -275,3 +275,40 @@ async fn three_upstreams_with_the_same_tool_names_are_listed_apart_and_routed_ri
     );
     client.cancel().await.expect("closed");
 }
+
+#[tokio::test]
+async fn a_long_tool_list_is_paginated_and_clients_read_every_page() {
+    let app = spawn_app().await;
+    let big = FixtureHttp::start_with_env(&[("FIXTURE_TOOL_COUNT", "600")]);
+    let body =
+        json!({"name": "big", "transport": "streamable_http", "url": big.url(), "is_public": true});
+    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let alice = app.user_key("alice").await;
+    connect(&app, "big", &alice).await;
+    let client = mcp_client(&app, &alice).await;
+    let first = client.list_tools(None).await.expect("first page");
+    assert_eq!(first.tools.len(), manifold::gateway::handler::TOOLS_PAGE);
+    let cursor = first.next_cursor.clone().expect("more pages");
+    let second = client
+        .list_tools(Some(
+            rmcp::model::PaginatedRequestParams::default().with_cursor(Some(cursor)),
+        ))
+        .await
+        .expect("second page");
+    assert_eq!(first.tools.len() + second.tools.len(), 607);
+    assert!(second.next_cursor.is_none());
+    assert!(
+        first.tools.last().map(|t| t.name.clone()) < second.tools.first().map(|t| t.name.clone()),
+        "pages are ordered and disjoint"
+    );
+    let all = client.list_all_tools().await.expect("all pages");
+    assert_eq!(all.len(), 607);
+    let bad = client
+        .list_tools(Some(
+            rmcp::model::PaginatedRequestParams::default().with_cursor(Some("%%%".into())),
+        ))
+        .await;
+    assert!(bad.is_err(), "a forged cursor is refused");
+    client.cancel().await.expect("closed");
+}
