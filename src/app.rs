@@ -99,8 +99,14 @@ impl Application {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
+        // Open `/mcp` streams end when shutdown starts, so draining does not
+        // wait for clients that hold a GET stream open.
+        let token = self.state.shutdown_token().clone();
         axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                token.cancel();
+            })
             .await?;
         // Upstream links end with the process: stdio children are reaped.
         self.state.sessions().pool().close_all().await;

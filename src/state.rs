@@ -26,6 +26,8 @@ struct Shared {
     api_keys: ApiKeys,
     state: State,
     sessions: SessionManager,
+    /// Cancelled when the server shuts down: ends long-lived `/mcp` streams.
+    shutdown: tokio_util::sync::CancellationToken,
     notifier: SessionNotifier,
 }
 
@@ -61,9 +63,15 @@ impl AppState {
                 api_keys: ApiKeys::new(catalog),
                 state,
                 sessions,
+                shutdown: tokio_util::sync::CancellationToken::new(),
                 notifier,
             }),
         }
+    }
+
+    /// Cancelled when the server begins shutting down.
+    pub fn shutdown_token(&self) -> &tokio_util::sync::CancellationToken {
+        &self.shared.shutdown
     }
 
     /// Per-session connect / disconnect and the link pool.

@@ -71,8 +71,9 @@ struct Gate {
 pub fn service(app: AppState) -> Router {
     let factory_app = app.clone();
     let http = &app.settings().http;
-    let mut config =
-        StreamableHttpServerConfig::default().with_max_request_body_bytes(http.max_body_bytes);
+    let mut config = StreamableHttpServerConfig::default()
+        .with_max_request_body_bytes(http.max_body_bytes)
+        .with_cancellation_token(app.shutdown_token().child_token());
     config = if http.allowed_hosts.iter().any(|h| h == "*") {
         config.disable_allowed_hosts()
     } else {

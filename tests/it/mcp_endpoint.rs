@@ -312,3 +312,17 @@ async fn a_long_tool_list_is_paginated_and_clients_read_every_page() {
     assert!(bad.is_err(), "a forged cursor is refused");
     client.cancel().await.expect("closed");
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_open_mcp_streams() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    let client = mcp_client(&app, &alice).await;
+    client.list_all_tools().await.expect("the session is live");
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), app.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "graceful shutdown finished while a client still held its stream"
+    );
+    drop(client);
+}
