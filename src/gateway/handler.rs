@@ -33,10 +33,23 @@ use crate::error::Error;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
 use crate::state::AppState;
 
+/// Which upstreams one MCP session exposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `/mcp`: every connected server of the session, names prefixed
+    /// `{server}__`, resource URIs wrapped by
+    /// [`wrap_uri`](crate::gateway::namespace::wrap_uri).
+    All,
+    /// `/mcp/s/{server}`: one connected server, with its own names and URIs.
+    Server(String),
+}
+
 /// The MCP handler of one `/mcp` session.
 #[derive(Clone)]
 pub struct GatewayHandler {
     app: AppState,
+    /// The upstreams this session exposes.
+    scope: Scope,
     /// Cancels the change forwarder.
     cancel: CancellationToken,
     /// Fires `cancel` when the last clone of this handler is dropped.
@@ -53,15 +66,27 @@ struct CachedTool {
 }
 
 impl GatewayHandler {
-    /// A handler over the shared application state.
+    /// A handler over the shared application state, exposing every
+    /// connected server of the caller's session.
     pub fn new(app: AppState) -> Self {
+        Self::scoped(app, Scope::All)
+    }
+
+    /// A handler exposing `scope` of the caller's session.
+    pub fn scoped(app: AppState, scope: Scope) -> Self {
         let cancel = CancellationToken::new();
         Self {
             app,
+            scope,
             _stop_forwarder: Arc::new(cancel.clone().drop_guard()),
             cancel,
             forwarding: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The upstreams this handler exposes.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// Every cached tool of the principal's connected servers, and their names.

@@ -127,10 +127,39 @@ impl NameMap {
     }
 }
 
+/// Scheme of the resource URIs the aggregate `/mcp` endpoint shows.
+pub const URI_SCHEME: &str = "manifold";
+
+/// The URI a client of the aggregate endpoint sees for `uri` of `server`:
+/// `manifold://{server}/{uri}`. The original follows verbatim, so resource
+/// template variables (`{path}`) survive and [`unwrap_uri`] reverses it.
+pub fn wrap_uri(server: &str, uri: &str) -> String {
+    format!("{URI_SCHEME}://{server}/{uri}")
+}
+
+/// The (server, original URI) behind a URI made by [`wrap_uri`], or `None`
+/// when `uri` is not one (wrong scheme, or no valid server name).
+pub fn unwrap_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix(URI_SCHEME)?.strip_prefix("://")?;
+    let (server, original) = rest.split_once('/')?;
+    crate::catalog::ServerName::parse(server).ok()?;
+    Some((server, original))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn resource_uris_wrap_and_unwrap_with_template_variables_intact() {
+        let wrapped = wrap_uri("fs", "file:///{path}");
+        assert_eq!(wrapped, "manifold://fs/file:///{path}");
+        assert_eq!(unwrap_uri(&wrapped), Some(("fs", "file:///{path}")));
+        assert_eq!(unwrap_uri("file:///etc/passwd"), None);
+        assert_eq!(unwrap_uri("manifold://Bad Name/x"), None);
+        assert_eq!(unwrap_uri("manifold://fs"), None);
+    }
 
     fn valid(name: &str) -> bool {
         !name.is_empty() && name.len() <= MAX_NAME && name.chars().all(allowed)
@@ -186,6 +215,12 @@ mod tests {
             }
             let reversed = NameMap::build(refs.iter().rev().copied(), "__");
             prop_assert_eq!(reversed, map);
+        }
+
+        #[test]
+        fn any_uri_of_any_server_round_trips(server in "[a-z0-9][a-z0-9_-]{0,31}", uri in "\\PC{0,80}") {
+            let wrapped = wrap_uri(&server, &uri);
+            prop_assert_eq!(unwrap_uri(&wrapped), Some((server.as_str(), uri.as_str())));
         }
     }
 }
