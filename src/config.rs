@@ -95,6 +95,9 @@ pub struct HttpSettings {
     pub allowed_hosts: Vec<String>,
     /// Browser `Origin`s `/mcp` accepts (requests without `Origin` pass); `["*"]` accepts any.
     pub allowed_origins: Vec<String>,
+    /// The gateway's URL as clients reach it (`https://mcp.example.com`),
+    /// used in generated client configs; empty = `http://` + the request's `Host`.
+    pub public_url: String,
 }
 
 /// Log output.
@@ -189,6 +192,7 @@ impl Default for HttpSettings {
                 "http://127.0.0.1:*".into(),
                 "http://[::1]:*".into(),
             ],
+            public_url: String::new(),
         }
     }
 }
@@ -358,6 +362,20 @@ impl Settings {
                 "http.allowed_origins",
                 format!("`{bad}` needs a scheme, e.g. https://app.example.com:443"),
             ));
+        }
+        if !self.http.public_url.is_empty() {
+            let ok = url::Url::parse(&self.http.public_url).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if !ok {
+                return Err(ConfigError::new(
+                    "http.public_url",
+                    "must be an http(s) URL without query or fragment, e.g. https://mcp.example.com",
+                ));
+            }
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", format!("not a valid filter: {e}")))?;

@@ -4,8 +4,15 @@
 //! On first start with no active key, [`ApiKeys::bootstrap`] creates an admin
 //! key and writes it to `data_dir/admin.key` (mode 0600); the log names the
 //! file, never the key.
+//!
+//! A checked key is remembered (by its hash) for [`PRINCIPAL_CACHE_TTL`], so
+//! the `/mcp` hot path does not query the catalog on every request; a
+//! revocation therefore takes effect within that time on every replica.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,17 +31,28 @@ pub const KEY_PREFIX: &str = "mfk_";
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
+/// How long a checked key's principal is reused without a catalog lookup.
+pub const PRINCIPAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most principals remembered at once (the cache empties when full).
+const PRINCIPAL_CACHE_MAX: usize = 10_000;
+
+/// Principals of recently checked keys, by key hash.
+type PrincipalCache = Mutex<HashMap<String, (Instant, Principal)>>;
 
 /// Issues, checks and revokes API keys.
 #[derive(Clone)]
 pub struct ApiKeys {
     store: Catalog,
+    recent: Arc<PrincipalCache>,
 }
 
 impl ApiKeys {
     /// Keys kept in `store`.
     pub fn new(store: Catalog) -> Self {
-        Self { store }
+        Self {
+            store,
+            recent: Arc::default(),
+        }
     }
 
     /// Creates a key; the returned secret is shown once and never stored.
@@ -72,6 +90,7 @@ impl ApiKeys {
             .revoke_api_key(&id, Utc::now().trunc_subsecs(6))
             .await?
         {
+            self.forget_all();
             tracing::info!(key = %id, "API key revoked");
             Ok(())
         } else {
@@ -85,9 +104,13 @@ impl ApiKeys {
         if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
             return Err(unauthorized());
         }
+        let hash = sha256_hex(presented.as_bytes());
+        if let Some(principal) = self.remembered(&hash) {
+            return Ok(principal);
+        }
         let key = self
             .store
-            .find_api_key(&sha256_hex(presented.as_bytes()))
+            .find_api_key(&hash)
             .await?
             .filter(|k| k.revoked_at.is_none())
             .ok_or_else(unauthorized)?;
@@ -102,12 +125,41 @@ impl ApiKeys {
                 tracing::warn!(key = %key.id, error = %err, "could not record API key use");
             }
         }
-        Ok(Principal {
+        let principal = Principal {
             session: SessionId::parse(&key.user_id)?,
             user_id: key.user_id,
             role: key.role,
             credential: Credential::ApiKey { key_id: key.id },
-        })
+        };
+        self.remember(hash, &principal);
+        Ok(principal)
+    }
+
+    fn remembered(&self, hash: &str) -> Option<Principal> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .get(hash)
+            .filter(|(at, _)| at.elapsed() < PRINCIPAL_CACHE_TTL)
+            .map(|(_, principal)| principal.clone())
+    }
+
+    fn remember(&self, hash: String, principal: &Principal) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= PRINCIPAL_CACHE_MAX {
+            recent.retain(|_, (at, _)| at.elapsed() < PRINCIPAL_CACHE_TTL);
+            if recent.len() >= PRINCIPAL_CACHE_MAX {
+                recent.clear();
+            }
+        }
+        recent.insert(hash, (Instant::now(), principal.clone()));
+    }
+
+    /// Forgets every remembered principal (after a revocation in this process).
+    fn forget_all(&self) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// With no active key in the catalog, creates an admin key and writes it

@@ -1,5 +1,7 @@
 //! The `/mcp` endpoint: rmcp's streamable-HTTP service (stateful, one
-//! [`GatewayHandler`] per MCP session) behind an API-key middleware.
+//! [`GatewayHandler`] per MCP session) behind an API-key middleware, and the
+//! per-server route `/mcp/s/{server}` (one connected upstream, its own
+//! names), served by one such service per server name.
 //!
 //! The middleware answers 401 (`WWW-Authenticate: Bearer`) without a valid
 //! key, puts the [`Principal`] into the request extensions (the handler
@@ -11,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +23,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use crate::admin::rest::ApiError;
 use crate::auth::Principal;
 use crate::auth::extract::bearer_token;
-use crate::gateway::handler::GatewayHandler;
+use crate::catalog::ServerName;
+use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::state::AppState;
 
 /// The MCP session header.
@@ -67,9 +70,82 @@ struct Gate {
     owners: Arc<SessionOwners>,
 }
 
+/// The MCP service of one scope.
+type McpService = StreamableHttpService<GatewayHandler, LocalSessionManager>;
+
+/// The per-server services, made on first use of each server name.
+#[derive(Clone)]
+struct PerServer {
+    app: AppState,
+    config: StreamableHttpServerConfig,
+    services: Arc<Mutex<HashMap<String, McpService>>>,
+}
+
+impl PerServer {
+    /// The service of `server`, created on first use.
+    fn service(&self, server: &str) -> McpService {
+        let mut services = self
+            .services
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        services
+            .entry(server.to_owned())
+            .or_insert_with(|| {
+                mcp_service(
+                    &self.app,
+                    self.config.clone(),
+                    Scope::Server(server.to_owned()),
+                )
+            })
+            .clone()
+    }
+}
+
+/// rmcp's streamable-HTTP service making one handler of `scope` per session.
+fn mcp_service(app: &AppState, config: StreamableHttpServerConfig, scope: Scope) -> McpService {
+    let app = app.clone();
+    StreamableHttpService::new(
+        move || Ok(GatewayHandler::scoped(app.clone(), scope.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// `/mcp/s/{server}`: the caller must see `server` in the catalog (404
+/// otherwise, before any MCP processing); whether it is connected in the
+/// caller's session is the handler's concern.
+async fn per_server(
+    State(per_server): State<PerServer>,
+    Path(server): Path<String>,
+    request: Request,
+) -> Response {
+    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+        return ApiError(crate::error::Error::Unauthorized("no credentials".into()))
+            .into_response();
+    };
+    if ServerName::parse(&server).is_err() {
+        return ApiError(crate::error::Error::not_found("server_not_found", "server"))
+            .into_response();
+    }
+    match per_server
+        .app
+        .catalog()
+        .get_server(&principal, &server)
+        .await
+    {
+        Ok(found) => {
+            let service = per_server.service(found.name.as_str());
+            match tower::ServiceExt::oneshot(service, request).await {
+                Ok(response) => response.into_response(),
+                Err(never) => match never {},
+            }
+        }
+        Err(err) => ApiError(err).into_response(),
+    }
+}
+
 /// The `/mcp` service: mount it with `nest_service("/mcp", …)`.
 pub fn service(app: AppState) -> Router {
-    let factory_app = app.clone();
     let http = &app.settings().http;
     let mut config = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(http.max_body_bytes)
@@ -86,16 +162,21 @@ pub fn service(app: AppState) -> Router {
             .with_allowed_origins(http.allowed_origins.iter().cloned())
             .enforce_origin_validation()
     };
-    let mcp = StreamableHttpService::new(
-        move || Ok(GatewayHandler::new(factory_app.clone())),
-        Arc::new(LocalSessionManager::default()),
+    let mcp = mcp_service(&app, config.clone(), Scope::All);
+    let per_server_state = PerServer {
+        app: app.clone(),
         config,
-    );
+        services: Arc::default(),
+    };
     let gate = Gate {
         app,
         owners: Arc::new(SessionOwners::default()),
     };
     Router::new()
+        .route(
+            "/s/{server}",
+            axum::routing::any(per_server).with_state(per_server_state),
+        )
         .fallback_service(mcp)
         .layer(middleware::from_fn_with_state(gate, authenticate))
 }

@@ -13,7 +13,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,20 +20,20 @@ use std::time::Duration;
 use axum::http::request::Parts;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Extensions, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceError};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
+use crate::gateway::view::ToolView;
 use crate::state::AppState;
 
 /// Which upstreams one MCP session exposes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// `/mcp`: every connected server of the session, names prefixed
     /// `{server}__`, resource URIs wrapped by
@@ -56,13 +55,6 @@ pub struct GatewayHandler {
     _stop_forwarder: Arc<DropGuard>,
     /// Whether the change forwarder was started (at most one per session).
     forwarding: Arc<AtomicBool>,
-}
-
-/// A connected server's cached tool.
-struct CachedTool {
-    server: String,
-    name: String,
-    raw: Value,
 }
 
 impl GatewayHandler {
@@ -89,35 +81,14 @@ impl GatewayHandler {
         &self.scope
     }
 
-    /// Every cached tool of the principal's connected servers, and their names.
-    async fn catalog(&self, principal: &Principal) -> Result<(Vec<CachedTool>, NameMap), McpError> {
-        let store = self.app.state_store();
-        let mut tools = Vec::new();
-        for server in store
-            .connected_servers(&principal.session)
+    /// The principal's tool view of this handler's scope.
+    async fn view(&self, principal: &Principal) -> Result<Arc<ToolView>, McpError> {
+        self.app
+            .notifier()
+            .views()
+            .get(&self.app, principal, &self.scope)
             .await
-            .map_err(mcp_error)?
-        {
-            for raw in store
-                .tools(&principal.session, &server)
-                .await
-                .map_err(mcp_error)?
-            {
-                let Some(name) = raw.get("name").and_then(Value::as_str).map(str::to_owned) else {
-                    continue;
-                };
-                tools.push(CachedTool {
-                    server: server.clone(),
-                    name,
-                    raw,
-                });
-            }
-        }
-        let names = NameMap::build(
-            tools.iter().map(|t| (t.server.as_str(), t.name.as_str())),
-            DEFAULT_SEPARATOR,
-        );
-        Ok((tools, names))
+            .map_err(mcp_error)
     }
 }
 
@@ -215,42 +186,13 @@ impl ServerHandler for GatewayHandler {
             })
             .transpose()?;
         let principal = principal(&context)?;
-        let (cached, names) = self.catalog(&principal).await?;
-        let mut visible: HashMap<(&str, &str), &str> = HashMap::new();
-        for name in names.names() {
-            if let Some(pair) = names.resolve(name) {
-                visible.insert(pair, name);
-            }
-        }
-        let mut tools = Vec::with_capacity(cached.len());
-        for entry in &cached {
-            let Some(name) = visible.get(&(entry.server.as_str(), entry.name.as_str())) else {
-                continue;
-            };
-            match serde_json::from_value::<Tool>(entry.raw.clone()) {
-                Ok(mut tool) => {
-                    tool.name = (*name).to_owned().into();
-                    tools.push(tool);
-                }
-                Err(err) => tracing::warn!(
-                    server = %entry.server,
-                    tool = %entry.name,
-                    error = %err,
-                    "skipping a cached tool that is not a valid MCP tool"
-                ),
-            }
-        }
-        tools.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(after) = &after {
-            tools.retain(|t| t.name.as_ref() > after.as_str());
-        }
-        let next_cursor = (tools.len() > TOOLS_PAGE).then(|| {
-            tools.truncate(TOOLS_PAGE);
-            tools
-                .last()
-                .map(|t| URL_SAFE_NO_PAD.encode(t.name.as_bytes()))
-                .unwrap_or_default()
-        });
+        let view = self.view(&principal).await?;
+        let (tools, more) = view.page(after.as_deref(), TOOLS_PAGE);
+        let next_cursor = more
+            .then(|| tools.last())
+            .flatten()
+            .map(|t| URL_SAFE_NO_PAD.encode(t.name.as_bytes()));
+        let tools = tools.to_vec();
         let mut page = ListToolsResult::with_all_items(tools);
         page.next_cursor = next_cursor;
         Ok(page)
@@ -262,8 +204,8 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let principal = principal(&context)?;
-        let (_, names) = self.catalog(&principal).await?;
-        let Some((server, tool)) = names.resolve(&request.name) else {
+        let view = self.view(&principal).await?;
+        let Some((server, tool)) = view.resolve(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("unknown tool: {}", request.name),
                 Some(json!({"code": "unknown_tool"})),
@@ -272,7 +214,7 @@ impl ServerHandler for GatewayHandler {
         let link = self
             .app
             .sessions()
-            .link(&principal, server)
+            .live_link(&principal, server)
             .await
             .map_err(mcp_error)?;
         let mut params = CallToolRequestParams::new(tool.to_owned());

@@ -7,6 +7,7 @@
 //!   routes `tools/call` to the owning upstream link.
 //! - [`notify`] tells each open session, as `notifications/tools/list_changed`,
 //!   that its principal connected or disconnected a server (per process).
+//! - [`view`] caches each session's tool list and name routes between changes.
 //! - [`namespace`] names tools `{server}__{tool}` within function-calling
 //!   limits, reversibly; [`schema_patch`] makes every input schema one that
 //!   OpenAI-style function calling accepts (the seed's `patch_tools_schema`).
@@ -16,3 +17,4 @@ pub mod handler;
 pub mod namespace;
 pub mod notify;
 pub mod schema_patch;
+pub mod view;

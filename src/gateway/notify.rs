@@ -18,6 +18,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::gateway::view::ToolViews;
 use crate::session::SessionId;
 
 /// How many events a slow subscriber may fall behind before it lags (a
@@ -36,9 +37,17 @@ pub struct ToolsChanged {
 
 /// A per-process broadcast of [`ToolsChanged`] events (clone freely; clones
 /// share the channel).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionNotifier {
     tx: broadcast::Sender<ToolsChanged>,
+    /// Cached tool views, dropped synchronously on every change.
+    views: ToolViews,
+}
+
+impl std::fmt::Debug for SessionNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionNotifier").finish_non_exhaustive()
+    }
 }
 
 impl Default for SessionNotifier {
@@ -51,12 +60,21 @@ impl SessionNotifier {
     /// A notifier with no subscribers yet.
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(CAPACITY);
-        Self { tx }
+        Self {
+            tx,
+            views: ToolViews::new(),
+        }
+    }
+
+    /// The tool views this notifier keeps current.
+    pub fn views(&self) -> &ToolViews {
+        &self.views
     }
 
     /// Announces that the tools of `session` may have changed. Without
     /// subscribers the event is dropped.
     pub fn publish(&self, session: &SessionId) {
+        self.views.invalidate(session);
         let _ = self.tx.send(ToolsChanged {
             session: session.clone(),
         });

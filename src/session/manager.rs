@@ -356,6 +356,23 @@ impl SessionManager {
             .await
     }
 
+    /// The session's live link to `server` when this process holds one (no
+    /// catalog or state-store lookup: the caller has checked, through a
+    /// fresh view, that the server is connected and visible), else
+    /// [`SessionManager::link`].
+    pub async fn live_link(&self, principal: &Principal, server: &str) -> Result<Arc<Link>> {
+        if let Ok(name) = crate::catalog::ServerName::parse(server)
+            && let Some(slot) = self.pool.find(&principal.session, &name)
+        {
+            let guard = slot.link.lock().await;
+            if let Some(link) = guard.as_ref().filter(|l| !l.is_closed()) {
+                slot.touch();
+                return Ok(link.clone());
+            }
+        }
+        self.link(principal, server).await
+    }
+
     /// The slot's link when it is still alive, else a newly opened one
     /// stored in the (locked) slot, within the pool's limits.
     async fn live_or_open(

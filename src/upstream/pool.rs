@@ -138,6 +138,16 @@ impl LinkPool {
         }
     }
 
+    /// The slot of (session, server) if one was ever made, without making one.
+    pub fn find(&self, session: &SessionId, server: &ServerName) -> Option<Arc<Slot>> {
+        self.inner
+            .slots
+            .lock()
+            .ok()?
+            .get(&(session.clone(), server.clone()))
+            .cloned()
+    }
+
     /// The open link of (session, server), if any, without waiting.
     pub fn existing(&self, session: &SessionId, server: &ServerName) -> Option<Arc<Link>> {
         let slot = self

@@ -18,7 +18,7 @@ const FIXTURE_TOOLS: [&str; 7] = [
 ];
 
 /// A public stdio server `name` running the `mcp-fixture` binary.
-async fn add_fixture(app: &TestApp, name: &str) {
+pub(crate) async fn add_fixture(app: &TestApp, name: &str) {
     let (command, args) = fixture_stdio();
     let body = json!({
         "name": name, "transport": "stdio", "command": command, "args": args,
@@ -28,19 +28,28 @@ async fn add_fixture(app: &TestApp, name: &str) {
     assert_eq!(status, StatusCode::CREATED, "{created}");
 }
 
-async fn connect(app: &TestApp, name: &str, key: &str) {
+pub(crate) async fn connect(app: &TestApp, name: &str, key: &str) {
     let (status, body) = app.session_action("connect", name, key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// An rmcp client on `/mcp` with `key`.
 async fn mcp_client(app: &TestApp, key: &str) -> RunningService<RoleClient, ()> {
-    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key);
+    mcp_client_at(app, "/mcp", key).await
+}
+
+/// An rmcp client on `path` (`/mcp` or `/mcp/s/{server}`) with `key`.
+pub(crate) async fn mcp_client_at(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+) -> RunningService<RoleClient, ()> {
+    let config = StreamableHttpClientTransportConfig::with_uri(app.url(path)).auth_header(key);
     let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
     ().serve(transport).await.expect("MCP handshake with /mcp")
 }
 
-fn call(name: &str, args: Value) -> CallToolRequestParams {
+pub(crate) fn call(name: &str, args: Value) -> CallToolRequestParams {
     let params = CallToolRequestParams::new(name.to_owned());
     match args {
         Value::Object(map) => params.with_arguments(map),
@@ -48,7 +57,7 @@ fn call(name: &str, args: Value) -> CallToolRequestParams {
     }
 }
 
-fn text_of(result: &rmcp::model::CallToolResult) -> String {
+pub(crate) fn text_of(result: &rmcp::model::CallToolResult) -> String {
     let value = serde_json::to_value(&result.content).expect("content serializes");
     value[0]["text"].as_str().unwrap_or_default().to_owned()
 }

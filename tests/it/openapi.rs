@@ -38,6 +38,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "POST /servers/{id}/disconnect",
         "GET /session/servers",
         "GET /session/tools",
+        "GET /session/langchain-config",
         "DELETE /session",
     ]
     .into_iter()

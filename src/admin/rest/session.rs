@@ -20,6 +20,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(session_servers))
         .routes(routes!(session_tools))
+        .routes(routes!(langchain_config))
         .routes(routes!(clear_session))
         .routes(routes!(connect_server))
         .routes(routes!(disconnect_server))
@@ -73,6 +74,76 @@ async fn session_tools(
     Ok(Json(SessionTools {
         tools: app.sessions().tools(&principal).await?,
     }))
+}
+
+/// The `Authorization` value generated client configs carry instead of a
+/// credential: replace it with your own API key or token.
+pub const AUTHORIZATION_PLACEHOLDER: &str = "Bearer <YOUR_TOKEN>";
+
+/// One `MultiServerMCPClient` connection: the gateway's per-server route.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LangchainConnection {
+    /// Always `streamable_http`.
+    transport: &'static str,
+    /// `{gateway}/mcp/s/{server}`.
+    url: String,
+    /// `Authorization` with a placeholder for the caller's credential.
+    headers: std::collections::BTreeMap<&'static str, &'static str>,
+}
+
+/// A ready `MultiServerMCPClient(connections)` dict for this session: one
+/// entry per connected server, each pointing at the gateway's
+/// `/mcp/s/{server}` (upstream URLs and secrets never leave the gateway).
+/// Replace the `Authorization` placeholder with your credential.
+#[utoipa::path(get, path = "/session/langchain-config", tag = "session",
+    responses((status = 200, body = std::collections::BTreeMap<String, LangchainConnection>), (status = 401, body = ErrorBody)))]
+async fn langchain_config(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<std::collections::BTreeMap<String, LangchainConnection>>, ApiError> {
+    let base = gateway_base(&app, &headers);
+    let mut servers = Vec::new();
+    for name in app
+        .state_store()
+        .connected_servers(&principal.session)
+        .await?
+    {
+        // Servers deleted or hidden since they were connected are left out.
+        match app.catalog().get_server(&principal, &name).await {
+            Ok(_) => servers.push(name),
+            Err(crate::error::Error::NotFound { .. }) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    servers.sort_unstable();
+    Ok(Json(
+        servers
+            .into_iter()
+            .map(|server| {
+                let connection = LangchainConnection {
+                    transport: "streamable_http",
+                    url: format!("{base}/mcp/s/{server}"),
+                    headers: [("Authorization", AUTHORIZATION_PLACEHOLDER)].into(),
+                };
+                (server, connection)
+            })
+            .collect(),
+    ))
+}
+
+/// The gateway's base URL: `http.public_url`, else `http://` + `Host`.
+fn gateway_base(app: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let configured = &app.settings().http.public_url;
+    if !configured.is_empty() {
+        return configured.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+        .unwrap_or("localhost");
+    format!("http://{host}")
 }
 
 /// What logout disconnected.

@@ -1,0 +1,274 @@
+//! [`ToolViews`]: each session's tool list as a client sees it, built once
+//! from the state store and the catalog and reused until the session changes.
+//!
+//! A view holds the tools renamed for its [`Scope`] (`{server}__{tool}` on
+//! `/mcp`, unchanged on `/mcp/s/{server}`), sorted by name, and the way back
+//! to (server, tool). `tools/list` pages through it and `tools/call` resolves
+//! through it, so neither touches the catalog or the state store while the
+//! view is fresh.
+//!
+//! A view is dropped when its session changes ([`ToolViews::invalidate`], called
+//! synchronously by the notifier on every connect, disconnect and clear in
+//! this process) and otherwise lives [`VIEW_TTL`], which bounds how long a
+//! change made on another replica, or a server hidden or deleted in the
+//! catalog, can go unseen. Views are a cache: any replica rebuilds them from
+//! the catalog and the state store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::model::Tool;
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::gateway::handler::Scope;
+use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
+use crate::session::SessionId;
+use crate::state::AppState;
+
+/// How long a view is reused when nothing in this process changed it.
+pub const VIEW_TTL: Duration = Duration::from_secs(2);
+/// Most views kept at once (expired ones are dropped first, then all).
+const MAX_VIEWS: usize = 10_000;
+
+/// The tools one scope of one session exposes.
+#[derive(Debug, Default)]
+pub struct ToolView {
+    /// Renamed tools, sorted by name.
+    tools: Vec<Tool>,
+    /// Exposed name → (server, upstream tool name).
+    routes: HashMap<String, (String, String)>,
+}
+
+impl ToolView {
+    /// Builds a view from each server's cached raw tools. Tools that are not
+    /// valid MCP tools are left out (and logged).
+    pub fn build(scope: &Scope, servers: Vec<(String, Vec<Value>)>) -> Self {
+        let mut parsed: Vec<(String, Tool)> = Vec::new();
+        for (server, raw_tools) in servers {
+            for raw in raw_tools {
+                match serde_json::from_value::<Tool>(raw) {
+                    Ok(tool) => parsed.push((server.clone(), tool)),
+                    Err(err) => tracing::warn!(
+                        %server,
+                        error = %err,
+                        "skipping a cached tool that is not a valid MCP tool"
+                    ),
+                }
+            }
+        }
+        let names = match scope {
+            Scope::All => Some(NameMap::build(
+                parsed.iter().map(|(s, t)| (s.as_str(), t.name.as_ref())),
+                DEFAULT_SEPARATOR,
+            )),
+            Scope::Server(_) => None,
+        };
+        let mut routes = HashMap::with_capacity(parsed.len());
+        let mut tools = Vec::with_capacity(parsed.len());
+        for (server, mut tool) in parsed {
+            let original = tool.name.to_string();
+            let exposed = match &names {
+                Some(names) => match names.name_of(&server, &original) {
+                    Some(name) => name.to_owned(),
+                    None => continue,
+                },
+                None => original.clone(),
+            };
+            if routes.contains_key(&exposed) {
+                // Only possible on a per-server view whose upstream listed a
+                // name twice: the first one wins.
+                continue;
+            }
+            tool.name = exposed.clone().into();
+            routes.insert(exposed, (server, original));
+            tools.push(tool);
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        Self { tools, routes }
+    }
+
+    /// The (server, upstream tool) behind an exposed name.
+    pub fn resolve(&self, name: &str) -> Option<(&str, &str)> {
+        self.routes
+            .get(name)
+            .map(|(server, tool)| (server.as_str(), tool.as_str()))
+    }
+
+    /// Up to `size` tools named after `after`, and whether more follow.
+    pub fn page(&self, after: Option<&str>, size: usize) -> (&[Tool], bool) {
+        let start = match after {
+            Some(after) => self.tools.partition_point(|t| t.name.as_ref() <= after),
+            None => 0,
+        };
+        let end = (start + size).min(self.tools.len());
+        (&self.tools[start..end], end < self.tools.len())
+    }
+
+    /// How many tools the view exposes.
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// Whether the view exposes no tool.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+}
+
+struct Entry {
+    built: Instant,
+    view: Arc<ToolView>,
+}
+
+#[derive(Default)]
+struct Inner {
+    views: HashMap<(SessionId, Scope), Entry>,
+    /// Bumped by every invalidation of a session; a view built while its
+    /// session changed is not kept.
+    generations: HashMap<SessionId, u64>,
+}
+
+/// The per-process cache of [`ToolView`]s (clone freely; clones share it).
+#[derive(Clone, Default)]
+pub struct ToolViews {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl ToolViews {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops every view of `session`.
+    pub fn invalidate(&self, session: &SessionId) {
+        let mut inner = self.lock();
+        inner.views.retain(|(s, _), _| s != session);
+        *inner.generations.entry(session.clone()).or_default() += 1;
+    }
+
+    /// The principal's view of `scope`, from the cache when fresh.
+    pub async fn get(
+        &self,
+        app: &AppState,
+        principal: &Principal,
+        scope: &Scope,
+    ) -> Result<Arc<ToolView>> {
+        let key = (principal.session.clone(), scope.clone());
+        let generation = {
+            let inner = self.lock();
+            if let Some(entry) = inner.views.get(&key)
+                && entry.built.elapsed() < VIEW_TTL
+            {
+                return Ok(entry.view.clone());
+            }
+            inner
+                .generations
+                .get(&principal.session)
+                .copied()
+                .unwrap_or(0)
+        };
+        let view = Arc::new(build(app, principal, scope).await?);
+        let mut inner = self.lock();
+        if inner
+            .generations
+            .get(&principal.session)
+            .copied()
+            .unwrap_or(0)
+            == generation
+        {
+            if inner.views.len() >= MAX_VIEWS {
+                inner.views.retain(|_, e| e.built.elapsed() < VIEW_TTL);
+                if inner.views.len() >= MAX_VIEWS {
+                    inner.views.clear();
+                }
+            }
+            if inner.generations.len() >= MAX_VIEWS {
+                // Only counts for sessions with a build in flight matter;
+                // dropping them all at worst discards one fresh view each.
+                inner.generations.clear();
+            }
+            inner.views.insert(
+                key,
+                Entry {
+                    built: Instant::now(),
+                    view: view.clone(),
+                },
+            );
+        }
+        Ok(view)
+    }
+}
+
+/// Reads the session's connected servers that the principal may still see
+/// (for a per-server scope, that one server) and their cached tools.
+async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<ToolView> {
+    let store = app.state_store();
+    let session = &principal.session;
+    let connected = store.connected_servers(session).await?;
+    let wanted: Vec<String> = match scope {
+        Scope::All => connected,
+        Scope::Server(name) => connected.into_iter().filter(|s| s == name).collect(),
+    };
+    let mut servers = Vec::with_capacity(wanted.len());
+    for server in wanted {
+        match app.catalog().get_server(principal, &server).await {
+            Ok(found) if found.enabled => {}
+            Ok(_) | Err(Error::NotFound { .. }) => continue,
+            Err(other) => return Err(other),
+        }
+        let tools = store.tools(session, &server).await?;
+        servers.push((server, tools));
+    }
+    Ok(ToolView::build(scope, servers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tool(name: &str) -> Value {
+        json!({"name": name, "inputSchema": {"type": "object"}})
+    }
+
+    #[test]
+    fn aggregate_views_prefix_sort_and_resolve() {
+        let view = ToolView::build(
+            &Scope::All,
+            vec![
+                ("b".into(), vec![tool("echo"), tool("add")]),
+                ("a".into(), vec![tool("echo"), json!({"name": 7})]),
+            ],
+        );
+        let (page, more) = view.page(None, 10);
+        let names: Vec<&str> = page.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, ["a__echo", "b__add", "b__echo"]);
+        assert!(!more);
+        assert_eq!(view.resolve("b__add"), Some(("b", "add")));
+        assert_eq!(view.resolve("add"), None);
+    }
+
+    #[test]
+    fn per_server_views_keep_names_and_pages_continue_after_the_cursor() {
+        let view = ToolView::build(
+            &Scope::Server("a".into()),
+            vec![("a".into(), vec![tool("c"), tool("a"), tool("b"), tool("a")])],
+        );
+        assert_eq!(view.len(), 3);
+        let (first, more) = view.page(None, 2);
+        assert!(more);
+        assert_eq!(first.last().map(|t| t.name.as_ref()), Some("b"));
+        let (rest, more) = view.page(Some("b"), 2);
+        assert_eq!(rest.len(), 1);
+        assert!(!more);
+        assert_eq!(view.resolve("c"), Some(("a", "c")));
+    }
+}

@@ -1,0 +1,194 @@
+//! The per-server route `/mcp/s/{server}` (one connected upstream with its
+//! own tool names) and `GET /api/v1/session/langchain-config`, the client
+//! config that points LangChain at it.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::mcp_endpoint::{add_fixture, call, connect, initialize_body, mcp_client_at, text_of};
+use crate::support::app::{spawn_app, spawn_app_with};
+use crate::support::upstreams::FixtureHttp;
+
+#[tokio::test]
+async fn the_per_server_route_shows_one_servers_tools_under_their_own_names() {
+    let app = spawn_app().await;
+    add_fixture(&app, "one").await;
+    add_fixture(&app, "two").await;
+    let alice = app.user_key("alice").await;
+    connect(&app, "one", &alice).await;
+    connect(&app, "two", &alice).await;
+
+    let client = mcp_client_at(&app, "/mcp/s/one", &alice).await;
+    let mut names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "add", "add_tool", "echo", "fail", "progress", "slow", "whoami"
+        ],
+        "only server one's tools, unprefixed"
+    );
+    let echoed = client
+        .call_tool(call("echo", json!({"text": "direct"})))
+        .await
+        .expect("echo");
+    assert_eq!(text_of(&echoed), "direct");
+    let err = client
+        .call_tool(call("two__echo", json!({"text": "x"})))
+        .await
+        .expect_err("aggregate names do not resolve here");
+    assert!(err.to_string().contains("unknown tool"), "{err}");
+    client.cancel().await.expect("close");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_not_connected_in_the_session_shows_no_tools() {
+    let app = spawn_app().await;
+    add_fixture(&app, "one").await;
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+    connect(&app, "one", &bob).await;
+
+    let client = mcp_client_at(&app, "/mcp/s/one", &alice).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(
+        tools.is_empty(),
+        "bob's connection is not alice's: {tools:?}"
+    );
+    client.cancel().await.expect("close");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_or_invisible_servers_are_not_found_before_any_mcp_exchange() {
+    let app = spawn_app().await;
+    let upstream = FixtureHttp::start();
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/servers",
+            &bob,
+            json!({"name": "bobs", "transport": "streamable_http", "url": upstream.url()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for path in ["/mcp/s/bobs", "/mcp/s/nope", "/mcp/s/Not%20A%20Name"] {
+        let resp = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&alice)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&initialize_body())
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: serde_json::Value = resp.json().await.expect("json error");
+        assert_eq!(body["error"]["code"], "server_not_found", "{path}");
+    }
+    let resp = app
+        .client
+        .post(app.url("/mcp/s/bobs"))
+        .header("Accept", "application/json, text/event-stream")
+        .json(&initialize_body())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_id_of_one_route_is_unknown_on_another() {
+    let app = spawn_app().await;
+    add_fixture(&app, "one").await;
+    add_fixture(&app, "two").await;
+    let alice = app.user_key("alice").await;
+    let resp = app
+        .client
+        .post(app.url("/mcp/s/one"))
+        .bearer_auth(&alice)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&initialize_body())
+        .send()
+        .await
+        .expect("initialize sent");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let session = resp
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_owned();
+    for path in ["/mcp/s/two", "/mcp"] {
+        let resp = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&alice)
+            .header("Accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn langchain_config_lists_connected_servers_at_the_gateway_without_secrets() {
+    let app = spawn_app().await;
+    let upstream = FixtureHttp::start();
+    let alice = app.user_key("alice").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/servers",
+            &alice,
+            json!({
+                "name": "mine", "transport": "streamable_http", "url": upstream.url(),
+                "headers": {"X-Api-Key": "upstream-secret-value"},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    add_fixture(&app, "idle").await;
+
+    let (status, empty) = app.get("/api/v1/session/langchain-config", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{empty}");
+    assert_eq!(empty, json!({}), "nothing connected yet");
+
+    connect(&app, "mine", &alice).await;
+    let (status, config) = app.get("/api/v1/session/langchain-config", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    let host = app.base.trim_start_matches("http://");
+    assert_eq!(
+        config,
+        json!({"mine": {
+            "transport": "streamable_http",
+            "url": format!("http://{host}/mcp/s/mine"),
+            "headers": {"Authorization": "Bearer <YOUR_TOKEN>"},
+        }})
+    );
+    assert!(!config.to_string().contains("upstream-secret-value"));
+    let bob = app.user_key("bob").await;
+    let (_, bobs) = app.get("/api/v1/session/langchain-config", &bob).await;
+    assert_eq!(bobs, json!({}), "alice's connections are hers");
+    app.stop().await;
+
+    let app = spawn_app_with(|s| s.http.public_url = "https://mcp.example.com/".into()).await;
+    add_fixture(&app, "fx").await;
+    let alice = app.user_key("alice").await;
+    connect(&app, "fx", &alice).await;
+    let (_, config) = app.get("/api/v1/session/langchain-config", &alice).await;
+    assert_eq!(config["fx"]["url"], "https://mcp.example.com/mcp/s/fx");
+    app.stop().await;
+}
