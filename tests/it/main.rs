@@ -11,6 +11,7 @@ mod mcp_clients;
 mod mcp_endpoint;
 mod mcp_hardening;
 mod mcp_notify;
+mod mcp_relay;
 mod openapi;
 mod rest_categories;
 mod rest_errors;
