@@ -158,6 +158,17 @@ async fn add_and_connect(app: &TestApp, name: &str, key: &str) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// `name` as `GET /api/v1/session/servers` shows it to `key`.
+async fn session_server(app: &TestApp, key: &str, name: &str) -> Value {
+    let (status, body) = app.get("/api/v1/session/servers", key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|s| s["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} listed: {body}"))
+}
+
 fn call_params(name: &str, args: Value) -> CallToolRequestParams {
     let params = CallToolRequestParams::new(name.to_owned());
     match args {
@@ -362,7 +373,7 @@ async fn an_upstreams_own_list_changed_refreshes_the_tools_and_reaches_open_stre
     add_and_connect(&app, "fx", &alice).await;
     let (client, mut seen) = mcp_client(&app, &alice, true).await;
     let (listener, mut listener_seen) = mcp_client(&app, &alice, false).await;
-    let (_, before) = app.get("/api/v1/servers/fx", &alice).await;
+    let before = session_server(&app, &alice, "fx").await;
     let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
         tools.iter().map(|t| t.name.to_string()).collect()
     };
@@ -386,7 +397,7 @@ async fn an_upstreams_own_list_changed_refreshes_the_tools_and_reaches_open_stre
     assert!(listed.contains(&"fx__extra".to_owned()), "{listed:?}");
     let (text, _) = call_text(&client, "fx__extra", json!({})).await;
     assert_eq!(text, "extra");
-    let (_, after) = app.get("/api/v1/servers/fx", &alice).await;
+    let after = session_server(&app, &alice, "fx").await;
     assert_eq!(after["status"], "CONNECTED");
     assert_eq!(
         after["connected_at"], before["connected_at"],
