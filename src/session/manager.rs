@@ -11,7 +11,7 @@
 //! without a live link in this process is reopened on first use.
 //!
 //! Every link the manager opens reports what its upstream announces about
-//! itself to a [`SessionLinkEvents`] sink: a tools `list_changed` re-reads
+//! itself to a `SessionLinkEvents` sink: a tools `list_changed` re-reads
 //! and stores that server's tools for the session; every announcement is
 //! published on the [`SessionNotifier`] for the session's open `/mcp`
 //! streams. A link that dies under a call is recorded with

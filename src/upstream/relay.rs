@@ -3,7 +3,7 @@
 //!
 //! rmcp gives every outbound request its own id and progress token, so the
 //! upstream never sees the client's. Each forwarded call registers an
-//! [`InFlight`] entry (upstream id and token → the calling client's peer,
+//! in-flight entry (upstream id and token → the calling client's peer,
 //! request id and own progress token) for as long as it runs; the link's
 //! [`UpstreamClient`](crate::upstream::UpstreamClient) looks entries up to:
 //!
