@@ -361,6 +361,22 @@ async fn sampling_elicitation_and_roots_reach_the_calling_client_and_only_a_capa
             "{tool}: {refusal}"
         );
     }
+    // A request outside any call has no caller to go to.
+    let (text, _) = call_text(&capable, "fx__sample_later", json!({})).await;
+    assert_eq!(text, "scheduled");
+    // Asking while the request is under way would make that call its caller:
+    // give the fixture (200 ms) ample time first.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut outcome = String::from("pending");
+    for _ in 0..40 {
+        outcome = call_text(&plain, "fx__later_result", json!({})).await.0;
+        if outcome != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let outcome: Value = serde_json::from_str(&outcome).expect("an outcome as JSON");
+    assert_eq!(outcome["data"]["code"], "no_caller", "{outcome}");
     capable.cancel().await.expect("client closes");
     plain.cancel().await.expect("client closes");
     app.stop().await;

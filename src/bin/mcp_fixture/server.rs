@@ -66,6 +66,8 @@ pub struct Fixture {
     extra: Arc<AtomicBool>,
     /// How many `slow` calls were cancelled before they finished.
     cancelled: Arc<AtomicUsize>,
+    /// What the last `sample_later` request got back, once it did.
+    later: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn schema(value: Value) -> Arc<JsonObject> {
@@ -93,6 +95,7 @@ impl Fixture {
             settings: Arc::new(settings),
             extra: Arc::new(AtomicBool::new(false)),
             cancelled: Arc::new(AtomicUsize::new(0)),
+            later: Arc::default(),
         }
     }
 
@@ -281,8 +284,10 @@ impl Fixture {
     }
 }
 
-const RELAY_TOOLS: [&str; 6] = [
+const RELAY_TOOLS: [&str; 8] = [
     "sample",
+    "sample_later",
+    "later_result",
     "elicit",
     "roots",
     "notify",
@@ -305,6 +310,16 @@ fn relay_tools() -> Vec<Tool> {
                 "properties": {"prompt": {"type": "string"}},
                 "required": ["prompt"]
             }),
+        ),
+        tool(
+            "sample_later",
+            "Answers at once, then asks the client to sample 200 ms later, outside any call; `later_result` tells the outcome.",
+            no_args(),
+        ),
+        tool(
+            "later_result",
+            "The outcome of the last `sample_later` request as JSON (`pending` until it has one).",
+            no_args(),
         ),
         tool(
             "elicit",
@@ -380,6 +395,42 @@ impl Fixture {
                     }
                     Err(err) => Ok(client_error(err)),
                 }
+            }
+            "sample_later" => {
+                let params: rmcp::model::CreateMessageRequestParams = serde_json::from_value(json!({
+                    "messages": [{"role": "user", "content": {"type": "text", "text": "later"}}],
+                    "maxTokens": 8
+                }))
+                .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+                let peer = peer.clone();
+                let later = self.later.clone();
+                if let Ok(mut slot) = later.lock() {
+                    *slot = None;
+                }
+                // Ends by itself: one request, answered or failed.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let outcome = match peer.create_message(params).await {
+                        Ok(_) => json!({"answered": true}),
+                        Err(rmcp::ServiceError::McpError(e)) => {
+                            json!({"code": e.code.0, "message": e.message, "data": e.data})
+                        }
+                        Err(other) => json!({"message": other.to_string()}),
+                    };
+                    if let Ok(mut slot) = later.lock() {
+                        *slot = Some(outcome.to_string());
+                    }
+                });
+                Ok(CallToolResult::success(vec![text("scheduled")]))
+            }
+            "later_result" => {
+                let outcome = self
+                    .later
+                    .lock()
+                    .ok()
+                    .and_then(|slot| slot.clone())
+                    .unwrap_or_else(|| "pending".to_owned());
+                Ok(CallToolResult::success(vec![text(outcome)]))
             }
             "elicit" => {
                 let message = str_arg(args, "message")?;
