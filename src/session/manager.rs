@@ -339,9 +339,14 @@ impl SessionManager {
     }
 
     /// Records that `link`, the session's link to its server, died under a
-    /// call: the server is `FAILED` with `message` for this session (the
-    /// rest of the session keeps working), the change is published, and the
-    /// slot is closed if it still holds that link.
+    /// call: the slot is closed, the server is `FAILED` with `message` for
+    /// this session (the rest of the session keeps working) and the change
+    /// is published.
+    ///
+    /// Only while the slot still holds that link: a link closed on purpose
+    /// (disconnect, reconnect, shutdown) or already replaced leaves the
+    /// state alone, and of several calls failing on one link only the first
+    /// records it.
     #[tracing::instrument(skip_all, fields(session = %session, server = %link.server))]
     pub async fn link_failed(
         &self,
@@ -349,14 +354,16 @@ impl SessionManager {
         link: &Arc<Link>,
         message: &str,
     ) -> Result<()> {
-        tracing::warn!(error = message, "upstream link died under a call");
         let slot = self.pool.slot(session, &link.server);
         {
             let mut guard = slot.link.lock().await;
-            if guard.as_ref().is_some_and(|held| Arc::ptr_eq(held, link)) {
-                self.pool.close_slot(&mut guard).await;
+            if !guard.as_ref().is_some_and(|held| Arc::ptr_eq(held, link)) {
+                tracing::debug!("the link was already closed or replaced; state left alone");
+                return Ok(());
             }
+            self.pool.close_slot(&mut guard).await;
         }
+        tracing::warn!(error = message, "upstream link died under a call");
         self.state
             .set_failed(session, link.server.as_str(), message)
             .await?;

@@ -560,3 +560,27 @@ async fn an_upstream_that_dies_mid_call_fails_that_call_and_the_session_keeps_wo
     client.cancel().await.expect("client closes");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn disconnecting_during_a_call_ends_the_call_and_leaves_the_server_disconnected() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_and_connect(&app, "fx", &alice).await;
+    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let running = start_call(&client, "fx__slow", json!({"seconds": 30})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = app.session_action("disconnect", "fx", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let err = tokio::time::timeout(Duration::from_secs(10), running.await_response())
+        .await
+        .expect("the call ends with its link")
+        .expect_err("the call fails");
+    assert_eq!(error_code(&err), "upstream_closed", "{err:?}");
+    let fx = session_server(&app, &alice, "fx").await;
+    assert_eq!(
+        fx["status"], "DISCONNECTED",
+        "a disconnect is not a failure: {fx}"
+    );
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
