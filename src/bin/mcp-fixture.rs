@@ -14,6 +14,12 @@
 //!   is always served in pages of 50 with `nextCursor`.
 //! - `FIXTURE_NO_SCHEMA=1` adds `broken_schema`, whose input schema requires
 //!   a property it never declares (`{"type":"object","required":["ghost"]}`).
+//! - `FIXTURE_RELAY=1` adds tools that exercise a gateway's relay: `sample`
+//!   (sampling/createMessage), `sample_later` and `later_result` (sampling
+//!   outside any call), `elicit` (elicitation/create), `roots`
+//!   (roots/list), `notify` (tools/resources/prompts list_changed or
+//!   resources/updated), `die` (exits mid-call) and `cancelled_count` (how
+//!   many `slow` calls were cancelled).
 //! - `FIXTURE_LOG` is a tracing filter for the log (default
 //!   `warn,mcp_fixture=info`).
 //!

@@ -15,7 +15,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use axum::http::request::Parts;
 use rmcp::model::{
@@ -23,7 +22,7 @@ use rmcp::model::{
     PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceError};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -160,9 +159,12 @@ impl ServerHandler for GatewayHandler {
         if self.forwarding.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.app
-            .notifier()
-            .forward(principal.session, context.peer, self.cancel.child_token());
+        self.app.notifier().forward_scoped(
+            principal.session,
+            self.scope.clone(),
+            context.peer,
+            self.cancel.child_token(),
+        );
     }
 
     async fn list_tools(
@@ -217,29 +219,15 @@ impl ServerHandler for GatewayHandler {
             .live_link(&principal, server)
             .await
             .map_err(mcp_error)?;
-        let mut params = CallToolRequestParams::new(tool.to_owned());
-        if let Some(arguments) = request.arguments {
-            params = params.with_arguments(arguments);
-        }
-        let limit = Duration::from_secs(self.app.settings().upstream.call_timeout_seconds);
-        let result = tokio::time::timeout(limit, link.peer().call_tool(params))
-            .await
-            .map_err(|_| {
-                McpError::internal_error(
-                    format!(
-                        "{server}: no answer to tools/call within {} s",
-                        limit.as_secs()
-                    ),
-                    Some(json!({"code": "upstream_timeout"})),
-                )
-            })?;
-        match result {
-            Ok(result) => Ok(result.into()),
-            Err(ServiceError::McpError(err)) => Err(err),
-            Err(err) => Err(McpError::internal_error(
-                format!("{server}: tools/call failed: {err}"),
-                Some(json!({"code": "upstream_protocol_error"})),
-            )),
-        }
+        crate::gateway::forward::call_tool(
+            &self.app,
+            &principal,
+            &link,
+            server,
+            tool,
+            request.arguments,
+            &context,
+        )
+        .await
     }
 }

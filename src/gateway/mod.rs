@@ -4,15 +4,18 @@
 //! - [`endpoint`] mounts rmcp's streamable-HTTP service behind API-key
 //!   authentication and binds each `Mcp-Session-Id` to the user who opened it.
 //! - [`handler`] serves `tools/list` from the session's cached tools and
-//!   routes `tools/call` to the owning upstream link.
-//! - [`notify`] tells each open session, as `notifications/tools/list_changed`,
-//!   that its principal connected or disconnected a server (per process).
+//!   routes `tools/call` to the owning upstream link through [`forward`]
+//!   (progress, cancellation, timeouts, upstream failures).
+//! - [`notify`] tells each open session, as `notifications/…/list_changed`
+//!   or `notifications/resources/updated`, that what it shows changed
+//!   (per process).
 //! - [`view`] caches each session's tool list and name routes between changes.
 //! - [`namespace`] names tools `{server}__{tool}` within function-calling
 //!   limits, reversibly; [`schema_patch`] makes every input schema one that
 //!   OpenAI-style function calling accepts (the seed's `patch_tools_schema`).
 
 pub mod endpoint;
+pub mod forward;
 pub mod handler;
 pub mod namespace;
 pub mod notify;

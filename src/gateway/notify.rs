@@ -1,11 +1,17 @@
-//! [`SessionNotifier`]: tells open `/mcp` sessions that their tool list
-//! changed.
+//! [`SessionNotifier`]: tells open `/mcp` sessions that what their session
+//! exposes changed.
 //!
 //! The [`SessionManager`](crate::session::manager::SessionManager) publishes
-//! a [`ToolsChanged`] event for a session after every connect attempt, every
-//! disconnect and every cleared session. Each `/mcp` session, once
+//! a [`SessionEvent`] for a session after every connect attempt, every
+//! disconnect and every cleared session (tools changed), and when an upstream
+//! link announces a change of its own: its tools, resources or prompts list
+//! changed, or one of its resources was updated. Each `/mcp` session, once
 //! initialized, runs one [`forward`] task that turns the events of its
-//! principal's session into `notifications/tools/list_changed` on its peer.
+//! principal's session into the matching notification on its peer:
+//! `notifications/{tools,resources,prompts}/list_changed`, or
+//! `notifications/resources/updated` with the URI as that session shows it
+//! (wrapped by [`wrap_uri`] on `/mcp`, the upstream's own on the per-server
+//! route of that server, not sent to other per-server routes).
 //!
 //! The channel is per process: a change made on one replica reaches only the
 //! `/mcp` sessions open on that replica. Fanning events out across replicas
@@ -13,11 +19,14 @@
 
 use std::time::Duration;
 
-use rmcp::{Peer, RoleServer};
+use rmcp::model::ResourceUpdatedNotificationParam;
+use rmcp::{Peer, RoleServer, ServiceError};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::gateway::handler::Scope;
+use crate::gateway::namespace::wrap_uri;
 use crate::gateway::view::ToolViews;
 use crate::session::SessionId;
 
@@ -28,19 +37,39 @@ const CAPACITY: usize = 256;
 /// How often an idle forwarder checks whether its peer's transport closed.
 const CLOSED_CHECK: Duration = Duration::from_secs(5);
 
-/// The tools of `session` may have changed.
+/// What changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToolsChanged {
-    /// The session whose connected servers changed.
-    pub session: SessionId,
+pub enum Change {
+    /// The tools list.
+    Tools,
+    /// The resources list.
+    Resources,
+    /// The prompts list.
+    Prompts,
+    /// One resource's content, named by the upstream's own URI.
+    ResourceUpdated { uri: String },
 }
 
-/// A per-process broadcast of [`ToolsChanged`] events (clone freely; clones
-/// share the channel).
+/// Something of `session` changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEvent {
+    /// The session whose view changed.
+    pub session: SessionId,
+    /// The server the change came from; `None` when it may concern any.
+    pub server: Option<String>,
+    pub change: Change,
+}
+
+/// The event [`SessionNotifier::publish`] sends: the tools of a session may
+/// have changed (kept for callers of the first version of this module).
+pub type ToolsChanged = SessionEvent;
+
+/// A per-process broadcast of [`SessionEvent`]s (clone freely; clones share
+/// the channel).
 #[derive(Clone)]
 pub struct SessionNotifier {
-    tx: broadcast::Sender<ToolsChanged>,
-    /// Cached tool views, dropped synchronously on every change.
+    tx: broadcast::Sender<SessionEvent>,
+    /// Cached tool views, dropped synchronously on every tools change.
     views: ToolViews,
 }
 
@@ -74,14 +103,24 @@ impl SessionNotifier {
     /// Announces that the tools of `session` may have changed. Without
     /// subscribers the event is dropped.
     pub fn publish(&self, session: &SessionId) {
-        self.views.invalidate(session);
-        let _ = self.tx.send(ToolsChanged {
+        self.publish_change(session, None, Change::Tools);
+    }
+
+    /// Announces `change`, coming from `server` (`None`: any), to the open
+    /// sessions of `session`. Without subscribers the event is dropped.
+    pub fn publish_change(&self, session: &SessionId, server: Option<&str>, change: Change) {
+        if change == Change::Tools {
+            self.views.invalidate(session);
+        }
+        let _ = self.tx.send(SessionEvent {
             session: session.clone(),
+            server: server.map(str::to_owned),
+            change,
         });
     }
 
     /// A receiver of every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<ToolsChanged> {
+    pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
         self.tx.subscribe()
     }
 
@@ -90,8 +129,8 @@ impl SessionNotifier {
         self.tx.receiver_count()
     }
 
-    /// Spawns the task that sends `notifications/tools/list_changed` to
-    /// `peer` for every event of `session`. It ends when `cancel` fires, the
+    /// Spawns the task that notifies `peer`, an `/mcp` session showing every
+    /// server of `session`, of each change. It ends when `cancel` fires, the
     /// peer's transport closes or a send fails.
     pub fn forward(
         &self,
@@ -99,22 +138,93 @@ impl SessionNotifier {
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
-        tokio::spawn(forward(self.subscribe(), session, peer, cancel))
+        self.forward_scoped(session, Scope::All, peer, cancel)
+    }
+
+    /// [`forward`](Self::forward) for a session showing `scope`.
+    pub fn forward_scoped(
+        &self,
+        session: SessionId,
+        scope: Scope,
+        peer: Peer<RoleServer>,
+        cancel: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(forward_scoped(
+            self.subscribe(),
+            session,
+            scope,
+            peer,
+            cancel,
+        ))
     }
 }
 
-/// Forwards the events of `session` from `events` to `peer` until `cancel`
-/// fires, the transport closes or a send fails.
+/// Forwards the events of `session` from `events` to `peer` (an `/mcp`
+/// session showing every server) until `cancel` fires, the transport closes
+/// or a send fails.
 pub async fn forward(
-    mut events: broadcast::Receiver<ToolsChanged>,
+    events: broadcast::Receiver<SessionEvent>,
     session: SessionId,
+    peer: Peer<RoleServer>,
+    cancel: CancellationToken,
+) {
+    forward_scoped(events, session, Scope::All, peer, cancel).await;
+}
+
+/// What one event means for a session showing `scope`: the notifications to
+/// send, in order (none when the event is not its business).
+fn notifications(scope: &Scope, event: &SessionEvent) -> Vec<Note> {
+    if let (Scope::Server(shown), Some(from)) = (scope, &event.server)
+        && shown != from
+    {
+        return Vec::new();
+    }
+    match &event.change {
+        Change::Tools => vec![Note::Tools],
+        Change::Resources => vec![Note::Resources],
+        Change::Prompts => vec![Note::Prompts],
+        Change::ResourceUpdated { uri } => match (&event.server, scope) {
+            (Some(server), Scope::All) => vec![Note::Updated(wrap_uri(server, uri))],
+            (Some(_), Scope::Server(_)) => vec![Note::Updated(uri.clone())],
+            // A URI without its server cannot be shown on `/mcp`.
+            (None, _) => Vec::new(),
+        },
+    }
+}
+
+/// One notification to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Note {
+    Tools,
+    Resources,
+    Prompts,
+    Updated(String),
+}
+
+async fn send(peer: &Peer<RoleServer>, note: Note) -> Result<(), ServiceError> {
+    match note {
+        Note::Tools => peer.notify_tool_list_changed().await,
+        Note::Resources => peer.notify_resource_list_changed().await,
+        Note::Prompts => peer.notify_prompt_list_changed().await,
+        Note::Updated(uri) => {
+            peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                .await
+        }
+    }
+}
+
+/// [`forward`] for a session showing `scope`.
+pub async fn forward_scoped(
+    mut events: broadcast::Receiver<SessionEvent>,
+    session: SessionId,
+    scope: Scope,
     peer: Peer<RoleServer>,
     cancel: CancellationToken,
 ) {
     let mut check = tokio::time::interval(CLOSED_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let notify = tokio::select! {
+    'events: loop {
+        let notes = tokio::select! {
             () = cancel.cancelled() => break,
             _ = check.tick() => {
                 if peer.is_transport_closed() {
@@ -123,22 +233,66 @@ pub async fn forward(
                 continue;
             }
             event = events.recv() => match event {
-                Ok(event) => event.session == session,
-                // Some events were missed: one of them may have been ours.
-                Err(RecvError::Lagged(_)) => true,
+                Ok(event) if event.session == session => notifications(&scope, &event),
+                Ok(_) => continue,
+                // Some events were missed: any of them may have been ours.
+                Err(RecvError::Lagged(_)) => vec![Note::Tools, Note::Resources, Note::Prompts],
                 Err(RecvError::Closed) => break,
             },
         };
-        if !notify {
-            continue;
-        }
-        if peer.is_transport_closed() {
-            break;
-        }
-        if let Err(err) = peer.notify_tool_list_changed().await {
-            tracing::debug!(%session, error = %err, "tools/list_changed not delivered");
-            break;
+        for note in notes {
+            if peer.is_transport_closed() {
+                break 'events;
+            }
+            if let Err(err) = send(&peer, note).await {
+                tracing::debug!(%session, error = %err, "change notification not delivered");
+                break 'events;
+            }
         }
     }
-    tracing::debug!(%session, "tool change forwarder ended");
+    tracing::debug!(%session, "change forwarder ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(server: Option<&str>, change: Change) -> SessionEvent {
+        SessionEvent {
+            session: SessionId::parse("s").expect("valid id"),
+            server: server.map(str::to_owned),
+            change,
+        }
+    }
+
+    #[test]
+    fn resource_updates_are_wrapped_on_mcp_and_raw_on_their_own_route_only() {
+        let updated = event(
+            Some("fx"),
+            Change::ResourceUpdated {
+                uri: "file:///a".into(),
+            },
+        );
+        assert_eq!(
+            notifications(&Scope::All, &updated),
+            vec![Note::Updated(wrap_uri("fx", "file:///a"))]
+        );
+        assert_eq!(
+            notifications(&Scope::Server("fx".into()), &updated),
+            vec![Note::Updated("file:///a".into())]
+        );
+        assert!(notifications(&Scope::Server("other".into()), &updated).is_empty());
+    }
+
+    #[test]
+    fn list_changes_reach_every_route_that_shows_their_server() {
+        let tools = event(Some("fx"), Change::Tools);
+        assert_eq!(notifications(&Scope::All, &tools), vec![Note::Tools]);
+        assert!(notifications(&Scope::Server("other".into()), &tools).is_empty());
+        let anyone = event(None, Change::Prompts);
+        assert_eq!(
+            notifications(&Scope::Server("other".into()), &anyone),
+            vec![Note::Prompts]
+        );
+    }
 }

@@ -9,23 +9,33 @@
 //! answers a stable code. The state store is the truth for status and
 //! tools: listing never touches an upstream, and a `CONNECTED` server
 //! without a live link in this process is reopened on first use.
+//!
+//! Every link the manager opens reports what its upstream announces about
+//! itself to a `SessionLinkEvents` sink: a tools `list_changed` re-reads
+//! and stores that server's tools for the session; every announcement is
+//! published on the [`SessionNotifier`] for the session's open `/mcp`
+//! streams. A link that dies under a call is recorded with
+//! [`SessionManager::link_failed`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use rmcp::model::{ClientRequest, PingRequest};
+use rmcp::{Peer, RoleClient};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::catalog::service::{ListParams, Page};
-use crate::catalog::{CatalogService, Server, Transport};
+use crate::catalog::{CatalogService, Server, ServerName, Transport};
 use crate::error::{Error, Result};
-use crate::gateway::notify::SessionNotifier;
+use crate::gateway::notify::{Change, SessionNotifier};
 use crate::gateway::schema_patch::patch_input_schema;
-use crate::session::{ConnectionState, ConnectionStatus, State};
+use crate::session::{ConnectionState, ConnectionStatus, SessionId, State};
 use crate::upstream::pool::LinkPool;
+use crate::upstream::relay::{LinkEvent, LinkEvents};
 use crate::upstream::{self, Link, LinkOptions, Target};
 
 /// A server as one session sees it: "GitHub (Connected, 15 tools)".
@@ -223,7 +233,9 @@ impl SessionManager {
         let slot = self.pool.slot(&principal.session, &server.name);
         let mut guard = slot.link.lock().await;
         slot.touch();
-        let link = self.live_or_open(&mut guard, &target).await?;
+        let link = self
+            .live_or_open(&mut guard, &principal.session, &target)
+            .await?;
         match self.fetch_tools(&target, &link).await {
             Ok(tools) => Ok(tools),
             Err(err) => {
@@ -234,41 +246,7 @@ impl SessionManager {
     }
 
     async fn fetch_tools(&self, target: &Target, link: &Link) -> Result<Vec<Value>> {
-        let limit = self.options.tool_fetch_timeout;
-        let timeout = |what: &str| Error::Upstream {
-            code: "upstream_timeout",
-            message: format!(
-                "{}: no answer to {what} within {} s",
-                target.name,
-                limit.as_secs()
-            ),
-        };
-        let failed = |what: &str, e: rmcp::ServiceError| Error::Upstream {
-            code: "upstream_protocol_error",
-            message: target.redact(&format!("{}: {what} failed: {e}", target.name)),
-        };
-        let ping = link
-            .peer()
-            .send_request(ClientRequest::PingRequest(PingRequest::default()));
-        tokio::time::timeout(limit, ping)
-            .await
-            .map_err(|_| timeout("ping"))?
-            .map_err(|e| failed("ping", e))?;
-        let tools = tokio::time::timeout(limit, link.peer().list_all_tools())
-            .await
-            .map_err(|_| timeout("tools/list"))?
-            .map_err(|e| failed("tools/list", e))?;
-        tools
-            .into_iter()
-            .map(|tool| {
-                let mut value = serde_json::to_value(&tool).map_err(Error::internal)?;
-                let patched = patch_input_schema(value.get("inputSchema"));
-                if let Some(obj) = value.as_object_mut() {
-                    obj.insert("inputSchema".into(), patched);
-                }
-                Ok(value)
-            })
-            .collect()
+        fetch_tools(target, link.peer(), self.options.tool_fetch_timeout).await
     }
 
     /// Disconnects a server for the principal's session; other sessions
@@ -352,8 +330,45 @@ impl SessionManager {
         let slot = self.pool.slot(&principal.session, &server.name);
         let mut guard = slot.link.lock().await;
         slot.touch();
-        self.live_or_open(&mut guard, &Target::from_server(&server)?)
-            .await
+        self.live_or_open(
+            &mut guard,
+            &principal.session,
+            &Target::from_server(&server)?,
+        )
+        .await
+    }
+
+    /// Records that `link`, the session's link to its server, died under a
+    /// call: the slot is closed, the server is `FAILED` with `message` for
+    /// this session (the rest of the session keeps working) and the change
+    /// is published.
+    ///
+    /// Only while the slot still holds that link: a link closed on purpose
+    /// (disconnect, reconnect, shutdown) or already replaced leaves the
+    /// state alone, and of several calls failing on one link only the first
+    /// records it.
+    #[tracing::instrument(skip_all, fields(session = %session, server = %link.server))]
+    pub async fn link_failed(
+        &self,
+        session: &SessionId,
+        link: &Arc<Link>,
+        message: &str,
+    ) -> Result<()> {
+        let slot = self.pool.slot(session, &link.server);
+        {
+            let mut guard = slot.link.lock().await;
+            if !guard.as_ref().is_some_and(|held| Arc::ptr_eq(held, link)) {
+                tracing::debug!("the link was already closed or replaced; state left alone");
+                return Ok(());
+            }
+            self.pool.close_slot(&mut guard).await;
+        }
+        tracing::warn!(error = message, "upstream link died under a call");
+        self.state
+            .set_failed(session, link.server.as_str(), message)
+            .await?;
+        self.notifier.publish(session);
+        Ok(())
     }
 
     /// The session's live link to `server` when this process holds one (no
@@ -378,6 +393,7 @@ impl SessionManager {
     async fn live_or_open(
         &self,
         slot: &mut Option<Arc<Link>>,
+        session: &SessionId,
         target: &Target,
     ) -> Result<Arc<Link>> {
         if let Some(link) = slot.as_ref().filter(|l| !l.is_closed()) {
@@ -385,7 +401,142 @@ impl SessionManager {
         }
         self.pool.close_slot(slot).await;
         let reservation = self.pool.reserve(target.transport)?;
-        let link = upstream::open(target, &self.options.link).await?;
+        let events = Arc::new(SessionLinkEvents {
+            session: session.clone(),
+            server: target.name.clone(),
+            target: target.clone(),
+            state: self.state.clone(),
+            notifier: self.notifier.clone(),
+            fetch_timeout: self.options.tool_fetch_timeout,
+            refreshing: tokio::sync::Mutex::new(()),
+        });
+        let link = upstream::open_with_events(target, &self.options.link, Some(events)).await?;
         Ok(self.pool.store(slot, link, reservation))
+    }
+}
+
+/// Pings the upstream, reads every page of its tools and patches their
+/// input schemas, each step within `limit`.
+async fn fetch_tools(
+    target: &Target,
+    peer: &Peer<RoleClient>,
+    limit: Duration,
+) -> Result<Vec<Value>> {
+    let timeout = |what: &str| Error::Upstream {
+        code: "upstream_timeout",
+        message: format!(
+            "{}: no answer to {what} within {} s",
+            target.name,
+            limit.as_secs()
+        ),
+    };
+    let failed = |what: &str, e: rmcp::ServiceError| Error::Upstream {
+        code: "upstream_protocol_error",
+        message: target.redact(&format!("{}: {what} failed: {e}", target.name)),
+    };
+    let ping = peer.send_request(ClientRequest::PingRequest(PingRequest::default()));
+    tokio::time::timeout(limit, ping)
+        .await
+        .map_err(|_| timeout("ping"))?
+        .map_err(|e| failed("ping", e))?;
+    let tools = tokio::time::timeout(limit, peer.list_all_tools())
+        .await
+        .map_err(|_| timeout("tools/list"))?
+        .map_err(|e| failed("tools/list", e))?;
+    tools
+        .into_iter()
+        .map(|tool| {
+            let mut value = serde_json::to_value(&tool).map_err(Error::internal)?;
+            let patched = patch_input_schema(value.get("inputSchema"));
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("inputSchema".into(), patched);
+            }
+            Ok(value)
+        })
+        .collect()
+}
+
+/// The event sink of one (session, server) link: what the upstream
+/// announces about itself updates the session's state and reaches its open
+/// `/mcp` streams.
+///
+/// It holds the state store and the notifier, never the manager or the
+/// pool, so a link does not keep its own pool alive.
+struct SessionLinkEvents {
+    session: SessionId,
+    server: ServerName,
+    target: Target,
+    state: State,
+    notifier: SessionNotifier,
+    fetch_timeout: Duration,
+    /// One refresh at a time, so an older tool list never overwrites a newer one.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl SessionLinkEvents {
+    /// Re-reads the server's tools and stores them, keeping when it
+    /// connected; a server no longer `CONNECTED` in this session is left alone.
+    async fn refresh_tools(&self, peer: &Peer<RoleClient>) -> Result<bool> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let tools = fetch_tools(&self.target, peer, self.fetch_timeout).await?;
+        let server = self.server.as_str();
+        let before = self.state.get(&self.session, server).await?;
+        if before.status != ConnectionStatus::Connected {
+            return Ok(false);
+        }
+        let at = before
+            .connected_at
+            .unwrap_or_else(|| Utc::now().trunc_subsecs(6));
+        self.state
+            .set_connected(&self.session, server, &tools, at)
+            .await?;
+        tracing::info!(
+            tools = tools.len(),
+            "tools refreshed after the upstream's list_changed"
+        );
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl LinkEvents for SessionLinkEvents {
+    async fn handle(&self, peer: Peer<RoleClient>, event: LinkEvent) {
+        let span =
+            tracing::info_span!("link_event", session = %self.session, server = %self.server);
+        let server = Some(self.server.as_str());
+        match event {
+            LinkEvent::ToolsChanged => {
+                let refreshed =
+                    tracing::Instrument::instrument(self.refresh_tools(&peer), span).await;
+                match refreshed {
+                    Ok(true) => self
+                        .notifier
+                        .publish_change(&self.session, server, Change::Tools),
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(
+                        session = %self.session,
+                        server = %self.server,
+                        code = err.code(),
+                        error = %err,
+                        "could not refresh tools after the upstream's list_changed"
+                    ),
+                }
+            }
+            LinkEvent::ResourcesChanged => {
+                self.notifier
+                    .publish_change(&self.session, server, Change::Resources);
+            }
+            LinkEvent::PromptsChanged => {
+                self.notifier
+                    .publish_change(&self.session, server, Change::Prompts);
+            }
+            LinkEvent::ResourceUpdated { uri } => {
+                self.notifier.publish_change(
+                    &self.session,
+                    server,
+                    Change::ResourceUpdated { uri },
+                );
+            }
+        }
     }
 }

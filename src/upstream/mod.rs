@@ -10,21 +10,32 @@
 //! `egress_denied`. Messages are redacted of secrets (query strings, header
 //! and environment values) before they leave this module.
 //!
-//! [`egress`] decides which network addresses a link may reach.
+//! [`egress`] decides which network addresses a link may reach; [`relay`]
+//! carries progress, server→client requests and change events between a
+//! link and the `/mcp` clients whose calls it serves.
 
 pub mod egress;
 pub mod pool;
+pub mod relay;
 pub mod sse;
 pub mod stdio;
 pub mod streamable_http;
 pub mod websocket;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::{ClientHandler, Peer};
+#[allow(deprecated, reason = "sampling and roots are still part of 2025-11-25")]
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
+    ElicitResult, ElicitationCapability, FormElicitationCapability, Implementation,
+    ListRootsRequest, ListRootsResult, ProgressNotificationParam, ResourceUpdatedNotificationParam,
+    RootsCapabilities, SamplingCapability, ServerRequest, UrlElicitationCapability,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService};
+use rmcp::{ClientHandler, ErrorData as McpError, Peer};
 use url::Url;
 
 use crate::catalog::url::build_server_url;
@@ -32,6 +43,7 @@ use crate::catalog::{Server, ServerName, Transport};
 use crate::error::Error;
 use crate::secret::Secret;
 use egress::EgressPolicy;
+use relay::{LinkEvent, LinkEvents, Relay};
 
 /// Words every egress refusal carries, so a refusal that a transport
 /// flattened into text is still recognised.
@@ -147,17 +159,128 @@ pub struct LinkOptions {
     pub egress: EgressPolicy,
 }
 
-/// The rmcp client handler of an upstream link. Server→client requests and
-/// notifications are routed from here (the gateway issue fills these in).
-#[derive(Debug, Clone, Default)]
-pub struct UpstreamClient;
+/// The rmcp client handler of an upstream link: it advertises sampling,
+/// elicitation and roots to the upstream and hands what the upstream sends
+/// to the link's [`Relay`].
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    relay: Arc<Relay>,
+}
 
+impl Default for UpstreamClient {
+    fn default() -> Self {
+        Self::new(Arc::new(Relay::new(None)))
+    }
+}
+
+impl UpstreamClient {
+    /// A handler feeding `relay`.
+    pub fn new(relay: Arc<Relay>) -> Self {
+        Self { relay }
+    }
+
+    /// The relay this handler feeds.
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.relay
+    }
+}
+
+/// An answer of the wrong kind from the calling client.
+fn unexpected(method: &str) -> McpError {
+    McpError::internal_error(
+        format!("{method}: the calling client answered with the wrong result type"),
+        Some(serde_json::json!({"code": "caller_protocol_error"})),
+    )
+}
+
+#[expect(deprecated, reason = "sampling and roots are still part of 2025-11-25")]
 impl ClientHandler for UpstreamClient {
     fn get_info(&self) -> ClientConfig {
+        // Whether a request can be served depends on the client whose call
+        // caused it, so everything is advertised and checked per request.
+        let mut capabilities = ClientCapabilities::default();
+        capabilities.sampling = Some(SamplingCapability::default());
+        capabilities.roots = Some(RootsCapabilities::default());
+        let mut elicitation = ElicitationCapability::new();
+        elicitation.form = Some(FormElicitationCapability::new());
+        elicitation.url = Some(UrlElicitationCapability::new());
+        capabilities.elicitation = Some(elicitation);
         ClientConfig::new(
-            ClientCapabilities::default(),
+            capabilities,
             Implementation::new("manifold", env!("CARGO_PKG_VERSION")),
         )
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.relay.create_message(request, &context).await? {
+            ClientResult::CreateMessageResult(result) => Ok(*result),
+            _ => Err(unexpected("sampling/createMessage")),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, McpError> {
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self.relay.list_roots(request, &context).await? {
+            ClientResult::ListRootsResult(result) => Ok(result),
+            _ => Err(unexpected("roots/list")),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        let url = matches!(params, ElicitRequestParams::UrlElicitationParams { .. });
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.relay.elicit(request, url, &context).await? {
+            ClientResult::ElicitResult(result) => Ok(result),
+            _ => Err(unexpected("elicitation/create")),
+        }
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.relay.progress(params).await;
+    }
+
+    async fn on_tool_list_changed(&self, context: NotificationContext<RoleClient>) {
+        self.relay
+            .event(context.peer, LinkEvent::ToolsChanged)
+            .await;
+    }
+
+    async fn on_resource_list_changed(&self, context: NotificationContext<RoleClient>) {
+        self.relay
+            .event(context.peer, LinkEvent::ResourcesChanged)
+            .await;
+    }
+
+    async fn on_prompt_list_changed(&self, context: NotificationContext<RoleClient>) {
+        self.relay
+            .event(context.peer, LinkEvent::PromptsChanged)
+            .await;
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        context: NotificationContext<RoleClient>,
+    ) {
+        self.relay
+            .event(context.peer, LinkEvent::ResourceUpdated { uri: params.uri })
+            .await;
     }
 }
 
@@ -169,6 +292,7 @@ impl ClientHandler for UpstreamClient {
 pub struct Link {
     service: tokio::sync::Mutex<Option<RunningService<RoleClient, UpstreamClient>>>,
     peer: Peer<RoleClient>,
+    relay: Arc<Relay>,
     pub server: ServerName,
     pub transport: Transport,
     /// The child's process id (stdio only).
@@ -190,6 +314,11 @@ impl Link {
     /// The rmcp peer to send requests through.
     pub fn peer(&self) -> &Peer<RoleClient> {
         &self.peer
+    }
+
+    /// The in-flight calls of this link (progress, server→client requests).
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.relay
     }
 
     /// The protocol version the upstream agreed to.
@@ -218,16 +347,27 @@ impl Link {
 }
 
 /// Opens a link: connects the transport, runs the MCP handshake, all within
-/// the connect timeout.
-#[tracing::instrument(skip_all, fields(server = %target.name, transport = %target.transport))]
+/// the connect timeout. What the upstream announces about itself (list
+/// changes, resource updates) is dropped; see [`open_with_events`].
 pub async fn open(target: &Target, options: &LinkOptions) -> Result<Link, Error> {
+    open_with_events(target, options, None).await
+}
+
+/// [`open`], handing the upstream's own announcements to `events`.
+#[tracing::instrument(skip_all, fields(server = %target.name, transport = %target.transport))]
+pub async fn open_with_events(
+    target: &Target,
+    options: &LinkOptions,
+    events: Option<Arc<dyn LinkEvents>>,
+) -> Result<Link, Error> {
     if let Some(url) = &target.url {
         // Fail early and clearly; the transports check again on every
         // connection they make, so a name that later resolves elsewhere
         // (DNS rebinding) is still refused.
         options.egress.check_url(url)?;
     }
-    let client = UpstreamClient;
+    let relay = Arc::new(Relay::new(events));
+    let client = UpstreamClient::new(relay.clone());
     let opening = async {
         if let Some(url) = &target.url
             && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
@@ -258,6 +398,7 @@ pub async fn open(target: &Target, options: &LinkOptions) -> Result<Link, Error>
     let link = Link {
         peer: service.peer().clone(),
         service: tokio::sync::Mutex::new(Some(service)),
+        relay,
         server: target.name.clone(),
         transport: target.transport,
         pid,

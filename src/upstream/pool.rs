@@ -4,7 +4,8 @@
 //! (session, server) has a slot with its own async lock, so two concurrent
 //! connects of the same server in one session open one link, while other
 //! sessions and servers proceed in parallel. Idle links are closed by a
-//! sweeper task that stops with the pool; connection *state* is not touched
+//! sweeper task that stops with the pool (a link with a call in flight is
+//! never idle); connection *state* is not touched
 //! by eviction, so a `CONNECTED` server whose link was evicted (or that was
 //! connected before a restart, or on another replica) is reopened on first use.
 
@@ -236,6 +237,10 @@ impl LinkPool {
             let Ok(mut guard) = slot.link.try_lock() else {
                 continue;
             };
+            // Nor is a link with a call still running on it.
+            if guard.as_ref().is_some_and(|l| l.relay().in_flight() > 0) {
+                continue;
+            }
             if guard.is_some() {
                 tracing::info!(session = %session, server = %server, "closing idle upstream link");
                 self.close_slot(&mut guard).await;

@@ -12,6 +12,7 @@ mod mcp_endpoint;
 mod mcp_hardening;
 mod mcp_notify;
 mod mcp_per_server;
+mod mcp_relay;
 mod openapi;
 mod rest_categories;
 mod rest_errors;

@@ -1,0 +1,130 @@
+//! Forwarding one `tools/call` from an `/mcp` client to the upstream link
+//! that owns the tool.
+//!
+//! - The call is registered with the link's
+//!   [`Relay`](crate::upstream::relay::Relay) for as long as it runs, so the
+//!   upstream's progress reaches the caller under the caller's own progress
+//!   token, and its sampling/elicitation/roots requests reach the caller.
+//! - A client's `notifications/cancelled` (rmcp fires the request's `ct`)
+//!   sends `notifications/cancelled` for this call's upstream request, and
+//!   no other, and ends the call.
+//! - `upstream.call_timeout_seconds` bounds the wait: rmcp cancels the
+//!   upstream request and the caller gets `data.code = "upstream_timeout"`.
+//! - An upstream that goes away under the call gives `upstream_closed`; the
+//!   server is marked `FAILED` for the session and its link closed, and the
+//!   session's other servers keep working.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, JsonObject,
+    ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, RequestContext};
+use rmcp::{ErrorData as McpError, RoleServer, ServiceError};
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::state::AppState;
+use crate::upstream::Link;
+use crate::upstream::relay::{Caller, cancel};
+
+/// Calls `tool` (the upstream's own name) on `server` through `link` for
+/// the client of `context`, and returns the upstream's result unchanged.
+pub async fn call_tool(
+    app: &AppState,
+    principal: &Principal,
+    link: &Arc<Link>,
+    server: &str,
+    tool: &str,
+    arguments: Option<JsonObject>,
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, McpError> {
+    let mut params = CallToolRequestParams::new(tool.to_owned());
+    if let Some(arguments) = arguments {
+        params = params.with_arguments(arguments);
+    }
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+    let limit = Duration::from_secs(app.settings().upstream.call_timeout_seconds);
+    let caller = Caller {
+        peer: context.peer.clone(),
+        request_id: context.id.clone(),
+        progress_token: context.meta.get_progress_token(),
+    };
+    let sent = link
+        .relay()
+        .send(
+            link.peer(),
+            request,
+            PeerRequestOptions::with_timeout(limit),
+            caller,
+        )
+        .await;
+    let (handle, _registration) = match sent {
+        Ok(sent) => sent,
+        Err(err) => return Err(failure(app, principal, link, server, err, limit).await),
+    };
+    let upstream_id = handle.id.clone();
+    let upstream = handle.peer.clone();
+    let answer = tokio::select! {
+        answer = handle.await_response() => answer,
+        () = context.ct.cancelled() => {
+            cancel(&upstream, upstream_id, "the client cancelled the call").await;
+            tracing::info!(server, tool, "tools/call cancelled by the client");
+            return Err(McpError::internal_error(
+                format!("{server}: the call was cancelled"),
+                Some(json!({"code": "cancelled"})),
+            ));
+        }
+    };
+    match answer {
+        Ok(ServerResult::CallToolResult(result)) => Ok(result.into()),
+        Ok(ServerResult::InputRequiredResult(result)) => {
+            Ok(CallToolResponse::InputRequired(result))
+        }
+        Ok(ServerResult::CreateTaskResult(result)) => Ok(CallToolResponse::Task(result)),
+        Ok(_) => Err(McpError::internal_error(
+            format!("{server}: tools/call answered with something other than a tool result"),
+            Some(json!({"code": "upstream_protocol_error"})),
+        )),
+        Err(err) => Err(failure(app, principal, link, server, err, limit).await),
+    }
+}
+
+/// The MCP error for a failed upstream call; a link that went away is
+/// recorded as `FAILED` for the session first.
+async fn failure(
+    app: &AppState,
+    principal: &Principal,
+    link: &Arc<Link>,
+    server: &str,
+    err: ServiceError,
+    limit: Duration,
+) -> McpError {
+    match err {
+        ServiceError::McpError(err) => err,
+        ServiceError::Timeout { .. } => McpError::internal_error(
+            format!(
+                "{server}: no answer to tools/call within {} s",
+                limit.as_secs()
+            ),
+            Some(json!({"code": "upstream_timeout"})),
+        ),
+        ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
+            let message = format!("{server}: the upstream went away during tools/call");
+            if let Err(store_err) = app
+                .sessions()
+                .link_failed(&principal.session, link, &message)
+                .await
+            {
+                tracing::warn!(error = %store_err, "could not record the failed upstream");
+            }
+            McpError::internal_error(message, Some(json!({"code": "upstream_closed"})))
+        }
+        other => McpError::internal_error(
+            format!("{server}: tools/call failed: {other}"),
+            Some(json!({"code": "upstream_protocol_error"})),
+        ),
+    }
+}

@@ -1,0 +1,397 @@
+//! The relay between one upstream link and the `/mcp` clients whose calls it
+//! is serving.
+//!
+//! rmcp gives every outbound request its own id and progress token, so the
+//! upstream never sees the client's. Each forwarded call registers an
+//! in-flight entry (upstream id and token → the calling client's peer,
+//! request id and own progress token) for as long as it runs; the link's
+//! [`UpstreamClient`](crate::upstream::UpstreamClient) looks entries up to:
+//!
+//! - send `notifications/progress` back to the caller under the caller's
+//!   token (and only when the caller asked for progress);
+//! - pass `sampling/createMessage`, `elicitation/create` and `roots/list`
+//!   to the caller whose call caused them, when the caller declared the
+//!   capability, and the answer back upstream. The caller is the call whose
+//!   HTTP response stream carried the request (streamable HTTP tells), else
+//!   the most recent call on the link; links belong to one session, so this
+//!   never crosses users.
+//!
+//! Everything else an upstream announces about itself (list changes,
+//! resource updates) goes to the link's [`LinkEvents`] sink.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rmcp::model::{
+    CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientRequest,
+    ClientResult, GetExtensions, ProgressNotificationParam, ProgressToken, RequestId,
+    ServerRequest,
+};
+use rmcp::service::{
+    InboundStreamOrigin, OriginatingRequestId, PeerRequestOptions, RequestHandle, RoleClient,
+};
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServiceError};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+/// Something an upstream announced about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// `notifications/tools/list_changed`.
+    ToolsChanged,
+    /// `notifications/resources/list_changed`.
+    ResourcesChanged,
+    /// `notifications/prompts/list_changed`.
+    PromptsChanged,
+    /// `notifications/resources/updated`, with the upstream's own URI.
+    ResourceUpdated { uri: String },
+}
+
+/// Receives the [`LinkEvent`]s of one link; set by whoever opens the link
+/// (the session manager knows the session and server it belongs to).
+#[async_trait]
+pub trait LinkEvents: Send + Sync + 'static {
+    /// Handles one event; `peer` reaches the upstream that sent it.
+    async fn handle(&self, peer: Peer<RoleClient>, event: LinkEvent);
+}
+
+/// The `/mcp` client a forwarded call came from.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The client's MCP session.
+    pub peer: Peer<RoleServer>,
+    /// The id of the client's `tools/call`.
+    pub request_id: RequestId,
+    /// The progress token the client sent, if it asked for progress.
+    pub progress_token: Option<ProgressToken>,
+}
+
+/// One forwarded call still waiting for its upstream answer.
+struct InFlight {
+    /// Registration order on this link (the most recent call wins when an
+    /// upstream request cannot say which call it belongs to).
+    seq: u64,
+    upstream_token: ProgressToken,
+    caller: Caller,
+    /// Fires when the call ends: relayed requests still open are cancelled.
+    done: CancellationToken,
+}
+
+#[derive(Default)]
+struct Calls {
+    next: u64,
+    by_id: HashMap<RequestId, InFlight>,
+}
+
+/// The in-flight calls of one link, and its event sink.
+pub struct Relay {
+    calls: Mutex<Calls>,
+    /// Held while a call is sent and registered, so that a progress
+    /// notification or request racing the registration waits for it.
+    registering: tokio::sync::Mutex<()>,
+    events: Option<Arc<dyn LinkEvents>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("in_flight", &self.in_flight())
+            .field("events", &self.events.is_some())
+            .finish()
+    }
+}
+
+/// Unregisters a call when dropped (the call answered, failed, timed out or
+/// was cancelled) and cancels whatever was relayed for it.
+pub struct Registration {
+    relay: Arc<Relay>,
+    id: RequestId,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(call) = self.relay.lock().by_id.remove(&self.id) {
+            call.done.cancel();
+        }
+    }
+}
+
+/// Which server→client request is being relayed, for capability checks.
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    Sampling,
+    Elicitation { url: bool },
+    Roots,
+}
+
+impl Needs {
+    fn method(self) -> &'static str {
+        match self {
+            Needs::Sampling => "sampling/createMessage",
+            Needs::Elicitation { .. } => "elicitation/create",
+            Needs::Roots => "roots/list",
+        }
+    }
+
+    fn allowed_by(self, caps: &ClientCapabilities) -> bool {
+        match self {
+            Needs::Sampling => caps.sampling.is_some(),
+            Needs::Roots => caps.roots.is_some(),
+            Needs::Elicitation { url: false } => caps
+                .elicitation
+                .as_ref()
+                // An empty `elicitation: {}` means form mode (2025-06-18).
+                .is_some_and(|e| e.form.is_some() || e.url.is_none()),
+            Needs::Elicitation { url: true } => {
+                caps.elicitation.as_ref().is_some_and(|e| e.url.is_some())
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// A relay with no calls, reporting link events to `events`.
+    pub fn new(events: Option<Arc<dyn LinkEvents>>) -> Self {
+        Self {
+            calls: Mutex::new(Calls::default()),
+            registering: tokio::sync::Mutex::new(()),
+            events,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many calls are in flight on this link.
+    pub fn in_flight(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// Sends `request` upstream through `peer` on behalf of `caller` and
+    /// registers it until the returned [`Registration`] is dropped.
+    pub async fn send(
+        self: &Arc<Self>,
+        peer: &Peer<RoleClient>,
+        request: ClientRequest,
+        options: PeerRequestOptions,
+        caller: Caller,
+    ) -> Result<(RequestHandle<RoleClient>, Registration), ServiceError> {
+        let _registering = self.registering.lock().await;
+        let handle = peer.send_request_with_option(request, options).await?;
+        let mut calls = self.lock();
+        let seq = calls.next;
+        calls.next += 1;
+        calls.by_id.insert(
+            handle.id.clone(),
+            InFlight {
+                seq,
+                upstream_token: handle.progress_token.clone(),
+                caller,
+                done: CancellationToken::new(),
+            },
+        );
+        drop(calls);
+        let registration = Registration {
+            relay: self.clone(),
+            id: handle.id.clone(),
+        };
+        Ok((handle, registration))
+    }
+
+    /// Waits for a registration in progress, so that a message racing it
+    /// finds its call.
+    async fn settled(&self) {
+        drop(self.registering.lock().await);
+    }
+
+    /// Forwards an upstream progress notification to the caller that owns
+    /// its token, under the caller's own token. Dropped when no call owns
+    /// it or the caller asked for no progress.
+    pub async fn progress(&self, mut params: ProgressNotificationParam) {
+        self.settled().await;
+        let target = {
+            let calls = self.lock();
+            calls
+                .by_id
+                .values()
+                .find(|c| c.upstream_token == params.progress_token)
+                .and_then(|c| {
+                    c.caller
+                        .progress_token
+                        .clone()
+                        .map(|t| (c.caller.peer.clone(), t))
+                })
+        };
+        let Some((peer, token)) = target else {
+            tracing::debug!(token = ?params.progress_token, "progress for no caller; dropped");
+            return;
+        };
+        params.progress_token = token;
+        if let Err(err) = peer.notify_progress(params).await {
+            tracing::debug!(error = %err, "progress not delivered to the caller");
+        }
+    }
+
+    /// The caller of the call that `origin` names, else of the most recent call.
+    fn caller_for(
+        &self,
+        origin: Option<&InboundStreamOrigin>,
+    ) -> Option<(Caller, CancellationToken)> {
+        let calls = self.lock();
+        let named = match origin {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => calls.by_id.get(id),
+            _ => None,
+        };
+        named
+            .or_else(|| calls.by_id.values().max_by_key(|c| c.seq))
+            .map(|c| (c.caller.clone(), c.done.clone()))
+    }
+
+    /// Relays a server→client request from the upstream to the caller whose
+    /// call caused it and returns the caller's answer.
+    async fn relay(
+        &self,
+        needs: Needs,
+        mut request: ServerRequest,
+        upstream: &rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<ClientResult, McpError> {
+        self.settled().await;
+        let origin = upstream.extensions.get::<InboundStreamOrigin>();
+        let Some((caller, done)) = self.caller_for(origin) else {
+            return Err(refusal(
+                "no_caller",
+                format!("{}: no tool call is in flight on this link", needs.method()),
+            ));
+        };
+        let allowed = caller
+            .peer
+            .peer_info()
+            .is_some_and(|info| needs.allowed_by(&info.capabilities));
+        if !allowed {
+            return Err(refusal(
+                "client_capability_missing",
+                format!(
+                    "{}: the calling client did not declare this capability",
+                    needs.method()
+                ),
+            ));
+        }
+        // rmcp routes a server→client request to the HTTP stream of the
+        // request it names; name the caller's `tools/call`.
+        request
+            .extensions_mut()
+            .insert(OriginatingRequestId(caller.request_id.clone()));
+        let upstream_ct = upstream.ct.clone();
+        // A task of its own: the task-local "originating request" of this
+        // (upstream) handler must not leak into the downstream request.
+        let task = tokio::spawn(async move {
+            let peer = caller.peer;
+            let handle = peer
+                .send_request_with_option(request, PeerRequestOptions::no_options())
+                .await?;
+            let id = handle.id.clone();
+            tokio::select! {
+                answer = handle.await_response() => answer,
+                () = done.cancelled() => {
+                    cancel(&peer, id, "the tool call that caused this request ended").await;
+                    Err(ServiceError::Cancelled { reason: Some("call ended".into()) })
+                }
+                () = upstream_ct.cancelled() => {
+                    cancel(&peer, id, "the upstream cancelled this request").await;
+                    Err(ServiceError::Cancelled { reason: Some("upstream cancelled".into()) })
+                }
+            }
+        });
+        let abort = task.abort_handle();
+        let _abort_on_drop = scopeguard(move || abort.abort());
+        match task.await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(ServiceError::McpError(err))) => Err(err),
+            Ok(Err(err)) => Err(refusal(
+                "caller_unreachable",
+                format!(
+                    "{}: the calling client did not answer: {err}",
+                    needs.method()
+                ),
+            )),
+            Err(err) => Err(McpError::internal_error(
+                format!("{}: relay failed: {err}", needs.method()),
+                Some(json!({"code": "internal"})),
+            )),
+        }
+    }
+
+    /// Relays `sampling/createMessage`.
+    pub async fn create_message(
+        &self,
+        request: ServerRequest,
+        upstream: &rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<ClientResult, McpError> {
+        self.relay(Needs::Sampling, request, upstream).await
+    }
+
+    /// Relays `elicitation/create` (`url` mode needs the URL capability).
+    pub async fn elicit(
+        &self,
+        request: ServerRequest,
+        url: bool,
+        upstream: &rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<ClientResult, McpError> {
+        self.relay(Needs::Elicitation { url }, request, upstream)
+            .await
+    }
+
+    /// Relays `roots/list`.
+    pub async fn list_roots(
+        &self,
+        request: ServerRequest,
+        upstream: &rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<ClientResult, McpError> {
+        self.relay(Needs::Roots, request, upstream).await
+    }
+
+    /// Hands an event to the link's sink, if it has one.
+    pub async fn event(&self, peer: Peer<RoleClient>, event: LinkEvent) {
+        match &self.events {
+            Some(events) => events.handle(peer, event).await,
+            None => tracing::debug!(?event, "link event with no sink; ignored"),
+        }
+    }
+}
+
+/// Sends `notifications/cancelled` for request `id` through `peer`.
+pub(crate) async fn cancel<R>(peer: &Peer<R>, id: RequestId, reason: &str)
+where
+    R: rmcp::service::ServiceRole,
+    R::Not: From<CancelledNotification>,
+{
+    let notification = CancelledNotification::new(CancelledNotificationParam::new(
+        Some(id),
+        Some(reason.into()),
+    ));
+    if let Err(err) = peer.send_notification(notification.into()).await {
+        tracing::debug!(error = %err, "notifications/cancelled not delivered");
+    }
+}
+
+/// An MCP error telling the upstream why its request was refused.
+fn refusal(code: &str, message: String) -> McpError {
+    McpError::invalid_request(message, Some(json!({"code": code})))
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

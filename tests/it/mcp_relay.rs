@@ -1,0 +1,586 @@
+//! What upstreams send back through `/mcp`: progress under the client's own
+//! token, cancellation of exactly one upstream request, sampling /
+//! elicitation / roots requests answered by the calling client (or refused
+//! when it lacks the capability), an upstream's own `list_changed` and
+//! resource updates, call timeouts, and an upstream that dies mid-call.
+//!
+//! The upstream is `mcp-fixture` over stdio with `FIXTURE_RELAY=1`; the
+//! clients are rmcp's, talking to the running app's `/mcp`.
+
+#![allow(deprecated, reason = "sampling and roots are still part of 2025-11-25")]
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest,
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
+    ElicitationCapability, FormElicitationCapability, Implementation, ListRootsResult,
+    ProgressNotificationParam, ProgressToken, ResourceUpdatedNotificationParam, RootsCapabilities,
+    SamplingCapability, ServerResult,
+};
+use rmcp::service::{
+    NotificationContext, PeerRequestOptions, RequestContext, RoleClient, RunningService,
+};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, ErrorData as McpError, ServiceError, ServiceExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::support::app::{TestApp, spawn_app, spawn_app_with};
+use crate::support::upstreams::fixture_stdio;
+
+/// What a test client saw arrive from the gateway.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Progress(ProgressNotificationParam),
+    ToolsChanged,
+    ResourcesChanged,
+    PromptsChanged,
+    Updated(String),
+}
+
+/// An rmcp client that answers sampling, elicitation and roots (when
+/// `capable`) and reports every notification it receives.
+struct TestClient {
+    capable: bool,
+    seen: mpsc::UnboundedSender<Seen>,
+}
+
+impl ClientHandler for TestClient {
+    fn get_info(&self) -> ClientConfig {
+        let mut capabilities = ClientCapabilities::default();
+        if self.capable {
+            capabilities.sampling = Some(SamplingCapability::default());
+            capabilities.roots = Some(RootsCapabilities::default());
+            let mut elicitation = ElicitationCapability::new();
+            elicitation.form = Some(FormElicitationCapability::new());
+            capabilities.elicitation = Some(elicitation);
+        }
+        ClientConfig::new(capabilities, Implementation::new("relay-test", "1.0.0"))
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        let asked = serde_json::to_value(&params.messages).expect("messages serialize");
+        let prompt = asked[0]["content"]["text"].as_str().unwrap_or_default();
+        Ok(serde_json::from_value(json!({
+            "model": "test-model",
+            "role": "assistant",
+            "content": {"type": "text", "text": format!("sampled: {prompt}")}
+        }))
+        .expect("a valid sampling result"))
+    }
+
+    async fn create_elicitation(
+        &self,
+        _request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        Ok(
+            serde_json::from_value(json!({"action": "accept", "content": {"name": "Ada"}}))
+                .expect("a valid elicitation result"),
+        )
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, McpError> {
+        Ok(
+            serde_json::from_value(json!({"roots": [{"uri": "file:///work/project"}]}))
+                .expect("a valid roots result"),
+        )
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.seen.send(Seen::Progress(params));
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.seen.send(Seen::ToolsChanged);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.seen.send(Seen::ResourcesChanged);
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.seen.send(Seen::PromptsChanged);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.seen.send(Seen::Updated(params.uri));
+    }
+}
+
+type Client = RunningService<RoleClient, TestClient>;
+
+/// An rmcp client on `/mcp` with `key`, and what it sees.
+async fn mcp_client(
+    app: &TestApp,
+    key: &str,
+    capable: bool,
+) -> (Client, mpsc::UnboundedReceiver<Seen>) {
+    let (seen, rx) = mpsc::unbounded_channel();
+    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key);
+    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+    let client = TestClient { capable, seen }
+        .serve(transport)
+        .await
+        .expect("MCP handshake with /mcp");
+    (client, rx)
+}
+
+/// A public stdio server `name` running `mcp-fixture` with the relay tools,
+/// connected for `key`.
+async fn add_and_connect(app: &TestApp, name: &str, key: &str) {
+    let (command, args) = fixture_stdio();
+    let body = json!({
+        "name": name, "transport": "stdio", "command": command, "args": args,
+        "env": {"FIXTURE_RELAY": "1"}, "is_public": true,
+    });
+    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, body) = app.session_action("connect", name, key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// `name` as `GET /api/v1/session/servers` shows it to `key`.
+async fn session_server(app: &TestApp, key: &str, name: &str) -> Value {
+    let (status, body) = app.get("/api/v1/session/servers", key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|s| s["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} listed: {body}"))
+}
+
+fn call_params(name: &str, args: Value) -> CallToolRequestParams {
+    let params = CallToolRequestParams::new(name.to_owned());
+    match args {
+        Value::Object(map) => params.with_arguments(map),
+        _ => params,
+    }
+}
+
+/// Calls a tool and returns its first text (panics on an MCP error).
+async fn call_text(client: &Client, name: &str, args: Value) -> (String, bool) {
+    let result = client
+        .call_tool(call_params(name, args))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    let content = serde_json::to_value(&result.content).expect("content serializes");
+    (
+        content[0]["text"].as_str().unwrap_or_default().to_owned(),
+        result.is_error == Some(true),
+    )
+}
+
+/// The `data.code` of a failed call.
+fn error_code(err: &ServiceError) -> String {
+    match err {
+        ServiceError::McpError(e) => e
+            .data
+            .as_ref()
+            .and_then(|d| d["code"].as_str())
+            .unwrap_or("<no data.code>")
+            .to_owned(),
+        other => panic!("expected an MCP error, got {other:?}"),
+    }
+}
+
+/// Sends `tools/call` and returns rmcp's handle (id and progress token).
+async fn start_call(
+    client: &Client,
+    name: &str,
+    args: Value,
+) -> rmcp::service::RequestHandle<RoleClient> {
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(call_params(name, args)));
+    client
+        .peer()
+        .send_request_with_option(request, PeerRequestOptions::no_options())
+        .await
+        .expect("request sent")
+}
+
+/// The next thing seen that `pick` accepts, within `limit`.
+async fn wait_for<T>(
+    rx: &mut mpsc::UnboundedReceiver<Seen>,
+    limit: Duration,
+    mut pick: impl FnMut(Seen) -> Option<T>,
+) -> Option<T> {
+    tokio::time::timeout(limit, async {
+        while let Some(seen) = rx.recv().await {
+            if let Some(found) = pick(seen) {
+                return Some(found);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+#[tokio::test]
+async fn upstream_progress_arrives_under_the_clients_own_progress_token() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_and_connect(&app, "fx", &alice).await;
+    let (client, mut seen) = mcp_client(&app, &alice, true).await;
+
+    let handle = start_call(&client, "fx__progress", json!({"steps": 3})).await;
+    let token: ProgressToken = handle.progress_token.clone();
+    let answer = handle.await_response().await.expect("progress answers");
+    assert!(
+        matches!(answer, ServerResult::CallToolResult(_)),
+        "{answer:?}"
+    );
+    let mut steps = Vec::new();
+    while let Some(p) = wait_for(&mut seen, Duration::from_millis(500), |s| match s {
+        Seen::Progress(p) => Some(p),
+        _ => None,
+    })
+    .await
+    {
+        assert_eq!(p.progress_token, token, "progress under the client's token");
+        assert_eq!(p.total, Some(3.0));
+        steps.push(p.progress);
+        if steps.len() == 3 {
+            break;
+        }
+    }
+    steps.sort_by(f64::total_cmp);
+    assert_eq!(steps, vec![1.0, 2.0, 3.0]);
+
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_one_of_two_slow_calls_cancels_only_that_one_upstream() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_and_connect(&app, "fx", &alice).await;
+    let (client, _seen) = mcp_client(&app, &alice, true).await;
+
+    let doomed = start_call(&client, "fx__slow", json!({"seconds": 30})).await;
+    let survivor = start_call(&client, "fx__slow", json!({"seconds": 1.5})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    doomed
+        .cancel(Some("test cancels".into()))
+        .await
+        .expect("cancel sent");
+
+    // The upstream sees exactly one cancellation, soon.
+    let mut count = String::new();
+    while started.elapsed() < Duration::from_secs(5) {
+        count = call_text(&client, "fx__cancelled_count", json!({})).await.0;
+        if count != "0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count, "1", "the upstream saw the cancellation");
+
+    let answer = survivor
+        .await_response()
+        .await
+        .expect("the other call answers");
+    let ServerResult::CallToolResult(result) = answer else {
+        panic!("expected a tool result, got {answer:?}");
+    };
+    let content = serde_json::to_value(&result.content).expect("content serializes");
+    assert_eq!(content[0]["text"], "slept 1.5 s");
+    assert_eq!(
+        call_text(&client, "fx__cancelled_count", json!({})).await.0,
+        "1",
+        "only the cancelled call was cancelled upstream"
+    );
+    let relay = app
+        .state
+        .sessions()
+        .pool()
+        .existing(
+            &manifold::session::SessionId::parse("alice").expect("session id"),
+            &manifold::catalog::ServerName::parse("fx").expect("server name"),
+        )
+        .map(|link| link.relay().in_flight());
+    assert_eq!(relay, Some(0), "no call stays registered");
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sampling_elicitation_and_roots_reach_the_calling_client_and_only_a_capable_one() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_and_connect(&app, "fx", &alice).await;
+    let (capable, _seen) = mcp_client(&app, &alice, true).await;
+    let (plain, _plain_seen) = mcp_client(&app, &alice, false).await;
+
+    let (sampled, is_error) = call_text(&capable, "fx__sample", json!({"prompt": "hello"})).await;
+    assert!(!is_error, "{sampled}");
+    assert_eq!(sampled, "sampled: hello");
+
+    let (elicited, is_error) =
+        call_text(&capable, "fx__elicit", json!({"message": "Your name?"})).await;
+    assert!(!is_error, "{elicited}");
+    let elicited: Value = serde_json::from_str(&elicited).expect("elicit answers JSON");
+    assert_eq!(elicited["action"], "accept");
+    assert_eq!(elicited["content"], json!({"name": "Ada"}));
+
+    let (roots, is_error) = call_text(&capable, "fx__roots", json!({})).await;
+    assert!(!is_error, "{roots}");
+    assert_eq!(roots, r#"["file:///work/project"]"#);
+
+    // The same session's other client declared none of these: its calls'
+    // requests go to it (not to the capable client) and are refused.
+    for tool in ["fx__sample", "fx__elicit", "fx__roots"] {
+        let args = json!({"prompt": "x", "message": "x"});
+        let (refusal, is_error) = call_text(&plain, tool, args).await;
+        assert!(is_error, "{tool}: {refusal}");
+        let refusal: Value = serde_json::from_str(&refusal).expect("the fixture reports JSON");
+        assert_eq!(
+            refusal["data"]["code"], "client_capability_missing",
+            "{tool}: {refusal}"
+        );
+    }
+    // A request outside any call has no caller to go to.
+    let (text, _) = call_text(&capable, "fx__sample_later", json!({})).await;
+    assert_eq!(text, "scheduled");
+    // Asking while the request is under way would make that call its caller:
+    // give the fixture (200 ms) ample time first.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut outcome = String::from("pending");
+    for _ in 0..40 {
+        outcome = call_text(&plain, "fx__later_result", json!({})).await.0;
+        if outcome != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let outcome: Value = serde_json::from_str(&outcome).expect("an outcome as JSON");
+    assert_eq!(outcome["data"]["code"], "no_caller", "{outcome}");
+    capable.cancel().await.expect("client closes");
+    plain.cancel().await.expect("client closes");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstreams_own_list_changed_refreshes_the_tools_and_reaches_open_streams() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_and_connect(&app, "fx", &alice).await;
+    let (client, mut seen) = mcp_client(&app, &alice, true).await;
+    let (listener, mut listener_seen) = mcp_client(&app, &alice, false).await;
+    let before = session_server(&app, &alice, "fx").await;
+    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
+        tools.iter().map(|t| t.name.to_string()).collect()
+    };
+    assert!(
+        !names(client.list_all_tools().await.expect("tools/list")).contains(&"fx__extra".into())
+    );
+
+    let started = Instant::now();
+    let (text, _) = call_text(&client, "fx__notify", json!({"kind": "tools"})).await;
+    assert_eq!(text, "sent");
+    for rx in [&mut seen, &mut listener_seen] {
+        wait_for(rx, Duration::from_secs(2), |s| {
+            (s == Seen::ToolsChanged).then_some(())
+        })
+        .await
+        .expect("tools/list_changed reaches every open stream of the session");
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    let listed = names(listener.list_all_tools().await.expect("tools/list"));
+    assert!(listed.contains(&"fx__extra".to_owned()), "{listed:?}");
+    let (text, _) = call_text(&client, "fx__extra", json!({})).await;
+    assert_eq!(text, "extra");
+    let after = session_server(&app, &alice, "fx").await;
+    assert_eq!(after["status"], "CONNECTED");
+    assert_eq!(
+        after["connected_at"], before["connected_at"],
+        "a refresh keeps when the server connected"
+    );
+    assert_eq!(
+        after["tool_count"],
+        before["tool_count"].as_u64().unwrap_or(0) + 1
+    );
+
+    let (text, _) = call_text(&client, "fx__notify", json!({"kind": "resources"})).await;
+    assert_eq!(text, "sent");
+    wait_for(&mut listener_seen, Duration::from_secs(2), |s| {
+        (s == Seen::ResourcesChanged).then_some(())
+    })
+    .await
+    .expect("resources/list_changed passes through");
+    call_text(&client, "fx__notify", json!({"kind": "prompts"})).await;
+    wait_for(&mut listener_seen, Duration::from_secs(2), |s| {
+        (s == Seen::PromptsChanged).then_some(())
+    })
+    .await
+    .expect("prompts/list_changed passes through");
+    call_text(
+        &client,
+        "fx__notify",
+        json!({"kind": "updated", "uri": "file:///notes.txt"}),
+    )
+    .await;
+    let uri = wait_for(&mut listener_seen, Duration::from_secs(2), |s| match s {
+        Seen::Updated(uri) => Some(uri),
+        _ => None,
+    })
+    .await
+    .expect("resources/updated passes through");
+    assert_eq!(
+        uri,
+        manifold::gateway::namespace::wrap_uri("fx", "file:///notes.txt"),
+        "the URI as /mcp shows it"
+    );
+
+    // Bob's session is not told about Alice's upstream.
+    let bob = app.user_key("bob").await;
+    let (bob_client, mut bob_seen) = mcp_client(&app, &bob, true).await;
+    call_text(&client, "fx__notify", json!({"kind": "tools"})).await;
+    let nothing = wait_for(&mut bob_seen, Duration::from_millis(500), Some).await;
+    assert_eq!(nothing, None, "bob saw alice's change");
+    for c in [client, listener] {
+        c.cancel().await.expect("client closes");
+    }
+    bob_client.cancel().await.expect("client closes");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_upstream_call_times_out_with_upstream_timeout_and_is_cancelled_upstream() {
+    let app = spawn_app_with(|s| s.upstream.call_timeout_seconds = 1).await;
+    let alice = app.user_key("alice").await;
+    add_and_connect(&app, "fx", &alice).await;
+    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let started = Instant::now();
+    let err = client
+        .call_tool(call_params("fx__slow", json!({"seconds": 30})))
+        .await
+        .expect_err("the call times out");
+    assert_eq!(error_code(&err), "upstream_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut count = String::new();
+    for _ in 0..40 {
+        count = call_text(&client, "fx__cancelled_count", json!({})).await.0;
+        if count == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count, "1", "the timed-out request was cancelled upstream");
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_that_dies_mid_call_fails_that_call_and_the_session_keeps_working() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_and_connect(&app, "fx", &alice).await;
+    add_and_connect(&app, "fy", &alice).await;
+    let (client, mut seen) = mcp_client(&app, &alice, true).await;
+
+    let err = client
+        .call_tool(call_params("fx__die", json!({})))
+        .await
+        .expect_err("the call fails");
+    let code = error_code(&err);
+    assert!(
+        code == "upstream_closed" || code == "upstream_unreachable",
+        "{err:?}"
+    );
+
+    let (status, body) = app.get("/api/v1/session/servers", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["items"].as_array().expect("items");
+    let of = |name: &str| -> &Value {
+        items
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed: {body}"))
+    };
+    assert_eq!(of("fx")["status"], "FAILED", "{body}");
+    assert!(
+        of("fx")["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    assert_eq!(of("fy")["status"], "CONNECTED", "{body}");
+
+    wait_for(&mut seen, Duration::from_secs(2), |s| {
+        (s == Seen::ToolsChanged).then_some(())
+    })
+    .await
+    .expect("the session's streams hear that fx's tools are gone");
+    let listed: Vec<String> = client
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(listed.iter().all(|n| n.starts_with("fy__")), "{listed:?}");
+    let (text, _) = call_text(&client, "fy__echo", json!({"text": "still here"})).await;
+    assert_eq!(text, "still here");
+    let (live, _) = app.state.sessions().pool().live();
+    assert_eq!(live, 1, "the dead link's slot was closed");
+
+    // Connecting again brings it back.
+    let (status, body) = app.session_action("connect", "fx", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (text, _) = call_text(&client, "fx__echo", json!({"text": "back"})).await;
+    assert_eq!(text, "back");
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn disconnecting_during_a_call_ends_the_call_and_leaves_the_server_disconnected() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_and_connect(&app, "fx", &alice).await;
+    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let running = start_call(&client, "fx__slow", json!({"seconds": 30})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = app.session_action("disconnect", "fx", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let err = tokio::time::timeout(Duration::from_secs(10), running.await_response())
+        .await
+        .expect("the call ends with its link")
+        .expect_err("the call fails");
+    assert_eq!(error_code(&err), "upstream_closed", "{err:?}");
+    let fx = session_server(&app, &alice, "fx").await;
+    assert_eq!(
+        fx["status"], "DISCONNECTED",
+        "a disconnect is not a failure: {fx}"
+    );
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
