@@ -54,6 +54,22 @@ impl AppState {
         };
         let catalog_service = CatalogService::new(catalog.clone());
         let notifier = SessionNotifier::new();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let state_url = &settings.state.url;
+        if state_url.starts_with("redis://") || state_url.starts_with("rediss://") {
+            match crate::gateway::fanout::start(
+                state_url,
+                &settings.state.key_prefix,
+                notifier.clone(),
+                shutdown.child_token(),
+            ) {
+                Ok(sender) => notifier.set_fanout(sender),
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "change events stay in this process: cannot use the state store's Redis URL"
+                ),
+            }
+        }
         let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)
             .with_notifier(notifier.clone());
         Self {
@@ -63,7 +79,7 @@ impl AppState {
                 api_keys: ApiKeys::new(catalog),
                 state,
                 sessions,
-                shutdown: tokio_util::sync::CancellationToken::new(),
+                shutdown,
                 notifier,
             }),
         }

@@ -9,12 +9,14 @@
 //! - [`notify`] tells each open session, as `notifications/…/list_changed`
 //!   or `notifications/resources/updated`, that what it shows changed
 //!   (per process).
+//! - [`fanout`] carries change events between replicas over Redis pub/sub.
 //! - [`view`] caches each session's tool list and name routes between changes.
 //! - [`namespace`] names tools `{server}__{tool}` within function-calling
 //!   limits, reversibly; [`schema_patch`] makes every input schema one that
 //!   OpenAI-style function calling accepts (the seed's `patch_tools_schema`).
 
 pub mod endpoint;
+pub mod fanout;
 pub mod forward;
 pub mod handler;
 pub mod namespace;

@@ -13,15 +13,18 @@
 //! (wrapped by [`wrap_uri`] on `/mcp`, the upstream's own on the per-server
 //! route of that server, not sent to other per-server routes).
 //!
-//! The channel is per process: a change made on one replica reaches only the
-//! `/mcp` sessions open on that replica. Fanning events out across replicas
-//! (for example over Redis pub/sub) is not implemented yet.
+//! The channel is per process; with a Redis state store, [`fanout`]
+//! carries every event to the other replicas too.
+//!
+//! [`fanout`]: crate::gateway::fanout
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rmcp::model::ResourceUpdatedNotificationParam;
 use rmcp::{Peer, RoleServer, ServiceError};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -38,7 +41,8 @@ const CAPACITY: usize = 256;
 const CLOSED_CHECK: Duration = Duration::from_secs(5);
 
 /// What changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// The tools list.
     Tools,
@@ -71,6 +75,8 @@ pub struct SessionNotifier {
     tx: broadcast::Sender<SessionEvent>,
     /// Cached tool views, dropped synchronously on every tools change.
     views: ToolViews,
+    /// Where events also go for other replicas (see `fanout`), once set.
+    fanout: Arc<OnceLock<mpsc::Sender<SessionEvent>>>,
 }
 
 impl std::fmt::Debug for SessionNotifier {
@@ -92,6 +98,7 @@ impl SessionNotifier {
         Self {
             tx,
             views: ToolViews::new(),
+            fanout: Arc::default(),
         }
     }
 
@@ -109,14 +116,32 @@ impl SessionNotifier {
     /// Announces `change`, coming from `server` (`None`: any), to the open
     /// sessions of `session`. Without subscribers the event is dropped.
     pub fn publish_change(&self, session: &SessionId, server: Option<&str>, change: Change) {
-        if change == Change::Tools {
-            self.views.invalidate(session);
-        }
-        let _ = self.tx.send(SessionEvent {
+        let event = SessionEvent {
             session: session.clone(),
             server: server.map(str::to_owned),
             change,
-        });
+        };
+        if let Some(fanout) = self.fanout.get()
+            && let Err(err) = fanout.try_send(event.clone())
+        {
+            tracing::warn!(error = %err, "change event not queued for other replicas");
+        }
+        self.deliver(event);
+    }
+
+    /// Delivers `event` to this process's sessions only (events that came
+    /// from another replica).
+    pub fn deliver(&self, event: SessionEvent) {
+        if event.change == Change::Tools {
+            self.views.invalidate(&event.session);
+        }
+        let _ = self.tx.send(event);
+    }
+
+    /// Sends every event published from now on to `sender` as well (once;
+    /// later calls are ignored).
+    pub fn set_fanout(&self, sender: mpsc::Sender<SessionEvent>) {
+        let _ = self.fanout.set(sender);
     }
 
     /// A receiver of every event published from now on.

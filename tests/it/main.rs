@@ -9,6 +9,7 @@ mod catalog_contract;
 mod fixtures;
 mod mcp_clients;
 mod mcp_endpoint;
+mod mcp_fanout;
 mod mcp_hardening;
 mod mcp_notify;
 mod mcp_per_server;

@@ -16,7 +16,7 @@ use crate::support::app::{TestApp, spawn_app};
 use crate::support::upstreams::fixture_stdio;
 
 /// A client that reports every `notifications/tools/list_changed`.
-struct Counter {
+pub(crate) struct Counter {
     changed: mpsc::UnboundedSender<()>,
 }
 
@@ -27,7 +27,7 @@ impl ClientHandler for Counter {
 }
 
 /// An rmcp client on `/mcp` with `key`, and its list_changed receiver.
-async fn mcp_client(
+pub(crate) async fn mcp_client(
     app: &TestApp,
     key: &str,
 ) -> (
@@ -49,7 +49,7 @@ async fn rest(app: &TestApp, path: &str, key: &str) {
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
 }
 
-async fn tool_names(client: &RunningService<RoleClient, Counter>) -> Vec<String> {
+pub(crate) async fn tool_names(client: &RunningService<RoleClient, Counter>) -> Vec<String> {
     let mut names: Vec<String> = client
         .list_all_tools()
         .await
