@@ -14,6 +14,8 @@
 //!   is always served in pages of 50 with `nextCursor`.
 //! - `FIXTURE_NO_SCHEMA=1` adds `broken_schema`, whose input schema requires
 //!   a property it never declares (`{"type":"object","required":["ghost"]}`).
+//! - `FIXTURE_CONTENT=notes|broken` adds resources, a prompt and completions
+//!   (see [`content`]).
 //! - `FIXTURE_LOG` is a tracing filter for the log (default
 //!   `warn,mcp_fixture=info`).
 //!
@@ -22,6 +24,8 @@
 //! Logs always go to stderr. The process exits cleanly on SIGTERM, SIGINT
 //! and (stdio) stdin EOF.
 
+#[path = "mcp_fixture/content.rs"]
+mod content;
 #[path = "mcp_fixture/server.rs"]
 mod server;
 

@@ -5,12 +5,16 @@
 //!   authentication and binds each `Mcp-Session-Id` to the user who opened it.
 //! - [`handler`] serves `tools/list` from the session's cached tools and
 //!   routes `tools/call` to the owning upstream link.
+//! - [`content`] aggregates the resources, resource templates and prompts of
+//!   the session's upstreams and routes reads, prompts, completions and
+//!   subscriptions to their owner.
 //! - [`notify`] tells each open session, as `notifications/tools/list_changed`,
 //!   that its principal connected or disconnected a server (per process).
 //! - [`namespace`] names tools `{server}__{tool}` within function-calling
 //!   limits, reversibly; [`schema_patch`] makes every input schema one that
 //!   OpenAI-style function calling accepts (the seed's `patch_tools_schema`).
 
+pub mod content;
 pub mod endpoint;
 pub mod handler;
 pub mod namespace;
