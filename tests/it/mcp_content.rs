@@ -6,6 +6,7 @@
 //! `manifold::gateway::content` directly.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use rmcp::model::{
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use manifold::gateway::content;
 use manifold::gateway::handler::Scope;
 
-use crate::support::app::{TestApp, spawn_app};
+use crate::support::app::{TestApp, spawn_app, spawn_app_with};
 use crate::support::upstreams::{everything_stdio, fixture_stdio};
 
 type Client = RunningService<RoleClient, ()>;
@@ -540,5 +541,93 @@ async fn the_per_server_scope_shows_one_server_with_its_own_names_and_uris() {
     .await
     .expect_err("bob did not connect fx");
     assert_eq!(data_code(&err), Some("server_not_connected"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_server_is_left_out_of_lists_in_time_and_its_reads_time_out_with_the_code() {
+    let app = spawn_app_with(|s| {
+        s.upstream.tool_fetch_timeout_seconds = 2;
+        s.upstream.call_timeout_seconds = 2;
+    })
+    .await;
+    create_fixture(&app, "fx", Some("notes")).await;
+    create_fixture(&app, "slow", Some("slow")).await;
+    let alice = app.user_key("alice").await;
+    connect(&app, "fx", &alice).await;
+    connect(&app, "slow", &alice).await;
+    let client = mcp_client(&app, &alice).await;
+
+    let started = Instant::now();
+    let resources = client.list_all_resources().await.expect("resources/list");
+    let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "manifold://fx/note://fixture/readme",
+            "manifold://fx/note://fixture/todo"
+        ]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the list waited {:?} for the slow server",
+        started.elapsed()
+    );
+
+    let err = mcp_err(
+        client
+            .read_resource(ReadResourceRequestParams::new(
+                "manifold://slow/note://fixture/readme",
+            ))
+            .await
+            .expect_err("the slow server does not answer in time"),
+    );
+    assert_eq!(data_code(&err), Some("upstream_timeout"));
+
+    // On the per-server scope the slow server's timeout is the answer.
+    let principal = app
+        .state
+        .api_keys()
+        .authenticate(&alice)
+        .await
+        .expect("alice's principal");
+    let err = content::list_resources(&app.state, &principal, &Scope::Server("slow".into()), None)
+        .await
+        .expect_err("slow lists too slowly");
+    assert_eq!(data_code(&err), Some("upstream_timeout"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn long_resource_lists_are_paged_with_a_cursor_that_reaches_every_item() {
+    let app = spawn_app().await;
+    let env = json!({"FIXTURE_CONTENT": "notes", "FIXTURE_NOTE_COUNT": "700"});
+    create_stdio(&app, "fx", fixture_stdio(), env).await;
+    let alice = app.user_key("alice").await;
+    connect(&app, "fx", &alice).await;
+    let client = mcp_client(&app, &alice).await;
+
+    let first = client.list_resources(None).await.expect("the first page");
+    assert_eq!(first.resources.len(), content::PAGE);
+    let cursor = first.next_cursor.clone().expect("a next page");
+    let second = client
+        .list_resources(Some(
+            PaginatedRequestParams::default().with_cursor(Some(cursor)),
+        ))
+        .await
+        .expect("the second page");
+    assert_eq!(second.resources.len(), 702 - content::PAGE);
+    assert_eq!(second.next_cursor, None);
+    let mut all: Vec<String> = first
+        .resources
+        .iter()
+        .chain(&second.resources)
+        .map(|r| r.uri.clone())
+        .collect();
+    let listed = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), listed, "no resource on two pages");
+    assert!(all.contains(&"manifold://fx/note://fixture/n699".to_owned()));
     app.stop().await;
 }

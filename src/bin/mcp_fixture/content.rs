@@ -9,10 +9,14 @@
 //!   `resources/subscribe` / `unsubscribe` for the two notes.
 //! - `FIXTURE_CONTENT=broken`: the same capabilities are advertised, but
 //!   `resources/list`, `resources/templates/list` and `prompts/list` fail.
+//! - `FIXTURE_CONTENT=slow`: like `notes`, but those lists and
+//!   `resources/read` answer only after 30 s (for timeouts).
+//! - `FIXTURE_NOTE_COUNT=N` adds N notes `n0`…`n{N-1}` (long lists).
 //!
 //! Every text names `mcp-fixture`, so a test can tell which upstream answered.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
@@ -29,6 +33,7 @@ enum Mode {
     Off,
     Notes,
     Broken,
+    Slow,
 }
 
 fn mode() -> Mode {
@@ -36,6 +41,7 @@ fn mode() -> Mode {
     *MODE.get_or_init(|| match std::env::var("FIXTURE_CONTENT").as_deref() {
         Ok("notes") => Mode::Notes,
         Ok("broken") => Mode::Broken,
+        Ok("slow") => Mode::Slow,
         _ => Mode::Off,
     })
 }
@@ -73,30 +79,60 @@ fn broken(what: &str) -> McpError {
     McpError::internal_error(format!("{what} is broken on purpose"), None)
 }
 
-/// Fails unless content is switched on; fails lists in `broken` mode.
-fn listable(what: &str) -> Result<(), McpError> {
+/// How long `slow` mode takes to answer (longer than any test's timeout).
+const SLOW: Duration = Duration::from_secs(30);
+
+/// Fails unless content is switched on; fails lists in `broken` mode and
+/// delays them in `slow` mode.
+async fn listable(what: &str) -> Result<(), McpError> {
     match mode() {
         Mode::Off => Err(switched_off()),
         Mode::Broken => Err(broken(what)),
+        Mode::Slow => {
+            tokio::time::sleep(SLOW).await;
+            Ok(())
+        }
         Mode::Notes => Ok(()),
     }
 }
 
-fn note(uri: &str) -> Result<(&'static str, &'static str), McpError> {
+/// `FIXTURE_NOTE_COUNT`: how many extra notes `n0…` there are.
+fn extra_notes() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::env::var("FIXTURE_NOTE_COUNT")
+            .ok()
+            .and_then(|raw| raw.trim().parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// Every note: (name, text).
+fn notes() -> Vec<(String, String)> {
+    let fixed = NOTES
+        .iter()
+        .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()));
+    let extra = (0..extra_notes()).map(|i| (format!("n{i}"), format!("Note n{i} of mcp-fixture.")));
+    fixed.chain(extra).collect()
+}
+
+/// The text of the note at `uri`.
+fn note(uri: &str) -> Result<String, McpError> {
     uri.strip_prefix(NOTE_PREFIX)
-        .and_then(|name| NOTES.iter().find(|(n, _)| *n == name).copied())
+        .and_then(|name| notes().into_iter().find(|(n, _)| n == name))
+        .map(|(_, text)| text)
         .ok_or_else(|| {
             McpError::resource_not_found(format!("no such note: {uri}"), Some(json!({"uri": uri})))
         })
 }
 
-pub fn list_resources() -> Result<ListResourcesResult, McpError> {
-    listable("resources/list")?;
+pub async fn list_resources() -> Result<ListResourcesResult, McpError> {
+    listable("resources/list").await?;
     Ok(ListResourcesResult::with_all_items(
-        NOTES
-            .iter()
+        notes()
+            .into_iter()
             .map(|(name, _)| {
-                Resource::new(format!("{NOTE_PREFIX}{name}"), *name)
+                Resource::new(format!("{NOTE_PREFIX}{name}"), name.clone())
                     .with_title(format!("Note {name}"))
                     .with_mime_type("text/plain")
             })
@@ -104,8 +140,8 @@ pub fn list_resources() -> Result<ListResourcesResult, McpError> {
     ))
 }
 
-pub fn list_resource_templates() -> Result<ListResourceTemplatesResult, McpError> {
-    listable("resources/templates/list")?;
+pub async fn list_resource_templates() -> Result<ListResourceTemplatesResult, McpError> {
+    listable("resources/templates/list").await?;
     Ok(ListResourceTemplatesResult::with_all_items(vec![
         ResourceTemplate::new(NOTE_TEMPLATE, "note")
             .with_description("A note of mcp-fixture by name.")
@@ -113,11 +149,15 @@ pub fn list_resource_templates() -> Result<ListResourceTemplatesResult, McpError
     ]))
 }
 
-pub fn read_resource(request: &ReadResourceRequestParams) -> Result<ReadResourceResult, McpError> {
-    if mode() == Mode::Off {
-        return Err(switched_off());
+pub async fn read_resource(
+    request: &ReadResourceRequestParams,
+) -> Result<ReadResourceResult, McpError> {
+    match mode() {
+        Mode::Off => return Err(switched_off()),
+        Mode::Slow => tokio::time::sleep(SLOW).await,
+        Mode::Notes | Mode::Broken => {}
     }
-    let (_, text) = note(&request.uri)?;
+    let text = note(&request.uri)?;
     Ok(ReadResourceResult::new(vec![ResourceContents::text(
         text,
         request.uri.clone(),
@@ -132,8 +172,8 @@ pub fn subscription(uri: &str) -> Result<(), McpError> {
     note(uri).map(|_| ())
 }
 
-pub fn list_prompts() -> Result<ListPromptsResult, McpError> {
-    listable("prompts/list")?;
+pub async fn list_prompts() -> Result<ListPromptsResult, McpError> {
+    listable("prompts/list").await?;
     Ok(ListPromptsResult::with_all_items(vec![
         Prompt::new(
             "greet",

@@ -356,7 +356,7 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        crate::content::list_resources()
+        crate::content::list_resources().await
     }
 
     async fn list_resource_templates(
@@ -364,7 +364,7 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        crate::content::list_resource_templates()
+        crate::content::list_resource_templates().await
     }
 
     async fn read_resource(
@@ -372,7 +372,9 @@ impl ServerHandler for Fixture {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        crate::content::read_resource(&request).map(Into::into)
+        crate::content::read_resource(&request)
+            .await
+            .map(Into::into)
     }
 
     #[allow(deprecated)]
@@ -398,7 +400,7 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        crate::content::list_prompts()
+        crate::content::list_prompts().await
     }
 
     async fn get_prompt(
