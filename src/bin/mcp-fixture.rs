@@ -14,8 +14,8 @@
 //!   is always served in pages of 50 with `nextCursor`.
 //! - `FIXTURE_NO_SCHEMA=1` adds `broken_schema`, whose input schema requires
 //!   a property it never declares (`{"type":"object","required":["ghost"]}`).
-//! - `FIXTURE_CONTENT=notes|broken` adds resources, a prompt and completions
-//!   (see [`content`]).
+//! - `FIXTURE_CONTENT=notes|broken|slow` adds resources, a prompt and
+//!   completions; `FIXTURE_NOTE_COUNT=N` adds N notes (see [`content`]).
 //! - `FIXTURE_LOG` is a tracing filter for the log (default
 //!   `warn,mcp_fixture=info`).
 //!

@@ -17,13 +17,15 @@
 //! descriptions, MIME types, annotations, `_meta`) passes through. On
 //! [`Scope::Server`] names and URIs are the upstream's own.
 //!
-//! Requests for one item go to its owner with the original name or URI,
+//! Requests for one item go to its owner with the original name or URI
+//! (a server that advertised no resources owns no URI),
 //! under `upstream.call_timeout_seconds`; upstream MCP errors pass through
 //! unchanged, and MRTR `input_required` results are returned as they are.
 //! Resolving a prompt name lists the prompts of only the servers whose
 //! `{server}__` prefix the name carries (every name [`NameMap`] gives a
 //! server's prompt starts with it), so `prompts/get` usually asks one server.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,6 +156,22 @@ async fn link(app: &AppState, principal: &Principal, server: &str) -> Result<Arc
         .link(principal, server)
         .await
         .map_err(mcp_error)
+}
+
+/// The live link to the owner of the resource the client called
+/// `client_uri`; an owner that advertised no resources has none.
+async fn resource_owner(
+    app: &AppState,
+    principal: &Principal,
+    server: &str,
+    client_uri: &str,
+) -> Result<Arc<Link>, McpError> {
+    let link = link(app, principal, server).await?;
+    if advertises(&link, Capability::Resources) {
+        Ok(link)
+    } else {
+        Err(unknown_resource(client_uri))
+    }
 }
 
 /// Lists `what` on every server of `servers` that advertised `capability`,
@@ -356,11 +374,17 @@ pub async fn list_prompts(
     let after = decode_cursor(cursor)?;
     let servers = servers_in_scope(app, principal, scope).await?;
     let (prompts, names) = named_prompts(app, principal, scope, servers).await?;
+    // (server, upstream name) → client-visible name, in one pass.
+    let visible: HashMap<(&str, &str), &str> = names
+        .names()
+        .filter_map(|name| names.resolve(name).map(|pair| (pair, name)))
+        .collect();
     let prompts: Vec<Prompt> = prompts
-        .into_iter()
-        .filter_map(|(server, mut prompt)| {
+        .iter()
+        .filter_map(|(server, prompt)| {
+            let mut prompt = prompt.clone();
             if *scope == Scope::All {
-                prompt.name = names.name_of(&server, &prompt.name)?.to_owned();
+                prompt.name = (*visible.get(&(server.as_str(), prompt.name.as_str()))?).to_owned();
             }
             Some(prompt)
         })
@@ -434,9 +458,9 @@ pub async fn read_resource(
 ) -> Result<ReadResourceResponse, McpError> {
     let (server, uri) = resolve_uri(app, principal, scope, &request.uri).await?;
     tracing::Span::current().record("server", server.as_str());
-    request.uri = uri;
+    let client_uri = std::mem::replace(&mut request.uri, uri);
     request.meta = None;
-    let link = link(app, principal, &server).await?;
+    let link = resource_owner(app, principal, &server, &client_uri).await?;
     let response = forward(
         app,
         &server,
@@ -471,7 +495,7 @@ pub async fn subscribe(
 ) -> Result<(), McpError> {
     let (server, uri) = resolve_uri(app, principal, scope, &request.uri).await?;
     tracing::Span::current().record("server", server.as_str());
-    let link = link(app, principal, &server).await?;
+    let link = resource_owner(app, principal, &server, &request.uri).await?;
     #[allow(deprecated)] // the legacy method is what pre-2026-07-28 upstreams speak
     let request = link.peer().subscribe(SubscribeRequestParams::new(uri));
     forward(app, &server, "resources/subscribe", request).await
@@ -487,7 +511,7 @@ pub async fn unsubscribe(
 ) -> Result<(), McpError> {
     let (server, uri) = resolve_uri(app, principal, scope, &request.uri).await?;
     tracing::Span::current().record("server", server.as_str());
-    let link = link(app, principal, &server).await?;
+    let link = resource_owner(app, principal, &server, &request.uri).await?;
     #[allow(deprecated)] // the legacy method is what pre-2026-07-28 upstreams speak
     let request = link.peer().unsubscribe(UnsubscribeRequestParams::new(uri));
     forward(app, &server, "resources/unsubscribe", request).await

@@ -309,6 +309,7 @@ impl ServerHandler for GatewayHandler {
             )),
         }
     }
+
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,

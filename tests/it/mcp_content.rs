@@ -440,6 +440,16 @@ async fn a_server_that_fails_to_list_or_has_no_content_does_not_break_the_lists(
     // The broken server still answers what it can; its tools stay listed.
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(tools.iter().any(|t| t.name == "broken__echo"), "{tools:?}");
+    // A server that advertised no resources owns none.
+    let err = mcp_err(
+        client
+            .read_resource(ReadResourceRequestParams::new(
+                "manifold://plain/note://fixture/readme",
+            ))
+            .await
+            .expect_err("plain has no resources"),
+    );
+    assert_eq!(data_code(&err), Some("unknown_resource"));
     app.stop().await;
 }
 
