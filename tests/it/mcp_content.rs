@@ -124,6 +124,11 @@ async fn two_upstreams_resources_and_prompts_are_listed_apart_under_wrapped_uris
  {
     let (app, alice) = two_upstreams().await;
     let client = mcp_client(&app, &alice).await;
+    let info = client.peer_info().expect("the gateway's initialize result");
+    let resources_capability = info.capabilities.resources.as_ref().expect("resources");
+    assert_eq!(resources_capability.subscribe, Some(true));
+    assert!(info.capabilities.prompts.is_some());
+    assert!(info.capabilities.completions.is_some());
 
     let resources = client.list_all_resources().await.expect("resources/list");
     let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
