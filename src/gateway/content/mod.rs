@@ -155,14 +155,19 @@ async fn link(app: &AppState, principal: &Principal, server: &str) -> Result<Arc
 }
 
 /// The live link to the owner of the resource the client called
-/// `client_uri`; an owner that advertised no resources has none.
+/// `client_uri`; an owner the caller may no longer see, or that advertised
+/// no resources, has none.
 async fn resource_owner(
     app: &AppState,
     principal: &Principal,
     server: &str,
     client_uri: &str,
 ) -> Result<Arc<Link>, McpError> {
-    let link = link(app, principal, server).await?;
+    let link = match app.sessions().link(principal, server).await {
+        Ok(link) => link,
+        Err(Error::NotFound { .. }) => return Err(unknown_resource(client_uri)),
+        Err(err) => return Err(mcp_error(err)),
+    };
     if advertises(&link, Capability::Resources) {
         Ok(link)
     } else {

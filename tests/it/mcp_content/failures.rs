@@ -185,3 +185,47 @@ async fn a_slow_server_is_left_out_of_lists_in_time_and_its_reads_time_out_with_
     assert_eq!(data_code(&err), Some("upstream_timeout"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_hidden_from_its_user_after_connecting_shows_and_serves_nothing() {
+    let (app, alice) = two_upstreams().await;
+    let (status, body) = app
+        .patch(
+            "/api/v1/servers/fx",
+            &app.admin_key,
+            json!({"is_public": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let client = mcp_client(&app, &alice).await;
+
+    let resources = client.list_all_resources().await.expect("resources/list");
+    assert!(
+        resources
+            .iter()
+            .all(|r| r.uri.starts_with("manifold://ev/")),
+        "{resources:?}"
+    );
+    let prompts = client.list_all_prompts().await.expect("prompts/list");
+    assert!(
+        prompts.iter().all(|p| p.name.starts_with("ev__")),
+        "{prompts:?}"
+    );
+    let err = mcp_err(
+        client
+            .read_resource(ReadResourceRequestParams::new(
+                "manifold://fx/note://fixture/readme",
+            ))
+            .await
+            .expect_err("fx is hidden from alice"),
+    );
+    assert_eq!(data_code(&err), Some("unknown_resource"));
+    let err = mcp_err(
+        client
+            .get_prompt(GetPromptRequestParams::new("fx__greet"))
+            .await
+            .expect_err("fx is hidden from alice"),
+    );
+    assert_eq!(data_code(&err), Some("unknown_prompt"));
+    app.stop().await;
+}
