@@ -20,6 +20,8 @@
 //!   (roots/list), `notify` (tools/resources/prompts list_changed or
 //!   resources/updated), `die` (exits mid-call) and `cancelled_count` (how
 //!   many `slow` calls were cancelled).
+//! - `FIXTURE_CONTENT=notes|broken|slow` adds resources, a prompt and
+//!   completions; `FIXTURE_NOTE_COUNT=N` adds N notes (see [`content`]).
 //! - `FIXTURE_LOG` is a tracing filter for the log (default
 //!   `warn,mcp_fixture=info`).
 //!
@@ -28,6 +30,8 @@
 //! Logs always go to stderr. The process exits cleanly on SIGTERM, SIGINT
 //! and (stdio) stdin EOF.
 
+#[path = "mcp_fixture/content.rs"]
+mod content;
 #[path = "mcp_fixture/server.rs"]
 mod server;
 

@@ -29,7 +29,14 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::gateway::view::ToolView;
+// Resources, prompts and completions (content/).
+use crate::gateway::content;
 use crate::state::AppState;
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ReadResourceRequestParams,
+    ReadResourceResponse, SubscribeRequestParams, UnsubscribeRequestParams,
+};
 
 /// Which upstreams one MCP session exposes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -143,6 +150,8 @@ impl ServerHandler for GatewayHandler {
                 .enable_resources_list_changed()
                 .enable_prompts()
                 .enable_prompts_list_changed()
+                .enable_resources_subscribe()
+                .enable_completions()
                 .build(),
         )
         .with_server_info(Implementation::new("manifold", env!("CARGO_PKG_VERSION")))
@@ -229,5 +238,75 @@ impl ServerHandler for GatewayHandler {
             &context,
         )
         .await
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let cursor = request.and_then(|r| r.cursor);
+        content::list_resources(&self.app, &principal(&context)?, &self.scope, cursor).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let cursor = request.and_then(|r| r.cursor);
+        content::list_resource_templates(&self.app, &principal(&context)?, &self.scope, cursor)
+            .await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        content::read_resource(&self.app, &principal(&context)?, &self.scope, request).await
+    }
+
+    #[allow(deprecated)] // resources/subscribe is what pre-2026-07-28 clients send
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        content::subscribe(&self.app, &principal(&context)?, &self.scope, request).await
+    }
+
+    #[allow(deprecated)] // resources/unsubscribe is what pre-2026-07-28 clients send
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        content::unsubscribe(&self.app, &principal(&context)?, &self.scope, request).await
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let cursor = request.and_then(|r| r.cursor);
+        content::list_prompts(&self.app, &principal(&context)?, &self.scope, cursor).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        content::get_prompt(&self.app, &principal(&context)?, &self.scope, request).await
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        content::complete(&self.app, &principal(&context)?, &self.scope, request).await
     }
 }

@@ -6,6 +6,9 @@
 //! - [`handler`] serves `tools/list` from the session's cached tools and
 //!   routes `tools/call` to the owning upstream link through [`forward`]
 //!   (progress, cancellation, timeouts, upstream failures).
+//! - [`content`] aggregates the resources, resource templates and prompts of
+//!   the session's upstreams and routes reads, prompts, completions and
+//!   subscriptions to their owner.
 //! - [`notify`] tells each open session, as `notifications/…/list_changed`
 //!   or `notifications/resources/updated`, that what it shows changed
 //!   (per process).
@@ -15,6 +18,7 @@
 //!   limits, reversibly; [`schema_patch`] makes every input schema one that
 //!   OpenAI-style function calling accepts (the seed's `patch_tools_schema`).
 
+pub mod content;
 pub mod endpoint;
 pub mod fanout;
 pub mod forward;

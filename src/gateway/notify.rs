@@ -44,6 +44,9 @@ const CLOSED_CHECK: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
+    /// Servers were connected, disconnected or failed: the tools, resources
+    /// and prompts lists may all have changed.
+    Connections,
     /// The tools list.
     Tools,
     /// The resources list.
@@ -107,10 +110,11 @@ impl SessionNotifier {
         &self.views
     }
 
-    /// Announces that the tools of `session` may have changed. Without
-    /// subscribers the event is dropped.
+    /// Announces that the connected servers of `session` changed (so may
+    /// its tools, resources and prompts). Without subscribers the event is
+    /// dropped.
     pub fn publish(&self, session: &SessionId) {
-        self.publish_change(session, None, Change::Tools);
+        self.publish_change(session, None, Change::Connections);
     }
 
     /// Announces `change`, coming from `server` (`None`: any), to the open
@@ -132,7 +136,7 @@ impl SessionNotifier {
     /// Delivers `event` to this process's sessions only (events that came
     /// from another replica).
     pub fn deliver(&self, event: SessionEvent) {
-        if event.change == Change::Tools {
+        if matches!(event.change, Change::Tools | Change::Connections) {
             self.views.invalidate(&event.session);
         }
         let _ = self.tx.send(event);
@@ -205,6 +209,7 @@ fn notifications(scope: &Scope, event: &SessionEvent) -> Vec<Note> {
         return Vec::new();
     }
     match &event.change {
+        Change::Connections => vec![Note::Tools, Note::Resources, Note::Prompts],
         Change::Tools => vec![Note::Tools],
         Change::Resources => vec![Note::Resources],
         Change::Prompts => vec![Note::Prompts],

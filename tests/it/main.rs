@@ -8,6 +8,7 @@ mod support;
 mod catalog_contract;
 mod fixtures;
 mod mcp_clients;
+mod mcp_content;
 mod mcp_endpoint;
 mod mcp_fanout;
 mod mcp_hardening;

@@ -1,0 +1,281 @@
+//! The aggregated lists: `resources/list`, `resources/templates/list` and
+//! `prompts/list`, fanned out to the servers in scope and paged.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rmcp::model::{
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, Prompt, Resource,
+    ResourceTemplate,
+};
+use rmcp::{ErrorData as McpError, ServiceError};
+use serde_json::json;
+
+use super::{Capability, advertises, link, servers_in_scope, timed_out, upstream_failed};
+use crate::auth::Principal;
+use crate::gateway::handler::Scope;
+use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap, wrap_uri};
+use crate::state::AppState;
+use crate::upstream::Link;
+
+/// Items per page of an aggregated list; clients follow `nextCursor`.
+pub const PAGE: usize = 500;
+
+/// Lists `what` on every server of `servers` that advertised `capability`,
+/// concurrently. On [`Scope::All`] a failing server is logged and left out;
+/// otherwise its error is returned.
+async fn fan_out<T, F, Fut>(
+    app: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    servers: Vec<String>,
+    capability: Capability,
+    what: &'static str,
+    list: F,
+) -> Result<Vec<(String, Vec<T>)>, McpError>
+where
+    F: Fn(Arc<Link>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ServiceError>>,
+{
+    let limit = Duration::from_secs(app.settings().upstream.tool_fetch_timeout_seconds);
+    let list = &list;
+    let one = |server: String| async move {
+        let result = tokio::time::timeout(limit, async {
+            let link = link(app, principal, &server).await?;
+            if !advertises(&link, capability) {
+                return Ok(Vec::new());
+            }
+            list(link)
+                .await
+                .map_err(|err| upstream_failed(&server, what, err, limit))
+        })
+        .await
+        .unwrap_or_else(|_| Err(timed_out(&server, what, limit)));
+        (server, result)
+    };
+    let answers = futures::future::join_all(servers.into_iter().map(one)).await;
+    let mut lists = Vec::with_capacity(answers.len());
+    for (server, result) in answers {
+        match result {
+            Ok(items) => lists.push((server, items)),
+            Err(err) if *scope == Scope::All => tracing::warn!(
+                session = %principal.session,
+                %server,
+                error = %err.message,
+                "{what}: leaving this server out"
+            ),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(lists)
+}
+
+/// The key after which a page starts, from a cursor this module made.
+fn decode_cursor(cursor: Option<String>) -> Result<Option<String>, McpError> {
+    cursor
+        .map(|cursor| {
+            URL_SAFE_NO_PAD
+                .decode(&cursor)
+                .ok()
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .ok_or_else(|| {
+                    McpError::invalid_params(
+                        "the cursor is not one this server returned",
+                        Some(json!({"code": "invalid_cursor"})),
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// One page of `items` ordered by `key` (the first of equal keys kept),
+/// starting after `after`, and the cursor of the next page when there is one.
+fn page<T>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    after: Option<&str>,
+    size: usize,
+) -> (Vec<T>, Option<String>) {
+    items.sort_by(|a, b| key(a).cmp(key(b)));
+    items.dedup_by(|a, b| key(a) == key(b));
+    if let Some(after) = after {
+        items.retain(|item| key(item) > after);
+    }
+    if items.len() <= size {
+        return (items, None);
+    }
+    items.truncate(size);
+    let next = items
+        .last()
+        .map(|item| URL_SAFE_NO_PAD.encode(key(item).as_bytes()));
+    (items, next)
+}
+
+/// `resources/list`: the resources of every server in scope.
+#[tracing::instrument(skip_all, fields(session = %principal.session))]
+pub async fn list_resources(
+    app: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    cursor: Option<String>,
+) -> Result<ListResourcesResult, McpError> {
+    let after = decode_cursor(cursor)?;
+    let servers = servers_in_scope(app, principal, scope).await?;
+    let lists = fan_out(
+        app,
+        principal,
+        scope,
+        servers,
+        Capability::Resources,
+        "resources/list",
+        |link| async move { link.peer().list_all_resources().await },
+    )
+    .await?;
+    let mut resources: Vec<Resource> = Vec::new();
+    for (server, items) in lists {
+        for mut resource in items {
+            if *scope == Scope::All {
+                resource.uri = wrap_uri(&server, &resource.uri);
+            }
+            resources.push(resource);
+        }
+    }
+    let (resources, next_cursor) = page(resources, |r| &r.uri, after.as_deref(), PAGE);
+    let mut result = ListResourcesResult::with_all_items(resources);
+    result.next_cursor = next_cursor;
+    Ok(result)
+}
+
+/// `resources/templates/list`: the resource templates of every server in scope.
+#[tracing::instrument(skip_all, fields(session = %principal.session))]
+pub async fn list_resource_templates(
+    app: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    cursor: Option<String>,
+) -> Result<ListResourceTemplatesResult, McpError> {
+    let after = decode_cursor(cursor)?;
+    let servers = servers_in_scope(app, principal, scope).await?;
+    let lists = fan_out(
+        app,
+        principal,
+        scope,
+        servers,
+        Capability::Resources,
+        "resources/templates/list",
+        |link| async move { link.peer().list_all_resource_templates().await },
+    )
+    .await?;
+    let mut templates: Vec<ResourceTemplate> = Vec::new();
+    for (server, items) in lists {
+        for mut template in items {
+            if *scope == Scope::All {
+                template.uri_template = wrap_uri(&server, &template.uri_template);
+            }
+            templates.push(template);
+        }
+    }
+    let (templates, next_cursor) = page(templates, |t| &t.uri_template, after.as_deref(), PAGE);
+    let mut result = ListResourceTemplatesResult::with_all_items(templates);
+    result.next_cursor = next_cursor;
+    Ok(result)
+}
+
+/// The prompts of `servers` in scope, named for the client, with the map
+/// back to (server, prompt).
+pub(super) async fn named_prompts(
+    app: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    servers: Vec<String>,
+) -> Result<(Vec<(String, Prompt)>, NameMap), McpError> {
+    let lists = fan_out(
+        app,
+        principal,
+        scope,
+        servers,
+        Capability::Prompts,
+        "prompts/list",
+        |link| async move { link.peer().list_all_prompts().await },
+    )
+    .await?;
+    let prompts: Vec<(String, Prompt)> = lists
+        .into_iter()
+        .flat_map(|(server, items)| items.into_iter().map(move |p| (server.clone(), p)))
+        .collect();
+    let names = NameMap::build(
+        prompts.iter().map(|(s, p)| (s.as_str(), p.name.as_str())),
+        DEFAULT_SEPARATOR,
+    );
+    Ok((prompts, names))
+}
+
+/// `prompts/list`: the prompts of every server in scope.
+#[tracing::instrument(skip_all, fields(session = %principal.session))]
+pub async fn list_prompts(
+    app: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    cursor: Option<String>,
+) -> Result<ListPromptsResult, McpError> {
+    let after = decode_cursor(cursor)?;
+    let servers = servers_in_scope(app, principal, scope).await?;
+    let (prompts, names) = named_prompts(app, principal, scope, servers).await?;
+    // (server, upstream name) → client-visible name, in one pass.
+    let visible: HashMap<(&str, &str), &str> = names
+        .names()
+        .filter_map(|name| names.resolve(name).map(|pair| (pair, name)))
+        .collect();
+    let prompts: Vec<Prompt> = prompts
+        .iter()
+        .filter_map(|(server, prompt)| {
+            let mut prompt = prompt.clone();
+            if *scope == Scope::All {
+                prompt.name = (*visible.get(&(server.as_str(), prompt.name.as_str()))?).to_owned();
+            }
+            Some(prompt)
+        })
+        .collect();
+    let (prompts, next_cursor) = page(prompts, |p| &p.name, after.as_deref(), PAGE);
+    let mut result = ListPromptsResult::with_all_items(prompts);
+    result.next_cursor = next_cursor;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
+
+    fn keys(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn pages_are_ordered_deduplicated_and_follow_their_cursor() {
+        let items = keys(&["c", "a", "b", "a", "e", "d"]);
+        let (first, next) = page(items.clone(), |s| s, None, 2);
+        assert_eq!(first, keys(&["a", "b"]));
+        let after = decode_cursor(next).expect("our cursor decodes");
+        let (second, next) = page(items.clone(), |s| s, after.as_deref(), 2);
+        assert_eq!(second, keys(&["c", "d"]));
+        let after = decode_cursor(next).expect("our cursor decodes");
+        let (last, next) = page(items, |s| s, after.as_deref(), 2);
+        assert_eq!(last, keys(&["e"]));
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn forged_cursors_are_refused_with_a_code() {
+        let err = decode_cursor(Some("%%%not base64".into())).expect_err("refused");
+        assert_eq!(err.data, Some(json!({"code": "invalid_cursor"})));
+        let not_utf8 = URL_SAFE_NO_PAD.encode([0xff, 0xfe]);
+        assert!(decode_cursor(Some(not_utf8)).is_err());
+    }
+}

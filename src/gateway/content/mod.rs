@@ -1,0 +1,176 @@
+//! Resources, resource templates, prompts and completions of a session's
+//! upstreams: `resources/list`, `resources/templates/list`, `resources/read`,
+//! `resources/subscribe`, `resources/unsubscribe`, `prompts/list`,
+//! `prompts/get` and `completion/complete` on the gateway.
+//!
+//! Unlike tools, these are not cached in the state store: a list fans out
+//! concurrently to the live links of the servers in scope, each under
+//! `upstream.tool_fetch_timeout_seconds`, and skips servers that did not
+//! advertise the capability. On `/mcp` ([`Scope::All`]) one server that
+//! fails or is slow is logged and left out, so the rest still list; on the
+//! per-server route ([`Scope::Server`]) its error is the answer.
+//!
+//! Naming on [`Scope::All`]: prompts are `{server}__{prompt}` through
+//! [`NameMap`](crate::gateway::namespace::NameMap), exactly like tools; resource and template URIs become
+//! `manifold://{server}/{uri}` ([`wrap_uri`](crate::gateway::namespace::wrap_uri)), and the `uri` of every
+//! content a read returns is wrapped the same way. Everything else (titles,
+//! descriptions, MIME types, annotations, `_meta`) passes through. On
+//! [`Scope::Server`] names and URIs are the upstream's own.
+//!
+//! Requests for one item go to its owner with the original name or URI
+//! (a server that advertised no resources owns no URI),
+//! under `upstream.call_timeout_seconds`; upstream MCP errors pass through
+//! unchanged, and MRTR `input_required` results are returned as they are.
+//! Resolving a prompt name lists the prompts of only the servers whose
+//! `{server}__` prefix the name carries (every name the name map gives a
+//! server's prompt starts with it), so `prompts/get` usually asks one server.
+//!
+//! `list` holds the aggregated lists and their paging; `route` the requests
+//! for one item.
+
+mod list;
+mod route;
+
+pub use list::{PAGE, list_prompts, list_resource_templates, list_resources};
+pub use route::{complete, get_prompt, read_resource, subscribe, unsubscribe};
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::{ErrorData as McpError, ServiceError};
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::gateway::handler::{Scope, mcp_error};
+use crate::state::AppState;
+use crate::upstream::Link;
+
+/// What an upstream must have advertised to be asked.
+#[derive(Debug, Clone, Copy)]
+enum Capability {
+    Resources,
+    Prompts,
+}
+
+/// Whether the upstream behind `link` advertised `capability`.
+fn advertises(link: &Link, capability: Capability) -> bool {
+    link.peer()
+        .peer_info()
+        .is_some_and(|info| match capability {
+            Capability::Resources => info.capabilities.resources.is_some(),
+            Capability::Prompts => info.capabilities.prompts.is_some(),
+        })
+}
+
+fn unknown_resource(uri: &str) -> McpError {
+    McpError::resource_not_found(
+        format!("unknown resource: {uri}"),
+        Some(json!({"code": "unknown_resource", "uri": uri})),
+    )
+}
+
+fn unknown_prompt(name: &str) -> McpError {
+    McpError::invalid_params(
+        format!("unknown prompt: {name}"),
+        Some(json!({"code": "unknown_prompt"})),
+    )
+}
+
+fn not_connected(server: &str) -> McpError {
+    mcp_error(Error::Upstream {
+        code: "server_not_connected",
+        message: format!("{server} is not connected in this session"),
+    })
+}
+
+fn timed_out(server: &str, what: &str, limit: Duration) -> McpError {
+    McpError::internal_error(
+        format!("{server}: no answer to {what} within {} s", limit.as_secs()),
+        Some(json!({"code": "upstream_timeout"})),
+    )
+}
+
+/// An upstream's failure as the gateway's answer: its own MCP error passes
+/// through; transport trouble is logged (it may name a URL) and summarised.
+fn upstream_failed(server: &str, what: &str, err: ServiceError, limit: Duration) -> McpError {
+    match err {
+        ServiceError::McpError(err) => err,
+        ServiceError::Timeout { .. } => timed_out(server, what, limit),
+        other => {
+            tracing::warn!(%server, error = %other, "{what} failed");
+            McpError::internal_error(
+                format!("{server}: {what} failed"),
+                Some(json!({"code": "upstream_protocol_error"})),
+            )
+        }
+    }
+}
+
+/// Runs one request to `server` under the call timeout.
+async fn forward<T>(
+    app: &AppState,
+    server: &str,
+    what: &str,
+    request: impl Future<Output = Result<T, ServiceError>>,
+) -> Result<T, McpError> {
+    let limit = Duration::from_secs(app.settings().upstream.call_timeout_seconds);
+    match tokio::time::timeout(limit, request).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(err)) => Err(upstream_failed(server, what, err, limit)),
+        Err(_) => Err(timed_out(server, what, limit)),
+    }
+}
+
+/// The session's connected servers.
+async fn connected(app: &AppState, principal: &Principal) -> Result<Vec<String>, McpError> {
+    app.state_store()
+        .connected_servers(&principal.session)
+        .await
+        .map_err(mcp_error)
+}
+
+/// The servers `scope` exposes; the per-server route's server must be
+/// connected.
+async fn servers_in_scope(
+    app: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+) -> Result<Vec<String>, McpError> {
+    let servers = connected(app, principal).await?;
+    match scope {
+        Scope::All => Ok(servers),
+        Scope::Server(name) if servers.contains(name) => Ok(vec![name.clone()]),
+        Scope::Server(name) => Err(not_connected(name)),
+    }
+}
+
+/// The live link to `server`, reopened when this process has none.
+async fn link(app: &AppState, principal: &Principal, server: &str) -> Result<Arc<Link>, McpError> {
+    app.sessions()
+        .link(principal, server)
+        .await
+        .map_err(mcp_error)
+}
+
+/// The live link to the owner of the resource the client called
+/// `client_uri`; an owner the caller may no longer see, or that advertised
+/// no resources, has none.
+async fn resource_owner(
+    app: &AppState,
+    principal: &Principal,
+    server: &str,
+    client_uri: &str,
+) -> Result<Arc<Link>, McpError> {
+    let link = match app.sessions().link(principal, server).await {
+        Ok(link) => link,
+        Err(Error::NotFound { .. }) => return Err(unknown_resource(client_uri)),
+        Err(err) => return Err(mcp_error(err)),
+    };
+    if advertises(&link, Capability::Resources) {
+        Ok(link)
+    } else {
+        Err(unknown_resource(client_uri))
+    }
+}
