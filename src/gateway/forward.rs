@@ -79,7 +79,14 @@ pub async fn call_tool(
         }
     };
     match answer {
-        Ok(ServerResult::CallToolResult(result)) => Ok(result.into()),
+        Ok(ServerResult::CallToolResult(mut result)) => {
+            // Legacy upstreams send no `resultType`; 2026-07-28 clients
+            // require it (rmcp strips it again for legacy clients).
+            result
+                .result_type
+                .get_or_insert(rmcp::model::ResultType::COMPLETE);
+            Ok(result.into())
+        }
         Ok(ServerResult::InputRequiredResult(result)) => {
             Ok(CallToolResponse::InputRequired(result))
         }

@@ -1,14 +1,18 @@
-//! Real MCP clients on `/mcp`: the official Python SDK (mcp 1.x) and
-//! LangChain's `MultiServerMCPClient`, through `tests/fixtures/mcp_clients.py`.
+//! Real Python MCP clients on `/mcp`: the official SDK 1.x and LangChain's
+//! `MultiServerMCPClient` (`tests/fixtures/mcp_clients.py`, venv `py`), and
+//! the official SDK 2.x (`tests/fixtures/mcp_sdk2_client.py`, venv `py2`)
+//! both as `ClientSession` and as `mcp.Client` in auto mode.
 
+use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, spawn_app};
-use crate::support::python::python;
-use crate::support::upstreams::fixture_stdio;
+use crate::support::python::{fixture_script, python, python2};
+use crate::support::upstreams::{FixtureHttp, fixture_stdio};
 
 const NAMESPACED: [&str; 7] = [
     "fx__add",
@@ -24,32 +28,58 @@ const NAMESPACED: [&str; 7] = [
 async fn connected_app() -> (TestApp, String) {
     let app = spawn_app().await;
     let (command, args) = fixture_stdio();
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": "fx", "transport": "stdio", "command": command, "args": args, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    add_server(
+        &app,
+        json!({"name": "fx", "transport": "stdio", "command": command, "args": args, "is_public": true}),
+    )
+    .await;
     let alice = app.user_key("alice").await;
-    let (status, body) = app.session_action("connect", "fx", &alice).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    connect(&app, "fx", &alice).await;
     (app, alice)
 }
 
-/// Runs the Python client off the async runtime and parses its JSON line.
-async fn run_client(mode: &str, url: String, key: String, tool: &str, args: Value) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp_clients.py");
-    let (mode, tool) = (mode.to_owned(), tool.to_owned());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python())
-            .args([script, &mode, &url, &key, &tool, &args.to_string()])
-            .output()
-            .expect("the Python client runs")
-    })
-    .await
-    .expect("joined");
+async fn add_server(app: &TestApp, body: Value) {
+    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+}
+
+async fn connect(app: &TestApp, server: &str, key: &str) {
+    let (status, body) = app.session_action("connect", server, key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Runs `python script args…` off the async runtime (killed after 60 s) and
+/// parses the JSON object on its last stdout line.
+async fn run_script(python: PathBuf, script: &str, args: Vec<String>) -> Value {
+    let script = fixture_script(script);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .args(&args)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while matches!(child.try_wait(), Ok(None)) {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("output");
+                panic!(
+                    "{} {args:?} ran over 60 s; stderr:\n{}",
+                    script.display(),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("the client's output")
+    });
+    let output = match task.await {
+        Ok(output) => output,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    };
     assert!(
         output.status.success(),
         "client failed: {}",
@@ -58,6 +88,32 @@ async fn run_client(mode: &str, url: String, key: String, tool: &str, args: Valu
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("client printed no JSON ({e}): {stdout}"))
+}
+
+/// The 1.x SDK or LangChain (`mcp_clients.py MODE URL KEY TOOL ARGS`).
+async fn run_client(mode: &str, url: String, key: String, tool: &str, args: Value) -> Value {
+    let args = vec![mode.to_owned(), url, key, tool.to_owned(), args.to_string()];
+    run_script(python(), "mcp_clients.py", args).await
+}
+
+/// The 2.x SDK (`mcp_sdk2_client.py CONNECT ACTION URL KEY TOOL ARGS`).
+async fn run_sdk2(
+    connect: &str,
+    action: &str,
+    app: &TestApp,
+    key: &str,
+    tool: &str,
+    args: Value,
+) -> Value {
+    let args = vec![
+        connect.to_owned(),
+        action.to_owned(),
+        app.url("/mcp"),
+        key.to_owned(),
+        tool.to_owned(),
+        args.to_string(),
+    ];
+    run_script(python2(), "mcp_sdk2_client.py", args).await
 }
 
 #[tokio::test]
@@ -99,4 +155,205 @@ async fn langchain_multi_server_client_gets_the_tools_and_invokes_one() {
         out["output"].to_string().contains("hello from langchain"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn langchain_runs_on_the_config_dict_the_gateway_hands_out() {
+    let (app, alice) = connected_app().await;
+    // A second upstream with more tools, so each entry's tools are told apart.
+    let http = FixtureHttp::start_with_env(&[("FIXTURE_TOOL_COUNT", "2")]);
+    add_server(
+        &app,
+        json!({"name": "fy", "transport": "streamable_http", "url": http.url(), "is_public": true}),
+    )
+    .await;
+    connect(&app, "fy", &alice).await;
+
+    let (status, config) = app.get("/api/v1/session/langchain-config", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    // One entry per connected server, each at its own route on the gateway,
+    // and never a real key.
+    for server in ["fx", "fy"] {
+        let entry = &config[server];
+        assert_eq!(entry["transport"], "streamable_http", "{config}");
+        assert_eq!(
+            entry["url"],
+            app.url(&format!("/mcp/s/{server}")),
+            "{config}"
+        );
+    }
+    assert_eq!(config.as_object().map(|o| o.len()), Some(2), "{config}");
+    assert!(
+        !config.to_string().contains(&alice),
+        "the dict holds the key"
+    );
+
+    let out = run_client(
+        "langchain-config",
+        config.to_string(),
+        alice.clone(),
+        "fy_add",
+        json!({"a": 40, "b": 2}),
+    )
+    .await;
+    let mut expected: Vec<String> = NAMESPACED
+        .iter()
+        .map(|n| n.replace("fx__", "fx_"))
+        .collect();
+    expected.extend(
+        [
+            "add", "add_tool", "echo", "fail", "progress", "slow", "t0", "t1", "whoami",
+        ]
+        .map(|t| format!("fy_{t}")),
+    );
+    expected.sort();
+    assert_eq!(out["tools"], json!(expected));
+    assert!(out["output"].to_string().contains("42"), "{out}");
+
+    let out = run_client(
+        "langchain-config",
+        config.to_string(),
+        alice,
+        "fx_echo",
+        json!({"text": "through the per-server route"}),
+    )
+    .await;
+    assert!(
+        out["output"]
+            .to_string()
+            .contains("through the per-server route"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_python_sdk_2_client_session_lists_and_calls_namespaced_tools() {
+    let (app, alice) = connected_app().await;
+    let out = run_sdk2(
+        "session",
+        "call",
+        &app,
+        &alice,
+        "fx__add",
+        json!({"a": 2, "b": 3}),
+    )
+    .await;
+    assert_eq!(out["server"], "manifold", "{out}");
+    assert_eq!(out["protocol"], "2025-11-25", "{out}");
+    assert_eq!(out["tools"], json!(NAMESPACED));
+    assert_eq!(out["is_error"], false);
+    assert_eq!(out["text"], json!(["5"]));
+    assert_eq!(out["structured"], json!({"sum": 5}));
+}
+
+#[tokio::test]
+async fn the_python_sdk_2_client_in_auto_mode_lists_and_calls_namespaced_tools() {
+    let (app, alice) = connected_app().await;
+    let out = run_sdk2(
+        "auto",
+        "call",
+        &app,
+        &alice,
+        "fx__echo",
+        json!({"text": "auto"}),
+    )
+    .await;
+    println!("mcp.Client(mode=\"auto\") negotiated {}", out["protocol"]);
+    assert!(
+        out["protocol"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("20")),
+        "{out}"
+    );
+    assert_eq!(out["tools"], json!(NAMESPACED));
+    assert_eq!(out["is_error"], false);
+    assert_eq!(out["text"], json!(["auto"]));
+}
+
+/// What the fixture's `progress` tool reports for 3 steps.
+fn three_steps() -> Value {
+    json!([
+        {"progress": 1.0, "total": 3.0, "message": "step 1 of 3"},
+        {"progress": 2.0, "total": 3.0, "message": "step 2 of 3"},
+        {"progress": 3.0, "total": 3.0, "message": "step 3 of 3"},
+    ])
+}
+
+#[tokio::test]
+async fn the_python_sdk_2_client_session_sees_the_upstreams_progress() {
+    let (app, alice) = connected_app().await;
+    let out = run_sdk2(
+        "session",
+        "progress",
+        &app,
+        &alice,
+        "fx__progress",
+        json!({"steps": 3}),
+    )
+    .await;
+    assert_eq!(out["text"], json!(["done 3 steps"]), "{out}");
+    assert_eq!(out["progress"], three_steps(), "{out}");
+}
+
+#[tokio::test]
+async fn the_python_sdk_2_client_in_auto_mode_sees_the_upstreams_progress() {
+    let (app, alice) = connected_app().await;
+    let out = run_sdk2(
+        "auto",
+        "progress",
+        &app,
+        &alice,
+        "fx__progress",
+        json!({"steps": 3}),
+    )
+    .await;
+    assert_eq!(out["text"], json!(["done 3 steps"]), "{out}");
+    assert_eq!(out["progress"], three_steps(), "{out}");
+}
+
+/// The SDK gives up on `fx__slow` after 1 s; the upstream must stop the
+/// work (its log says so) and the connection must keep working.
+async fn cancel_slow_call(connect_mode: &str) {
+    let app = spawn_app().await;
+    let upstream = FixtureHttp::start();
+    add_server(
+        &app,
+        json!({"name": "fx", "transport": "streamable_http", "url": upstream.url(), "is_public": true}),
+    )
+    .await;
+    let alice = app.user_key("alice").await;
+    connect(&app, "fx", &alice).await;
+
+    let out = run_sdk2(
+        connect_mode,
+        "cancel",
+        &app,
+        &alice,
+        "fx__slow",
+        json!({"seconds": 30}),
+    )
+    .await;
+    assert_eq!(out["cancelled"], true, "{out}");
+    assert_eq!(out["finished"], Value::Null, "{out}");
+    assert_eq!(out["after"]["text"], json!(["still here"]), "{out}");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !upstream.process().log().contains("slow: cancelled") {
+        assert!(
+            Instant::now() < deadline,
+            "the upstream's slow call was not cancelled within 5 s of the client's cancel; its log:\n{}",
+            upstream.process().log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_python_sdk_2_client_session_cancels_a_slow_upstream_call() {
+    cancel_slow_call("session").await;
+}
+
+#[tokio::test]
+async fn the_python_sdk_2_client_in_auto_mode_cancels_a_slow_upstream_call() {
+    cancel_slow_call("auto").await;
 }

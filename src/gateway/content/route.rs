@@ -5,7 +5,7 @@
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
-    ReadResourceRequestParams, ReadResourceResponse, Reference, ResourceContents,
+    ReadResourceRequestParams, ReadResourceResponse, Reference, ResourceContents, ResultType,
     SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use serde_json::json;
@@ -91,7 +91,13 @@ pub async fn read_resource(
     )
     .await?;
     Ok(match response {
-        ReadResourceResponse::Complete(mut result) if *scope == Scope::All => {
+        ReadResourceResponse::Complete(mut result) => {
+            // Results of legacy upstreams carry no `resultType`, which
+            // 2026-07-28 clients require (rmcp strips it for legacy clients).
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+            if *scope != Scope::All {
+                return Ok(ReadResourceResponse::Complete(result));
+            }
             for content in &mut result.contents {
                 match content {
                     ResourceContents::TextResourceContents { uri, .. }
@@ -153,13 +159,17 @@ pub async fn get_prompt(
     request.name = name;
     request.meta = None;
     let link = link(app, principal, &server).await?;
-    forward(
+    let mut response = forward(
         app,
         &server,
         "prompts/get",
         link.peer().get_prompt_once(request),
     )
-    .await
+    .await?;
+    if let GetPromptResponse::Complete(result) = &mut response {
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+    }
+    Ok(response)
 }
 
 /// `completion/complete`: the prompt or resource template reference is
@@ -192,13 +202,15 @@ pub async fn complete(
     tracing::Span::current().record("server", server.as_str());
     request.meta = None;
     let link = link(app, principal, &server).await?;
-    forward(
+    let mut result = forward(
         app,
         &server,
         "completion/complete",
         link.peer().complete(request),
     )
-    .await
+    .await?;
+    result.result_type.get_or_insert(ResultType::COMPLETE);
+    Ok(result)
 }
 
 #[cfg(test)]

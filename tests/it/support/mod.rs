@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod db;
+pub mod node;
 pub mod python;
 pub mod redis;
 pub mod upstreams;

@@ -1,14 +1,19 @@
-//! Real Python MCP servers for tests: `tests/fixtures/py_server.py` run by
-//! the venv that `scripts/fixtures/python.sh` installs into
-//! `$MANIFOLD_TEST_CACHE/py` (default `<repo>/.cache/test/py`).
+//! Real Python MCP servers and clients for tests, run by the venvs that
+//! `scripts/fixtures/python.sh` installs under `$MANIFOLD_TEST_CACHE`
+//! (default `<repo>/.cache/test`): `py` (mcp 1.x: `tests/fixtures/py_server.py`,
+//! `tests/fixtures/conformance_server.py`, the 1.x SDK and LangChain clients)
+//! and `py2` (mcp 2.x: `tests/fixtures/mcp_sdk2_client.py`).
 //!
 //! A test that needs one and finds no venv PANICS with the command to run;
 //! it never skips. `scripts/test` runs the installer before the tests.
 
-use std::net::TcpStream;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use url::Url;
@@ -16,22 +21,41 @@ use url::Url;
 /// The folder holding test fixtures (`MANIFOLD_TEST_CACHE`).
 pub fn test_cache() -> PathBuf {
     std::env::var_os("MANIFOLD_TEST_CACHE")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/test"))
 }
 
-/// The venv's Python; panics with what to run when it is missing.
-pub fn python() -> PathBuf {
-    let python = test_cache().join("py/bin/python");
+/// The Python of the venv `name` under the cache; panics with what to run
+/// when it is missing.
+fn venv_python(name: &str) -> PathBuf {
+    let python = test_cache().join(name).join("bin/python");
     if !python.exists() {
         panic!(
-            "the Python test venv is missing ({} does not exist).\n\
+            "the Python test venv `{name}` is missing ({} does not exist).\n\
              Run `scripts/fixtures/python.sh` (or `scripts/test`, which runs it) to install it. \
-             Tests against Python MCP servers never skip.",
+             Tests with Python MCP servers and clients never skip.",
             python.display()
         );
     }
     python
+}
+
+/// The mcp 1.x venv's Python (`py`).
+pub fn python() -> PathBuf {
+    venv_python("py")
+}
+
+/// The mcp 2.x venv's Python (`py2`).
+pub fn python2() -> PathBuf {
+    venv_python("py2")
+}
+
+/// A script in `tests/fixtures`.
+pub fn fixture_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// One `py_server.py` process, killed (its whole process group) and reaped
@@ -111,6 +135,87 @@ impl PyServer {
 impl Drop for PyServer {
     fn drop(&mut self) {
         // The whole group: nothing the server started may outlive the test.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `tests/fixtures/conformance_server.py` (the tools, resources and prompts
+/// the conformance suite's server scenarios call) on a free port; its whole
+/// process group is killed and reaped on drop.
+pub struct ConformanceUpstream {
+    child: Child,
+    addr: SocketAddr,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ConformanceUpstream {
+    /// Starts the server and waits for its `LISTENING 127.0.0.1:PORT` line.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("manifold-conformance-")
+            .tempdir()
+            .expect("a temporary folder for the server's log");
+        let log_path = dir.path().join("conformance_server.log");
+        let log = File::create(&log_path).expect("create the log file");
+        let mut child = Command::new(python())
+            .arg(fixture_script("conformance_server.py"))
+            .args(["--port", "0"])
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start conformance_server.py: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let addr = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .and_then(|a| a.parse().ok());
+        let mut server = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log_path,
+            _dir: dir,
+        };
+        match addr {
+            Some(addr) => server.addr = addr,
+            None => panic!(
+                "conformance_server.py printed {line:?}, not `LISTENING <addr>`; its log:\n{}",
+                server.log()
+            ),
+        }
+        server
+    }
+
+    /// `http://127.0.0.1:PORT/mcp`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.addr.port())
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for ConformanceUpstream {
+    fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.child.id())])
             .stdout(Stdio::null())
