@@ -10,6 +10,8 @@
 //! `notifications/tools/list_changed` whenever its principal's session
 //! connects or disconnects a server (see [`notify`](crate::gateway::notify)).
 //! The task ends with the transport or when the handler is dropped.
+//! Stateless (2026-07-28) clients never initialize; they get the same
+//! notifications on a `subscriptions/listen` stream instead.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -163,6 +165,44 @@ impl ServerHandler for GatewayHandler {
         self.app
             .notifier()
             .forward(principal.session, context.peer, self.cancel.child_token());
+    }
+
+    /// 2026-07-28 clients may listen for tool list changes.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(
+            rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .build(),
+        )
+    }
+
+    /// Sends `notifications/tools/list_changed` on the `subscriptions/listen`
+    /// stream whenever the caller's session connects or disconnects a server,
+    /// until the client cancels or the stream closes.
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        use tokio::sync::broadcast::error::RecvError;
+        let session = principal(context.request_context())?.session;
+        let mut events = self.app.notifier().subscribe();
+        loop {
+            let ours = tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                event = events.recv() => match event {
+                    Ok(event) => event.session == session,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            };
+            if !ours {
+                continue;
+            }
+            if let Err(err) = context.sink().notify_tool_list_changed().await {
+                tracing::debug!(%session, error = %err, "subscription closed");
+                return Ok(());
+            }
+        }
     }
 
     async fn list_tools(

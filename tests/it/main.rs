@@ -12,6 +12,8 @@ mod mcp_endpoint;
 mod mcp_hardening;
 mod mcp_notify;
 mod mcp_per_server;
+mod mcp_replicas;
+mod mcp_versions;
 mod openapi;
 mod rest_categories;
 mod rest_errors;
