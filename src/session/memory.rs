@@ -1,5 +1,5 @@
 //! The embedded state store: a map behind one mutex, with the same key layout
-//! ([`keys`](super::keys)), values and TTL rules as the Redis backend.
+//! ([`keys`]), values and TTL rules as the Redis backend.
 //!
 //! Every entry carries a deadline; an entry past it reads as absent, and a
 //! purge task removes such entries periodically (every `min(ttl, 60 s)`, at

@@ -1,7 +1,7 @@
 //! The Redis state store, over one auto-reconnecting
 //! [`ConnectionManager`].
 //!
-//! - Key names come from [`keys`](super::keys) only.
+//! - Key names come from [`keys`] only.
 //! - Every write is one `MULTI`/`EXEC` transaction
 //!   ([`redis::pipe().atomic()`](redis::Pipeline::atomic)), and `get` reads the
 //!   four keys of a server with one `MGET`, so a reader never sees `CONNECTED`
