@@ -383,3 +383,61 @@ fn jsonrpc_error(id: Value, code: i64, message: &str) -> Response {
     let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    async fn answer(body: &'static str, limit: usize) -> (StatusCode, Value) {
+        let response = checked_json(Body::from(body), limit).await.unwrap_err();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn only_json_media_types_are_checked() {
+        let json = |v: &'static str| is_json(Some(&HeaderValue::from_static(v)));
+        assert!(json("application/json"));
+        assert!(json("Application/JSON; charset=utf-8"));
+        assert!(!json("text/plain"));
+        assert!(!json("application/json-patch+json"));
+        assert!(!is_json(None));
+    }
+
+    #[tokio::test]
+    async fn a_json_rpc_message_passes_through_unchanged() {
+        let raw = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        let body = checked_json(Body::from(raw), 1024).await.unwrap();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        assert_eq!(&bytes[..], raw.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_get_json_rpc_errors() {
+        let (status, parse) = answer("{oops", 1024).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(parse["error"]["code"], -32700);
+        assert_eq!(parse["id"], Value::Null);
+        let (status, invalid) = answer(r#"{"jsonrpc":"2.0","id":"q","method":7}"#, 1024).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(invalid["error"]["code"], -32600);
+        assert_eq!(invalid["id"], "q");
+        let (_, object_id) = answer(r#"{"id":{"a":1}}"#, 1024).await;
+        assert_eq!(
+            object_id["id"],
+            Value::Null,
+            "only strings and numbers are ids"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_payload_too_large() {
+        let (status, body) = answer(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 8).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["code"], "body_too_large");
+    }
+}
