@@ -56,6 +56,29 @@ async fn an_mcp_session_opened_on_one_replica_is_served_by_the_other() {
     assert_eq!(status, StatusCode::OK, "{called}");
     assert_eq!(called["result"]["content"][0]["text"], "on b", "{called}");
 
+    // B also opens the session's GET stream for server-sent notifications.
+    let stream = b
+        .client
+        .get(b.url("/mcp"))
+        .bearer_auth(&alice)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream")),
+        "{:?}",
+        stream.headers()
+    );
+    drop(stream);
+
     // Bob presenting Alice's id gets 404 on either replica.
     for app in [&a, &b] {
         let resp = post(app, &bob, Some(&session), version, &list)
