@@ -5,69 +5,147 @@
 //!
 //! The middleware answers 401 (`WWW-Authenticate: Bearer`) without a valid
 //! key, puts the [`Principal`] into the request extensions (the handler
-//! reads it back through rmcp's `http::request::Parts`), remembers which
-//! user opened each `Mcp-Session-Id`, and answers 404 to anyone else who
-//! presents that id.
+//! reads it back through rmcp's `http::request::Parts`), and answers 404 to
+//! anyone but the user who opened a presented `Mcp-Session-Id`. A POST body
+//! that is not JSON gets a JSON-RPC parse error (-32700), and JSON that is
+//! no JSON-RPC message an invalid-request error (-32600), both with HTTP 400.
+//!
+//! MCP sessions are replica-safe: [`BindingStore`], rmcp's `SessionStore`
+//! over the state store, keeps each session's owner, route and `initialize`
+//! params under `{prefix}mcp:binding:{id}`. A replica that does not know a
+//! presented session id restores it from there (rmcp replays the
+//! handshake), and a DELETE on any replica ends it everywhere, because every
+//! request checks the binding first. Live streams (a GET stream, a pending
+//! server-to-client request) still belong to the replica that holds them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderName, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::store::{
+    SessionState, SessionStore, SessionStoreError,
+};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
 
 use crate::admin::rest::ApiError;
 use crate::auth::Principal;
 use crate::auth::extract::bearer_token;
 use crate::catalog::ServerName;
 use crate::gateway::handler::{GatewayHandler, Scope};
+use crate::session::McpBinding;
 use crate::state::AppState;
 
 /// The MCP session header.
 pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
-/// Which user opened each MCP session.
-#[derive(Debug, Default)]
-pub struct SessionOwners {
-    owners: Mutex<HashMap<String, String>>,
+tokio::task_local! {
+    /// The user of the request being served; [`BindingStore::store`] reads
+    /// it (rmcp calls it while serving the `initialize` POST, in this task).
+    static CALLER: String;
 }
 
-impl SessionOwners {
-    /// The user who opened `session`, if it is known.
-    pub fn owner(&self, session: &str) -> Option<String> {
-        self.owners
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(session)
-            .cloned()
-    }
+/// rmcp's [`SessionStore`] over the state store, for one route.
+#[derive(Clone)]
+pub struct BindingStore {
+    app: AppState,
+    /// Empty for `/mcp`, the server name for `/mcp/s/{server}`.
+    route: String,
+}
 
-    /// Records that `user` opened `session`.
-    pub fn bind(&self, session: &str, user: &str) {
-        self.owners
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(session.to_owned(), user.to_owned());
-    }
-
-    /// Forgets `session` (it was closed).
-    pub fn forget(&self, session: &str) {
-        self.owners
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(session);
+impl BindingStore {
+    /// The store of the route `scope` serves.
+    fn new(app: AppState, scope: &Scope) -> Self {
+        let route = match scope {
+            Scope::All => String::new(),
+            Scope::Server(name) => name.clone(),
+        };
+        Self { app, route }
     }
 }
+
+#[async_trait::async_trait]
+impl SessionStore for BindingStore {
+    /// The handshake of a session opened on this route (another route's
+    /// session reads as unknown).
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let Some(binding) = self.app.state_store().mcp_session(session_id).await? else {
+            return Ok(None);
+        };
+        if binding.route != self.route {
+            return Ok(None);
+        }
+        match serde_json::from_value(binding.initialize) {
+            Ok(params) => Ok(Some(SessionState::new(params))),
+            Err(err) => {
+                tracing::warn!(error = %err, "stored initialize params are unreadable");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Binds a new session to the caller of the current request.
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let user = CALLER
+            .try_with(Clone::clone)
+            .map_err(|_| "an MCP session was stored outside an authenticated request")?;
+        let binding = McpBinding {
+            user,
+            route: self.route.clone(),
+            initialize: serde_json::to_value(&state.initialize_params)?,
+        };
+        self.app
+            .state_store()
+            .bind_mcp_session(session_id, &binding)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.app
+            .state_store()
+            .forget_mcp_session(session_id)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Every session manager of this process (the `/mcp` one and one per
+/// server route), so an ended session can be closed in all of them.
+type Managers = Arc<Mutex<Vec<Arc<LocalSessionManager>>>>;
 
 /// What the `/mcp` middleware needs.
 #[derive(Clone)]
 struct Gate {
     app: AppState,
-    owners: Arc<SessionOwners>,
+    managers: Managers,
+}
+
+impl Gate {
+    /// Closes `session` in every local session manager (a no-op where it is
+    /// unknown): its binding is gone, so it ended on some replica.
+    async fn close_everywhere(&self, session: &str) {
+        use rmcp::transport::streamable_http_server::SessionManager as _;
+        let managers: Vec<Arc<LocalSessionManager>> = self
+            .managers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let id: rmcp::transport::streamable_http_server::SessionId = session.to_owned().into();
+        for manager in managers {
+            if let Err(err) = manager.close_session(&id).await {
+                tracing::debug!(error = %err, "closing an ended MCP session");
+            }
+        }
+    }
 }
 
 /// The MCP service of one scope.
@@ -78,6 +156,7 @@ type McpService = StreamableHttpService<GatewayHandler, LocalSessionManager>;
 struct PerServer {
     app: AppState,
     config: StreamableHttpServerConfig,
+    managers: Managers,
     services: Arc<Mutex<HashMap<String, McpService>>>,
 }
 
@@ -95,18 +174,31 @@ impl PerServer {
                     &self.app,
                     self.config.clone(),
                     Scope::Server(server.to_owned()),
+                    &self.managers,
                 )
             })
             .clone()
     }
 }
 
-/// rmcp's streamable-HTTP service making one handler of `scope` per session.
-fn mcp_service(app: &AppState, config: StreamableHttpServerConfig, scope: Scope) -> McpService {
+/// rmcp's streamable-HTTP service making one handler of `scope` per session,
+/// with sessions kept in the state store.
+fn mcp_service(
+    app: &AppState,
+    mut config: StreamableHttpServerConfig,
+    scope: Scope,
+    managers: &Managers,
+) -> McpService {
+    config.session_store = Some(Arc::new(BindingStore::new(app.clone(), &scope)));
+    let manager = Arc::new(LocalSessionManager::default());
+    managers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(manager.clone());
     let app = app.clone();
     StreamableHttpService::new(
         move || Ok(GatewayHandler::scoped(app.clone(), scope.clone())),
-        Arc::new(LocalSessionManager::default()),
+        manager,
         config,
     )
 }
@@ -162,16 +254,15 @@ pub fn service(app: AppState) -> Router {
             .with_allowed_origins(http.allowed_origins.iter().cloned())
             .enforce_origin_validation()
     };
-    let mcp = mcp_service(&app, config.clone(), Scope::All);
+    let managers = Managers::default();
+    let mcp = mcp_service(&app, config.clone(), Scope::All, &managers);
     let per_server_state = PerServer {
         app: app.clone(),
         config,
+        managers: managers.clone(),
         services: Arc::default(),
     };
-    let gate = Gate {
-        app,
-        owners: Arc::new(SessionOwners::default()),
-    };
+    let gate = Gate { app, managers };
     Router::new()
         .route(
             "/s/{server}",
@@ -181,7 +272,17 @@ pub fn service(app: AppState) -> Router {
         .layer(middleware::from_fn_with_state(gate, authenticate))
 }
 
-/// Authenticates the caller and enforces MCP session ownership.
+/// The 404 for an unknown, ended or foreign MCP session.
+fn session_not_found() -> Response {
+    ApiError::status_response(
+        StatusCode::NOT_FOUND,
+        "session_not_found",
+        "no such MCP session",
+    )
+}
+
+/// Authenticates the caller, enforces MCP session ownership, and turns
+/// unparsable POST bodies into JSON-RPC errors.
 async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let principal: Principal = match bearer_token(&parts) {
@@ -192,41 +293,151 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         Err(err) => return ApiError(err).into_response(),
     };
     tracing::Span::current().record("user", principal.user_id.as_str());
-    let presented = parts
-        .headers
-        .get(&MCP_SESSION_ID)
+    if let Some(session) = parts.headers.get(&MCP_SESSION_ID) {
+        let Ok(session) = session.to_str() else {
+            return session_not_found();
+        };
+        match gate.app.state_store().mcp_session(session).await {
+            Ok(Some(binding)) if binding.user == principal.user_id => {}
+            Ok(Some(_)) => return session_not_found(),
+            Ok(None) => {
+                gate.close_everywhere(session).await;
+                return session_not_found();
+            }
+            Err(err) if err.code() == "invalid_mcp_session_id" => return session_not_found(),
+            Err(err) => return ApiError(err).into_response(),
+        }
+    }
+    let body = if parts.method == Method::POST && is_json(parts.headers.get(header::CONTENT_TYPE)) {
+        match checked_json(body, gate.app.settings().http.max_body_bytes).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        }
+    } else {
+        body
+    };
+    let user = principal.user_id.clone();
+    parts.extensions.insert(principal);
+    CALLER
+        .scope(user, next.run(Request::from_parts(parts, body)))
+        .await
+}
+
+/// Whether a `Content-Type` names JSON (rmcp answers 415 to anything else).
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(session) = &presented
-        && gate
-            .owners
-            .owner(session)
-            .is_some_and(|owner| owner != principal.user_id)
-    {
-        return ApiError::status_response(
-            StatusCode::NOT_FOUND,
-            "session_not_found",
-            "no such MCP session",
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads a JSON POST body (413 past `limit` bytes) and checks that it is one
+/// JSON-RPC message; hands it back for rmcp to serve, or answers the
+/// JSON-RPC error itself.
+async fn checked_json(body: Body, limit: usize) -> Result<Body, Response> {
+    let mut collected = Vec::new();
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::status_response(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                "the request body could not be read",
+            )
+        })?;
+        if chunk.len() > limit.saturating_sub(collected.len()) {
+            return Err(ApiError::status_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                &format!("the request body exceeds {limit} bytes"),
+            ));
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    if serde_json::from_slice::<ClientJsonRpcMessage>(&collected).is_ok() {
+        return Ok(Body::from(Bytes::from(collected)));
+    }
+    Err(match serde_json::from_slice::<Value>(&collected) {
+        Err(err) => jsonrpc_error(
+            Value::Null,
+            -32700,
+            &format!("Parse error: the body is not valid JSON ({err})"),
+        ),
+        Ok(value) => {
+            // Echo the id when the message has a usable one.
+            let id = match value.get("id") {
+                Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
+                _ => Value::Null,
+            };
+            jsonrpc_error(
+                id,
+                -32600,
+                "Invalid Request: the body is not a JSON-RPC request, notification or response this server knows",
+            )
+        }
+    })
+}
+
+/// A JSON-RPC error response with HTTP 400.
+fn jsonrpc_error(id: Value, code: i64, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    async fn answer(body: &'static str, limit: usize) -> (StatusCode, Value) {
+        let response = checked_json(Body::from(body), limit).await.unwrap_err();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn only_json_media_types_are_checked() {
+        let json = |v: &'static str| is_json(Some(&HeaderValue::from_static(v)));
+        assert!(json("application/json"));
+        assert!(json("Application/JSON; charset=utf-8"));
+        assert!(!json("text/plain"));
+        assert!(!json("application/json-patch+json"));
+        assert!(!is_json(None));
+    }
+
+    #[tokio::test]
+    async fn a_json_rpc_message_passes_through_unchanged() {
+        let raw = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        let body = checked_json(Body::from(raw), 1024).await.unwrap();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        assert_eq!(&bytes[..], raw.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_get_json_rpc_errors() {
+        let (status, parse) = answer("{oops", 1024).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(parse["error"]["code"], -32700);
+        assert_eq!(parse["id"], Value::Null);
+        let (status, invalid) = answer(r#"{"jsonrpc":"2.0","id":"q","method":7}"#, 1024).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(invalid["error"]["code"], -32600);
+        assert_eq!(invalid["id"], "q");
+        let (_, object_id) = answer(r#"{"id":{"a":1}}"#, 1024).await;
+        assert_eq!(
+            object_id["id"],
+            Value::Null,
+            "only strings and numbers are ids"
         );
     }
-    let user = principal.user_id.clone();
-    let method = parts.method.clone();
-    parts.extensions.insert(principal);
-    let response = next.run(Request::from_parts(parts, body)).await;
-    match presented {
-        None => {
-            if let Some(session) = response
-                .headers()
-                .get(&MCP_SESSION_ID)
-                .and_then(|v| v.to_str().ok())
-            {
-                gate.owners.bind(session, &user);
-            }
-        }
-        Some(session) if method == Method::DELETE && response.status().is_success() => {
-            gate.owners.forget(&session);
-        }
-        Some(_) => {}
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_payload_too_large() {
+        let (status, body) = answer(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 8).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["code"], "body_too_large");
     }
-    response
 }

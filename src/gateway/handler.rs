@@ -1,7 +1,8 @@
 //! [`GatewayHandler`]: the MCP server one `/mcp` session talks to.
 //!
 //! It lists the caller's connected upstream tools from the state store (no
-//! upstream round trip), named `{server}__{tool}` by [`NameMap`], and
+//! upstream round trip), named `{server}__{tool}` by
+//! [`NameMap`](crate::gateway::namespace::NameMap), and
 //! forwards `tools/call` to the session's link with the original tool name,
 //! returning the upstream result unchanged. The caller is the [`Principal`]
 //! the `/mcp` middleware put into the HTTP request's extensions.
@@ -10,6 +11,8 @@
 //! `notifications/tools/list_changed` whenever its principal's session
 //! connects or disconnects a server (see [`notify`](crate::gateway::notify)).
 //! The task ends with the transport or when the handler is dropped.
+//! Stateless (2026-07-28) clients never initialize; they get the same
+//! notifications on a `subscriptions/listen` stream instead.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -141,6 +144,7 @@ pub fn mcp_error(err: Error) -> McpError {
 pub const TOOLS_PAGE: usize = 500;
 
 impl ServerHandler for GatewayHandler {
+    #[allow(deprecated)] // logging is still what pre-2026-07-28 peers use
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
@@ -151,6 +155,7 @@ impl ServerHandler for GatewayHandler {
                 .enable_prompts()
                 .enable_prompts_list_changed()
                 .enable_resources_subscribe()
+                .enable_logging()
                 .enable_completions()
                 .build(),
         )
@@ -174,6 +179,100 @@ impl ServerHandler for GatewayHandler {
             context.peer,
             self.cancel.child_token(),
         );
+    }
+
+    /// 2026-07-28 clients may listen for tools, resources and prompts list
+    /// changes.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(
+            rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .resources_list_changed()
+                .prompts_list_changed()
+                .build(),
+        )
+    }
+
+    /// Sends the list-changed notifications this handler's scope shows on
+    /// the `subscriptions/listen` stream whenever the caller's session
+    /// changes, until the client cancels or the stream closes.
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        use crate::gateway::notify::{Note, notifications};
+        use tokio::sync::broadcast::error::RecvError;
+        let session = principal(context.request_context())?.session;
+        let mut events = self.app.notifier().subscribe();
+        loop {
+            let notes = tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                event = events.recv() => match event {
+                    Ok(event) if event.session == session => notifications(&self.scope, &event),
+                    Ok(_) => continue,
+                    // Some events were missed: one of them may have been ours.
+                    Err(RecvError::Lagged(_)) => vec![Note::Tools, Note::Resources, Note::Prompts],
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            };
+            for note in notes {
+                let sink = context.sink();
+                let sent = match note {
+                    Note::Tools => sink.notify_tool_list_changed().await,
+                    Note::Resources => sink.notify_resource_list_changed().await,
+                    Note::Prompts => sink.notify_prompt_list_changed().await,
+                    // Resource subscriptions are the legacy methods' business.
+                    Note::Updated(_) => Ok(()),
+                };
+                if let Err(err) = sent {
+                    tracing::debug!(%session, error = %err, "subscription closed");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// `logging/setLevel`: passed to every upstream in scope that offers
+    /// logging (their messages reach the client whose call they belong to).
+    /// An upstream that refuses is logged and skipped.
+    #[allow(deprecated)] // logging is still what pre-2026-07-28 peers use
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let principal = principal(&context)?;
+        let servers = content::servers_in_scope(&self.app, &principal, &self.scope).await?;
+        let limit =
+            std::time::Duration::from_secs(self.app.settings().upstream.call_timeout_seconds);
+        let requests = servers.iter().map(|server| {
+            let level = request.level;
+            let principal = &principal;
+            async move {
+                let link = content::link(&self.app, principal, server).await?;
+                let offers = link
+                    .peer()
+                    .peer_info()
+                    .is_some_and(|info| info.capabilities.logging.is_some());
+                if offers {
+                    let params = rmcp::model::SetLevelRequestParams::new(level);
+                    match tokio::time::timeout(limit, link.peer().set_level(params)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(err)) => {
+                            tracing::warn!(%server, error = %err, "logging/setLevel refused upstream");
+                        }
+                        Err(_) => tracing::warn!(%server, "logging/setLevel timed out upstream"),
+                    }
+                }
+                Ok::<(), McpError>(())
+            }
+        });
+        for outcome in futures::future::join_all(requests).await {
+            if let Err(err) = outcome {
+                tracing::warn!(error = %err.message, "logging/setLevel not passed on");
+            }
+        }
+        Ok(())
     }
 
     async fn list_tools(

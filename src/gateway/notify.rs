@@ -202,7 +202,8 @@ pub async fn forward(
 
 /// What one event means for a session showing `scope`: the notifications to
 /// send, in order (none when the event is not its business).
-fn notifications(scope: &Scope, event: &SessionEvent) -> Vec<Note> {
+/// The notifications a session showing `scope` gets for `event`.
+pub(crate) fn notifications(scope: &Scope, event: &SessionEvent) -> Vec<Note> {
     if let (Scope::Server(shown), Some(from)) = (scope, &event.server)
         && shown != from
     {
@@ -224,7 +225,7 @@ fn notifications(scope: &Scope, event: &SessionEvent) -> Vec<Note> {
 
 /// One notification to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Note {
+pub(crate) enum Note {
     Tools,
     Resources,
     Prompts,

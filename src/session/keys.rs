@@ -7,6 +7,8 @@
 //! - `{P}mcp:session:{S}:server:{N}:connected_at`: an RFC 3339 time
 //! - `{P}mcp:session:{S}:server:{N}:error`: the last connect error (text)
 //! - `{P}mcp:session:{S}:connections`: the set of connected server names
+//! - `{P}mcp:binding:{M}`: the [`McpBinding`](super::McpBinding) of one MCP
+//!   session id `M` (who opened it, on which route, its handshake) as JSON
 //!
 //! A [`SessionId`] may contain `:`, so the SCAN pattern `{P}mcp:session:{S}:*`
 //! alone could also match keys of a session named `{S}:x`. [`SessionKeys::owns`]
@@ -46,6 +48,29 @@ fn is_valid_server(server: &str) -> bool {
         && server
             .bytes()
             .all(|b| b.is_ascii_graphic() && !b":*?[]{}\\".contains(&b))
+}
+
+/// Longest accepted MCP session id (rmcp issues 36-character UUIDs).
+pub const MAX_MCP_SESSION_LEN: usize = 200;
+
+/// `{prefix}mcp:binding:{id}`, the key of one MCP session's binding. The id
+/// comes from a client's `Mcp-Session-Id` header, so it is checked: 1-200
+/// printable ASCII characters other than space and `*?[]{}\\`.
+pub fn mcp_binding(prefix: &str, id: &str) -> Result<String> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_MCP_SESSION_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"*?[]{}\\".contains(&b));
+    if ok {
+        Ok(format!("{prefix}mcp:binding:{id}"))
+    } else {
+        Err(Error::invalid(
+            "invalid_mcp_session_id",
+            "mcp-session-id",
+            "an MCP session id is 1-200 printable characters without spaces or *?[]{}\\",
+        ))
+    }
 }
 
 /// The keys of one session.
@@ -149,6 +174,25 @@ mod tests {
         assert_eq!(server.error, "p:mcp:session:user-1:server:github:error");
         assert_eq!(keys.connections(), "p:mcp:session:user-1:connections");
         assert_eq!(keys.scan_pattern(), "p:mcp:session:user-1:*");
+    }
+
+    #[test]
+    fn mcp_bindings_live_apart_from_connection_state() {
+        assert_eq!(mcp_binding("p:", "abc-1").unwrap(), "p:mcp:binding:abc-1");
+        for bad in [
+            "",
+            "a b",
+            "a*",
+            "{a}",
+            "é",
+            &"x".repeat(MAX_MCP_SESSION_LEN + 1),
+        ] {
+            let err = mcp_binding("p:", bad).unwrap_err();
+            assert_eq!(err.code(), "invalid_mcp_session_id", "{bad:?}");
+        }
+        // No session's SCAN pattern ever reaches a binding.
+        let keys = SessionKeys::new("p:", &sid("mcp"));
+        assert!(!keys.owns(&mcp_binding("p:", "x").unwrap()));
     }
 
     #[test]

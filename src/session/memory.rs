@@ -1,5 +1,5 @@
 //! The embedded state store: a map behind one mutex, with the same key layout
-//! ([`keys`](super::keys)), values and TTL rules as the Redis backend.
+//! ([`keys`]), values and TTL rules as the Redis backend.
 //!
 //! Every entry carries a deadline; an entry past it reads as absent, and a
 //! purge task removes such entries periodically (every `min(ttl, 60 s)`, at
@@ -22,8 +22,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::keys::SessionKeys;
-use super::{ConnectionState, ConnectionStatus, SessionId, State, StateStore, decode};
+use super::keys::{self, SessionKeys};
+use super::{
+    ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, decode,
+    decode_binding, encode_binding,
+};
 use crate::error::{Error, Result};
 
 /// Longest pause between two purges.
@@ -314,6 +317,35 @@ impl StateStore for MemoryState {
             false
         });
         Ok(deleted)
+    }
+
+    async fn bind_mcp_session(&self, id: &str, binding: &McpBinding) -> Result<()> {
+        let key = keys::mcp_binding(&self.prefix, id)?;
+        let value = encode_binding(binding)?;
+        self.txn().set(&key, value);
+        Ok(())
+    }
+
+    async fn mcp_session(&self, id: &str) -> Result<Option<McpBinding>> {
+        let key = keys::mcp_binding(&self.prefix, id)?;
+        let mut txn = self.txn();
+        let Some(raw) = txn.text(&key).map(str::to_owned) else {
+            return Ok(None);
+        };
+        // `GETEX … PX ttl`: reading refreshes the deadline.
+        let expires_at = txn.expires_at;
+        if let Some(entry) = txn.map.get_mut(&key) {
+            entry.expires_at = expires_at;
+        }
+        Ok(decode_binding(&raw))
+    }
+
+    async fn forget_mcp_session(&self, id: &str) -> Result<bool> {
+        let key = keys::mcp_binding(&self.prefix, id)?;
+        let mut txn = self.txn();
+        let existed = txn.text(&key).is_some();
+        txn.del(&key);
+        Ok(existed)
     }
 
     async fn health(&self) -> Result<()> {

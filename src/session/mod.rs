@@ -119,6 +119,20 @@ impl ConnectionState {
     }
 }
 
+/// What the state store keeps for one MCP session (one `Mcp-Session-Id` on
+/// `/mcp`), so that any replica can check who may use it and rebuild it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpBinding {
+    /// The user who opened the MCP session; anyone else gets 404.
+    pub user: String,
+    /// The route it was opened on: empty for `/mcp`, the server name for
+    /// `/mcp/s/{server}` (a session never moves between routes).
+    pub route: String,
+    /// The client's `initialize` params, replayed when another replica
+    /// restores the session.
+    pub initialize: serde_json::Value,
+}
+
 /// Raw state operations; both backends pass the same contract tests.
 ///
 /// Every key is written with the configured TTL, and each write refreshes the
@@ -169,8 +183,29 @@ pub trait StateStore: Send + Sync + 'static {
     async fn disconnect_all(&self, session: &SessionId) -> Result<Vec<String>>;
     /// Deletes every key of the session (SCAN, never KEYS); returns how many.
     async fn clear_session(&self, session: &SessionId) -> Result<u64>;
+    /// Stores the binding of MCP session `id` (`{prefix}mcp:binding:{id}`)
+    /// with the TTL, replacing any earlier one.
+    async fn bind_mcp_session(&self, id: &str, binding: &McpBinding) -> Result<()>;
+    /// The binding of MCP session `id`, refreshing its TTL (a session in use
+    /// never expires); `None` if there is none or it is unreadable.
+    async fn mcp_session(&self, id: &str) -> Result<Option<McpBinding>>;
+    /// Removes the binding of MCP session `id`; whether there was one.
+    async fn forget_mcp_session(&self, id: &str) -> Result<bool>;
     /// Round trip to the backend.
     async fn health(&self) -> Result<()>;
+}
+
+/// Reads a stored binding; garbage reads as absent (the session is then
+/// unknown, and the client initializes again).
+fn decode_binding(raw: &str) -> Option<McpBinding> {
+    serde_json::from_str(raw)
+        .inspect_err(|err| tracing::warn!(error = %err, "unreadable MCP session binding"))
+        .ok()
+}
+
+/// A binding as stored text.
+fn encode_binding(binding: &McpBinding) -> Result<String> {
+    serde_json::to_string(binding).map_err(Error::internal)
 }
 
 /// Reads the four stored values of one server (status, tools, connected_at,

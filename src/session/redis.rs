@@ -1,7 +1,7 @@
 //! The Redis state store, over one auto-reconnecting
 //! [`ConnectionManager`].
 //!
-//! - Key names come from [`keys`](super::keys) only.
+//! - Key names come from [`keys`] only.
 //! - Every write is one `MULTI`/`EXEC` transaction
 //!   ([`redis::pipe().atomic()`](redis::Pipeline::atomic)), and `get` reads the
 //!   four keys of a server with one `MGET`, so a reader never sees `CONNECTED`
@@ -24,8 +24,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::keys::SessionKeys;
-use super::{ConnectionState, ConnectionStatus, SessionId, State, StateStore, decode};
+use super::keys::{self, SessionKeys};
+use super::{
+    ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, decode,
+    decode_binding, encode_binding,
+};
 use crate::error::{Error, Result};
 
 /// Time limit for opening one TCP (or TLS) connection to Redis.
@@ -353,6 +356,40 @@ impl StateStore for RedisState {
             }
             cursor = next;
         }
+    }
+
+    async fn bind_mcp_session(&self, id: &str, binding: &McpBinding) -> Result<()> {
+        let key = keys::mcp_binding(&self.prefix, id)?;
+        let value = encode_binding(binding)?;
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .arg("PX")
+            .arg(self.ttl_ms)
+            .exec_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// `GETEX key PX ttl`: one round trip reads and refreshes.
+    async fn mcp_session(&self, id: &str) -> Result<Option<McpBinding>> {
+        let key = keys::mcp_binding(&self.prefix, id)?;
+        let raw: Option<Vec<u8>> = redis::cmd("GETEX")
+            .arg(&key)
+            .arg("PX")
+            .arg(self.ttl_ms)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(text(raw).and_then(|raw| decode_binding(&raw)))
+    }
+
+    async fn forget_mcp_session(&self, id: &str) -> Result<bool> {
+        let key = keys::mcp_binding(&self.prefix, id)?;
+        let gone: u64 = redis::cmd("UNLINK")
+            .arg(&key)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(gone > 0)
     }
 
     async fn health(&self) -> Result<()> {

@@ -26,13 +26,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[allow(deprecated, reason = "sampling and roots are still part of 2025-11-25")]
+#[allow(deprecated, reason = "sampling, roots and logging are still part of 2025-11-25")]
 use rmcp::model::{
     ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
     CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
     ElicitResult, ElicitationCapability, FormElicitationCapability, Implementation,
-    ListRootsRequest, ListRootsResult, ProgressNotificationParam, ResourceUpdatedNotificationParam,
-    RootsCapabilities, SamplingCapability, ServerRequest, UrlElicitationCapability,
+    ListRootsRequest, ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam,
+    ResourceUpdatedNotificationParam, RootsCapabilities, SamplingCapability, ServerRequest,
+    UrlElicitationCapability,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer};
@@ -253,6 +254,18 @@ impl ClientHandler for UpstreamClient {
         _context: NotificationContext<RoleClient>,
     ) {
         self.relay.progress(params).await;
+    }
+
+    #[allow(deprecated)] // logging is still what pre-2026-07-28 peers use
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        context: NotificationContext<RoleClient>,
+    ) {
+        let origin = context
+            .extensions
+            .get::<rmcp::service::InboundStreamOrigin>();
+        self.relay.log(params, origin).await;
     }
 
     async fn on_tool_list_changed(&self, context: NotificationContext<RoleClient>) {

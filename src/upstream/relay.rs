@@ -23,10 +23,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+#[allow(deprecated)] // logging is still what pre-2026-07-28 peers use
 use rmcp::model::{
     CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientRequest,
-    ClientResult, GetExtensions, ProgressNotificationParam, ProgressToken, RequestId,
-    ServerRequest,
+    ClientResult, GetExtensions, LoggingMessageNotificationParam, ProgressNotificationParam,
+    ProgressToken, RequestId, ServerRequest,
 };
 use rmcp::service::{
     InboundStreamOrigin, OriginatingRequestId, PeerRequestOptions, RequestHandle, RoleClient,
@@ -233,6 +234,25 @@ impl Relay {
         params.progress_token = token;
         if let Err(err) = peer.notify_progress(params).await {
             tracing::debug!(error = %err, "progress not delivered to the caller");
+        }
+    }
+
+    /// Forwards an upstream log message to the caller whose call it arrived
+    /// with (`origin`), else to the caller of the most recent call on this
+    /// link. Dropped when no call is in flight.
+    #[allow(deprecated)] // logging is still what pre-2026-07-28 peers use
+    pub async fn log(
+        &self,
+        params: LoggingMessageNotificationParam,
+        origin: Option<&InboundStreamOrigin>,
+    ) {
+        self.settled().await;
+        let Some((caller, _)) = self.caller_for(origin) else {
+            tracing::debug!("upstream log message outside any call; dropped");
+            return;
+        };
+        if let Err(err) = caller.peer.notify_logging_message(params).await {
+            tracing::debug!(error = %err, "log message not delivered to the caller");
         }
     }
 

@@ -17,6 +17,8 @@ mod mcp_inspector;
 mod mcp_notify;
 mod mcp_per_server;
 mod mcp_relay;
+mod mcp_replicas;
+mod mcp_versions;
 mod openapi;
 mod rest_categories;
 mod rest_errors;

@@ -133,7 +133,7 @@ async fn connected(app: &AppState, principal: &Principal) -> Result<Vec<String>,
 
 /// The servers `scope` exposes; the per-server route's server must be
 /// connected.
-async fn servers_in_scope(
+pub(crate) async fn servers_in_scope(
     app: &AppState,
     principal: &Principal,
     scope: &Scope,
@@ -147,7 +147,11 @@ async fn servers_in_scope(
 }
 
 /// The live link to `server`, reopened when this process has none.
-async fn link(app: &AppState, principal: &Principal, server: &str) -> Result<Arc<Link>, McpError> {
+pub(crate) async fn link(
+    app: &AppState,
+    principal: &Principal,
+    server: &str,
+) -> Result<Arc<Link>, McpError> {
     app.sessions()
         .link(principal, server)
         .await

@@ -5,12 +5,14 @@
 //!
 //! The suite is split by concern: [`transitions`] (the states of one server),
 //! [`isolation`] (sessions apart, clearing a session), [`expiry`] (TTLs) and
-//! [`races`] (readers never see half a write).
+//! [`races`] (readers never see half a write), [`bindings`] (MCP session
+//! bindings).
 //!
 //! Every test uses its own key prefix, so tests never see each other's keys.
 
 #![allow(clippy::unwrap_used)] // a test may unwrap: a panic is its failure report
 
+mod bindings;
 mod expiry;
 mod isolation;
 mod races;
@@ -194,4 +196,9 @@ contract_for_all![
     transitions::invalid_server_names_are_refused,
     transitions::health_is_ok,
     transitions::get_many_reads_several_servers_in_order,
+    bindings::a_binding_reads_back_until_it_is_forgotten,
+    bindings::bindings_are_apart_from_connection_state,
+    bindings::invalid_mcp_session_ids_are_refused,
+    bindings::garbage_in_a_binding_reads_as_no_session,
+    bindings::a_binding_expires_unless_it_is_used,
 ];
