@@ -280,21 +280,7 @@ impl ServerHandler for GatewayHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let after = request
-            .and_then(|r| r.cursor)
-            .map(|cursor| {
-                URL_SAFE_NO_PAD
-                    .decode(&cursor)
-                    .ok()
-                    .and_then(|raw| String::from_utf8(raw).ok())
-                    .ok_or_else(|| {
-                        McpError::invalid_params(
-                            "the cursor is not one this server returned",
-                            Some(json!({"code": "invalid_cursor"})),
-                        )
-                    })
-            })
-            .transpose()?;
+        let after = content::list::decode_cursor(request.and_then(|r| r.cursor))?;
         let principal = principal(&context)?;
         let view = self.view(&principal).await?;
         let (tools, more) = view.page(after.as_deref(), TOOLS_PAGE);

@@ -75,7 +75,7 @@ where
 }
 
 /// The key after which a page starts, from a cursor this module made.
-fn decode_cursor(cursor: Option<String>) -> Result<Option<String>, McpError> {
+pub(crate) fn decode_cursor(cursor: Option<String>) -> Result<Option<String>, McpError> {
     cursor
         .map(|cursor| {
             URL_SAFE_NO_PAD

@@ -28,7 +28,7 @@
 //! `list` holds the aggregated lists and their paging; `route` the requests
 //! for one item.
 
-mod list;
+pub(crate) mod list;
 mod route;
 
 pub use list::{PAGE, list_prompts, list_resource_templates, list_resources};
