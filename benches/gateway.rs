@@ -34,10 +34,15 @@ impl Drop for Fixture {
 }
 
 fn fixture(extra_tools: usize) -> Fixture {
+    fixture_paged(extra_tools, 50)
+}
+
+fn fixture_paged(extra_tools: usize, page_size: usize) -> Fixture {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-fixture"))
         .args(["--transport", "streamable-http", "--port", "0"])
         .env("FIXTURE_TOOL_COUNT", extra_tools.to_string())
+        .env("FIXTURE_PAGE_SIZE", page_size.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -180,6 +185,22 @@ async fn main() {
         "tools/list, {SERVERS} servers x 50 tools, {LIST_ROUNDS} rounds: p50 {:.3} ms",
         p50(list_times)
     );
+    // The same 500 tools straight from one upstream: what the client's own
+    // HTTP round trip and parsing of a 500-tool answer cost.
+    let big = fixture_paged(SERVERS * 50 - 7, SERVERS * 50);
+    let big_client = client(&big.1, None).await;
+    let mut direct_times = Vec::with_capacity(LIST_ROUNDS);
+    for _ in 0..LIST_ROUNDS {
+        let started = Instant::now();
+        let page = big_client.list_tools(None).await.expect("tools/list");
+        direct_times.push(started.elapsed());
+        assert_eq!(page.tools.len(), SERVERS * 50);
+    }
+    println!(
+        "tools/list, the same 500 tools straight from one upstream: p50 {:.3} ms",
+        p50(direct_times)
+    );
+    drop(big_client);
 
     let direct = client(&fixtures[0].1, None).await;
     let (d1, g1) = (

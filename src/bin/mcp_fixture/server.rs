@@ -27,11 +27,11 @@ use rmcp::model::{
 };
 use serde_json::{Map, Value, json};
 
-/// `tools/list` page size.
+/// `tools/list` page size unless `FIXTURE_PAGE_SIZE` says otherwise.
 pub const PAGE_SIZE: usize = 50;
 
 /// What the environment asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// `FIXTURE_TOOL_COUNT`: extra trivial tools `t0…`.
     pub tool_count: usize,
@@ -40,6 +40,8 @@ pub struct Settings {
     /// `FIXTURE_RELAY=1`: add the tools that exercise a gateway's relay
     /// (`sample`, `elicit`, `roots`, `notify`, `die`, `cancelled_count`).
     pub relay: bool,
+    /// `FIXTURE_PAGE_SIZE`: tools per `tools/list` page (default [`PAGE_SIZE`]).
+    pub page_size: usize,
 }
 
 impl Settings {
@@ -56,8 +58,18 @@ impl Settings {
                 .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
                 .unwrap_or(false)
         };
+        let page_size = match std::env::var("FIXTURE_PAGE_SIZE") {
+            Ok(raw) if !raw.trim().is_empty() => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .with_context(|| format!("FIXTURE_PAGE_SIZE={raw:?} is not a positive number"))?,
+            _ => PAGE_SIZE,
+        };
         Ok(Self {
             tool_count,
+            page_size,
             broken_schema: flag("FIXTURE_NO_SCHEMA"),
             relay: flag("FIXTURE_RELAY"),
         })
@@ -571,7 +583,7 @@ impl ServerHandler for Fixture {
                     McpError::invalid_params(format!("invalid cursor: {cursor}"), None)
                 })?,
         };
-        let end = (start + PAGE_SIZE).min(tools.len());
+        let end = (start + self.settings.page_size).min(tools.len());
         let mut result = ListToolsResult::with_all_items(tools[start..end].to_vec());
         if end < tools.len() {
             result.next_cursor = Some(end.to_string());
