@@ -414,6 +414,7 @@ fn apply_patch(current: &Server, patch: ServerPatch) -> Result<NewServer> {
             .category_id
             .unwrap_or_else(|| current.category_id.as_ref().map(|c| c.as_str().to_owned())),
         enabled: Some(patch.enabled.unwrap_or(current.enabled)),
+        fail_closed: patch.fail_closed.unwrap_or(current.fail_closed),
     })
 }
 
@@ -547,6 +548,7 @@ fn build_server(
         owner,
         category_id,
         enabled: draft.enabled.unwrap_or(true),
+        fail_closed: draft.fail_closed,
         created_at,
         updated_at,
     })

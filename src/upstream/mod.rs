@@ -26,7 +26,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[allow(deprecated, reason = "sampling, roots and logging are still part of 2025-11-25")]
+#[allow(
+    deprecated,
+    reason = "sampling, roots and logging are still part of 2025-11-25"
+)]
 use rmcp::model::{
     ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
     CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,

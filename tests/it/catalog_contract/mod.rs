@@ -61,6 +61,7 @@ contract_suite!(
     categories::categories_are_searched_and_paged_by_lowercase_name,
     categories::search_treats_like_wildcards_literally,
     servers::servers_round_trip_every_field,
+    servers::servers_stored_before_fail_closed_existed_read_as_fail_open,
     servers::updating_a_missing_server_is_not_found,
     servers::server_secrets_are_sealed_at_rest,
     servers::server_names_are_unique,
@@ -130,6 +131,7 @@ fn server(raw_name: &str, owner: &str, is_public: bool) -> Server {
         owner: owner.to_owned(),
         category_id: None,
         enabled: true,
+        fail_closed: false,
         created_at: at(10),
         updated_at: at(11),
     }
