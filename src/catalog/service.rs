@@ -264,6 +264,13 @@ impl CatalogService {
         Ok(page(items, limit, |s| s.name.as_str().to_owned()))
     }
 
+    /// Names of the enabled `fail_closed` servers the principal may see,
+    /// sorted (one query; the gateway checks them on every view rebuild).
+    pub async fn fail_closed_servers(&self, principal: &Principal) -> Result<Vec<String>> {
+        let visible_to = (!principal.is_admin()).then_some(principal.user_id.as_str());
+        self.store.fail_closed_servers(visible_to).await
+    }
+
     /// Creates a server owned by the principal. Users may create private
     /// network servers; only admins create public or stdio servers.
     #[tracing::instrument(skip_all, fields(user = %principal.user_id, server = %input.name))]

@@ -100,6 +100,12 @@ pub(super) const LIST_SERVERS: &str = concat!(
      AND (CAST($3 AS TEXT) IS NULL OR name > $3) \
      ORDER BY name LIMIT $4"
 );
+/// `$1` user who sees public + own servers or NULL (all): names of the
+/// enabled servers marked `fail_closed`.
+pub(super) const LIST_FAIL_CLOSED: &str = "SELECT name FROM servers \
+     WHERE fail_closed AND enabled \
+     AND (CAST($1 AS TEXT) IS NULL OR is_public OR owner = $1) \
+     ORDER BY name";
 
 pub(super) const INSERT_API_KEY: &str = concat!(
     "INSERT INTO api_keys (",
