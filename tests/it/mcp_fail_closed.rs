@@ -2,7 +2,8 @@
 //! session (it died mid-call or failed to connect), that session's `/mcp`
 //! refuses every `tools/call`, `resources/read` and `prompts/get` with
 //! `server_failed` naming it, until it is connected again or disconnected;
-//! `tools/list`, `/mcp/s/{other}` and other sessions keep working. The
+//! `tools/list`, `/mcp/s/{other}` and other sessions keep working; another
+//! replica sees the block within the view TTL. The
 //! default (fail-open) is covered in `mcp_relay`.
 
 use reqwest::StatusCode;
@@ -315,4 +316,62 @@ async fn fail_closed_is_created_patched_and_read_through_rest() {
         assert!(boolean, "{schema}: {}", schemas[schema]);
     }
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failure_on_one_replica_blocks_the_session_on_the_other_within_the_view_ttl() {
+    // Two replicas on one PostgreSQL catalog and one Redis key prefix.
+    let prefix = format!("{}:", crate::support::unique("failclosed"));
+    let (_catalog, pg_url) = crate::support::db::fresh_postgres().await;
+    let settings = |s: &mut manifold::Settings| {
+        s.catalog.url = pg_url.clone();
+        s.state.url = crate::support::redis::redis_url();
+        s.state.key_prefix = prefix.clone();
+        s.secrets.encryption_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into();
+        s.upstream.connect_timeout_seconds = 2;
+    };
+    let a = spawn_app_with(settings).await;
+    let b = spawn_app_with(settings).await;
+    create_fixture(&a, "work", false).await;
+    let alice = a.user_key("alice").await;
+    let down = json!({
+        "name": "down", "transport": "streamable_http",
+        "url": format!("http://127.0.0.1:{}/mcp", free_port()), "fail_closed": true,
+    });
+    let (status, created) = a.post("/api/v1/servers", &alice, down).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    connect(&a, "work", &alice).await;
+    let on_b = mcp_client(&b, "/mcp", &alice).await;
+    assert_eq!(echoed(&on_b, "work__echo", "open").await, Ok("open".into()));
+
+    let (status, _) = a.session_action("connect", "down", &alice).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let limit = manifold::gateway::view::VIEW_TTL + std::time::Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    loop {
+        match echoed(&on_b, "work__echo", "probe").await {
+            Err(err) => {
+                assert_server_failed(&err, "down");
+                break;
+            }
+            Ok(_) if started.elapsed() < limit => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok(_) => panic!("replica b still forwards calls after {limit:?}"),
+        }
+    }
+    assert_blocked_by(&on_b, "down", "work").await;
+
+    let (status, body) = a.session_action("disconnect", "down", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let started = std::time::Instant::now();
+    while echoed(&on_b, "work__echo", "again").await.is_err() {
+        assert!(started.elapsed() < limit, "replica b stays blocked");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    on_b.cancel().await.expect("client closes");
+    a.stop().await;
+    b.stop().await;
+    crate::support::db::drop_postgres_database(&pg_url).await;
 }

@@ -69,6 +69,7 @@ contract_suite!(
     servers::deleting_a_category_uncategorises_its_servers,
     server_lists::servers_are_filtered_by_visibility_and_category,
     server_lists::servers_are_paged_by_name,
+    server_lists::fail_closed_servers_are_the_enabled_visible_ones_by_name,
     api_keys::api_keys_are_found_touched_revoked_counted_and_listed,
     database::timestamps_are_kept_to_the_microsecond,
     database::migrations_applied_twice_are_idempotent,
