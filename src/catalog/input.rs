@@ -74,6 +74,10 @@ pub struct NewServer {
     pub category_id: Option<String>,
     /// Defaults to true.
     pub enabled: Option<bool>,
+    /// Block the session's aggregate `/mcp` calls while this server is
+    /// `FAILED` in it (defaults to false: fail-open).
+    #[serde(default)]
+    pub fail_closed: bool,
 }
 
 /// Changes to a server; absent fields stay, `null` clears nullable ones.
@@ -106,4 +110,5 @@ pub struct ServerPatch {
     #[schema(value_type = Option<String>)]
     pub category_id: Option<Option<String>>,
     pub enabled: Option<bool>,
+    pub fail_closed: Option<bool>,
 }

@@ -85,6 +85,10 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn get_server(&self, id: &ServerId) -> Result<Option<Server>>;
     async fn get_server_by_name(&self, name: &ServerName) -> Result<Option<Server>>;
     async fn list_servers(&self, query: &ServerQuery) -> Result<Vec<Server>>;
+    /// Names of the enabled `fail_closed` servers, sorted; `Some(user)`: only
+    /// public ones and those `user` owns, `None`: all. One query, whatever
+    /// the size of the catalog.
+    async fn fail_closed_servers(&self, visible_to: Option<&str>) -> Result<Vec<String>>;
 
     async fn insert_api_key(&self, key: &ApiKey) -> Result<()>;
     /// The key with this hash, revoked or not.

@@ -167,6 +167,11 @@ pub struct Server {
     #[schema(value_type = Option<String>)]
     pub category_id: Option<CategoryId>,
     pub enabled: bool,
+    /// While this server is `FAILED` in a session, that session's aggregate
+    /// `/mcp` refuses `tools/call`, `resources/read` and `prompts/get` with
+    /// `server_failed` (fail-closed); when false, the other servers keep
+    /// working (fail-open).
+    pub fail_closed: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -99,6 +99,7 @@ pub(super) struct ServerRow {
     owner: String,
     category_id: Option<String>,
     enabled: bool,
+    fail_closed: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -129,6 +130,7 @@ impl ServerRow {
                 .transpose()
                 .map_err(corrupt("servers.category_id"))?,
             enabled: self.enabled,
+            fail_closed: self.fail_closed,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -264,6 +264,13 @@ impl CatalogService {
         Ok(page(items, limit, |s| s.name.as_str().to_owned()))
     }
 
+    /// Names of the enabled `fail_closed` servers the principal may see,
+    /// sorted (one query; the gateway checks them on every view rebuild).
+    pub async fn fail_closed_servers(&self, principal: &Principal) -> Result<Vec<String>> {
+        let visible_to = (!principal.is_admin()).then_some(principal.user_id.as_str());
+        self.store.fail_closed_servers(visible_to).await
+    }
+
     /// Creates a server owned by the principal. Users may create private
     /// network servers; only admins create public or stdio servers.
     #[tracing::instrument(skip_all, fields(user = %principal.user_id, server = %input.name))]
@@ -414,6 +421,7 @@ fn apply_patch(current: &Server, patch: ServerPatch) -> Result<NewServer> {
             .category_id
             .unwrap_or_else(|| current.category_id.as_ref().map(|c| c.as_str().to_owned())),
         enabled: Some(patch.enabled.unwrap_or(current.enabled)),
+        fail_closed: patch.fail_closed.unwrap_or(current.fail_closed),
     })
 }
 
@@ -547,6 +555,7 @@ fn build_server(
         owner,
         category_id,
         enabled: draft.enabled.unwrap_or(true),
+        fail_closed: draft.fail_closed,
         created_at,
         updated_at,
     })

@@ -23,7 +23,8 @@ macro_rules! category_columns {
 macro_rules! server_columns {
     () => {
         "id, name, title, description, transport, url, query_params, headers, command, args, \
-         env, cwd, requires_oauth2, is_public, owner, category_id, enabled, created_at, updated_at"
+         env, cwd, requires_oauth2, is_public, owner, category_id, enabled, fail_closed, created_at, \
+         updated_at"
     };
 }
 
@@ -68,18 +69,18 @@ pub(super) const LIST_CATEGORIES: &str = concat!(
 pub(super) const COUNT_CATEGORIES: &str =
     concat!("SELECT COUNT(*) FROM categories WHERE ", category_search!());
 
-/// Binds [`bind_server!`] (`$1`-`$17`), then `created_at`, `updated_at`.
+/// Binds [`bind_server!`] (`$1`-`$18`), then `created_at`, `updated_at`.
 pub(super) const INSERT_SERVER: &str = concat!(
     "INSERT INTO servers (",
     server_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
 );
-/// Binds [`bind_server!`] (`$1`-`$17`), then `updated_at`.
+/// Binds [`bind_server!`] (`$1`-`$18`), then `updated_at`.
 pub(super) const UPDATE_SERVER: &str = "UPDATE servers SET name = $2, title = $3, \
      description = $4, transport = $5, url = $6, query_params = $7, headers = $8, command = $9, \
      args = $10, env = $11, cwd = $12, requires_oauth2 = $13, is_public = $14, owner = $15, \
-     category_id = $16, enabled = $17, updated_at = $18 WHERE id = $1";
+     category_id = $16, enabled = $17, fail_closed = $18, updated_at = $19 WHERE id = $1";
 pub(super) const DELETE_SERVER: &str = "DELETE FROM servers WHERE id = $1";
 pub(super) const GET_SERVER: &str =
     concat!("SELECT ", server_columns!(), " FROM servers WHERE id = $1");
@@ -99,6 +100,12 @@ pub(super) const LIST_SERVERS: &str = concat!(
      AND (CAST($3 AS TEXT) IS NULL OR name > $3) \
      ORDER BY name LIMIT $4"
 );
+/// `$1` user who sees public + own servers or NULL (all): names of the
+/// enabled servers marked `fail_closed`.
+pub(super) const LIST_FAIL_CLOSED: &str = "SELECT name FROM servers \
+     WHERE fail_closed AND enabled \
+     AND (CAST($1 AS TEXT) IS NULL OR is_public OR owner = $1) \
+     ORDER BY name";
 
 pub(super) const INSERT_API_KEY: &str = concat!(
     "INSERT INTO api_keys (",
@@ -136,7 +143,7 @@ macro_rules! bind_category {
     };
 }
 
-/// Binds `$1`-`$17` of [`INSERT_SERVER`] / [`UPDATE_SERVER`].
+/// Binds `$1`-`$18` of [`INSERT_SERVER`] / [`UPDATE_SERVER`].
 macro_rules! bind_server {
     ($query:expr, $server:expr, $sealed:expr) => {
         $query
@@ -157,6 +164,7 @@ macro_rules! bind_server {
             .bind($server.owner.as_str())
             .bind($server.category_id.as_ref().map(|id| id.as_str()))
             .bind($server.enabled)
+            .bind($server.fail_closed)
     };
 }
 

@@ -175,6 +175,16 @@ macro_rules! sql_catalog_store {
                         .collect()
                 }
 
+                async fn fail_closed_servers(
+                    &self,
+                    visible_to: Option<&str>,
+                ) -> Result<Vec<String>> {
+                    Ok(sqlx::query_scalar::<_, String>(sql::LIST_FAIL_CLOSED)
+                        .bind(visible_to)
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+
                 async fn insert_api_key(&self, key: &ApiKey) -> Result<()> {
                     sqlx::query(sql::INSERT_API_KEY)
                         .bind(key.id.as_str())

@@ -301,6 +301,7 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<CallToolResponse, McpError> {
         let principal = principal(&context)?;
         let view = self.view(&principal).await?;
+        view.check_open()?;
         let Some((server, tool)) = view.resolve(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("unknown tool: {}", request.name),

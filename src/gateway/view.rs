@@ -13,19 +13,29 @@
 //! change made on another replica, or a server hidden or deleted in the
 //! catalog, can go unseen. Views are a cache: any replica rebuilds them from
 //! the catalog and the state store.
+//!
+//! An aggregate view also records whether a `fail_closed` server of the
+//! session is `FAILED` ([`ToolView::check_open`]): two more queries per
+//! rebuild (the principal's fail-closed servers, then their statuses in one
+//! round trip), none per call. A failure on another replica is seen within
+//! [`VIEW_TTL`]; one in this process at once, since marking a server
+//! `FAILED` publishes a change. Per-server views (`/mcp/s/{server}`) are
+//! never blocked: they reach one upstream, whose own failure already ends
+//! its calls.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rmcp::ErrorData as McpError;
 use rmcp::model::Tool;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
-use crate::session::SessionId;
+use crate::session::{ConnectionStatus, SessionId};
 use crate::state::AppState;
 
 /// How long a view is reused when nothing in this process changed it.
@@ -40,6 +50,8 @@ pub struct ToolView {
     tools: Vec<Tool>,
     /// Exposed name → (server, upstream tool name).
     routes: HashMap<String, (String, String)>,
+    /// A `fail_closed` server that is `FAILED` in the session, if any.
+    blocked: Option<String>,
 }
 
 impl ToolView {
@@ -87,7 +99,39 @@ impl ToolView {
             tools.push(tool);
         }
         tools.sort_by(|a, b| a.name.cmp(&b.name));
-        Self { tools, routes }
+        Self {
+            tools,
+            routes,
+            blocked: None,
+        }
+    }
+
+    /// The view refusing calls because `server` (fail-closed) is `FAILED`.
+    pub fn blocked_by(mut self, server: Option<String>) -> Self {
+        self.blocked = server;
+        self
+    }
+
+    /// The `fail_closed` server whose failure blocks this view, if any.
+    pub fn blocked(&self) -> Option<&str> {
+        self.blocked.as_deref()
+    }
+
+    /// `Ok` unless a `fail_closed` server is `FAILED` in the session; then an
+    /// MCP error with `data.code = "server_failed"` and `data.server`, for
+    /// every call, read and prompt until it is connected again or
+    /// disconnected.
+    pub fn check_open(&self) -> std::result::Result<(), McpError> {
+        match &self.blocked {
+            None => Ok(()),
+            Some(server) => Err(McpError::internal_error(
+                format!(
+                    "server `{server}` failed and is fail-closed: this session's calls are \
+                     refused until it is connected again or disconnected"
+                ),
+                Some(json!({"code": "server_failed", "server": server})),
+            )),
+        }
     }
 
     /// The (server, upstream tool) behind an exposed name.
@@ -227,13 +271,35 @@ async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<T
         let tools = store.tools(session, &server).await?;
         servers.push((server, tools));
     }
-    Ok(ToolView::build(scope, servers))
+    let blocked = match scope {
+        Scope::All => failed_fail_closed(app, principal).await?,
+        Scope::Server(_) => None,
+    };
+    Ok(ToolView::build(scope, servers).blocked_by(blocked))
+}
+
+/// The first (by name) `fail_closed` server the principal may see that is
+/// `FAILED` in its session: one catalog query and one state-store read.
+async fn failed_fail_closed(app: &AppState, principal: &Principal) -> Result<Option<String>> {
+    let names = app.catalog().fail_closed_servers(principal).await?;
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let states = app
+        .state_store()
+        .get_many(&principal.session, &refs)
+        .await?;
+    Ok(names
+        .into_iter()
+        .zip(states)
+        .find(|(_, state)| state.status == ConnectionStatus::Failed)
+        .map(|(name, _)| name))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn tool(name: &str) -> Value {
         json!({"name": name, "inputSchema": {"type": "object"}})
@@ -270,5 +336,16 @@ mod tests {
         assert_eq!(rest.len(), 1);
         assert!(!more);
         assert_eq!(view.resolve("c"), Some(("a", "c")));
+    }
+
+    #[test]
+    fn a_blocked_view_refuses_with_server_failed_naming_the_server() {
+        let open = ToolView::build(&Scope::All, vec![("a".into(), vec![tool("x")])]);
+        assert!(open.check_open().is_ok());
+        let blocked = open.blocked_by(Some("b".into()));
+        assert_eq!(blocked.blocked(), Some("b"));
+        let data = blocked.check_open().err().and_then(|e| e.data);
+        assert_eq!(data, Some(json!({"code": "server_failed", "server": "b"})));
+        assert_eq!(blocked.resolve("a__x"), Some(("a", "x")), "still listed");
     }
 }

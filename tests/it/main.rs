@@ -11,6 +11,7 @@ mod mcp_clients;
 mod mcp_conformance;
 mod mcp_content;
 mod mcp_endpoint;
+mod mcp_fail_closed;
 mod mcp_fanout;
 mod mcp_hardening;
 mod mcp_inspector;

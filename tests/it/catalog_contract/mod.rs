@@ -61,6 +61,7 @@ contract_suite!(
     categories::categories_are_searched_and_paged_by_lowercase_name,
     categories::search_treats_like_wildcards_literally,
     servers::servers_round_trip_every_field,
+    servers::servers_stored_before_fail_closed_existed_read_as_fail_open,
     servers::updating_a_missing_server_is_not_found,
     servers::server_secrets_are_sealed_at_rest,
     servers::server_names_are_unique,
@@ -68,6 +69,7 @@ contract_suite!(
     servers::deleting_a_category_uncategorises_its_servers,
     server_lists::servers_are_filtered_by_visibility_and_category,
     server_lists::servers_are_paged_by_name,
+    server_lists::fail_closed_servers_are_the_enabled_visible_ones_by_name,
     api_keys::api_keys_are_found_touched_revoked_counted_and_listed,
     database::timestamps_are_kept_to_the_microsecond,
     database::migrations_applied_twice_are_idempotent,
@@ -130,6 +132,7 @@ fn server(raw_name: &str, owner: &str, is_public: bool) -> Server {
         owner: owner.to_owned(),
         category_id: None,
         enabled: true,
+        fail_closed: false,
         created_at: at(10),
         updated_at: at(11),
     }

@@ -117,3 +117,36 @@ pub(super) async fn servers_are_paged_by_name(db: &TestDb) -> TestResult {
     assert_eq!(names_of_servers(&alice_page), ["a_1", "b"]);
     Ok(())
 }
+
+pub(super) async fn fail_closed_servers_are_the_enabled_visible_ones_by_name(
+    db: &TestDb,
+) -> TestResult {
+    let c = &db.catalog;
+    let closed = |s: Server| Server {
+        fail_closed: true,
+        ..s
+    };
+    for s in [
+        closed(server("z-public", "carol", true)),
+        closed(server("alice-own", "alice", false)),
+        closed(server("bob-own", "bob", false)),
+        Server {
+            enabled: false,
+            ..closed(server("off", "carol", true))
+        },
+        server("open-public", "carol", true),
+        server("alice-open", "alice", false),
+    ] {
+        c.insert_server(&s).await?;
+    }
+    assert_eq!(
+        c.fail_closed_servers(None).await?,
+        ["alice-own", "bob-own", "z-public"]
+    );
+    assert_eq!(
+        c.fail_closed_servers(Some("alice")).await?,
+        ["alice-own", "z-public"]
+    );
+    assert_eq!(c.fail_closed_servers(Some("mallory")).await?, ["z-public"]);
+    Ok(())
+}

@@ -47,6 +47,7 @@ pub(super) async fn servers_round_trip_every_field(db: &TestDb) -> TestResult {
         owner: "bob".to_owned(),
         category_id: None,
         enabled: false,
+        fail_closed: true,
         created_at: at(900),
         updated_at: at(901),
     };
@@ -88,6 +89,38 @@ pub(super) async fn servers_round_trip_every_field(db: &TestDb) -> TestResult {
         Some(tools),
         "the category stays"
     );
+    Ok(())
+}
+
+pub(super) async fn servers_stored_before_fail_closed_existed_read_as_fail_open(
+    db: &TestDb,
+) -> TestResult {
+    // A row written by a writer that knows nothing of `fail_closed`, as every
+    // row stored before migration 2 was.
+    let ids = db
+        .raw_texts(
+            "INSERT INTO servers (id, name, title, transport, url, owner, created_at, updated_at) \
+             VALUES ('mcp_legacy0000000000', 'legacy', 'Legacy', 'streamable_http', \
+             'https://legacy.example.com/mcp', 'alice', '2025-01-02T03:04:05Z', \
+             '2025-01-02T03:04:05Z') RETURNING id",
+            &[],
+        )
+        .await;
+    assert_eq!(ids, ["mcp_legacy0000000000"]);
+    let legacy = db
+        .catalog
+        .get_server_by_name(&name("legacy"))
+        .await?
+        .context("the legacy row reads back")?;
+    assert!(!legacy.fail_closed, "old rows default to fail-open");
+    assert!(legacy.enabled);
+
+    let closed = Server {
+        fail_closed: true,
+        ..legacy.clone()
+    };
+    db.catalog.update_server(&closed).await?;
+    assert_eq!(db.catalog.get_server(&legacy.id).await?, Some(closed));
     Ok(())
 }
 
