@@ -115,14 +115,22 @@ fn page<T>(
     (items, next)
 }
 
-/// `resources/list`: the resources of every server in scope.
-#[tracing::instrument(skip_all, fields(session = %principal.session))]
-pub async fn list_resources(
+/// The resources (or resource templates) of every server in scope, their
+/// URIs wrapped on [`Scope::All`], as one page after `cursor`.
+#[allow(clippy::too_many_arguments)]
+async fn list_uris<T, F, Fut>(
     app: &AppState,
     principal: &Principal,
     scope: &Scope,
     cursor: Option<String>,
-) -> Result<ListResourcesResult, McpError> {
+    what: &'static str,
+    list: F,
+    uri: fn(&mut T) -> &mut String,
+) -> Result<(Vec<T>, Option<String>), McpError>
+where
+    F: Fn(Arc<Link>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ServiceError>>,
+{
     let after = decode_cursor(cursor)?;
     let servers = servers_in_scope(app, principal, scope).await?;
     let lists = fan_out(
@@ -131,20 +139,42 @@ pub async fn list_resources(
         scope,
         servers,
         Capability::Resources,
-        "resources/list",
-        |link| async move { link.peer().list_all_resources().await },
+        what,
+        list,
     )
     .await?;
-    let mut resources: Vec<Resource> = Vec::new();
-    for (server, items) in lists {
-        for mut resource in items {
+    let mut keyed: Vec<(String, T)> = Vec::new();
+    for (server, found) in lists {
+        for mut item in found {
             if *scope == Scope::All {
-                resource.uri = wrap_uri(&server, &resource.uri);
+                let wrapped = wrap_uri(&server, uri(&mut item));
+                *uri(&mut item) = wrapped;
             }
-            resources.push(resource);
+            keyed.push((uri(&mut item).clone(), item));
         }
     }
-    let (resources, next_cursor) = page(resources, |r| &r.uri, after.as_deref(), PAGE);
+    let (keyed, next) = page(keyed, |(key, _)| key.as_str(), after.as_deref(), PAGE);
+    Ok((keyed.into_iter().map(|(_, item)| item).collect(), next))
+}
+
+/// `resources/list`: the resources of every server in scope.
+#[tracing::instrument(skip_all, fields(session = %principal.session))]
+pub async fn list_resources(
+    app: &AppState,
+    principal: &Principal,
+    scope: &Scope,
+    cursor: Option<String>,
+) -> Result<ListResourcesResult, McpError> {
+    let (resources, next_cursor) = list_uris(
+        app,
+        principal,
+        scope,
+        cursor,
+        "resources/list",
+        |link| async move { link.peer().list_all_resources().await },
+        |r: &mut Resource| &mut r.uri,
+    )
+    .await?;
     let mut result = ListResourcesResult::with_all_items(resources);
     result.next_cursor = next_cursor;
     Ok(result)
@@ -158,28 +188,16 @@ pub async fn list_resource_templates(
     scope: &Scope,
     cursor: Option<String>,
 ) -> Result<ListResourceTemplatesResult, McpError> {
-    let after = decode_cursor(cursor)?;
-    let servers = servers_in_scope(app, principal, scope).await?;
-    let lists = fan_out(
+    let (templates, next_cursor) = list_uris(
         app,
         principal,
         scope,
-        servers,
-        Capability::Resources,
+        cursor,
         "resources/templates/list",
         |link| async move { link.peer().list_all_resource_templates().await },
+        |t: &mut ResourceTemplate| &mut t.uri_template,
     )
     .await?;
-    let mut templates: Vec<ResourceTemplate> = Vec::new();
-    for (server, items) in lists {
-        for mut template in items {
-            if *scope == Scope::All {
-                template.uri_template = wrap_uri(&server, &template.uri_template);
-            }
-            templates.push(template);
-        }
-    }
-    let (templates, next_cursor) = page(templates, |t| &t.uri_template, after.as_deref(), PAGE);
     let mut result = ListResourceTemplatesResult::with_all_items(templates);
     result.next_cursor = next_cursor;
     Ok(result)
