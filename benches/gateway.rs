@@ -120,6 +120,12 @@ async fn main() {
     let settings = manifold::Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("data"),
+        // Measure the gateway, not the default per-user rate limit (still checked).
+        limits: manifold::config::LimitsSettings {
+            user_per_second: 1_000_000,
+            user_burst: 1_000_000,
+            ..Default::default()
+        },
         ..manifold::Settings::default()
     };
     let app = manifold::Application::build(settings).await.expect("app");

@@ -33,6 +33,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub log: LogSettings,
     pub secrets: SecretsSettings,
+    pub limits: LimitsSettings,
 }
 
 /// Where categories, servers and API keys live.
@@ -117,6 +118,21 @@ pub enum LogFormat {
     Json,
 }
 
+/// Request rate limits per principal, a token bucket per user id with a
+/// quota per role. `*_per_second = 0` means unlimited for that role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// Sustained requests per second of one admin user.
+    pub admin_per_second: u32,
+    /// Requests one admin user may make at once before the rate applies.
+    pub admin_burst: u32,
+    pub user_per_second: u32,
+    pub user_burst: u32,
+    pub anonymous_per_second: u32,
+    pub anonymous_burst: u32,
+}
+
 /// Encryption of secrets at rest.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -144,6 +160,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             log: LogSettings::default(),
             secrets: SecretsSettings::default(),
+            limits: LimitsSettings::default(),
         }
     }
 }
@@ -193,6 +210,19 @@ impl Default for HttpSettings {
                 "http://[::1]:*".into(),
             ],
             public_url: String::new(),
+        }
+    }
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            admin_per_second: 100,
+            admin_burst: 500,
+            user_per_second: 50,
+            user_burst: 200,
+            anonymous_per_second: 10,
+            anonymous_burst: 50,
         }
     }
 }
@@ -377,6 +407,34 @@ impl Settings {
                 ));
             }
         }
+        for (role, per_second, burst) in [
+            (
+                "admin",
+                self.limits.admin_per_second,
+                self.limits.admin_burst,
+            ),
+            ("user", self.limits.user_per_second, self.limits.user_burst),
+            (
+                "anonymous",
+                self.limits.anonymous_per_second,
+                self.limits.anonymous_burst,
+            ),
+        ] {
+            if per_second > 1_000_000 {
+                return Err(ConfigError::new(
+                    &format!("limits.{role}_per_second"),
+                    "must be at most 1000000 (0 means unlimited)",
+                ));
+            }
+            if per_second > 0 && burst == 0 {
+                return Err(ConfigError::new(
+                    &format!("limits.{role}_burst"),
+                    format!(
+                        "must be at least 1 while limits.{role}_per_second is set (0 there means unlimited)"
+                    ),
+                ));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", format!("not a valid filter: {e}")))?;
         if !self.secrets.encryption_key.is_empty() {
@@ -441,7 +499,15 @@ fn env_key(name: &str) -> Option<String> {
     let top = key.split('.').next().unwrap_or_default();
     let known = matches!(
         top,
-        "listen" | "data_dir" | "catalog" | "state" | "upstream" | "http" | "log" | "secrets"
+        "listen"
+            | "data_dir"
+            | "catalog"
+            | "state"
+            | "upstream"
+            | "http"
+            | "log"
+            | "secrets"
+            | "limits"
     );
     (known && !key.split('.').any(str::is_empty)).then_some(key)
 }

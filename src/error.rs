@@ -5,6 +5,7 @@
 //! shows its cause to a client: the edge logs it and answers a generic message.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Result alias used across services and stores.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -45,6 +46,10 @@ pub enum Error {
     /// `upstream_timeout`, `upstream_protocol_error`, `egress_denied`, …).
     #[error("{message}")]
     Upstream { code: &'static str, message: String },
+    /// The caller sent more requests than its role's rate limit allows (429);
+    /// it may try again after `retry_after`.
+    #[error("too many requests; retry in {}s", retry_after_seconds(*retry_after))]
+    RateLimited { retry_after: Duration },
     /// A dependency (catalog, state store) is not reachable (503).
     #[error("{what} is unavailable")]
     Unavailable {
@@ -107,6 +112,7 @@ impl Error {
             | Self::Upstream { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -119,6 +125,12 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// A wait as an HTTP `Retry-After` value: whole seconds, rounded up, at least 1.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    whole.max(1)
 }
 
 impl From<sqlx::Error> for Error {
@@ -139,5 +151,19 @@ impl From<redis::RedisError> for Error {
         } else {
             Self::internal(err)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_and_is_never_zero() {
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_secs(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(30)), 30);
     }
 }

@@ -6,7 +6,8 @@
 //!   (bind first, then serve) and [`state`] is the shared handle every handler gets.
 //! - [`admin`] holds the admin surfaces: [`admin::rest`] (`/api/v1`, with its
 //!   OpenAPI document) and the health probes.
-//! - [`auth`] turns a request into a [`auth::Principal`] (API keys today).
+//! - [`auth`] turns a request into a [`auth::Principal`] (API keys today);
+//!   [`ratelimit`] then holds each principal to its role's request rate.
 //! - [`catalog`] is durable configuration in SQL (SQLite or PostgreSQL):
 //!   categories, servers, API keys; [`catalog::service`] holds its rules.
 //! - [`session`] is per-session connection state (in memory or Redis), the
@@ -29,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod ids;
+pub mod ratelimit;
 pub mod secret;
 pub mod session;
 pub mod state;

@@ -8,6 +8,7 @@ use crate::auth::api_key::ApiKeys;
 use crate::catalog::{Catalog, CatalogService};
 use crate::config::Settings;
 use crate::gateway::notify::SessionNotifier;
+use crate::ratelimit::RateLimits;
 use crate::session::State;
 use crate::session::manager::{ManagerOptions, SessionManager};
 use crate::upstream::LinkOptions;
@@ -29,6 +30,7 @@ struct Shared {
     /// Cancelled when the server shuts down: ends long-lived `/mcp` streams.
     shutdown: tokio_util::sync::CancellationToken,
     notifier: SessionNotifier,
+    rate_limits: RateLimits,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
                 ),
             }
         }
+        let rate_limits = RateLimits::new(&settings.limits, shutdown.child_token());
         let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)
             .with_notifier(notifier.clone());
         Self {
@@ -81,6 +84,7 @@ impl AppState {
                 sessions,
                 shutdown,
                 notifier,
+                rate_limits,
             }),
         }
     }
@@ -113,6 +117,11 @@ impl AppState {
     /// API key issuing and checking.
     pub fn api_keys(&self) -> &ApiKeys {
         &self.shared.api_keys
+    }
+
+    /// Request rate limits per principal.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.shared.rate_limits
     }
 
     /// The connection-state store.

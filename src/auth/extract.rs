@@ -43,6 +43,7 @@ impl FromRequestParts<AppState> for Principal {
         let token = bearer_token(parts)?;
         let principal = state.api_keys().authenticate(token).await?;
         tracing::Span::current().record("user", principal.user_id.as_str());
+        crate::ratelimit::check(state, &principal)?;
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }

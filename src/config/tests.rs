@@ -76,6 +76,17 @@ fn an_invalid_value_names_its_key() {
             "secrets.encryption_key",
         ),
         ("MANIFOLD_CATALOG__URLL", "x", "catalog"),
+        ("MANIFOLD_LIMITS__USER_BURST", "0", "limits.user_burst"),
+        (
+            "MANIFOLD_LIMITS__ANONYMOUS_PER_SECOND",
+            "2000000",
+            "limits.anonymous_per_second",
+        ),
+        (
+            "MANIFOLD_LIMITS__ADMIN_PER_SECOND",
+            "-5",
+            "limits.admin_per_second",
+        ),
     ];
     for (var, value, key) in cases {
         let err = load(&[(var, value)]).err();
@@ -88,6 +99,23 @@ fn an_invalid_value_names_its_key() {
         );
         assert!(!err.to_string().contains('\n'), "one line: {err}");
     }
+}
+
+#[test]
+fn rate_limits_are_read_per_role_and_zero_per_second_means_unlimited() -> anyhow::Result<()> {
+    let s = load(&[
+        ("MANIFOLD_LIMITS__USER_PER_SECOND", "3"),
+        ("MANIFOLD_LIMITS__USER_BURST", "7"),
+        ("MANIFOLD_LIMITS__ADMIN_PER_SECOND", "0"),
+        ("MANIFOLD_LIMITS__ADMIN_BURST", "0"),
+    ])?;
+    assert_eq!((s.limits.user_per_second, s.limits.user_burst), (3, 7));
+    assert_eq!(s.limits.admin_per_second, 0, "unlimited needs no burst");
+    assert_eq!(
+        s.limits.anonymous_burst,
+        LimitsSettings::default().anonymous_burst
+    );
+    Ok(())
 }
 
 #[test]

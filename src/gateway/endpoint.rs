@@ -293,6 +293,9 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         Err(err) => return ApiError(err).into_response(),
     };
     tracing::Span::current().record("user", principal.user_id.as_str());
+    if let Err(err) = crate::ratelimit::check(&gate.app, &principal) {
+        return ApiError(err).into_response();
+    }
     if let Some(session) = parts.headers.get(&MCP_SESSION_ID) {
         let Ok(session) = session.to_str() else {
             return session_not_found();

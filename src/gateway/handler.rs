@@ -127,7 +127,7 @@ pub fn mcp_error(err: Error) -> McpError {
         | Error::BadRequest { .. }
         | Error::NotFound { .. }
         | Error::Conflict { .. } => McpError::invalid_params(err.to_string(), data),
-        Error::Unauthorized(_) | Error::Forbidden(_) => {
+        Error::Unauthorized(_) | Error::Forbidden(_) | Error::RateLimited { .. } => {
             McpError::invalid_request(err.to_string(), data)
         }
         Error::Internal(cause) => {

@@ -21,6 +21,7 @@ mod mcp_relay;
 mod mcp_replicas;
 mod mcp_versions;
 mod openapi;
+mod rate_limits;
 mod rest_categories;
 mod rest_errors;
 mod rest_servers;

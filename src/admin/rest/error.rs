@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, retry_after_seconds};
 
 /// A REST error response.
 #[derive(Debug)]
@@ -63,6 +63,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Upstream { code, .. } => match *code {
             "upstream_timeout" => StatusCode::GATEWAY_TIMEOUT,
             "egress_denied" => StatusCode::FORBIDDEN,
@@ -79,6 +80,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let err = self.0;
         let status = status_of(&err);
+        let retry_after = match &err {
+            Error::RateLimited { retry_after } => Some(retry_after_seconds(*retry_after)),
+            _ => None,
+        };
         let message = match &err {
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
@@ -104,6 +109,51 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"manifold\""),
             );
         }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
+    }
+}
+
+/// Documents the 429 every authenticated operation may answer, with its
+/// `Retry-After` header, on each operation of `api`.
+pub fn document_rate_limit(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let response = ResponseBuilder::new()
+        .description("Rate limited: wait `Retry-After` seconds (code `rate_limited`).")
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .description(Some("Whole seconds to wait before retrying."))
+                .build(),
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| response.clone().into());
+        }
     }
 }

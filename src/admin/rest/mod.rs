@@ -37,6 +37,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(servers::router())
         .merge(session::router())
         .split_for_parts();
+    error::document_rate_limit(&mut api);
     api.info = InfoBuilder::new()
         .title("Manifold admin API")
         .version(env!("CARGO_PKG_VERSION"))

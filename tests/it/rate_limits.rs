@@ -1,0 +1,177 @@
+//! Rate limits per principal: a user's burst passes, then REST and `/mcp`
+//! answer 429 `rate_limited` with `Retry-After` until the bucket refills;
+//! other users and admins have their own buckets.
+//!
+//! The limits refill one request a second, so a test asserts "limited within
+//! a few requests" rather than "limited at exactly request N": a slow machine
+//! may refill a token between two requests.
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
+
+/// Users: 1 request/s, burst 3. Admins: 1 request/s, burst 5.
+async fn limited_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.limits.user_per_second = 1;
+        s.limits.user_burst = 3;
+        s.limits.admin_per_second = 1;
+        s.limits.admin_burst = 5;
+    })
+    .await
+}
+
+/// `GET /api/v1/me` with `key`.
+async fn rest(app: &TestApp, key: &str) -> Response {
+    app.client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// An MCP `initialize` POST to `path` with `key`.
+async fn mcp(app: &TestApp, path: &str, key: &str) -> Response {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "rate-limit-test", "version": "1"},
+        },
+    });
+    app.client
+        .post(app.url(path))
+        .bearer_auth(key)
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// The `Retry-After` seconds and the error code of a 429.
+async fn rate_limited(response: Response) -> (u64, String) {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .expect("a 429 has Retry-After")
+        .to_str()
+        .expect("text")
+        .parse::<u64>()
+        .expect("Retry-After is whole seconds");
+    assert!(retry_after >= 1, "Retry-After is at least 1 second");
+    let body: Value = response.json().await.expect("JSON error body");
+    (retry_after, code(&body).to_owned())
+}
+
+/// Sends `send` until it answers 429 (at most `attempts` times); returns
+/// the 429 and how many requests passed before it.
+async fn until_limited<F, Fut>(attempts: usize, mut send: F) -> (Response, usize)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Response>,
+{
+    for passed in 0..attempts {
+        let response = send().await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            return (response, passed);
+        }
+        assert!(
+            response.status().is_success(),
+            "request {passed} answered {}",
+            response.status()
+        );
+    }
+    panic!("no 429 within {attempts} requests");
+}
+
+#[tokio::test]
+async fn a_user_past_their_burst_gets_429_with_retry_after_on_rest_and_mcp() {
+    let app = limited_app().await;
+    let alice = app.user_key("alice").await;
+    let alice_again = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+
+    // The burst of 3 passes, on both surfaces, then REST says 429.
+    assert_eq!(rest(&app, &alice).await.status(), StatusCode::OK);
+    assert_eq!(mcp(&app, "/mcp", &alice).await.status(), StatusCode::OK);
+    let (limited, passed) = until_limited(20, || rest(&app, &alice)).await;
+    assert!(passed >= 1, "the whole burst of 3 passes");
+    let (retry_after, code) = rate_limited(limited).await;
+    assert_eq!(code, "rate_limited");
+    assert!(retry_after <= 1, "one token refills in a second");
+
+    // The same user's bucket is shared by every surface and every API key
+    // (a token may refill on a slow machine, hence "within 2").
+    let (limited, _) = until_limited(2, || mcp(&app, "/mcp", &alice_again)).await;
+    let (retry_after, code) = rate_limited(limited).await;
+    assert_eq!(code, "rate_limited");
+    assert!(retry_after >= 1);
+    let (limited, _) = until_limited(2, || mcp(&app, "/mcp/s/anything", &alice)).await;
+    assert_eq!(rate_limited(limited).await.1, "rate_limited");
+
+    // Another user, and an admin, are not affected.
+    assert_eq!(rest(&app, &bob).await.status(), StatusCode::OK);
+    assert_eq!(mcp(&app, "/mcp", &bob).await.status(), StatusCode::OK);
+    assert_eq!(rest(&app, &app.admin_key).await.status(), StatusCode::OK);
+
+    // After waiting Retry-After (plus a margin), alice passes again.
+    let (limited, _) = until_limited(2, || rest(&app, &alice)).await;
+    let (retry_after, _) = rate_limited(limited).await;
+    tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(300)).await;
+    assert_eq!(rest(&app, &alice).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_admin_has_its_own_limit() {
+    let app = limited_app().await;
+    let alice = app.user_key("alice").await;
+    // The admin's burst of 5 is larger than a user's 3.
+    let (limited, passed) = until_limited(30, || rest(&app, &app.admin_key)).await;
+    assert!(passed >= 5, "the admin's burst of 5 passes, got {passed}");
+    assert_eq!(rate_limited(limited).await.1, "rate_limited");
+    // The limited admin does not slow the user down.
+    assert_eq!(rest(&app, &alice).await.status(), StatusCode::OK);
+    let (limited, passed) = until_limited(30, || mcp(&app, "/mcp", &alice)).await;
+    assert!(
+        passed >= 2,
+        "the rest of the user's burst passes, got {passed}"
+    );
+    assert_eq!(rate_limited(limited).await.1, "rate_limited");
+}
+
+#[tokio::test]
+async fn zero_per_second_lifts_the_limit_for_that_role() {
+    let app = spawn_app_with(|s| {
+        s.limits.user_per_second = 0;
+        s.limits.user_burst = 0;
+    })
+    .await;
+    let alice = app.user_key("alice").await;
+    for _ in 0..30 {
+        assert_eq!(rest(&app, &alice).await.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_429_of_every_operation() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("/api/v1/openapi.json", &app.admin_key).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let limited = &operation["responses"]["429"];
+            assert!(
+                limited["headers"]["Retry-After"].is_object(),
+                "{method} {path} documents no 429 with Retry-After"
+            );
+        }
+    }
+}
