@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::Authenticator;
 use crate::auth::api_key::ApiKeys;
 use crate::catalog::{Catalog, CatalogService};
 use crate::config::Settings;
@@ -24,6 +25,7 @@ struct Shared {
     settings: Settings,
     catalog: CatalogService,
     api_keys: ApiKeys,
+    auth: Authenticator,
     state: State,
     sessions: SessionManager,
     /// Cancelled when the server shuts down: ends long-lived `/mcp` streams.
@@ -70,6 +72,7 @@ impl AppState {
                 ),
             }
         }
+        let auth = Authenticator::new(&settings);
         let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)
             .with_notifier(notifier.clone());
         Self {
@@ -77,6 +80,7 @@ impl AppState {
                 settings,
                 catalog: catalog_service,
                 api_keys: ApiKeys::new(catalog),
+                auth,
                 state,
                 sessions,
                 shutdown,
@@ -113,6 +117,11 @@ impl AppState {
     /// API key issuing and checking.
     pub fn api_keys(&self) -> &ApiKeys {
         &self.shared.api_keys
+    }
+
+    /// JWT and anonymous-session checks (see [`crate::auth::extract::authenticate`]).
+    pub fn auth(&self) -> &Authenticator {
+        &self.shared.auth
     }
 
     /// The connection-state store.
