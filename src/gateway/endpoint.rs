@@ -1,5 +1,5 @@
 //! The `/mcp` endpoint: rmcp's streamable-HTTP service (stateful, one
-//! [`GatewayHandler`] per MCP session) behind an API-key middleware, and the
+//! [`GatewayHandler`] per MCP session) behind the authentication middleware, and the
 //! per-server route `/mcp/s/{server}` (one connected upstream, its own
 //! names), served by one such service per server name.
 //!

@@ -136,7 +136,6 @@ async fn an_anonymous_client_uses_public_servers_and_nothing_else() {
             json!({"description": "x"}),
         ),
         (Method::DELETE, "/api/v1/servers/pub", json!({})),
-        (Method::GET, "/api/v1/api-keys", json!({})),
     ] {
         let (status, answer) = anon(&app, method, path, &[], Some(body)).await;
         assert!(
