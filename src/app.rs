@@ -102,7 +102,11 @@ impl Application {
         // Open `/mcp` streams end when shutdown starts, so draining does not
         // wait for clients that hold a GET stream open.
         let token = self.state.shutdown_token().clone();
-        axum::serve(listener, self.router)
+        // Peer addresses reach handlers as `ConnectInfo` (anonymous sessions).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 token.cancel();

@@ -134,6 +134,22 @@ impl Cipher {
     }
 }
 
+/// A 32-byte key for `purpose`, derived (HMAC-SHA256) from the same key
+/// material [`Cipher::load`] uses, so it is stable across restarts and
+/// replicas that share that key, yet never equals the encryption key.
+pub fn derive_key(configured: &str, data_dir: &Path, purpose: &str) -> anyhow::Result<[u8; 32]> {
+    let master = if configured.is_empty() {
+        load_or_create_key_file(&data_dir.join(KEY_FILE))?
+    } else {
+        decode_key(configured).map_err(|e| anyhow::anyhow!("secrets.encryption_key: {e}"))?
+    };
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &master);
+    let tag = aws_lc_rs::hmac::sign(&key, purpose.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    Ok(out)
+}
+
 /// Decodes a configured key: base64 (standard or URL-safe) of exactly 32 bytes.
 fn decode_key(text: &str) -> Result<[u8; 32], String> {
     let text = text.trim();

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::Authenticator;
 use crate::auth::api_key::ApiKeys;
 use crate::catalog::{Catalog, CatalogService};
 use crate::config::Settings;
@@ -25,6 +26,7 @@ struct Shared {
     settings: Settings,
     catalog: CatalogService,
     api_keys: ApiKeys,
+    auth: Authenticator,
     state: State,
     sessions: SessionManager,
     /// Cancelled when the server shuts down: ends long-lived `/mcp` streams.
@@ -73,6 +75,7 @@ impl AppState {
             }
         }
         let rate_limits = RateLimits::new(&settings.limits, shutdown.child_token());
+        let auth = Authenticator::new(&settings);
         let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)
             .with_notifier(notifier.clone());
         Self {
@@ -80,6 +83,7 @@ impl AppState {
                 settings,
                 catalog: catalog_service,
                 api_keys: ApiKeys::new(catalog),
+                auth,
                 state,
                 sessions,
                 shutdown,
@@ -122,6 +126,11 @@ impl AppState {
     /// Request rate limits per principal.
     pub fn rate_limits(&self) -> &RateLimits {
         &self.shared.rate_limits
+    }
+
+    /// JWT and anonymous-session checks (see [`crate::auth::extract::authenticate`]).
+    pub fn auth(&self) -> &Authenticator {
+        &self.shared.auth
     }
 
     /// The connection-state store.

@@ -1,12 +1,15 @@
-//! The [`Principal`] extractor: a handler that takes a `Principal` argument
-//! only runs for an authenticated caller. Missing or bad credentials answer
-//! 401 with `WWW-Authenticate: Bearer`.
+//! [`authenticate`]: the one function that turns a request into a
+//! [`Principal`], used by the REST extractor below and by the `/mcp`
+//! middleware, so every surface sees the same principal. A handler that
+//! takes a `Principal` argument only runs for an authenticated caller;
+//! missing or bad credentials answer 401 with `WWW-Authenticate: Bearer`.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use crate::auth::Principal;
+use crate::auth::api_key::KEY_PREFIX;
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -30,6 +33,23 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, Error> {
     Ok(token.trim())
 }
 
+/// Who sent the request: an API key (`mfk_…`), else a JWT when JWTs are
+/// configured; without an `Authorization` header, an anonymous session when
+/// those are enabled. Anything else is 401 `unauthorized`.
+pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Principal, Error> {
+    let auth = app.auth();
+    if !parts.headers.contains_key(AUTHORIZATION)
+        && let Some(anonymous) = &auth.anonymous
+    {
+        return anonymous.principal(parts);
+    }
+    let token = bearer_token(parts)?;
+    match &auth.jwt {
+        Some(jwt) if !token.starts_with(KEY_PREFIX) => jwt.authenticate(token).await,
+        _ => app.api_keys().authenticate(token).await,
+    }
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = crate::admin::rest::ApiError;
 
@@ -40,8 +60,7 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(principal) = parts.extensions.get::<Principal>() {
             return Ok(principal.clone());
         }
-        let token = bearer_token(parts)?;
-        let principal = state.api_keys().authenticate(token).await?;
+        let principal = authenticate(state, parts).await?;
         tracing::Span::current().record("user", principal.user_id.as_str());
         crate::ratelimit::check(state, &principal)?;
         parts.extensions.insert(principal.clone());

@@ -1,9 +1,13 @@
-//! Who is calling: the [`Principal`] on every request, built by the axum
-//! extractor in [`extract`] from an API key (this module's [`api_key`]).
-//! JWT and anonymous sessions plug into the same extractor later.
+//! Who is calling: the [`Principal`] on every request. [`extract::authenticate`]
+//! is the one place a request becomes a principal, used by the REST extractor
+//! and the `/mcp` middleware alike: an `mfk_` bearer token is an API key
+//! ([`api_key`]), any other bearer token a JWT ([`jwt`], when configured), and
+//! no `Authorization` header an anonymous session ([`anonymous`], when enabled).
 
+pub mod anonymous;
 pub mod api_key;
 pub mod extract;
+pub mod jwt;
 
 use std::fmt;
 
@@ -21,6 +25,9 @@ pub enum Role {
     Admin,
     /// Their own private network servers; public servers read-only.
     User,
+    /// No credentials (anonymous sessions): public servers only, read-only;
+    /// may connect them and use `/mcp`. Never stored on an API key.
+    Anonymous,
 }
 
 impl Role {
@@ -29,6 +36,7 @@ impl Role {
         match self {
             Self::Admin => "admin",
             Self::User => "user",
+            Self::Anonymous => "anonymous",
         }
     }
 
@@ -56,7 +64,23 @@ impl fmt::Display for Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Credential {
+    /// An API key (`mfk_…`).
     ApiKey { key_id: ApiKeyId },
+    /// A verified JWT (the token itself is not kept).
+    Jwt { issuer: Option<String> },
+    /// No credentials: an anonymous session.
+    Anonymous,
+}
+
+impl Credential {
+    /// `api_key`, `jwt` or `anonymous`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ApiKey { .. } => "api_key",
+            Self::Jwt { .. } => "jwt",
+            Self::Anonymous => "anonymous",
+        }
+    }
 }
 
 /// The authenticated caller of a request.
@@ -75,6 +99,11 @@ impl Principal {
         self.role == Role::Admin
     }
 
+    /// Whether the principal is an anonymous session.
+    pub fn is_anonymous(&self) -> bool {
+        self.role == Role::Anonymous
+    }
+
     /// Fails with 403 unless the principal is an admin.
     pub fn require_admin(&self, action: &str) -> Result<(), Error> {
         if self.is_admin() {
@@ -85,15 +114,72 @@ impl Principal {
     }
 }
 
-/// Checks a user id: 1-200 printable characters without spaces.
+/// Checks a user id: 1-200 printable characters without spaces, not
+/// starting with `anon_` (that prefix belongs to anonymous sessions).
 pub fn parse_user_id(raw: &str) -> Result<String, Error> {
+    let invalid = || {
+        Error::invalid(
+            "invalid_user_id",
+            "user",
+            "a user id is 1-200 printable characters without spaces or *?[]{}\\, not starting with anon_",
+        )
+    };
+    if raw.starts_with(anonymous::ANONYMOUS_PREFIX) {
+        return Err(invalid());
+    }
     SessionId::parse(raw)
         .map(|s| s.as_str().to_owned())
-        .map_err(|_| {
-            Error::invalid(
-                "invalid_user_id",
-                "user",
-                "a user id is 1-200 printable characters without spaces or *?[]{}\\",
-            )
-        })
+        .map_err(|_| invalid())
+}
+
+/// The ways a request may authenticate besides API keys, built once from
+/// the settings.
+pub struct Authenticator {
+    /// `None` when JWTs are off.
+    pub jwt: Option<jwt::JwtVerifier>,
+    /// `None` when anonymous sessions are off.
+    pub anonymous: Option<anonymous::Anonymous>,
+}
+
+impl Authenticator {
+    /// JWT and anonymous checks as configured. The anonymous key derives
+    /// from the server secret; if that cannot be read, a random key is used
+    /// (ids then change on restart) and a warning is logged.
+    pub fn new(settings: &crate::config::Settings) -> Self {
+        let auth = &settings.auth;
+        let anonymous = auth
+            .anonymous
+            .enabled
+            .then(|| anonymous_key(settings))
+            .flatten()
+            .map(|key| {
+                let trusted = auth
+                    .trusted_proxies
+                    .iter()
+                    .filter_map(|p| anonymous::IpRange::parse(p))
+                    .collect();
+                anonymous::Anonymous::new(&key, trusted)
+            });
+        Self {
+            jwt: jwt::JwtVerifier::new(&auth.jwt),
+            anonymous,
+        }
+    }
+}
+
+/// The anonymous-session key, derived from the server secret (a random one,
+/// with a warning, if it is unreadable; `None`, so anonymous access stays
+/// off, if even the random generator fails).
+fn anonymous_key(settings: &crate::config::Settings) -> Option<[u8; 32]> {
+    match crate::secret::derive_key(
+        &settings.secrets.encryption_key,
+        &settings.data_dir,
+        anonymous::KEY_PURPOSE,
+    ) {
+        Ok(key) => Some(key),
+        Err(err) => {
+            tracing::warn!(error = %err, "anonymous sessions use a random key: the server secret is unreadable");
+            crate::secret::random_bytes::<32>().ok()
+        }
+    }
 }

@@ -345,6 +345,11 @@ fn check_owner(principal: &Principal, server: &Server) -> Result<()> {
 }
 
 fn check_server_rights(principal: &Principal, server: &Server) -> Result<()> {
+    if principal.is_anonymous() {
+        return Err(Error::Forbidden(
+            "anonymous callers may not create or change servers".into(),
+        ));
+    }
     if server.transport == Transport::Stdio {
         principal.require_admin(
             "create or change stdio servers (they run a command on the gateway host)",

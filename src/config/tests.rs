@@ -87,6 +87,21 @@ fn an_invalid_value_names_its_key() {
             "-5",
             "limits.admin_per_second",
         ),
+        (
+            "MANIFOLD_AUTH__JWT__JWKS_URL",
+            "ftp://idp/jwks",
+            "auth.jwt.jwks_url",
+        ),
+        (
+            "MANIFOLD_AUTH__TRUSTED_PROXIES",
+            "[\"10.0.0.0/99\"]",
+            "auth.trusted_proxies",
+        ),
+        (
+            "MANIFOLD_AUTH__ANONYMOUS__ENABLED",
+            "maybe",
+            "auth.anonymous",
+        ),
     ];
     for (var, value, key) in cases {
         let err = load(&[(var, value)]).err();
@@ -196,5 +211,27 @@ fn the_example_file_lists_every_key_with_its_default() -> anyhow::Result<()> {
             "{key} has no comment line above it in config.toml.example"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn anonymous_sessions_are_off_by_default_and_switch_on_from_the_environment() -> anyhow::Result<()>
+{
+    assert!(!load(&[])?.auth.anonymous.enabled);
+    let s = load(&[
+        ("MANIFOLD_AUTH__ANONYMOUS__ENABLED", "true"),
+        (
+            "MANIFOLD_AUTH__TRUSTED_PROXIES",
+            "[\"10.0.0.0/8\", \"::1\"]",
+        ),
+        ("MANIFOLD_AUTH__JWT__HS256_SECRET", "s3cret"),
+    ])?;
+    assert!(s.auth.anonymous.enabled);
+    assert_eq!(s.auth.trusted_proxies, ["10.0.0.0/8", "::1"]);
+    assert_eq!(s.auth.jwt.roles_claim, "roles");
+    assert!(
+        !format!("{s:?}").contains("s3cret"),
+        "the secret is redacted"
+    );
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The `/mcp` endpoint: rmcp's streamable-HTTP service (stateful, one
-//! [`GatewayHandler`] per MCP session) behind an API-key middleware, and the
+//! [`GatewayHandler`] per MCP session) behind the authentication middleware, and the
 //! per-server route `/mcp/s/{server}` (one connected upstream, its own
 //! names), served by one such service per server name.
 //!
@@ -38,7 +38,6 @@ use serde_json::{Value, json};
 
 use crate::admin::rest::ApiError;
 use crate::auth::Principal;
-use crate::auth::extract::bearer_token;
 use crate::catalog::ServerName;
 use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::session::McpBinding;
@@ -285,11 +284,8 @@ fn session_not_found() -> Response {
 /// unparsable POST bodies into JSON-RPC errors.
 async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    let principal: Principal = match bearer_token(&parts) {
-        Ok(token) => match gate.app.api_keys().authenticate(token).await {
-            Ok(principal) => principal,
-            Err(err) => return ApiError(err).into_response(),
-        },
+    let principal = match crate::auth::extract::authenticate(&gate.app, &parts).await {
+        Ok(principal) => principal,
         Err(err) => return ApiError(err).into_response(),
     };
     tracing::Span::current().record("user", principal.user_id.as_str());

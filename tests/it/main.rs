@@ -5,6 +5,8 @@
 
 mod support;
 
+mod auth_anonymous;
+mod auth_jwt;
 mod catalog_contract;
 mod fixtures;
 mod mcp_clients;

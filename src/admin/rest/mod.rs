@@ -74,7 +74,7 @@ pub(crate) struct Me {
     role: Role,
     /// The connection-state session requests of this principal use.
     session: String,
-    /// How the caller authenticated (`api_key`).
+    /// How the caller authenticated (`api_key`, `jwt` or `anonymous`).
     auth: String,
 }
 
@@ -82,9 +82,7 @@ pub(crate) struct Me {
 #[utoipa::path(get, path = "/me", tag = "me",
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn me(State(_app): State<AppState>, principal: Principal) -> Json<Me> {
-    let auth = match principal.credential {
-        crate::auth::Credential::ApiKey { .. } => "api_key",
-    };
+    let auth = principal.credential.kind();
     Json(Me {
         user_id: principal.user_id.clone(),
         role: principal.role,
