@@ -125,25 +125,12 @@ async fn a_user_lists_and_calls_the_tools_of_servers_they_connected() {
 #[tokio::test]
 async fn mcp_without_a_key_is_unauthorized() {
     let app = spawn_app().await;
-    let resp = app
-        .client
-        .post(app.url("/mcp"))
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_body())
-        .send()
-        .await
-        .expect("request sent");
+    let resp = app.mcp_post("/mcp", None, None, &initialize_body()).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(resp.headers().contains_key("www-authenticate"));
     let resp = app
-        .client
-        .post(app.url("/mcp"))
-        .bearer_auth("mfk_not_a_key")
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_body())
-        .send()
-        .await
-        .expect("request sent");
+        .mcp_post("/mcp", Some("mfk_not_a_key"), None, &initialize_body())
+        .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
@@ -166,14 +153,8 @@ async fn another_users_mcp_session_id_is_not_found() {
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
     let resp = app
-        .client
-        .post(app.url("/mcp"))
-        .bearer_auth(&alice)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_body())
-        .send()
-        .await
-        .expect("initialize sent");
+        .mcp_post("/mcp", Some(&alice), None, &initialize_body())
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let session = resp
         .headers()
@@ -184,15 +165,8 @@ async fn another_users_mcp_session_id_is_not_found() {
 
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
     let resp = app
-        .client
-        .post(app.url("/mcp"))
-        .bearer_auth(&bob)
-        .header("Accept", "application/json, text/event-stream")
-        .header("mcp-session-id", &session)
-        .json(&list)
-        .send()
-        .await
-        .expect("tools/list sent");
+        .mcp_post("/mcp", Some(&bob), Some(&session), &list)
+        .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let body: Value = resp.json().await.expect("JSON body");
     assert_eq!(body["error"]["code"], "session_not_found");

@@ -82,26 +82,15 @@ async fn unknown_or_invisible_servers_are_not_found_before_any_mcp_exchange() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     for path in ["/mcp/s/bobs", "/mcp/s/nope", "/mcp/s/Not%20A%20Name"] {
         let resp = app
-            .client
-            .post(app.url(path))
-            .bearer_auth(&alice)
-            .header("Accept", "application/json, text/event-stream")
-            .json(&initialize_body())
-            .send()
-            .await
-            .expect("sent");
+            .mcp_post(path, Some(&alice), None, &initialize_body())
+            .await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
         let body: serde_json::Value = resp.json().await.expect("json error");
         assert_eq!(body["error"]["code"], "server_not_found", "{path}");
     }
     let resp = app
-        .client
-        .post(app.url("/mcp/s/bobs"))
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_body())
-        .send()
-        .await
-        .expect("sent");
+        .mcp_post("/mcp/s/bobs", None, None, &initialize_body())
+        .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
@@ -113,14 +102,8 @@ async fn a_session_id_of_one_route_is_unknown_on_another() {
     add_fixture(&app, "two").await;
     let alice = app.user_key("alice").await;
     let resp = app
-        .client
-        .post(app.url("/mcp/s/one"))
-        .bearer_auth(&alice)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_body())
-        .send()
-        .await
-        .expect("initialize sent");
+        .mcp_post("/mcp/s/one", Some(&alice), None, &initialize_body())
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let session = resp
         .headers()
@@ -129,16 +112,10 @@ async fn a_session_id_of_one_route_is_unknown_on_another() {
         .expect("session id")
         .to_owned();
     for path in ["/mcp/s/two", "/mcp"] {
+        let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
         let resp = app
-            .client
-            .post(app.url(path))
-            .bearer_auth(&alice)
-            .header("Accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &session)
-            .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
-            .send()
-            .await
-            .expect("sent");
+            .mcp_post(path, Some(&alice), Some(&session), &list)
+            .await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
     }
     app.stop().await;

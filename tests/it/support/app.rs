@@ -83,6 +83,30 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// POSTs a JSON-RPC `body` to an MCP route (`/mcp`, `/mcp/s/{server}`)
+    /// with the `Accept` header MCP requires, as `key` (none: no
+    /// `Authorization`) and, when given, in MCP session `session`.
+    pub async fn mcp_post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        session: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("Accept", "application/json, text/event-stream")
+            .json(body);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(session) = session {
+            req = req.header("mcp-session-id", session);
+        }
+        req.send().await.expect("MCP request sent")
+    }
+
     /// A fresh API key for `user` with the `user` role.
     pub async fn user_key(&self, user: &str) -> String {
         let (_, secret) = self
