@@ -1,0 +1,106 @@
+//! The `[auth]` settings: JWT bearer tokens, anonymous sessions and the
+//! proxies whose forwarded headers are believed.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, Settings};
+
+/// How callers authenticate beside API keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Peers (IPs or CIDRs) whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<String>,
+    pub jwt: JwtSettings,
+    pub anonymous: AnonymousSettings,
+}
+
+/// JWT bearer tokens; accepted only when a secret or a JWKS URL is set.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtSettings {
+    /// Shared secret for HS256 tokens; empty = HS256 off.
+    pub hs256_secret: String,
+    /// URL of the identity provider's JWKS (RS256/ES256 keys); empty = off.
+    pub jwks_url: String,
+    /// Required `iss`; empty = not checked.
+    pub issuer: String,
+    /// Required `aud`; empty = not checked.
+    pub audience: String,
+    /// Claim holding the roles (array of strings or a space-separated string).
+    pub roles_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+    /// A token with an unknown `kid` refetches the JWKS at most this often.
+    pub jwks_refetch_seconds: u64,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            hs256_secret: String::new(),
+            jwks_url: String::new(),
+            issuer: String::new(),
+            audience: String::new(),
+            roles_claim: "roles".into(),
+            leeway_seconds: 30,
+            jwks_refetch_seconds: 30,
+        }
+    }
+}
+
+impl fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("hs256_secret", &crate::secret::REDACTED)
+            .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("roles_claim", &self.roles_claim)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .field("jwks_refetch_seconds", &self.jwks_refetch_seconds)
+            .finish()
+    }
+}
+
+/// Anonymous sessions for callers without credentials.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnonymousSettings {
+    /// Requests without `Authorization` get an anonymous principal (public servers only).
+    pub enabled: bool,
+}
+
+impl Settings {
+    /// Checks the `auth` section.
+    pub(super) fn validate_auth(&self) -> Result<(), ConfigError> {
+        let jwt = &self.auth.jwt;
+        if !jwt.jwks_url.is_empty() {
+            let ok = url::Url::parse(&jwt.jwks_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(ConfigError::new(
+                    "auth.jwt.jwks_url",
+                    "must be an http(s) URL, e.g. https://idp.example.com/.well-known/jwks.json",
+                ));
+            }
+        }
+        if jwt.roles_claim.trim().is_empty() {
+            return Err(ConfigError::new(
+                "auth.jwt.roles_claim",
+                "must not be empty",
+            ));
+        }
+        for entry in &self.auth.trusted_proxies {
+            crate::auth::anonymous::IpRange::parse(entry).ok_or_else(|| {
+                ConfigError::new(
+                    "auth.trusted_proxies",
+                    format!("`{entry}` is not an IP address or CIDR range"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
