@@ -26,6 +26,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServiceError};
 use serde_json::json;
 
 use crate::auth::Principal;
+use crate::gateway::content::upstream_failed;
 use crate::state::AppState;
 use crate::upstream::Link;
 use crate::upstream::relay::{Caller, cancel};
@@ -100,7 +101,8 @@ pub async fn call_tool(
 }
 
 /// The MCP error for a failed upstream call; a link that went away is
-/// recorded as `FAILED` for the session first.
+/// recorded as `FAILED` for the session first. Other failures are answered
+/// like every other forwarded request ([`upstream_failed`]).
 async fn failure(
     app: &AppState,
     principal: &Principal,
@@ -110,14 +112,6 @@ async fn failure(
     limit: Duration,
 ) -> McpError {
     match err {
-        ServiceError::McpError(err) => err,
-        ServiceError::Timeout { .. } => McpError::internal_error(
-            format!(
-                "{server}: no answer to tools/call within {} s",
-                limit.as_secs()
-            ),
-            Some(json!({"code": "upstream_timeout"})),
-        ),
         ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
             let message = format!("{server}: the upstream went away during tools/call");
             if let Err(store_err) = app
@@ -129,9 +123,6 @@ async fn failure(
             }
             McpError::internal_error(message, Some(json!({"code": "upstream_closed"})))
         }
-        other => McpError::internal_error(
-            format!("{server}: tools/call failed: {other}"),
-            Some(json!({"code": "upstream_protocol_error"})),
-        ),
+        other => upstream_failed(server, "tools/call", other, limit),
     }
 }

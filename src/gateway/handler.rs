@@ -243,8 +243,6 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<(), McpError> {
         let principal = principal(&context)?;
         let servers = content::servers_in_scope(&self.app, &principal, &self.scope).await?;
-        let limit =
-            std::time::Duration::from_secs(self.app.settings().upstream.call_timeout_seconds);
         let requests = servers.iter().map(|server| {
             let level = request.level;
             let principal = &principal;
@@ -256,13 +254,8 @@ impl ServerHandler for GatewayHandler {
                     .is_some_and(|info| info.capabilities.logging.is_some());
                 if offers {
                     let params = rmcp::model::SetLevelRequestParams::new(level);
-                    match tokio::time::timeout(limit, link.peer().set_level(params)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(err)) => {
-                            tracing::warn!(%server, error = %err, "logging/setLevel refused upstream");
-                        }
-                        Err(_) => tracing::warn!(%server, "logging/setLevel timed out upstream"),
-                    }
+                    let request = link.peer().set_level(params);
+                    content::forward(&self.app, server, "logging/setLevel", request).await?;
                 }
                 Ok::<(), McpError>(())
             }

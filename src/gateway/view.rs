@@ -32,7 +32,7 @@ use rmcp::model::Tool;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
 use crate::session::{ConnectionStatus, SessionId};
@@ -255,21 +255,18 @@ impl ToolViews {
 /// (for a per-server scope, that one server) and their cached tools.
 async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<ToolView> {
     let store = app.state_store();
-    let session = &principal.session;
-    let connected = store.connected_servers(session).await?;
-    let wanted: Vec<String> = match scope {
-        Scope::All => connected,
-        Scope::Server(name) => connected.into_iter().filter(|s| s == name).collect(),
+    let mut servers = Vec::new();
+    let only = match scope {
+        Scope::All => None,
+        Scope::Server(name) => Some(name.as_str()),
     };
-    let mut servers = Vec::with_capacity(wanted.len());
-    for server in wanted {
-        match app.catalog().get_server(principal, &server).await {
-            Ok(found) if found.enabled => {}
-            Ok(_) | Err(Error::NotFound { .. }) => continue,
-            Err(other) => return Err(other),
+    for server in app.sessions().visible_connected(principal, only).await? {
+        if server.enabled {
+            let tools = store
+                .tools(&principal.session, server.name.as_str())
+                .await?;
+            servers.push((server.name.to_string(), tools));
         }
-        let tools = store.tools(session, &server).await?;
-        servers.push((server, tools));
     }
     let blocked = match scope {
         Scope::All => failed_fail_closed(app, principal).await?,

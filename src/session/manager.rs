@@ -288,12 +288,8 @@ impl SessionManager {
     /// the principal, are left out even while their state lingers.
     pub async fn tools(&self, principal: &Principal) -> Result<Vec<SessionTool>> {
         let mut out = Vec::new();
-        for name in self.state.connected_servers(&principal.session).await? {
-            match self.catalog.get_server(principal, &name).await {
-                Ok(_) => {}
-                Err(Error::NotFound { .. }) => continue,
-                Err(other) => return Err(other),
-            }
+        for server in self.visible_connected(principal, None).await? {
+            let name = server.name.to_string();
             for tool in self.state.tools(&principal.session, &name).await? {
                 out.push(SessionTool {
                     server: name.clone(),
@@ -308,6 +304,29 @@ impl SessionManager {
                         .map(str::to_owned),
                     input_schema: patch_input_schema(tool.get("inputSchema")),
                 });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The session's connected servers (only the one named `only`, when
+    /// given) that the principal may still see, in the state store's order:
+    /// servers deleted from the catalog, or hidden from the principal, since
+    /// they were connected are left out.
+    pub async fn visible_connected(
+        &self,
+        principal: &Principal,
+        only: Option<&str>,
+    ) -> Result<Vec<Server>> {
+        let mut out = Vec::new();
+        for name in self.state.connected_servers(&principal.session).await? {
+            if only.is_some_and(|only| only != name) {
+                continue;
+            }
+            match self.catalog.get_server(principal, &name).await {
+                Ok(server) => out.push(server),
+                Err(Error::NotFound { .. }) => {}
+                Err(other) => return Err(other),
             }
         }
         Ok(out)

@@ -103,19 +103,13 @@ async fn langchain_config(
     headers: axum::http::HeaderMap,
 ) -> Result<Json<std::collections::BTreeMap<String, LangchainConnection>>, ApiError> {
     let base = gateway_base(&app, &headers);
-    let mut servers = Vec::new();
-    for name in app
-        .state_store()
-        .connected_servers(&principal.session)
+    let mut servers: Vec<String> = app
+        .sessions()
+        .visible_connected(&principal, None)
         .await?
-    {
-        // Servers deleted or hidden since they were connected are left out.
-        match app.catalog().get_server(&principal, &name).await {
-            Ok(_) => servers.push(name),
-            Err(crate::error::Error::NotFound { .. }) => {}
-            Err(other) => return Err(other.into()),
-        }
-    }
+        .into_iter()
+        .map(|server| server.name.to_string())
+        .collect();
     servers.sort_unstable();
     Ok(Json(
         servers

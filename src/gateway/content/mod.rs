@@ -94,7 +94,12 @@ fn timed_out(server: &str, what: &str, limit: Duration) -> McpError {
 
 /// An upstream's failure as the gateway's answer: its own MCP error passes
 /// through; transport trouble is logged (it may name a URL) and summarised.
-fn upstream_failed(server: &str, what: &str, err: ServiceError, limit: Duration) -> McpError {
+pub(crate) fn upstream_failed(
+    server: &str,
+    what: &str,
+    err: ServiceError,
+    limit: Duration,
+) -> McpError {
     match err {
         ServiceError::McpError(err) => err,
         ServiceError::Timeout { .. } => timed_out(server, what, limit),
@@ -109,7 +114,7 @@ fn upstream_failed(server: &str, what: &str, err: ServiceError, limit: Duration)
 }
 
 /// Runs one request to `server` under the call timeout.
-async fn forward<T>(
+pub(crate) async fn forward<T>(
     app: &AppState,
     server: &str,
     what: &str,
