@@ -15,7 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::config::LimitsSettings;
 use crate::error::Error;
 use crate::state::AppState;
@@ -71,11 +71,10 @@ impl RateLimits {
 
     /// Takes one token from `principal`'s bucket, or says how long to wait.
     pub fn check(&self, principal: &Principal) -> Result<(), Error> {
-        // By role name, so a role added later falls back to the user quota.
-        let limiter = match principal.role.as_str() {
-            "admin" => &self.limiters.admin,
-            "anonymous" => &self.limiters.anonymous,
-            _ => &self.limiters.user,
+        let limiter = match principal.role {
+            Role::Admin => &self.limiters.admin,
+            Role::Anonymous => &self.limiters.anonymous,
+            Role::User => &self.limiters.user,
         };
         let Some(limiter) = limiter else {
             return Ok(());
