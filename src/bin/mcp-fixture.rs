@@ -22,6 +22,9 @@
 //!   many `slow` calls were cancelled).
 //! - `FIXTURE_CONTENT=notes|broken|slow` adds resources, a prompt and
 //!   completions; `FIXTURE_NOTE_COUNT=N` adds N notes (see [`content`]).
+//! - `FIXTURE_OAUTH=1` (streamable HTTP only) puts `/mcp` behind OAuth 2.1:
+//!   the fixture is also the authorization server; `FIXTURE_OAUTH_TOKEN_TTL`
+//!   is the access-token lifetime in seconds (see [`oauth`]).
 //! - `FIXTURE_LOG` is a tracing filter for the log (default
 //!   `warn,mcp_fixture=info`).
 //!
@@ -32,6 +35,8 @@
 
 #[path = "mcp_fixture/content.rs"]
 mod content;
+#[path = "mcp_fixture/oauth.rs"]
+mod oauth;
 #[path = "mcp_fixture/server.rs"]
 mod server;
 
@@ -82,10 +87,14 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(false)
         .init();
     let settings = Settings::from_env()?;
+    let oauth = oauth::ttl_from_env()?;
     match args.transport {
+        TransportKind::Stdio if oauth.is_some() => {
+            anyhow::bail!("FIXTURE_OAUTH needs --transport streamable-http")
+        }
         TransportKind::Stdio => run_stdio(settings).await,
         TransportKind::StreamableHttp => {
-            run_http(settings, SocketAddr::new(args.bind, args.port)).await
+            run_http(settings, SocketAddr::new(args.bind, args.port), oauth).await
         }
     }
 }
@@ -123,7 +132,11 @@ async fn run_stdio(settings: Settings) -> anyhow::Result<()> {
     std::process::exit(0)
 }
 
-async fn run_http(settings: Settings, addr: SocketAddr) -> anyhow::Result<()> {
+async fn run_http(
+    settings: Settings,
+    addr: SocketAddr,
+    oauth: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("bind {addr}"))?;
@@ -138,7 +151,10 @@ async fn run_http(settings: Settings, addr: SocketAddr) -> anyhow::Result<()> {
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let router = axum::Router::new().nest_service("/mcp", service);
+    let mut router = axum::Router::new().nest_service("/mcp", service);
+    if let Some(ttl) = oauth {
+        router = oauth::protect(router, local, ttl);
+    }
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "LISTENING {local}").context("write to stdout")?;

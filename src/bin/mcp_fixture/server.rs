@@ -169,7 +169,7 @@ impl Fixture {
             ),
             tool(
                 "whoami",
-                "The HTTP request headers this call arrived with, as a JSON object ({} on stdio).",
+                "The HTTP request headers this call arrived with, as a JSON object ({} on stdio); with FIXTURE_OAUTH also `oauth_user`, the token's end user.",
                 no_args(),
             ),
         ];
@@ -277,11 +277,16 @@ impl Fixture {
                 Ok(CallToolResult::success(vec![text("extra")]))
             }
             "whoami" => {
-                let headers = context
-                    .extensions
-                    .get::<Parts>()
+                let parts = context.extensions.get::<Parts>();
+                let mut headers = parts
                     .map(|parts| headers_json(&parts.headers))
                     .unwrap_or_default();
+                // FIXTURE_OAUTH: the end user the bearer token was issued to.
+                if let Some(user) =
+                    parts.and_then(|p| p.extensions.get::<crate::oauth::OAuthUser>())
+                {
+                    headers.insert("oauth_user".to_owned(), Value::String(user.0.clone()));
+                }
                 let headers = Value::Object(headers);
                 let mut result = CallToolResult::success(vec![text(headers.to_string())]);
                 result.structured_content = Some(headers);

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod db;
 pub mod node;
+pub mod oauth_fixture;
 pub mod python;
 pub mod redis;
 pub mod upstreams;

@@ -1,0 +1,739 @@
+//! `FIXTURE_OAUTH=1`: the fixture is its own OAuth 2.1 authorization server
+//! and a protected MCP resource, so tests can drive a real authorization-code
+//! flow (PKCE S256, dynamic client registration, refresh-token rotation)
+//! against real HTTP without an identity provider.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /.well-known/oauth-protected-resource[/mcp]` | RFC 9728 metadata of `/mcp` |
+//! | `GET /.well-known/oauth-authorization-server` | RFC 8414 metadata |
+//! | `POST /register` | RFC 7591 registration of public clients |
+//! | `GET /authorize` | auto-approves for the user named by `login_hint` or `X-Fixture-User` |
+//! | `POST /token` | `authorization_code` and `refresh_token` grants |
+//! | `/mcp` | 401 + `WWW-Authenticate` without a live access token |
+//! | `POST /admin/expire-access-tokens` | every access token stops working; refresh tokens stay |
+//! | `GET /admin/stats` | counts of registrations, authorizations, exchanges, refreshes |
+//! | `GET /admin/issued` | every access and refresh token ever issued (leak checks) |
+//!
+//! Tokens are opaque random strings kept in memory; the access-token
+//! lifetime is `FIXTURE_OAUTH_TOKEN_TTL` seconds (default 3600). An
+//! authorized `/mcp` request carries [`OAuthUser`] in its extensions, which
+//! `whoami` reports as `oauth_user`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+/// Default access-token lifetime in seconds.
+const DEFAULT_TTL_SECS: u64 = 3600;
+/// How long an authorization code may wait for its exchange.
+const CODE_TTL: Duration = Duration::from_secs(300);
+
+/// The end user an access token was issued to; set as a request extension
+/// on every authorized `/mcp` request.
+#[derive(Debug, Clone)]
+pub struct OAuthUser(pub String);
+
+/// `FIXTURE_OAUTH` and `FIXTURE_OAUTH_TOKEN_TTL`: `None` when OAuth is off.
+pub fn ttl_from_env() -> anyhow::Result<Option<Duration>> {
+    let on = std::env::var("FIXTURE_OAUTH")
+        .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
+        .unwrap_or(false);
+    if !on {
+        return Ok(None);
+    }
+    let secs = match std::env::var("FIXTURE_OAUTH_TOKEN_TTL") {
+        Ok(raw) if !raw.trim().is_empty() => raw
+            .trim()
+            .parse::<u64>()
+            .with_context(|| format!("FIXTURE_OAUTH_TOKEN_TTL={raw:?} is not a number"))?,
+        _ => DEFAULT_TTL_SECS,
+    };
+    Ok(Some(Duration::from_secs(secs)))
+}
+
+/// Puts `/mcp` (the only route of `mcp`) behind bearer tokens and adds the
+/// authorization server's routes. `local` is the bound address; an
+/// unspecified one is published as loopback.
+pub fn protect(mcp: Router, local: SocketAddr, ttl: Duration) -> Router {
+    let mut public = local;
+    if public.ip().is_unspecified() {
+        public.set_ip(match local {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let state = AuthServer::new(format!("http://{public}"), ttl);
+    let mcp = mcp.layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let oauth = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(server_metadata),
+        )
+        .route("/register", post(register))
+        .route("/authorize", get(authorize))
+        .route("/token", post(token))
+        .route("/admin/expire-access-tokens", post(expire_access_tokens))
+        .route("/admin/stats", get(stats))
+        .route("/admin/issued", get(issued))
+        .with_state(state);
+    mcp.merge(oauth)
+}
+
+/// The authorization server's state: a cheap handle.
+#[derive(Clone)]
+struct AuthServer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// `http://host:port`: the issuer and the origin of every endpoint.
+    origin: String,
+    ttl: Duration,
+    rng: SystemRandom,
+    store: Mutex<Store>,
+}
+
+#[derive(Default)]
+struct Store {
+    /// client_id → registered redirect URIs.
+    clients: HashMap<String, Vec<String>>,
+    codes: HashMap<String, CodeGrant>,
+    access: HashMap<String, AccessGrant>,
+    refresh: HashMap<String, RefreshGrant>,
+    issued_access: Vec<String>,
+    issued_refresh: Vec<String>,
+    stats: Stats,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Stats {
+    registrations: u64,
+    authorizations: u64,
+    token_exchanges: u64,
+    refreshes: u64,
+}
+
+/// What an authorization code stands for until its (single) exchange.
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    user: String,
+    scope: Option<String>,
+    expires: Instant,
+}
+
+struct AccessGrant {
+    user: String,
+    expires: Instant,
+}
+
+struct RefreshGrant {
+    client_id: String,
+    user: String,
+    scope: Option<String>,
+}
+
+impl AuthServer {
+    fn new(origin: String, ttl: Duration) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                origin,
+                ttl,
+                rng: SystemRandom::new(),
+                store: Mutex::default(),
+            }),
+        }
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.shared
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn origin(&self) -> &str {
+        &self.shared.origin
+    }
+
+    /// The protected resource: the MCP endpoint's URL.
+    fn resource(&self) -> String {
+        format!("{}/mcp", self.shared.origin)
+    }
+
+    /// An opaque random token: `prefix` + 32 random bytes, base64url.
+    fn random(&self, prefix: &str) -> String {
+        let mut bytes = [0u8; 32];
+        if self.shared.rng.fill(&mut bytes).is_err() {
+            // The system RNG does not fail on Linux; make it loud if it does.
+            tracing::error!("system random generator failed");
+        }
+        format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Issues an access token and a refresh token to `user`; the token response.
+    fn issue(
+        &self,
+        store: &mut Store,
+        client_id: &str,
+        user: &str,
+        scope: Option<String>,
+    ) -> Value {
+        let access = self.random("fxat_");
+        let refresh = self.random("fxrt_");
+        store.access.insert(
+            access.clone(),
+            AccessGrant {
+                user: user.to_owned(),
+                expires: Instant::now() + self.shared.ttl,
+            },
+        );
+        store.refresh.insert(
+            refresh.clone(),
+            RefreshGrant {
+                client_id: client_id.to_owned(),
+                user: user.to_owned(),
+                scope: scope.clone(),
+            },
+        );
+        store.issued_access.push(access.clone());
+        store.issued_refresh.push(refresh.clone());
+        let mut body = json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.shared.ttl.as_secs(),
+            "refresh_token": refresh,
+        });
+        if let Some(scope) = scope {
+            body["scope"] = Value::String(scope);
+        }
+        body
+    }
+}
+
+/// True when `verifier` is a well-formed RFC 7636 code verifier whose
+/// S256 transform is `challenge`.
+pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !well_formed {
+        return false;
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.as_ref()) == challenge
+}
+
+/// Two resource indicators name the same resource (a trailing `/` aside).
+fn same_resource(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.as_str().trim_end_matches('/') == b.as_str().trim_end_matches('/'),
+        _ => false,
+    }
+}
+
+/// An OAuth error body (RFC 6749 §5.2) with `status`.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = json!({"error": error, "error_description": description});
+    (status, no_store(), axum::Json(body)).into_response()
+}
+
+fn no_store() -> [(header::HeaderName, &'static str); 2] {
+    [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+    ]
+}
+
+fn seconds_since_epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Middleware on `/mcp`: a live access token or 401 with the RFC 9728 pointer.
+async fn require_token(
+    State(server): State<AuthServer>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        });
+    let user = presented.as_deref().and_then(|token| {
+        let store = server.store();
+        store
+            .access
+            .get(token)
+            .filter(|grant| grant.expires > Instant::now())
+            .map(|grant| grant.user.clone())
+    });
+    match user {
+        Some(user) => {
+            request.extensions_mut().insert(OAuthUser(user));
+            next.run(request).await
+        }
+        None => {
+            let metadata = format!(
+                "{}/.well-known/oauth-protected-resource/mcp",
+                server.origin()
+            );
+            let challenge = match presented {
+                Some(_) => format!(
+                    "Bearer error=\"invalid_token\", error_description=\"unknown or expired access token\", resource_metadata=\"{metadata}\""
+                ),
+                None => format!("Bearer resource_metadata=\"{metadata}\""),
+            };
+            let mut response = (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "invalid_token"})),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+    }
+}
+
+async fn resource_metadata(State(server): State<AuthServer>) -> axum::Json<Value> {
+    axum::Json(json!({
+        "resource": server.resource(),
+        "authorization_servers": [server.origin()],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "mcp-fixture",
+    }))
+}
+
+async fn server_metadata(State(server): State<AuthServer>) -> axum::Json<Value> {
+    let origin = server.origin();
+    axum::Json(json!({
+        "issuer": origin,
+        "authorization_endpoint": format!("{origin}/authorize"),
+        "token_endpoint": format!("{origin}/token"),
+        "registration_endpoint": format!("{origin}/register"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
+
+/// RFC 7591 for public clients: absolute redirect URIs, auth method `none`.
+async fn register(State(server): State<AuthServer>, body: Bytes) -> Response {
+    let invalid =
+        |what: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", what);
+    let Ok(metadata) = serde_json::from_slice::<Value>(&body) else {
+        return invalid("the body is not JSON");
+    };
+    let redirect_uris: Vec<String> = match metadata["redirect_uris"].as_array() {
+        Some(uris) if !uris.is_empty() => {
+            let uris: Option<Vec<String>> = uris
+                .iter()
+                .map(|u| {
+                    u.as_str()
+                        .filter(|u| url::Url::parse(u).is_ok())
+                        .map(str::to_owned)
+                })
+                .collect();
+            match uris {
+                Some(uris) => uris,
+                None => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_redirect_uri",
+                        "redirect_uris must be absolute URLs",
+                    );
+                }
+            }
+        }
+        _ => return invalid("redirect_uris is required"),
+    };
+    match metadata
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+    {
+        None | Some("none") => {}
+        Some(other) => {
+            return invalid(&format!(
+                "token_endpoint_auth_method {other} is not supported (public clients only)"
+            ));
+        }
+    }
+    let client_id = server.random("fxclient_");
+    {
+        let mut store = server.store();
+        store
+            .clients
+            .insert(client_id.clone(), redirect_uris.clone());
+        store.stats.registrations += 1;
+    }
+    tracing::info!("oauth: registered client {client_id}");
+    let body = json!({
+        "client_id": client_id,
+        "client_id_issued_at": seconds_since_epoch(),
+        "client_name": metadata.get("client_name").cloned().unwrap_or(Value::Null),
+        "redirect_uris": redirect_uris,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    });
+    (StatusCode::CREATED, no_store(), axum::Json(body)).into_response()
+}
+
+/// Auto-approving authorization endpoint. Errors about the client or its
+/// redirect URI answer 400 (never redirect to an unverified URI); the rest
+/// go back to the client as `error=` (RFC 6749 §4.1.2.1).
+async fn authorize(
+    State(server): State<AuthServer>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let param = |name: &str| {
+        query
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let bad =
+        |what: &str| (StatusCode::BAD_REQUEST, format!("authorize: {what}\n")).into_response();
+    let Some(client_id) = param("client_id") else {
+        return bad("client_id is required");
+    };
+    let Some(redirect_uri) = param("redirect_uri") else {
+        return bad("redirect_uri is required");
+    };
+    let registered = server
+        .store()
+        .clients
+        .get(client_id)
+        .map(|uris| uris.iter().any(|u| u == redirect_uri));
+    match registered {
+        None => return bad("unknown client_id"),
+        Some(false) => return bad("redirect_uri is not registered for this client"),
+        Some(true) => {}
+    }
+    let Ok(mut back) = url::Url::parse(redirect_uri) else {
+        return bad("redirect_uri is not a URL");
+    };
+    let state = param("state");
+    let redirect = |mut url: url::Url, pairs: &[(&str, &str)]| {
+        {
+            let mut query = url.query_pairs_mut();
+            for (k, v) in pairs {
+                query.append_pair(k, v);
+            }
+            if let Some(state) = state {
+                query.append_pair("state", state);
+            }
+            query.append_pair("iss", server.origin());
+        }
+        (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
+    };
+    let deny = |error: &str, description: &str| {
+        redirect(
+            back.clone(),
+            &[("error", error), ("error_description", description)],
+        )
+    };
+    if param("response_type") != Some("code") {
+        return deny("unsupported_response_type", "response_type must be code");
+    }
+    let Some(challenge) = param("code_challenge") else {
+        return deny("invalid_request", "code_challenge is required");
+    };
+    if param("code_challenge_method") != Some("S256") {
+        return deny("invalid_request", "code_challenge_method must be S256");
+    }
+    match param("resource") {
+        Some(resource) if same_resource(resource, &server.resource()) => {}
+        Some(_) => return deny("invalid_target", "resource is not this server's MCP URL"),
+        None => return deny("invalid_target", "resource is required"),
+    }
+    let user = param("login_hint").map(str::to_owned).or_else(|| {
+        headers
+            .get("x-fixture-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    });
+    let Some(user) = user else {
+        return bad("no end user: pass login_hint or the X-Fixture-User header");
+    };
+    let code = server.random("fxcode_");
+    {
+        let mut store = server.store();
+        store.codes.insert(
+            code.clone(),
+            CodeGrant {
+                client_id: client_id.to_owned(),
+                redirect_uri: redirect_uri.to_owned(),
+                challenge: challenge.to_owned(),
+                user: user.clone(),
+                scope: param("scope").map(str::to_owned),
+                expires: Instant::now() + CODE_TTL,
+            },
+        );
+        store.stats.authorizations += 1;
+    }
+    tracing::info!("oauth: authorized {user} for client {client_id}");
+    back.set_fragment(None);
+    redirect(back, &[("code", &code)])
+}
+
+/// The token endpoint: form-encoded `authorization_code` and `refresh_token` grants.
+async fn token(State(server): State<AuthServer>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let invalid = |error: &str, what: &str| oauth_error(StatusCode::BAD_REQUEST, error, what);
+    // Public clients name themselves in the body; accept HTTP Basic too.
+    let client_id = param("client_id")
+        .map(str::to_owned)
+        .or_else(|| basic_user(&headers));
+    let Some(client_id) = client_id else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client_id is required",
+        );
+    };
+    let mut store = server.store();
+    if !store.clients.contains_key(&client_id) {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client_id",
+        );
+    }
+    if let Some(resource) = param("resource")
+        && !same_resource(resource, &server.resource())
+    {
+        return invalid("invalid_target", "resource is not this server's MCP URL");
+    }
+    match param("grant_type") {
+        Some("authorization_code") => {
+            let Some(code) = param("code") else {
+                return invalid("invalid_request", "code is required");
+            };
+            // Single use: the code is gone whatever happens next.
+            let Some(grant) = store.codes.remove(code) else {
+                return invalid("invalid_grant", "unknown or already used code");
+            };
+            if grant.expires <= Instant::now() {
+                return invalid("invalid_grant", "the code expired");
+            }
+            if grant.client_id != client_id {
+                return invalid("invalid_grant", "the code was issued to another client");
+            }
+            if param("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+                return invalid(
+                    "invalid_grant",
+                    "redirect_uri differs from the authorization request",
+                );
+            }
+            if param("resource").is_none() {
+                return invalid("invalid_target", "resource is required");
+            }
+            let Some(verifier) = param("code_verifier") else {
+                return invalid("invalid_request", "code_verifier is required");
+            };
+            if !pkce_s256_matches(verifier, &grant.challenge) {
+                return invalid(
+                    "invalid_grant",
+                    "code_verifier does not match the code_challenge",
+                );
+            }
+            store.stats.token_exchanges += 1;
+            tracing::info!("oauth: issued tokens to {} (code exchange)", grant.user);
+            let body = server.issue(&mut store, &client_id, &grant.user, grant.scope);
+            (StatusCode::OK, no_store(), axum::Json(body)).into_response()
+        }
+        Some("refresh_token") => {
+            let Some(refresh) = param("refresh_token") else {
+                return invalid("invalid_request", "refresh_token is required");
+            };
+            match store.refresh.get(refresh) {
+                None => {
+                    return invalid("invalid_grant", "unknown or already rotated refresh token");
+                }
+                Some(grant) if grant.client_id != client_id => {
+                    return invalid(
+                        "invalid_grant",
+                        "the refresh token was issued to another client",
+                    );
+                }
+                Some(_) => {}
+            }
+            // Rotation: the old refresh token is spent.
+            let Some(grant) = store.refresh.remove(refresh) else {
+                return invalid("invalid_grant", "unknown or already rotated refresh token");
+            };
+            store.stats.refreshes += 1;
+            tracing::info!("oauth: issued tokens to {} (refresh)", grant.user);
+            let scope = param("scope").map(str::to_owned).or(grant.scope);
+            let body = server.issue(&mut store, &client_id, &grant.user, scope);
+            (StatusCode::OK, no_store(), axum::Json(body)).into_response()
+        }
+        Some(other) => invalid(
+            "unsupported_grant_type",
+            &format!("grant_type {other} is not supported"),
+        ),
+        None => invalid("invalid_request", "grant_type is required"),
+    }
+}
+
+/// The user part of an HTTP Basic `Authorization` header.
+fn basic_user(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let user = decoded.split(':').next()?;
+    let user = url::form_urlencoded::parse(format!("u={user}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    (!user.is_empty()).then_some(user)
+}
+
+async fn expire_access_tokens(State(server): State<AuthServer>) -> axum::Json<Value> {
+    let mut store = server.store();
+    let expired = store.access.len();
+    store.access.clear();
+    tracing::info!("oauth: expired {expired} access tokens");
+    axum::Json(json!({"expired": expired}))
+}
+
+async fn stats(State(server): State<AuthServer>) -> axum::Json<Value> {
+    let stats = server.store().stats;
+    axum::Json(json!({
+        "registrations": stats.registrations,
+        "authorizations": stats.authorizations,
+        "token_exchanges": stats.token_exchanges,
+        "refreshes": stats.refreshes,
+    }))
+}
+
+async fn issued(State(server): State<AuthServer>) -> axum::Json<Value> {
+    let store = server.store();
+    axum::Json(json!({
+        "access_tokens": store.issued_access,
+        "refresh_tokens": store.issued_refresh,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636, Appendix B.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn the_rfc_7636_example_verifier_matches_its_challenge() {
+        assert!(pkce_s256_matches(VERIFIER, CHALLENGE));
+    }
+
+    #[test]
+    fn another_verifier_does_not_match() {
+        let other = VERIFIER.replace('d', "e");
+        assert!(!pkce_s256_matches(&other, CHALLENGE));
+    }
+
+    #[test]
+    fn the_plain_method_is_not_accepted() {
+        // A client that sends the verifier itself as the challenge ("plain").
+        assert!(!pkce_s256_matches(VERIFIER, VERIFIER));
+    }
+
+    #[test]
+    fn malformed_verifiers_never_match() {
+        let short = &VERIFIER[..42];
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, short.as_bytes());
+        let short_challenge = URL_SAFE_NO_PAD.encode(digest.as_ref());
+        assert!(!pkce_s256_matches(short, &short_challenge), "42 characters");
+
+        let spaced = format!("{} ", &VERIFIER[..43]);
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spaced.as_bytes());
+        let spaced_challenge = URL_SAFE_NO_PAD.encode(digest.as_ref());
+        assert!(!pkce_s256_matches(&spaced, &spaced_challenge), "a space");
+
+        let long = "a".repeat(129);
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, long.as_bytes());
+        assert!(
+            !pkce_s256_matches(&long, &URL_SAFE_NO_PAD.encode(digest.as_ref())),
+            "129 characters"
+        );
+    }
+
+    #[test]
+    fn resources_compare_as_urls() {
+        assert!(same_resource(
+            "http://127.0.0.1:1/mcp",
+            "http://127.0.0.1:1/mcp/"
+        ));
+        assert!(same_resource(
+            "HTTP://127.0.0.1:1/mcp",
+            "http://127.0.0.1:1/mcp"
+        ));
+        assert!(!same_resource(
+            "http://127.0.0.1:1/other",
+            "http://127.0.0.1:1/mcp"
+        ));
+        assert!(!same_resource("not a url", "http://127.0.0.1:1/mcp"));
+    }
+
+    #[test]
+    fn basic_auth_names_the_client() {
+        let mut headers = HeaderMap::new();
+        let encoded = base64::engine::general_purpose::STANDARD.encode("fxclient_a:");
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).expect("header"),
+        );
+        assert_eq!(basic_user(&headers).as_deref(), Some("fxclient_a"));
+    }
+}
