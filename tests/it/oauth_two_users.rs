@@ -105,8 +105,7 @@ async fn the_oauth_fixture_completes_a_flow_with_rmcps_own_oauth_client() {
     oauth
         .handle_callback_url(&location)
         .await
-        .expect("code exchange");
-    oauth.complete_authorization().await.expect("authorized");
+        .expect("code exchange (with the RFC 9207 issuer check)");
     let manager = oauth.into_authorization_manager().expect("a manager");
     let token = manager.get_access_token().await.expect("access token");
 
