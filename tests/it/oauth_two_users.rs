@@ -166,7 +166,7 @@ async fn token_request(fx: &OAuthFixture, form: &[(&str, &str)]) -> (StatusCode,
 
 #[tokio::test]
 async fn the_oauth_fixture_enforces_pkce_single_use_codes_and_refresh_rotation() {
-    let fx = OAuthFixture::start();
+    let fx = OAuthFixture::start_with_env(&[("FIXTURE_OAUTH_TOKEN_TTL", "120")]);
     let http = reqwest::Client::new();
     let browser = reqwest::Client::builder()
         .redirect(Policy::none())
@@ -262,7 +262,7 @@ async fn the_oauth_fixture_enforces_pkce_single_use_codes_and_refresh_rotation()
     let (status, tokens) = send(exchange(&second, verifier)).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["token_type"], "Bearer");
-    assert_eq!(tokens["expires_in"], 3600);
+    assert_eq!(tokens["expires_in"], 120, "FIXTURE_OAUTH_TOKEN_TTL");
     let (status, _) = send(exchange(&second, verifier)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a code works once");
 
