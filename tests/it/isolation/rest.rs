@@ -49,7 +49,7 @@ async fn another_users_private_server_is_404_on_every_rest_route_by_id_and_name_
                 ),
                 (
                     Method::GET,
-                    format!("/api/v1/session/servers?limit=200"),
+                    "/api/v1/session/servers?limit=200".to_owned(),
                     None,
                 ),
             ];
