@@ -266,3 +266,53 @@ async fn a_user_jwt_with_subject_admin_neither_sees_nor_calls_the_bootstrap_admi
         "a user-role JWT reads the admin's private server: {seen}"
     );
 }
+
+#[tokio::test]
+async fn one_users_exhausted_rate_limit_never_throttles_another_and_forged_tokens_spend_nothing() {
+    let app = crate::support::app::spawn_app_with(|s| {
+        s.auth.jwt.hs256_secret = super::SECRET.into();
+        s.auth.jwt.issuer = super::ISSUER.into();
+        s.auth.jwt.audience = super::AUDIENCE.into();
+        s.auth.anonymous.enabled = true;
+        s.limits.user_per_second = 1;
+        s.limits.user_burst = 3;
+        s.limits.anonymous_per_second = 1;
+        s.limits.anonymous_burst = 3;
+    })
+    .await;
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+
+    // Bob (by key and JWT: one bucket) and an anonymous client run dry.
+    let bob_jwt = super::jwt("bob", &[]);
+    let mut throttled = false;
+    for i in 0..10 {
+        let key = if i % 2 == 0 { &bob } else { &bob_jwt };
+        let (status, _) = app.get("/api/v1/me", key).await;
+        throttled |= status == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(throttled, "bob was never throttled");
+    let mut anon_throttled = false;
+    for _ in 0..10 {
+        let (status, _) = app.call(Method::GET, "/api/v1/me", None, None).await;
+        anon_throttled |= status == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(anon_throttled, "the anonymous client was never throttled");
+    // Forged and expired tokens naming alice are refused before any bucket.
+    for (what, token) in broken_tokens_for_alice() {
+        for _ in 0..3 {
+            let (status, _) = app.get("/api/v1/me", &token).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+        }
+    }
+
+    // Alice still has her whole burst, on REST and on /mcp.
+    for _ in 0..2 {
+        let (status, body) = app.get("/api/v1/me", &alice).await;
+        assert_eq!(status, StatusCode::OK, "alice throttled by others: {body}");
+    }
+    let resp = app
+        .mcp_post("/mcp", Some(&alice), None, &initialize("2025-11-25"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK, "alice throttled on /mcp");
+}
