@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::request::Parts;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Extensions, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, ErrorCode, Extensions, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -119,17 +119,44 @@ fn principal_of(extensions: &Extensions) -> Option<Principal> {
         .cloned()
 }
 
-/// A domain error as an MCP error with `data.code`.
+/// JSON-RPC code of `URLElicitationRequiredError` (MCP 2025-11-25).
+pub const URL_ELICITATION_REQUIRED: i32 = -32042;
+
+/// A domain error as an MCP error with `data.code`; `oauth_required` with an
+/// authorization URL becomes a URL elicitation the client can show.
 pub fn mcp_error(err: Error) -> McpError {
+    if let Error::OAuthRequired {
+        server,
+        authorization_url: Some(url),
+    } = &err
+    {
+        // URL-mode elicitation (2025-11-25): a client that supports it
+        // opens the page for the user, then retries the call.
+        return McpError::new(
+            ErrorCode(URL_ELICITATION_REQUIRED),
+            err.to_string(),
+            Some(json!({
+                "code": err.code(),
+                "server": server,
+                "elicitations": [{
+                    "mode": "url",
+                    "elicitationId": format!("oauth-{}", nanoid::nanoid!(16)),
+                    "url": url,
+                    "message": format!("Authorize {server} for your account, then try again."),
+                }],
+            })),
+        );
+    }
     let data = Some(json!({"code": err.code()}));
     match &err {
         Error::Invalid { .. }
         | Error::BadRequest { .. }
         | Error::NotFound { .. }
         | Error::Conflict { .. } => McpError::invalid_params(err.to_string(), data),
-        Error::Unauthorized(_) | Error::Forbidden(_) | Error::RateLimited { .. } => {
-            McpError::invalid_request(err.to_string(), data)
-        }
+        Error::Unauthorized(_)
+        | Error::Forbidden(_)
+        | Error::OAuthRequired { .. }
+        | Error::RateLimited { .. } => McpError::invalid_request(err.to_string(), data),
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "internal error");
             McpError::internal_error("internal error; the server log has the details", data)
