@@ -149,6 +149,31 @@ fn anonymous_contract() -> Vec<(Method, &'static str, &'static str, StatusCode)>
             "/servers/{alice}/disconnect",
             S::NOT_FOUND,
         ),
+        // `pub` needs no OAuth: nothing to authorize, nothing to forget.
+        (
+            Method::POST,
+            "/servers/{id}/oauth/authorize",
+            "/servers/{pub}/oauth/authorize",
+            S::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/servers/{id}/oauth/authorize",
+            "/servers/{alice}/oauth/authorize",
+            S::NOT_FOUND,
+        ),
+        (
+            Method::DELETE,
+            "/servers/{id}/oauth",
+            "/servers/{pub}/oauth",
+            S::NO_CONTENT,
+        ),
+        (
+            Method::DELETE,
+            "/servers/{id}/oauth",
+            "/servers/{alice}/oauth",
+            S::NOT_FOUND,
+        ),
         (Method::GET, "/categories", "/categories", S::OK),
         (Method::POST, "/categories", "/categories", S::FORBIDDEN),
         (

@@ -11,6 +11,7 @@
 mod anonymous;
 mod auth;
 mod mcp;
+mod oauth;
 mod redis_keys;
 mod rest;
 
