@@ -1,7 +1,8 @@
 //! The adversarial isolation suite: an admin, two users (alice and bob, by
 //! API key and by JWT) and anonymous clients share one gateway with a Redis
 //! state store, real upstreams, and try to reach each other's servers,
-//! sessions, connection state and tools over REST and `/mcp`.
+//! sessions, connection state, tools and OAuth authorizations over REST and
+//! `/mcp`.
 //!
 //! Every test gets a [`World`]: its own SQLite catalog and Redis key prefix,
 //! a public stdio server `pub` (the admin's), and one private
