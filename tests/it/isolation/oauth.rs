@@ -103,7 +103,7 @@ async fn anonymous_clients_are_refused_public_oauth_servers() {
 }
 
 #[tokio::test]
-async fn a_forged_or_replayed_callback_state_connects_nothing_for_anyone() {
+async fn a_forged_callback_state_connects_nothing_for_anyone() {
     let w = world().await;
     let app = &w.app;
     let upstream = FixtureHttp::start();
