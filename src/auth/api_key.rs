@@ -29,6 +29,10 @@ use crate::session::SessionId;
 pub const KEY_PREFIX: &str = "mfk_";
 /// File the bootstrap admin key is written to, inside `data_dir`.
 pub const ADMIN_KEY_FILE: &str = "admin.key";
+/// The user id of the first admin key. Only API keys may act as this user:
+/// a JWT naming it as `sub` is refused, so an identity provider's account
+/// called `admin` never inherits the bootstrap admin's servers or session.
+pub const BOOTSTRAP_ADMIN: &str = "admin";
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 /// How long a checked key's principal is reused without a catalog lookup.
@@ -162,14 +166,15 @@ impl ApiKeys {
             .clear();
     }
 
-    /// With no active key in the catalog, creates an admin key and writes it
+    /// With no active key in the catalog, creates an admin key (user
+    /// [`BOOTSTRAP_ADMIN`]) and writes it
     /// to `data_dir/admin.key` (0600). Returns the file when one was written.
     pub async fn bootstrap(&self, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
         if self.store.count_active_api_keys().await? > 0 {
             return Ok(None);
         }
         let path = data_dir.join(ADMIN_KEY_FILE);
-        let (key, secret) = self.create("admin", Role::Admin).await?;
+        let (key, secret) = self.create(BOOTSTRAP_ADMIN, Role::Admin).await?;
         // A stale file from revoked keys is replaced; the key is only ever in it.
         match std::fs::remove_file(&path) {
             Ok(()) => {}

@@ -98,6 +98,11 @@ impl JwtVerifier {
             .ok_or_else(|| unauthorized("the token has no `sub` claim"))?;
         let user_id = parse_user_id(sub)
             .map_err(|_| unauthorized("the token's `sub` is not a valid user id"))?;
+        if user_id == super::api_key::BOOTSTRAP_ADMIN {
+            return Err(unauthorized(
+                "the token's `sub` names the bootstrap admin, which only its API key may act as",
+            ));
+        }
         let role = if roles(&claims, &self.roles_claim).any(|r| r == "admin") {
             Role::Admin
         } else {

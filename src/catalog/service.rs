@@ -317,6 +317,9 @@ impl CatalogService {
     pub async fn delete_server(&self, principal: &Principal, id_or_name: &str) -> Result<()> {
         let server = self.get_server(principal, id_or_name).await?;
         check_owner(principal, &server)?;
+        // Deleting is changing: a public or stdio server is the admins',
+        // whoever created it.
+        check_server_rights(principal, &server)?;
         if self.store.delete_server(&server.id).await? {
             tracing::info!(id = %server.id, "server deleted");
             Ok(())

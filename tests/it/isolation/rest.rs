@@ -260,8 +260,6 @@ async fn a_name_taken_by_a_private_server_conflicts_without_naming_its_owner() {
 }
 
 #[tokio::test]
-#[ignore = "open question: delete_server lets the owner delete a server an admin made public (check_owner only), \
-            while PATCH refuses and Role::User says public servers are read-only for users"]
 async fn a_user_cannot_delete_or_change_their_server_once_an_admin_made_it_public() {
     let w = world().await;
     let app = &w.app;
