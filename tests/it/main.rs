@@ -22,6 +22,7 @@ mod mcp_per_server;
 mod mcp_relay;
 mod mcp_replicas;
 mod mcp_versions;
+mod oauth_conformance;
 mod openapi;
 mod rate_limits;
 mod rest_categories;
