@@ -117,7 +117,8 @@ impl Outcome {
 /// (it splits the string on spaces, so the paths must have none).
 fn wrapper_command() -> String {
     let python = python();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/oauth_client.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/oauth_client.py");
     let command = format!("{} {}", python.display(), script.display());
     assert!(
         !python.display().to_string().contains(' ') && !script.display().to_string().contains(' '),
