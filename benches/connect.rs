@@ -29,6 +29,7 @@ fn target(
         url: url.map(|u| url::Url::parse(u).expect("url")),
         headers: Vec::new(),
         bearer: None,
+        oauth: None,
         command,
         args,
         env: Default::default(),

@@ -68,7 +68,8 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-        let app = AppState::new(settings, catalog, state);
+        let public_base = public_base(&settings, listener.local_addr()?);
+        let app = AppState::new(settings, catalog, state, &public_base)?;
         Ok(Self {
             listener,
             router: router(app.clone()),
@@ -119,6 +120,22 @@ impl Application {
     }
 }
 
+/// The gateway's own base URL for links it hands out when no request is at
+/// hand (the OAuth redirect URI): `http.public_url`, else the bound address
+/// (an unspecified address as loopback).
+fn public_base(settings: &Settings, bound: SocketAddr) -> String {
+    let configured = settings.http.public_url.trim().trim_end_matches('/');
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let ip = match bound.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        other => other,
+    };
+    format!("http://{}", SocketAddr::new(ip, bound.port()))
+}
+
 /// The whole HTTP surface.
 pub fn router(app: AppState) -> Router {
     let settings = app.settings();
@@ -144,6 +161,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(crate::auth::oauth::CALLBACK_PATH, get(rest::oauth_callback))
         .nest(rest::BASE, api)
         .nest_service("/mcp", crate::gateway::endpoint::service(app.clone()))
         .fallback(rest::route_not_found)

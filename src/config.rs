@@ -534,7 +534,7 @@ fn first_error(err: figment::Error) -> ConfigError {
 }
 
 mod auth;
-pub use auth::{AnonymousSettings, AuthSettings, JwtSettings};
+pub use auth::{AnonymousSettings, AuthSettings, JwtSettings, OAuthSettings};
 
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,13 @@ pub enum Error {
     /// `upstream_timeout`, `upstream_protocol_error`, `egress_denied`, …).
     #[error("{message}")]
     Upstream { code: &'static str, message: String },
+    /// The server needs the caller's own OAuth authorization first (403,
+    /// `oauth_required`): send the user to `authorization_url`.
+    #[error("{server} needs your OAuth authorization first")]
+    OAuthRequired {
+        server: String,
+        authorization_url: Option<String>,
+    },
     /// The caller sent more requests than its role's rate limit allows (429);
     /// it may try again after `retry_after`.
     #[error("too many requests; retry in {}s", retry_after_seconds(*retry_after))]
@@ -112,6 +119,7 @@ impl Error {
             | Self::Upstream { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
+            Self::OAuthRequired { .. } => "oauth_required",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::auth::Authenticator;
 use crate::auth::api_key::ApiKeys;
+use crate::auth::oauth::{BrokerOptions, CALLBACK_PATH, OAuthBroker};
 use crate::catalog::{Catalog, CatalogService};
 use crate::config::Settings;
 use crate::gateway::notify::SessionNotifier;
@@ -36,9 +37,15 @@ struct Shared {
 }
 
 impl AppState {
-    /// Wires the services over a catalog and a state store.
+    /// Wires the services over a catalog and a state store; `public_base` is
+    /// the gateway's URL for the OAuth redirect URI.
     /// Must run inside a tokio runtime (the link pool starts its sweeper).
-    pub fn new(settings: Settings, catalog: Catalog, state: State) -> Self {
+    pub fn new(
+        settings: Settings,
+        catalog: Catalog,
+        state: State,
+        public_base: &str,
+    ) -> anyhow::Result<Self> {
         let upstream = &settings.upstream;
         let pool = LinkPool::new(PoolLimits {
             max_links: upstream.max_links,
@@ -76,9 +83,21 @@ impl AppState {
         }
         let rate_limits = RateLimits::new(&settings.limits, shutdown.child_token());
         let auth = Authenticator::new(&settings);
+        let oauth = OAuthBroker::new(
+            catalog.clone(),
+            state.clone(),
+            BrokerOptions {
+                redirect_uri: format!("{public_base}{CALLBACK_PATH}"),
+                flow_ttl: Duration::from_secs(settings.auth.oauth.flow_ttl_seconds),
+                client_name: settings.auth.oauth.client_name.trim().to_owned(),
+                egress: options.link.egress,
+                connect_timeout: options.link.connect_timeout,
+            },
+        )?;
         let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)
-            .with_notifier(notifier.clone());
-        Self {
+            .with_notifier(notifier.clone())
+            .with_oauth(oauth);
+        Ok(Self {
             shared: Arc::new(Shared {
                 settings,
                 catalog: catalog_service,
@@ -90,7 +109,7 @@ impl AppState {
                 notifier,
                 rate_limits,
             }),
-        }
+        })
     }
 
     /// Cancelled when the server begins shutting down.

@@ -92,6 +92,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Ready>) {
             code: "not_ready".into(),
             message: format!("{} not reachable", failing.join(" and ")),
             field: None,
+            authorization_url: None,
         };
         (
             StatusCode::SERVICE_UNAVAILABLE,

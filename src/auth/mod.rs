@@ -8,6 +8,7 @@ pub mod anonymous;
 pub mod api_key;
 pub mod extract;
 pub mod jwt;
+pub mod oauth;
 
 use std::fmt;
 
@@ -70,6 +71,9 @@ pub enum Credential {
     Jwt { issuer: Option<String> },
     /// No credentials: an anonymous session.
     Anonymous,
+    /// Back from an upstream's authorization server: the OAuth `state` the
+    /// principal's own earlier request created proves who it is.
+    OAuthState,
 }
 
 impl Credential {
@@ -79,6 +83,7 @@ impl Credential {
             Self::ApiKey { .. } => "api_key",
             Self::Jwt { .. } => "jwt",
             Self::Anonymous => "anonymous",
+            Self::OAuthState => "oauth_state",
         }
     }
 }

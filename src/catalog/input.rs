@@ -78,6 +78,14 @@ pub struct NewServer {
     /// `FAILED` in it (defaults to false: fail-open).
     #[serde(default)]
     pub fail_closed: bool,
+    /// Pre-registered OAuth client id (with `requires_oauth2`); without one,
+    /// Manifold registers itself with the authorization server (RFC 7591).
+    pub oauth_client_id: Option<String>,
+    /// Secret of that client; write-only (shown as `***`).
+    pub oauth_client_secret: Option<String>,
+    /// Scopes to request; empty = what the server advertises.
+    #[serde(default)]
+    pub oauth_scopes: Vec<String>,
 }
 
 /// Changes to a server; absent fields stay, `null` clears nullable ones.
@@ -111,4 +119,12 @@ pub struct ServerPatch {
     pub category_id: Option<Option<String>>,
     pub enabled: Option<bool>,
     pub fail_closed: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub oauth_client_id: Option<Option<String>>,
+    /// `"***"` keeps the stored secret; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub oauth_client_secret: Option<Option<String>>,
+    pub oauth_scopes: Option<Vec<String>>,
 }

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{CatalogBackend, Settings};
 use crate::error::Result;
 use crate::ids::{ApiKeyId, CategoryId, ServerId};
-use crate::secret::Cipher;
+use crate::secret::{Cipher, Secret};
 
 pub use model::{ApiKey, Category, SecretMap, Server, ServerName, Transport};
 pub use service::CatalogService;
@@ -100,6 +100,26 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<()>;
     /// Number of keys not revoked.
     async fn count_active_api_keys(&self) -> Result<u64>;
+
+    /// One user's OAuth credentials for one server (opened), if stored.
+    async fn get_oauth_credentials(
+        &self,
+        user_id: &str,
+        server: &ServerId,
+    ) -> Result<Option<Secret<String>>>;
+    /// Stores (sealed) or replaces one user's OAuth credentials for one
+    /// server; `not_found` when the server is gone.
+    async fn put_oauth_credentials(
+        &self,
+        user_id: &str,
+        server: &ServerId,
+        value: &Secret<String>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Forgets one user's OAuth credentials for one server; whether there were any.
+    async fn delete_oauth_credentials(&self, user_id: &str, server: &ServerId) -> Result<bool>;
+    /// The catalog's cipher, for other short-lived secrets (OAuth flows).
+    fn cipher(&self) -> &Cipher;
 }
 
 /// Opens the catalog named by `catalog.url`, creating the SQLite file and its

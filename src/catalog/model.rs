@@ -172,6 +172,14 @@ pub struct Server {
     /// `server_failed` (fail-closed); when false, the other servers keep
     /// working (fail-open).
     pub fail_closed: bool,
+    /// Pre-registered OAuth client id at the server's authorization server;
+    /// `None` = Manifold registers itself dynamically (RFC 7591).
+    pub oauth_client_id: Option<String>,
+    /// Its secret, shown as `***`.
+    #[schema(value_type = Option<String>)]
+    pub oauth_client_secret: Option<Secret<String>>,
+    /// Scopes to request; empty = what the server advertises.
+    pub oauth_scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -24,10 +24,12 @@ fn corrupt(column: &'static str) -> impl FnOnce(Error) -> Error {
     }
 }
 
-/// Header and environment values of a server, sealed for storage.
+/// Header and environment values of a server, and its OAuth client, sealed
+/// for storage.
 pub(super) struct SealedSecrets {
     pub headers: Json<BTreeMap<String, String>>,
     pub env: Json<BTreeMap<String, String>>,
+    pub oauth_client: Json<StoredOAuthClient>,
 }
 
 impl SealedSecrets {
@@ -35,8 +37,28 @@ impl SealedSecrets {
         Ok(Self {
             headers: Json(seal_map(cipher, &server.headers)?),
             env: Json(seal_map(cipher, &server.env)?),
+            oauth_client: Json(StoredOAuthClient {
+                client_id: server.oauth_client_id.clone(),
+                client_secret: server
+                    .oauth_client_secret
+                    .as_ref()
+                    .map(|s| cipher.seal(s.expose()))
+                    .transpose()?,
+                scopes: server.oauth_scopes.clone(),
+            }),
         })
     }
+}
+
+/// The `servers.oauth_client` column: `client_secret` is sealed.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct StoredOAuthClient {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
 }
 
 fn seal_map(cipher: &Cipher, map: &SecretMap) -> Result<BTreeMap<String, String>> {
@@ -100,6 +122,7 @@ pub(super) struct ServerRow {
     category_id: Option<String>,
     enabled: bool,
     fail_closed: bool,
+    oauth_client: Json<StoredOAuthClient>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -131,6 +154,14 @@ impl ServerRow {
                 .map_err(corrupt("servers.category_id"))?,
             enabled: self.enabled,
             fail_closed: self.fail_closed,
+            oauth_client_id: self.oauth_client.0.client_id,
+            oauth_client_secret: self
+                .oauth_client
+                .0
+                .client_secret
+                .map(|sealed| cipher.open(&sealed).map(Secret::new))
+                .transpose()?,
+            oauth_scopes: self.oauth_client.0.scopes,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -427,6 +427,29 @@ fn apply_patch(current: &Server, patch: ServerPatch) -> Result<NewServer> {
             .unwrap_or_else(|| current.category_id.as_ref().map(|c| c.as_str().to_owned())),
         enabled: Some(patch.enabled.unwrap_or(current.enabled)),
         fail_closed: patch.fail_closed.unwrap_or(current.fail_closed),
+        oauth_client_id: patch
+            .oauth_client_id
+            .unwrap_or_else(|| current.oauth_client_id.clone()),
+        oauth_client_secret: match patch.oauth_client_secret {
+            Some(Some(v)) if v == "***" => match &current.oauth_client_secret {
+                Some(old) => Some(old.expose().clone()),
+                None => {
+                    return Err(Error::invalid(
+                        "invalid_secret",
+                        "oauth_client_secret",
+                        "`***` keeps a stored secret, but there is none",
+                    ));
+                }
+            },
+            Some(other) => other,
+            None => current
+                .oauth_client_secret
+                .as_ref()
+                .map(|s| s.expose().clone()),
+        },
+        oauth_scopes: patch
+            .oauth_scopes
+            .unwrap_or_else(|| current.oauth_scopes.clone()),
     })
 }
 
@@ -540,6 +563,12 @@ fn build_server(
             })
         })
         .transpose()?;
+    let (oauth_client_id, oauth_client_secret, oauth_scopes) = validate::oauth_client(
+        draft.requires_oauth2,
+        draft.oauth_client_id,
+        draft.oauth_client_secret,
+        draft.oauth_scopes,
+    )?;
     let secrets =
         |m: BTreeMap<String, String>| m.into_iter().map(|(k, v)| (k, Secret::new(v))).collect();
     Ok(Server {
@@ -561,6 +590,9 @@ fn build_server(
         category_id,
         enabled: draft.enabled.unwrap_or(true),
         fail_closed: draft.fail_closed,
+        oauth_client_id,
+        oauth_client_secret: oauth_client_secret.map(Secret::new),
+        oauth_scopes,
         created_at,
         updated_at,
     })

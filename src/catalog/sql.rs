@@ -23,8 +23,8 @@ macro_rules! category_columns {
 macro_rules! server_columns {
     () => {
         "id, name, title, description, transport, url, query_params, headers, command, args, \
-         env, cwd, requires_oauth2, is_public, owner, category_id, enabled, fail_closed, created_at, \
-         updated_at"
+         env, cwd, requires_oauth2, is_public, owner, category_id, enabled, fail_closed, \
+         oauth_client, created_at, updated_at"
     };
 }
 
@@ -69,18 +69,19 @@ pub(super) const LIST_CATEGORIES: &str = concat!(
 pub(super) const COUNT_CATEGORIES: &str =
     concat!("SELECT COUNT(*) FROM categories WHERE ", category_search!());
 
-/// Binds [`bind_server!`] (`$1`-`$18`), then `created_at`, `updated_at`.
+/// Binds [`bind_server!`] (`$1`-`$19`), then `created_at`, `updated_at`.
 pub(super) const INSERT_SERVER: &str = concat!(
     "INSERT INTO servers (",
     server_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
 );
-/// Binds [`bind_server!`] (`$1`-`$18`), then `updated_at`.
+/// Binds [`bind_server!`] (`$1`-`$19`), then `updated_at`.
 pub(super) const UPDATE_SERVER: &str = "UPDATE servers SET name = $2, title = $3, \
      description = $4, transport = $5, url = $6, query_params = $7, headers = $8, command = $9, \
      args = $10, env = $11, cwd = $12, requires_oauth2 = $13, is_public = $14, owner = $15, \
-     category_id = $16, enabled = $17, fail_closed = $18, updated_at = $19 WHERE id = $1";
+     category_id = $16, enabled = $17, fail_closed = $18, oauth_client = $19, updated_at = $20 \
+     WHERE id = $1";
 pub(super) const DELETE_SERVER: &str = "DELETE FROM servers WHERE id = $1";
 pub(super) const GET_SERVER: &str =
     concat!("SELECT ", server_columns!(), " FROM servers WHERE id = $1");
@@ -128,6 +129,18 @@ pub(super) const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WH
 pub(super) const COUNT_ACTIVE_API_KEYS: &str =
     "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL";
 
+/// `$1` user, `$2` server.
+pub(super) const GET_OAUTH_CREDENTIALS: &str =
+    "SELECT sealed FROM oauth_credentials WHERE user_id = $1 AND server_id = $2";
+/// `$1` user, `$2` server, `$3` sealed value, `$4` time.
+pub(super) const PUT_OAUTH_CREDENTIALS: &str = "INSERT INTO oauth_credentials \
+     (user_id, server_id, sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+     ON CONFLICT (user_id, server_id) DO UPDATE SET sealed = excluded.sealed, \
+     updated_at = excluded.updated_at";
+/// `$1` user, `$2` server.
+pub(super) const DELETE_OAUTH_CREDENTIALS: &str =
+    "DELETE FROM oauth_credentials WHERE user_id = $1 AND server_id = $2";
+
 // ---------------------------------------------------------------- binding
 
 /// Binds `$1`-`$6` of [`INSERT_CATEGORY`] / [`UPDATE_CATEGORY`].
@@ -143,7 +156,7 @@ macro_rules! bind_category {
     };
 }
 
-/// Binds `$1`-`$18` of [`INSERT_SERVER`] / [`UPDATE_SERVER`].
+/// Binds `$1`-`$19` of [`INSERT_SERVER`] / [`UPDATE_SERVER`].
 macro_rules! bind_server {
     ($query:expr, $server:expr, $sealed:expr) => {
         $query
@@ -165,6 +178,7 @@ macro_rules! bind_server {
             .bind($server.category_id.as_ref().map(|id| id.as_str()))
             .bind($server.enabled)
             .bind($server.fail_closed)
+            .bind(&$sealed.oauth_client)
     };
 }
 

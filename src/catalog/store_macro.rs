@@ -242,6 +242,62 @@ macro_rules! sql_catalog_store {
                         .await?;
                     sql::count(n)
                 }
+
+                async fn get_oauth_credentials(
+                    &self,
+                    user_id: &str,
+                    server: &ServerId,
+                ) -> Result<Option<$crate::secret::Secret<String>>> {
+                    let sealed: Option<String> = sqlx::query_scalar(sql::GET_OAUTH_CREDENTIALS)
+                        .bind(user_id)
+                        .bind(server.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    sealed
+                        .map(|s| self.cipher.open(&s).map($crate::secret::Secret::new))
+                        .transpose()
+                }
+
+                async fn put_oauth_credentials(
+                    &self,
+                    user_id: &str,
+                    server: &ServerId,
+                    value: &$crate::secret::Secret<String>,
+                    at: DateTime<Utc>,
+                ) -> Result<()> {
+                    let sealed = self.cipher.seal(value.expose())?;
+                    sqlx::query(sql::PUT_OAUTH_CREDENTIALS)
+                        .bind(user_id)
+                        .bind(server.as_str())
+                        .bind(sealed)
+                        .bind(sql::stamp(at))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|err| match &err {
+                            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                                Error::not_found("server_not_found", "server")
+                            }
+                            _ => err.into(),
+                        })?;
+                    Ok(())
+                }
+
+                async fn delete_oauth_credentials(
+                    &self,
+                    user_id: &str,
+                    server: &ServerId,
+                ) -> Result<bool> {
+                    let done = sqlx::query(sql::DELETE_OAUTH_CREDENTIALS)
+                        .bind(user_id)
+                        .bind(server.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                fn cipher(&self) -> &$crate::secret::Cipher {
+                    &self.cipher
+                }
             }
         };
     };

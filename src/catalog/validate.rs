@@ -320,6 +320,80 @@ pub fn cwd(raw: &str) -> Result<String> {
     Ok(cwd.to_owned())
 }
 
+/// Longest OAuth client id or secret accepted.
+pub const MAX_OAUTH_CLIENT: usize = 512;
+/// Most OAuth scopes a server may list.
+pub const MAX_OAUTH_SCOPES: usize = 32;
+
+/// The OAuth client settings of a server: only with `requires_oauth2`; a
+/// secret needs a client id; scopes are non-empty tokens without spaces.
+pub fn oauth_client(
+    requires_oauth2: bool,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scopes: Vec<String>,
+) -> Result<(Option<String>, Option<String>, Vec<String>)> {
+    let client_id = client_id
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty());
+    let client_secret = client_secret.filter(|s| !s.is_empty());
+    let set = [
+        ("oauth_client_id", client_id.is_some()),
+        ("oauth_client_secret", client_secret.is_some()),
+        ("oauth_scopes", !scopes.is_empty()),
+    ];
+    if !requires_oauth2 && let Some((field, _)) = set.iter().find(|(_, on)| *on) {
+        return Err(Error::invalid(
+            "field_not_allowed",
+            field,
+            format!("`{field}` applies only to servers with `requires_oauth2`"),
+        ));
+    }
+    for (field, value) in [
+        ("oauth_client_id", client_id.as_deref()),
+        ("oauth_client_secret", client_secret.as_deref()),
+    ] {
+        if let Some(value) = value
+            && (value.len() > MAX_OAUTH_CLIENT || value.chars().any(char::is_control))
+        {
+            return Err(Error::invalid(
+                "invalid_oauth_client",
+                field,
+                format!("`{field}` must be at most {MAX_OAUTH_CLIENT} printable characters"),
+            ));
+        }
+    }
+    if client_secret.is_some() && client_id.is_none() {
+        return Err(Error::invalid(
+            "invalid_oauth_client",
+            "oauth_client_secret",
+            "an `oauth_client_secret` needs an `oauth_client_id`",
+        ));
+    }
+    if scopes.len() > MAX_OAUTH_SCOPES {
+        return Err(Error::invalid(
+            "invalid_oauth_scope",
+            "oauth_scopes",
+            format!("at most {MAX_OAUTH_SCOPES} scopes"),
+        ));
+    }
+    for scope in &scopes {
+        let ok = !scope.is_empty()
+            && scope.len() <= 256
+            && scope
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
+        if !ok {
+            return Err(Error::invalid(
+                "invalid_oauth_scope",
+                "oauth_scopes",
+                format!("`{scope}` is not a valid OAuth scope (RFC 6749 §3.3)"),
+            ));
+        }
+    }
+    Ok((client_id, client_secret, scopes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,26 @@ pub struct AuthSettings {
     pub trusted_proxies: Vec<String>,
     pub jwt: JwtSettings,
     pub anonymous: AnonymousSettings,
+    pub oauth: OAuthSettings,
+}
+
+/// Manifold as an OAuth client of upstream servers (per-user authorization).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSettings {
+    /// How long a started authorization waits for its callback.
+    pub flow_ttl_seconds: u64,
+    /// `client_name` sent when registering with an authorization server.
+    pub client_name: String,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            flow_ttl_seconds: 600,
+            client_name: "Manifold".into(),
+        }
+    }
 }
 
 /// JWT bearer tokens; accepted only when a secret or a JWKS URL is set.
@@ -91,6 +111,20 @@ impl Settings {
             return Err(ConfigError::new(
                 "auth.jwt.roles_claim",
                 "must not be empty",
+            ));
+        }
+        let oauth = &self.auth.oauth;
+        if !(60..=86_400).contains(&oauth.flow_ttl_seconds) {
+            return Err(ConfigError::new(
+                "auth.oauth.flow_ttl_seconds",
+                "must be between 60 and 86400",
+            ));
+        }
+        let name = oauth.client_name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                "auth.oauth.client_name",
+                "must be 1-100 printable characters",
             ));
         }
         for entry in &self.auth.trusted_proxies {

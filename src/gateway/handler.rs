@@ -121,15 +121,26 @@ fn principal_of(extensions: &Extensions) -> Option<Principal> {
 
 /// A domain error as an MCP error with `data.code`.
 pub fn mcp_error(err: Error) -> McpError {
-    let data = Some(json!({"code": err.code()}));
+    let data = match &err {
+        Error::OAuthRequired {
+            server,
+            authorization_url,
+        } => Some(json!({
+            "code": err.code(),
+            "server": server,
+            "authorizationUrl": authorization_url,
+        })),
+        _ => Some(json!({"code": err.code()})),
+    };
     match &err {
         Error::Invalid { .. }
         | Error::BadRequest { .. }
         | Error::NotFound { .. }
         | Error::Conflict { .. } => McpError::invalid_params(err.to_string(), data),
-        Error::Unauthorized(_) | Error::Forbidden(_) | Error::RateLimited { .. } => {
-            McpError::invalid_request(err.to_string(), data)
-        }
+        Error::Unauthorized(_)
+        | Error::Forbidden(_)
+        | Error::OAuthRequired { .. }
+        | Error::RateLimited { .. } => McpError::invalid_request(err.to_string(), data),
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "internal error");
             McpError::internal_error("internal error; the server log has the details", data)

@@ -50,6 +50,16 @@ fn is_valid_server(server: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !b":*?[]{}\\".contains(&b))
 }
 
+/// `{prefix}oauth:flow:{id}`, a pending OAuth authorization; `id` is the
+/// hex SHA-256 of its `state`, so it is always 64 hex digits.
+pub fn oauth_flow(prefix: &str, id: &str) -> Result<String> {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(format!("{prefix}oauth:flow:{id}"))
+    } else {
+        Err(Error::internal("an OAuth flow id is a hex SHA-256"))
+    }
+}
+
 /// Longest accepted MCP session id (rmcp issues 36-character UUIDs).
 pub const MAX_MCP_SESSION_LEN: usize = 200;
 

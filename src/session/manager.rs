@@ -28,6 +28,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::Principal;
+use crate::auth::oauth::{Authorization, OAuthBroker};
 use crate::catalog::service::{ListParams, Page};
 use crate::catalog::{CatalogService, Server, ServerName, Transport};
 use crate::error::{Error, Result};
@@ -59,6 +60,18 @@ pub struct ServerStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub tools: Option<Vec<Value>>,
+    /// For servers with `requires_oauth2`: whether this user has authorized
+    /// it (`authorized`) or must first (`required`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthStatus>,
+}
+
+/// Whether a user holds tokens for a server that needs OAuth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthStatus {
+    Authorized,
+    Required,
 }
 
 impl ServerStatus {
@@ -76,6 +89,7 @@ impl ServerStatus {
             connected_at: state.connected_at,
             last_error: state.error,
             tools: with_tools.then_some(state.tools),
+            oauth: None,
         }
     }
 }
@@ -107,6 +121,7 @@ pub struct SessionManager {
     pool: LinkPool,
     options: Arc<ManagerOptions>,
     notifier: SessionNotifier,
+    oauth: Option<OAuthBroker>,
 }
 
 impl SessionManager {
@@ -123,7 +138,57 @@ impl SessionManager {
             pool,
             options: Arc::new(options),
             notifier: SessionNotifier::new(),
+            oauth: None,
         }
+    }
+
+    /// Lets servers with `requires_oauth2` connect with each user's own
+    /// tokens from `broker` (without one they answer `oauth_required`).
+    pub fn with_oauth(mut self, broker: OAuthBroker) -> Self {
+        self.oauth = Some(broker);
+        self
+    }
+
+    /// The per-user OAuth broker, when configured.
+    pub fn oauth(&self) -> Option<&OAuthBroker> {
+        self.oauth.as_ref()
+    }
+
+    /// `status` with this user's OAuth standing filled in.
+    async fn with_oauth_status(
+        &self,
+        principal: &Principal,
+        server: &Server,
+        mut status: ServerStatus,
+    ) -> Result<ServerStatus> {
+        if server.requires_oauth2 {
+            let authorized = match &self.oauth {
+                Some(broker) => broker.is_authorized(principal, server).await?,
+                None => false,
+            };
+            status.oauth = Some(if authorized {
+                OAuthStatus::Authorized
+            } else {
+                OAuthStatus::Required
+            });
+        }
+        Ok(status)
+    }
+
+    /// The link target for the principal: servers that need OAuth carry
+    /// this user's access (or the call fails with `oauth_required`).
+    async fn target_for(&self, principal: &Principal, server: &Server) -> Result<Target> {
+        let mut target = Target::from_server(server)?;
+        if server.requires_oauth2 {
+            let Some(broker) = &self.oauth else {
+                return Err(Error::OAuthRequired {
+                    server: server.name.to_string(),
+                    authorization_url: None,
+                });
+            };
+            target.oauth = Some(broker.access(principal, server).await?);
+        }
+        Ok(target)
     }
 
     /// Publishes this manager's tool changes on `notifier` (shared with the
@@ -147,12 +212,11 @@ impl SessionManager {
         let page = self.catalog.list_servers(principal, params).await?;
         let names: Vec<&str> = page.items.iter().map(|s| s.name.as_str()).collect();
         let states = self.state.get_many(&principal.session, &names).await?;
-        let items = page
-            .items
-            .iter()
-            .zip(states)
-            .map(|(server, state)| ServerStatus::new(server, state, false))
-            .collect();
+        let mut items = Vec::with_capacity(page.items.len());
+        for (server, state) in page.items.iter().zip(states) {
+            let status = ServerStatus::new(server, state, false);
+            items.push(self.with_oauth_status(principal, server, status).await?);
+        }
         Ok(Page {
             items,
             next_cursor: page.next_cursor,
@@ -170,7 +234,8 @@ impl SessionManager {
             .state
             .get(&principal.session, server.name.as_str())
             .await?;
-        Ok(ServerStatus::new(&server, state, true))
+        self.with_oauth_status(principal, &server, ServerStatus::new(&server, state, true))
+            .await
     }
 
     /// Connects (or refreshes) a server for the principal's session.
@@ -187,7 +252,20 @@ impl SessionManager {
                 self.notifier.publish(session);
                 tracing::info!(tools = tools.len(), "connected");
                 let state = self.state.get(session, server.name.as_str()).await?;
-                Ok(ServerStatus::new(&server, state, true))
+                self.with_oauth_status(principal, &server, ServerStatus::new(&server, state, true))
+                    .await
+            }
+            // Not a failure of the server: this user has not authorized it
+            // (yet, or any more). Nothing stale stays connected.
+            Err(err @ Error::OAuthRequired { .. }) => {
+                let slot = self.pool.slot(session, &server.name);
+                self.pool.close_slot(&mut *slot.link.lock().await).await;
+                self.state
+                    .set_disconnected(session, server.name.as_str())
+                    .await?;
+                self.notifier.publish(session);
+                tracing::info!("authorization needed");
+                Err(err)
             }
             Err(err) => {
                 let message = match &err {
@@ -220,22 +298,25 @@ impl SessionManager {
                 message: format!("{} is disabled", server.name),
             });
         }
-        if server.requires_oauth2 {
-            return Err(Error::Upstream {
-                code: "oauth_required",
-                message: format!(
-                    "{} requires a per-user OAuth authorization, which is not available yet",
-                    server.name
-                ),
-            });
-        }
-        let target = Target::from_server(server)?;
+        let target = self.target_for(principal, server).await?;
         let slot = self.pool.slot(&principal.session, &server.name);
         let mut guard = slot.link.lock().await;
         slot.touch();
-        let link = self
+        let link = match self
             .live_or_open(&mut guard, &principal.session, &target)
-            .await?;
+            .await
+        {
+            Ok(link) => link,
+            // The upstream refused this user's token even after a refresh:
+            // the user authorizes again.
+            Err(err @ Error::OAuthRequired { .. }) => {
+                return Err(match &target.oauth {
+                    Some(auth) => auth.required().await,
+                    None => err,
+                });
+            }
+            Err(err) => return Err(err),
+        };
         match self.fetch_tools(&target, &link).await {
             Ok(tools) => Ok(tools),
             Err(err) => {
@@ -271,6 +352,66 @@ impl SessionManager {
             .get(&principal.session, server.name.as_str())
             .await?;
         Ok(ServerStatus::new(&server, state, false))
+    }
+
+    /// Starts an authorization of a server that needs OAuth, for the
+    /// principal (who must be able to see it).
+    pub async fn authorize(
+        &self,
+        principal: &Principal,
+        id_or_name: &str,
+    ) -> Result<Authorization> {
+        let server = self.catalog.get_server(principal, id_or_name).await?;
+        if !server.requires_oauth2 {
+            return Err(Error::conflict(
+                "oauth_not_required",
+                "requires_oauth2",
+                format!("{} does not use OAuth", server.name),
+            ));
+        }
+        self.broker()?.begin(principal, &server).await
+    }
+
+    /// Completes an authorization that came back to the callback, then
+    /// connects the server for the session that started it.
+    pub async fn complete_authorization(
+        &self,
+        code: &str,
+        state: &str,
+        issuer: Option<&str>,
+    ) -> Result<ServerStatus> {
+        let done = self.broker()?.complete(code, state, issuer).await?;
+        self.connect(&done.principal, done.server_id.as_str()).await
+    }
+
+    /// Discards the authorization of `state` (refused at the authorization
+    /// server), so it cannot be completed later.
+    pub async fn abandon_authorization(&self, state: &str) -> Result<()> {
+        self.broker()?.abandon(state).await
+    }
+
+    /// Forgets the principal's OAuth tokens for a server and disconnects it
+    /// for this session; other users' tokens are untouched.
+    #[tracing::instrument(skip_all, fields(session = %principal.session, server = id_or_name))]
+    pub async fn revoke_authorization(
+        &self,
+        principal: &Principal,
+        id_or_name: &str,
+    ) -> Result<()> {
+        let server = self.catalog.get_server(principal, id_or_name).await?;
+        if let Some(broker) = &self.oauth {
+            broker.revoke(principal, &server).await?;
+        }
+        if server.requires_oauth2 {
+            self.disconnect(principal, server.id.as_str()).await?;
+        }
+        Ok(())
+    }
+
+    fn broker(&self) -> Result<&OAuthBroker> {
+        self.oauth
+            .as_ref()
+            .ok_or_else(|| Error::internal("no OAuth broker is configured"))
     }
 
     /// Disconnects every server of the session and deletes its state (the
@@ -349,12 +490,9 @@ impl SessionManager {
         let slot = self.pool.slot(&principal.session, &server.name);
         let mut guard = slot.link.lock().await;
         slot.touch();
-        self.live_or_open(
-            &mut guard,
-            &principal.session,
-            &Target::from_server(&server)?,
-        )
-        .await
+        let target = self.target_for(principal, &server).await?;
+        self.live_or_open(&mut guard, &principal.session, &target)
+            .await
     }
 
     /// Records that `link`, the session's link to its server, died under a

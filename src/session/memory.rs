@@ -348,6 +348,22 @@ impl StateStore for MemoryState {
         Ok(existed)
     }
 
+    async fn put_oauth_flow(&self, id: &str, record: &str, ttl: Duration) -> Result<()> {
+        let key = keys::oauth_flow(&self.prefix, id)?;
+        let mut txn = self.txn();
+        txn.expires_at = txn.now + ttl;
+        txn.set(&key, record.to_owned());
+        Ok(())
+    }
+
+    async fn take_oauth_flow(&self, id: &str) -> Result<Option<String>> {
+        let key = keys::oauth_flow(&self.prefix, id)?;
+        let mut txn = self.txn();
+        let record = txn.text(&key).map(str::to_owned);
+        txn.del(&key);
+        Ok(record)
+    }
+
     async fn health(&self) -> Result<()> {
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod redis;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -191,6 +192,12 @@ pub trait StateStore: Send + Sync + 'static {
     async fn mcp_session(&self, id: &str) -> Result<Option<McpBinding>>;
     /// Removes the binding of MCP session `id`; whether there was one.
     async fn forget_mcp_session(&self, id: &str) -> Result<bool>;
+    /// Stores a pending OAuth authorization (`{prefix}oauth:flow:{id}`) for
+    /// `ttl`; `id` is a hash of the flow's `state`, `record` is sealed.
+    async fn put_oauth_flow(&self, id: &str, record: &str, ttl: Duration) -> Result<()>;
+    /// Reads and deletes a pending OAuth authorization in one step, so a
+    /// `state` is used at most once, even across replicas.
+    async fn take_oauth_flow(&self, id: &str) -> Result<Option<String>>;
     /// Round trip to the backend.
     async fn health(&self) -> Result<()>;
 }

@@ -392,6 +392,29 @@ impl StateStore for RedisState {
         Ok(gone > 0)
     }
 
+    async fn put_oauth_flow(&self, id: &str, record: &str, ttl: Duration) -> Result<()> {
+        let key = keys::oauth_flow(&self.prefix, id)?;
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(record)
+            .arg("PX")
+            .arg(ms)
+            .exec_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// `GETDEL`: of two replicas racing on one callback, one gets the flow.
+    async fn take_oauth_flow(&self, id: &str) -> Result<Option<String>> {
+        let key = keys::oauth_flow(&self.prefix, id)?;
+        let raw: Option<Vec<u8>> = redis::cmd("GETDEL")
+            .arg(&key)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(text(raw))
+    }
+
     async fn health(&self) -> Result<()> {
         let pong: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
         if pong == "PONG" {

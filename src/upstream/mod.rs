@@ -42,6 +42,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningServ
 use rmcp::{ClientHandler, ErrorData as McpError, Peer};
 use url::Url;
 
+use crate::auth::oauth::UpstreamAuth;
 use crate::catalog::url::build_server_url;
 use crate::catalog::{Server, ServerName, Transport};
 use crate::error::Error;
@@ -62,9 +63,12 @@ pub struct Target {
     pub url: Option<Url>,
     /// Header values are secrets.
     pub headers: Vec<(String, Secret<String>)>,
-    /// `Authorization: Bearer …` for the upstream; the OAuth hook (the
-    /// seed's `add_oauth_headers`) fills this per user.
+    /// `Authorization: Bearer …` for the upstream (SSE and WebSocket links
+    /// of OAuth servers get this user's current access token here).
     pub bearer: Option<Secret<String>>,
+    /// This user's OAuth access, for servers with `requires_oauth2` (the
+    /// seed's `add_oauth_headers`, per user).
+    pub oauth: Option<UpstreamAuth>,
     pub command: Option<String>,
     pub args: Vec<String>,
     pub env: BTreeMap<String, Secret<String>>,
@@ -98,6 +102,7 @@ impl Target {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             bearer: None,
+            oauth: None,
             command: server.command.clone(),
             args: server.args.clone(),
             env: server.env.clone(),
@@ -393,8 +398,19 @@ pub async fn open_with_events(
         match target.transport {
             Transport::Stdio => stdio::open(target, client).await,
             Transport::StreamableHttp => streamable_http::open(target, options, client).await,
-            Transport::Sse => sse::open(target, options, client).await,
-            Transport::Websocket => websocket::open(target, options, client).await,
+            Transport::Sse | Transport::Websocket => {
+                // These transports have no per-request hook: the link opens
+                // with this user's current token (refreshed when near expiry).
+                let mut target = target.clone();
+                if let Some(auth) = &target.oauth {
+                    target.bearer = Some(Secret::new(auth.access_token().await?));
+                }
+                if target.transport == Transport::Sse {
+                    sse::open(&target, options, client).await
+                } else {
+                    websocket::open(&target, options, client).await
+                }
+            }
         }
     };
     let started = Instant::now();
@@ -437,6 +453,26 @@ fn redact_error(target: &Target, err: Error) -> Error {
         },
         other => other,
     }
+}
+
+/// Whether the upstream refused the credentials (a 401, after rmcp's one
+/// refresh), looking through the error's causes.
+fn refused_authorization(err: &rmcp::service::ClientInitializeError) -> bool {
+    use rmcp::transport::AuthError;
+    use rmcp::transport::streamable_http_client::AuthRequiredError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<AuthRequiredError>()
+            || matches!(
+                e.downcast_ref::<AuthError>(),
+                Some(AuthError::AuthorizationRequired | AuthError::TokenRefreshRejected(_))
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The stable code for an rmcp handshake failure, looking through the
@@ -502,6 +538,12 @@ fn classify_text(text: &str) -> &'static str {
 
 /// An rmcp handshake failure as a domain error.
 pub(crate) fn init_error(target: &Target, err: rmcp::service::ClientInitializeError) -> Error {
+    if target.oauth.is_some() && refused_authorization(&err) {
+        return Error::OAuthRequired {
+            server: target.name.to_string(),
+            authorization_url: None,
+        };
+    }
     Error::Upstream {
         code: classify_init_error(&err),
         message: format!("{}: MCP handshake failed: {err}", target.name),

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use axum::http::{HeaderName, HeaderValue};
 use rmcp::ServiceExt;
 use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{AuthClient, StreamableHttpClientTransport};
 
 use crate::error::Error;
 use crate::upstream::{LinkOptions, Target, UpstreamClient, init_error};
@@ -42,12 +42,24 @@ pub(crate) async fn open(
         headers.insert(name, value);
     }
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
-    config.auth_header = auth_header;
     config.custom_headers = headers;
-    let transport = StreamableHttpClientTransport::with_client(http_client(options)?, config);
-    let service = client
-        .serve(transport)
-        .await
-        .map_err(|e| init_error(target, e))?;
+    let http = http_client(options)?;
+    let service = match &target.oauth {
+        // Each request carries this user's access token, refreshed before
+        // it expires and once more when the upstream answers 401.
+        Some(auth) => {
+            let manager = auth.manager().await?;
+            let transport =
+                StreamableHttpClientTransport::with_client(AuthClient::new(http, manager), config);
+            client.serve(transport).await
+        }
+        None => {
+            config.auth_header = auth_header;
+            client
+                .serve(StreamableHttpClientTransport::with_client(http, config))
+                .await
+        }
+    }
+    .map_err(|e| init_error(target, e))?;
     Ok((service, None))
 }

@@ -36,6 +36,8 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "DELETE /servers/{id}",
         "POST /servers/{id}/connect",
         "POST /servers/{id}/disconnect",
+        "POST /servers/{id}/oauth/authorize",
+        "DELETE /servers/{id}/oauth",
         "GET /session/servers",
         "GET /session/tools",
         "GET /session/langchain-config",

@@ -21,6 +21,7 @@ fn target(transport: Transport, url: Url) -> Target {
         url: Some(url),
         headers: vec![("X-Test".to_owned(), Secret::new("1".to_owned()))],
         bearer: Some(Secret::new("tok-123".to_owned())),
+        oauth: None,
         command: None,
         args: Vec::new(),
         env: Default::default(),

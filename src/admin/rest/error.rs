@@ -28,6 +28,10 @@ pub struct ErrorDetail {
     /// The input field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With `oauth_required`: where to send the user to authorize the
+    /// upstream; the authorization server redirects back to `/oauth/callback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
 }
 
 impl<E: Into<Error>> From<E> for ApiError {
@@ -44,6 +48,7 @@ impl ApiError {
                 code: code.into(),
                 message: message.into(),
                 field: None,
+                authorization_url: None,
             },
         };
         (status, Json(body)).into_response()
@@ -62,7 +67,7 @@ pub fn status_of(err: &Error) -> StatusCode {
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Forbidden(_) | Error::OAuthRequired { .. } => StatusCode::FORBIDDEN,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Upstream { code, .. } => match *code {
             "upstream_timeout" => StatusCode::GATEWAY_TIMEOUT,
@@ -100,6 +105,12 @@ impl IntoResponse for ApiError {
                 code: err.code().to_owned(),
                 message,
                 field: err.field().map(str::to_owned),
+                authorization_url: match &err {
+                    Error::OAuthRequired {
+                        authorization_url, ..
+                    } => authorization_url.clone(),
+                    _ => None,
+                },
             },
         };
         let mut response = (status, Json(body)).into_response();

@@ -7,6 +7,7 @@
 mod categories;
 mod error;
 mod extract;
+mod oauth;
 mod servers;
 mod session;
 
@@ -22,6 +23,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail, status_of};
 pub use extract::{ApiJson, ApiQuery};
+pub(crate) use oauth::callback as oauth_callback;
 
 use crate::auth::{Principal, Role};
 use crate::state::AppState;
@@ -36,6 +38,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(categories::router())
         .merge(servers::router())
         .merge(session::router())
+        .merge(oauth::router())
         .split_for_parts();
     error::document_rate_limit(&mut api);
     api.info = InfoBuilder::new()

@@ -10,6 +10,7 @@
 mod api_keys;
 mod categories;
 mod database;
+mod oauth;
 mod server_lists;
 mod servers;
 mod sqlite_file;
@@ -71,6 +72,8 @@ contract_suite!(
     server_lists::servers_are_paged_by_name,
     server_lists::fail_closed_servers_are_the_enabled_visible_ones_by_name,
     api_keys::api_keys_are_found_touched_revoked_counted_and_listed,
+    oauth::oauth_credentials_are_kept_per_user_and_server_sealed,
+    oauth::oauth_credentials_go_with_their_server,
     database::timestamps_are_kept_to_the_microsecond,
     database::migrations_applied_twice_are_idempotent,
 );
@@ -133,6 +136,9 @@ fn server(raw_name: &str, owner: &str, is_public: bool) -> Server {
         category_id: None,
         enabled: true,
         fail_closed: false,
+        oauth_client_id: Some(format!("{raw_name}-client")),
+        oauth_client_secret: Some(Secret::new("oauth-client-plaintext-1".to_owned())),
+        oauth_scopes: vec!["repo".to_owned(), "read:org".to_owned()],
         created_at: at(10),
         updated_at: at(11),
     }

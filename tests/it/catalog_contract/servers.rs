@@ -7,6 +7,7 @@ use anyhow::Context;
 use manifold::catalog::{SecretMap, Server, ServerQuery, Transport};
 use manifold::error::Error;
 use manifold::ids::{CategoryId, ServerId};
+use manifold::secret::Secret;
 
 use super::{TestDb, TestResult, assert_error, at, category, name, secrets, server};
 use crate::support::db;
@@ -48,6 +49,9 @@ pub(super) async fn servers_round_trip_every_field(db: &TestDb) -> TestResult {
         category_id: None,
         enabled: false,
         fail_closed: true,
+        oauth_client_id: None,
+        oauth_client_secret: None,
+        oauth_scopes: Vec::new(),
         created_at: at(900),
         updated_at: at(901),
     };
@@ -148,20 +152,27 @@ pub(super) async fn server_secrets_are_sealed_at_rest(db: &TestDb) -> TestResult
             ("X-Api-Key", "key-plain-42"),
         ]),
         env: secrets(&[("GITHUB_TOKEN", "ghp_plaintextvalue")]),
+        oauth_client_secret: Some(Secret::new("oauth-secret-plain-7".to_owned())),
         ..server("vault", "alice", false)
     };
     db.catalog.insert_server(&s).await?;
 
     let raw = db
         .raw_texts(
-            "SELECT CAST(headers AS TEXT) || ' ' || CAST(env AS TEXT) FROM servers WHERE id = $1",
+            "SELECT CAST(headers AS TEXT) || ' ' || CAST(env AS TEXT) || ' ' || CAST(oauth_client AS TEXT) \
+             FROM servers WHERE id = $1",
             &[s.id.as_str()],
         )
         .await;
     let [raw] = raw.as_slice() else {
         panic!("one row expected, got {raw:?}")
     };
-    for plain in ["hunter2-very-secret", "key-plain-42", "ghp_plaintextvalue"] {
+    for plain in [
+        "hunter2-very-secret",
+        "key-plain-42",
+        "ghp_plaintextvalue",
+        "oauth-secret-plain-7",
+    ] {
         assert!(
             !raw.contains(plain),
             "plaintext `{plain}` in the table: {raw}"
@@ -171,7 +182,7 @@ pub(super) async fn server_secrets_are_sealed_at_rest(db: &TestDb) -> TestResult
     for key in ["Authorization", "X-Api-Key", "GITHUB_TOKEN"] {
         assert!(raw.contains(key), "{raw}");
     }
-    assert_eq!(raw.matches("\"v1:").count(), 3, "{raw}");
+    assert_eq!(raw.matches("\"v1:").count(), 4, "{raw}");
 
     // The store opens them again...
     let back = db.catalog.get_server(&s.id).await?.context("stored")?;

@@ -1,0 +1,487 @@
+//! Per-user upstream OAuth: Manifold as an OAuth 2.1 client of an upstream
+//! MCP server's authorization server, on behalf of each user separately.
+//!
+//! The protocol work is rmcp's (`transport::auth`): protected-resource
+//! discovery (RFC 9728, starting from the upstream's 401 challenge),
+//! authorization-server metadata (RFC 8414 / OIDC), dynamic client
+//! registration (RFC 7591) when the server has no pre-registered client,
+//! authorization code + PKCE S256 with the `resource` indicator (RFC 8707),
+//! refresh before expiry and once after a 401. This module decides where
+//! things live and who may use them:
+//!
+//! - a pending authorization is a sealed record in the state store, keyed by
+//!   the hash of its `state`, bound to the user, session and server that
+//!   started it, taken at most once (`GETDEL`), expiring after
+//!   `oauth.flow_ttl_seconds` — so the callback may land on any replica;
+//! - tokens are stored per (user, server), sealed, in the catalog
+//!   (`oauth_credentials`), never returned by an API nor logged;
+//! - a link to such a server gets its own authorization manager over that
+//!   user's tokens ([`UpstreamAuth`]): only that user's token is ever sent.
+
+mod store;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rmcp::transport::auth::{AuthError, AuthorizationManager, OAuthClientConfig};
+use serde::Serialize;
+
+use crate::auth::{Credential, Principal};
+use crate::catalog::{Catalog, Server};
+use crate::error::{Error, Result};
+use crate::ids::ServerId;
+use crate::session::{SessionId, State};
+use crate::upstream::Target;
+use crate::upstream::egress::EgressPolicy;
+use store::{CatalogCredentials, FlowOwner, FlowRecord, FlowSaver, RefreshLocks, TakenFlow, Vault};
+
+/// The path the authorization servers redirect users back to.
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+
+/// Total time allowed for one request to an authorization server.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the broker reaches authorization servers and where it sends users back.
+#[derive(Debug, Clone)]
+pub struct BrokerOptions {
+    /// `{public URL}/oauth/callback`.
+    pub redirect_uri: String,
+    /// How long a started authorization may wait for its callback.
+    pub flow_ttl: Duration,
+    /// The `client_name` sent with dynamic registration.
+    pub client_name: String,
+    pub egress: EgressPolicy,
+    pub connect_timeout: Duration,
+}
+
+/// Starts, completes and revokes users' authorizations of upstream servers,
+/// and hands out the per-user access for links. Cheap to clone.
+#[derive(Clone)]
+pub struct OAuthBroker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    catalog: Catalog,
+    state: State,
+    options: BrokerOptions,
+    http: reqwest::Client,
+    locks: Arc<RefreshLocks>,
+}
+
+/// Where to send the user to authorize a server.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Authorization {
+    /// The authorization server's page; it redirects back to `/oauth/callback`.
+    pub authorization_url: String,
+    /// After this, the callback is refused (`oauth_state_invalid`).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A finished authorization: whose, and for which server.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    /// The principal that started the flow, as far as the callback knows it.
+    pub principal: Principal,
+    pub server_id: ServerId,
+}
+
+impl OAuthBroker {
+    /// A broker over the catalog (tokens) and the state store (pending flows).
+    pub fn new(catalog: Catalog, state: State, options: BrokerOptions) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .dns_resolver(options.egress.resolver())
+            .connect_timeout(options.connect_timeout)
+            .timeout(HTTP_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(Error::internal)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                catalog,
+                state,
+                options,
+                http,
+                locks: Arc::default(),
+            }),
+        })
+    }
+
+    /// The redirect URI registered with authorization servers.
+    pub fn redirect_uri(&self) -> &str {
+        &self.inner.options.redirect_uri
+    }
+
+    /// Whether the principal holds tokens for the server.
+    pub async fn is_authorized(&self, principal: &Principal, server: &Server) -> Result<bool> {
+        Ok(self
+            .inner
+            .catalog
+            .get_oauth_credentials(&principal.user_id, &server.id)
+            .await?
+            .is_some())
+    }
+
+    /// Starts an authorization of `server` for the principal: discovery,
+    /// client registration when needed, and the authorization URL (PKCE S256,
+    /// `resource`, a fresh `state` bound to the principal and the server).
+    #[tracing::instrument(skip_all, fields(server = %server.name, user = %principal.user_id))]
+    pub async fn begin(&self, principal: &Principal, server: &Server) -> Result<Authorization> {
+        if principal.is_anonymous() {
+            return Err(Error::Forbidden(
+                "anonymous sessions cannot authorize upstream servers".into(),
+            ));
+        }
+        let inner = &self.inner;
+        let redirect = inner.options.redirect_uri.as_str();
+        let (mut manager, metadata) = self.discover(server).await?;
+        let scopes = if server.oauth_scopes.is_empty() {
+            manager.select_scopes(None, &[])
+        } else {
+            let mut scopes = server.oauth_scopes.clone();
+            let offline = metadata
+                .scopes_supported
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|s| s == "offline_access"));
+            if offline && !scopes.iter().any(|s| s == "offline_access") {
+                scopes.push("offline_access".into());
+            }
+            scopes
+        };
+        let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let client = match &server.oauth_client_id {
+            Some(client_id) => {
+                let mut config =
+                    OAuthClientConfig::new(client_id.clone(), redirect).with_scopes(scopes.clone());
+                if let Some(secret) = &server.oauth_client_secret {
+                    config = config.with_client_secret(secret.expose().clone());
+                }
+                manager
+                    .configure_client(config.clone())
+                    .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+                config
+            }
+            None => manager
+                .register_client(&inner.options.client_name, redirect, &scope_refs)
+                .await
+                .map_err(|e| oauth_error(server, "oauth_registration_failed", e))?,
+        };
+        let expires_at = Utc::now()
+            + chrono::Duration::from_std(inner.options.flow_ttl).map_err(Error::internal)?;
+        manager.set_state_store(FlowSaver {
+            state: inner.state.clone(),
+            catalog: inner.catalog.clone(),
+            ttl: inner.options.flow_ttl,
+            owner: Mutex::new(Some(FlowOwner {
+                user_id: principal.user_id.clone(),
+                role: principal.role,
+                session: principal.session.as_str().to_owned(),
+                server_id: server.id.as_str().to_owned(),
+                client_id: client.client_id.clone(),
+                client_secret: client.client_secret.clone(),
+            })),
+        });
+        let authorization_url = manager
+            .get_authorization_url(&scope_refs)
+            .await
+            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+        tracing::info!("authorization started");
+        Ok(Authorization {
+            authorization_url,
+            expires_at,
+        })
+    }
+
+    /// The `oauth_required` error for the principal and server, carrying a
+    /// fresh authorization URL (or none when starting one failed, which is
+    /// logged).
+    pub async fn required(&self, principal: &Principal, server: &Server) -> Error {
+        let authorization_url = match self.begin(principal, server).await {
+            Ok(auth) => Some(auth.authorization_url),
+            Err(Error::Forbidden(message)) => return Error::Forbidden(message),
+            Err(err) => {
+                tracing::warn!(server = %server.name, code = err.code(), error = %err,
+                    "could not start an authorization");
+                return err;
+            }
+        };
+        Error::OAuthRequired {
+            server: server.name.to_string(),
+            authorization_url,
+        }
+    }
+
+    /// Completes the authorization whose `state` came back: takes the flow
+    /// (once), exchanges the code with its PKCE verifier and stores the
+    /// tokens for the user and server that started it.
+    #[tracing::instrument(skip_all)]
+    pub async fn complete(
+        &self,
+        code: &str,
+        state: &str,
+        issuer: Option<&str>,
+    ) -> Result<Completed> {
+        let inner = &self.inner;
+        let invalid = || Error::BadRequest {
+            code: "oauth_state_invalid",
+            message: "this authorization is unknown, expired or already used; start it again"
+                .into(),
+        };
+        if state.is_empty() || state.len() > 512 || code.is_empty() || code.len() > 4096 {
+            return Err(invalid());
+        }
+        let Some(FlowRecord { owner: flow, auth }) =
+            store::take_flow(&inner.state, &inner.catalog, state).await?
+        else {
+            return Err(invalid());
+        };
+        let server_id = ServerId::parse(&flow.server_id).map_err(|_| invalid())?;
+        let Some(server) = inner.catalog.get_server(&server_id).await? else {
+            return Err(Error::not_found("server_not_found", "server"));
+        };
+        let principal = Principal {
+            user_id: flow.user_id.clone(),
+            role: flow.role,
+            session: SessionId::parse(&flow.session).map_err(|_| invalid())?,
+            credential: Credential::OAuthState,
+        };
+        // The user may have lost sight of the server since the flow began.
+        if !principal.is_admin() && !server.visible_to(&principal.user_id) {
+            return Err(Error::not_found("server_not_found", "server"));
+        }
+        let (mut manager, _) = self.discover(&server).await?;
+        let mut config =
+            OAuthClientConfig::new(flow.client_id.clone(), &inner.options.redirect_uri);
+        if let Some(secret) = &flow.client_secret {
+            config = config.with_client_secret(secret.clone());
+        }
+        manager
+            .configure_client(config)
+            .map_err(|e| oauth_error(&server, "oauth_exchange_failed", e))?;
+        manager.set_state_store(TakenFlow(Mutex::new(Some(auth))));
+        manager.set_credential_store(CatalogCredentials {
+            catalog: inner.catalog.clone(),
+            user_id: principal.user_id.clone(),
+            server: server.id.clone(),
+            client_secret: flow.client_secret,
+            locks: inner.locks.clone(),
+        });
+        manager
+            .exchange_code_for_token_with_issuer(code, state, issuer)
+            .await
+            .map_err(|e| oauth_error(&server, "oauth_exchange_failed", e))?;
+        tracing::info!(server = %server.name, user = %principal.user_id, "authorization stored");
+        Ok(Completed {
+            principal,
+            server_id: server.id,
+        })
+    }
+
+    /// Discards a pending authorization (the user refused it).
+    pub async fn abandon(&self, state: &str) -> Result<()> {
+        if !state.is_empty() && state.len() <= 512 {
+            store::take_flow(&self.inner.state, &self.inner.catalog, state).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the principal's tokens for the server; whether there were any.
+    pub async fn revoke(&self, principal: &Principal, server: &Server) -> Result<bool> {
+        let gone = self
+            .inner
+            .catalog
+            .delete_oauth_credentials(&principal.user_id, &server.id)
+            .await?;
+        if gone {
+            tracing::info!(server = %server.name, user = %principal.user_id, "authorization revoked");
+        }
+        Ok(gone)
+    }
+
+    /// The per-user access a link to `server` uses, or `oauth_required`
+    /// (with a fresh authorization URL) when the principal holds no tokens.
+    pub async fn access(&self, principal: &Principal, server: &Server) -> Result<UpstreamAuth> {
+        if principal.is_anonymous() {
+            return Err(Error::Forbidden(
+                "anonymous sessions cannot use servers that need OAuth".into(),
+            ));
+        }
+        if !self.is_authorized(principal, server).await? {
+            return Err(self.required(principal, server).await);
+        }
+        Ok(UpstreamAuth {
+            broker: self.clone(),
+            principal: principal.clone(),
+            server: server.clone(),
+        })
+    }
+
+    /// An authorization manager over the principal's stored tokens, ready to
+    /// hand out (and refresh) access tokens.
+    async fn manager(
+        &self,
+        principal: &Principal,
+        server: &Server,
+    ) -> Result<AuthorizationManager> {
+        let inner = &self.inner;
+        let Some(raw) = inner
+            .catalog
+            .get_oauth_credentials(&principal.user_id, &server.id)
+            .await?
+        else {
+            return Err(self.required(principal, server).await);
+        };
+        let vault = Vault::parse(&raw)?;
+        let (mut manager, _) = self.discover(server).await?;
+        manager.set_credential_store(CatalogCredentials {
+            catalog: inner.catalog.clone(),
+            user_id: principal.user_id.clone(),
+            server: server.id.clone(),
+            client_secret: vault.client_secret.clone(),
+            locks: inner.locks.clone(),
+        });
+        // Checks the tokens were issued by the server's current
+        // authorization server (and forgets them when not).
+        let usable = manager
+            .initialize_from_store()
+            .await
+            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+        if !usable {
+            return Err(self.required(principal, server).await);
+        }
+        let mut config = OAuthClientConfig::new(
+            vault.credentials.client_id.clone(),
+            &inner.options.redirect_uri,
+        );
+        if let Some(secret) = vault.client_secret {
+            config = config.with_client_secret(secret);
+        }
+        manager
+            .configure_client(config)
+            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+        Ok(manager)
+    }
+
+    /// A manager with the server's authorization metadata: discovery starts
+    /// from the upstream's own 401 challenge (its `resource_metadata` and
+    /// `scope`), and falls back to the well-known locations.
+    async fn discover(
+        &self,
+        server: &Server,
+    ) -> Result<(
+        AuthorizationManager,
+        rmcp::transport::auth::AuthorizationMetadata,
+    )> {
+        let target = Target::from_server(server)?;
+        let url = target.require_url()?.clone();
+        let mut manager = AuthorizationManager::new(url.as_str())
+            .await
+            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+        manager
+            .with_client(self.inner.http.clone())
+            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+        let challenge = self.challenge(&target, &url).await;
+        let resolution = manager
+            .resolve_metadata_from_challenge(challenge.as_deref())
+            .await
+            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+        let metadata = resolution.metadata.clone();
+        manager.set_metadata(resolution.metadata);
+        Ok((manager, metadata))
+    }
+
+    /// The `WWW-Authenticate` header of the upstream's answer to an
+    /// unauthenticated MCP request, when it is a 401 that has one.
+    async fn challenge(&self, target: &Target, url: &url::Url) -> Option<String> {
+        let mut request = self
+            .inner
+            .http
+            .post(url.clone())
+            .header(
+                reqwest::header::ACCEPT,
+                "application/json, text/event-stream",
+            )
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(PROBE_BODY);
+        for (name, value) in target.all_headers() {
+            if !name.eq_ignore_ascii_case("authorization") {
+                request = request.header(name, value);
+            }
+        }
+        let response = request.send().await.ok()?;
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return None;
+        }
+        response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+/// The request that draws an upstream's 401 challenge: an `initialize`, as
+/// a client's first request would be.
+const PROBE_BODY: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"manifold","version":"0"}}}"#;
+
+/// An rmcp OAuth failure as a domain error with a stable code. The message
+/// names the server and the failure, never a token.
+fn oauth_error(server: &Server, code: &'static str, err: AuthError) -> Error {
+    match err {
+        AuthError::AuthorizationRequired | AuthError::TokenRefreshRejected(_) => {
+            Error::OAuthRequired {
+                server: server.name.to_string(),
+                authorization_url: None,
+            }
+        }
+        AuthError::CredentialStoreError(message) => Error::unavailable(
+            "catalog",
+            std::io::Error::other(format!("OAuth credential store: {message}")),
+        ),
+        other => Error::Upstream {
+            code,
+            message: format!("{}: {}", server.name, other),
+        },
+    }
+}
+
+/// One user's access to one OAuth server, carried by the link target: each
+/// link open builds an authorization manager over that user's tokens only.
+#[derive(Clone)]
+pub struct UpstreamAuth {
+    broker: OAuthBroker,
+    principal: Principal,
+    server: Server,
+}
+
+impl fmt::Debug for UpstreamAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamAuth")
+            .field("user", &self.principal.user_id)
+            .field("server", &self.server.name)
+            .finish()
+    }
+}
+
+impl UpstreamAuth {
+    /// A manager that adds (and refreshes) this user's access token.
+    pub async fn manager(&self) -> Result<AuthorizationManager> {
+        self.broker.manager(&self.principal, &self.server).await
+    }
+
+    /// A current access token (refreshed first when it is about to expire).
+    pub async fn access_token(&self) -> Result<String> {
+        let manager = self.manager().await?;
+        manager
+            .get_access_token()
+            .await
+            .map_err(|e| oauth_error(&self.server, "oauth_refresh_failed", e))
+    }
+
+    /// The `oauth_required` error, with a fresh authorization URL.
+    pub async fn required(&self) -> Error {
+        self.broker.required(&self.principal, &self.server).await
+    }
+}

@@ -1,0 +1,261 @@
+//! Where OAuth material lives: a user's tokens for a server in the catalog
+//! ([`CatalogCredentials`], sealed), and a pending authorization in the state
+//! store ([`FlowSaver`] / [`FlowRecord`], sealed, with a TTL, taken once).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rmcp::transport::auth::{
+    AuthError, CredentialRefreshGuard, CredentialStore, StateStore as AuthStateStore,
+    StoredAuthorizationState, StoredCredentials,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Role;
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::ids::ServerId;
+use crate::secret::{Secret, sha256_hex};
+use crate::session::State;
+
+/// What the catalog keeps per (user, server): the token response and the
+/// client it was issued to (a dynamically registered client's secret too).
+#[derive(Serialize, Deserialize)]
+pub(super) struct Vault {
+    pub credentials: StoredCredentials,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+impl Vault {
+    pub(super) fn parse(raw: &Secret<String>) -> Result<Self> {
+        serde_json::from_str(raw.expose())
+            .map_err(|e| Error::internal(format!("stored OAuth credentials do not parse: {e}")))
+    }
+}
+
+/// Serialises token refreshes of one (user, server) in this process, so two
+/// calls that find the token expired refresh it once.
+#[derive(Default)]
+pub(super) struct RefreshLocks {
+    locks: Mutex<HashMap<(String, String), RefreshLock>>,
+}
+
+type RefreshLock = Arc<tokio::sync::Mutex<()>>;
+
+impl RefreshLocks {
+    fn get(&self, user_id: &str, server: &ServerId) -> RefreshLock {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Drop locks nobody holds, so the map stays as small as the set of
+        // refreshes in flight.
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks
+            .entry((user_id.to_owned(), server.as_str().to_owned()))
+            .or_default()
+            .clone()
+    }
+}
+
+/// rmcp's credential store over the catalog, for one user and one server.
+pub(super) struct CatalogCredentials {
+    pub catalog: Catalog,
+    pub user_id: String,
+    pub server: ServerId,
+    pub client_secret: Option<String>,
+    pub locks: Arc<RefreshLocks>,
+}
+
+fn store_error(err: Error) -> AuthError {
+    AuthError::CredentialStoreError(err.to_string())
+}
+
+#[async_trait]
+impl CredentialStore for CatalogCredentials {
+    async fn load(&self) -> Result<Option<StoredCredentials>, AuthError> {
+        let Some(raw) = self
+            .catalog
+            .get_oauth_credentials(&self.user_id, &self.server)
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Vault::parse(&raw).map_err(store_error)?.credentials))
+    }
+
+    async fn save(&self, credentials: StoredCredentials) -> Result<(), AuthError> {
+        let vault = Vault {
+            credentials,
+            client_secret: self.client_secret.clone(),
+        };
+        let raw = serde_json::to_string(&vault)
+            .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?;
+        self.catalog
+            .put_oauth_credentials(&self.user_id, &self.server, &Secret::new(raw), Utc::now())
+            .await
+            .map_err(store_error)
+    }
+
+    async fn clear(&self) -> Result<(), AuthError> {
+        self.catalog
+            .delete_oauth_credentials(&self.user_id, &self.server)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// A refresh token the authorization server refused is worthless: forget
+    /// it (unless another refresh replaced it meanwhile), so the server
+    /// reads as needing authorization again.
+    async fn on_refresh_token_rejected(
+        &self,
+        rejected: &StoredCredentials,
+    ) -> Result<(), AuthError> {
+        let refresh = |c: &StoredCredentials| {
+            c.token_response
+                .as_ref()
+                .and_then(|t| serde_json::to_value(t).ok())
+                .and_then(|t| t.get("refresh_token").cloned())
+        };
+        if let Some(current) = self.load().await?
+            && refresh(&current) == refresh(rejected)
+        {
+            tracing::info!("the upstream refused the refresh token; authorization is needed again");
+            self.clear().await?;
+        }
+        Ok(())
+    }
+
+    async fn acquire_refresh_guard(&self) -> Result<Option<CredentialRefreshGuard>, AuthError> {
+        let guard = self
+            .locks
+            .get(&self.user_id, &self.server)
+            .lock_owned()
+            .await;
+        Ok(Some(CredentialRefreshGuard::new(guard)))
+    }
+}
+
+/// A pending authorization: who started it, for which server, with which
+/// client, and rmcp's PKCE state. Sealed in the state store under the hash
+/// of its `state` parameter until the callback takes it (once).
+#[derive(Serialize, Deserialize)]
+pub(super) struct FlowRecord {
+    #[serde(flatten)]
+    pub owner: FlowOwner,
+    pub auth: StoredAuthorizationState,
+}
+
+/// Who started a flow, for which server, with which client.
+#[derive(Serialize, Deserialize)]
+pub(super) struct FlowOwner {
+    pub user_id: String,
+    pub role: Role,
+    pub session: String,
+    pub server_id: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+/// The state-store id of a flow: never the raw `state` value.
+pub(super) fn flow_id(state: &str) -> String {
+    sha256_hex(state.as_bytes())
+}
+
+/// Seals and stores a flow record.
+pub(super) async fn put_flow(
+    state: &State,
+    catalog: &Catalog,
+    record: &FlowRecord,
+    ttl: Duration,
+) -> Result<()> {
+    let raw = serde_json::to_string(record).map_err(Error::internal)?;
+    let sealed = catalog.cipher().seal(&raw)?;
+    state
+        .put_oauth_flow(&flow_id(&record.auth.csrf_token), &sealed, ttl)
+        .await
+}
+
+/// Takes (reads and deletes) the flow of `state`; `None` when unknown,
+/// expired or already used.
+pub(super) async fn take_flow(
+    state: &State,
+    catalog: &Catalog,
+    csrf: &str,
+) -> Result<Option<FlowRecord>> {
+    let Some(sealed) = state.take_oauth_flow(&flow_id(csrf)).await? else {
+        return Ok(None);
+    };
+    let raw = catalog.cipher().open(&sealed)?;
+    serde_json::from_str(&raw)
+        .map(Some)
+        .map_err(|e| Error::internal(format!("a stored OAuth flow does not parse: {e}")))
+}
+
+/// rmcp's authorization-state store while a flow starts: the one state rmcp
+/// saves becomes a [`FlowRecord`] in the state store.
+pub(super) struct FlowSaver {
+    pub state: State,
+    pub catalog: Catalog,
+    pub ttl: Duration,
+    /// Whose flow this is; taken by the one state rmcp saves.
+    pub owner: Mutex<Option<FlowOwner>>,
+}
+
+#[async_trait]
+impl AuthStateStore for FlowSaver {
+    async fn save(
+        &self,
+        _csrf_token: &str,
+        auth: StoredAuthorizationState,
+    ) -> Result<(), AuthError> {
+        let owner = self
+            .owner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| AuthError::InternalError("one authorization per flow".into()))?;
+        let record = FlowRecord { owner, auth };
+        put_flow(&self.state, &self.catalog, &record, self.ttl)
+            .await
+            .map_err(|e| AuthError::InternalError(e.to_string()))
+    }
+
+    async fn load(&self, _csrf_token: &str) -> Result<Option<StoredAuthorizationState>, AuthError> {
+        Ok(None)
+    }
+
+    async fn delete(&self, _csrf_token: &str) -> Result<(), AuthError> {
+        Ok(())
+    }
+}
+
+/// rmcp's authorization-state store at the callback: holds the one state
+/// taken from the state store.
+pub(super) struct TakenFlow(pub Mutex<Option<StoredAuthorizationState>>);
+
+#[async_trait]
+impl AuthStateStore for TakenFlow {
+    async fn save(&self, _: &str, auth: StoredAuthorizationState) -> Result<(), AuthError> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth);
+        Ok(())
+    }
+
+    async fn load(&self, csrf_token: &str) -> Result<Option<StoredAuthorizationState>, AuthError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|auth| auth.csrf_token == csrf_token))
+    }
+
+    async fn delete(&self, _: &str) -> Result<(), AuthError> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+}
