@@ -251,7 +251,9 @@ class User:
                 if r.status_code != 200:
                     raise Failure(f"/oauth/callback answered {r.status_code}: {body}")
                 log(f"callback: {json.dumps(body)}")
-                if not isinstance(body, dict) or body.get("status") != "connected":
+                # The session status vocabulary is CONNECTED / DISCONNECTED / FAILED.
+                status = body.get("status") if isinstance(body, dict) else None
+                if not isinstance(status, str) or status.upper() != "CONNECTED":
                     raise Failure(f"/oauth/callback did not report a connection: {body}")
                 return body
             if url.startswith(self.gateway.base):
