@@ -13,7 +13,8 @@ gateway, so every OAuth request the suite sees is made by Manifold:
    fresh data folder (SQLite, in-memory state, loopback egress allowed),
    waits for /readyz and reads the bootstrap admin key;
 2. as the admin, creates a public `streamable_http` server for the URL with
-   `requires_oauth2: true` (and the context's client id and secret, if any);
+   `requires_oauth2: true` (and the context's client id and secret, or a
+   client id from OPERATOR_CLIENT_IDS, if any);
 3. as a user, connects it: 403 `oauth_required` gives an authorization URL,
    which it follows without automatic redirects, like a browser, until the
    authorization server sends it to the gateway's /oauth/callback; it calls
@@ -59,6 +60,17 @@ READY_SECONDS = 30
 SERVER_NAME = "conformance"
 USER = "conformance-user"
 TOOL = "test-tool"
+
+
+# Client ids an operator configures for a scenario's upstream. In
+# `auth/basic-cimd` the authorization server supports Client ID Metadata
+# Documents and expects this URL as the client id; an operator uses one by
+# publishing the document there and setting it as the server's
+# `oauth_client_id` (Manifold does not host a document of its own, and the
+# suite accepts no other URL).
+OPERATOR_CLIENT_IDS = {
+    "auth/basic-cimd": "https://conformance-test.local/client-metadata.json",
+}
 
 
 class Failure(Exception):
@@ -351,6 +363,9 @@ def run(gateway: Gateway, server_url: str, context: dict) -> None:
         "is_public": True,
     }
     # Pre-registered credentials are the operator's to configure.
+    scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
+    if scenario in OPERATOR_CLIENT_IDS:
+        spec["oauth_client_id"] = OPERATOR_CLIENT_IDS[scenario]
     if isinstance(context.get("client_id"), str):
         spec["oauth_client_id"] = context["client_id"]
     if isinstance(context.get("client_secret"), str):
