@@ -15,6 +15,15 @@
 //! non-zero when a check is `FAILURE` or `WARNING`, or when the command
 //! failed (unless the scenario expects that, e.g. `auth/resource-mismatch`).
 //! That exit status is the verdict used here.
+//!
+//! Two scenarios measure the operator and the user as much as the gateway:
+//! in `auth/basic-cimd` the suite accepts one fixed URL as the client id, so
+//! the wrapper configures it as the server's `oauth_client_id`, as an
+//! operator who publishes a client metadata document would; in
+//! `auth/scope-retry-limit` each `/authorize` request is the wrapper following
+//! a URL the gateway handed out (a gateway cannot authorize on its own), and
+//! the wrapper gives up after three, so the gateway passes if it never asks
+//! more often than that.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,9 +97,10 @@ struct Outcome {
     success: usize,
     failures: Vec<String>,
     warnings: Vec<String>,
-    /// What the wrapper printed to stderr (why it failed, gateway log tail).
+    /// What the wrapper printed: its steps (stdout), and why it failed
+    /// with the end of the gateway's log (stderr).
+    client_stdout: String,
     client_stderr: String,
-    console: String,
 }
 
 impl Outcome {
@@ -166,10 +176,12 @@ async fn run_scenario(scenario: &'static str) -> Outcome {
     let raw = std::fs::read_to_string(&checks_file).expect("checks.json read");
     let checks: Vec<Value> = serde_json::from_str(&raw)
         .unwrap_or_else(|e| panic!("{scenario}: checks.json is not a list ({e})"));
-    let client_stderr = checks_file
-        .parent()
-        .map(|dir| std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default())
-        .unwrap_or_default();
+    let client_output = |name: &str| {
+        checks_file
+            .parent()
+            .map(|dir| std::fs::read_to_string(dir.join(name)).unwrap_or_default())
+            .unwrap_or_default()
+    };
     let describe = |c: &Value| {
         format!(
             "{}: {}{}",
@@ -194,8 +206,8 @@ async fn run_scenario(scenario: &'static str) -> Outcome {
         success: with_status("SUCCESS").len(),
         failures: with_status("FAILURE"),
         warnings: with_status("WARNING"),
-        client_stderr,
-        console,
+        client_stdout: client_output("stdout.txt"),
+        client_stderr: client_output("stderr.txt"),
     }
 }
 
@@ -238,10 +250,10 @@ async fn the_gateway_passes_the_conformance_suites_oauth_client_scenarios() {
         .filter(|o| !o.passed)
         .map(|o| {
             format!(
-                "{}\n--- wrapper stderr ---\n{}\n--- suite output ---\n{}",
+                "{}\n--- wrapper stdout ---\n{}\n--- wrapper stderr ---\n{}",
                 o.line(),
-                o.client_stderr.trim(),
-                o.console.trim()
+                o.client_stdout.trim(),
+                o.client_stderr.trim()
             )
         })
         .collect();
