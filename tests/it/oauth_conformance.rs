@@ -164,7 +164,8 @@ async fn run_scenario(scenario: &'static str) -> Outcome {
         .arg("--command")
         .arg(wrapper_command())
         .env("MANIFOLD_BIN", env!("CARGO_BIN_EXE_manifold"))
-        .env("PYTHONUNBUFFERED", "1");
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
     let output = run(command, Duration::from_secs(150)).await;
     let console = format!(
         "{}{}",
