@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::request::Parts;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Extensions, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, ErrorCode, Extensions, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -119,19 +119,35 @@ fn principal_of(extensions: &Extensions) -> Option<Principal> {
         .cloned()
 }
 
-/// A domain error as an MCP error with `data.code`.
+/// JSON-RPC code of `URLElicitationRequiredError` (MCP 2025-11-25).
+pub const URL_ELICITATION_REQUIRED: i32 = -32042;
+
+/// A domain error as an MCP error with `data.code`; `oauth_required` with an
+/// authorization URL becomes a URL elicitation the client can show.
 pub fn mcp_error(err: Error) -> McpError {
-    let data = match &err {
-        Error::OAuthRequired {
-            server,
-            authorization_url,
-        } => Some(json!({
-            "code": err.code(),
-            "server": server,
-            "authorizationUrl": authorization_url,
-        })),
-        _ => Some(json!({"code": err.code()})),
-    };
+    if let Error::OAuthRequired {
+        server,
+        authorization_url: Some(url),
+    } = &err
+    {
+        // URL-mode elicitation (2025-11-25): a client that supports it
+        // opens the page for the user, then retries the call.
+        return McpError::new(
+            ErrorCode(URL_ELICITATION_REQUIRED),
+            err.to_string(),
+            Some(json!({
+                "code": err.code(),
+                "server": server,
+                "elicitations": [{
+                    "mode": "url",
+                    "elicitationId": format!("oauth-{}", nanoid::nanoid!(16)),
+                    "url": url,
+                    "message": format!("Authorize {server} for your account, then try again."),
+                }],
+            })),
+        );
+    }
+    let data = Some(json!({"code": err.code()}));
     match &err {
         Error::Invalid { .. }
         | Error::BadRequest { .. }

@@ -116,3 +116,31 @@ pub(super) async fn a_binding_expires_unless_it_is_used(kind: Kind) {
     tokio::time::sleep(Duration::from_millis(1700)).await;
     assert_eq!(b.state.mcp_session("used").await.unwrap(), None);
 }
+
+pub(super) async fn an_oauth_flow_is_taken_once_and_expires(kind: Kind) {
+    let b = Backend::open(kind, LONG_TTL).await;
+    let id = "a".repeat(64);
+    b.state
+        .put_oauth_flow(&id, "sealed-record", Duration::from_secs(60))
+        .await
+        .unwrap();
+    // A second replica's handle sees it; taking it deletes it, so a
+    // replayed callback finds nothing.
+    let other = b.second_handle().await;
+    assert_eq!(
+        other.take_oauth_flow(&id).await.unwrap().as_deref(),
+        Some("sealed-record")
+    );
+    assert_eq!(b.state.take_oauth_flow(&id).await.unwrap(), None);
+    // Its own TTL, independent of the state TTL.
+    let short = "b".repeat(64);
+    b.state
+        .put_oauth_flow(&short, "x", Duration::from_millis(200))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(b.state.take_oauth_flow(&short).await.unwrap(), None);
+    // Flow ids are hashes: anything else is refused before reaching a key.
+    assert!(b.state.take_oauth_flow("not-a-hash").await.is_err());
+    assert!(b.state.take_oauth_flow(&"g".repeat(64)).await.is_err());
+}

@@ -201,4 +201,5 @@ contract_for_all![
     bindings::invalid_mcp_session_ids_are_refused,
     bindings::garbage_in_a_binding_reads_as_no_session,
     bindings::a_binding_expires_unless_it_is_used,
+    bindings::an_oauth_flow_is_taken_once_and_expires,
 ];
