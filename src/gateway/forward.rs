@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::auth::Principal;
 use crate::gateway::content::upstream_failed;
+use crate::gateway::handler::mcp_error;
 use crate::state::AppState;
 use crate::upstream::Link;
 use crate::upstream::relay::{Caller, cancel};
@@ -113,13 +114,22 @@ async fn failure(
 ) -> McpError {
     match err {
         ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
-            let message = format!("{server}: the upstream went away during tools/call");
+            // An upstream that wants more OAuth scope ends the link with a
+            // 403: the user authorizes again, asking for it.
+            let step_up = link.oauth.as_ref().filter(|auth| auth.wants_more_scope());
+            let message = match step_up {
+                Some(_) => format!("{server}: the upstream asks for more OAuth scope"),
+                None => format!("{server}: the upstream went away during tools/call"),
+            };
             if let Err(store_err) = app
                 .sessions()
                 .link_failed(&principal.session, link, &message)
                 .await
             {
                 tracing::warn!(error = %store_err, "could not record the failed upstream");
+            }
+            if let Some(auth) = step_up {
+                return mcp_error(auth.required().await);
             }
             McpError::internal_error(message, Some(json!({"code": "upstream_closed"})))
         }

@@ -319,6 +319,9 @@ pub struct Link {
     /// The child's process id (stdio only).
     pub pid: Option<u32>,
     pub opened_at: Instant,
+    /// The user's OAuth access this link runs on (servers with
+    /// `requires_oauth2`), which remembers a scope step-up the upstream asked for.
+    pub oauth: Option<UpstreamAuth>,
 }
 
 impl std::fmt::Debug for Link {
@@ -435,6 +438,7 @@ pub async fn open_with_events(
         transport: target.transport,
         pid,
         opened_at: Instant::now(),
+        oauth: target.oauth.clone(),
     };
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -455,14 +459,15 @@ fn redact_error(target: &Target, err: Error) -> Error {
     }
 }
 
-/// Whether the upstream refused the credentials (a 401, after rmcp's one
-/// refresh), looking through the error's causes.
+/// Whether the upstream refused the credentials (a 401 after rmcp's one
+/// refresh, or a 403 asking for more scope), looking through the error's causes.
 fn refused_authorization(err: &rmcp::service::ClientInitializeError) -> bool {
     use rmcp::transport::AuthError;
-    use rmcp::transport::streamable_http_client::AuthRequiredError;
+    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if e.is::<AuthRequiredError>()
+            || e.is::<InsufficientScopeError>()
             || matches!(
                 e.downcast_ref::<AuthError>(),
                 Some(AuthError::AuthorizationRequired | AuthError::TokenRefreshRejected(_))

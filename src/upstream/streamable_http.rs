@@ -49,8 +49,8 @@ pub(crate) async fn open(
         // it expires and once more when the upstream answers 401.
         Some(auth) => {
             let manager = auth.manager().await?;
-            let transport =
-                StreamableHttpClientTransport::with_client(AuthClient::new(http, manager), config);
+            let watched = auth.watch_scope(AuthClient::new(http, manager));
+            let transport = StreamableHttpClientTransport::with_client(watched, config);
             client.serve(transport).await
         }
         None => {

@@ -192,12 +192,20 @@ async fn a_server_that_does_not_speak_mcp_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn disabled_servers_and_oauth_servers_refuse_to_connect() {
+async fn disabled_servers_refuse_and_unreachable_oauth_servers_fail_discovery() {
     let app = app().await;
     add(&app, json!({"name": "off", "transport": "streamable_http", "url": "http://127.0.0.1:9/mcp", "enabled": false})).await;
     assert_connect_fails(&app, "off", StatusCode::CONFLICT, "server_disabled").await;
     add(&app, json!({"name": "oauth", "transport": "streamable_http", "url": "http://127.0.0.1:9/mcp", "requires_oauth2": true})).await;
-    assert_connect_fails(&app, "oauth", StatusCode::BAD_GATEWAY, "oauth_required").await;
+    // Without a token Manifold starts an authorization, which needs the
+    // upstream's metadata: an unreachable upstream fails that step.
+    assert_connect_fails(
+        &app,
+        "oauth",
+        StatusCode::BAD_GATEWAY,
+        "oauth_discovery_failed",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@
 //! - a link to such a server gets its own authorization manager over that
 //!   user's tokens ([`UpstreamAuth`]): only that user's token is ever sent.
 
+mod scope;
 mod store;
 
 use std::fmt;
@@ -25,7 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rmcp::transport::auth::{AuthError, AuthorizationManager, OAuthClientConfig};
+use rmcp::transport::auth::{
+    AuthError, AuthorizationManager, AuthorizationMetadata, OAuthClientConfig,
+};
 use serde::Serialize;
 
 use crate::auth::{Credential, Principal};
@@ -35,6 +38,8 @@ use crate::ids::ServerId;
 use crate::session::{SessionId, State};
 use crate::upstream::Target;
 use crate::upstream::egress::EgressPolicy;
+pub use scope::ScopeWatch;
+use scope::StepUp;
 use store::{CatalogCredentials, FlowOwner, FlowRecord, FlowSaver, RefreshLocks, TakenFlow, Vault};
 
 /// The path the authorization servers redirect users back to.
@@ -127,8 +132,19 @@ impl OAuthBroker {
     /// Starts an authorization of `server` for the principal: discovery,
     /// client registration when needed, and the authorization URL (PKCE S256,
     /// `resource`, a fresh `state` bound to the principal and the server).
-    #[tracing::instrument(skip_all, fields(server = %server.name, user = %principal.user_id))]
     pub async fn begin(&self, principal: &Principal, server: &Server) -> Result<Authorization> {
+        self.begin_with(principal, server, None).await
+    }
+
+    /// [`Self::begin`], asking for `step_up` (space-separated scopes an
+    /// upstream demanded) on top of what the user granted before.
+    #[tracing::instrument(skip_all, fields(server = %server.name, user = %principal.user_id))]
+    pub async fn begin_with(
+        &self,
+        principal: &Principal,
+        server: &Server,
+        step_up: Option<&str>,
+    ) -> Result<Authorization> {
         if principal.is_anonymous() {
             return Err(Error::Forbidden(
                 "anonymous sessions cannot authorize upstream servers".into(),
@@ -150,6 +166,7 @@ impl OAuthBroker {
             }
             scopes
         };
+        let scopes = self.accumulated(principal, server, scopes, step_up).await?;
         let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
         let client = match &server.oauth_client_id {
             Some(client_id) => {
@@ -194,11 +211,74 @@ impl OAuthBroker {
         })
     }
 
+    /// `base` ∪ the scopes the user was granted ∪ those an upstream
+    /// demanded since ∪ `extra` (SEP-2350: a re-authorization accumulates,
+    /// never replaces). A demanded `extra` is remembered with the user's
+    /// tokens, so any later authorization of this server asks for it.
+    async fn accumulated(
+        &self,
+        principal: &Principal,
+        server: &Server,
+        base: Vec<String>,
+        extra: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let catalog = &self.inner.catalog;
+        let mut vault = match catalog
+            .get_oauth_credentials(&principal.user_id, &server.id)
+            .await?
+        {
+            Some(raw) => Some(Vault::parse(&raw)?),
+            None => None,
+        };
+        let extra: Vec<String> = extra
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if let Some(vault) = vault.as_mut()
+            && extra.iter().any(|s| !vault.wanted_scopes.contains(s))
+        {
+            for scope in &extra {
+                if !vault.wanted_scopes.contains(scope) {
+                    vault.wanted_scopes.push(scope.clone());
+                }
+            }
+            let raw = serde_json::to_string(&*vault).map_err(Error::internal)?;
+            catalog
+                .put_oauth_credentials(
+                    &principal.user_id,
+                    &server.id,
+                    &crate::secret::Secret::new(raw),
+                    Utc::now(),
+                )
+                .await?;
+        }
+        let (granted, wanted) = vault
+            .map(|v| (v.credentials.granted_scopes, v.wanted_scopes))
+            .unwrap_or_default();
+        let mut scopes = base;
+        for scope in granted.into_iter().chain(wanted).chain(extra) {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        Ok(scopes)
+    }
+
     /// The `oauth_required` error for the principal and server, carrying a
     /// fresh authorization URL (or none when starting one failed, which is
     /// logged).
     pub async fn required(&self, principal: &Principal, server: &Server) -> Error {
-        let authorization_url = match self.begin(principal, server).await {
+        self.required_with(principal, server, None).await
+    }
+
+    async fn required_with(
+        &self,
+        principal: &Principal,
+        server: &Server,
+        step_up: Option<&str>,
+    ) -> Error {
+        let authorization_url = match self.begin_with(principal, server, step_up).await {
             Ok(auth) => Some(auth.authorization_url),
             Err(Error::Forbidden(message)) => return Error::Forbidden(message),
             Err(err) => {
@@ -315,6 +395,7 @@ impl OAuthBroker {
             broker: self.clone(),
             principal: principal.clone(),
             server: server.clone(),
+            step_up: StepUp::default(),
         })
     }
 
@@ -370,10 +451,7 @@ impl OAuthBroker {
     async fn discover(
         &self,
         server: &Server,
-    ) -> Result<(
-        AuthorizationManager,
-        rmcp::transport::auth::AuthorizationMetadata,
-    )> {
+    ) -> Result<(AuthorizationManager, AuthorizationMetadata)> {
         let target = Target::from_server(server)?;
         let url = target.require_url()?.clone();
         let mut manager = AuthorizationManager::new(url.as_str())
@@ -383,13 +461,64 @@ impl OAuthBroker {
             .with_client(self.inner.http.clone())
             .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
         let challenge = self.challenge(&target, &url).await;
-        let resolution = manager
+        let metadata = match manager
             .resolve_metadata_from_challenge(challenge.as_deref())
             .await
-            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
-        let metadata = resolution.metadata.clone();
-        manager.set_metadata(resolution.metadata);
+        {
+            Ok(resolution) => resolution.metadata,
+            Err(AuthError::AuthorizationServerMismatch {
+                expected_issuer,
+                received_issuer,
+            }) => match self.legacy_metadata(&url).await {
+                Some(metadata) => {
+                    tracing::warn!(server = %server.name, %expected_issuer, %received_issuer,
+                        "accepting the upstream's own-origin authorization server metadata \
+                         despite its issuer (2025-03-26 servers)");
+                    metadata
+                }
+                None => {
+                    return Err(oauth_error(
+                        server,
+                        "oauth_discovery_failed",
+                        AuthError::AuthorizationServerMismatch {
+                            expected_issuer,
+                            received_issuer,
+                        },
+                    ));
+                }
+            },
+            Err(err) => return Err(oauth_error(server, "oauth_discovery_failed", err)),
+        };
+        manager.set_metadata(metadata.clone());
         Ok((manager, metadata))
+    }
+
+    /// The 2025-03-26 way: authorization-server metadata at the MCP
+    /// server's own origin, accepted whatever its `issuer` says only when
+    /// every endpoint in it is on that same origin (the upstream is its own
+    /// authorization server, so no other server can be mixed up with it).
+    async fn legacy_metadata(&self, url: &url::Url) -> Option<AuthorizationMetadata> {
+        let mut well_known = url.clone();
+        well_known.set_path("/.well-known/oauth-authorization-server");
+        well_known.set_query(None);
+        let response = self.inner.http.get(well_known).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body = response.bytes().await.ok()?;
+        if body.len() > 64 * 1024 {
+            return None;
+        }
+        let metadata: AuthorizationMetadata = serde_json::from_slice(&body).ok()?;
+        let same_origin =
+            |endpoint: &str| url::Url::parse(endpoint).is_ok_and(|e| e.origin() == url.origin());
+        let endpoints = [
+            Some(metadata.authorization_endpoint.as_str()),
+            Some(metadata.token_endpoint.as_str()),
+            metadata.registration_endpoint.as_deref(),
+        ];
+        let own = endpoints.into_iter().flatten().all(same_origin);
+        own.then_some(metadata)
     }
 
     /// The `WWW-Authenticate` header of the upstream's answer to an
@@ -454,6 +583,7 @@ pub struct UpstreamAuth {
     broker: OAuthBroker,
     principal: Principal,
     server: Server,
+    step_up: StepUp,
 }
 
 impl fmt::Debug for UpstreamAuth {
@@ -480,8 +610,33 @@ impl UpstreamAuth {
             .map_err(|e| oauth_error(&self.server, "oauth_refresh_failed", e))
     }
 
-    /// The `oauth_required` error, with a fresh authorization URL.
+    /// `client`, noting the scope an upstream's `insufficient_scope`
+    /// answer asks for.
+    pub fn watch_scope<C>(&self, client: C) -> ScopeWatch<C> {
+        ScopeWatch {
+            inner: client,
+            step_up: self.step_up.clone(),
+        }
+    }
+
+    /// Whether the upstream asked for more scope than the user granted.
+    pub fn wants_more_scope(&self) -> bool {
+        self.step_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// The `oauth_required` error, with a fresh authorization URL (asking
+    /// for the scope the upstream demanded, if it did).
     pub async fn required(&self) -> Error {
-        self.broker.required(&self.principal, &self.server).await
+        let step_up = self
+            .step_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.broker
+            .required_with(&self.principal, &self.server, step_up.as_deref())
+            .await
     }
 }

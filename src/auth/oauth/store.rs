@@ -28,6 +28,10 @@ pub(super) struct Vault {
     pub credentials: StoredCredentials,
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// Scopes the upstream demanded since (a step-up): the next
+    /// authorization asks for them too. Cleared by the next token save.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wanted_scopes: Vec<String>,
 }
 
 impl Vault {
@@ -90,6 +94,7 @@ impl CredentialStore for CatalogCredentials {
         let vault = Vault {
             credentials,
             client_secret: self.client_secret.clone(),
+            wanted_scopes: Vec::new(),
         };
         let raw = serde_json::to_string(&vault)
             .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?;
