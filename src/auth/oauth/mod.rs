@@ -21,6 +21,7 @@
 mod scope;
 mod store;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -74,6 +75,9 @@ struct Inner {
     options: BrokerOptions,
     http: reqwest::Client,
     locks: Arc<RefreshLocks>,
+    /// Dynamic registrations by (server id, authorization endpoint, token
+    /// endpoint).
+    registrations: Mutex<HashMap<(String, String, String), OAuthClientConfig>>,
 }
 
 /// Where to send the user to authorize a server.
@@ -110,6 +114,7 @@ impl OAuthBroker {
                 options,
                 http,
                 locks: Arc::default(),
+                registrations: Mutex::default(),
             }),
         })
     }
@@ -180,10 +185,43 @@ impl OAuthBroker {
                     .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
                 config
             }
-            None => manager
-                .register_client(&inner.options.client_name, redirect, &scope_refs)
-                .await
-                .map_err(|e| oauth_error(server, "oauth_registration_failed", e))?,
+            None => {
+                // One registration per (server, authorization server) and
+                // process, shared by every user: users cannot make the
+                // gateway register clients upstream without end.
+                let key = (
+                    server.id.as_str().to_owned(),
+                    metadata.authorization_endpoint.clone(),
+                    metadata.token_endpoint.clone(),
+                );
+                let known = inner
+                    .registrations
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key)
+                    .cloned();
+                match known {
+                    Some(config) => {
+                        let config = config.with_scopes(scopes.clone());
+                        manager
+                            .configure_client(config.clone())
+                            .map_err(|e| oauth_error(server, "oauth_registration_failed", e))?;
+                        config
+                    }
+                    None => {
+                        let config = manager
+                            .register_client(&inner.options.client_name, redirect, &scope_refs)
+                            .await
+                            .map_err(|e| oauth_error(server, "oauth_registration_failed", e))?;
+                        inner
+                            .registrations
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(key, config.clone());
+                        config
+                    }
+                }
+            }
         };
         let expires_at = Utc::now()
             + chrono::Duration::from_std(inner.options.flow_ttl).map_err(Error::internal)?;
