@@ -399,6 +399,11 @@ impl SessionManager {
         id_or_name: &str,
     ) -> Result<()> {
         let server = self.catalog.get_server(principal, id_or_name).await?;
+        if principal.is_anonymous() {
+            return Err(Error::Forbidden(
+                "anonymous sessions hold no OAuth authorizations".into(),
+            ));
+        }
         if let Some(broker) = &self.oauth {
             broker.revoke(principal, &server).await?;
         }

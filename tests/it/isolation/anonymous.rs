@@ -166,7 +166,7 @@ fn anonymous_contract() -> Vec<(Method, &'static str, &'static str, StatusCode)>
             Method::DELETE,
             "/servers/{id}/oauth",
             "/servers/{pub}/oauth",
-            S::NO_CONTENT,
+            S::FORBIDDEN,
         ),
         (
             Method::DELETE,
