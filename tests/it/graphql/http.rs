@@ -136,3 +136,30 @@ async fn graphiql_is_served_on_loopback_by_default_and_not_when_turned_off() {
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     app.stop().await;
 }
+
+/// The introspection document GraphiQL sends, within the depth and
+/// complexity limits.
+#[tokio::test]
+async fn graphiqls_introspection_fits_the_limits() {
+    let app = spawn_app().await;
+    let type_ref = "kind name ofType { kind name ofType { kind name ofType { kind name ofType {
+        kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }";
+    let input_value = format!("name description type {{ {type_ref} }} defaultValue");
+    let doc = format!(
+        "query IntrospectionQuery {{ __schema {{
+            queryType {{ name }} mutationType {{ name }} subscriptionType {{ name }}
+            types {{ kind name description
+              fields(includeDeprecated: true) {{ name description args {{ {input_value} }}
+                type {{ {type_ref} }} isDeprecated deprecationReason }}
+              inputFields {{ {input_value} }}
+              interfaces {{ {type_ref} }}
+              enumValues(includeDeprecated: true) {{ name description isDeprecated deprecationReason }}
+              possibleTypes {{ {type_ref} }} }}
+            directives {{ name description locations args {{ {input_value} }} }} }} }}"
+    );
+    let schema = data(&app, &app.admin_key, &doc, Value::Null).await;
+    let types = schema["__schema"]["types"].as_array().expect("types");
+    assert!(types.iter().any(|t| t["name"] == "CategoryConnection"));
+    assert_eq!(schema["__schema"]["mutationType"]["name"], "MutationRoot");
+    app.stop().await;
+}

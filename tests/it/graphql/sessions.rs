@@ -164,6 +164,29 @@ async fn a_failed_connect_is_success_false_with_the_stable_code() {
     assert!(result["message"].as_str().is_some_and(|m| !m.is_empty()));
     assert_eq!(result["server"]["status"], "FAILED");
     assert!(result["server"]["lastError"].is_string());
+
+    // A server that needs the user's OAuth authorization first; nothing
+    // answers there, so discovering its authorization server fails.
+    data(
+        &app,
+        &alice,
+        "mutation { createServer(input: {name: \"needs-oauth\", transport: \"streamable_http\",
+            url: \"http://127.0.0.1:9/mcp\", requiresOauth2: true}) { name } }",
+        Value::Null,
+    )
+    .await;
+    let result = data(
+        &app,
+        &alice,
+        "mutation { connectMcpServer(name: \"needs-oauth\") { success code message
+            server { status oauth } } }",
+        Value::Null,
+    )
+    .await;
+    let result = &result["connectMcpServer"];
+    assert_eq!(result["success"], false, "{result}");
+    assert_eq!(result["code"], "oauth_discovery_failed", "{result}");
+    assert_eq!(result["server"]["oauth"], "REQUIRED", "{result}");
     app.stop().await;
 }
 
