@@ -12,6 +12,7 @@
 //!
 //! The SDL is committed as `schema.graphql`; [`sdl`] prints it from code.
 
+mod batch;
 mod error;
 mod mutation;
 mod query;
@@ -57,6 +58,11 @@ pub fn sdl() -> String {
 /// The application state inside a resolver.
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
     ctx.data::<AppState>()
+}
+
+/// The request's batch loaders inside a resolver.
+pub(crate) fn batch<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a batch::Batch> {
+    ctx.data::<batch::Batch>()
 }
 
 /// The caller inside a resolver.
@@ -133,7 +139,12 @@ async fn execute(schema: AdminSchema, app: AppState, req: Request) -> Response {
         }
     };
     let response = schema
-        .execute(request.data(app.clone()).data(principal))
+        .execute(
+            request
+                .data(app.clone())
+                .data(principal)
+                .data(batch::Batch::default()),
+        )
         .await;
     Json(response).into_response()
 }

@@ -7,7 +7,7 @@ use crate::admin::graphql::types::{
     Category, CategoryConnection, CategoryEdge, Me, PageInfo, Server, ServerConnection, ServerEdge,
     cursor_for,
 };
-use crate::admin::graphql::{app, principal};
+use crate::admin::graphql::{app, batch, principal};
 use crate::catalog::service::{ListParams, MAX_LIMIT};
 use crate::error::Error;
 use crate::session::ConnectionStatus;
@@ -217,7 +217,7 @@ impl QueryRoot {
                 .into_iter()
                 .map(|s| ServerEdge {
                     cursor: cursor_for(s.name.as_str()),
-                    node: Server::new(s),
+                    node: Server::listed(s),
                 })
                 .collect();
             let page_info = page_info(
@@ -228,8 +228,9 @@ impl QueryRoot {
             );
             return Ok(ServerConnection { edges, page_info });
         };
-        // Filtered by this session's state: walk the session's pages until
-        // one more match than asked for is found.
+        // Filtered by this session's state: walk the catalog's pages until
+        // one more match than asked for is found, statuses from one batch.
+        let batch = batch(ctx)?;
         let wanted = first.unwrap_or(crate::catalog::service::DEFAULT_LIMIT) as usize;
         let mut params = ListParams {
             limit: Some(MAX_LIMIT),
@@ -237,43 +238,30 @@ impl QueryRoot {
             search: None,
             category_id,
         };
-        let mut matches = Vec::new();
+        let mut edges = Vec::new();
         let mut has_next = false;
         'pages: loop {
-            let page = app
-                .sessions()
-                .list_servers(principal, &params)
-                .await
-                .gql()?;
-            for status in page.items {
-                if (status.status == ConnectionStatus::Connected) != want {
+            let page = app.catalog().list_servers(principal, &params).await.gql()?;
+            for server in page.items {
+                let connected = batch
+                    .status_of(app, principal, server.id.as_str())
+                    .await?
+                    .is_some_and(|s| s.status == ConnectionStatus::Connected);
+                if connected != want {
                     continue;
                 }
-                if matches.len() == wanted {
+                if edges.len() == wanted {
                     has_next = true;
                     break 'pages;
                 }
-                matches.push(status);
+                edges.push(ServerEdge {
+                    cursor: cursor_for(server.name.as_str()),
+                    node: Server::listed(server),
+                });
             }
             match page.next_cursor {
                 Some(cursor) => params.cursor = Some(cursor),
                 None => break,
-            }
-        }
-        let mut edges = Vec::with_capacity(matches.len());
-        for status in matches {
-            match app
-                .catalog()
-                .get_server(principal, status.id.as_str())
-                .await
-            {
-                Ok(server) => edges.push(ServerEdge {
-                    cursor: cursor_for(server.name.as_str()),
-                    node: Server::new(server),
-                }),
-                // Deleted or hidden since the page was read.
-                Err(Error::NotFound { .. }) => {}
-                Err(other) => return Err(to_gql(other)),
             }
         }
         let page_info = page_info(&edges, |e| &e.cursor, has_next, after.is_some());

@@ -9,8 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::admin::graphql::error::GqlResult;
-use crate::admin::graphql::{app, principal};
-use crate::catalog::service::{ListParams, MAX_LIMIT};
+use crate::admin::graphql::{app, batch, principal};
 use crate::gateway::schema_patch::patch_input_schema;
 use crate::secret::REDACTED;
 use crate::session::ConnectionStatus as DomainStatus;
@@ -92,22 +91,10 @@ impl Category {
     }
     /// The servers of this category the caller may see, by name.
     async fn servers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Server>> {
-        let (app, principal) = (app(ctx)?, principal(ctx)?);
-        let mut params = ListParams {
-            limit: Some(MAX_LIMIT),
-            category_id: Some(self.0.id.to_string()),
-            ..ListParams::default()
-        };
-        let mut all = Vec::new();
-        loop {
-            let page = app.catalog().list_servers(principal, &params).await.gql()?;
-            all.extend(page.items.into_iter().map(Server::new));
-            match page.next_cursor {
-                Some(cursor) => params.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        Ok(all)
+        let servers = batch(ctx)?
+            .servers_of(app(ctx)?, principal(ctx)?, self.0.id.as_str())
+            .await?;
+        Ok(servers.into_iter().map(Server::listed).collect())
     }
 }
 
@@ -158,28 +145,63 @@ pub(crate) struct Tool {
 /// Secrets (header and env values, the OAuth client secret) read as `***`.
 pub(crate) struct Server {
     server: crate::catalog::Server,
+    /// Whether this server came from a list: its state then comes from the
+    /// request's batch loader rather than from a read of its own.
+    listed: bool,
     /// This session's state, read once on first use.
     status: OnceCell<ServerStatus>,
+    /// The state with the cached tools (lists carry no tools).
+    detail: OnceCell<ServerStatus>,
 }
 
 impl Server {
+    /// A server looked up on its own.
     pub(crate) fn new(server: crate::catalog::Server) -> Self {
         Self {
             server,
+            listed: false,
             status: OnceCell::new(),
+            detail: OnceCell::new(),
+        }
+    }
+
+    /// A server from a list: state comes from the batch loader.
+    pub(crate) fn listed(server: crate::catalog::Server) -> Self {
+        Self {
+            listed: true,
+            ..Self::new(server)
         }
     }
 
     /// A server whose session state is already known (connect answers).
     pub(crate) fn with_status(server: crate::catalog::Server, status: ServerStatus) -> Self {
+        let detail = OnceCell::new_with(status.tools.is_some().then(|| status.clone()));
         Self {
             server,
+            listed: false,
             status: OnceCell::new_with(Some(status)),
+            detail,
         }
     }
 
     async fn state(&self, ctx: &Context<'_>) -> async_graphql::Result<&ServerStatus> {
         self.status
+            .get_or_try_init(|| async {
+                let (app, principal) = (app(ctx)?, principal(ctx)?);
+                if self.listed
+                    && let Some(status) = batch(ctx)?
+                        .status_of(app, principal, self.server.id.as_str())
+                        .await?
+                {
+                    return Ok(status);
+                }
+                Ok(self.detail(ctx).await?.clone())
+            })
+            .await
+    }
+
+    async fn detail(&self, ctx: &Context<'_>) -> async_graphql::Result<&ServerStatus> {
+        self.detail
             .get_or_try_init(|| async {
                 let (app, principal) = (app(ctx)?, principal(ctx)?);
                 app.sessions()
@@ -302,7 +324,7 @@ impl Server {
     }
     /// This session's cached tools for the server (no upstream call).
     async fn tools(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Tool>> {
-        let state = self.state(ctx).await?;
+        let state = self.detail(ctx).await?;
         Ok(state
             .tools
             .as_deref()

@@ -2,6 +2,7 @@
 //! connections shared with REST, isolation, errors and limits, and the
 //! committed SDL.
 
+mod batching;
 mod http;
 mod schema;
 mod seed;
