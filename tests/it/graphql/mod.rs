@@ -7,6 +7,7 @@ mod http;
 mod schema;
 mod seed;
 mod sessions;
+mod subscriptions;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
