@@ -8,9 +8,9 @@
 //! same `http.max_body_bytes`. `GET /graphql` serves GraphiQL when
 //! `graphql.playground` is on. Resolvers only call the catalog service and
 //! the session manager; every domain error carries REST's stable code in
-//! `extensions.code` (see [`error`]).
+//! `extensions.code` (see `error.rs`).
 //!
-//! Subscriptions run over WebSocket at `/graphql/ws` (see [`subscription`]).
+//! Subscriptions run over WebSocket at `/graphql/ws` (see `subscription.rs`).
 //! The SDL is committed as `schema.graphql`; [`sdl`] prints it from code.
 
 mod batch;
