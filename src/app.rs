@@ -16,7 +16,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::admin::{health, rest};
+use crate::admin::{graphql, health, rest};
 use crate::auth::api_key::ApiKeys;
 use crate::catalog::{self, Catalog};
 use crate::config::Settings;
@@ -140,6 +140,9 @@ fn public_base(settings: &Settings, bound: SocketAddr) -> String {
 pub fn router(app: AppState) -> Router {
     let settings = app.settings();
     let (api, _) = rest::router();
+    let playground = settings
+        .listen_addr()
+        .is_ok_and(|addr| settings.graphql.playground_enabled(addr));
     let api = api
         .method_not_allowed_fallback(rest::method_not_allowed)
         .layer(TimeoutLayer::with_status_code(
@@ -164,6 +167,12 @@ pub fn router(app: AppState) -> Router {
         .route(crate::auth::oauth::CALLBACK_PATH, get(rest::oauth_callback))
         .nest(rest::BASE, api)
         .nest_service("/mcp", crate::gateway::endpoint::service(app.clone()))
+        .merge(
+            graphql::router(playground).layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(settings.http.request_timeout_seconds),
+            )),
+        )
         .fallback(rest::route_not_found)
         .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

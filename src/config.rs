@@ -35,6 +35,7 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     pub limits: LimitsSettings,
     pub auth: AuthSettings,
+    pub graphql: GraphqlSettings,
 }
 
 /// Where categories, servers and API keys live.
@@ -163,6 +164,7 @@ impl Default for Settings {
             secrets: SecretsSettings::default(),
             limits: LimitsSettings::default(),
             auth: AuthSettings::default(),
+            graphql: GraphqlSettings::default(),
         }
     }
 }
@@ -512,6 +514,7 @@ fn env_key(name: &str) -> Option<String> {
             | "secrets"
             | "limits"
             | "auth"
+            | "graphql"
     );
     (known && !key.split('.').any(str::is_empty)).then_some(key)
 }
@@ -535,6 +538,8 @@ fn first_error(err: figment::Error) -> ConfigError {
 
 mod auth;
 pub use auth::{AnonymousSettings, AuthSettings, JwtSettings, OAuthSettings};
+mod graphql;
+pub use graphql::{GraphqlSettings, Playground};
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ mod auth_anonymous;
 mod auth_jwt;
 mod catalog_contract;
 mod fixtures;
+mod graphql;
 mod isolation;
 mod mcp_clients;
 mod mcp_conformance;

@@ -1,0 +1,93 @@
+//! How GraphQL renders the domain [`Error`]: a GraphQL error whose
+//! `extensions.code` is the same stable code REST answers, plus `field` and
+//! `authorizationUrl` when they apply. An internal error never shows its
+//! cause; the log does.
+//!
+//! async-graphql converts anything `Display` into an error without a code,
+//! so resolvers map domain errors explicitly with [`GqlResult::gql`].
+
+use async_graphql::ErrorExtensions;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::admin::rest::status_of;
+use crate::error::{Error, retry_after_seconds};
+
+/// The message a client may see for `err`; internal causes go to the log.
+fn public_message(err: &Error) -> String {
+    match err {
+        Error::Internal(cause) => {
+            tracing::error!(error = %cause, "internal error");
+            "internal error; the server log has the details".to_owned()
+        }
+        Error::Unavailable { what, source } => {
+            tracing::warn!(what, error = ?source, "dependency unavailable");
+            err.to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The GraphQL error for a domain error.
+pub(crate) fn to_gql(err: Error) -> async_graphql::Error {
+    let message = public_message(&err);
+    let code = err.code();
+    let field = err.field().map(str::to_owned);
+    let authorization_url = match &err {
+        Error::OAuthRequired {
+            authorization_url, ..
+        } => authorization_url.clone(),
+        _ => None,
+    };
+    async_graphql::Error::new(message).extend_with(move |_, ext| {
+        ext.set("code", code);
+        if let Some(field) = &field {
+            ext.set("field", field.as_str());
+        }
+        if let Some(url) = &authorization_url {
+            ext.set("authorizationUrl", url.as_str());
+        }
+    })
+}
+
+/// `.gql()` on a service result: the domain error with its code.
+pub(crate) trait GqlResult<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T> GqlResult<T> for Result<T, Error> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(to_gql)
+    }
+}
+
+/// An error answered before the document runs (authentication, rate limit,
+/// body size): a GraphQL response body with no `data`, and REST's status.
+pub(crate) fn http_error(err: Error) -> Response {
+    let status = status_of(&err);
+    let retry_after = match &err {
+        Error::RateLimited { retry_after } => Some(retry_after_seconds(*retry_after)),
+        _ => None,
+    };
+    let body = json!({
+        "errors": [{
+            "message": public_message(&err),
+            "extensions": { "code": err.code() },
+        }]
+    });
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"manifold\""),
+        );
+    }
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}

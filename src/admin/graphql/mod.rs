@@ -1,0 +1,254 @@
+//! The GraphQL admin API at `/graphql` (async-graphql): the seed's category
+//! documents, servers with this session's connection state, and connect /
+//! disconnect, as Relay connections where lists page.
+//!
+//! `POST /graphql` takes one JSON document (`{"query","variables",
+//! "operationName"}`; no batches, so one request is one complexity budget)
+//! from the same principal as REST — same authentication, same rate limit,
+//! same `http.max_body_bytes`. `GET /graphql` serves GraphiQL when
+//! `graphql.playground` is on. Resolvers only call the catalog service and
+//! the session manager; every domain error carries REST's stable code in
+//! `extensions.code` (see `error.rs`).
+//!
+//! Subscriptions run over WebSocket at `/graphql/ws` (see `subscription.rs`).
+//! The SDL is committed as `schema.graphql`; [`sdl`] prints it from code.
+
+mod batch;
+mod error;
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{Context, Data, Schema};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::state::AppState;
+
+/// Where the GraphQL API is mounted.
+pub const PATH: &str = "/graphql";
+/// Where subscriptions are served (WebSocket, `graphql-transport-ws`).
+pub const WS_PATH: &str = "/graphql/ws";
+/// Deepest selection a document may nest (GraphiQL's introspection fits).
+pub const MAX_DEPTH: usize = 16;
+/// Most fields a document may select, counted by async-graphql.
+pub const MAX_COMPLEXITY: usize = 2000;
+
+/// The schema type.
+pub type AdminSchema =
+    Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
+
+/// The schema with its limits (no data attached).
+pub fn schema() -> AdminSchema {
+    Schema::build(
+        query::QueryRoot,
+        mutation::MutationRoot,
+        subscription::SubscriptionRoot,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
+}
+
+/// The schema's SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    schema().sdl()
+}
+
+/// The application state inside a resolver.
+pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
+    ctx.data::<AppState>()
+}
+
+/// The request's batch loaders inside a resolver.
+pub(crate) fn batch<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a batch::Batch> {
+    ctx.data::<batch::Batch>()
+}
+
+/// The caller inside a resolver.
+pub(crate) fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
+    ctx.data::<Principal>()
+}
+
+/// `/graphql`: POST runs documents; GET serves GraphiQL when `playground`.
+/// `/graphql/ws`: subscriptions.
+pub fn router(playground: bool) -> axum::Router<AppState> {
+    let schema = schema();
+    let for_post = schema.clone();
+    let mut route = post(move |state: State<AppState>, req: Request| {
+        let schema = for_post.clone();
+        async move { execute(schema, state.0, req).await }
+    });
+    if playground {
+        route = route.get(|| async {
+            Html(
+                GraphiQLSource::build()
+                    .endpoint(PATH)
+                    .subscription_endpoint(WS_PATH)
+                    .finish(),
+            )
+        });
+    }
+    let ws = get(
+        move |state: State<AppState>,
+              protocol: GraphQLProtocol,
+              upgrade: WebSocketUpgrade,
+              req: Request| {
+            let schema = schema.clone();
+            async move { subscribe(schema, state.0, protocol, upgrade, req).await }
+        },
+    );
+    axum::Router::new().route(PATH, route).route(WS_PATH, ws)
+}
+
+/// What every operation of a request runs with.
+fn request_data(app: AppState, principal: Principal) -> Data {
+    let mut data = Data::default();
+    data.insert(app);
+    data.insert(principal);
+    data.insert(batch::Batch::default());
+    data
+}
+
+/// The principal of a WebSocket whose upgrade carried no `Authorization`
+/// (browsers cannot set one): `connection_init`'s payload
+/// `{"Authorization": "Bearer …"}`.
+async fn principal_from_init(
+    app: &AppState,
+    payload: serde_json::Value,
+) -> async_graphql::Result<Principal> {
+    let value = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let mut request = axum::http::Request::new(());
+    if let Ok(value) = axum::http::HeaderValue::from_str(value) {
+        request.headers_mut().insert(AUTHORIZATION, value);
+    }
+    let (parts, ()) = request.into_parts();
+    let principal = crate::auth::extract::authenticate(app, &parts)
+        .await
+        .map_err(error::to_gql)?;
+    crate::ratelimit::check(app, &principal).map_err(error::to_gql)?;
+    Ok(principal)
+}
+
+/// Upgrades to a `graphql-transport-ws` (or legacy `graphql-ws`) socket,
+/// authenticated by the upgrade's `Authorization` header (or as an anonymous
+/// session when those are on), else by the `connection_init` payload.
+async fn subscribe(
+    schema: AdminSchema,
+    app: AppState,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    // Anonymous sessions are keyed by the peer, which only the upgrade knows.
+    let now = parts.headers.contains_key(AUTHORIZATION) || app.auth().anonymous.is_some();
+    let principal = if now {
+        let principal = match crate::auth::extract::authenticate(&app, &parts).await {
+            Ok(principal) => principal,
+            Err(err) => return error::http_error(err),
+        };
+        if let Err(err) = crate::ratelimit::check(&app, &principal) {
+            return error::http_error(err);
+        }
+        Some(principal)
+    } else {
+        None
+    };
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let ws = GraphQLWebSocket::new(socket, schema, protocol);
+            match principal {
+                Some(principal) => ws.with_data(request_data(app, principal)).serve().await,
+                None => {
+                    ws.on_connection_init(move |payload| async move {
+                        let principal = principal_from_init(&app, payload).await?;
+                        Ok(request_data(app, principal))
+                    })
+                    .serve()
+                    .await
+                }
+            }
+        })
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn bad_request(code: &'static str, message: impl Into<String>) -> Response {
+    error::http_error(Error::BadRequest {
+        code,
+        message: message.into(),
+    })
+}
+
+/// Authenticates (and rate-limits) like REST, reads the body within the
+/// body limit, and runs the document as the principal.
+async fn execute(schema: AdminSchema, app: AppState, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let principal = match crate::auth::extract::authenticate(&app, &parts).await {
+        Ok(principal) => principal,
+        Err(err) => return error::http_error(err),
+    };
+    tracing::Span::current().record("user", principal.user_id.as_str());
+    if let Err(err) = crate::ratelimit::check(&app, &principal) {
+        return error::http_error(err);
+    }
+    let req = Request::from_parts(parts, body);
+    if !is_json(&req) {
+        return bad_request(
+            "unsupported_media_type",
+            "send the document as `Content-Type: application/json`",
+        );
+    }
+    let bytes = match Bytes::from_request(req, &app).await {
+        Ok(bytes) => bytes,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return bad_request(
+                "payload_too_large",
+                "the body is larger than http.max_body_bytes",
+            );
+        }
+        Err(_) => return bad_request("invalid_body", "the body could not be read"),
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(err) => {
+            return bad_request(
+                "invalid_json",
+                format!(
+                    "expected one {{\"query\", \"variables\", \"operationName\"}} object: {err}"
+                ),
+            );
+        }
+    };
+    let response = schema
+        .execute(
+            request
+                .data(app.clone())
+                .data(principal)
+                .data(batch::Batch::default()),
+        )
+        .await;
+    Json(response).into_response()
+}

@@ -1,0 +1,139 @@
+//! Subscriptions over WebSocket (`graphql-transport-ws`, at `/graphql/ws`):
+//! `serverStatusChanged` tells a page when a server's state changes in this
+//! session, whichever surface (REST, GraphQL, `/mcp`, another replica) made
+//! the change.
+//!
+//! The session manager announces "this session's connections changed" on
+//! the [`SessionNotifier`](crate::gateway::notify::SessionNotifier); on each
+//! announcement for the subscriber's session the stream re-reads the
+//! session's server list and emits the servers whose state differs from
+//! what it last saw.
+
+use std::collections::{HashMap, VecDeque};
+
+use async_graphql::{Context, ID, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::admin::graphql::error::GqlResult;
+use crate::admin::graphql::types::ConnectionStatus;
+use crate::admin::graphql::{app, principal};
+use crate::auth::Principal;
+use crate::catalog::service::{ListParams, MAX_LIMIT};
+use crate::gateway::notify::Change;
+use crate::session::manager::ServerStatus;
+use crate::state::AppState;
+
+/// The root of every subscription.
+pub struct SubscriptionRoot;
+
+/// A server whose state changed in this session.
+#[derive(SimpleObject, Clone, PartialEq)]
+pub(crate) struct ServerStatusChange {
+    pub id: ID,
+    pub name: String,
+    pub status: ConnectionStatus,
+    pub tool_count: usize,
+    pub connected_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+impl From<ServerStatus> for ServerStatusChange {
+    fn from(s: ServerStatus) -> Self {
+        Self {
+            id: ID(s.id.to_string()),
+            name: s.name.to_string(),
+            status: s.status.into(),
+            tool_count: s.tool_count,
+            connected_at: s.connected_at,
+            last_error: s.last_error,
+        }
+    }
+}
+
+/// This session's state of every server the principal may see.
+async fn snapshot(
+    app: &AppState,
+    principal: &Principal,
+) -> crate::error::Result<HashMap<String, ServerStatusChange>> {
+    let mut out = HashMap::new();
+    let mut params = ListParams {
+        limit: Some(MAX_LIMIT),
+        ..ListParams::default()
+    };
+    loop {
+        let page = app.sessions().list_servers(principal, &params).await?;
+        for status in page.items {
+            out.insert(status.id.to_string(), status.into());
+        }
+        match page.next_cursor {
+            Some(cursor) => params.cursor = Some(cursor),
+            None => return Ok(out),
+        }
+    }
+}
+
+struct Watch {
+    app: AppState,
+    principal: Principal,
+    events: tokio::sync::broadcast::Receiver<crate::gateway::notify::SessionEvent>,
+    last: HashMap<String, ServerStatusChange>,
+    pending: VecDeque<ServerStatusChange>,
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// A server (visible to the caller) whose status, tools or error changed
+    /// in this session, each time it changes.
+    async fn server_status_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = ServerStatusChange> + use<>> {
+        let (app, principal) = (app(ctx)?.clone(), principal(ctx)?.clone());
+        // Subscribe before the first read, so no change falls in between.
+        let events = app.notifier().subscribe();
+        let last = snapshot(&app, &principal).await.gql()?;
+        let watch = Watch {
+            app,
+            principal,
+            events,
+            last,
+            pending: VecDeque::new(),
+        };
+        Ok(futures::stream::unfold(watch, |mut w| async move {
+            loop {
+                if let Some(change) = w.pending.pop_front() {
+                    return Some((change, w));
+                }
+                let ours = match w.events.recv().await {
+                    Ok(event) => {
+                        event.session == w.principal.session
+                            && matches!(event.change, Change::Connections | Change::Tools)
+                    }
+                    // Missed events: re-read to be sure.
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return None,
+                };
+                if !ours {
+                    continue;
+                }
+                let now = match snapshot(&w.app, &w.principal).await {
+                    Ok(now) => now,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "serverStatusChanged: cannot read the session");
+                        continue;
+                    }
+                };
+                let mut changed: Vec<ServerStatusChange> = now
+                    .iter()
+                    .filter(|(id, status)| w.last.get(*id) != Some(*status))
+                    .map(|(_, status)| status.clone())
+                    .collect();
+                changed.sort_by(|a, b| a.name.cmp(&b.name));
+                w.pending.extend(changed);
+                w.last = now;
+            }
+        }))
+    }
+}

@@ -1,0 +1,186 @@
+//! `serverStatusChanged` over `graphql-transport-ws`: a page sees connects
+//! and disconnects made through REST or GraphQL in its session.
+
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::data;
+use crate::support::app::spawn_app;
+use crate::support::upstreams::fixture_stdio;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next protocol message (pings answered by the library).
+async fn next_message(ws: &mut Socket) -> Value {
+    loop {
+        match ws.next().await.expect("socket open").expect("frame") {
+            Message::Text(text) => return serde_json::from_str(&text).expect("JSON message"),
+            Message::Close(frame) => panic!("socket closed: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_sees_this_sessions_connects_and_disconnects_from_any_surface() {
+    let app = spawn_app().await;
+    let (command, args) = fixture_stdio();
+    let (status, body) = app
+        .post(
+            "/api/v1/servers",
+            &app.admin_key,
+            json!({"name": "fixture", "transport": "stdio", "command": command,
+                   "args": args, "is_public": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+
+    let mut request = app
+        .url("/graphql/ws")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("graphql-transport-ws")
+    );
+    // Browsers cannot set headers on a WebSocket: the key rides in the init payload.
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {alice}")}});
+    ws.send(Message::text(init.to_string()))
+        .await
+        .expect("init");
+    assert_eq!(next_message(&mut ws).await["type"], "connection_ack");
+
+    let listeners = app.state.notifier().subscribers();
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { serverStatusChanged { name status toolCount connectedAt } }"}});
+    ws.send(Message::text(subscribe.to_string()))
+        .await
+        .expect("subscribe");
+    // The subscription is live once it listens for session events.
+    for _ in 0..500 {
+        if app.state.notifier().subscribers() > listeners {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        app.state.notifier().subscribers() > listeners,
+        "subscription started"
+    );
+
+    // Another session's connect is not alice's news; alice's own REST connect is.
+    let (status, _) = app.session_action("connect", "fixture", &bob).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.session_action("connect", "fixture", &alice).await;
+    assert_eq!(status, StatusCode::OK);
+    let message = next_message(&mut ws).await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["id"], "1");
+    let change = &message["payload"]["data"]["serverStatusChanged"];
+    assert_eq!(change["name"], "fixture", "{message}");
+    assert_eq!(change["status"], "CONNECTED", "{message}");
+    assert!(
+        change["toolCount"].as_u64().is_some_and(|n| n > 0),
+        "{message}"
+    );
+    assert!(change["connectedAt"].is_string());
+
+    // A GraphQL disconnect reaches the same subscriber.
+    data(
+        &app,
+        &alice,
+        "mutation { disconnectMcpServer(name: \"fixture\") { success } }",
+        Value::Null,
+    )
+    .await;
+    let message = next_message(&mut ws).await;
+    let change = &message["payload"]["data"]["serverStatusChanged"];
+    assert_eq!(change["status"], "DISCONNECTED", "{message}");
+    assert_eq!(change["toolCount"], 0);
+
+    ws.send(Message::text(
+        json!({"id": "1", "type": "complete"}).to_string(),
+    ))
+    .await
+    .expect("complete");
+    let _ = ws.close(None).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_without_valid_credentials_is_refused() {
+    let app = spawn_app().await;
+    let mut request = app
+        .url("/graphql/ws")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer mfk_wrong".parse().expect("header"));
+    let refused = tokio_tungstenite::connect_async(request).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401);
+        }
+        other => panic!(
+            "expected a 401 upgrade refusal, got {:?}",
+            other.map(|r| r.1)
+        ),
+    }
+
+    let mut request = app
+        .url("/graphql/ws")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    let init = json!({"type": "connection_init", "payload": {"Authorization": "Bearer mfk_wrong"}});
+    ws.send(Message::text(init.to_string()))
+        .await
+        .expect("init");
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Close(frame))) => {
+                let frame = frame.expect("a close frame with a code");
+                // async-graphql closes a refused `connection_init` with 1002
+                // and the reason.
+                assert_eq!(u16::from(frame.code), 1002, "{frame:?}");
+                assert_eq!(frame.reason.as_str(), "the API key is not valid");
+                break;
+            }
+            Some(Ok(Message::Text(text))) => panic!("no message before auth: {text}"),
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    app.stop().await;
+}
