@@ -106,6 +106,26 @@ pub struct SessionTool {
     pub input_schema: Value,
 }
 
+impl SessionTool {
+    /// A tool as cached in the state store (MCP `Tool` JSON), its input
+    /// schema patched.
+    pub fn from_cached(server: &str, tool: &Value) -> Self {
+        Self {
+            server: server.to_owned(),
+            name: tool
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            description: tool
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            input_schema: patch_input_schema(tool.get("inputSchema")),
+        }
+    }
+}
+
 /// Time limits the manager applies beyond the link's own.
 #[derive(Debug, Clone)]
 pub struct ManagerOptions {
@@ -437,19 +457,7 @@ impl SessionManager {
         for server in self.visible_connected(principal, None).await? {
             let name = server.name.to_string();
             for tool in self.state.tools(&principal.session, &name).await? {
-                out.push(SessionTool {
-                    server: name.clone(),
-                    name: tool
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    description: tool
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    input_schema: patch_input_schema(tool.get("inputSchema")),
-                });
+                out.push(SessionTool::from_cached(&name, &tool));
             }
         }
         Ok(out)

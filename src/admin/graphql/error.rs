@@ -8,12 +8,11 @@
 
 use async_graphql::ErrorExtensions;
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::admin::rest::status_of;
-use crate::error::{Error, retry_after_seconds};
+use crate::admin::rest::{status_of, with_error_headers};
+use crate::error::Error;
 
 /// The message a client may see for `err`; internal causes go to the log.
 fn public_message(err: &Error) -> String {
@@ -67,27 +66,11 @@ impl<T> GqlResult<T> for Result<T, Error> {
 /// body size): a GraphQL response body with no `data`, and REST's status.
 pub(crate) fn http_error(err: Error) -> Response {
     let status = status_of(&err);
-    let retry_after = match &err {
-        Error::RateLimited { retry_after } => Some(retry_after_seconds(*retry_after)),
-        _ => None,
-    };
     let body = json!({
         "errors": [{
             "message": public_message(&err),
             "extensions": { "code": err.code() },
         }]
     });
-    let mut response = (status, Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"manifold\""),
-        );
-    }
-    if let Some(seconds) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+    with_error_headers((status, Json(body)).into_response(), &err)
 }

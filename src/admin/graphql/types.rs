@@ -10,10 +10,9 @@ use tokio::sync::OnceCell;
 
 use crate::admin::graphql::error::GqlResult;
 use crate::admin::graphql::{app, batch, principal};
-use crate::gateway::schema_patch::patch_input_schema;
 use crate::secret::REDACTED;
 use crate::session::ConnectionStatus as DomainStatus;
-use crate::session::manager::{OAuthStatus as DomainOAuth, ServerStatus};
+use crate::session::manager::{OAuthStatus as DomainOAuth, ServerStatus, SessionTool};
 
 /// An edge cursor: the catalog's own cursor for "after this item" (the
 /// base64url of the list's sort key), so it can be passed back as `after`.
@@ -330,17 +329,13 @@ impl Server {
             .as_deref()
             .unwrap_or_default()
             .iter()
-            .map(|tool| Tool {
-                name: tool
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                description: tool
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                schema: patch_input_schema(tool.get("inputSchema")).to_string(),
+            .map(|tool| {
+                let tool = SessionTool::from_cached("", tool);
+                Tool {
+                    name: tool.name,
+                    description: tool.description,
+                    schema: tool.input_schema.to_string(),
+                }
             })
             .collect())
     }

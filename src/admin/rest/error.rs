@@ -85,10 +85,6 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let err = self.0;
         let status = status_of(&err);
-        let retry_after = match &err {
-            Error::RateLimited { retry_after } => Some(retry_after_seconds(*retry_after)),
-            _ => None,
-        };
         let message = match &err {
             Error::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
@@ -113,20 +109,26 @@ impl IntoResponse for ApiError {
                 },
             },
         };
-        let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"manifold\""),
-            );
-        }
-        if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+        with_error_headers((status, Json(body)).into_response(), &err)
     }
+}
+
+/// Adds what an error's status asks for: `WWW-Authenticate` on a 401,
+/// `Retry-After` (whole seconds) on a 429. Shared by REST and GraphQL.
+pub fn with_error_headers(mut response: Response, err: &Error) -> Response {
+    if status_of(err) == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"manifold\""),
+        );
+    }
+    if let Error::RateLimited { retry_after } = err {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_seconds(*retry_after)),
+        );
+    }
+    response
 }
 
 /// Documents the 429 every authenticated operation may answer, with its

@@ -21,7 +21,7 @@ use utoipa::openapi::{InfoBuilder, OpenApi, SecurityRequirement};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::{ApiError, ErrorBody, ErrorDetail, status_of};
+pub use error::{ApiError, ErrorBody, ErrorDetail, status_of, with_error_headers};
 pub use extract::{ApiJson, ApiQuery};
 pub(crate) use oauth::callback as oauth_callback;
 
