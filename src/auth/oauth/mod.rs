@@ -18,18 +18,17 @@
 //! - a link to such a server gets its own authorization manager over that
 //!   user's tokens ([`UpstreamAuth`]): only that user's token is ever sent.
 
+mod access;
+mod discovery;
 mod scope;
 mod store;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rmcp::transport::auth::{
-    AuthError, AuthorizationManager, AuthorizationMetadata, OAuthClientConfig,
-};
+use rmcp::transport::auth::{AuthError, AuthorizationManager, OAuthClientConfig};
 use serde::Serialize;
 
 use crate::auth::{Credential, Principal};
@@ -37,8 +36,8 @@ use crate::catalog::{Catalog, Server};
 use crate::error::{Error, Result};
 use crate::ids::ServerId;
 use crate::session::{SessionId, State};
-use crate::upstream::Target;
 use crate::upstream::egress::EgressPolicy;
+pub use access::UpstreamAuth;
 pub use scope::ScopeWatch;
 use scope::StepUp;
 use store::{CatalogCredentials, FlowOwner, FlowRecord, FlowSaver, RefreshLocks, TakenFlow, Vault};
@@ -482,116 +481,7 @@ impl OAuthBroker {
             .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
         Ok(manager)
     }
-
-    /// A manager with the server's authorization metadata: discovery starts
-    /// from the upstream's own 401 challenge (its `resource_metadata` and
-    /// `scope`), and falls back to the well-known locations.
-    async fn discover(
-        &self,
-        server: &Server,
-    ) -> Result<(AuthorizationManager, AuthorizationMetadata)> {
-        let target = Target::from_server(server)?;
-        let url = target.require_url()?.clone();
-        let mut manager = AuthorizationManager::new(url.as_str())
-            .await
-            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
-        manager
-            .with_client(self.inner.http.clone())
-            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
-        let challenge = self.challenge(&target, &url).await;
-        let metadata = match manager
-            .resolve_metadata_from_challenge(challenge.as_deref())
-            .await
-        {
-            Ok(resolution) => resolution.metadata,
-            Err(AuthError::AuthorizationServerMismatch {
-                expected_issuer,
-                received_issuer,
-            }) => match self.legacy_metadata(&url).await {
-                Some(metadata) => {
-                    tracing::warn!(server = %server.name, %expected_issuer, %received_issuer,
-                        "accepting the upstream's own-origin authorization server metadata \
-                         despite its issuer (2025-03-26 servers)");
-                    metadata
-                }
-                None => {
-                    return Err(oauth_error(
-                        server,
-                        "oauth_discovery_failed",
-                        AuthError::AuthorizationServerMismatch {
-                            expected_issuer,
-                            received_issuer,
-                        },
-                    ));
-                }
-            },
-            Err(err) => return Err(oauth_error(server, "oauth_discovery_failed", err)),
-        };
-        manager.set_metadata(metadata.clone());
-        Ok((manager, metadata))
-    }
-
-    /// The 2025-03-26 way: authorization-server metadata at the MCP
-    /// server's own origin, accepted whatever its `issuer` says only when
-    /// every endpoint in it is on that same origin (the upstream is its own
-    /// authorization server, so no other server can be mixed up with it).
-    async fn legacy_metadata(&self, url: &url::Url) -> Option<AuthorizationMetadata> {
-        let mut well_known = url.clone();
-        well_known.set_path("/.well-known/oauth-authorization-server");
-        well_known.set_query(None);
-        let response = self.inner.http.get(well_known).send().await.ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        let body = response.bytes().await.ok()?;
-        if body.len() > 64 * 1024 {
-            return None;
-        }
-        let metadata: AuthorizationMetadata = serde_json::from_slice(&body).ok()?;
-        let same_origin =
-            |endpoint: &str| url::Url::parse(endpoint).is_ok_and(|e| e.origin() == url.origin());
-        let endpoints = [
-            Some(metadata.authorization_endpoint.as_str()),
-            Some(metadata.token_endpoint.as_str()),
-            metadata.registration_endpoint.as_deref(),
-        ];
-        let own = endpoints.into_iter().flatten().all(same_origin);
-        own.then_some(metadata)
-    }
-
-    /// The `WWW-Authenticate` header of the upstream's answer to an
-    /// unauthenticated MCP request, when it is a 401 that has one.
-    async fn challenge(&self, target: &Target, url: &url::Url) -> Option<String> {
-        let mut request = self
-            .inner
-            .http
-            .post(url.clone())
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json, text/event-stream",
-            )
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(PROBE_BODY);
-        for (name, value) in target.all_headers() {
-            if !name.eq_ignore_ascii_case("authorization") {
-                request = request.header(name, value);
-            }
-        }
-        let response = request.send().await.ok()?;
-        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
-            return None;
-        }
-        response
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    }
 }
-
-/// The request that draws an upstream's 401 challenge: an `initialize`, as
-/// a client's first request would be.
-const PROBE_BODY: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"manifold","version":"0"}}}"#;
 
 /// An rmcp OAuth failure as a domain error with a stable code. The message
 /// names the server and the failure, never a token.
@@ -611,70 +501,5 @@ fn oauth_error(server: &Server, code: &'static str, err: AuthError) -> Error {
             code,
             message: format!("{}: {}", server.name, other),
         },
-    }
-}
-
-/// One user's access to one OAuth server, carried by the link target: each
-/// link open builds an authorization manager over that user's tokens only.
-#[derive(Clone)]
-pub struct UpstreamAuth {
-    broker: OAuthBroker,
-    principal: Principal,
-    server: Server,
-    step_up: StepUp,
-}
-
-impl fmt::Debug for UpstreamAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UpstreamAuth")
-            .field("user", &self.principal.user_id)
-            .field("server", &self.server.name)
-            .finish()
-    }
-}
-
-impl UpstreamAuth {
-    /// A manager that adds (and refreshes) this user's access token.
-    pub async fn manager(&self) -> Result<AuthorizationManager> {
-        self.broker.manager(&self.principal, &self.server).await
-    }
-
-    /// A current access token (refreshed first when it is about to expire).
-    pub async fn access_token(&self) -> Result<String> {
-        let manager = self.manager().await?;
-        manager
-            .get_access_token()
-            .await
-            .map_err(|e| oauth_error(&self.server, "oauth_refresh_failed", e))
-    }
-
-    /// `client`, noting the scope an upstream's `insufficient_scope`
-    /// answer asks for.
-    pub fn watch_scope<C>(&self, client: C) -> ScopeWatch<C> {
-        ScopeWatch {
-            inner: client,
-            step_up: self.step_up.clone(),
-        }
-    }
-
-    /// Whether the upstream asked for more scope than the user granted.
-    pub fn wants_more_scope(&self) -> bool {
-        self.step_up
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-    }
-
-    /// The `oauth_required` error, with a fresh authorization URL (asking
-    /// for the scope the upstream demanded, if it did).
-    pub async fn required(&self) -> Error {
-        let step_up = self
-            .step_up
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        self.broker
-            .required_with(&self.principal, &self.server, step_up.as_deref())
-            .await
     }
 }
