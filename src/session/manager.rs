@@ -503,6 +503,11 @@ impl SessionManager {
         let slot = self.pool.slot(&principal.session, &server.name);
         let mut guard = slot.link.lock().await;
         slot.touch();
+        // The hot path: a live link needs no target (for an OAuth server,
+        // building one reads the catalog).
+        if let Some(link) = live(&guard) {
+            return Ok(link);
+        }
         let target = self.target_for(principal, &server).await?;
         self.live_or_open(&mut guard, &principal.session, &target)
             .await
@@ -566,8 +571,8 @@ impl SessionManager {
         session: &SessionId,
         target: &Target,
     ) -> Result<Arc<Link>> {
-        if let Some(link) = slot.as_ref().filter(|l| !l.is_closed()) {
-            return Ok(link.clone());
+        if let Some(link) = live(slot) {
+            return Ok(link);
         }
         self.pool.close_slot(slot).await;
         let reservation = self.pool.reserve(target.transport)?;
@@ -583,6 +588,11 @@ impl SessionManager {
         let link = upstream::open_with_events(target, &self.options.link, Some(events)).await?;
         Ok(self.pool.store(slot, link, reservation))
     }
+}
+
+/// The slot's link, unless there is none or it has closed.
+fn live(slot: &Option<Arc<Link>>) -> Option<Arc<Link>> {
+    slot.as_ref().filter(|l| !l.is_closed()).cloned()
 }
 
 /// Pings the upstream, reads every page of its tools and patches their
