@@ -161,7 +161,13 @@ pub fn router(app: AppState) -> Router {
             .unwrap_or_default();
         tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty)
     });
+    let ui = if settings.ui.enabled {
+        crate::ui::router()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(ui)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(crate::auth::oauth::CALLBACK_PATH, get(rest::oauth_callback))

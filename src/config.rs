@@ -36,6 +36,21 @@ pub struct Settings {
     pub limits: LimitsSettings,
     pub auth: AuthSettings,
     pub graphql: GraphqlSettings,
+    pub ui: UiSettings,
+}
+
+/// The admin web page served at `/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSettings {
+    /// Serve the embedded admin page at `/` and its files under `/ui/`.
+    pub enabled: bool,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// Where categories, servers and API keys live.
@@ -165,6 +180,7 @@ impl Default for Settings {
             limits: LimitsSettings::default(),
             auth: AuthSettings::default(),
             graphql: GraphqlSettings::default(),
+            ui: UiSettings::default(),
         }
     }
 }
@@ -515,6 +531,7 @@ fn env_key(name: &str) -> Option<String> {
             | "limits"
             | "auth"
             | "graphql"
+            | "ui"
     );
     (known && !key.split('.').any(str::is_empty)).then_some(key)
 }

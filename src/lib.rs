@@ -5,8 +5,9 @@
 //! - [`cli`] parses the command line; [`app`] builds the HTTP application
 //!   (bind first, then serve) and [`state`] is the shared handle every handler gets.
 //! - [`admin`] holds the admin surfaces: [`admin::rest`] (`/api/v1`, with its
-//!   OpenAPI document) and the health probes.
-//! - [`auth`] turns a request into a [`auth::Principal`] (API keys today);
+//!   OpenAPI document), [`admin::graphql`] (`/graphql`) and the health probes;
+//!   [`ui`] serves the embedded admin web page at `/`.
+//! - [`auth`] turns a request into a [`auth::Principal`] (API keys, JWTs, anonymous sessions);
 //!   [`ratelimit`] then holds each principal to its role's request rate.
 //! - [`catalog`] is durable configuration in SQL (SQLite or PostgreSQL):
 //!   categories, servers, API keys; [`catalog::service`] holds its rules.
@@ -35,6 +36,7 @@ pub mod secret;
 pub mod session;
 pub mod state;
 pub mod telemetry;
+pub mod ui;
 pub mod upstream;
 
 pub use app::Application;
