@@ -20,24 +20,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use rmcp::model::{ClientRequest, PingRequest};
-use rmcp::{Peer, RoleClient};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::auth::oauth::{Authorization, OAuthBroker};
+use crate::auth::oauth::OAuthBroker;
 use crate::catalog::service::{ListParams, Page};
-use crate::catalog::{CatalogService, Server, ServerName, Transport};
+use crate::catalog::{CatalogService, Server, Transport};
 use crate::error::{Error, Result};
-use crate::gateway::notify::{Change, SessionNotifier};
+use crate::gateway::notify::SessionNotifier;
 use crate::gateway::schema_patch::patch_input_schema;
 use crate::session::{ConnectionState, ConnectionStatus, SessionId, State};
 use crate::upstream::pool::LinkPool;
-use crate::upstream::relay::{LinkEvent, LinkEvents};
 use crate::upstream::{self, Link, LinkOptions, Target};
+
+mod events;
+mod oauth;
+
+use events::{SessionLinkEvents, fetch_tools};
 
 /// A server as one session sees it: "GitHub (Connected, 15 tools)".
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -374,71 +375,6 @@ impl SessionManager {
         Ok(ServerStatus::new(&server, state, false))
     }
 
-    /// Starts an authorization of a server that needs OAuth, for the
-    /// principal (who must be able to see it).
-    pub async fn authorize(
-        &self,
-        principal: &Principal,
-        id_or_name: &str,
-    ) -> Result<Authorization> {
-        let server = self.catalog.get_server(principal, id_or_name).await?;
-        if !server.requires_oauth2 {
-            return Err(Error::conflict(
-                "oauth_not_required",
-                "requires_oauth2",
-                format!("{} does not use OAuth", server.name),
-            ));
-        }
-        self.broker()?.begin(principal, &server).await
-    }
-
-    /// Completes an authorization that came back to the callback, then
-    /// connects the server for the session that started it.
-    pub async fn complete_authorization(
-        &self,
-        code: &str,
-        state: &str,
-        issuer: Option<&str>,
-    ) -> Result<ServerStatus> {
-        let done = self.broker()?.complete(code, state, issuer).await?;
-        self.connect(&done.principal, done.server_id.as_str()).await
-    }
-
-    /// Discards the authorization of `state` (refused at the authorization
-    /// server), so it cannot be completed later.
-    pub async fn abandon_authorization(&self, state: &str) -> Result<()> {
-        self.broker()?.abandon(state).await
-    }
-
-    /// Forgets the principal's OAuth tokens for a server and disconnects it
-    /// for this session; other users' tokens are untouched.
-    #[tracing::instrument(skip_all, fields(session = %principal.session, server = id_or_name))]
-    pub async fn revoke_authorization(
-        &self,
-        principal: &Principal,
-        id_or_name: &str,
-    ) -> Result<()> {
-        let server = self.catalog.get_server(principal, id_or_name).await?;
-        if principal.is_anonymous() {
-            return Err(Error::Forbidden(
-                "anonymous sessions hold no OAuth authorizations".into(),
-            ));
-        }
-        if let Some(broker) = &self.oauth {
-            broker.revoke(principal, &server).await?;
-        }
-        if server.requires_oauth2 {
-            self.disconnect(principal, server.id.as_str()).await?;
-        }
-        Ok(())
-    }
-
-    fn broker(&self) -> Result<&OAuthBroker> {
-        self.oauth
-            .as_ref()
-            .ok_or_else(|| Error::internal("no OAuth broker is configured"))
-    }
-
     /// Disconnects every server of the session and deletes its state (the
     /// seed's logout path). Returns the names that were connected.
     pub async fn clear_session(&self, principal: &Principal) -> Result<Vec<String>> {
@@ -593,130 +529,4 @@ impl SessionManager {
 /// The slot's link, unless there is none or it has closed.
 fn live(slot: &Option<Arc<Link>>) -> Option<Arc<Link>> {
     slot.as_ref().filter(|l| !l.is_closed()).cloned()
-}
-
-/// Pings the upstream, reads every page of its tools and patches their
-/// input schemas, each step within `limit`.
-async fn fetch_tools(
-    target: &Target,
-    peer: &Peer<RoleClient>,
-    limit: Duration,
-) -> Result<Vec<Value>> {
-    let timeout = |what: &str| Error::Upstream {
-        code: "upstream_timeout",
-        message: format!(
-            "{}: no answer to {what} within {} s",
-            target.name,
-            limit.as_secs()
-        ),
-    };
-    let failed = |what: &str, e: rmcp::ServiceError| Error::Upstream {
-        code: "upstream_protocol_error",
-        message: target.redact(&format!("{}: {what} failed: {e}", target.name)),
-    };
-    let ping = peer.send_request(ClientRequest::PingRequest(PingRequest::default()));
-    tokio::time::timeout(limit, ping)
-        .await
-        .map_err(|_| timeout("ping"))?
-        .map_err(|e| failed("ping", e))?;
-    let tools = tokio::time::timeout(limit, peer.list_all_tools())
-        .await
-        .map_err(|_| timeout("tools/list"))?
-        .map_err(|e| failed("tools/list", e))?;
-    tools
-        .into_iter()
-        .map(|tool| {
-            let mut value = serde_json::to_value(&tool).map_err(Error::internal)?;
-            let patched = patch_input_schema(value.get("inputSchema"));
-            if let Some(obj) = value.as_object_mut() {
-                obj.insert("inputSchema".into(), patched);
-            }
-            Ok(value)
-        })
-        .collect()
-}
-
-/// The event sink of one (session, server) link: what the upstream
-/// announces about itself updates the session's state and reaches its open
-/// `/mcp` streams.
-///
-/// It holds the state store and the notifier, never the manager or the
-/// pool, so a link does not keep its own pool alive.
-struct SessionLinkEvents {
-    session: SessionId,
-    server: ServerName,
-    target: Target,
-    state: State,
-    notifier: SessionNotifier,
-    fetch_timeout: Duration,
-    /// One refresh at a time, so an older tool list never overwrites a newer one.
-    refreshing: tokio::sync::Mutex<()>,
-}
-
-impl SessionLinkEvents {
-    /// Re-reads the server's tools and stores them, keeping when it
-    /// connected; a server no longer `CONNECTED` in this session is left alone.
-    async fn refresh_tools(&self, peer: &Peer<RoleClient>) -> Result<bool> {
-        let _one_at_a_time = self.refreshing.lock().await;
-        let tools = fetch_tools(&self.target, peer, self.fetch_timeout).await?;
-        let server = self.server.as_str();
-        let before = self.state.get(&self.session, server).await?;
-        if before.status != ConnectionStatus::Connected {
-            return Ok(false);
-        }
-        let at = before
-            .connected_at
-            .unwrap_or_else(|| Utc::now().trunc_subsecs(6));
-        self.state
-            .set_connected(&self.session, server, &tools, at)
-            .await?;
-        tracing::info!(
-            tools = tools.len(),
-            "tools refreshed after the upstream's list_changed"
-        );
-        Ok(true)
-    }
-}
-
-#[async_trait]
-impl LinkEvents for SessionLinkEvents {
-    async fn handle(&self, peer: Peer<RoleClient>, event: LinkEvent) {
-        let span =
-            tracing::info_span!("link_event", session = %self.session, server = %self.server);
-        let server = Some(self.server.as_str());
-        match event {
-            LinkEvent::ToolsChanged => {
-                let refreshed =
-                    tracing::Instrument::instrument(self.refresh_tools(&peer), span).await;
-                match refreshed {
-                    Ok(true) => self
-                        .notifier
-                        .publish_change(&self.session, server, Change::Tools),
-                    Ok(false) => {}
-                    Err(err) => tracing::warn!(
-                        session = %self.session,
-                        server = %self.server,
-                        code = err.code(),
-                        error = %err,
-                        "could not refresh tools after the upstream's list_changed"
-                    ),
-                }
-            }
-            LinkEvent::ResourcesChanged => {
-                self.notifier
-                    .publish_change(&self.session, server, Change::Resources);
-            }
-            LinkEvent::PromptsChanged => {
-                self.notifier
-                    .publish_change(&self.session, server, Change::Prompts);
-            }
-            LinkEvent::ResourceUpdated { uri } => {
-                self.notifier.publish_change(
-                    &self.session,
-                    server,
-                    Change::ResourceUpdated { uri },
-                );
-            }
-        }
-    }
 }

@@ -1,0 +1,145 @@
+//! What a session's upstream link reports about itself: tools read (and
+//! re-read after `list_changed`) and announcements published to the
+//! session's `/mcp` streams.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{SubsecRound, Utc};
+use rmcp::model::{ClientRequest, PingRequest};
+use rmcp::{Peer, RoleClient};
+use serde_json::Value;
+
+use crate::catalog::ServerName;
+use crate::error::{Error, Result};
+use crate::gateway::notify::{Change, SessionNotifier};
+use crate::gateway::schema_patch::patch_input_schema;
+use crate::session::{ConnectionStatus, SessionId, State};
+use crate::upstream::Target;
+use crate::upstream::relay::{LinkEvent, LinkEvents};
+
+/// Pings the upstream, reads every page of its tools and patches their
+/// input schemas, each step within `limit`.
+pub(super) async fn fetch_tools(
+    target: &Target,
+    peer: &Peer<RoleClient>,
+    limit: Duration,
+) -> Result<Vec<Value>> {
+    let timeout = |what: &str| Error::Upstream {
+        code: "upstream_timeout",
+        message: format!(
+            "{}: no answer to {what} within {} s",
+            target.name,
+            limit.as_secs()
+        ),
+    };
+    let failed = |what: &str, e: rmcp::ServiceError| Error::Upstream {
+        code: "upstream_protocol_error",
+        message: target.redact(&format!("{}: {what} failed: {e}", target.name)),
+    };
+    let ping = peer.send_request(ClientRequest::PingRequest(PingRequest::default()));
+    tokio::time::timeout(limit, ping)
+        .await
+        .map_err(|_| timeout("ping"))?
+        .map_err(|e| failed("ping", e))?;
+    let tools = tokio::time::timeout(limit, peer.list_all_tools())
+        .await
+        .map_err(|_| timeout("tools/list"))?
+        .map_err(|e| failed("tools/list", e))?;
+    tools
+        .into_iter()
+        .map(|tool| {
+            let mut value = serde_json::to_value(&tool).map_err(Error::internal)?;
+            let patched = patch_input_schema(value.get("inputSchema"));
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("inputSchema".into(), patched);
+            }
+            Ok(value)
+        })
+        .collect()
+}
+
+/// The event sink of one (session, server) link: what the upstream
+/// announces about itself updates the session's state and reaches its open
+/// `/mcp` streams.
+///
+/// It holds the state store and the notifier, never the manager or the
+/// pool, so a link does not keep its own pool alive.
+pub(super) struct SessionLinkEvents {
+    pub(super) session: SessionId,
+    pub(super) server: ServerName,
+    pub(super) target: Target,
+    pub(super) state: State,
+    pub(super) notifier: SessionNotifier,
+    pub(super) fetch_timeout: Duration,
+    /// One refresh at a time, so an older tool list never overwrites a newer one.
+    pub(super) refreshing: tokio::sync::Mutex<()>,
+}
+
+impl SessionLinkEvents {
+    /// Re-reads the server's tools and stores them, keeping when it
+    /// connected; a server no longer `CONNECTED` in this session is left alone.
+    async fn refresh_tools(&self, peer: &Peer<RoleClient>) -> Result<bool> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let tools = fetch_tools(&self.target, peer, self.fetch_timeout).await?;
+        let server = self.server.as_str();
+        let before = self.state.get(&self.session, server).await?;
+        if before.status != ConnectionStatus::Connected {
+            return Ok(false);
+        }
+        let at = before
+            .connected_at
+            .unwrap_or_else(|| Utc::now().trunc_subsecs(6));
+        self.state
+            .set_connected(&self.session, server, &tools, at)
+            .await?;
+        tracing::info!(
+            tools = tools.len(),
+            "tools refreshed after the upstream's list_changed"
+        );
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl LinkEvents for SessionLinkEvents {
+    async fn handle(&self, peer: Peer<RoleClient>, event: LinkEvent) {
+        let span =
+            tracing::info_span!("link_event", session = %self.session, server = %self.server);
+        let server = Some(self.server.as_str());
+        match event {
+            LinkEvent::ToolsChanged => {
+                let refreshed =
+                    tracing::Instrument::instrument(self.refresh_tools(&peer), span).await;
+                match refreshed {
+                    Ok(true) => self
+                        .notifier
+                        .publish_change(&self.session, server, Change::Tools),
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(
+                        session = %self.session,
+                        server = %self.server,
+                        code = err.code(),
+                        error = %err,
+                        "could not refresh tools after the upstream's list_changed"
+                    ),
+                }
+            }
+            LinkEvent::ResourcesChanged => {
+                self.notifier
+                    .publish_change(&self.session, server, Change::Resources);
+            }
+            LinkEvent::PromptsChanged => {
+                self.notifier
+                    .publish_change(&self.session, server, Change::Prompts);
+            }
+            LinkEvent::ResourceUpdated { uri } => {
+                self.notifier.publish_change(
+                    &self.session,
+                    server,
+                    Change::ResourceUpdated { uri },
+                );
+            }
+        }
+    }
+}
