@@ -122,16 +122,23 @@ fn request_data(app: AppState, principal: Principal) -> Data {
 
 /// The principal of a WebSocket whose upgrade carried no `Authorization`
 /// (browsers cannot set one): `connection_init`'s payload
-/// `{"Authorization": "Bearer …"}`.
+/// `{"Authorization": "Bearer …"}`; without one, the upgrade's anonymous
+/// session when those are on.
 async fn principal_from_init(
     app: &AppState,
     payload: serde_json::Value,
+    anonymous: Option<Principal>,
 ) -> async_graphql::Result<Principal> {
     let value = payload
         .get("Authorization")
         .or_else(|| payload.get("authorization"))
         .and_then(|v| v.as_str())
         .unwrap_or_default();
+    if value.is_empty()
+        && let Some(principal) = anonymous
+    {
+        return Ok(principal);
+    }
     let mut request = axum::http::Request::new(());
     if let Ok(value) = axum::http::HeaderValue::from_str(value) {
         request.headers_mut().insert(AUTHORIZATION, value);
@@ -145,8 +152,11 @@ async fn principal_from_init(
 }
 
 /// Upgrades to a `graphql-transport-ws` (or legacy `graphql-ws`) socket,
-/// authenticated by the upgrade's `Authorization` header (or as an anonymous
-/// session when those are on), else by the `connection_init` payload.
+/// authenticated by the upgrade's `Authorization` header, else by the
+/// `connection_init` payload, else (when those are on) as the anonymous
+/// session of the upgrading client: a signed-in browser page, which cannot
+/// set the header, keeps its own principal even where anonymous sessions
+/// are allowed.
 async fn subscribe(
     schema: AdminSchema,
     app: AppState,
@@ -155,9 +165,11 @@ async fn subscribe(
     req: Request,
 ) -> Response {
     let (parts, _) = req.into_parts();
-    // Anonymous sessions are keyed by the peer, which only the upgrade knows.
-    let now = parts.headers.contains_key(AUTHORIZATION) || app.auth().anonymous.is_some();
-    let principal = if now {
+    let has_header = parts.headers.contains_key(AUTHORIZATION);
+    // Anonymous sessions are keyed by the peer, which only the upgrade knows:
+    // the fallback principal is made now and used only if the init payload
+    // names no credential.
+    let principal = if has_header || app.auth().anonymous.is_some() {
         let principal = match crate::auth::extract::authenticate(&app, &parts).await {
             Ok(principal) => principal,
             Err(err) => return error::http_error(err),
@@ -174,10 +186,12 @@ async fn subscribe(
         .on_upgrade(move |socket| async move {
             let ws = GraphQLWebSocket::new(socket, schema, protocol);
             match principal {
-                Some(principal) => ws.with_data(request_data(app, principal)).serve().await,
-                None => {
+                Some(principal) if has_header => {
+                    ws.with_data(request_data(app, principal)).serve().await
+                }
+                anonymous => {
                     ws.on_connection_init(move |payload| async move {
-                        let principal = principal_from_init(&app, payload).await?;
+                        let principal = principal_from_init(&app, payload, anonymous).await?;
                         Ok(request_data(app, principal))
                     })
                     .serve()

@@ -8,26 +8,44 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::data;
-use crate::support::app::spawn_app;
+use crate::support::app::{TestApp, spawn_app, spawn_app_with};
 use crate::support::upstreams::fixture_stdio;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// The next protocol message (pings answered by the library).
+/// The next protocol message (pings answered by the library); a ceiling
+/// keeps a missing event from hanging the run.
 async fn next_message(ws: &mut Socket) -> Value {
-    loop {
-        match ws.next().await.expect("socket open").expect("frame") {
-            Message::Text(text) => return serde_json::from_str(&text).expect("JSON message"),
-            Message::Close(frame) => panic!("socket closed: {frame:?}"),
-            _ => {}
+    let next = async {
+        loop {
+            match ws.next().await.expect("socket open").expect("frame") {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON message"),
+                Message::Close(frame) => panic!("socket closed: {frame:?}"),
+                _ => {}
+            }
         }
-    }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), next)
+        .await
+        .expect("a message within 20 s")
 }
 
 #[tokio::test]
 async fn a_subscriber_sees_this_sessions_connects_and_disconnects_from_any_surface() {
-    let app = spawn_app().await;
+    subscriber_sees_its_sessions_changes(spawn_app().await).await;
+}
+
+/// Where anonymous sessions are on, a socket whose upgrade has no header
+/// (a browser's) is still the user its `connection_init` names, not the
+/// anonymous session of its address.
+#[tokio::test]
+async fn with_anonymous_sessions_on_the_init_payload_still_names_the_user() {
+    let app = spawn_app_with(|s| s.auth.anonymous.enabled = true).await;
+    subscriber_sees_its_sessions_changes(app).await;
+}
+
+async fn subscriber_sees_its_sessions_changes(app: TestApp) {
     let (command, args) = fixture_stdio();
     let (status, body) = app
         .post(
