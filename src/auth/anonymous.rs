@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use aws_lc_rs::hmac;
 use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
-use axum::http::header::{FORWARDED, USER_AGENT};
+use axum::http::header::{FORWARDED, HOST, ORIGIN, USER_AGENT};
 use axum::http::request::Parts;
 
 use crate::auth::{Credential, Principal, Role};
@@ -74,6 +74,36 @@ impl IpRange {
     }
 }
 
+/// Whether a browser sent the request from a page of another origin: it
+/// carries an `Origin` that is neither the request's own host nor one of
+/// `allowed` (`"*"` allows every origin). Requests without `Origin` (non-browser
+/// clients, same-origin GETs) are not cross-origin.
+pub fn is_cross_origin(parts: &Parts, allowed: &[String]) -> bool {
+    let Some(origin) = parts.headers.get(ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    let origin = origin.trim().trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return false;
+    }
+    let own = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    match (own, authority) {
+        (Some(own), Some(authority)) => !own.trim().eq_ignore_ascii_case(authority),
+        _ => true,
+    }
+}
+
 /// Computes anonymous principals.
 pub struct Anonymous {
     key: hmac::Key,
@@ -93,8 +123,18 @@ impl Anonymous {
         self.trusted.iter().any(|range| range.contains(ip))
     }
 
-    /// The anonymous principal of a request without credentials.
-    pub fn principal(&self, parts: &Parts) -> Result<Principal, Error> {
+    /// The anonymous principal of a request without credentials. A browser
+    /// request from another origin is refused (403): the session hangs on
+    /// the client's address and user agent, which every page the client
+    /// opens shares, so another site could otherwise act in it. `allowed`
+    /// is `http.allowed_origins`.
+    pub fn principal(&self, parts: &Parts, allowed: &[String]) -> Result<Principal, Error> {
+        if is_cross_origin(parts, allowed) {
+            return Err(Error::Forbidden(
+                "anonymous sessions refuse requests from another origin's page; send a credential"
+                    .into(),
+            ));
+        }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -261,5 +301,46 @@ mod tests {
             Anonymous::new(&[2; 32], Vec::new()).session_id(ip("1.1.1.1"), &h),
             id
         );
+    }
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut request = axum::http::Request::builder().uri("/api/v1/me");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn only_a_foreign_origin_header_makes_a_request_cross_origin() {
+        let none: Vec<String> = Vec::new();
+        let host = ("host", "gw.example:8080");
+        assert!(!is_cross_origin(&parts(&[host]), &none));
+        assert!(!is_cross_origin(
+            &parts(&[host, ("origin", "http://GW.example:8080")]),
+            &none
+        ));
+        assert!(is_cross_origin(
+            &parts(&[host, ("origin", "http://evil.example")]),
+            &none
+        ));
+        assert!(is_cross_origin(
+            &parts(&[host, ("origin", "http://gw.example:9090")]),
+            &none
+        ));
+        assert!(is_cross_origin(&parts(&[host, ("origin", "null")]), &none));
+        assert!(is_cross_origin(
+            &parts(&[("origin", "http://gw.example:8080")]),
+            &none
+        ));
+        let allowed = vec!["https://app.example/".to_owned()];
+        assert!(!is_cross_origin(
+            &parts(&[host, ("origin", "https://app.example")]),
+            &allowed
+        ));
+        assert!(!is_cross_origin(
+            &parts(&[host, ("origin", "http://evil.example")]),
+            &["*".to_owned()]
+        ));
     }
 }

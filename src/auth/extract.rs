@@ -41,7 +41,7 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Principal, Er
     if !parts.headers.contains_key(AUTHORIZATION)
         && let Some(anonymous) = &auth.anonymous
     {
-        return anonymous.principal(parts);
+        return anonymous.principal(parts, &app.settings().http.allowed_origins);
     }
     let token = bearer_token(parts)?;
     match &auth.jwt {

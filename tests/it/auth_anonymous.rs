@@ -3,11 +3,14 @@
 //! connect and use public servers, and nothing else. Forwarded headers count
 //! only from trusted proxies.
 
+use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::mcp_endpoint::{add_fixture, call, text_of};
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
@@ -170,4 +173,93 @@ async fn an_anonymous_client_uses_public_servers_and_nothing_else() {
     let (_, mine) = app.get("/api/v1/session/servers", &alice).await;
     assert_eq!(mine["items"][0]["name"], "pub", "{mine}");
     assert_eq!(mine["items"][0]["status"], "DISCONNECTED", "{mine}");
+}
+
+/// An anonymous session hangs on the client's address and user agent, which
+/// every page its browser opens shares: a page of another origin must not
+/// act in it (drive-by connects), while the gateway's own page and clients
+/// with a credential are unaffected.
+#[tokio::test]
+async fn another_sites_page_cannot_act_in_an_anonymous_session() {
+    let app = anonymous_app(&[]).await;
+    add_fixture(&app, "pub").await;
+    let own = app.url("");
+    let own = own.trim_end_matches('/');
+    let evil = [("origin", "http://evil.example")];
+
+    let (status, body) = anon(
+        &app,
+        Method::POST,
+        "/api/v1/servers/pub/connect",
+        &evil,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(code(&body), "forbidden");
+    let (status, body) = anon(&app, Method::GET, "/api/v1/me", &[("origin", "null")], None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = anon(
+        &app,
+        Method::POST,
+        "/graphql",
+        &evil,
+        Some(json!({"query": "mutation { connectMcpServer(name: \"pub\") { success } }"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // Its WebSocket gets no anonymous session either: without a credential
+    // in `connection_init` the socket is closed, never acknowledged.
+    let mut request = app
+        .url("/graphql/ws")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .expect("request");
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    headers.insert("origin", "http://evil.example".parse().expect("header"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    ws.send(Message::text(
+        json!({"type": "connection_init", "payload": {}}).to_string(),
+    ))
+    .await
+    .expect("init");
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        .await
+        .expect("an answer to connection_init");
+    assert!(
+        matches!(answer, Some(Ok(Message::Close(_))) | None),
+        "expected the socket closed, got {answer:?}"
+    );
+
+    // Nothing was connected by those requests.
+    let (status, list) = anon(&app, Method::GET, "/api/v1/session/servers", &[], None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["items"][0]["status"], "DISCONNECTED", "{list}");
+
+    // The gateway's own page (same origin) and a keyed caller from anywhere work.
+    let (status, body) = anon(
+        &app,
+        Method::POST,
+        "/api/v1/servers/pub/connect",
+        &[("origin", own)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let resp = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&app.admin_key)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(resp.status(), StatusCode::OK);
 }

@@ -172,7 +172,10 @@ async fn subscribe(
     let principal = if has_header || app.auth().anonymous.is_some() {
         let principal = match crate::auth::extract::authenticate(&app, &parts).await {
             Ok(principal) => principal,
-            Err(err) => return error::http_error(err),
+            Err(err) if has_header => return error::http_error(err),
+            // No anonymous session for this upgrade (another origin's page):
+            // `connection_init` must carry a credential.
+            Err(_) => return serve_socket(schema, app, protocol, upgrade, None, false),
         };
         if let Err(err) = crate::ratelimit::check(&app, &principal) {
             return error::http_error(err);
@@ -181,12 +184,26 @@ async fn subscribe(
     } else {
         None
     };
+    serve_socket(schema, app, protocol, upgrade, principal, has_header)
+}
+
+/// Serves the socket as `principal` when the upgrade authenticated it,
+/// else as whoever `connection_init` names (`principal`, when given, being
+/// the anonymous fallback).
+fn serve_socket(
+    schema: AdminSchema,
+    app: AppState,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+    principal: Option<Principal>,
+    authenticated: bool,
+) -> Response {
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
             let ws = GraphQLWebSocket::new(socket, schema, protocol);
             match principal {
-                Some(principal) if has_header => {
+                Some(principal) if authenticated => {
                     ws.with_data(request_data(app, principal)).serve().await
                 }
                 anonymous => {
