@@ -113,6 +113,24 @@ async fn serve_in_an_empty_folder_creates_its_data_and_answers() {
         .await
         .expect("readyz");
     assert_eq!(ready.status(), StatusCode::OK);
+    // The admin page and its entry script, with no configuration and no key.
+    let page = client.get(&served.base).send().await.expect("GET /");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.headers().contains_key("content-security-policy"));
+    let html = page.text().await.expect("page body");
+    assert!(html.contains("<title>Manifold"), "{html}");
+    assert!(html.contains("/ui/app.js"), "{html}");
+    let script = client
+        .get(format!("{}/ui/app.js", served.base))
+        .send()
+        .await
+        .expect("GET /ui/app.js");
+    assert_eq!(script.status(), StatusCode::OK);
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
     assert!(dir.path().join("data/manifold.db").is_file());
     let key_file = dir.path().join("data/admin.key");
     #[cfg(unix)]
