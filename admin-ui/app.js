@@ -9,7 +9,6 @@ import { ServersView } from './servers.js';
 import { SnippetsPanel } from './snippets.js';
 
 const TOKEN_KEY = 'manifold.token';
-const ANONYMOUS_KEY = 'manifold.anonymous';
 const EXPIRED = 'Your session has expired or the key was revoked';
 const $ = (id) => document.getElementById(id);
 
@@ -65,7 +64,6 @@ $('signin-form').addEventListener('submit', async (event) => {
   try {
     const me = await api.me({ token, quiet401: true });
     sessionStorage.setItem(TOKEN_KEY, token);
-    sessionStorage.removeItem(ANONYMOUS_KEY);
     input.value = '';
     await start(token, me);
   } catch (error) {
@@ -73,16 +71,6 @@ $('signin-form').addEventListener('submit', async (event) => {
     input.focus();
   } finally {
     button.disabled = false;
-  }
-});
-
-$('anonymous').addEventListener('click', async () => {
-  try {
-    const me = await api.me({ token: '', quiet401: true });
-    sessionStorage.setItem(ANONYMOUS_KEY, '1');
-    await start('', me);
-  } catch (error) {
-    showSignInError(error.message);
   }
 });
 
@@ -99,7 +87,6 @@ function signOut(message = '') {
   live?.stop();
   live = null;
   sessionStorage.removeItem(TOKEN_KEY);
-  sessionStorage.removeItem(ANONYMOUS_KEY);
   closeAllDialogs();
   Object.assign(model, { me: null, token: null, categories: [] });
   for (const key of ['servers', 'busy', 'errors', 'notes', 'tools', 'eventAt']) model[key].clear();
@@ -109,18 +96,6 @@ function signOut(message = '') {
   $('signin').hidden = false;
   showSignInError(message);
   $('token').focus();
-  probeAnonymous();
-}
-
-async function probeAnonymous() {
-  const button = $('anonymous');
-  button.hidden = true;
-  try {
-    const me = await api.me({ token: '', quiet401: true });
-    button.hidden = me?.auth !== 'anonymous';
-  } catch {
-    button.hidden = true;
-  }
 }
 
 async function start(token, me) {
@@ -384,14 +359,13 @@ function rateLimited(seconds) {
 
 async function boot() {
   const token = sessionStorage.getItem(TOKEN_KEY);
-  const anonymous = sessionStorage.getItem(ANONYMOUS_KEY) === '1';
-  if (!token && !anonymous) {
+  if (!token) {
     signOut();
     return;
   }
   try {
-    const me = await api.me({ token: token ?? '', quiet401: true });
-    await start(token ?? '', me);
+    const me = await api.me({ token, quiet401: true });
+    await start(token, me);
   } catch (error) {
     signOut(error.status === 401 ? EXPIRED : error.message);
   }

@@ -206,6 +206,7 @@ export class ServersView {
     toolsButton.setAttribute('aria-expanded', String(open));
     const tools = card.querySelector('.tools');
     tools.hidden = !open;
+    card.classList.toggle('expanded', open);
     if (open) renderTools(tools, model.tools.get(s.id));
     else tools.replaceChildren();
     if (focused && (focused.hidden || focused.disabled) && !busy) {
