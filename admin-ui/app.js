@@ -343,6 +343,7 @@ function rateLimited(seconds) {
       clearInterval(rateTimer);
       delete notice.dataset.kind;
       notice.hidden = true;
+      notice.textContent = '';
       return;
     }
     notice.dataset.kind = 'rate';

@@ -171,7 +171,7 @@ export class ServersView {
     badge.title = text;
     replace(card.querySelector('.card-meta'),
       h('code', { class: 'name', text: s.name }),
-      h('span', { class: 'tag', text: TRANSPORTS[s.transport] ?? s.transport }),
+      h('span', { class: 'tag', title: TRANSPORTS[s.transport] ?? s.transport, text: s.transport }),
       h('span', { class: `tag ${s.is_public ? 'public' : ''}`, text: s.is_public ? 'Public' : 'Private' }),
       s.enabled === false ? h('span', { class: 'tag warn', text: 'Disabled' }) : null,
       s.requires_oauth2 ? h('span', { class: 'tag', text: 'OAuth' }) : null);
