@@ -33,6 +33,7 @@ const actions = {
   connect: (id) => runConnection(id, 'connect'),
   disconnect: (id) => runConnection(id, 'disconnect'),
   authorize,
+  forgetAuthorization,
   toggleTools,
   editServer,
   deleteServer,
@@ -259,6 +260,20 @@ async function authorize(id) {
     model.busy.delete(id);
   }
   view.update(id);
+}
+
+async function forgetAuthorization(id) {
+  model.errors.delete(id);
+  model.notes.delete(id);
+  try {
+    await api.forgetAuthorization(id);
+    const s = model.servers.get(id);
+    if (s) s.oauth = 'required';
+  } catch (error) {
+    if (error.status !== 401) model.errors.set(id, error.message);
+  }
+  view.update(id);
+  scheduleReload(0);
 }
 
 function toggleTools(id) {

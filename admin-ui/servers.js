@@ -146,6 +146,7 @@ export class ServersView {
           'aria-expanded': 'false', 'aria-controls': toolsId,
           onclick: () => this.actions.toggleTools(id),
         }, 'Tools'),
+        button('Forget authorization', 'forgetAuthorization', 'ghost'),
         h('span', { class: 'spacer' }),
         button('Edit', 'editServer', 'ghost'),
         button('Delete', 'deleteServer', 'ghost danger')),
@@ -193,6 +194,7 @@ export class ServersView {
       disconnect: status === 'connected' || busy === 'disconnect',
       authorize: status === 'needs-authorization' || busy === 'authorize',
       tools: status === 'connected',
+      forgetAuthorization: s.oauth === 'authorized' && !busy,
       editServer: canChange,
       deleteServer: canChange,
     };
