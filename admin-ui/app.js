@@ -92,6 +92,7 @@ function signOut(message = '') {
   Object.assign(model, { me: null, token: null, categories: [] });
   for (const key of ['servers', 'busy', 'errors', 'notes', 'tools', 'eventAt']) model[key].clear();
   model.openTools.clear();
+  view.reset();
   $('app').hidden = true;
   $('account').hidden = true;
   $('signin').hidden = false;
@@ -225,6 +226,7 @@ const toolOf = (server) => (t) => ({
 
 async function runConnection(id, kind) {
   if (model.busy.has(id)) return;
+  const card = document.activeElement?.closest?.('[data-testid="server-card"]');
   model.busy.set(id, kind);
   model.errors.delete(id);
   model.notes.delete(id);
@@ -241,6 +243,8 @@ async function runConnection(id, kind) {
     model.busy.delete(id);
   }
   view.update(id);
+  // Keep keyboard users on the card whose button they pressed.
+  if (card && (document.activeElement === document.body || document.activeElement?.hidden)) view.focusActions(id);
   snippets.refresh(connectedNames());
   scheduleReload(300);
 }

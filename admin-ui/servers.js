@@ -102,10 +102,13 @@ export class ServersView {
     desc.textContent = category?.description ?? '';
     desc.hidden = !category?.description;
     const actions = section.querySelector('.group-actions');
-    if (category && this.model.me?.role === 'admin' && !actions.childElementCount) {
-      append2(actions,
+    const manage = Boolean(category) && this.model.me?.role === 'admin';
+    if (manage && !actions.childElementCount) {
+      actions.append(
         h('button', { type: 'button', class: 'btn small', onclick: () => this.actions.editCategory(id) }, 'Edit category'),
         h('button', { type: 'button', class: 'btn small danger', onclick: () => this.actions.deleteCategory(id) }, 'Delete category'));
+    } else if (!manage) {
+      actions.replaceChildren();
     }
     return section;
   }
@@ -151,6 +154,20 @@ export class ServersView {
         button('Edit', 'editServer', 'ghost'),
         button('Delete', 'deleteServer', 'ghost danger')),
       h('div', { class: 'tools', id: toolsId, hidden: true }));
+  }
+
+  /** Forgets every element (after sign-out). */
+  reset() {
+    this.cards.clear();
+    this.groups.clear();
+    this.root.replaceChildren();
+  }
+
+  /** Focuses the first usable action of a card. */
+  focusActions(id) {
+    const card = this.cards.get(id);
+    const next = card && [...card.querySelectorAll('.card-actions button')].find((b) => !b.hidden && !b.disabled);
+    next?.focus();
   }
 
   /** Refreshes one card from the model (no-op for unknown ids). */
@@ -258,10 +275,6 @@ function iconNode(icon) {
 
 function byTitle(a, b) {
   return (a.title || a.name).localeCompare(b.title || b.name, undefined, { sensitivity: 'base' });
-}
-
-function append2(el, ...nodes) {
-  el.append(...nodes);
 }
 
 /** Makes `el`'s children exactly `nodes`, moving as little as possible. */
