@@ -340,6 +340,11 @@ function deleteCategory(id) {
   });
 }
 
+// Catalog edits made elsewhere carry no live event: refresh on return.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && model.me) reload();
+});
+
 $('new-category').addEventListener('click', () => categoryDialog(null, () => reload()));
 $('new-server').addEventListener('click', () => serverDialog(model, null, () => reload()));
 
