@@ -1,0 +1,128 @@
+// Live server status over /graphql/ws (graphql-transport-ws). While the
+// socket is down it reconnects with exponential back-off and meanwhile
+// polls through the `poll` callback every 5 s.
+
+const SUBSCRIPTION = `subscription ServerStatus {
+  serverStatusChanged { id name status toolCount connectedAt lastError }
+}`;
+const POLL_MS = 5000;
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 30000;
+
+export class LiveStatus {
+  /**
+   * `token()`: the credential; `onChange(change)`: one serverStatusChanged;
+   * `onResync()`: the socket (re)opened, refresh everything once;
+   * `poll()`: refresh while not live; `onMode('live'|'polling')`;
+   * `onRejected()`: the gateway refused the credential.
+   */
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.socket = null;
+    this.stopped = true;
+    this.retryMs = FIRST_RETRY_MS;
+    this.retryTimer = null;
+    this.pollTimer = null;
+    this.mode = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.setMode('polling');
+    this.open();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000, 'signed out');
+  }
+
+  setMode(mode) {
+    if (mode === 'live') {
+      clearInterval(this.pollTimer);
+      this.pollTimer = null;
+    } else if (!this.pollTimer && !this.stopped) {
+      this.pollTimer = setInterval(() => this.handlers.poll(), POLL_MS);
+    }
+    if (this.mode !== mode) {
+      this.mode = mode;
+      this.handlers.onMode(mode);
+    }
+  }
+
+  open() {
+    if (this.stopped) return;
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let socket;
+    try {
+      socket = new WebSocket(`${scheme}//${location.host}/graphql/ws`, 'graphql-transport-ws');
+    } catch {
+      this.retry();
+      return;
+    }
+    this.socket = socket;
+    socket.addEventListener('open', () => {
+      this.send(socket, {
+        type: 'connection_init',
+        payload: this.handlers.token() ? { Authorization: `Bearer ${this.handlers.token()}` } : {},
+      });
+    });
+    socket.addEventListener('message', (event) => this.receive(socket, event.data));
+    socket.addEventListener('close', (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (event.code === 4401 || event.code === 4403) this.handlers.onRejected();
+      this.retry();
+    });
+  }
+
+  send(socket, message) {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  receive(socket, data) {
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case 'connection_ack':
+        this.retryMs = FIRST_RETRY_MS;
+        this.send(socket, { id: 'status', type: 'subscribe', payload: { query: SUBSCRIPTION } });
+        this.setMode('live');
+        this.handlers.onResync();
+        break;
+      case 'ping':
+        this.send(socket, { type: 'pong' });
+        break;
+      case 'next': {
+        const change = message.payload?.data?.serverStatusChanged;
+        if (change) this.handlers.onChange(change);
+        break;
+      }
+      case 'error':
+      case 'complete':
+        // The subscription ended: start over on a fresh socket.
+        socket.close(1000, 'resubscribe');
+        break;
+      default:
+        break;
+    }
+  }
+
+  retry() {
+    if (this.stopped) return;
+    this.setMode('polling');
+    clearTimeout(this.retryTimer);
+    const delay = this.retryMs * (0.75 + Math.random() * 0.5);
+    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+    this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+}
