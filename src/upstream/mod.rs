@@ -549,8 +549,46 @@ pub(crate) fn init_error(target: &Target, err: rmcp::service::ClientInitializeEr
             authorization_url: None,
         };
     }
+    let code = classify_init_error(&err);
+    let what = match code {
+        "upstream_unreachable" => "cannot reach the upstream",
+        "upstream_timeout" => "the upstream did not answer in time",
+        _ => "MCP handshake failed",
+    };
     Error::Upstream {
-        code: classify_init_error(&err),
-        message: format!("{}: MCP handshake failed: {err}", target.name),
+        code,
+        message: target.redact(&format!("{}: {what}: {}", target.name, init_cause(&err))),
     }
+}
+
+/// What went wrong in a handshake, for people: a transport failure is told
+/// by its own causes (`error sending request for url (…): client error
+/// (Connect): tcp connect error: Connection refused`), without rmcp's
+/// wrapper naming the transport's Rust type; anything else by its message.
+fn init_cause(err: &rmcp::service::ClientInitializeError) -> String {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let rmcp::service::ClientInitializeError::TransportError { error, context } = err else {
+        return err.to_string();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.error.as_ref());
+    while let Some(e) = source {
+        // rmcp's HTTP client error hides its cause from `source()`.
+        if let Some(StreamableHttpError::Client(inner)) =
+            e.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+        {
+            source = Some(inner);
+            continue;
+        }
+        let text = e.to_string();
+        // Some errors repeat their cause in their own message.
+        if !parts.last().is_some_and(|last| last.contains(&text)) && !text.is_empty() {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    if parts.is_empty() {
+        return err.to_string();
+    }
+    format!("{} (while trying to {context})", parts.join(": "))
 }

@@ -53,7 +53,7 @@ async fn a_refused_port_is_upstream_unreachable() {
     let port = crate::support::redis::free_port();
     add(&app, json!({"name": "gone", "transport": "streamable_http", "url": format!("http://127.0.0.1:{port}/mcp")})).await;
     let started = Instant::now();
-    assert_connect_fails(
+    let entry = assert_connect_fails(
         &app,
         "gone",
         StatusCode::BAD_GATEWAY,
@@ -61,6 +61,15 @@ async fn a_refused_port_is_upstream_unreachable() {
     )
     .await;
     assert!(started.elapsed() < Duration::from_secs(30));
+    // The stored reason is for people (the admin page shows it on the card):
+    // the server, what failed and the root cause, no Rust type names.
+    let reason = entry["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("gone: cannot reach the upstream: ")
+            && reason.contains("Connection refused"),
+        "{reason}"
+    );
+    assert!(!reason.contains("rmcp::"), "{reason}");
 }
 
 #[tokio::test]
