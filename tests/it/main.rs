@@ -35,4 +35,5 @@ mod serve;
 mod session_connect;
 mod session_failures;
 mod state_contract;
+mod ui;
 mod upstream_sse_ws;

@@ -1,0 +1,236 @@
+// End to end as the admin: sign in, create a category (after seeing the
+// API's field error for a bad colour), create a server on the upstream
+// (after seeing the API's field error for a bad URL), connect it, read its
+// tools and the "Use it" snippets, disconnect, sign out. Screenshots of each
+// view, at phone width and in dark mode.
+//
+// Env: ADMIN_KEY, UPSTREAM_URL, EXPECTED_TOOLS, KNOWN_TOOL, CATEGORY_NAME,
+// CATEGORY_ICON, BAD_COLOR, COLOR_ERROR, GOOD_COLOR, SERVER_NAME,
+// SERVER_TITLE, SERVER_DESCRIPTION, BAD_URL, URL_ERROR.
+// Rendezvous: `connected` (answer: {langchain_url, description,
+// input_schema} of KNOWN_TOOL, as the API reports them) and `disconnected`.
+
+import { isDeepStrictEqual } from 'node:util';
+import {
+  GATEWAY, run, step, env, newPage, shot, rendezvous, report, until, check, texts,
+  expectText, expectVisible, expectAbsent, expectAttr, expectFieldError, signIn, card, badge, button,
+} from './lib.mjs';
+
+const ADMIN_KEY = env('ADMIN_KEY');
+const UPSTREAM_URL = env('UPSTREAM_URL');
+const N = Number(env('EXPECTED_TOOLS'));
+const KNOWN_TOOL = env('KNOWN_TOOL');
+const CATEGORY_NAME = env('CATEGORY_NAME');
+const CATEGORY_ICON = env('CATEGORY_ICON');
+const SERVER = env('SERVER_NAME');
+const TITLE = env('SERVER_TITLE');
+const connectedText = `Connected · ${N} ${N === 1 ? 'tool' : 'tools'}`;
+
+await run(async () => {
+  const page = await newPage('admin', { permissions: ['clipboard-read', 'clipboard-write'] });
+  let categoryId;
+
+  await step('the signed-out page shows the sign-in form', async () => {
+    const response = await page.goto(GATEWAY + '/');
+    check(response.status() === 200, `GET / answered ${response.status()}`);
+    await expectVisible(page.locator('form').filter({ has: page.getByLabel('API key or JWT', { exact: true }) }), 'a <form> holding the sign-in field');
+    await expectVisible(page.getByLabel('API key or JWT', { exact: true }), 'the "API key or JWT" field');
+    await expectVisible(button(page, 'Sign in'), 'the "Sign in" button');
+    await expectAbsent(page.getByTestId('whoami'), 'whoami while signed out');
+    await shot(page, '01-signed-out');
+  });
+
+  await step('signing in with the admin key shows "admin · admin" and the servers', async () => {
+    await signIn(page, ADMIN_KEY, 'admin · admin');
+    await expectVisible(page.getByRole('heading', { level: 2, name: 'Servers', exact: true }), 'the h2 "Servers"');
+    await expectVisible(button(page, 'Sign out'), 'the "Sign out" button');
+    await expectText(page.getByTestId('live-status'), 'Live', 'the live-status text');
+  });
+
+  const catDialog = page.getByRole('dialog', { name: 'New category', exact: true });
+  await step('"New category" with colour "red" shows the API error next to Color', async () => {
+    await button(page, 'New category').click();
+    await expectVisible(catDialog, 'the dialog "New category"');
+    await catDialog.getByLabel('Name', { exact: true }).fill(CATEGORY_NAME);
+    await catDialog.getByLabel('Icon', { exact: true }).fill(CATEGORY_ICON);
+    await catDialog.getByLabel('Color', { exact: true }).fill(env('BAD_COLOR'));
+    await catDialog.getByLabel('Description', { exact: true }).fill('Made in the browser test');
+    await button(catDialog, 'Create').click();
+    await expectFieldError(catDialog.getByLabel('Color', { exact: true }), env('COLOR_ERROR'), 'the Color field');
+    await expectVisible(catDialog, 'the dialog "New category" (it stays open)');
+    const kept = await catDialog.getByLabel('Name', { exact: true }).inputValue();
+    check(kept === CATEGORY_NAME, `the dialog lost its Name value: ${JSON.stringify(kept)}`);
+    await shot(page, '02-category-dialog-field-error');
+  }, { allow: [/status of 422/] });
+
+  await step('fixing the colour creates the category and its group', async () => {
+    await catDialog.getByLabel('Color', { exact: true }).fill(env('GOOD_COLOR'));
+    await button(catDialog, 'Create').click();
+    await expectAbsent(catDialog, 'the dialog "New category" (closed after Create)');
+    const group = page.locator('[data-testid="category-group"]').filter({
+      has: page.getByRole('heading', { level: 3, name: CATEGORY_NAME }),
+    });
+    await expectVisible(group, `the category-group with an h3 naming "${CATEGORY_NAME}"`);
+    categoryId = await group.getAttribute('data-category-id');
+    check(/^ctg_/.test(categoryId || ''), `data-category-id is ${JSON.stringify(categoryId)}, not a ctg_ id`);
+    const heading = await texts(group.getByRole('heading', { level: 3 }));
+    check(heading.some((h) => h.includes(CATEGORY_ICON)), `the group heading ${JSON.stringify(heading)} does not show the icon ${CATEGORY_ICON}`);
+    const color = await group.evaluate((el) => el.style.getPropertyValue('--category-color').trim());
+    check(color === env('GOOD_COLOR'), `the group's --category-color is ${JSON.stringify(color)}, not ${env('GOOD_COLOR')}`);
+    report.category_id = categoryId;
+  });
+
+  const srvDialog = page.getByRole('dialog', { name: 'New server', exact: true });
+  await step('"New server" with a bad URL shows the API error next to URL', async () => {
+    await button(page, 'New server').click();
+    await expectVisible(srvDialog, 'the dialog "New server"');
+    await srvDialog.getByLabel('Name', { exact: true }).fill(SERVER);
+    await srvDialog.getByLabel('Title', { exact: true }).fill(TITLE);
+    await srvDialog.getByLabel('Description', { exact: true }).fill(env('SERVER_DESCRIPTION'));
+    await srvDialog.getByLabel('Transport', { exact: true }).selectOption('streamable_http');
+    await srvDialog.getByLabel('URL', { exact: true }).fill(env('BAD_URL'));
+    const select = srvDialog.getByLabel('Category', { exact: true });
+    const options = await select.locator('option').evaluateAll((os) => os.map((o) => ({ value: o.value, label: o.textContent.trim() })));
+    const option = options.find((o) => o.label.includes(CATEGORY_NAME));
+    check(option, `the Category select has no option for ${CATEGORY_NAME}: ${JSON.stringify(options)}`);
+    check(options.some((o) => o.label === 'None'), `the Category select has no "None" option: ${JSON.stringify(options)}`);
+    await select.selectOption(option.value);
+    await button(srvDialog, 'Create').click();
+    await expectFieldError(srvDialog.getByLabel('URL', { exact: true }), env('URL_ERROR'), 'the URL field');
+    await expectVisible(srvDialog, 'the dialog "New server" (it stays open)');
+    const kept = await srvDialog.getByLabel('Title', { exact: true }).inputValue();
+    check(kept === TITLE, `the dialog lost its Title value: ${JSON.stringify(kept)}`);
+    await shot(page, '03-server-dialog-field-error');
+  }, { allow: [/status of 422/] });
+
+  await step('fixing the URL creates the server, Disconnected, in its category', async () => {
+    await srvDialog.getByLabel('URL', { exact: true }).fill(UPSTREAM_URL);
+    await button(srvDialog, 'Create').click();
+    await expectAbsent(srvDialog, 'the dialog "New server" (closed after Create)');
+    const inGroup = page.locator(`[data-testid="category-group"][data-category-id="${categoryId}"] [data-testid="server-card"][data-server="${SERVER}"]`);
+    await expectVisible(inGroup, `the card of ${SERVER} inside the group of ${categoryId}`);
+    await expectVisible(page.getByRole('article', { name: TITLE, exact: true }), `an article named by its title "${TITLE}"`);
+    await expectText(badge(page, SERVER), 'Disconnected', 'the status badge');
+    await expectAttr(badge(page, SERVER), 'data-status', 'disconnected', 'the status badge');
+    await expectAttr(badge(page, SERVER), 'aria-live', 'polite', 'the status badge');
+    const text = (await card(page, SERVER).innerText()).replace(/\s+/g, ' ');
+    for (const want of [TITLE, SERVER, env('SERVER_DESCRIPTION')]) {
+      check(text.includes(want), `the card does not show ${JSON.stringify(want)}: ${JSON.stringify(text)}`);
+    }
+    // The transport, as its value or its label ("Streamable HTTP").
+    check(/streamable[ _]http/i.test(text), `the card does not show the transport streamable_http: ${JSON.stringify(text)}`);
+    check(/\bPublic\b|\bPrivate\b/.test(text), `the card shows neither "Public" nor "Private": ${JSON.stringify(text)}`);
+    await expectVisible(button(card(page, SERVER), 'Connect'), 'the "Connect" button');
+    await expectAbsent(button(card(page, SERVER), 'Disconnect'), 'a "Disconnect" button while disconnected');
+    await expectAbsent(button(card(page, SERVER), 'Tools'), 'a "Tools" button while disconnected');
+    await expectVisible(button(card(page, SERVER), 'Edit'), 'the "Edit" button (admin)');
+    await expectVisible(button(card(page, SERVER), 'Delete'), 'the "Delete" button (admin)');
+  });
+
+  await step(`Connect turns the badge into "${connectedText}"`, async () => {
+    await button(card(page, SERVER), 'Connect').click();
+    await expectText(badge(page, SERVER), connectedText, 'the status badge after Connect');
+    await expectAttr(badge(page, SERVER), 'data-status', 'connected', 'the status badge after Connect');
+    await expectVisible(button(card(page, SERVER), 'Disconnect'), 'the "Disconnect" button');
+    await expectAbsent(button(card(page, SERVER), 'Connect'), 'a "Connect" button while connected');
+    await shot(page, '04-servers-desktop');
+  });
+
+  const {
+    langchain_url: langchainUrl, description: KNOWN_TOOL_DESCRIPTION, input_schema: KNOWN_TOOL_SCHEMA,
+  } = await rendezvous('connected', { server: SERVER });
+
+  await step(`"Tools" lists the ${N} tools with ${KNOWN_TOOL}'s description and schema`, async () => {
+    const toggle = button(card(page, SERVER), 'Tools');
+    await expectAttr(toggle, 'aria-expanded', 'false', 'the "Tools" toggle before a click');
+    await toggle.click();
+    await expectAttr(toggle, 'aria-expanded', 'true', 'the "Tools" toggle after a click');
+    const list = card(page, SERVER).getByTestId('tool-list');
+    await expectVisible(list, 'the tool-list');
+    await until('the tool items', `${N} data-testid=tool`, async () => {
+      const n = await list.getByTestId('tool').count();
+      return { ok: n === N, seen: `${n}` };
+    });
+    const tools = await list.getByTestId('tool').evaluateAll((els) => els.map((el) => ({
+      names: [...el.querySelectorAll('code, h1, h2, h3, h4, h5, h6')].map((e) => e.textContent.trim()),
+      text: el.innerText.replace(/\s+/g, ' '),
+      summary: el.querySelector('details > summary')?.textContent.trim() ?? null,
+      pre: el.querySelector('details pre')?.textContent ?? null,
+    })));
+    const known = tools.filter((t) => t.names.includes(KNOWN_TOOL));
+    check(known.length === 1, `${known.length} tool items are named ${KNOWN_TOOL} (in a <code> or heading); items: ${JSON.stringify(tools.map((t) => t.names))}`);
+    const [tool] = known;
+    check(tool.text.includes(KNOWN_TOOL_DESCRIPTION.replace(/\s+/g, ' ')), `${KNOWN_TOOL}'s item does not show its description ${JSON.stringify(KNOWN_TOOL_DESCRIPTION)}: ${JSON.stringify(tool.text)}`);
+    check(tool.summary === 'Input schema', `${KNOWN_TOOL}'s <details> summary is ${JSON.stringify(tool.summary)}, not "Input schema"`);
+    check(tool.pre !== null, `${KNOWN_TOOL}'s item has no <pre> inside a <details>`);
+    let schema;
+    try { schema = JSON.parse(tool.pre); } catch (e) { throw new Error(`${KNOWN_TOOL}'s <pre> is not JSON: ${e.message}: ${tool.pre}`); }
+    check(isDeepStrictEqual(schema, KNOWN_TOOL_SCHEMA), `${KNOWN_TOOL}'s <pre> schema ${JSON.stringify(schema)} differs from the API's ${JSON.stringify(KNOWN_TOOL_SCHEMA)}`);
+    check(tool.pre.includes('\n  '), `${KNOWN_TOOL}'s schema is not pretty-printed: ${JSON.stringify(tool.pre)}`);
+    const item = list.getByTestId('tool').filter({ has: page.locator('code, h1, h2, h3, h4, h5, h6').getByText(KNOWN_TOOL, { exact: true }) });
+    await item.locator('details > summary').click();
+    await expectVisible(item.locator('details pre'), `${KNOWN_TOOL}'s schema <pre> after opening "Input schema"`);
+    await shot(page, '05-tools-expanded');
+  });
+
+  await step('"Use it" shows the snippets for the connected server, with copy buttons', async () => {
+    await expectVisible(page.getByRole('heading', { level: 2, name: 'Use it', exact: true }), 'the h2 "Use it"');
+    await until('the LangChain snippet', `MultiServerMCPClient, "${SERVER}", ${langchainUrl}, <YOUR_TOKEN>`, async () => {
+      const [t] = await texts(page.getByTestId('snippet-langchain'));
+      const ok = !!t && ['langchain_mcp_adapters.client', 'MultiServerMCPClient', `"${SERVER}"`, langchainUrl, '<YOUR_TOKEN>'].every((w) => t.includes(w));
+      return { ok, seen: t };
+    });
+    const [json] = await page.getByTestId('snippet-mcp-json').allTextContents();
+    let config;
+    try { config = JSON.parse(json); } catch (e) { throw new Error(`snippet-mcp-json is not JSON: ${e.message}: ${json}`); }
+    const want = { mcpServers: { manifold: { type: 'http', url: `${GATEWAY}/mcp`, headers: { Authorization: 'Bearer <YOUR_TOKEN>' } } } };
+    check(isDeepStrictEqual(config, want), `snippet-mcp-json is ${JSON.stringify(config)}, wanted ${JSON.stringify(want)}`);
+    check(json.includes('\n  '), 'snippet-mcp-json is not pretty-printed');
+    const [inspector] = await texts(page.getByTestId('snippet-inspector'));
+    const wantInspector = `npx @modelcontextprotocol/inspector --cli ${GATEWAY}/mcp --transport http --header "Authorization: Bearer <YOUR_TOKEN>" --method tools/list`;
+    check(inspector === wantInspector, `snippet-inspector is ${JSON.stringify(inspector)}, wanted ${JSON.stringify(wantInspector)}`);
+    for (const name of ['Copy LangChain snippet', 'Copy MCP client config', 'Copy Inspector command']) {
+      await expectVisible(button(page, name), `the button "${name}"`);
+    }
+    await button(page, 'Copy MCP client config').click();
+    await until('the clipboard after "Copy MCP client config"', 'the snippet-mcp-json text', async () => {
+      const clip = await page.evaluate(() => navigator.clipboard.readText());
+      return { ok: clip.trim() === json.trim(), seen: clip };
+    });
+  });
+
+  await step('phone width (375 px) and dark mode', async () => {
+    await page.setViewportSize({ width: 375, height: 812 });
+    report.phone_scroll_width = await page.evaluate(() => document.documentElement.scrollWidth);
+    await shot(page, '06-phone-375');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    report.body_background = { light, dark };
+    await shot(page, '07-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  await step('Disconnect turns the badge into "Disconnected" and empties "Use it"', async () => {
+    await button(card(page, SERVER), 'Disconnect').click();
+    await expectText(badge(page, SERVER), 'Disconnected', 'the status badge after Disconnect');
+    await expectAttr(badge(page, SERVER), 'data-status', 'disconnected', 'the status badge after Disconnect');
+    await expectVisible(button(card(page, SERVER), 'Connect'), 'the "Connect" button after Disconnect');
+    await expectAbsent(button(card(page, SERVER), 'Tools'), 'a "Tools" button after Disconnect');
+    await until('the LangChain snippet after Disconnect', `no ${langchainUrl}`, async () => {
+      const [t] = await texts(page.getByTestId('snippet-langchain'));
+      return { ok: t !== undefined && !t.includes(langchainUrl), seen: t };
+    });
+  });
+
+  await rendezvous('disconnected', { server: SERVER });
+
+  await step('"Sign out" forgets the key and shows the sign-in form', async () => {
+    await button(page, 'Sign out').click();
+    await expectVisible(page.getByLabel('API key or JWT', { exact: true }), 'the sign-in field after Sign out');
+    await expectAbsent(page.getByTestId('whoami'), 'whoami after Sign out');
+    const kept = await page.evaluate(() => sessionStorage.getItem('manifold.token'));
+    check(kept === null, `sessionStorage still holds manifold.token: ${JSON.stringify(kept)}`);
+  });
+});

@@ -1,0 +1,132 @@
+//! End to end as the admin, in Chromium: sign in, create a category and a
+//! server through the page's dialogs (seeing the API's field errors first),
+//! connect, read the tools and the "Use it" snippets, disconnect.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::{KNOWN_TOOL, field_error, session_server, tool_count};
+use crate::support::app::spawn_app;
+use crate::support::browser::BrowserRun;
+use crate::support::unique;
+use crate::support::upstreams::FixtureHttp;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_page() {
+    let app = spawn_app().await;
+    let upstream = FixtureHttp::start();
+    let expected_tools = tool_count(&app, &upstream.url()).await;
+
+    // The page itself: no credential, the strict policy, no sniffing.
+    let page = app.client.get(app.url("/")).send().await.expect("GET /");
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("CSP");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("trusted-types 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+
+    // What the API says about the bad values the page will submit.
+    let (bad_color, bad_url) = ("red", "ftp://127.0.0.1/mcp");
+    let (field, color_error) = field_error(
+        &app,
+        "/api/v1/categories",
+        &app.admin_key,
+        json!({"name": "probe", "color": bad_color}),
+    )
+    .await;
+    assert_eq!(field, "color");
+    let (field, url_error) = field_error(
+        &app,
+        "/api/v1/servers",
+        &app.admin_key,
+        json!({"name": "probe", "transport": "streamable_http", "url": bad_url}),
+    )
+    .await;
+    assert_eq!(field, "url");
+
+    let category = unique("Tools ");
+    let server = unique("fixture-");
+    let title = format!("Fixture {server}");
+    let good_color = "#2563eb";
+    let mut run = BrowserRun::start(
+        "e2e",
+        &[
+            ("GATEWAY_URL", app.base.clone()),
+            ("ADMIN_KEY", app.admin_key.clone()),
+            ("UPSTREAM_URL", upstream.url()),
+            ("EXPECTED_TOOLS", expected_tools.to_string()),
+            ("KNOWN_TOOL", KNOWN_TOOL.into()),
+            ("CATEGORY_NAME", category.clone()),
+            ("CATEGORY_ICON", "🧪".into()),
+            ("BAD_COLOR", bad_color.into()),
+            ("COLOR_ERROR", color_error),
+            ("GOOD_COLOR", good_color.into()),
+            ("SERVER_NAME", server.clone()),
+            ("SERVER_TITLE", title.clone()),
+            ("SERVER_DESCRIPTION", "The crate's MCP fixture".into()),
+            ("BAD_URL", bad_url.into()),
+            ("URL_ERROR", url_error),
+        ],
+    )
+    .await;
+
+    // Connected from the page: the admin's session says so too.
+    run.wait_for("connected").await;
+    let status = session_server(&app, &app.admin_key, &server).await;
+    assert_eq!(status["status"], "CONNECTED", "{status}");
+    assert_eq!(status["tool_count"], expected_tools, "{status}");
+    let (_, tools) = app.get("/api/v1/session/tools", &app.admin_key).await;
+    let known = tools["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["server"] == server.as_str() && t["name"] == KNOWN_TOOL)
+        .cloned()
+        .unwrap_or_else(|| panic!("{KNOWN_TOOL} of {server} is not in /session/tools: {tools}"));
+    let (_, langchain) = app
+        .get("/api/v1/session/langchain-config", &app.admin_key)
+        .await;
+    let langchain_url = langchain[&server]["url"].clone();
+    assert!(langchain_url.is_string(), "{langchain}");
+    run.reply(json!({
+        "langchain_url": langchain_url,
+        "description": known["description"],
+        "input_schema": known["input_schema"],
+    }))
+    .await;
+
+    run.wait_for("disconnected").await;
+    let status = session_server(&app, &app.admin_key, &server).await;
+    assert_eq!(status["status"], "DISCONNECTED", "{status}");
+    run.reply(Value::Null).await;
+
+    let finished = run.finish().await;
+
+    // What the dialogs created is in the catalog as entered.
+    let category_id = finished.summary["report"]["category_id"]
+        .as_str()
+        .expect("the category id the page showed")
+        .to_owned();
+    let (status, stored) = app
+        .get(&format!("/api/v1/categories/{category_id}"), &app.admin_key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(
+        (&stored["name"], &stored["color"], &stored["icon"]),
+        (&json!(category), &json!(good_color), &json!("🧪")),
+        "{stored}"
+    );
+    let (status, stored) = app
+        .get(&format!("/api/v1/servers/{server}"), &app.admin_key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(stored["title"], title.as_str(), "{stored}");
+    assert_eq!(stored["transport"], "streamable_http", "{stored}");
+    assert_eq!(stored["category_id"], category_id.as_str(), "{stored}");
+    assert_eq!(stored["url"], upstream.url().as_str(), "{stored}");
+    app.stop().await;
+}

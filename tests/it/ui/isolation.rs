@@ -1,0 +1,69 @@
+//! What each user's page shows: bob never sees alice's private server, a
+//! user manages no category and no public server, and a bad key is refused
+//! at sign-in with the API's message.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::bad_key_message;
+use crate::support::app::spawn_app;
+use crate::support::browser::BrowserRun;
+use crate::support::unique;
+use crate::support::upstreams::free_port;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_users_page_shows_only_what_they_may_see_and_change() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+    // Never connected: the servers need no upstream behind them.
+    let url = format!("http://127.0.0.1:{}/mcp", free_port());
+    let server = |name: &str, title: &str| json!({"name": name, "title": title, "transport": "streamable_http", "url": url});
+
+    let public = unique("shared-");
+    let mut body = server(&public, "Shared tools");
+    body["is_public"] = json!(true);
+    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let alice_server = unique("alice-secret-");
+    let alice_title = format!("Alice only {alice_server}");
+    let (status, created) = app
+        .post(
+            "/api/v1/servers",
+            &alice,
+            server(&alice_server, &alice_title),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let bob_server = unique("bob-own-");
+    let (status, created) = app
+        .post("/api/v1/servers", &bob, server(&bob_server, "Bob's tools"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    // The API agrees: bob cannot see alice's server.
+    let (status, _) = app
+        .get(&format!("/api/v1/servers/{alice_server}"), &bob)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let bad_key = "mk_thisKeyDoesNotExist0000000000000000";
+    let message = bad_key_message(&app, bad_key).await;
+    let run = BrowserRun::start(
+        "isolation",
+        &[
+            ("GATEWAY_URL", app.base.clone()),
+            ("ALICE_KEY", alice),
+            ("BOB_KEY", bob),
+            ("ALICE_SERVER", alice_server),
+            ("ALICE_TITLE", alice_title),
+            ("BOB_SERVER", bob_server),
+            ("PUBLIC_SERVER", public),
+            ("BAD_KEY", bad_key.into()),
+            ("BAD_KEY_MESSAGE", message),
+        ],
+    )
+    .await;
+    run.finish().await;
+    app.stop().await;
+}

@@ -1,0 +1,69 @@
+//! Live badges: a user's open page follows connects and disconnects made
+//! over REST, with no reload, through the GraphQL subscription.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::{session_server, tool_count};
+use crate::support::app::spawn_app;
+use crate::support::browser::BrowserRun;
+use crate::support::unique;
+use crate::support::upstreams::FixtureHttp;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_users_page_follows_rest_connects_and_disconnects_live() {
+    let app = spawn_app().await;
+    let upstream = FixtureHttp::start();
+    let expected_tools = tool_count(&app, &upstream.url()).await;
+    let key = app.user_key("alice").await;
+    let server = unique("live-");
+    let title = format!("Live {server}");
+
+    let mut run = BrowserRun::start(
+        "live",
+        &[
+            ("GATEWAY_URL", app.base.clone()),
+            ("USER_KEY", key.clone()),
+            ("USER_ID", "alice".into()),
+            ("SERVER_NAME", server.clone()),
+            ("SERVER_TITLE", title.clone()),
+            ("EXPECTED_TOOLS", expected_tools.to_string()),
+        ],
+    )
+    .await;
+
+    // A new private server appears after a reload (the contract's promise
+    // for new servers); its status changes must arrive live.
+    run.wait_for("signed-in").await;
+    let (status, created) = app
+        .post(
+            "/api/v1/servers",
+            &key,
+            json!({"name": server, "title": title, "transport": "streamable_http", "url": upstream.url()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    run.reply(Value::Null).await;
+
+    run.wait_for("watching").await;
+    let (status, connected) = app.session_action("connect", &server, &key).await;
+    assert_eq!(status, StatusCode::OK, "{connected}");
+    assert_eq!(connected["status"], "CONNECTED", "{connected}");
+    assert_eq!(connected["tool_count"], expected_tools, "{connected}");
+    run.reply(Value::Null).await;
+
+    run.wait_for("connected-seen").await;
+    let (status, gone) = app.session_action("disconnect", &server, &key).await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    run.reply(Value::Null).await;
+
+    let finished = run.finish().await;
+    let report = &finished.summary["report"];
+    assert_eq!(
+        report["live_status"], "Live",
+        "the page did not use the WebSocket: {report}"
+    );
+    let status = session_server(&app, &key, &server).await;
+    assert_eq!(status["status"], "DISCONNECTED", "{status}");
+    app.stop().await;
+}
