@@ -1,14 +1,19 @@
 // End to end as the admin: sign in, create a category (after seeing the
 // API's field error for a bad colour), create a server on the upstream
 // (after seeing the API's field error for a bad URL), connect it, read its
-// tools and the "Use it" snippets, disconnect, sign out. Screenshots of each
-// view, at phone width and in dark mode.
+// tools and the "Use it" snippets, disconnect, edit it, see a failed
+// connect's error, delete the server and the category through confirmation
+// dialogs, sign out. Screenshots of each view, at phone width and in dark
+// mode.
 //
 // Env: ADMIN_KEY, UPSTREAM_URL, EXPECTED_TOOLS, KNOWN_TOOL, CATEGORY_NAME,
 // CATEGORY_ICON, BAD_COLOR, COLOR_ERROR, GOOD_COLOR, SERVER_NAME,
-// SERVER_TITLE, SERVER_DESCRIPTION, BAD_URL, URL_ERROR.
-// Rendezvous: `connected` (answer: {langchain_url, description,
-// input_schema} of KNOWN_TOOL, as the API reports them) and `disconnected`.
+// SERVER_TITLE, SERVER_DESCRIPTION, BAD_URL, URL_ERROR, NEW_TITLE,
+// DEAD_SERVER (an uncategorized server whose upstream is down).
+// Rendezvous: `created` {category_id}; `connected` (answer: {langchain_url,
+// description, input_schema} of KNOWN_TOOL, as the API reports them);
+// `disconnected`; `edited`; `failed` (answer: {last_error, message}: the
+// session's last error and the API's message for a connect); `deleted`.
 
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -89,6 +94,7 @@ await run(async () => {
     await srvDialog.getByLabel('Description', { exact: true }).fill(env('SERVER_DESCRIPTION'));
     await srvDialog.getByLabel('Transport', { exact: true }).selectOption('streamable_http');
     await srvDialog.getByLabel('URL', { exact: true }).fill(env('BAD_URL'));
+    await srvDialog.getByLabel('Headers', { exact: true }).fill('X-Test: one');
     const select = srvDialog.getByLabel('Category', { exact: true });
     const options = await select.locator('option').evaluateAll((os) => os.map((o) => ({ value: o.value, label: o.textContent.trim() })));
     const option = options.find((o) => o.label.includes(CATEGORY_NAME));
@@ -125,7 +131,12 @@ await run(async () => {
     await expectAbsent(button(card(page, SERVER), 'Tools'), 'a "Tools" button while disconnected');
     await expectVisible(button(card(page, SERVER), 'Edit'), 'the "Edit" button (admin)');
     await expectVisible(button(card(page, SERVER), 'Delete'), 'the "Delete" button (admin)');
+    const group = page.locator(`[data-testid="category-group"][data-category-id="${categoryId}"]`);
+    await expectVisible(button(group, 'Edit category'), 'the "Edit category" button (admin)');
+    await expectVisible(button(group, 'Delete category'), 'the "Delete category" button (admin)');
   });
+
+  await rendezvous('created', { category_id: categoryId });
 
   await step(`Connect turns the badge into "${connectedText}"`, async () => {
     await button(card(page, SERVER), 'Connect').click();
@@ -225,6 +236,76 @@ await run(async () => {
   });
 
   await rendezvous('disconnected', { server: SERVER });
+
+  const NEW_TITLE = env('NEW_TITLE');
+  await step('"Edit" saves a new title and shows the headers as write-only', async () => {
+    await button(card(page, SERVER), 'Edit').click();
+    const dialog = page.getByRole('dialog').filter({ has: button(page, 'Save') });
+    await expectVisible(dialog, 'a dialog with a "Save" button');
+    const name = await dialog.getByLabel('Name', { exact: true }).inputValue();
+    check(name === SERVER, `the edit dialog's Name is ${JSON.stringify(name)}, not ${SERVER}`);
+    const headers = await dialog.getByLabel('Headers', { exact: true }).inputValue();
+    check(headers === '', `the edit dialog shows stored headers: ${JSON.stringify(headers)}`);
+    const secret = dialog.getByLabel('OAuth client secret', { exact: true });
+    check((await secret.getAttribute('type')) === 'password', '"OAuth client secret" is not a password input');
+    await dialog.getByLabel('Title', { exact: true }).fill(NEW_TITLE);
+    await button(dialog, 'Save').click();
+    await expectAbsent(dialog, 'the edit dialog after Save');
+    await expectVisible(page.getByRole('article', { name: NEW_TITLE, exact: true }), `the card named "${NEW_TITLE}"`);
+  });
+
+  await rendezvous('edited', { server: SERVER });
+
+  const DEAD = env('DEAD_SERVER');
+  await step('a failed connect shows "Failed: …" and the API error in the card', async () => {
+    const group = page.locator('[data-testid="category-group"][data-category-id=""]');
+    await expectVisible(group, 'the group with data-category-id=""');
+    await expectText(group.getByRole('heading', { level: 3 }), 'Uncategorized', 'the last group\'s h3');
+    await expectVisible(group.locator(`[data-testid="server-card"][data-server="${DEAD}"]`), `${DEAD} in "Uncategorized"`);
+    const groups = await page.locator('[data-testid="category-group"]').evaluateAll((gs) => gs.map((g) => g.dataset.categoryId));
+    check(groups[groups.length - 1] === '', `"Uncategorized" is not the last group: ${JSON.stringify(groups)}`);
+    await button(card(page, DEAD), 'Connect').click();
+    await expectAttr(badge(page, DEAD), 'data-status', 'failed', 'the badge after a failed connect');
+  }, { allow: [/status of 5\d\d/] });
+
+  const { last_error: lastError, message } = await rendezvous('failed', { server: DEAD });
+
+  await step('the failed card shows the session\'s last error and the API\'s message', async () => {
+    await expectText(badge(page, DEAD), `Failed: ${lastError}`, 'the badge of the failed server');
+    await until('the card\'s role=alert', `a visible alert containing ${JSON.stringify(message)}`, async () => {
+      const alerts = [];
+      for (const a of await card(page, DEAD).getByRole('alert').all()) {
+        if (await a.isVisible()) alerts.push((await a.innerText()).trim());
+      }
+      return { ok: alerts.some((t) => t.includes(message)), seen: alerts };
+    });
+    await expectVisible(button(card(page, DEAD), 'Connect'), 'the "Connect" button of a failed server');
+    await shot(page, '08-failed-connect');
+  });
+
+  await step('"Delete" asks in a dialog; Cancel keeps the server, Delete removes it', async () => {
+    const confirm = page.getByRole('dialog', { name: `Delete ${SERVER}?`, exact: true });
+    await button(card(page, SERVER), 'Delete').click();
+    await expectVisible(confirm, `the dialog "Delete ${SERVER}?"`);
+    await shot(page, '09-delete-dialog');
+    await button(confirm, 'Cancel').click();
+    await expectAbsent(confirm, 'the delete dialog after Cancel');
+    await expectVisible(card(page, SERVER), 'the card after Cancel');
+    await button(card(page, SERVER), 'Delete').click();
+    await expectVisible(confirm, `the dialog "Delete ${SERVER}?" again`);
+    await button(confirm, 'Delete').click();
+    await expectAbsent(confirm, 'the delete dialog after Delete');
+    await expectAbsent(card(page, SERVER), 'the deleted server\'s card');
+    const group = page.locator(`[data-testid="category-group"][data-category-id="${categoryId}"]`);
+    const confirmCategory = page.getByRole('dialog', { name: `Delete ${CATEGORY_NAME}?`, exact: true });
+    await button(group, 'Delete category').click();
+    await expectVisible(confirmCategory, `the dialog "Delete ${CATEGORY_NAME}?"`);
+    await button(confirmCategory, 'Delete').click();
+    await expectAbsent(confirmCategory, 'the category delete dialog after Delete');
+    await expectAbsent(group, 'the deleted category\'s group');
+  });
+
+  await rendezvous('deleted', { server: SERVER, category_id: categoryId });
 
   await step('"Sign out" forgets the key and shows the sign-in form', async () => {
     await button(page, 'Sign out').click();

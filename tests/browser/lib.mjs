@@ -102,6 +102,15 @@ export async function newPage(label, options = {}) {
     });
   });
   const page = await context.newPage();
+  watch(page, label);
+  return page;
+}
+
+/**
+ * Records `page`'s console errors, page errors and native dialogs; for
+ * pages the page itself opens (a popup), call it with a label of their own.
+ */
+export function watch(page, label) {
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
@@ -110,11 +119,14 @@ export async function newPage(label, options = {}) {
     if (allowed.some((re) => re.test(text))) return;
     problems.push({ step: currentStep, page: label, kind: 'console', text: text + where });
   });
+  page.on('dialog', async (dialog) => {
+    problems.push({ step: currentStep, page: label, kind: 'native-dialog', text: `window.${dialog.type()}(${JSON.stringify(dialog.message())}): the page must use <dialog>` });
+    await dialog.dismiss().catch(() => {});
+  });
   page.on('pageerror', (err) => {
     problems.push({ step: currentStep, page: label, kind: 'pageerror', text: String(err.stack || err) });
   });
   pages.push({ label, page });
-  return page;
 }
 
 /** A full-page screenshot into ARTIFACTS as `<script>-<name>.png`. */

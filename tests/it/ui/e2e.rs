@@ -1,6 +1,7 @@
 //! End to end as the admin, in Chromium: sign in, create a category and a
 //! server through the page's dialogs (seeing the API's field errors first),
-//! connect, read the tools and the "Use it" snippets, disconnect.
+//! connect, read the tools and the "Use it" snippets, disconnect, edit, see
+//! a failed connect, delete. Each change is checked over REST as well.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -9,7 +10,7 @@ use super::{KNOWN_TOOL, field_error, session_server, tool_count};
 use crate::support::app::spawn_app;
 use crate::support::browser::BrowserRun;
 use crate::support::unique;
-use crate::support::upstreams::FixtureHttp;
+use crate::support::upstreams::{FixtureHttp, free_port};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_page() {
@@ -52,6 +53,18 @@ async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_pag
     let server = unique("fixture-");
     let title = format!("Fixture {server}");
     let good_color = "#2563eb";
+    let new_title = format!("Renamed {server}");
+    // An uncategorized server whose upstream is down.
+    let dead = unique("down-");
+    let (status, created) = app
+        .post(
+            "/api/v1/servers",
+            &app.admin_key,
+            json!({"name": dead, "transport": "streamable_http",
+                   "url": format!("http://127.0.0.1:{}/mcp", free_port())}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let mut run = BrowserRun::start(
         "e2e",
         &[
@@ -70,9 +83,34 @@ async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_pag
             ("SERVER_DESCRIPTION", "The crate's MCP fixture".into()),
             ("BAD_URL", bad_url.into()),
             ("URL_ERROR", url_error),
+            ("NEW_TITLE", new_title.clone()),
+            ("DEAD_SERVER", dead.clone()),
         ],
     )
     .await;
+
+    // What the dialogs created is in the catalog as entered.
+    let created = run.wait_for("created").await;
+    let category_id = created["category_id"]
+        .as_str()
+        .expect("the category id the page showed")
+        .to_owned();
+    let (status, stored) = app
+        .get(&format!("/api/v1/categories/{category_id}"), &app.admin_key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(
+        (&stored["name"], &stored["color"], &stored["icon"]),
+        (&json!(category), &json!(good_color), &json!("🧪")),
+        "{stored}"
+    );
+    let stored = stored_server(&app, &server).await;
+    assert_eq!(stored["title"], title.as_str(), "{stored}");
+    assert_eq!(stored["transport"], "streamable_http", "{stored}");
+    assert_eq!(stored["category_id"], category_id.as_str(), "{stored}");
+    assert_eq!(stored["url"], upstream.url().as_str(), "{stored}");
+    assert_eq!(stored["headers"], json!({"X-Test": "***"}), "{stored}");
+    run.reply(Value::Null).await;
 
     // Connected from the page: the admin's session says so too.
     run.wait_for("connected").await;
@@ -104,29 +142,49 @@ async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_pag
     assert_eq!(status["status"], "DISCONNECTED", "{status}");
     run.reply(Value::Null).await;
 
-    let finished = run.finish().await;
+    // Edited: the title changed, the write-only headers did not.
+    run.wait_for("edited").await;
+    let stored = stored_server(&app, &server).await;
+    assert_eq!(stored["title"], new_title.as_str(), "{stored}");
+    assert_eq!(stored["headers"], json!({"X-Test": "***"}), "{stored}");
+    run.reply(Value::Null).await;
 
-    // What the dialogs created is in the catalog as entered.
-    let category_id = finished.summary["report"]["category_id"]
-        .as_str()
-        .expect("the category id the page showed")
-        .to_owned();
-    let (status, stored) = app
-        .get(&format!("/api/v1/categories/{category_id}"), &app.admin_key)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{stored}");
+    // The page's failed connect is the session's; the API's message for a
+    // connect of that server is what the card must show.
+    run.wait_for("failed").await;
     assert_eq!(
-        (&stored["name"], &stored["color"], &stored["icon"]),
-        (&json!(category), &json!(good_color), &json!("🧪")),
-        "{stored}"
+        session_server(&app, &app.admin_key, &dead).await["status"],
+        "FAILED"
     );
-    let (status, stored) = app
+    let (status, refused) = app.session_action("connect", &dead, &app.admin_key).await;
+    assert_ne!(status, StatusCode::OK, "{refused}");
+    let failed = session_server(&app, &app.admin_key, &dead).await;
+    run.reply(json!({
+        "last_error": failed["last_error"],
+        "message": refused["error"]["message"],
+    }))
+    .await;
+
+    run.wait_for("deleted").await;
+    let (status, _) = app
         .get(&format!("/api/v1/servers/{server}"), &app.admin_key)
         .await;
-    assert_eq!(status, StatusCode::OK, "{stored}");
-    assert_eq!(stored["title"], title.as_str(), "{stored}");
-    assert_eq!(stored["transport"], "streamable_http", "{stored}");
-    assert_eq!(stored["category_id"], category_id.as_str(), "{stored}");
-    assert_eq!(stored["url"], upstream.url().as_str(), "{stored}");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .get(&format!("/api/v1/categories/{category_id}"), &app.admin_key)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    run.reply(Value::Null).await;
+
+    run.finish().await;
     app.stop().await;
+}
+
+/// `GET /api/v1/servers/{name}` as the admin.
+async fn stored_server(app: &crate::support::app::TestApp, name: &str) -> Value {
+    let (status, stored) = app
+        .get(&format!("/api/v1/servers/{name}"), &app.admin_key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    stored
 }

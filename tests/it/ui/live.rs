@@ -1,5 +1,6 @@
 //! Live badges: a user's open page follows connects and disconnects made
-//! over REST, with no reload, through the GraphQL subscription.
+//! over REST, with no reload, through the GraphQL subscription, and falls
+//! back to polling while that cannot be had.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -65,5 +66,45 @@ async fn a_users_page_follows_rest_connects_and_disconnects_live() {
     );
     let status = session_server(&app, &key, &server).await;
     assert_eq!(status["status"], "DISCONNECTED", "{status}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_websocket_the_page_polls_and_then_goes_live_again() {
+    let app = spawn_app().await;
+    let upstream = FixtureHttp::start();
+    let expected_tools = tool_count(&app, &upstream.url()).await;
+    let key = app.user_key("carol").await;
+    let server = unique("polled-");
+    let (status, created) = app
+        .post(
+            "/api/v1/servers",
+            &key,
+            json!({"name": server, "transport": "streamable_http", "url": upstream.url()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    let mut run = BrowserRun::start(
+        "polling",
+        &[
+            ("GATEWAY_URL", app.base.clone()),
+            ("USER_KEY", key.clone()),
+            ("USER_ID", "carol".into()),
+            ("SERVER_NAME", server.clone()),
+            ("EXPECTED_TOOLS", expected_tools.to_string()),
+        ],
+    )
+    .await;
+    run.wait_for("polling").await;
+    let (status, connected) = app.session_action("connect", &server, &key).await;
+    assert_eq!(status, StatusCode::OK, "{connected}");
+    run.reply(Value::Null).await;
+
+    run.wait_for("live-again").await;
+    let (status, gone) = app.session_action("disconnect", &server, &key).await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    run.reply(Value::Null).await;
+    run.finish().await;
     app.stop().await;
 }

@@ -9,6 +9,7 @@ mod a11y;
 mod e2e;
 mod isolation;
 mod live;
+mod oauth;
 mod static_files;
 
 use reqwest::StatusCode;
