@@ -139,7 +139,12 @@ await run(async () => {
   await rendezvous('created', { category_id: categoryId });
 
   await step(`Connect turns the badge into "${connectedText}"`, async () => {
-    await button(card(page, SERVER), 'Connect').click();
+    await whileHeld(page, /\/api\/v1\/servers\/[^/]+\/connect$/, async () => {
+      await button(card(page, SERVER), 'Connect').click();
+      await expectText(badge(page, SERVER), 'Connecting…', 'the status badge while the connect request runs');
+      await expectAttr(badge(page, SERVER), 'data-status', 'busy', 'the status badge while the connect request runs');
+      check(await button(card(page, SERVER), 'Connect').isDisabled(), 'the "Connect" button is enabled while its request runs');
+    });
     await expectText(badge(page, SERVER), connectedText, 'the status badge after Connect');
     await expectAttr(badge(page, SERVER), 'data-status', 'connected', 'the status badge after Connect');
     await expectVisible(button(card(page, SERVER), 'Disconnect'), 'the "Disconnect" button');
@@ -224,7 +229,12 @@ await run(async () => {
   });
 
   await step('Disconnect turns the badge into "Disconnected" and empties "Use it"', async () => {
-    await button(card(page, SERVER), 'Disconnect').click();
+    await whileHeld(page, /\/api\/v1\/servers\/[^/]+\/disconnect$/, async () => {
+      await button(card(page, SERVER), 'Disconnect').click();
+      await expectText(badge(page, SERVER), 'Disconnecting…', 'the status badge while the disconnect request runs');
+      await expectAttr(badge(page, SERVER), 'data-status', 'busy', 'the status badge while the disconnect request runs');
+      check(await button(card(page, SERVER), 'Disconnect').isDisabled(), 'the "Disconnect" button is enabled while its request runs');
+    });
     await expectText(badge(page, SERVER), 'Disconnected', 'the status badge after Disconnect');
     await expectAttr(badge(page, SERVER), 'data-status', 'disconnected', 'the status badge after Disconnect');
     await expectVisible(button(card(page, SERVER), 'Connect'), 'the "Connect" button after Disconnect');
@@ -315,3 +325,25 @@ await run(async () => {
     check(kept === null, `sessionStorage still holds manifold.token: ${JSON.stringify(kept)}`);
   });
 });
+
+/**
+ * Runs `fn` while requests to `url` are held back (so the page's "busy"
+ * state can be seen whatever the machine's speed), then lets them go.
+ */
+async function whileHeld(page, url, fn) {
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  let held = 0;
+  await page.route(url, async (route) => {
+    held += 1;
+    await gate;
+    await route.continue();
+  });
+  try {
+    await fn();
+    check(held === 1, `${held} requests to ${url} were made, wanted 1`);
+  } finally {
+    release();
+    await page.unroute(url, { behavior: 'wait' });
+  }
+}

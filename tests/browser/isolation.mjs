@@ -1,12 +1,14 @@
 // Isolation in the page: alice sees her private server, bob never does; a
 // user gets no category management and no Edit/Delete on a public server
-// (but does on their own); a bad key shows the API's error at sign-in.
+// (but does on their own); a bad key shows the API's error at sign-in; a
+// key revoked while its page is open leads back to the sign-in form.
 //
 // Env: ALICE_KEY, BOB_KEY, ALICE_SERVER, ALICE_TITLE, BOB_SERVER,
 // PUBLIC_SERVER, BAD_KEY, BAD_KEY_MESSAGE.
+// Rendezvous: `revoke-alice` (the test revokes alice's key).
 
 import {
-  GATEWAY, run, step, env, newPage, shot, until, check,
+  GATEWAY, run, step, env, newPage, shot, until, check, rendezvous,
   expectText, expectVisible, expectAbsent, signIn, card, button,
 } from './lib.mjs';
 
@@ -73,5 +75,16 @@ await run(async () => {
     const kept = await bob.evaluate(() => sessionStorage.getItem('manifold.token'));
     check(kept === null, `a rejected key was kept in sessionStorage: ${JSON.stringify(kept)}`);
     await shot(bob, 'bad-key');
+  }, { allow: [/status of 401/] });
+
+  await rendezvous('revoke-alice');
+
+  await step("alice's revoked key brings her page back to the sign-in form", async () => {
+    await alice.reload();
+    await expectVisible(alice.getByLabel('API key or JWT', { exact: true }), 'the sign-in field after a 401');
+    await expectAbsent(alice.getByTestId('whoami'), 'whoami after a 401');
+    await expectAbsent(card(alice, ALICE_SERVER), "alice's card after a 401");
+    const kept = await alice.evaluate(() => sessionStorage.getItem('manifold.token'));
+    check(kept === null, `the revoked key is still in sessionStorage: ${JSON.stringify(kept)}`);
   }, { allow: [/status of 401/] });
 });

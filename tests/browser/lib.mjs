@@ -171,6 +171,11 @@ export async function step(name, fn, { allow = [] } = {}) {
 
 /** Runs a script's `main`, turning an error outside any step into a failure. */
 export async function run(main) {
+  for (const event of ['unhandledRejection', 'uncaughtException']) {
+    process.on(event, (err) => {
+      fail(currentStep, `${event} during the step: ${err && err.stack ? err.stack : err}`);
+    });
+  }
   try {
     await launch();
     await main();

@@ -1,9 +1,10 @@
 //! What each user's page shows: bob never sees alice's private server, a
-//! user manages no category and no public server, and a bad key is refused
-//! at sign-in with the API's message.
+//! user manages no category and no public server, a bad key is refused at
+//! sign-in with the API's message, and a revoked key signs the page out.
 
+use manifold::auth::Role;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::bad_key_message;
 use crate::support::app::spawn_app;
@@ -14,7 +15,13 @@ use crate::support::upstreams::free_port;
 #[tokio::test(flavor = "multi_thread")]
 async fn each_users_page_shows_only_what_they_may_see_and_change() {
     let app = spawn_app().await;
-    let alice = app.user_key("alice").await;
+    let (alice_key, alice) = app
+        .state
+        .api_keys()
+        .create("alice", Role::User)
+        .await
+        .expect("alice's key");
+    let alice = alice.expose().clone();
     let bob = app.user_key("bob").await;
     // Never connected: the servers need no upstream behind them.
     let url = format!("http://127.0.0.1:{}/mcp", free_port());
@@ -47,13 +54,13 @@ async fn each_users_page_shows_only_what_they_may_see_and_change() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let bad_key = "mk_thisKeyDoesNotExist0000000000000000";
+    let bad_key = "mfk_thisKeyDoesNotExist000000000000000000";
     let message = bad_key_message(&app, bad_key).await;
-    let run = BrowserRun::start(
+    let mut run = BrowserRun::start(
         "isolation",
         &[
             ("GATEWAY_URL", app.base.clone()),
-            ("ALICE_KEY", alice),
+            ("ALICE_KEY", alice.clone()),
             ("BOB_KEY", bob),
             ("ALICE_SERVER", alice_server),
             ("ALICE_TITLE", alice_title),
@@ -64,6 +71,15 @@ async fn each_users_page_shows_only_what_they_may_see_and_change() {
         ],
     )
     .await;
+    run.wait_for("revoke-alice").await;
+    app.state
+        .api_keys()
+        .revoke(alice_key.id.as_str())
+        .await
+        .expect("alice's key revoked");
+    let (status, _) = app.get("/api/v1/me", &alice).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    run.reply(Value::Null).await;
     run.finish().await;
     app.stop().await;
 }
