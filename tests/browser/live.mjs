@@ -1,10 +1,13 @@
-// Live badge: a user's page follows connects and disconnects made over REST
-// by the Rust test, without a reload, through the `serverStatusChanged`
-// subscription on /graphql/ws.
+// Live badge: a user's page follows changes made elsewhere by the Rust test
+// (a REST connect, a tool added through an MCP client, a REST disconnect),
+// without a reload, through the `serverStatusChanged` subscription on
+// /graphql/ws.
 //
 // Env: USER_KEY, USER_ID, SERVER_NAME, SERVER_TITLE, EXPECTED_TOOLS.
 // Rendezvous: `signed-in` (the test creates the server), `watching` (the
-// test connects it), `connected-seen` (the test disconnects it).
+// test connects it), `connected-seen` (an MCP client calls the upstream's
+// `add_tool`; answer: {tool_count} from the API), `grown` (the test
+// disconnects it).
 // Report: live_status, websockets (URLs), status_frames (frames naming the
 // server after each change).
 
@@ -67,13 +70,22 @@ await run(async () => {
   });
 
   const middle = frames.length;
-  await rendezvous('connected-seen');
+  const { tool_count: grown } = await rendezvous('connected-seen');
+
+  await step('a tool added through an MCP client shows in the badge without a reload', async () => {
+    check(grown === N + 1, `the API says ${grown} tools after add_tool, wanted ${N + 1}`);
+    await expectText(badge(page, SERVER), `Connected · ${grown} tools`, 'the status badge after add_tool');
+    await until('a serverStatusChanged frame after add_tool', 'one', async () => ({ ok: frames.length > middle, seen: `${frames.length - middle}` }));
+  });
+
+  const last = frames.length;
+  await rendezvous('grown');
 
   await step('a REST disconnect turns the badge into "Disconnected" without a reload', async () => {
     await expectText(badge(page, SERVER), 'Disconnected', 'the status badge after the REST disconnect');
     await expectAttr(badge(page, SERVER), 'data-status', 'disconnected', 'the status badge after the REST disconnect');
     await expectVisible(button(card(page, SERVER), 'Connect'), 'the "Connect" button');
-    await until('a serverStatusChanged frame on /graphql/ws after the disconnect', 'one', async () => ({ ok: frames.length > middle, seen: `${frames.length - middle}` }));
+    await until('a serverStatusChanged frame on /graphql/ws after the disconnect', 'one', async () => ({ ok: frames.length > last, seen: `${frames.length - last}` }));
     await expectText(page.getByTestId('live-status'), 'Live', 'the live-status text at the end');
     report.status_frames = frames;
   });

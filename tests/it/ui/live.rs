@@ -1,18 +1,19 @@
 //! Live badges: a user's open page follows connects and disconnects made
-//! over REST, with no reload, through the GraphQL subscription, and falls
-//! back to polling while that cannot be had.
+//! over REST and a tool added through an MCP client, with no reload,
+//! through the GraphQL subscription, and falls back to polling while that
+//! cannot be had.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{session_server, tool_count};
-use crate::support::app::spawn_app;
+use crate::support::app::{TestApp, spawn_app};
 use crate::support::browser::BrowserRun;
 use crate::support::unique;
 use crate::support::upstreams::FixtureHttp;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_users_page_follows_rest_connects_and_disconnects_live() {
+async fn a_users_page_follows_rest_and_mcp_changes_live() {
     let app = spawn_app().await;
     let upstream = FixtureHttp::start();
     let expected_tools = tool_count(&app, &upstream.url()).await;
@@ -53,7 +54,22 @@ async fn a_users_page_follows_rest_connects_and_disconnects_live() {
     assert_eq!(connected["tool_count"], expected_tools, "{connected}");
     run.reply(Value::Null).await;
 
+    // An MCP client on /mcp, as the same user, has the upstream add a tool;
+    // its list_changed reaches the gateway, which re-reads the tools.
     run.wait_for("connected-seen").await;
+    let (client, _changes) = crate::mcp_notify::mcp_client(&app, &key).await;
+    let added = client
+        .call_tool(rmcp::model::CallToolRequestParams::new(format!(
+            "{server}__add_tool"
+        )))
+        .await
+        .expect("add_tool through /mcp");
+    assert_ne!(added.is_error, Some(true), "{added:?}");
+    let grown = wait_for_tool_count(&app, &key, &server, expected_tools + 1).await;
+    run.reply(json!({"tool_count": grown})).await;
+
+    run.wait_for("grown").await;
+    client.cancel().await.expect("the MCP client closes");
     let (status, gone) = app.session_action("disconnect", &server, &key).await;
     assert_eq!(status, StatusCode::OK, "{gone}");
     run.reply(Value::Null).await;
@@ -107,4 +123,19 @@ async fn without_the_websocket_the_page_polls_and_then_goes_live_again() {
     run.reply(Value::Null).await;
     run.finish().await;
     app.stop().await;
+}
+
+/// The server's tool count in the session once it is `want` (the refresh
+/// after an upstream's list_changed runs in the background), or the last
+/// count seen after a generous ceiling.
+async fn wait_for_tool_count(app: &TestApp, key: &str, server: &str, want: usize) -> Value {
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        seen = session_server(app, key, server).await["tool_count"].clone();
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seen
 }
