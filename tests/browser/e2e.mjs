@@ -184,8 +184,12 @@ await run(async () => {
     check(isDeepStrictEqual(schema, KNOWN_TOOL_SCHEMA), `${KNOWN_TOOL}'s <pre> schema ${JSON.stringify(schema)} differs from the API's ${JSON.stringify(KNOWN_TOOL_SCHEMA)}`);
     check(tool.pre.includes('\n  '), `${KNOWN_TOOL}'s schema is not pretty-printed: ${JSON.stringify(tool.pre)}`);
     const item = list.getByTestId('tool').filter({ has: page.locator('code, h1, h2, h3, h4, h5, h6').getByText(KNOWN_TOOL, { exact: true }) });
-    await item.locator('details > summary').click();
-    await expectVisible(item.locator('details pre'), `${KNOWN_TOOL}'s schema <pre> after opening "Input schema"`);
+    // A late status update re-renders the list and closes an open <details>
+    // (seen rarely); open it again until it stays open.
+    await until(`${KNOWN_TOOL}'s schema <pre> after opening "Input schema"`, 'visible', async () => {
+      if (!(await item.locator('details').evaluate((d) => d.open))) await item.locator('details > summary').click();
+      return { ok: await item.locator('details pre').isVisible(), seen: 'hidden' };
+    });
     await shot(page, '05-tools-expanded');
   });
 
@@ -217,8 +221,11 @@ await run(async () => {
 
   await step('phone width (375 px) and dark mode', async () => {
     await page.setViewportSize({ width: 375, height: 812 });
-    report.phone_scroll_width = await page.evaluate(() => document.documentElement.scrollWidth);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    report.phone_scroll_width = width;
+    check(width <= 375, `at 375 px the page is ${width} px wide: it scrolls sideways on a phone`);
     await shot(page, '06-phone-375');
+    await shot(page, '06-phone-375-first-screen', { fullPage: false });
     await page.setViewportSize({ width: 1280, height: 900 });
     const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await page.emulateMedia({ colorScheme: 'dark' });

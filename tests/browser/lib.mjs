@@ -129,12 +129,12 @@ export function watch(page, label) {
   pages.push({ label, page });
 }
 
-/** A full-page screenshot into ARTIFACTS as `<script>-<name>.png`. */
-export async function shot(page, name) {
+/** A screenshot (full page unless told) into ARTIFACTS as `<script>-<name>.png`. */
+export async function shot(page, name, { fullPage = true } = {}) {
   const path = join(ARTIFACTS, `${SCRIPT}-${name}.png`);
   // From the top, so a sticky header sits where a reader expects it.
   await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage });
   (results.report.screenshots ||= []).push(path);
   return path;
 }

@@ -216,7 +216,10 @@ impl BrowserRun {
                 failures(&summary)
             );
         }
-        eprintln!("browser script {} passed in {elapsed:?}", self.script);
+        eprintln!(
+            "browser script {} passed in {elapsed:?}; its report: {}",
+            self.script, summary["report"]
+        );
         Finished { summary, elapsed }
     }
 
