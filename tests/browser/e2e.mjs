@@ -17,7 +17,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import {
-  GATEWAY, run, step, env, newPage, shot, rendezvous, report, until, check, texts,
+  GATEWAY, run, step, env, newPage, requireBearer, shot, rendezvous, report, until, check, texts,
   expectText, expectVisible, expectAbsent, expectAttr, expectFieldError, signIn, card, badge, button,
 } from './lib.mjs';
 
@@ -33,6 +33,7 @@ const connectedText = `Connected · ${N} ${N === 1 ? 'tool' : 'tools'}`;
 
 await run(async () => {
   const page = await newPage('admin', { permissions: ['clipboard-read', 'clipboard-write'] });
+  requireBearer(page, 'admin', ADMIN_KEY);
   let categoryId;
 
   await step('the signed-out page shows the sign-in form', async () => {

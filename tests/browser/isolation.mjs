@@ -35,6 +35,7 @@ await run(async () => {
     await expectVisible(card(bob, BOB_SERVER), `bob's card ${BOB_SERVER}`);
     await expectVisible(card(bob, PUBLIC_SERVER), `the public card ${PUBLIC_SERVER}`);
     await expectAbsent(card(bob, ALICE_SERVER), `alice's card on bob's page`);
+    await expectText(bob.getByTestId('live-status'), 'Live', "bob's live-status text");
     const html = await bob.content();
     check(!html.includes(ALICE_SERVER) && !html.includes(ALICE_TITLE), `bob's page mentions alice's server (${ALICE_SERVER} / ${ALICE_TITLE}) somewhere in its DOM`);
     await shot(bob, 'bob');

@@ -129,6 +129,25 @@ export function watch(page, label) {
   pages.push({ label, page });
 }
 
+/**
+ * Fails the step in which `page` calls /api/ or /graphql without
+ * `Authorization: Bearer <token>`, or puts the token in a URL.
+ */
+export function requireBearer(page, label, token) {
+  page.on('request', async (request) => {
+    const url = request.url();
+    if (url.includes(encodeURIComponent(token)) || url.includes(token)) {
+      problems.push({ step: currentStep, page: label, kind: 'token-in-url', text: `the credential is in a URL: ${url.split('?')[0]}?…` });
+    }
+    const { pathname } = new URL(url);
+    if (!pathname.startsWith('/api/') && pathname !== '/graphql') return;
+    const auth = await request.headerValue('authorization');
+    if (auth !== `Bearer ${token}`) {
+      problems.push({ step: currentStep, page: label, kind: 'no-bearer', text: `${request.method()} ${pathname} went out with Authorization ${JSON.stringify(auth && auth.replace(token, '<token>'))}` });
+    }
+  });
+}
+
 /** A screenshot (full page unless told) into ARTIFACTS as `<script>-<name>.png`. */
 export async function shot(page, name, { fullPage = true } = {}) {
   const path = join(ARTIFACTS, `${SCRIPT}-${name}.png`);

@@ -12,7 +12,7 @@
 // server after each change).
 
 import {
-  GATEWAY, run, step, env, newPage, shot, rendezvous, report, until,
+  GATEWAY, run, step, env, newPage, requireBearer, shot, rendezvous, report, until,
   expectText, expectVisible, expectAttr, signIn, card, badge, button,
 } from './lib.mjs';
 
@@ -25,6 +25,7 @@ const connectedText = `Connected · ${N} ${N === 1 ? 'tool' : 'tools'}`;
 
 await run(async () => {
   const page = await newPage('user');
+  requireBearer(page, 'user', USER_KEY);
   const sockets = [];
   /** Text frames received on /graphql/ws that name the server. */
   const frames = [];
