@@ -9,11 +9,12 @@
 // Env: ADMIN_KEY, UPSTREAM_URL, EXPECTED_TOOLS, KNOWN_TOOL, CATEGORY_NAME,
 // CATEGORY_ICON, BAD_COLOR, COLOR_ERROR, GOOD_COLOR, SERVER_NAME,
 // SERVER_TITLE, SERVER_DESCRIPTION, BAD_URL, URL_ERROR, NEW_TITLE,
-// DEAD_SERVER (an uncategorized server whose upstream is down).
+// NEW_COLOR, DEAD_SERVER (an uncategorized server whose upstream is down).
 // Rendezvous: `created` {category_id}; `connected` (answer: {langchain_url,
 // description, input_schema} of KNOWN_TOOL, as the API reports them);
 // `disconnected`; `edited`; `failed` (answer: {last_error, message}: the
-// session's last error and the API's message for a connect); `deleted`.
+// session's last error and the API's message for a connect);
+// `category-edited`; `deleted`.
 
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -194,6 +195,13 @@ await run(async () => {
     await shot(page, '05-tools-expanded');
   });
 
+  await step('"Tools" again collapses the list', async () => {
+    const toggle = button(card(page, SERVER), 'Tools');
+    await toggle.click();
+    await expectAttr(toggle, 'aria-expanded', 'false', 'the "Tools" toggle after a second click');
+    await expectAbsent(card(page, SERVER).getByTestId('tool-list'), 'the tool-list after collapsing');
+  });
+
   await step('"Use it" shows the snippets for the connected server, with copy buttons', async () => {
     await expectVisible(page.getByRole('heading', { level: 2, name: 'Use it', exact: true }), 'the h2 "Use it"');
     await until('the LangChain snippet', `MultiServerMCPClient, "${SERVER}", ${langchainUrl}, <YOUR_TOKEN>`, async () => {
@@ -300,6 +308,24 @@ await run(async () => {
     await expectVisible(button(card(page, DEAD), 'Connect'), 'the "Connect" button of a failed server');
     await shot(page, '08-failed-connect');
   });
+
+  await step('"Edit category" saves a new colour, shown on the group', async () => {
+    const group = page.locator(`[data-testid="category-group"][data-category-id="${categoryId}"]`);
+    await button(group, 'Edit category').click();
+    const dialog = page.getByRole('dialog').filter({ has: page.getByRole('button', { name: 'Save', exact: true }) });
+    await expectVisible(dialog, 'a category dialog with a "Save" button');
+    const name = await dialog.getByLabel('Name', { exact: true }).inputValue();
+    check(name === CATEGORY_NAME, `the edit dialog's Name is ${JSON.stringify(name)}, not ${CATEGORY_NAME}`);
+    await dialog.getByLabel('Color', { exact: true }).fill(env('NEW_COLOR'));
+    await button(dialog, 'Save').click();
+    await expectAbsent(dialog, 'the category dialog after Save');
+    await until("the group's --category-color", env('NEW_COLOR'), async () => {
+      const color = await group.evaluate((el) => el.style.getPropertyValue('--category-color').trim());
+      return { ok: color === env('NEW_COLOR'), seen: color };
+    });
+  });
+
+  await rendezvous('category-edited', { category_id: categoryId });
 
   await step('"Delete" asks in a dialog; Cancel keeps the server, Delete removes it', async () => {
     const confirm = page.getByRole('dialog', { name: `Delete ${SERVER}?`, exact: true });

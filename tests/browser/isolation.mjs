@@ -4,8 +4,9 @@
 // key revoked while its page is open leads back to the sign-in form.
 //
 // Env: ALICE_KEY, BOB_KEY, ALICE_SERVER, ALICE_TITLE, BOB_SERVER,
-// PUBLIC_SERVER, BAD_KEY, BAD_KEY_MESSAGE.
-// Rendezvous: `revoke-alice` (the test revokes alice's key).
+// PUBLIC_SERVER, BOB_NEW_SERVER, UPSTREAM_URL, BAD_KEY, BAD_KEY_MESSAGE.
+// Rendezvous: `bob-created` (bob made BOB_NEW_SERVER in the dialog),
+// `revoke-alice` (the test revokes alice's key).
 
 import {
   GATEWAY, run, step, env, newPage, shot, until, check, rendezvous,
@@ -16,6 +17,7 @@ const ALICE_SERVER = env('ALICE_SERVER');
 const ALICE_TITLE = env('ALICE_TITLE');
 const BOB_SERVER = env('BOB_SERVER');
 const PUBLIC_SERVER = env('PUBLIC_SERVER');
+const BOB_NEW = env('BOB_NEW_SERVER');
 
 await run(async () => {
   const alice = await newPage('alice');
@@ -56,9 +58,19 @@ await run(async () => {
     const transports = await dialog.getByLabel('Transport', { exact: true }).locator('option').evaluateAll((os) => os.map((o) => o.value));
     check(!transports.includes('stdio'), `a user is offered the stdio transport: ${JSON.stringify(transports)}`);
     await expectAbsent(dialog.getByLabel('Public', { exact: true }), 'a "Public" checkbox for a user');
-    await button(dialog, 'Cancel').click();
-    await expectAbsent(dialog, 'the dialog after Cancel');
+    await dialog.getByLabel('Name', { exact: true }).fill(BOB_NEW);
+    await dialog.getByLabel('Title', { exact: true }).fill('Made by bob');
+    await dialog.getByLabel('Transport', { exact: true }).selectOption('streamable_http');
+    await dialog.getByLabel('URL', { exact: true }).fill(env('UPSTREAM_URL'));
+    await button(dialog, 'Create').click();
+    await expectAbsent(dialog, 'the dialog after Create');
+    await expectVisible(card(bob, BOB_NEW), `bob's new card ${BOB_NEW}`);
+    const text = await card(bob, BOB_NEW).innerText();
+    check(/\bPrivate\b/.test(text), `bob's new server is not shown as Private: ${JSON.stringify(text)}`);
+    await expectVisible(button(card(bob, BOB_NEW), 'Edit'), `"Edit" on bob's new server`);
   });
+
+  await rendezvous('bob-created', { server: BOB_NEW });
 
   await step('after Sign out, a bad key shows the API error and keeps the form', async () => {
     await button(bob, 'Sign out').click();

@@ -84,6 +84,7 @@ async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_pag
             ("BAD_URL", bad_url.into()),
             ("URL_ERROR", url_error),
             ("NEW_TITLE", new_title.clone()),
+            ("NEW_COLOR", "rgb(22, 163, 74)".into()),
             ("DEAD_SERVER", dead.clone()),
         ],
     )
@@ -164,6 +165,14 @@ async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_pag
         "message": refused["error"]["message"],
     }))
     .await;
+
+    run.wait_for("category-edited").await;
+    let (_, stored) = app
+        .get(&format!("/api/v1/categories/{category_id}"), &app.admin_key)
+        .await;
+    assert_eq!(stored["color"], "rgb(22, 163, 74)", "{stored}");
+    assert_eq!(stored["name"], category.as_str(), "{stored}");
+    run.reply(Value::Null).await;
 
     run.wait_for("deleted").await;
     let (status, _) = app

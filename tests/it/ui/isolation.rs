@@ -54,6 +54,7 @@ async fn each_users_page_shows_only_what_they_may_see_and_change() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    let bob_new = unique("bob-new-");
     let bad_key = "mfk_thisKeyDoesNotExist000000000000000000";
     let message = bad_key_message(&app, bad_key).await;
     let mut run = BrowserRun::start(
@@ -61,16 +62,28 @@ async fn each_users_page_shows_only_what_they_may_see_and_change() {
         &[
             ("GATEWAY_URL", app.base.clone()),
             ("ALICE_KEY", alice.clone()),
-            ("BOB_KEY", bob),
+            ("BOB_KEY", bob.clone()),
             ("ALICE_SERVER", alice_server),
             ("ALICE_TITLE", alice_title),
             ("BOB_SERVER", bob_server),
             ("PUBLIC_SERVER", public),
+            ("BOB_NEW_SERVER", bob_new.clone()),
+            ("UPSTREAM_URL", url.clone()),
             ("BAD_KEY", bad_key.into()),
             ("BAD_KEY_MESSAGE", message),
         ],
     )
     .await;
+    // Made in bob's dialog: bob's, private, unseen by alice.
+    run.wait_for("bob-created").await;
+    let (status, made) = app.get(&format!("/api/v1/servers/{bob_new}"), &bob).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(made["is_public"], false, "{made}");
+    assert_eq!(made["owner"], "bob", "{made}");
+    let (status, _) = app.get(&format!("/api/v1/servers/{bob_new}"), &alice).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    run.reply(Value::Null).await;
+
     run.wait_for("revoke-alice").await;
     app.state
         .api_keys()
