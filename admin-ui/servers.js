@@ -227,7 +227,10 @@ export class ServersView {
     tools.hidden = !open;
     card.classList.toggle('expanded', open);
     if (open) renderTools(tools, model.tools.get(s.id));
-    else tools.replaceChildren();
+    else {
+      tools.replaceChildren();
+      renderedTools.delete(tools);
+    }
     if (focused && (focused.hidden || focused.disabled) && !busy) {
       const next = [...card.querySelectorAll('.card-actions button')].find((b) => !b.hidden && !b.disabled);
       next?.focus();
@@ -237,25 +240,39 @@ export class ServersView {
 
 function renderTools(el, tools) {
   if (tools === undefined || tools === 'loading') {
+    renderedTools.delete(el);
     replace(el, h('p', { class: 'muted', role: 'status', text: 'Loading tools…' }));
     return;
   }
   if (tools instanceof Error) {
+    renderedTools.delete(el);
     replace(el, h('p', { class: 'inline-error', role: 'alert', text: tools.message }));
     return;
   }
+  // An update with the same tools leaves the list (and what the reader
+  // opened in it) alone; a changed list keeps the opened schemas open.
+  const signature = JSON.stringify(tools);
+  if (renderedTools.get(el) === signature) return;
+  const opened = new Set([...el.querySelectorAll('details[open]')]
+    .map((d) => d.closest('[data-tool]')?.getAttribute('data-tool')));
   const list = h('ul', { class: 'tool-list', 'data-testid': 'tool-list' });
   for (const tool of tools) {
-    list.append(h('li', { class: 'tool', 'data-testid': 'tool' },
+    const schema = h('details', {},
+      h('summary', {}, 'Input schema'),
+      h('pre', { class: 'schema', tabindex: '0', text: JSON.stringify(tool.input_schema ?? {}, null, 2) }));
+    schema.open = opened.has(tool.name);
+    list.append(h('li', { class: 'tool', 'data-testid': 'tool', 'data-tool': tool.name },
       h('code', { class: 'tool-name', text: tool.name }),
       tool.description ? h('p', { class: 'tool-desc', text: tool.description }) : null,
-      h('details', {},
-        h('summary', {}, 'Input schema'),
-        h('pre', { class: 'schema', tabindex: '0', text: JSON.stringify(tool.input_schema ?? {}, null, 2) }))));
+      schema));
   }
   if (!tools.length) list.append(h('li', { class: 'muted', text: 'This server offers no tools.' }));
   replace(el, list);
+  renderedTools.set(el, signature);
 }
+
+/** The tools each open list was last drawn from (see `renderTools`). */
+const renderedTools = new WeakMap();
 
 /** A category icon: same-origin images (the CSP allows no others) or text. */
 function iconNode(icon) {

@@ -186,12 +186,22 @@ await run(async () => {
     check(isDeepStrictEqual(schema, KNOWN_TOOL_SCHEMA), `${KNOWN_TOOL}'s <pre> schema ${JSON.stringify(schema)} differs from the API's ${JSON.stringify(KNOWN_TOOL_SCHEMA)}`);
     check(tool.pre.includes('\n  '), `${KNOWN_TOOL}'s schema is not pretty-printed: ${JSON.stringify(tool.pre)}`);
     const item = list.getByTestId('tool').filter({ has: page.locator('code, h1, h2, h3, h4, h5, h6').getByText(KNOWN_TOOL, { exact: true }) });
-    // A late status update re-renders the list and closes an open <details>
-    // (seen rarely); open it again until it stays open.
-    await until(`${KNOWN_TOOL}'s schema <pre> after opening "Input schema"`, 'visible', async () => {
-      if (!(await item.locator('details').evaluate((d) => d.open))) await item.locator('details > summary').click();
-      return { ok: await item.locator('details pre').isVisible(), seen: 'hidden' };
-    });
+    await item.locator('details > summary').click();
+    await until(`${KNOWN_TOOL}'s schema <pre> after opening "Input schema"`, 'visible', async () => ({
+      ok: await item.locator('details pre').isVisible(), seen: 'hidden',
+    }));
+    // A refresh of the page's data (here the one a tab coming back into view
+    // makes) redraws the cards: what the reader opened stays open.
+    const refreshed = page.waitForResponse((r) => r.url().includes('/api/v1/session/servers'));
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await refreshed;
+    // The redraw follows the responses: a schema closed by it stays closed,
+    // so sampling for a while after the refresh catches one.
+    for (let i = 0; i < 15; i += 1) {
+      check(await item.locator('details').evaluate((d) => d.open),
+        `${KNOWN_TOOL}'s "Input schema" closed itself when the page refreshed its data`);
+      await page.waitForTimeout(100);
+    }
     await shot(page, '05-tools-expanded');
   });
 
