@@ -449,12 +449,25 @@ pub async fn open_with_events(
     Ok(link)
 }
 
+/// An open failure as people read it (the admin page shows it on the
+/// server's card): redacted, and naming the server first, whichever
+/// transport or check produced it.
 fn redact_error(target: &Target, err: Error) -> Error {
     match err {
-        Error::Upstream { code, message } => Error::Upstream {
-            code,
-            message: target.redact(&message),
-        },
+        Error::Upstream { code, message } => {
+            let name = target.name.as_str();
+            let message = if message.starts_with(&format!("{name}: ")) {
+                message
+            } else if code == "upstream_unreachable" && target.transport != Transport::Stdio {
+                format!("{name}: cannot reach the upstream: {message}")
+            } else {
+                format!("{name}: {message}")
+            };
+            Error::Upstream {
+                code,
+                message: target.redact(&message),
+            }
+        }
         other => other,
     }
 }
@@ -566,12 +579,22 @@ pub(crate) fn init_error(target: &Target, err: rmcp::service::ClientInitializeEr
 /// (Connect): tcp connect error: Connection refused`), without rmcp's
 /// wrapper naming the transport's Rust type; anything else by its message.
 fn init_cause(err: &rmcp::service::ClientInitializeError) -> String {
-    use rmcp::transport::streamable_http_client::StreamableHttpError;
     let rmcp::service::ClientInitializeError::TransportError { error, context } = err else {
         return err.to_string();
     };
+    let causes = with_causes(error.error.as_ref());
+    if causes.is_empty() {
+        return err.to_string();
+    }
+    format!("{causes} (while trying to {context})")
+}
+
+/// An error and its causes joined with `: `, leaving out a cause whose text
+/// the previous message already holds.
+pub(crate) fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
     let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.error.as_ref());
+    let mut source = Some(err);
     while let Some(e) = source {
         // rmcp's HTTP client error hides its cause from `source()`.
         if let Some(StreamableHttpError::Client(inner)) =
@@ -581,14 +604,10 @@ fn init_cause(err: &rmcp::service::ClientInitializeError) -> String {
             continue;
         }
         let text = e.to_string();
-        // Some errors repeat their cause in their own message.
-        if !parts.last().is_some_and(|last| last.contains(&text)) && !text.is_empty() {
+        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
             parts.push(text);
         }
         source = e.source();
     }
-    if parts.is_empty() {
-        return err.to_string();
-    }
-    format!("{} (while trying to {context})", parts.join(": "))
+    parts.join(": ")
 }

@@ -136,7 +136,7 @@ fn request_error_code(err: &reqwest::Error) -> &'static str {
 fn request_error(what: &str, err: &reqwest::Error) -> Error {
     Error::Upstream {
         code: request_error_code(err),
-        message: format!("{what} failed: {err}"),
+        message: format!("{what} failed: {}", crate::upstream::with_causes(err)),
     }
 }
 

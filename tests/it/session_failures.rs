@@ -51,25 +51,35 @@ async fn assert_connect_fails(
 async fn a_refused_port_is_upstream_unreachable() {
     let app = app().await;
     let port = crate::support::redis::free_port();
-    add(&app, json!({"name": "gone", "transport": "streamable_http", "url": format!("http://127.0.0.1:{port}/mcp")})).await;
-    let started = Instant::now();
-    let entry = assert_connect_fails(
-        &app,
-        "gone",
-        StatusCode::BAD_GATEWAY,
-        "upstream_unreachable",
-    )
-    .await;
-    assert!(started.elapsed() < Duration::from_secs(30));
-    // The stored reason is for people (the admin page shows it on the card):
-    // the server, what failed and the root cause, no Rust type names.
-    let reason = entry["last_error"].as_str().unwrap_or_default();
-    assert!(
-        reason.starts_with("gone: cannot reach the upstream: ")
-            && reason.contains("Connection refused"),
-        "{reason}"
-    );
-    assert!(!reason.contains("rmcp::"), "{reason}");
+    for (name, transport, url) in [
+        (
+            "gone",
+            "streamable_http",
+            format!("http://127.0.0.1:{port}/mcp"),
+        ),
+        ("gone_sse", "sse", format!("http://127.0.0.1:{port}/sse")),
+        ("gone_ws", "websocket", format!("ws://127.0.0.1:{port}/ws")),
+    ] {
+        add(
+            &app,
+            json!({"name": name, "transport": transport, "url": url}),
+        )
+        .await;
+        let started = Instant::now();
+        let entry =
+            assert_connect_fails(&app, name, StatusCode::BAD_GATEWAY, "upstream_unreachable").await;
+        assert!(started.elapsed() < Duration::from_secs(30));
+        // The stored reason is for people (the admin page shows it on the
+        // card): the server, what failed and the root cause, on every
+        // transport, with no Rust type names.
+        let reason = entry["last_error"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(&format!("{name}: cannot reach the upstream: "))
+                && reason.contains("onnection refused"),
+            "{transport}: {reason}"
+        );
+        assert!(!reason.contains("rmcp::"), "{reason}");
+    }
 }
 
 #[tokio::test]
