@@ -120,6 +120,40 @@ fn request_data(app: AppState, principal: Principal) -> Data {
     data
 }
 
+/// The `Authorization` value a socket authenticated with: its
+/// subscriptions check it again before each event they deliver, so a
+/// revoked key or an expired JWT stops the flow.
+#[derive(Clone)]
+pub(crate) struct SocketCredential(crate::secret::Secret<String>);
+
+impl SocketCredential {
+    /// The principal this credential stands for now, or why it no longer does.
+    pub(crate) async fn authenticate(&self, app: &AppState) -> crate::error::Result<Principal> {
+        authenticate_header(app, self.0.expose()).await
+    }
+}
+
+/// Authenticates an `Authorization` header value (`Bearer …`).
+async fn authenticate_header(app: &AppState, value: &str) -> crate::error::Result<Principal> {
+    let mut request = axum::http::Request::new(());
+    if let Ok(value) = axum::http::HeaderValue::from_str(value) {
+        request.headers_mut().insert(AUTHORIZATION, value);
+    }
+    let (parts, ()) = request.into_parts();
+    crate::auth::extract::authenticate(app, &parts).await
+}
+
+/// [`request_data`] for a socket, with the credential it authenticated with.
+fn socket_data(app: AppState, principal: Principal, credential: Option<&str>) -> Data {
+    let mut data = request_data(app, principal);
+    if let Some(credential) = credential.filter(|c| !c.is_empty()) {
+        data.insert(SocketCredential(crate::secret::Secret::new(
+            credential.to_owned(),
+        )));
+    }
+    data
+}
+
 /// The principal of a WebSocket whose upgrade carried no `Authorization`
 /// (browsers cannot set one): `connection_init`'s payload
 /// `{"Authorization": "Bearer …"}`; without one, the upgrade's anonymous
@@ -128,7 +162,7 @@ async fn principal_from_init(
     app: &AppState,
     payload: serde_json::Value,
     anonymous: Option<Principal>,
-) -> async_graphql::Result<Principal> {
+) -> async_graphql::Result<Data> {
     let value = payload
         .get("Authorization")
         .or_else(|| payload.get("authorization"))
@@ -137,18 +171,13 @@ async fn principal_from_init(
     if value.is_empty()
         && let Some(principal) = anonymous
     {
-        return Ok(principal);
+        return Ok(socket_data(app.clone(), principal, None));
     }
-    let mut request = axum::http::Request::new(());
-    if let Ok(value) = axum::http::HeaderValue::from_str(value) {
-        request.headers_mut().insert(AUTHORIZATION, value);
-    }
-    let (parts, ()) = request.into_parts();
-    let principal = crate::auth::extract::authenticate(app, &parts)
+    let principal = authenticate_header(app, value)
         .await
         .map_err(error::to_gql)?;
     crate::ratelimit::check(app, &principal).map_err(error::to_gql)?;
-    Ok(principal)
+    Ok(socket_data(app.clone(), principal, Some(value)))
 }
 
 /// Upgrades to a `graphql-transport-ws` (or legacy `graphql-ws`) socket,
@@ -175,7 +204,7 @@ async fn subscribe(
             Err(err) if has_header => return error::http_error(err),
             // No anonymous session for this upgrade (another origin's page):
             // `connection_init` must carry a credential.
-            Err(_) => return serve_socket(schema, app, protocol, upgrade, None, false),
+            Err(_) => return serve_socket(schema, app, protocol, upgrade, None, None),
         };
         if let Err(err) = crate::ratelimit::check(&app, &principal) {
             return error::http_error(err);
@@ -184,32 +213,40 @@ async fn subscribe(
     } else {
         None
     };
-    serve_socket(schema, app, protocol, upgrade, principal, has_header)
+    let header = has_header.then(|| {
+        parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    });
+    serve_socket(schema, app, protocol, upgrade, principal, header)
 }
 
-/// Serves the socket as `principal` when the upgrade authenticated it,
-/// else as whoever `connection_init` names (`principal`, when given, being
-/// the anonymous fallback).
+/// Serves the socket as `principal` when the upgrade's `header`
+/// authenticated it, else as whoever `connection_init` names (`principal`,
+/// when given, being the anonymous fallback).
 fn serve_socket(
     schema: AdminSchema,
     app: AppState,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
     principal: Option<Principal>,
-    authenticated: bool,
+    header: Option<String>,
 ) -> Response {
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
             let ws = GraphQLWebSocket::new(socket, schema, protocol);
-            match principal {
-                Some(principal) if authenticated => {
-                    ws.with_data(request_data(app, principal)).serve().await
+            match (principal, header) {
+                (Some(principal), Some(header)) => {
+                    let data = socket_data(app, principal, Some(&header));
+                    ws.with_data(data).serve().await
                 }
-                anonymous => {
+                (anonymous, _) => {
                     ws.on_connection_init(move |payload| async move {
-                        let principal = principal_from_init(&app, payload, anonymous).await?;
-                        Ok(request_data(app, principal))
+                        principal_from_init(&app, payload, anonymous).await
                     })
                     .serve()
                     .await

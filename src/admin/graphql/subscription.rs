@@ -18,9 +18,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::admin::graphql::error::GqlResult;
 use crate::admin::graphql::types::ConnectionStatus;
-use crate::admin::graphql::{app, principal};
+use crate::admin::graphql::{SocketCredential, app, principal};
 use crate::auth::Principal;
 use crate::catalog::service::{ListParams, MAX_LIMIT};
+use crate::error::Error;
 use crate::gateway::notify::Change;
 use crate::session::manager::ServerStatus;
 use crate::state::AppState;
@@ -74,9 +75,26 @@ async fn snapshot(
     }
 }
 
+/// Whether the socket's credential still stands for the same principal.
+async fn still_valid(
+    app: &AppState,
+    credential: &SocketCredential,
+    principal: &Principal,
+) -> crate::error::Result<()> {
+    let now = credential.authenticate(app).await?;
+    if now.user_id == principal.user_id && now.role == principal.role {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized(
+            "the credential now names another principal".into(),
+        ))
+    }
+}
+
 struct Watch {
     app: AppState,
     principal: Principal,
+    credential: Option<SocketCredential>,
     events: tokio::sync::broadcast::Receiver<crate::gateway::notify::SessionEvent>,
     last: HashMap<String, ServerStatusChange>,
     pending: VecDeque<ServerStatusChange>,
@@ -91,12 +109,17 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = ServerStatusChange> + use<>> {
         let (app, principal) = (app(ctx)?.clone(), principal(ctx)?.clone());
+        let credential = ctx.data_opt::<SocketCredential>().cloned();
+        if let Some(credential) = &credential {
+            still_valid(&app, credential, &principal).await.gql()?;
+        }
         // Subscribe before the first read, so no change falls in between.
         let events = app.notifier().subscribe();
         let last = snapshot(&app, &principal).await.gql()?;
         let watch = Watch {
             app,
             principal,
+            credential,
             events,
             last,
             pending: VecDeque::new(),
@@ -116,6 +139,21 @@ impl SubscriptionRoot {
                     Err(RecvError::Closed) => return None,
                 };
                 if !ours {
+                    continue;
+                }
+                // A revoked key or an expired token ends the flow at the
+                // next event (the socket itself stays for the client to close).
+                if let Some(credential) = &w.credential
+                    && let Err(err) = still_valid(&w.app, credential, &w.principal).await
+                {
+                    if matches!(err, Error::Unauthorized(_)) {
+                        tracing::info!(
+                            session = %w.principal.session,
+                            "serverStatusChanged: the credential is no longer valid; subscription ended"
+                        );
+                        return None;
+                    }
+                    tracing::warn!(error = %err, "serverStatusChanged: cannot check the credential");
                     continue;
                 }
                 let now = match snapshot(&w.app, &w.principal).await {

@@ -202,3 +202,99 @@ async fn a_socket_without_valid_credentials_is_refused() {
     }
     app.stop().await;
 }
+
+/// A subscription stands on its socket's credential: once the key is
+/// revoked, the next change in the session ends it instead of being told.
+#[tokio::test]
+async fn a_revoked_key_ends_its_subscription_at_the_next_change() {
+    use manifold::auth::{Credential, Principal, Role};
+    use manifold::session::SessionId;
+
+    let app = spawn_app().await;
+    let (command, args) = fixture_stdio();
+    let (status, body) = app
+        .post(
+            "/api/v1/servers",
+            &app.admin_key,
+            json!({"name": "fixture", "transport": "stdio", "command": command,
+                   "args": args, "is_public": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let alice = app.user_key("alice").await;
+
+    let mut request = app
+        .url("/graphql/ws")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {alice}")}});
+    ws.send(Message::text(init.to_string()))
+        .await
+        .expect("init");
+    assert_eq!(next_message(&mut ws).await["type"], "connection_ack");
+    let listeners = app.state.notifier().subscribers();
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "subscription { serverStatusChanged { name status } }"}});
+    ws.send(Message::text(subscribe.to_string()))
+        .await
+        .expect("subscribe");
+    for _ in 0..500 {
+        if app.state.notifier().subscribers() > listeners {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(app.state.notifier().subscribers() > listeners);
+
+    let keys = app.state.api_keys().list().await.expect("keys");
+    let key = keys
+        .iter()
+        .find(|k| k.user_id == "alice")
+        .expect("alice's key");
+    app.state
+        .api_keys()
+        .revoke(key.id.as_str())
+        .await
+        .expect("revoked");
+    // A change in alice's session made from inside (her key no longer works
+    // on any surface).
+    let principal = Principal {
+        user_id: "alice".into(),
+        role: Role::User,
+        session: SessionId::parse("alice").expect("session id"),
+        credential: Credential::ApiKey {
+            key_id: key.id.clone(),
+        },
+    };
+    app.state
+        .sessions()
+        .connect(&principal, "fixture")
+        .await
+        .expect("connected");
+    let message = next_message(&mut ws).await;
+    assert_eq!(message["type"], "complete", "{message}");
+    assert_eq!(message["id"], "1");
+
+    // Subscribing again on the same socket is refused.
+    ws.send(Message::text(subscribe.to_string()))
+        .await
+        .expect("subscribe again");
+    // (async-graphql answers a field error as a `next` with `errors`.)
+    let message = next_message(&mut ws).await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["payload"]["data"], Value::Null, "{message}");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "unauthorized",
+        "{message}"
+    );
+    app.stop().await;
+}
