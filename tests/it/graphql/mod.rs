@@ -49,3 +49,17 @@ pub fn first_code(body: &Value) -> &str {
         .as_str()
         .unwrap_or("<no extensions.code>")
 }
+
+/// A public stdio `mcp-fixture` server named `fixture`, made by the admin.
+pub async fn add_public_fixture(app: &TestApp) {
+    let (command, args) = crate::support::upstreams::fixture_stdio();
+    let (status, body) = app
+        .post(
+            "/api/v1/servers",
+            &app.admin_key,
+            serde_json::json!({"name": "fixture", "transport": "stdio", "command": command,
+                   "args": args, "is_public": true}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+}

@@ -5,9 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{data, first_code, gql};
+use super::{add_public_fixture, data, first_code, gql};
 use crate::support::app::spawn_app;
-use crate::support::upstreams::fixture_stdio;
 
 const SERVER_STATE: &str = "query($name: String) {
     server(name: $name) { name status toolCount connectedAt lastError
@@ -27,16 +26,7 @@ async fn rest_status(app: &crate::support::app::TestApp, key: &str, name: &str) 
 #[tokio::test]
 async fn a_connect_through_graphql_is_visible_through_rest_and_the_reverse() {
     let app = spawn_app().await;
-    let (command, args) = fixture_stdio();
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": "fixture", "transport": "stdio", "command": command,
-                   "args": args, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    add_public_fixture(&app).await;
     let alice = app.user_key("alice").await;
 
     let connected = data(

@@ -7,9 +7,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::data;
+use super::{add_public_fixture, data};
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
-use crate::support::upstreams::fixture_stdio;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -31,34 +30,10 @@ async fn next_message(ws: &mut Socket) -> Value {
         .expect("a message within 20 s")
 }
 
-#[tokio::test]
-async fn a_subscriber_sees_this_sessions_connects_and_disconnects_from_any_surface() {
-    subscriber_sees_its_sessions_changes(spawn_app().await).await;
-}
-
-/// Where anonymous sessions are on, a socket whose upgrade has no header
-/// (a browser's) is still the user its `connection_init` names, not the
-/// anonymous session of its address.
-#[tokio::test]
-async fn with_anonymous_sessions_on_the_init_payload_still_names_the_user() {
-    let app = spawn_app_with(|s| s.auth.anonymous.enabled = true).await;
-    subscriber_sees_its_sessions_changes(app).await;
-}
-
-async fn subscriber_sees_its_sessions_changes(app: TestApp) {
-    let (command, args) = fixture_stdio();
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": "fixture", "transport": "stdio", "command": command,
-                   "args": args, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let alice = app.user_key("alice").await;
-    let bob = app.user_key("bob").await;
-
+/// A socket upgraded with `graphql-transport-ws`, authenticated the way a
+/// browser does (the key in `connection_init`), running `query` as
+/// subscription `1` once it listens for session events.
+async fn subscribed(app: &TestApp, key: &str, query: &str) -> Socket {
     let mut request = app
         .url("/graphql/ws")
         .replace("http://", "ws://")
@@ -80,15 +55,14 @@ async fn subscriber_sees_its_sessions_changes(app: TestApp) {
     );
     // Browsers cannot set headers on a WebSocket: the key rides in the init payload.
     let init =
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {alice}")}});
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}});
     ws.send(Message::text(init.to_string()))
         .await
         .expect("init");
     assert_eq!(next_message(&mut ws).await["type"], "connection_ack");
 
     let listeners = app.state.notifier().subscribers();
-    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {
-        "query": "subscription { serverStatusChanged { name status toolCount connectedAt } }"}});
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
     ws.send(Message::text(subscribe.to_string()))
         .await
         .expect("subscribe");
@@ -103,6 +77,34 @@ async fn subscriber_sees_its_sessions_changes(app: TestApp) {
         app.state.notifier().subscribers() > listeners,
         "subscription started"
     );
+    ws
+}
+
+#[tokio::test]
+async fn a_subscriber_sees_this_sessions_connects_and_disconnects_from_any_surface() {
+    subscriber_sees_its_sessions_changes(spawn_app().await).await;
+}
+
+/// Where anonymous sessions are on, a socket whose upgrade has no header
+/// (a browser's) is still the user its `connection_init` names, not the
+/// anonymous session of its address.
+#[tokio::test]
+async fn with_anonymous_sessions_on_the_init_payload_still_names_the_user() {
+    let app = spawn_app_with(|s| s.auth.anonymous.enabled = true).await;
+    subscriber_sees_its_sessions_changes(app).await;
+}
+
+async fn subscriber_sees_its_sessions_changes(app: TestApp) {
+    add_public_fixture(&app).await;
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+
+    let mut ws = subscribed(
+        &app,
+        &alice,
+        "subscription { serverStatusChanged { name status toolCount connectedAt } }",
+    )
+    .await;
 
     // Another session's connect is not alice's news; alice's own REST connect is.
     let (status, _) = app.session_action("connect", "fixture", &bob).await;
@@ -211,49 +213,12 @@ async fn a_revoked_key_ends_its_subscription_at_the_next_change() {
     use manifold::session::SessionId;
 
     let app = spawn_app().await;
-    let (command, args) = fixture_stdio();
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": "fixture", "transport": "stdio", "command": command,
-                   "args": args, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    add_public_fixture(&app).await;
     let alice = app.user_key("alice").await;
 
-    let mut request = app
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
-    let init =
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {alice}")}});
-    ws.send(Message::text(init.to_string()))
-        .await
-        .expect("init");
-    assert_eq!(next_message(&mut ws).await["type"], "connection_ack");
-    let listeners = app.state.notifier().subscribers();
-    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {
-        "query": "subscription { serverStatusChanged { name status } }"}});
-    ws.send(Message::text(subscribe.to_string()))
-        .await
-        .expect("subscribe");
-    for _ in 0..500 {
-        if app.state.notifier().subscribers() > listeners {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(app.state.notifier().subscribers() > listeners);
+    let query = "subscription { serverStatusChanged { name status } }";
+    let mut ws = subscribed(&app, &alice, query).await;
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
 
     let keys = app.state.api_keys().list().await.expect("keys");
     let key = keys
