@@ -20,6 +20,7 @@
 
 mod access;
 mod discovery;
+mod revoke;
 mod scope;
 mod store;
 
@@ -402,19 +403,6 @@ impl OAuthBroker {
             store::take_flow(&self.inner.state, &self.inner.catalog, state).await?;
         }
         Ok(())
-    }
-
-    /// Forgets the principal's tokens for the server; whether there were any.
-    pub async fn revoke(&self, principal: &Principal, server: &Server) -> Result<bool> {
-        let gone = self
-            .inner
-            .catalog
-            .delete_oauth_credentials(&principal.user_id, &server.id)
-            .await?;
-        if gone {
-            tracing::info!(server = %server.name, user = %principal.user_id, "authorization revoked");
-        }
-        Ok(gone)
     }
 
     /// The per-user access a link to `server` uses, or `oauth_required`

@@ -10,10 +10,12 @@
 //! | `POST /register` | RFC 7591 registration of public clients |
 //! | `GET /authorize` | auto-approves for the user named by `login_hint` or `X-Fixture-User` |
 //! | `POST /token` | `authorization_code` and `refresh_token` grants |
+//! | `POST /revoke` | RFC 7009 revocation (left out of the metadata with `FIXTURE_OAUTH_NO_REVOKE=1`) |
 //! | `/mcp` | 401 + `WWW-Authenticate` without a live access token |
 //! | `POST /admin/expire-access-tokens` | every access token stops working; refresh tokens stay |
 //! | `GET /admin/stats` | counts of registrations, authorizations, exchanges, refreshes |
 //! | `GET /admin/issued` | every access and refresh token ever issued (leak checks) |
+//! | `GET /admin/counters` | revocations per token type, metadata documents served |
 //!
 //! Tokens are opaque random strings kept in memory; the access-token
 //! lifetime is `FIXTURE_OAUTH_TOKEN_TTL` seconds (default 3600). An
@@ -37,6 +39,9 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+
+#[path = "oauth_revoke.rs"]
+mod revoke;
 
 /// Default access-token lifetime in seconds.
 const DEFAULT_TTL_SECS: u64 = 3600;
@@ -77,7 +82,7 @@ pub fn protect(mcp: Router, local: SocketAddr, ttl: Duration) -> Router {
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    let state = AuthServer::new(format!("http://{public}"), ttl);
+    let state = AuthServer::new(format!("http://{public}"), ttl, !revoke::disabled_by_env());
     let mcp = mcp.layer(middleware::from_fn_with_state(state.clone(), require_token));
     let oauth = Router::new()
         .route(
@@ -95,9 +100,11 @@ pub fn protect(mcp: Router, local: SocketAddr, ttl: Duration) -> Router {
         .route("/register", post(register))
         .route("/authorize", get(authorize))
         .route("/token", post(token))
+        .route("/revoke", post(revoke::revoke))
         .route("/admin/expire-access-tokens", post(expire_access_tokens))
         .route("/admin/stats", get(stats))
         .route("/admin/issued", get(issued))
+        .route("/admin/counters", get(revoke::counters))
         .with_state(state);
     mcp.merge(oauth)
 }
@@ -112,6 +119,8 @@ struct Shared {
     /// `http://host:port`: the issuer and the origin of every endpoint.
     origin: String,
     ttl: Duration,
+    /// Whether the metadata advertises `revocation_endpoint`.
+    revocation: bool,
     rng: SystemRandom,
     store: Mutex<Store>,
 }
@@ -126,6 +135,7 @@ struct Store {
     issued_access: Vec<String>,
     issued_refresh: Vec<String>,
     stats: Stats,
+    counters: revoke::Counters,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -146,23 +156,29 @@ struct CodeGrant {
     expires: Instant,
 }
 
+/// Tokens of one authorization grant share its `grant` id (kept across
+/// refreshes), so revoking a refresh token can end its access tokens too.
 struct AccessGrant {
+    client_id: String,
+    grant: String,
     user: String,
     expires: Instant,
 }
 
 struct RefreshGrant {
     client_id: String,
+    grant: String,
     user: String,
     scope: Option<String>,
 }
 
 impl AuthServer {
-    fn new(origin: String, ttl: Duration) -> Self {
+    fn new(origin: String, ttl: Duration, revocation: bool) -> Self {
         Self {
             shared: Arc::new(Shared {
                 origin,
                 ttl,
+                revocation,
                 rng: SystemRandom::new(),
                 store: Mutex::default(),
             }),
@@ -195,11 +211,13 @@ impl AuthServer {
         format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    /// Issues an access token and a refresh token to `user`; the token response.
+    /// Issues an access token and a refresh token to `user` under `grant`;
+    /// the token response.
     fn issue(
         &self,
         store: &mut Store,
         client_id: &str,
+        grant: &str,
         user: &str,
         scope: Option<String>,
     ) -> Value {
@@ -208,6 +226,8 @@ impl AuthServer {
         store.access.insert(
             access.clone(),
             AccessGrant {
+                client_id: client_id.to_owned(),
+                grant: grant.to_owned(),
                 user: user.to_owned(),
                 expires: Instant::now() + self.shared.ttl,
             },
@@ -216,6 +236,7 @@ impl AuthServer {
             refresh.clone(),
             RefreshGrant {
                 client_id: client_id.to_owned(),
+                grant: grant.to_owned(),
                 user: user.to_owned(),
                 scope: scope.clone(),
             },
@@ -333,6 +354,7 @@ async fn require_token(
 }
 
 async fn resource_metadata(State(server): State<AuthServer>) -> axum::Json<Value> {
+    server.store().counters.resource_metadata += 1;
     axum::Json(json!({
         "resource": server.resource(),
         "authorization_servers": [server.origin()],
@@ -342,8 +364,9 @@ async fn resource_metadata(State(server): State<AuthServer>) -> axum::Json<Value
 }
 
 async fn server_metadata(State(server): State<AuthServer>) -> axum::Json<Value> {
+    server.store().counters.server_metadata += 1;
     let origin = server.origin();
-    axum::Json(json!({
+    let mut metadata = json!({
         "issuer": origin,
         "authorization_endpoint": format!("{origin}/authorize"),
         "token_endpoint": format!("{origin}/token"),
@@ -353,7 +376,11 @@ async fn server_metadata(State(server): State<AuthServer>) -> axum::Json<Value> 
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],
         "authorization_response_iss_parameter_supported": true,
-    }))
+    });
+    if server.shared.revocation {
+        metadata["revocation_endpoint"] = Value::String(format!("{origin}/revoke"));
+    }
+    axum::Json(metadata)
 }
 
 /// RFC 7591 for public clients: absolute redirect URIs, auth method `none`.
@@ -583,7 +610,8 @@ async fn token(State(server): State<AuthServer>, headers: HeaderMap, body: Bytes
             }
             store.stats.token_exchanges += 1;
             tracing::info!("oauth: issued tokens to {} (code exchange)", grant.user);
-            let body = server.issue(&mut store, &client_id, &grant.user, grant.scope);
+            let family = server.random("fxgrant_");
+            let body = server.issue(&mut store, &client_id, &family, &grant.user, grant.scope);
             (StatusCode::OK, no_store(), axum::Json(body)).into_response()
         }
         Some("refresh_token") => {
@@ -609,7 +637,7 @@ async fn token(State(server): State<AuthServer>, headers: HeaderMap, body: Bytes
             store.stats.refreshes += 1;
             tracing::info!("oauth: issued tokens to {} (refresh)", grant.user);
             let scope = param("scope").map(str::to_owned).or(grant.scope);
-            let body = server.issue(&mut store, &client_id, &grant.user, scope);
+            let body = server.issue(&mut store, &client_id, &grant.grant, &grant.user, scope);
             (StatusCode::OK, no_store(), axum::Json(body)).into_response()
         }
         Some(other) => invalid(
