@@ -1,0 +1,306 @@
+//! Forgetting an upstream authorization (`DELETE /api/v1/servers/{id}/oauth`)
+//! revokes the user's tokens at the authorization server (RFC 7009) when its
+//! metadata advertises a revocation endpoint, and deletes them locally even
+//! when revocation is not offered or fails.
+//!
+//! The first test checks the fixture's revocation endpoint itself with
+//! rmcp's own OAuth client, so a failure in the others points at the gateway.
+
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
+use serde_json::{Value, json};
+
+use crate::mcp_endpoint::{call, initialize_body, mcp_client_at};
+use crate::support::app::{TestApp, code, spawn_app};
+use crate::support::oauth_fixture::{OAuthFixture, approve};
+
+/// The fixture's `/admin/counters`.
+async fn counters(fx: &OAuthFixture) -> Value {
+    let resp = reqwest::get(fx.admin_url("counters"))
+        .await
+        .expect("counters requested");
+    assert_eq!(resp.status(), StatusCode::OK, "GET /admin/counters");
+    resp.json().await.expect("JSON counters")
+}
+
+/// The status of an `initialize` sent straight to the fixture's `/mcp` with
+/// `token`.
+async fn upstream_status(fx: &OAuthFixture, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(fx.mcp_url())
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&initialize_body())
+        .send()
+        .await
+        .expect("request to the fixture sent")
+        .status()
+}
+
+/// A form POST to the fixture's revocation endpoint: its status.
+async fn revoke_at(fx: &OAuthFixture, form: &[(&str, &str)]) -> StatusCode {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    reqwest::Client::new()
+        .post(format!("{}/revoke", fx.origin()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("revocation sent")
+        .status()
+}
+
+#[tokio::test]
+async fn the_oauth_fixture_revokes_a_refresh_token_with_its_grants_access_tokens() {
+    let fx = OAuthFixture::start();
+    let metadata: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        fx.origin()
+    ))
+    .await
+    .expect("metadata requested")
+    .json()
+    .await
+    .expect("JSON metadata");
+    assert_eq!(
+        metadata["revocation_endpoint"],
+        format!("{}/revoke", fx.origin())
+    );
+
+    let mut oauth = OAuthState::new(fx.mcp_url(), None)
+        .await
+        .expect("OAuth state");
+    oauth
+        .start_authorization(
+            AuthorizationRequest::new("http://127.0.0.1:9/callback").with_client_name("it"),
+        )
+        .await
+        .expect("discovery and registration");
+    let url = oauth
+        .get_authorization_url()
+        .await
+        .expect("authorization URL");
+    oauth
+        .handle_callback_url(&approve(&url, "carol").await)
+        .await
+        .expect("code exchange");
+    let manager = oauth.into_authorization_manager().expect("a manager");
+    let (client_id, tokens) = manager.get_credentials().await.expect("credentials");
+    let tokens = serde_json::to_value(tokens.expect("a token response")).expect("JSON");
+    let access = tokens["access_token"].as_str().expect("access token");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token");
+    assert_eq!(upstream_status(&fx, access).await, StatusCode::OK);
+
+    let hint = ("token_type_hint", "refresh_token");
+    assert_eq!(
+        revoke_at(&fx, &[("token", refresh), hint]).await,
+        StatusCode::UNAUTHORIZED,
+        "a client must name itself"
+    );
+    let client = ("client_id", client_id.as_str());
+    assert_eq!(
+        revoke_at(&fx, &[("token", refresh), hint, client]).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        upstream_status(&fx, access).await,
+        StatusCode::UNAUTHORIZED,
+        "the refresh token's grant ends with it"
+    );
+    let refreshed = manager.refresh_token().await;
+    assert!(refreshed.is_err(), "a revoked refresh token cannot refresh");
+    // Already invalid, or never issued: 200 all the same (RFC 7009 §2.2).
+    let access_hint = ("token_type_hint", "access_token");
+    assert_eq!(
+        revoke_at(&fx, &[("token", access), access_hint, client]).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        revoke_at(&fx, &[("token", "fxat_never-issued"), client]).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        counters(&fx).await["revocations"],
+        json!({"refresh_token": 1, "access_token": 1, "unknown": 1})
+    );
+}
+
+/// An admin-created public server over the fixture's `/mcp` that needs
+/// OAuth; its id.
+async fn oauth_server(app: &TestApp, fx: &OAuthFixture, name: &str) -> String {
+    let (status, created) = app
+        .post(
+            "/api/v1/servers",
+            &app.admin_key,
+            json!({"name": name, "transport": "streamable_http", "url": fx.mcp_url(),
+                   "requires_oauth2": true, "is_public": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["id"].as_str().expect("id").to_owned()
+}
+
+/// `user` (API key `key`) authorizes server `id` through the gateway: the
+/// connect answers `oauth_required`, the user approves at the fixture, the
+/// browser lands on the gateway's callback.
+async fn authorize(app: &TestApp, id: &str, key: &str, user: &str) {
+    let (status, body) = app.session_action("connect", id, key).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "oauth_required"),
+        "{body}"
+    );
+    let url = body["error"]["authorization_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no authorization_url: {body}"));
+    let callback = approve(url, user).await;
+    let resp = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+        .get(&callback)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .expect("callback sent");
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
+    assert_eq!(oauth_field(app, key, id).await, "authorized");
+}
+
+/// The `oauth` field of server `id` in the caller's session list.
+async fn oauth_field(app: &TestApp, key: &str, id: &str) -> Value {
+    let (status, list) = app.get("/api/v1/session/servers", key).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["id"] == id))
+        .map(|item| item["oauth"].clone())
+        .unwrap_or_else(|| panic!("{id} is not in the session list: {list}"))
+}
+
+/// The bearer token the upstream saw on a `whoami` call through `client`,
+/// checking it belongs to `user`.
+async fn token_seen(client: &RunningService<RoleClient, ()>, tool: &str, user: &str) -> String {
+    let result = client
+        .call_tool(call(tool, json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
+    let seen = result.structured_content.expect("whoami answers JSON");
+    assert_eq!(seen["oauth_user"], user, "{seen}");
+    seen["authorization"]
+        .as_str()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_else(|| panic!("no bearer token reached the upstream: {seen}"))
+        .to_owned()
+}
+
+/// `DELETE /api/v1/servers/{id}/oauth` as `key` must answer 204.
+async fn forget(app: &TestApp, id: &str, key: &str) {
+    let (status, body) = app
+        .delete(&format!("/api/v1/servers/{id}/oauth"), key)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+}
+
+#[tokio::test]
+async fn forgetting_an_authorization_revokes_the_users_tokens_upstream_and_no_one_elses() {
+    let fx = OAuthFixture::start();
+    let app = spawn_app().await;
+    let id = oauth_server(&app, &fx, "revokefx").await;
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+    authorize(&app, &id, &alice, "alice").await;
+    authorize(&app, &id, &bob, "bob").await;
+    let tool = "revokefx__whoami";
+    let alice_mcp = mcp_client_at(&app, "/mcp", &alice).await;
+    let bob_mcp = mcp_client_at(&app, "/mcp", &bob).await;
+    let alice_token = token_seen(&alice_mcp, tool, "alice").await;
+    let bob_token = token_seen(&bob_mcp, tool, "bob").await;
+    assert_eq!(
+        counters(&fx).await["revocations"],
+        json!({"refresh_token": 0, "access_token": 0, "unknown": 0})
+    );
+
+    forget(&app, &id, &alice).await;
+    assert_eq!(
+        counters(&fx).await["revocations"],
+        json!({"refresh_token": 1, "access_token": 1, "unknown": 0}),
+        "alice's refresh token, then her access token"
+    );
+    assert_eq!(
+        upstream_status(&fx, &alice_token).await,
+        StatusCode::UNAUTHORIZED,
+        "alice's access token is dead at the authorization server"
+    );
+    assert_eq!(oauth_field(&app, &alice, &id).await, "required");
+    let (status, body) = app.session_action("connect", &id, &alice).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "oauth_required"),
+        "{body}"
+    );
+
+    // Bob keeps his authorization and the very same token.
+    assert_eq!(oauth_field(&app, &bob, &id).await, "authorized");
+    assert_eq!(token_seen(&bob_mcp, tool, "bob").await, bob_token);
+    assert_eq!(upstream_status(&fx, &bob_token).await, StatusCode::OK);
+    assert_eq!(
+        counters(&fx).await["revocations"],
+        json!({"refresh_token": 1, "access_token": 1, "unknown": 0}),
+        "none of bob's tokens was revoked"
+    );
+    alice_mcp.cancel().await.expect("closed");
+    bob_mcp.cancel().await.expect("closed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_revocation_endpoint_forgetting_deletes_the_tokens_locally_only() {
+    let fx = OAuthFixture::start_with_env(&[("FIXTURE_OAUTH_NO_REVOKE", "1")]);
+    let app = spawn_app().await;
+    let id = oauth_server(&app, &fx, "norevoke").await;
+    let alice = app.user_key("alice").await;
+    authorize(&app, &id, &alice, "alice").await;
+    let alice_mcp = mcp_client_at(&app, "/mcp", &alice).await;
+    let token = token_seen(&alice_mcp, "norevoke__whoami", "alice").await;
+
+    forget(&app, &id, &alice).await;
+    assert_eq!(oauth_field(&app, &alice, &id).await, "required");
+    assert_eq!(
+        counters(&fx).await["revocations"],
+        json!({"refresh_token": 0, "access_token": 0, "unknown": 0}),
+        "nothing was sent to an endpoint the metadata does not advertise"
+    );
+    assert_eq!(
+        upstream_status(&fx, &token).await,
+        StatusCode::OK,
+        "the token was not revoked upstream"
+    );
+    alice_mcp.cancel().await.expect("closed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_authorization_server_is_down_forgetting_still_deletes_the_tokens() {
+    let fx = OAuthFixture::start();
+    let app = spawn_app().await;
+    let id = oauth_server(&app, &fx, "downfx").await;
+    let alice = app.user_key("alice").await;
+    authorize(&app, &id, &alice, "alice").await;
+
+    drop(fx);
+    forget(&app, &id, &alice).await;
+    assert_eq!(oauth_field(&app, &alice, &id).await, "required");
+    let (status, _) = app
+        .delete(&format!("/api/v1/servers/{id}/oauth"), &alice)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "forgetting twice is fine");
+    app.stop().await;
+}
