@@ -92,6 +92,7 @@ impl AppState {
                 client_name: settings.auth.oauth.client_name.trim().to_owned(),
                 egress: options.link.egress,
                 connect_timeout: options.link.connect_timeout,
+                discovery_ttl: Duration::from_secs(settings.auth.oauth.discovery_cache_seconds),
             },
         )?;
         let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)

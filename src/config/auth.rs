@@ -26,6 +26,8 @@ pub struct OAuthSettings {
     pub flow_ttl_seconds: u64,
     /// `client_name` sent when registering with an authorization server.
     pub client_name: String,
+    /// How long a server's authorization-server discovery is reused; 0 = off.
+    pub discovery_cache_seconds: u64,
 }
 
 impl Default for OAuthSettings {
@@ -33,6 +35,7 @@ impl Default for OAuthSettings {
         Self {
             flow_ttl_seconds: 600,
             client_name: "Manifold".into(),
+            discovery_cache_seconds: 300,
         }
     }
 }
@@ -118,6 +121,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "auth.oauth.flow_ttl_seconds",
                 "must be between 60 and 86400",
+            ));
+        }
+        if oauth.discovery_cache_seconds > 86_400 {
+            return Err(ConfigError::new(
+                "auth.oauth.discovery_cache_seconds",
+                "must be between 0 (off) and 86400",
             ));
         }
         let name = oauth.client_name.trim();

@@ -1,7 +1,8 @@
 //! Forgetting an upstream authorization (`DELETE /api/v1/servers/{id}/oauth`)
 //! revokes the user's tokens at the authorization server (RFC 7009) when its
 //! metadata advertises a revocation endpoint, and deletes them locally even
-//! when revocation is not offered or fails.
+//! when revocation is not offered or fails. Also: a server's discovery is
+//! reused for a while (`auth.oauth.discovery_cache_seconds`).
 //!
 //! The first test checks the fixture's revocation endpoint itself with
 //! rmcp's own OAuth client, so a failure in the others points at the gateway.
@@ -13,7 +14,7 @@ use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
 use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, initialize_body, mcp_client_at};
-use crate::support::app::{TestApp, code, spawn_app};
+use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
 use crate::support::oauth_fixture::{OAuthFixture, approve};
 
 /// The fixture's `/admin/counters`.
@@ -302,5 +303,66 @@ async fn when_the_authorization_server_is_down_forgetting_still_deletes_the_toke
         .delete(&format!("/api/v1/servers/{id}/oauth"), &alice)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "forgetting twice is fine");
+    app.stop().await;
+}
+
+/// The fixture's metadata documents served so far.
+async fn metadata_requests(fx: &OAuthFixture) -> (u64, u64) {
+    let served = counters(fx).await["metadata_requests"].clone();
+    let count = |kind: &str| {
+        served[kind]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {kind} count: {served}"))
+    };
+    (count("protected_resource"), count("authorization_server"))
+}
+
+/// Disconnects and connects server `id` for `key`: one link open.
+async fn reopen(app: &TestApp, id: &str, key: &str) {
+    let (status, body) = app.session_action("disconnect", id, key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.session_action("connect", id, key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "CONNECTED", "{body}");
+}
+
+#[tokio::test]
+async fn one_discovery_serves_an_authorization_and_the_link_opens_after_it() {
+    let fx = OAuthFixture::start();
+    let app = spawn_app().await;
+    let id = oauth_server(&app, &fx, "cachedfx").await;
+    let alice = app.user_key("alice").await;
+    authorize(&app, &id, &alice, "alice").await;
+    reopen(&app, &id, &alice).await;
+    reopen(&app, &id, &alice).await;
+    assert_eq!(
+        metadata_requests(&fx).await,
+        (1, 1),
+        "one protected-resource and one authorization-server document in all"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_discovery_cache_off_every_link_open_discovers_again() {
+    let fx = OAuthFixture::start();
+    let app = spawn_app_with(|s| s.auth.oauth.discovery_cache_seconds = 0).await;
+    let id = oauth_server(&app, &fx, "uncachedfx").await;
+    let alice = app.user_key("alice").await;
+    authorize(&app, &id, &alice, "alice").await;
+    let before = metadata_requests(&fx).await;
+    reopen(&app, &id, &alice).await;
+    let once = metadata_requests(&fx).await;
+    reopen(&app, &id, &alice).await;
+    let twice = metadata_requests(&fx).await;
+    assert!(
+        once.0 > before.0 && once.1 > before.1,
+        "{before:?} → {once:?}"
+    );
+    assert_eq!(
+        (twice.0 - once.0, twice.1 - once.1),
+        (once.0 - before.0, once.1 - before.1),
+        "each link open discovers the same way"
+    );
     app.stop().await;
 }

@@ -2,8 +2,11 @@
 //! challenge (RFC 9728 protected-resource metadata), then RFC 8414 / OIDC,
 //! and the 2025-03-26 own-origin fallback.
 
+use std::sync::{Arc, Mutex};
+
 use rmcp::transport::auth::{AuthError, AuthorizationManager, AuthorizationMetadata};
 
+use super::cache::{BrokerHttp, Discovery, Tape};
 use super::{OAuthBroker, oauth_error};
 use crate::catalog::Server;
 use crate::error::Result;
@@ -12,20 +15,37 @@ use crate::upstream::Target;
 impl OAuthBroker {
     /// A manager with the server's authorization metadata: discovery starts
     /// from the upstream's own 401 challenge (its `resource_metadata` and
-    /// `scope`), and falls back to the well-known locations.
+    /// `scope`), and falls back to the well-known locations. A recent
+    /// successful discovery of the same server and URL is replayed instead
+    /// (`auth.oauth.discovery_cache_seconds`).
     pub(super) async fn discover(
         &self,
         server: &Server,
     ) -> Result<(AuthorizationManager, AuthorizationMetadata)> {
         let target = Target::from_server(server)?;
         let url = target.require_url()?.clone();
-        let mut manager = AuthorizationManager::new(url.as_str())
-            .await
-            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
-        manager
-            .with_client(self.inner.http.clone())
-            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
-        let challenge = self.challenge(&target, &url).await;
+        let cache = &self.inner.discovery;
+        let key = (server.id.as_str().to_owned(), url.to_string());
+        let cached = cache.enabled().then(|| cache.get(&key)).flatten();
+        let recording = Arc::new(Mutex::new(Some(Default::default())));
+        let tape = match &cached {
+            Some(discovery) => Tape::Replay(discovery.clone()),
+            None if cache.enabled() => Tape::Record(recording.clone()),
+            None => Tape::Off,
+        };
+        let http = BrokerHttp {
+            http: self.inner.http.clone(),
+            tape,
+        };
+        let mut manager =
+            AuthorizationManager::new_with_oauth_http_client(url.as_str(), Arc::new(http))
+                .await
+                .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+        let challenge = match &cached {
+            Some(discovery) => discovery.challenge.clone(),
+            None => self.challenge(&target, &url).await,
+        };
+        let mut legacy = None;
         let metadata = match manager
             .resolve_metadata_from_challenge(challenge.as_deref())
             .await
@@ -34,26 +54,46 @@ impl OAuthBroker {
             Err(AuthError::AuthorizationServerMismatch {
                 expected_issuer,
                 received_issuer,
-            }) => match self.legacy_metadata(&url).await {
-                Some(metadata) => {
-                    tracing::warn!(server = %server.name, %expected_issuer, %received_issuer,
-                        "accepting the upstream's own-origin authorization server metadata \
-                         despite its issuer (2025-03-26 servers)");
-                    metadata
+            }) => {
+                let own = match cached.as_ref().and_then(|d| d.legacy.clone()) {
+                    Some(metadata) => Some(metadata),
+                    None => self.legacy_metadata(&url).await,
+                };
+                match own {
+                    Some(metadata) => {
+                        tracing::warn!(server = %server.name, %expected_issuer, %received_issuer,
+                            "accepting the upstream's own-origin authorization server metadata \
+                             despite its issuer (2025-03-26 servers)");
+                        legacy = Some(metadata.clone());
+                        metadata
+                    }
+                    None => {
+                        return Err(oauth_error(
+                            server,
+                            "oauth_discovery_failed",
+                            AuthError::AuthorizationServerMismatch {
+                                expected_issuer,
+                                received_issuer,
+                            },
+                        ));
+                    }
                 }
-                None => {
-                    return Err(oauth_error(
-                        server,
-                        "oauth_discovery_failed",
-                        AuthError::AuthorizationServerMismatch {
-                            expected_issuer,
-                            received_issuer,
-                        },
-                    ));
-                }
-            },
+            }
             Err(err) => return Err(oauth_error(server, "oauth_discovery_failed", err)),
         };
+        let documents = recording.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if cached.is_none()
+            && let Some(documents) = documents
+        {
+            cache.put(
+                key,
+                Discovery {
+                    challenge,
+                    documents,
+                    legacy,
+                },
+            );
+        }
         manager.set_metadata(metadata.clone());
         Ok((manager, metadata))
     }

@@ -19,6 +19,7 @@
 //!   user's tokens ([`UpstreamAuth`]): only that user's token is ever sent.
 
 mod access;
+mod cache;
 mod discovery;
 mod revoke;
 mod scope;
@@ -60,6 +61,8 @@ pub struct BrokerOptions {
     pub client_name: String,
     pub egress: EgressPolicy,
     pub connect_timeout: Duration,
+    /// How long a successful discovery is reused; zero = every time.
+    pub discovery_ttl: Duration,
 }
 
 /// Starts, completes and revokes users' authorizations of upstream servers,
@@ -78,6 +81,7 @@ struct Inner {
     /// Dynamic registrations by (server id, authorization endpoint, token
     /// endpoint).
     registrations: Mutex<HashMap<(String, String, String), OAuthClientConfig>>,
+    discovery: cache::DiscoveryCache,
 }
 
 /// Where to send the user to authorize a server.
@@ -109,6 +113,7 @@ impl OAuthBroker {
             .map_err(Error::internal)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                discovery: cache::DiscoveryCache::new(options.discovery_ttl),
                 catalog,
                 state,
                 options,
