@@ -39,10 +39,13 @@ pub(super) struct Discovery {
     pub legacy: Option<AuthorizationMetadata>,
 }
 
+/// (server id, resource URL).
+pub(super) type DiscoveryKey = (String, String);
+
 /// The discoveries of this process; `ttl` zero keeps none.
 pub(super) struct DiscoveryCache {
     ttl: Duration,
-    entries: Mutex<HashMap<(String, String), (Instant, Arc<Discovery>)>>,
+    entries: Mutex<HashMap<DiscoveryKey, (Instant, Arc<Discovery>)>>,
 }
 
 impl DiscoveryCache {
@@ -58,7 +61,7 @@ impl DiscoveryCache {
     }
 
     /// The discovery of `key` when it is fresh.
-    pub fn get(&self, key: &(String, String)) -> Option<Arc<Discovery>> {
+    pub fn get(&self, key: &DiscoveryKey) -> Option<Arc<Discovery>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)
@@ -68,7 +71,7 @@ impl DiscoveryCache {
 
     /// Keeps `discovery` for `key`; when full, expired entries go first,
     /// then the oldest.
-    pub fn put(&self, key: (String, String), discovery: Discovery) {
+    pub fn put(&self, key: DiscoveryKey, discovery: Discovery) {
         if !self.enabled() {
             return;
         }
@@ -155,4 +158,52 @@ fn respond(recorded: Recorded) -> Result<axum::http::Response<Vec<u8>>, OAuthHtt
     *response.status_mut() = recorded.status;
     *response.headers_mut() = recorded.headers;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn discovery() -> Discovery {
+        Discovery {
+            challenge: None,
+            documents: HashMap::new(),
+            legacy: None,
+        }
+    }
+
+    fn key(n: usize) -> DiscoveryKey {
+        (format!("mcp_{n}"), "https://mcp.example.com/mcp".into())
+    }
+
+    #[test]
+    fn a_zero_ttl_keeps_nothing() {
+        let cache = DiscoveryCache::new(Duration::ZERO);
+        cache.put(key(1), discovery());
+        assert!(cache.get(&key(1)).is_none());
+    }
+
+    #[test]
+    fn a_kept_discovery_is_found_under_its_server_and_url_only() {
+        let cache = DiscoveryCache::new(Duration::from_secs(300));
+        cache.put(key(1), discovery());
+        assert!(cache.get(&key(1)).is_some());
+        assert!(cache.get(&key(2)).is_none());
+        let other_url = (
+            "mcp_1".to_owned(),
+            "https://other.example.com/mcp".to_owned(),
+        );
+        assert!(cache.get(&other_url).is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_keeps_the_newest() {
+        let cache = DiscoveryCache::new(Duration::from_secs(300));
+        for n in 0..MAX_ENTRIES + 10 {
+            cache.put(key(n), discovery());
+        }
+        let len = cache.entries.lock().map(|e| e.len()).unwrap_or_default();
+        assert_eq!(len, MAX_ENTRIES);
+        assert!(cache.get(&key(MAX_ENTRIES + 9)).is_some());
+    }
 }
