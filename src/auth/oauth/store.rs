@@ -51,7 +51,7 @@ pub(super) struct RefreshLocks {
 type RefreshLock = Arc<tokio::sync::Mutex<()>>;
 
 impl RefreshLocks {
-    fn get(&self, user_id: &str, server: &ServerId) -> RefreshLock {
+    pub(super) fn get(&self, user_id: &str, server: &ServerId) -> RefreshLock {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         // Drop locks nobody holds, so the map stays as small as the set of
         // refreshes in flight.
