@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use rmcp::transport::auth::{AuthError, AuthorizationManager, AuthorizationMetadata};
+use rmcp::transport::auth::{
+    AuthError, AuthorizationManager, AuthorizationMetadata, AuthorizationMetadataSource,
+};
 
 use super::cache::{BrokerHttp, Discovery, Tape};
 use super::{OAuthBroker, oauth_error};
@@ -46,11 +48,17 @@ impl OAuthBroker {
             None => self.challenge(&target, &url).await,
         };
         let mut legacy = None;
+        // Endpoints guessed because no metadata answered may be an outage:
+        // not worth keeping.
+        let mut guessed = false;
         let metadata = match manager
             .resolve_metadata_from_challenge(challenge.as_deref())
             .await
         {
-            Ok(resolution) => resolution.metadata,
+            Ok(resolution) => {
+                guessed = resolution.source == AuthorizationMetadataSource::LegacyEndpointFallback;
+                resolution.metadata
+            }
             Err(AuthError::AuthorizationServerMismatch {
                 expected_issuer,
                 received_issuer,
@@ -83,6 +91,7 @@ impl OAuthBroker {
         };
         let documents = recording.lock().unwrap_or_else(|e| e.into_inner()).take();
         if cached.is_none()
+            && !guessed
             && let Some(documents) = documents
         {
             cache.put(
