@@ -237,3 +237,88 @@ fn with_causes(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(methods: &[&str]) -> AuthorizationMetadata {
+        let mut metadata = AuthorizationMetadata::default();
+        metadata.additional_fields.insert(
+            "token_endpoint_auth_methods_supported".into(),
+            serde_json::json!(methods),
+        );
+        metadata
+    }
+
+    /// The `Authorization` header and the form `auth` produces.
+    fn applied(auth: &ClientAuth<'_>) -> (Option<String>, Vec<(String, String)>) {
+        let mut form = vec![("token", "t")];
+        let request = auth
+            .apply(
+                reqwest::Client::new().post("https://as.example.com/revoke"),
+                &mut form,
+            )
+            .build()
+            .expect("a request");
+        let header = request
+            .headers()
+            .get(reqwest::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let form = form
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        (header, form)
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_public_client_names_itself_in_the_body() {
+        let metadata = metadata(&["none"]);
+        let (header, form) = applied(&ClientAuth::new(&metadata, "cli", None));
+        assert_eq!(header, None);
+        assert_eq!(form, pairs(&[("token", "t"), ("client_id", "cli")]));
+    }
+
+    #[test]
+    fn a_confidential_client_uses_basic_with_form_encoded_parts() {
+        let metadata = metadata(&["client_secret_basic", "client_secret_post"]);
+        let (header, form) = applied(&ClientAuth::new(&metadata, "c li", Some("s:e")));
+        // base64("c+li:s%3Ae")
+        assert_eq!(header.as_deref(), Some("Basic YytsaTpzJTNBZQ=="));
+        assert_eq!(form, pairs(&[("token", "t")]));
+    }
+
+    #[test]
+    fn a_server_with_only_client_secret_post_gets_the_secret_in_the_body() {
+        let metadata = metadata(&["client_secret_post"]);
+        let (header, form) = applied(&ClientAuth::new(&metadata, "cli", Some("sec")));
+        assert_eq!(header, None);
+        assert_eq!(
+            form,
+            pairs(&[
+                ("token", "t"),
+                ("client_id", "cli"),
+                ("client_secret", "sec")
+            ])
+        );
+    }
+
+    #[test]
+    fn revocation_endpoint_methods_come_before_the_token_endpoints() {
+        let mut metadata = metadata(&["client_secret_basic"]);
+        metadata.additional_fields.insert(
+            "revocation_endpoint_auth_methods_supported".into(),
+            serde_json::json!(["client_secret_post"]),
+        );
+        let (header, _) = applied(&ClientAuth::new(&metadata, "cli", Some("sec")));
+        assert_eq!(header, None);
+    }
+}
