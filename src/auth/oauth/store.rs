@@ -352,3 +352,79 @@ impl AuthStateStore for TakenFlow {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    async fn locks(wait: Duration) -> (RefreshLocks, State) {
+        let state = crate::session::memory::open("t:".into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        (RefreshLocks::new(state.clone(), wait), state)
+    }
+
+    #[tokio::test]
+    async fn a_lease_held_elsewhere_fails_the_refresh_once_the_wait_is_over() {
+        let (locks, state) = locks(Duration::from_millis(100)).await;
+        let server = ServerId::generate();
+        let name = lease_name("alice", &server);
+        assert!(
+            state
+                .try_lease(&name, "elsewhere", LEASE_TTL)
+                .await
+                .unwrap()
+        );
+        let err = locks.acquire("alice", &server).await.err().unwrap();
+        assert_eq!(err.code(), "unavailable");
+        // Another user's or server's refresh is not held up.
+        assert!(locks.acquire("bob", &server).await.is_ok());
+        assert!(state.release_lease(&name, "elsewhere").await.unwrap());
+        assert!(locks.acquire("alice", &server).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_guard_has_released_its_lease_before_the_next_refresh_here_starts() {
+        // No wait at all: the next acquire only succeeds if the lease is free.
+        let (locks, state) = locks(Duration::ZERO).await;
+        let server = ServerId::generate();
+        let first = locks.acquire("alice", &server).await.unwrap();
+        assert!(
+            !state
+                .try_lease(&lease_name("alice", &server), "x", LEASE_TTL)
+                .await
+                .unwrap()
+        );
+        drop(first);
+        let second = locks.acquire("alice", &server).await.unwrap();
+        drop(second);
+    }
+
+    #[test]
+    fn a_guard_dropped_outside_a_runtime_leaves_the_lease_to_expire() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (guard, state, name) = runtime.block_on(async {
+            let (locks, state) = locks(Duration::ZERO).await;
+            let server = ServerId::generate();
+            let guard = locks.acquire("alice", &server).await.unwrap();
+            (guard, state, lease_name("alice", &server))
+        });
+        drop(guard);
+        let held = runtime.block_on(state.try_lease(&name, "x", LEASE_TTL));
+        assert!(!held.unwrap(), "still held until it expires");
+    }
+
+    #[test]
+    fn lease_names_never_show_the_user() {
+        let server = ServerId::generate();
+        let name = lease_name("alice@example.com", &server);
+        assert!(name.starts_with("oauth-refresh:"), "{name}");
+        assert!(!name.contains("alice"), "{name}");
+        assert_ne!(name, lease_name("alice@example.com", &ServerId::generate()));
+        assert!(crate::session::keys::lease("p:", &name).is_ok());
+    }
+}
