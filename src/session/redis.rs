@@ -9,6 +9,8 @@
 //!   with `PEXPIRE` on the session's connections set.
 //! - `clear_session` walks the session's keys with `SCAN MATCH … COUNT`
 //!   (never `KEYS`) and `UNLINK`s them page by page.
+//! - A lease is taken with `SET key holder NX PX ttl` and released by a Lua
+//!   compare-and-delete, so only its holder ever frees it.
 //! - Start-up fails fast with a clear message when Redis is unreachable. Once
 //!   running, an outage turns calls into [`Error::Unavailable`] within about
 //!   the timeouts below (never a hang), and the same store works again once
