@@ -9,6 +9,8 @@
 //! - `{P}mcp:session:{S}:connections`: the set of connected server names
 //! - `{P}mcp:binding:{M}`: the [`McpBinding`](super::McpBinding) of one MCP
 //!   session id `M` (who opened it, on which route, its handshake) as JSON
+//! - `{P}oauth:flow:{H}`: a pending OAuth authorization (`H`: hex SHA-256)
+//! - `{P}lease:{L}`: the holder of lease `L` (see [`lease`])
 //!
 //! A [`SessionId`] may contain `:`, so the SCAN pattern `{P}mcp:session:{S}:*`
 //! alone could also match keys of a session named `{S}:x`. [`SessionKeys::owns`]
@@ -57,6 +59,27 @@ pub fn oauth_flow(prefix: &str, id: &str) -> Result<String> {
         Ok(format!("{prefix}oauth:flow:{id}"))
     } else {
         Err(Error::internal("an OAuth flow id is a hex SHA-256"))
+    }
+}
+
+/// Longest accepted lease name.
+pub const MAX_LEASE_LEN: usize = 200;
+
+/// `{prefix}lease:{name}`, the key of one lease. Names are built by the
+/// code that takes the lease (never from raw user input): 1-200 printable
+/// ASCII characters other than space and `*?[]{}\`.
+pub fn lease(prefix: &str, name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_LEASE_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"*?[]{}\\".contains(&b));
+    if ok {
+        Ok(format!("{prefix}lease:{name}"))
+    } else {
+        Err(Error::internal(
+            "a lease name is 1-200 printable characters without spaces or *?[]{}\\",
+        ))
     }
 }
 
@@ -203,6 +226,19 @@ mod tests {
         // No session's SCAN pattern ever reaches a binding.
         let keys = SessionKeys::new("p:", &sid("mcp"));
         assert!(!keys.owns(&mcp_binding("p:", "x").unwrap()));
+    }
+
+    #[test]
+    fn leases_live_apart_from_sessions_bindings_and_flows() {
+        assert_eq!(
+            lease("p:", "oauth:refresh:ab").unwrap(),
+            "p:lease:oauth:refresh:ab"
+        );
+        for bad in ["", "a b", "a*", "{a}", "é", &"x".repeat(MAX_LEASE_LEN + 1)] {
+            assert!(lease("p:", bad).is_err(), "{bad:?}");
+        }
+        let keys = SessionKeys::new("p:", &sid("lease"));
+        assert!(!keys.owns(&lease("p:", "x").unwrap()));
     }
 
     #[test]

@@ -24,8 +24,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::keys::{self, SessionKeys};
 use super::{
-    ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, decode,
-    decode_binding, encode_binding,
+    ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, check_lease,
+    decode, decode_binding, encode_binding,
 };
 use crate::error::{Error, Result};
 
@@ -362,6 +362,28 @@ impl StateStore for MemoryState {
         let record = txn.text(&key).map(str::to_owned);
         txn.del(&key);
         Ok(record)
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let key = keys::lease(&self.prefix, name)?;
+        check_lease(holder, ttl)?;
+        let mut txn = self.txn();
+        if txn.text(&key).is_some() {
+            return Ok(false);
+        }
+        txn.expires_at = txn.now + ttl;
+        txn.set(&key, holder.to_owned());
+        Ok(true)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool> {
+        let key = keys::lease(&self.prefix, name)?;
+        let mut txn = self.txn();
+        if txn.text(&key) != Some(holder) {
+            return Ok(false);
+        }
+        txn.del(&key);
+        Ok(true)
     }
 
     async fn health(&self) -> Result<()> {

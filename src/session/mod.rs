@@ -198,8 +198,27 @@ pub trait StateStore: Send + Sync + 'static {
     /// Reads and deletes a pending OAuth authorization in one step, so a
     /// `state` is used at most once, even across replicas.
     async fn take_oauth_flow(&self, id: &str) -> Result<Option<String>>;
+    /// Takes lease `name` (`{prefix}lease:{name}`) for `holder` until `ttl`
+    /// passes, if nobody holds it; whether `holder` took it. Not reentrant:
+    /// a held lease is refused to everyone, its holder included. `ttl` must
+    /// not be zero.
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool>;
+    /// Gives lease `name` back if `holder` still holds it (not once it
+    /// expired and someone else took it); whether it did.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool>;
     /// Round trip to the backend.
     async fn health(&self) -> Result<()>;
+}
+
+/// Refuses a lease request no backend could honour.
+fn check_lease(holder: &str, ttl: Duration) -> Result<()> {
+    if holder.is_empty() {
+        return Err(Error::internal("a lease holder is not empty"));
+    }
+    if ttl.is_zero() {
+        return Err(Error::internal("a lease lasts longer than zero"));
+    }
+    Ok(())
 }
 
 /// Reads a stored binding; garbage reads as absent (the session is then

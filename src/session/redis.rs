@@ -9,6 +9,8 @@
 //!   with `PEXPIRE` on the session's connections set.
 //! - `clear_session` walks the session's keys with `SCAN MATCH … COUNT`
 //!   (never `KEYS`) and `UNLINK`s them page by page.
+//! - A lease is taken with `SET key holder NX PX ttl` and released by a Lua
+//!   compare-and-delete, so only its holder ever frees it.
 //! - Start-up fails fast with a clear message when Redis is unreachable. Once
 //!   running, an outage turns calls into [`Error::Unavailable`] within about
 //!   the timeouts below (never a hang), and the same store works again once
@@ -26,8 +28,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::keys::{self, SessionKeys};
 use super::{
-    ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, decode,
-    decode_binding, encode_binding,
+    ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, check_lease,
+    decode, decode_binding, encode_binding,
 };
 use crate::error::{Error, Result};
 
@@ -44,6 +46,14 @@ const RETRY_DELAY: Duration = Duration::from_millis(100);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keys asked for per `SCAN` page.
 const SCAN_COUNT: usize = 500;
+/// Deletes `KEYS[1]` only while it holds `ARGV[1]`: a lease is released by
+/// its holder only, never after it expired and another holder took it.
+const RELEASE_LEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+";
 
 /// Connects to Redis at `url`; fails with a clear message if it is not
 /// reachable now. Every key is written under `prefix` with `ttl`.
@@ -413,6 +423,33 @@ impl StateStore for RedisState {
             .query_async(&mut self.conn())
             .await?;
         Ok(text(raw))
+    }
+
+    /// `SET key holder NX PX ttl`.
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let key = keys::lease(&self.prefix, name)?;
+        check_lease(holder, ttl)?;
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(holder)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// A compare-and-delete script (`EVALSHA`, loaded on first use).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool> {
+        let key = keys::lease(&self.prefix, name)?;
+        let deleted: u64 = redis::Script::new(RELEASE_LEASE)
+            .key(&key)
+            .arg(holder)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(deleted > 0)
     }
 
     async fn health(&self) -> Result<()> {

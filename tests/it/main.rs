@@ -25,6 +25,7 @@ mod mcp_relay;
 mod mcp_replicas;
 mod mcp_versions;
 mod oauth_conformance;
+mod oauth_replicas;
 mod oauth_revoke;
 mod oauth_two_users;
 mod openapi;

@@ -114,11 +114,11 @@ impl OAuthBroker {
         Ok(Self {
             inner: Arc::new(Inner {
                 discovery: cache::DiscoveryCache::new(options.discovery_ttl),
+                locks: Arc::new(RefreshLocks::new(state.clone(), options.connect_timeout)),
                 catalog,
                 state,
                 options,
                 http,
-                locks: Arc::default(),
                 registrations: Mutex::default(),
             }),
         })

@@ -41,16 +41,37 @@ impl Vault {
     }
 }
 
-/// Serialises token refreshes of one (user, server) in this process, so two
-/// calls that find the token expired refresh it once.
-#[derive(Default)]
+/// How long a refresh lease lives unless released: past the longest token
+/// request (the broker's 30 s HTTP timeout) plus the save, so it never runs
+/// out under a live refresh, yet a crashed replica's lease frees itself.
+const LEASE_TTL: Duration = Duration::from_secs(45);
+/// First and longest pause between two attempts to take a held lease.
+const LEASE_POLL: (Duration, Duration) = (Duration::from_millis(25), Duration::from_millis(200));
+
+/// Serialises token refreshes of one (user, server): in this process with a
+/// mutex, across replicas with a lease in the state store. Two calls that
+/// find the token expired then never spend the same (rotating) refresh
+/// token twice.
 pub(super) struct RefreshLocks {
     locks: Mutex<HashMap<(String, String), RefreshLock>>,
+    state: State,
+    /// How long a refresh waits for another replica's lease.
+    wait: Duration,
 }
 
 type RefreshLock = Arc<tokio::sync::Mutex<()>>;
 
 impl RefreshLocks {
+    /// Locks whose leases live in `state`; a refresh waits up to `wait`
+    /// for a lease another replica holds.
+    pub(super) fn new(state: State, wait: Duration) -> Self {
+        Self {
+            locks: Mutex::default(),
+            state,
+            wait,
+        }
+    }
+
     pub(super) fn get(&self, user_id: &str, server: &ServerId) -> RefreshLock {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         // Drop locks nobody holds, so the map stays as small as the set of
@@ -60,6 +81,63 @@ impl RefreshLocks {
             .entry((user_id.to_owned(), server.as_str().to_owned()))
             .or_default()
             .clone()
+    }
+
+    /// The in-process lock, then the lease `oauth-refresh:{sha256(user, server)}`
+    /// (polled with back-off up to `wait`). Fails when the lease cannot be
+    /// had in time or the state store fails.
+    pub(super) async fn acquire(&self, user_id: &str, server: &ServerId) -> Result<RefreshGuard> {
+        let local = self.get(user_id, server).lock_owned().await;
+        let name = lease_name(user_id, server);
+        let holder = sha256_hex(&crate::secret::random_bytes::<16>()?);
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let mut pause = LEASE_POLL.0;
+        while !self.state.try_lease(&name, &holder, LEASE_TTL).await? {
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(Error::unavailable(
+                    "the token refresh lease",
+                    format!(
+                        "another replica is still refreshing these tokens after {:?}",
+                        self.wait
+                    ),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LEASE_POLL.1);
+        }
+        Ok(RefreshGuard {
+            release: Some((self.state.clone(), name, holder, local)),
+        })
+    }
+}
+
+/// The lease name of one (user, server): never the raw user id.
+fn lease_name(user_id: &str, server: &ServerId) -> String {
+    let id = sha256_hex(format!("{user_id}\0{}", server.as_str()).as_bytes());
+    format!("oauth-refresh:{id}")
+}
+
+/// Held across one refresh (load, exchange, save). Dropping it releases
+/// the lease in a task that keeps the in-process lock until the release
+/// is done; outside a runtime the lease is left to expire.
+pub(super) struct RefreshGuard {
+    release: Option<(State, String, String, tokio::sync::OwnedMutexGuard<()>)>,
+}
+
+impl Drop for RefreshGuard {
+    fn drop(&mut self) {
+        let Some((state, name, holder, local)) = self.release.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(err) = state.release_lease(&name, &holder).await {
+                tracing::warn!(error = %err, "could not release a token refresh lease; it expires on its own");
+            }
+            drop(local);
+        });
     }
 }
 
@@ -134,13 +212,23 @@ impl CredentialStore for CatalogCredentials {
         Ok(())
     }
 
+    /// A refresh runs in one replica at a time; one that waited loads the
+    /// tokens the other saved. When the lease cannot be had, the refresh
+    /// fails as a store error: the tokens stay, the call may be retried.
     async fn acquire_refresh_guard(&self) -> Result<Option<CredentialRefreshGuard>, AuthError> {
-        let guard = self
-            .locks
-            .get(&self.user_id, &self.server)
-            .lock_owned()
-            .await;
-        Ok(Some(CredentialRefreshGuard::new(guard)))
+        match self.locks.acquire(&self.user_id, &self.server).await {
+            Ok(guard) => Ok(Some(CredentialRefreshGuard::new(guard))),
+            Err(err) => {
+                let mut why = err.to_string();
+                let mut cause = std::error::Error::source(&err);
+                while let Some(inner) = cause {
+                    why = format!("{why}: {inner}");
+                    cause = inner.source();
+                }
+                tracing::warn!(server = %self.server, error = %why, "token refresh not attempted");
+                Err(AuthError::CredentialStoreError(why))
+            }
+        }
     }
 }
 
@@ -262,5 +350,81 @@ impl AuthStateStore for TakenFlow {
     async fn delete(&self, _: &str) -> Result<(), AuthError> {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    async fn locks(wait: Duration) -> (RefreshLocks, State) {
+        let state = crate::session::memory::open("t:".into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        (RefreshLocks::new(state.clone(), wait), state)
+    }
+
+    #[tokio::test]
+    async fn a_lease_held_elsewhere_fails_the_refresh_once_the_wait_is_over() {
+        let (locks, state) = locks(Duration::from_millis(100)).await;
+        let server = ServerId::generate();
+        let name = lease_name("alice", &server);
+        assert!(
+            state
+                .try_lease(&name, "elsewhere", LEASE_TTL)
+                .await
+                .unwrap()
+        );
+        let err = locks.acquire("alice", &server).await.err().unwrap();
+        assert_eq!(err.code(), "unavailable");
+        // Another user's or server's refresh is not held up.
+        assert!(locks.acquire("bob", &server).await.is_ok());
+        assert!(state.release_lease(&name, "elsewhere").await.unwrap());
+        assert!(locks.acquire("alice", &server).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_guard_has_released_its_lease_before_the_next_refresh_here_starts() {
+        // No wait at all: the next acquire only succeeds if the lease is free.
+        let (locks, state) = locks(Duration::ZERO).await;
+        let server = ServerId::generate();
+        let first = locks.acquire("alice", &server).await.unwrap();
+        assert!(
+            !state
+                .try_lease(&lease_name("alice", &server), "x", LEASE_TTL)
+                .await
+                .unwrap()
+        );
+        drop(first);
+        let second = locks.acquire("alice", &server).await.unwrap();
+        drop(second);
+    }
+
+    #[test]
+    fn a_guard_dropped_outside_a_runtime_leaves_the_lease_to_expire() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (guard, state, name) = runtime.block_on(async {
+            let (locks, state) = locks(Duration::ZERO).await;
+            let server = ServerId::generate();
+            let guard = locks.acquire("alice", &server).await.unwrap();
+            (guard, state, lease_name("alice", &server))
+        });
+        drop(guard);
+        let held = runtime.block_on(state.try_lease(&name, "x", LEASE_TTL));
+        assert!(!held.unwrap(), "still held until it expires");
+    }
+
+    #[test]
+    fn lease_names_never_show_the_user() {
+        let server = ServerId::generate();
+        let name = lease_name("alice@example.com", &server);
+        assert!(name.starts_with("oauth-refresh:"), "{name}");
+        assert!(!name.contains("alice"), "{name}");
+        assert_ne!(name, lease_name("alice@example.com", &ServerId::generate()));
+        assert!(crate::session::keys::lease("p:", &name).is_ok());
     }
 }

@@ -14,11 +14,14 @@
 //! | `/mcp` | 401 + `WWW-Authenticate` without a live access token |
 //! | `POST /admin/expire-access-tokens` | every access token stops working; refresh tokens stay |
 //! | `GET /admin/stats` | counts of registrations, authorizations, exchanges, refreshes |
+//! | `GET /admin/refreshes` | refreshes granted and refused (`invalid_grant`) |
 //! | `GET /admin/issued` | every access and refresh token ever issued (leak checks) |
 //! | `GET /admin/counters` | revocations per token type, metadata documents served |
 //!
 //! Tokens are opaque random strings kept in memory; the access-token
-//! lifetime is `FIXTURE_OAUTH_TOKEN_TTL` seconds (default 3600). An
+//! lifetime is `FIXTURE_OAUTH_TOKEN_TTL` seconds (default 3600).
+//! `FIXTURE_OAUTH_REFRESH_DELAY_MS` holds every `refresh_token` grant that
+//! long before it is looked at, so concurrent refreshes overlap. An
 //! authorized `/mcp` request carries [`OAuthUser`] in its extensions, which
 //! `whoami` reports as `oauth_user`.
 
@@ -103,6 +106,7 @@ pub fn protect(mcp: Router, local: SocketAddr, ttl: Duration) -> Router {
         .route("/revoke", post(revoke::revoke))
         .route("/admin/expire-access-tokens", post(expire_access_tokens))
         .route("/admin/stats", get(stats))
+        .route("/admin/refreshes", get(refreshes))
         .route("/admin/issued", get(issued))
         .route("/admin/counters", get(revoke::counters))
         .with_state(state);
@@ -119,6 +123,8 @@ struct Shared {
     /// `http://host:port`: the issuer and the origin of every endpoint.
     origin: String,
     ttl: Duration,
+    /// `FIXTURE_OAUTH_REFRESH_DELAY_MS`: the pause before a refresh grant.
+    refresh_delay: Duration,
     /// Whether the metadata advertises `revocation_endpoint`.
     revocation: bool,
     rng: SystemRandom,
@@ -144,6 +150,8 @@ struct Stats {
     authorizations: u64,
     token_exchanges: u64,
     refreshes: u64,
+    /// Refresh grants refused with `invalid_grant`.
+    refresh_rejections: u64,
 }
 
 /// What an authorization code stands for until its (single) exchange.
@@ -178,6 +186,7 @@ impl AuthServer {
             shared: Arc::new(Shared {
                 origin,
                 ttl,
+                refresh_delay: refresh_delay_from_env(),
                 revocation,
                 rng: SystemRandom::new(),
                 store: Mutex::default(),
@@ -562,6 +571,9 @@ async fn token(State(server): State<AuthServer>, headers: HeaderMap, body: Bytes
             "client_id is required",
         );
     };
+    if param("grant_type") == Some("refresh_token") && !server.shared.refresh_delay.is_zero() {
+        tokio::time::sleep(server.shared.refresh_delay).await;
+    }
     let mut store = server.store();
     if !store.clients.contains_key(&client_id) {
         return oauth_error(
@@ -620,9 +632,11 @@ async fn token(State(server): State<AuthServer>, headers: HeaderMap, body: Bytes
             };
             match store.refresh.get(refresh) {
                 None => {
+                    store.stats.refresh_rejections += 1;
                     return invalid("invalid_grant", "unknown or already rotated refresh token");
                 }
                 Some(grant) if grant.client_id != client_id => {
+                    store.stats.refresh_rejections += 1;
                     return invalid(
                         "invalid_grant",
                         "the refresh token was issued to another client",
@@ -682,6 +696,23 @@ async fn stats(State(server): State<AuthServer>) -> axum::Json<Value> {
         "token_exchanges": stats.token_exchanges,
         "refreshes": stats.refreshes,
     }))
+}
+
+async fn refreshes(State(server): State<AuthServer>) -> axum::Json<Value> {
+    let stats = server.store().stats;
+    axum::Json(json!({
+        "granted": stats.refreshes,
+        "rejected": stats.refresh_rejections,
+    }))
+}
+
+/// `FIXTURE_OAUTH_REFRESH_DELAY_MS`, zero when unset or unreadable.
+fn refresh_delay_from_env() -> Duration {
+    std::env::var("FIXTURE_OAUTH_REFRESH_DELAY_MS")
+        .ok()
+        .and_then(|raw| raw.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or_default()
 }
 
 async fn issued(State(server): State<AuthServer>) -> axum::Json<Value> {

@@ -6,7 +6,7 @@
 //! The suite is split by concern: [`transitions`] (the states of one server),
 //! [`isolation`] (sessions apart, clearing a session), [`expiry`] (TTLs) and
 //! [`races`] (readers never see half a write), [`bindings`] (MCP session
-//! bindings).
+//! bindings), [`leases`] (exclusive, expiring leases).
 //!
 //! Every test uses its own key prefix, so tests never see each other's keys.
 
@@ -15,6 +15,7 @@
 mod bindings;
 mod expiry;
 mod isolation;
+mod leases;
 mod races;
 mod redis_only;
 mod transitions;
@@ -202,4 +203,9 @@ contract_for_all![
     bindings::garbage_in_a_binding_reads_as_no_session,
     bindings::a_binding_expires_unless_it_is_used,
     bindings::an_oauth_flow_is_taken_once_and_expires,
+    leases::a_lease_is_held_by_one_holder_at_a_time,
+    leases::only_its_holder_releases_a_lease,
+    leases::an_expired_lease_is_free_and_its_old_holder_cannot_release_it,
+    leases::of_many_racing_holders_one_takes_a_lease,
+    leases::bad_lease_requests_are_refused,
 ];

@@ -1,0 +1,157 @@
+//! Two replicas sharing one PostgreSQL catalog and one Redis refresh one
+//! user's OAuth tokens at the same moment, against an authorization server
+//! that rotates refresh tokens and holds each refresh grant a while (so both
+//! replicas are inside a refresh at once). The refresh lease in the state
+//! store lets one replica refresh at a time: the other then loads the tokens
+//! just saved, so no refresh token is ever spent twice, every call
+//! succeeds and the user is never asked to authorize again.
+
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use rmcp::service::{RoleClient, RunningService};
+use serde_json::{Value, json};
+
+use crate::mcp_endpoint::{call, mcp_client_at};
+use crate::support::app::{TestApp, code, spawn_app_with};
+use crate::support::oauth_fixture::{OAuthFixture, approve};
+
+/// Rounds of "every access token dies, then both replicas call at once".
+const ROUNDS: usize = 5;
+
+/// Two apps on one new PostgreSQL catalog and one fresh Redis key prefix.
+async fn replicas() -> (TestApp, TestApp) {
+    let prefix = format!("{}:", crate::support::unique("oauth-replicas"));
+    let (_catalog, pg_url) = crate::support::db::fresh_postgres().await;
+    let settings = |s: &mut manifold::Settings| {
+        s.catalog.url = pg_url.clone();
+        s.state.url = crate::support::redis::redis_url();
+        s.state.key_prefix = prefix.clone();
+        s.secrets.encryption_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into();
+    };
+    let first = spawn_app_with(settings).await;
+    let second = spawn_app_with(settings).await;
+    (first, second)
+}
+
+/// `whoami` through `client`: the OAuth user the upstream saw, or why not.
+async fn whoami(client: &RunningService<RoleClient, ()>, tool: &str) -> Result<String, String> {
+    let result = client
+        .call_tool(call(tool, json!({})))
+        .await
+        .map_err(|e| e.to_string())?;
+    if result.is_error == Some(true) {
+        return Err(format!("{result:?}"));
+    }
+    let seen = result.structured_content.unwrap_or_default();
+    seen["oauth_user"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no oauth_user: {seen}"))
+}
+
+/// The `oauth` field of `server` in `key`'s session list on `app`.
+async fn oauth_field(app: &TestApp, key: &str, server: &str) -> Value {
+    let (status, list) = app.get("/api/v1/session/servers", key).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["name"] == server))
+        .map(|item| item["oauth"].clone())
+        .unwrap_or_else(|| panic!("{server} is not in the session list: {list}"))
+}
+
+/// The fixture's `/admin/refreshes`: `(granted, rejected)`.
+async fn refreshes(fx: &OAuthFixture) -> (u64, u64) {
+    let body: Value = reqwest::get(fx.admin_url("refreshes"))
+        .await
+        .expect("refresh counts requested")
+        .json()
+        .await
+        .expect("JSON refresh counts");
+    let count = |k: &str| body[k].as_u64().unwrap_or_else(|| panic!("{k}: {body}"));
+    (count("granted"), count("rejected"))
+}
+
+/// `user` authorizes `server` starting on `app`: `oauth_required`, approval
+/// at the fixture, then the gateway's callback.
+async fn authorize(app: &TestApp, server: &str, key: &str, user: &str) {
+    let (status, body) = app.session_action("connect", server, key).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "oauth_required"),
+        "{body}"
+    );
+    let url = body["error"]["authorization_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no authorization_url: {body}"));
+    let callback = approve(url, user).await;
+    let resp = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+        .get(&callback)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .expect("callback sent");
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_refreshing_one_users_rotating_tokens_at_once_never_spend_one_twice() {
+    let fx = OAuthFixture::start_with_env(&[("FIXTURE_OAUTH_REFRESH_DELAY_MS", "300")]);
+    let (a, b) = replicas().await;
+    let name = "oauthfx";
+    let (status, created) = a
+        .post(
+            "/api/v1/servers",
+            &a.admin_key,
+            json!({"name": name, "transport": "streamable_http", "url": fx.mcp_url(),
+                   "requires_oauth2": true, "is_public": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let alice = a.user_key("alice").await;
+    authorize(&a, name, &alice, "alice").await;
+    for app in [&a, &b] {
+        let (status, body) = app.session_action("connect", name, &alice).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    let tool = format!("{name}__whoami");
+    let on_a = mcp_client_at(&a, "/mcp", &alice).await;
+    let on_b = mcp_client_at(&b, "/mcp", &alice).await;
+    for client in [&on_a, &on_b] {
+        assert_eq!(whoami(client, &tool).await.as_deref(), Ok("alice"));
+    }
+    assert_eq!(refreshes(&fx).await, (0, 0));
+
+    for round in 1..=ROUNDS {
+        let (granted_before, _) = refreshes(&fx).await;
+        fx.expire_access_tokens().await;
+        let (seen_a, seen_b) = tokio::join!(whoami(&on_a, &tool), whoami(&on_b, &tool));
+        assert_eq!(seen_a.as_deref(), Ok("alice"), "round {round}, replica A");
+        assert_eq!(seen_b.as_deref(), Ok("alice"), "round {round}, replica B");
+        let (granted, rejected) = refreshes(&fx).await;
+        assert_eq!(
+            rejected, 0,
+            "round {round}: a refresh token was spent twice"
+        );
+        // Each replica met the 401 and refreshed, one after the other: the
+        // second with the refresh token the first had just saved.
+        let fresh = granted - granted_before;
+        assert!((1..=2).contains(&fresh), "round {round}: {fresh} refreshes");
+        for app in [&a, &b] {
+            assert_eq!(oauth_field(app, &alice, name).await, "authorized");
+        }
+    }
+    let stats = fx.stats().await;
+    assert_eq!(
+        stats["token_exchanges"], 1,
+        "never authorized again: {stats}"
+    );
+    on_a.cancel().await.expect("closed");
+    on_b.cancel().await.expect("closed");
+}
