@@ -30,14 +30,14 @@ impl OAuthBroker {
     /// the tokens are deleted anyway.
     pub async fn revoke(&self, principal: &Principal, server: &Server) -> Result<bool> {
         let catalog = &self.inner.catalog;
-        // No refresh of these tokens runs meanwhile (in this process): none
-        // can save new tokens after they are deleted.
+        // No refresh of these tokens runs meanwhile, in this process or on
+        // another replica (the refresh lease): none can save new tokens
+        // after they are deleted.
         let _refreshing = self
             .inner
             .locks
-            .get(&principal.user_id, &server.id)
-            .lock_owned()
-            .await;
+            .acquire(&principal.user_id, &server.id)
+            .await?;
         if let Some(raw) = catalog
             .get_oauth_credentials(&principal.user_id, &server.id)
             .await?
