@@ -14,6 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::auth::Principal;
+use crate::catalog::events::{CatalogAction, CatalogEvent, CatalogEvents};
 use crate::catalog::input::{CategoryPatch, NewCategory, NewServer, ServerPatch};
 use crate::catalog::model::{Category, SecretMap, Server, ServerName, Transport};
 use crate::catalog::{Catalog, CategoryQuery, ServerQuery, validate};
@@ -47,6 +48,7 @@ pub struct Page<T> {
 #[derive(Clone)]
 pub struct CatalogService {
     store: Catalog,
+    events: CatalogEvents,
 }
 
 fn now() -> DateTime<Utc> {
@@ -100,7 +102,15 @@ fn page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T>
 impl CatalogService {
     /// Rules over `store`.
     pub fn new(store: Catalog) -> Self {
-        Self { store }
+        Self {
+            store,
+            events: CatalogEvents::default(),
+        }
+    }
+
+    /// Where a [`CatalogEvent`] goes after every successful change.
+    pub fn events(&self) -> &CatalogEvents {
+        &self.events
     }
 
     /// The underlying store (health checks, API keys).
@@ -134,6 +144,10 @@ impl CatalogService {
         };
         self.store.insert_category(&category).await?;
         tracing::info!(category = %category.id, "category created");
+        self.events.publish(CatalogEvent::category(
+            category.id.as_str(),
+            CatalogAction::Created,
+        ));
         Ok(category)
     }
 
@@ -198,6 +212,10 @@ impl CatalogService {
         }
         category.updated_at = now();
         self.store.update_category(&category).await?;
+        self.events.publish(CatalogEvent::category(
+            category.id.as_str(),
+            CatalogAction::Updated,
+        ));
         Ok(category)
     }
 
@@ -208,6 +226,8 @@ impl CatalogService {
         let id = CategoryId::parse(id).map_err(|_| category_not_found())?;
         if self.store.delete_category(&id).await? {
             tracing::info!("category deleted");
+            let deleted = CatalogEvent::category(id.as_str(), CatalogAction::Deleted);
+            self.events.publish(deleted);
             Ok(())
         } else {
             Err(category_not_found())
@@ -286,6 +306,8 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         self.store.insert_server(&server).await?;
         tracing::info!(id = %server.id, transport = %server.transport, "server created");
+        self.events
+            .publish(server_event(&server, None, Some(server.is_public)));
         Ok(server)
     }
 
@@ -309,6 +331,8 @@ impl CatalogService {
         )?;
         check_server_rights(principal, &server)?;
         self.store.update_server(&server).await?;
+        let (before, after) = (Some(current.is_public), Some(server.is_public));
+        self.events.publish(server_event(&server, before, after));
         Ok(server)
     }
 
@@ -322,11 +346,17 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         if self.store.delete_server(&server.id).await? {
             tracing::info!(id = %server.id, "server deleted");
+            self.events
+                .publish(server_event(&server, Some(server.is_public), None));
             Ok(())
         } else {
             Err(server_not_found())
         }
     }
+}
+
+fn server_event(server: &Server, before: Option<bool>, after: Option<bool>) -> CatalogEvent {
+    CatalogEvent::server(server.id.as_str(), server.owner.as_str(), before, after)
 }
 
 fn category_not_found() -> Error {
