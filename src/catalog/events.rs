@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::auth::Principal;
+use crate::catalog::model::Server;
+use crate::ids::CategoryId;
 
 /// How many events a slow listener may fall behind before it lags.
 const CAPACITY: usize = 256;
@@ -59,22 +61,22 @@ pub struct CatalogEvent {
 
 impl CatalogEvent {
     /// A category event.
-    pub fn category(id: impl Into<String>, action: CatalogAction) -> Self {
+    pub fn category(id: &CategoryId, action: CatalogAction) -> Self {
         Self {
             kind: CatalogKind::Category,
-            id: id.into(),
+            id: id.as_str().to_owned(),
             action,
             server: None,
         }
     }
 
-    /// A server event; `before`/`after`: whether it was / is public.
-    pub fn server(
-        id: impl Into<String>,
-        owner: impl Into<String>,
-        before: Option<bool>,
-        after: Option<bool>,
-    ) -> Self {
+    /// An event about `server`; `before`/`after`: whether it was / is public
+    /// (`None`: it did not exist before / does not any more).
+    pub fn server(server: &Server, before: Option<bool>, after: Option<bool>) -> Self {
+        Self::server_of(server.id.as_str(), &server.owner, before, after)
+    }
+
+    fn server_of(id: &str, owner: &str, before: Option<bool>, after: Option<bool>) -> Self {
         let action = match (before, after) {
             (None, _) => CatalogAction::Created,
             (Some(_), None) => CatalogAction::Deleted,
@@ -82,10 +84,10 @@ impl CatalogEvent {
         };
         Self {
             kind: CatalogKind::Server,
-            id: id.into(),
+            id: id.to_owned(),
             action,
             server: Some(ServerAudience {
-                owner: owner.into(),
+                owner: owner.to_owned(),
                 public_before: before,
                 public_after: after,
             }),
@@ -189,15 +191,18 @@ mod tests {
             who("alice", Role::User),
             who("bob", Role::User),
         );
-        let private = CatalogEvent::server("srv_1", "alice", Some(false), Some(false));
+        let private = CatalogEvent::server_of("srv_1", "alice", Some(false), Some(false));
         assert!(private.visible_to(&admin) && private.visible_to(&alice));
         assert!(!private.visible_to(&bob));
-        let went_private = CatalogEvent::server("srv_1", "admin", Some(true), Some(false));
+        let went_private = CatalogEvent::server_of("srv_1", "admin", Some(true), Some(false));
         assert!(went_private.visible_to(&bob));
         assert_eq!(went_private.action, CatalogAction::Updated);
-        let gone = CatalogEvent::server("srv_1", "admin", Some(true), None);
+        let gone = CatalogEvent::server_of("srv_1", "admin", Some(true), None);
         assert_eq!(gone.action, CatalogAction::Deleted);
         assert!(gone.visible_to(&bob));
-        assert!(CatalogEvent::category("ctg_1", CatalogAction::Created).visible_to(&bob));
+        assert!(
+            CatalogEvent::category(&CategoryId::generate(), CatalogAction::Created)
+                .visible_to(&bob)
+        );
     }
 }

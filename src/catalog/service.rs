@@ -113,6 +113,10 @@ impl CatalogService {
         &self.events
     }
 
+    fn changed(&self, event: CatalogEvent) {
+        self.events.publish(event);
+    }
+
     /// The underlying store (health checks, API keys).
     pub fn store(&self) -> &Catalog {
         &self.store
@@ -144,10 +148,7 @@ impl CatalogService {
         };
         self.store.insert_category(&category).await?;
         tracing::info!(category = %category.id, "category created");
-        self.events.publish(CatalogEvent::category(
-            category.id.as_str(),
-            CatalogAction::Created,
-        ));
+        self.changed(CatalogEvent::category(&category.id, CatalogAction::Created));
         Ok(category)
     }
 
@@ -212,10 +213,7 @@ impl CatalogService {
         }
         category.updated_at = now();
         self.store.update_category(&category).await?;
-        self.events.publish(CatalogEvent::category(
-            category.id.as_str(),
-            CatalogAction::Updated,
-        ));
+        self.changed(CatalogEvent::category(&category.id, CatalogAction::Updated));
         Ok(category)
     }
 
@@ -226,8 +224,7 @@ impl CatalogService {
         let id = CategoryId::parse(id).map_err(|_| category_not_found())?;
         if self.store.delete_category(&id).await? {
             tracing::info!("category deleted");
-            let deleted = CatalogEvent::category(id.as_str(), CatalogAction::Deleted);
-            self.events.publish(deleted);
+            self.changed(CatalogEvent::category(&id, CatalogAction::Deleted));
             Ok(())
         } else {
             Err(category_not_found())
@@ -306,8 +303,7 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         self.store.insert_server(&server).await?;
         tracing::info!(id = %server.id, transport = %server.transport, "server created");
-        self.events
-            .publish(server_event(&server, None, Some(server.is_public)));
+        self.changed(CatalogEvent::server(&server, None, Some(server.is_public)));
         Ok(server)
     }
 
@@ -331,8 +327,8 @@ impl CatalogService {
         )?;
         check_server_rights(principal, &server)?;
         self.store.update_server(&server).await?;
-        let (before, after) = (Some(current.is_public), Some(server.is_public));
-        self.events.publish(server_event(&server, before, after));
+        let public = (Some(current.is_public), Some(server.is_public));
+        self.changed(CatalogEvent::server(&server, public.0, public.1));
         Ok(server)
     }
 
@@ -346,17 +342,12 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         if self.store.delete_server(&server.id).await? {
             tracing::info!(id = %server.id, "server deleted");
-            self.events
-                .publish(server_event(&server, Some(server.is_public), None));
+            self.changed(CatalogEvent::server(&server, Some(server.is_public), None));
             Ok(())
         } else {
             Err(server_not_found())
         }
     }
-}
-
-fn server_event(server: &Server, before: Option<bool>, after: Option<bool>) -> CatalogEvent {
-    CatalogEvent::server(server.id.as_str(), server.owner.as_str(), before, after)
 }
 
 fn category_not_found() -> Error {

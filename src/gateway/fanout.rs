@@ -228,6 +228,7 @@ async fn subscribe_loop(
 mod tests {
     use super::*;
     use crate::catalog::events::CatalogAction;
+    use crate::ids::CategoryId;
 
     #[test]
     fn both_kinds_of_event_read_back_and_the_first_format_still_parses() {
@@ -239,7 +240,7 @@ mod tests {
                 ..
             }))
         ));
-        let event = CatalogEvent::server("srv_1", "alice", Some(true), Some(false));
+        let event = CatalogEvent::category(&CategoryId::generate(), CatalogAction::Updated);
         let payload = Outgoing::Catalog(event.clone())
             .payload("o")
             .expect("serialized");
@@ -247,7 +248,7 @@ mod tests {
             Ok(Incoming::Catalog(wire)) => assert_eq!(wire.catalog, event),
             other => panic!("not a catalog event: {other:?}"),
         }
-        let category = CatalogEvent::category("ctg_1", CatalogAction::Deleted);
+        let category = CatalogEvent::category(&CategoryId::generate(), CatalogAction::Deleted);
         let payload = Outgoing::Catalog(category.clone())
             .payload("o")
             .expect("serialized");
