@@ -90,6 +90,7 @@ function showSignInError(message) {
 
 function signOut(message = '') {
   generation += 1;
+  clearTimeout(resyncTimer);
   live?.stop();
   live = null;
   sessionStorage.removeItem(TOKEN_KEY);
@@ -140,6 +141,7 @@ async function start(token, me) {
 
 /** Reloads categories, servers and this session's statuses. */
 async function reload() {
+  if (!model.token) return;
   const mine = generation;
   const load = ++loadsStarted;
   const startedAt = performance.now();
