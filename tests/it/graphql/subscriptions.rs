@@ -398,3 +398,64 @@ async fn status_changes_of_oauth_servers_carry_the_oauth_state() {
     );
     app.stop().await;
 }
+
+/// A catalog change made on one replica reaches a subscriber on another
+/// (shared PostgreSQL catalog, Redis state store and change channel).
+#[tokio::test]
+async fn catalog_changes_cross_replicas() {
+    use base64::Engine;
+
+    use crate::support::db::{create_postgres_database, drop_postgres_database};
+    use crate::support::redis::{raw, redis_url};
+
+    let catalog = create_postgres_database().await;
+    let prefix = format!("catalog-{}:", nanoid::nanoid!());
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let replica = || {
+        let (catalog, prefix, key) = (catalog.clone(), prefix.clone(), key.clone());
+        spawn_app_with(move |s| {
+            s.catalog.url = catalog;
+            s.state.url = redis_url();
+            s.state.key_prefix = prefix;
+            s.secrets.encryption_key = key;
+        })
+    };
+    let a = replica().await;
+    let b = replica().await;
+    // Both replicas listen on the change channel before anything changes.
+    let channel = manifold::gateway::fanout::channel(&prefix);
+    let mut conn = raw().await;
+    let mut listening = 0;
+    for _ in 0..500 {
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut conn)
+            .await
+            .expect("PUBSUB NUMSUB");
+        listening = counts.first().map_or(0, |(_, n)| *n);
+        if listening >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(listening >= 2, "both replicas subscribed ({listening})");
+
+    let bob = a.user_key("bob").await;
+    let mut ws = subscribed(&b, &bob, CATALOG).await;
+    let id = create_server(
+        &a,
+        &a.admin_key,
+        json!({"name": "elsewhere", "transport": "streamable_http",
+               "url": "http://127.0.0.1:9/mcp", "is_public": true}),
+    )
+    .await;
+    assert_eq!(
+        next_catalog_change(&mut ws).await,
+        change("SERVER", &id, "CREATED")
+    );
+    let _ = ws.close(None).await;
+    a.stop().await;
+    b.stop().await;
+    drop_postgres_database(&catalog).await;
+}
