@@ -10,6 +10,8 @@ import { SnippetsPanel } from './snippets.js';
 
 const TOKEN_KEY = 'manifold.token';
 const EXPIRED = 'Your session has expired or the key was revoked';
+// Catalog changes often come in bursts (a category, then its servers).
+const CATALOG_DEBOUNCE_MS = 200;
 const $ = (id) => document.getElementById(id);
 
 const model = {
@@ -28,6 +30,9 @@ const model = {
 let live = null;
 let resyncTimer = null;
 let generation = 0;
+// Loads started / the newest load applied: an older load never overwrites a newer one.
+let loadsStarted = 0;
+let loadApplied = 0;
 
 const actions = {
   connect: (id) => runConnection(id, 'connect'),
@@ -85,6 +90,7 @@ function showSignInError(message) {
 
 function signOut(message = '') {
   generation += 1;
+  clearTimeout(resyncTimer);
   live?.stop();
   live = null;
   sessionStorage.removeItem(TOKEN_KEY);
@@ -118,6 +124,7 @@ async function start(token, me) {
   live = new LiveStatus({
     token: () => model.token,
     onChange: applyChange,
+    onCatalog: () => scheduleReload(CATALOG_DEBOUNCE_MS),
     onResync: () => reload(),
     poll: () => reload(),
     onMode: (mode) => {
@@ -134,7 +141,9 @@ async function start(token, me) {
 
 /** Reloads categories, servers and this session's statuses. */
 async function reload() {
+  if (!model.token) return;
   const mine = generation;
+  const load = ++loadsStarted;
   const startedAt = performance.now();
   let categories;
   let catalog;
@@ -149,7 +158,8 @@ async function reload() {
     if (mine === generation && error.status !== 401) setNotice(`Could not load servers: ${error.message}`);
     return;
   }
-  if (mine !== generation) return;
+  if (mine !== generation || load < loadApplied) return;
+  loadApplied = load;
   setNotice('');
   model.categories = categories;
   const byId = new Map(catalog.map((s) => [s.id, s]));
@@ -169,7 +179,7 @@ async function reload() {
   snippets.refresh(connectedNames());
 }
 
-function scheduleReload(ms = 1500) {
+function scheduleReload(ms) {
   clearTimeout(resyncTimer);
   resyncTimer = setTimeout(() => reload(), ms);
 }
@@ -192,9 +202,9 @@ function applyChange(change) {
     tool_count: change.toolCount,
     connected_at: change.connectedAt,
     last_error: change.lastError,
+    oauth: change.oauth ? change.oauth.toLowerCase() : undefined,
   });
   if (change.status === 'CONNECTED') {
-    if (s.oauth === 'required') s.oauth = 'authorized';
     model.errors.delete(s.id);
     model.notes.delete(s.id);
   }
@@ -202,8 +212,6 @@ function applyChange(change) {
   if (model.openTools.has(s.id) && s.status === 'CONNECTED' && !model.tools.has(s.id)) loadTools(s.id);
   view.update(s.id);
   snippets.refresh(connectedNames());
-  // Catch what the event does not carry (OAuth state, catalog edits).
-  scheduleReload();
 }
 
 function applyStatus(status) {
@@ -340,7 +348,7 @@ function deleteCategory(id) {
   });
 }
 
-// Catalog edits made elsewhere carry no live event: refresh on return.
+// Live events are best effort (a replica's may be missed): refresh on return.
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && model.me) reload();
 });

@@ -1,10 +1,16 @@
-// Live server status over /graphql/ws (graphql-transport-ws). While the
-// socket is down it reconnects with exponential back-off and meanwhile
-// polls through the `poll` callback every 5 s.
+// Live server status and catalog changes over /graphql/ws
+// (graphql-transport-ws): two subscriptions on one socket. While the socket
+// is down it reconnects with exponential back-off and meanwhile polls
+// through the `poll` callback every 5 s.
 
-const SUBSCRIPTION = `subscription ServerStatus {
-  serverStatusChanged { id name status toolCount connectedAt lastError }
-}`;
+const SUBSCRIPTIONS = {
+  status: `subscription ServerStatus {
+  serverStatusChanged { id name status toolCount connectedAt lastError oauth }
+}`,
+  catalog: `subscription Catalog {
+  catalogChanged { kind id action }
+}`,
+};
 const POLL_MS = 5000;
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30000;
@@ -12,7 +18,7 @@ const MAX_RETRY_MS = 30000;
 export class LiveStatus {
   /**
    * `token()`: the credential; `onChange(change)`: one serverStatusChanged;
-   * `onResync()`: the socket (re)opened, refresh everything once;
+   * `onCatalog(change)`: one catalogChanged; `onResync()`: the socket (re)opened, refresh everything once;
    * `poll()`: refresh while not live; `onMode('live'|'polling')`;
    * `onRejected()`: the gateway refused the credential.
    */
@@ -95,7 +101,9 @@ export class LiveStatus {
     switch (message.type) {
       case 'connection_ack':
         this.retryMs = FIRST_RETRY_MS;
-        this.send(socket, { id: 'status', type: 'subscribe', payload: { query: SUBSCRIPTION } });
+        for (const [id, query] of Object.entries(SUBSCRIPTIONS)) {
+          this.send(socket, { id, type: 'subscribe', payload: { query } });
+        }
         this.setMode('live');
         this.handlers.onResync();
         break;
@@ -103,13 +111,14 @@ export class LiveStatus {
         this.send(socket, { type: 'pong' });
         break;
       case 'next': {
-        const change = message.payload?.data?.serverStatusChanged;
-        if (change) this.handlers.onChange(change);
+        const data = message.payload?.data;
+        if (message.id === 'status' && data?.serverStatusChanged) this.handlers.onChange(data.serverStatusChanged);
+        else if (message.id === 'catalog' && data?.catalogChanged) this.handlers.onCatalog(data.catalogChanged);
         break;
       }
       case 'error':
       case 'complete':
-        // The subscription ended: start over on a fresh socket.
+        // A subscription ended: start over on a fresh socket.
         socket.close(1000, 'resubscribe');
         break;
       default:

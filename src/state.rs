@@ -64,7 +64,7 @@ impl AppState {
             tool_fetch_timeout: Duration::from_secs(upstream.tool_fetch_timeout_seconds),
         };
         let catalog_service = CatalogService::new(catalog.clone());
-        let notifier = SessionNotifier::new();
+        let notifier = SessionNotifier::with_catalog(catalog_service.events().clone());
         let shutdown = tokio_util::sync::CancellationToken::new();
         let state_url = &settings.state.url;
         if state_url.starts_with("redis://") || state_url.starts_with("rediss://") {

@@ -8,6 +8,7 @@
 //! [`Cipher`] it was opened with, so nothing reaches
 //! a table in clear text.
 
+pub mod events;
 pub mod input;
 pub mod model;
 pub mod postgres;

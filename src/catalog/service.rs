@@ -14,6 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::auth::Principal;
+use crate::catalog::events::{CatalogAction, CatalogEvent, CatalogEvents};
 use crate::catalog::input::{CategoryPatch, NewCategory, NewServer, ServerPatch};
 use crate::catalog::model::{Category, SecretMap, Server, ServerName, Transport};
 use crate::catalog::{Catalog, CategoryQuery, ServerQuery, validate};
@@ -47,6 +48,7 @@ pub struct Page<T> {
 #[derive(Clone)]
 pub struct CatalogService {
     store: Catalog,
+    events: CatalogEvents,
 }
 
 fn now() -> DateTime<Utc> {
@@ -100,7 +102,19 @@ fn page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T>
 impl CatalogService {
     /// Rules over `store`.
     pub fn new(store: Catalog) -> Self {
-        Self { store }
+        Self {
+            store,
+            events: CatalogEvents::default(),
+        }
+    }
+
+    /// Where a [`CatalogEvent`] goes after every successful change.
+    pub fn events(&self) -> &CatalogEvents {
+        &self.events
+    }
+
+    fn changed(&self, event: CatalogEvent) {
+        self.events.publish(event);
     }
 
     /// The underlying store (health checks, API keys).
@@ -134,6 +148,7 @@ impl CatalogService {
         };
         self.store.insert_category(&category).await?;
         tracing::info!(category = %category.id, "category created");
+        self.changed(CatalogEvent::category(&category.id, CatalogAction::Created));
         Ok(category)
     }
 
@@ -198,6 +213,7 @@ impl CatalogService {
         }
         category.updated_at = now();
         self.store.update_category(&category).await?;
+        self.changed(CatalogEvent::category(&category.id, CatalogAction::Updated));
         Ok(category)
     }
 
@@ -208,6 +224,7 @@ impl CatalogService {
         let id = CategoryId::parse(id).map_err(|_| category_not_found())?;
         if self.store.delete_category(&id).await? {
             tracing::info!("category deleted");
+            self.changed(CatalogEvent::category(&id, CatalogAction::Deleted));
             Ok(())
         } else {
             Err(category_not_found())
@@ -286,6 +303,7 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         self.store.insert_server(&server).await?;
         tracing::info!(id = %server.id, transport = %server.transport, "server created");
+        self.changed(CatalogEvent::server(&server, None, Some(server.is_public)));
         Ok(server)
     }
 
@@ -309,6 +327,8 @@ impl CatalogService {
         )?;
         check_server_rights(principal, &server)?;
         self.store.update_server(&server).await?;
+        let public = (Some(current.is_public), Some(server.is_public));
+        self.changed(CatalogEvent::server(&server, public.0, public.1));
         Ok(server)
     }
 
@@ -322,6 +342,7 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         if self.store.delete_server(&server.id).await? {
             tracing::info!(id = %server.id, "server deleted");
+            self.changed(CatalogEvent::server(&server, Some(server.is_public), None));
             Ok(())
         } else {
             Err(server_not_found())

@@ -8,6 +8,12 @@
 //! connect through REST on replica A reaches a client whose stream is open on
 //! replica B.
 //!
+//! Catalog events travel on the same channel as `{"origin", "catalog":
+//! {kind, id, action, server?}}`; session events keep their first format
+//! (`{"origin", "session", "server", "change"}`), so replicas of either
+//! version read each other's session events, and an older replica ignores
+//! catalog events as malformed.
+//!
 //! Delivery is best effort, like Redis pub/sub itself: while the
 //! subscription is down (it reconnects with backoff) other replicas' events
 //! are missed; cached views still expire after
@@ -20,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::events::CatalogEvent;
 use crate::gateway::notify::{Change, SessionEvent, SessionNotifier};
 use crate::session::SessionId;
 
@@ -28,13 +35,50 @@ pub const QUEUE: usize = 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// One event on the wire.
+/// An event this process queues for the other replicas.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    Session(SessionEvent),
+    Catalog(CatalogEvent),
+}
+
+/// One session event on the wire.
 #[derive(Debug, Serialize, Deserialize)]
 struct Wire {
     origin: String,
     session: String,
     server: Option<String>,
     change: Change,
+}
+
+/// One catalog event on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+struct CatalogWire {
+    origin: String,
+    catalog: CatalogEvent,
+}
+
+/// Any message on the channel.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Incoming {
+    Catalog(CatalogWire),
+    Session(Wire),
+}
+
+impl Outgoing {
+    fn payload(self, origin: &str) -> serde_json::Result<String> {
+        let origin = origin.to_owned();
+        match self {
+            Self::Session(event) => serde_json::to_string(&Wire {
+                origin,
+                session: event.session.to_string(),
+                server: event.server,
+                change: event.change,
+            }),
+            Self::Catalog(catalog) => serde_json::to_string(&CatalogWire { origin, catalog }),
+        }
+    }
 }
 
 /// The pub/sub channel for a key prefix.
@@ -50,7 +94,7 @@ pub fn start(
     prefix: &str,
     notifier: SessionNotifier,
     stop: CancellationToken,
-) -> Result<mpsc::Sender<SessionEvent>, redis::RedisError> {
+) -> Result<mpsc::Sender<Outgoing>, redis::RedisError> {
     let client = redis::Client::open(url)?;
     let origin = nanoid::nanoid!();
     let channel = channel(prefix);
@@ -70,7 +114,7 @@ async fn publish_loop(
     client: redis::Client,
     channel: String,
     origin: String,
-    mut events: mpsc::Receiver<SessionEvent>,
+    mut events: mpsc::Receiver<Outgoing>,
     stop: CancellationToken,
 ) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
@@ -83,13 +127,7 @@ async fn publish_loop(
                 None => return,
             },
         };
-        let wire = Wire {
-            origin: origin.clone(),
-            session: event.session.to_string(),
-            server: event.server,
-            change: event.change,
-        };
-        let Ok(payload) = serde_json::to_string(&wire) else {
+        let Ok(payload) = event.payload(&origin) else {
             continue;
         };
         if conn.is_none() {
@@ -166,8 +204,8 @@ async fn subscribe_loop(
             let Ok(payload) = message.get_payload::<String>() else {
                 continue;
             };
-            match serde_json::from_str::<Wire>(&payload) {
-                Ok(wire) if wire.origin != origin => {
+            match serde_json::from_str::<Incoming>(&payload) {
+                Ok(Incoming::Session(wire)) if wire.origin != origin => {
                     if let Ok(session) = SessionId::parse(&wire.session) {
                         notifier.deliver(SessionEvent {
                             session,
@@ -176,9 +214,47 @@ async fn subscribe_loop(
                         });
                     }
                 }
+                Ok(Incoming::Catalog(wire)) if wire.origin != origin => {
+                    notifier.catalog().deliver(wire.catalog);
+                }
                 Ok(_) => {}
                 Err(err) => tracing::debug!(error = %err, "ignoring a malformed change event"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::events::CatalogAction;
+    use crate::ids::CategoryId;
+
+    #[test]
+    fn both_kinds_of_event_read_back_and_the_first_format_still_parses() {
+        let first = r#"{"origin":"o","session":"alice","server":null,"change":{"kind":"tools"}}"#;
+        assert!(matches!(
+            serde_json::from_str::<Incoming>(first),
+            Ok(Incoming::Session(Wire {
+                change: Change::Tools,
+                ..
+            }))
+        ));
+        let event = CatalogEvent::category(&CategoryId::generate(), CatalogAction::Updated);
+        let payload = Outgoing::Catalog(event.clone())
+            .payload("o")
+            .expect("serialized");
+        match serde_json::from_str::<Incoming>(&payload) {
+            Ok(Incoming::Catalog(wire)) => assert_eq!(wire.catalog, event),
+            other => panic!("not a catalog event: {other:?}"),
+        }
+        let category = CatalogEvent::category(&CategoryId::generate(), CatalogAction::Deleted);
+        let payload = Outgoing::Catalog(category.clone())
+            .payload("o")
+            .expect("serialized");
+        assert!(matches!(
+            serde_json::from_str::<Incoming>(&payload),
+            Ok(Incoming::Catalog(wire)) if wire.catalog == category
+        ));
     }
 }

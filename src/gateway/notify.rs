@@ -13,7 +13,11 @@
 //! (wrapped by [`wrap_uri`] on `/mcp`, the upstream's own on the per-server
 //! route of that server, not sent to other per-server routes).
 //!
-//! The channel is per process; with a Redis state store, [`fanout`]
+//! The notifier also holds the catalog's [`CatalogEvents`] (categories and
+//! servers created, changed or deleted), so both kinds of event reach
+//! subscribers and other replicas the same way.
+//!
+//! The channels are per process; with a Redis state store, [`fanout`]
 //! carries every event to the other replicas too.
 //!
 //! [`fanout`]: crate::gateway::fanout
@@ -28,6 +32,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::events::CatalogEvents;
+use crate::gateway::fanout::Outgoing;
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::wrap_uri;
 use crate::gateway::view::ToolViews;
@@ -79,7 +85,9 @@ pub struct SessionNotifier {
     /// Cached tool views, dropped synchronously on every tools change.
     views: ToolViews,
     /// Where events also go for other replicas (see `fanout`), once set.
-    fanout: Arc<OnceLock<mpsc::Sender<SessionEvent>>>,
+    fanout: Arc<OnceLock<mpsc::Sender<Outgoing>>>,
+    /// Catalog changes (shared with the catalog service that publishes them).
+    catalog: CatalogEvents,
 }
 
 impl std::fmt::Debug for SessionNotifier {
@@ -97,12 +105,23 @@ impl Default for SessionNotifier {
 impl SessionNotifier {
     /// A notifier with no subscribers yet.
     pub fn new() -> Self {
+        Self::with_catalog(CatalogEvents::default())
+    }
+
+    /// A notifier that also carries `catalog`'s events.
+    pub fn with_catalog(catalog: CatalogEvents) -> Self {
         let (tx, _) = broadcast::channel(CAPACITY);
         Self {
             tx,
             views: ToolViews::new(),
             fanout: Arc::default(),
+            catalog,
         }
+    }
+
+    /// The catalog's change events.
+    pub fn catalog(&self) -> &CatalogEvents {
+        &self.catalog
     }
 
     /// The tool views this notifier keeps current.
@@ -126,7 +145,7 @@ impl SessionNotifier {
             change,
         };
         if let Some(fanout) = self.fanout.get()
-            && let Err(err) = fanout.try_send(event.clone())
+            && let Err(err) = fanout.try_send(Outgoing::Session(event.clone()))
         {
             tracing::warn!(error = %err, "change event not queued for other replicas");
         }
@@ -142,10 +161,17 @@ impl SessionNotifier {
         let _ = self.tx.send(event);
     }
 
-    /// Sends every event published from now on to `sender` as well (once;
-    /// later calls are ignored).
-    pub fn set_fanout(&self, sender: mpsc::Sender<SessionEvent>) {
-        let _ = self.fanout.set(sender);
+    /// Sends every event (session and catalog) published from now on to
+    /// `sender` as well (once; later calls are ignored).
+    pub fn set_fanout(&self, sender: mpsc::Sender<Outgoing>) {
+        if self.fanout.set(sender.clone()).is_err() {
+            return;
+        }
+        self.catalog.set_forward(move |event| {
+            if let Err(err) = sender.try_send(Outgoing::Catalog(event.clone())) {
+                tracing::warn!(error = %err, "catalog event not queued for other replicas");
+            }
+        });
     }
 
     /// A receiver of every event published from now on.

@@ -8,18 +8,24 @@
 //! announcement for the subscriber's session the stream re-reads the
 //! session's server list and emits the servers whose state differs from
 //! what it last saw.
+//!
+//! `catalogChanged` tells a page that a category or server was created,
+//! changed or deleted, by anyone, on any replica: only the kind, id and
+//! action, and only to principals who could see the record before or after
+//! the change (see [`CatalogEvent::visible_to`]).
 
 use std::collections::{HashMap, VecDeque};
 
-use async_graphql::{Context, ID, SimpleObject, Subscription};
+use async_graphql::{Context, Enum, ID, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::admin::graphql::error::GqlResult;
-use crate::admin::graphql::types::ConnectionStatus;
+use crate::admin::graphql::types::{ConnectionStatus, OAuthStatus};
 use crate::admin::graphql::{SocketCredential, app, principal};
 use crate::auth::Principal;
+use crate::catalog::events::{self, CatalogEvent};
 use crate::catalog::service::{ListParams, MAX_LIMIT};
 use crate::error::Error;
 use crate::gateway::notify::Change;
@@ -38,6 +44,48 @@ pub(crate) struct ServerStatusChange {
     pub tool_count: usize,
     pub connected_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// For servers with `requiresOauth2`: whether this user has authorized it.
+    pub oauth: Option<OAuthStatus>,
+}
+
+/// What kind of catalog record changed.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub(crate) enum CatalogKind {
+    Category,
+    Server,
+}
+
+/// What happened to a catalog record.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub(crate) enum CatalogAction {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// A category or server was created, changed or deleted.
+#[derive(SimpleObject, Clone, PartialEq, Debug)]
+pub(crate) struct CatalogChange {
+    pub kind: CatalogKind,
+    pub id: ID,
+    pub action: CatalogAction,
+}
+
+impl From<CatalogEvent> for CatalogChange {
+    fn from(event: CatalogEvent) -> Self {
+        Self {
+            kind: match event.kind {
+                events::CatalogKind::Category => CatalogKind::Category,
+                events::CatalogKind::Server => CatalogKind::Server,
+            },
+            id: ID(event.id),
+            action: match event.action {
+                events::CatalogAction::Created => CatalogAction::Created,
+                events::CatalogAction::Updated => CatalogAction::Updated,
+                events::CatalogAction::Deleted => CatalogAction::Deleted,
+            },
+        }
+    }
 }
 
 impl From<ServerStatus> for ServerStatusChange {
@@ -49,6 +97,7 @@ impl From<ServerStatus> for ServerStatusChange {
             tool_count: s.tool_count,
             connected_at: s.connected_at,
             last_error: s.last_error,
+            oauth: s.oauth.map(Into::into),
         }
     }
 }
@@ -89,6 +138,41 @@ async fn still_valid(
             "the credential now names another principal".into(),
         ))
     }
+}
+
+/// Whether the flow may go on: `false` once the socket's credential no
+/// longer stands for `principal` (a revoked key, an expired token).
+async fn may_go_on(
+    app: &AppState,
+    credential: Option<&SocketCredential>,
+    principal: &Principal,
+    field: &str,
+) -> bool {
+    let Some(credential) = credential else {
+        return true;
+    };
+    match still_valid(app, credential, principal).await {
+        Ok(()) => true,
+        Err(Error::Unauthorized(_)) => {
+            tracing::info!(
+                session = %principal.session,
+                field,
+                "the credential is no longer valid; subscription ended"
+            );
+            false
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, field, "cannot check the credential");
+            true
+        }
+    }
+}
+
+struct CatalogWatch {
+    app: AppState,
+    principal: Principal,
+    credential: Option<SocketCredential>,
+    events: tokio::sync::broadcast::Receiver<CatalogEvent>,
 }
 
 struct Watch {
@@ -143,18 +227,9 @@ impl SubscriptionRoot {
                 }
                 // A revoked key or an expired token ends the flow at the
                 // next event (the socket itself stays for the client to close).
-                if let Some(credential) = &w.credential
-                    && let Err(err) = still_valid(&w.app, credential, &w.principal).await
-                {
-                    if matches!(err, Error::Unauthorized(_)) {
-                        tracing::info!(
-                            session = %w.principal.session,
-                            "serverStatusChanged: the credential is no longer valid; subscription ended"
-                        );
-                        return None;
-                    }
-                    tracing::warn!(error = %err, "serverStatusChanged: cannot check the credential");
-                    continue;
+                let field = "serverStatusChanged";
+                if !may_go_on(&w.app, w.credential.as_ref(), &w.principal, field).await {
+                    return None;
                 }
                 let now = match snapshot(&w.app, &w.principal).await {
                     Ok(now) => now,
@@ -171,6 +246,45 @@ impl SubscriptionRoot {
                 changed.sort_by(|a, b| a.name.cmp(&b.name));
                 w.pending.extend(changed);
                 w.last = now;
+            }
+        }))
+    }
+    /// A category or server (visible to the caller before or after the
+    /// change) was created, changed or deleted, through any surface.
+    async fn catalog_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = CatalogChange> + use<>> {
+        let (app, principal) = (app(ctx)?.clone(), principal(ctx)?.clone());
+        let credential = ctx.data_opt::<SocketCredential>().cloned();
+        if let Some(credential) = &credential {
+            still_valid(&app, credential, &principal).await.gql()?;
+        }
+        let events = app.notifier().catalog().subscribe();
+        let watch = CatalogWatch {
+            app,
+            principal,
+            credential,
+            events,
+        };
+        Ok(futures::stream::unfold(watch, |mut w| async move {
+            loop {
+                let event = match w.events.recv().await {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "catalogChanged: events missed");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                if !event.visible_to(&w.principal) {
+                    continue;
+                }
+                let field = "catalogChanged";
+                if !may_go_on(&w.app, w.credential.as_ref(), &w.principal, field).await {
+                    return None;
+                }
+                return Some((event.into(), w));
             }
         }))
     }

@@ -1,5 +1,7 @@
 //! `serverStatusChanged` over `graphql-transport-ws`: a page sees connects
-//! and disconnects made through REST or GraphQL in its session.
+//! and disconnects made through REST or GraphQL in its session;
+//! `catalogChanged`: it sees the categories and servers it may see being
+//! created, changed and deleted by anyone.
 
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
@@ -61,22 +63,21 @@ async fn subscribed(app: &TestApp, key: &str, query: &str) -> Socket {
         .expect("init");
     assert_eq!(next_message(&mut ws).await["type"], "connection_ack");
 
-    let listeners = app.state.notifier().subscribers();
+    let notifier = app.state.notifier();
+    let listening = || notifier.subscribers() + notifier.catalog().subscribers();
+    let listeners = listening();
     let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
     ws.send(Message::text(subscribe.to_string()))
         .await
         .expect("subscribe");
-    // The subscription is live once it listens for session events.
+    // The subscription is live once it listens for session or catalog events.
     for _ in 0..500 {
-        if app.state.notifier().subscribers() > listeners {
+        if listening() > listeners {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert!(
-        app.state.notifier().subscribers() > listeners,
-        "subscription started"
-    );
+    assert!(listening() > listeners, "subscription started");
     ws
 }
 
@@ -262,4 +263,199 @@ async fn a_revoked_key_ends_its_subscription_at_the_next_change() {
         "{message}"
     );
     app.stop().await;
+}
+
+const CATALOG: &str = "subscription { catalogChanged { kind id action } }";
+
+/// The next `catalogChanged` as `(kind, id, action)`.
+async fn next_catalog_change(ws: &mut Socket) -> (String, String, String) {
+    let message = next_message(ws).await;
+    assert_eq!(message["type"], "next", "{message}");
+    let change = &message["payload"]["data"]["catalogChanged"];
+    let text = |key: &str| change[key].as_str().expect("a string").to_owned();
+    (text("kind"), text("id"), text("action"))
+}
+
+fn change(kind: &str, id: &str, action: &str) -> (String, String, String) {
+    (kind.to_owned(), id.to_owned(), action.to_owned())
+}
+
+/// Creates a network server as `key`; returns its id.
+async fn create_server(app: &TestApp, key: &str, body: Value) -> String {
+    let (status, created) = app.post("/api/v1/servers", key, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn catalog_changes_reach_only_those_who_could_see_the_record() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+    let admin = app.admin_key.clone();
+    let mut bobs = subscribed(&app, &bob, CATALOG).await;
+    let mut admins = subscribed(&app, &admin, CATALOG).await;
+
+    // Alice's private server: created, changed, deleted; bob hears nothing.
+    let private = create_server(
+        &app,
+        &alice,
+        json!({"name": "alices", "transport": "streamable_http", "url": "http://127.0.0.1:9/mcp"}),
+    )
+    .await;
+    let (status, _) = app
+        .patch("/api/v1/servers/alices", &alice, json!({"title": "Mine"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.delete("/api/v1/servers/alices", &alice).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // A public server of the admin's: bob hears it appear and turn private,
+    // then nothing more about it.
+    let shared = create_server(
+        &app,
+        &admin,
+        json!({"name": "shared", "transport": "streamable_http",
+               "url": "http://127.0.0.1:9/mcp", "is_public": true}),
+    )
+    .await;
+    assert_eq!(
+        next_catalog_change(&mut bobs).await,
+        change("SERVER", &shared, "CREATED")
+    );
+    data(
+        &app,
+        &admin,
+        "mutation($id: ID!) { updateServer(id: $id, input: {isPublic: false}) { id } }",
+        json!({"id": shared}),
+    )
+    .await;
+    assert_eq!(
+        next_catalog_change(&mut bobs).await,
+        change("SERVER", &shared, "UPDATED")
+    );
+    let (status, _) = app
+        .patch("/api/v1/servers/shared", &admin, json!({"title": "Hidden"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.delete("/api/v1/servers/shared", &admin).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Categories reach everyone: the next thing bob hears.
+    let (status, category) = app
+        .post("/api/v1/categories", &admin, json!({"name": "Tools"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{category}");
+    let category = category["id"].as_str().expect("an id").to_owned();
+    assert_eq!(
+        next_catalog_change(&mut bobs).await,
+        change("CATEGORY", &category, "CREATED")
+    );
+
+    // The admin hears everything, in order.
+    for expected in [
+        change("SERVER", &private, "CREATED"),
+        change("SERVER", &private, "UPDATED"),
+        change("SERVER", &private, "DELETED"),
+        change("SERVER", &shared, "CREATED"),
+        change("SERVER", &shared, "UPDATED"),
+        change("SERVER", &shared, "UPDATED"),
+        change("SERVER", &shared, "DELETED"),
+        change("CATEGORY", &category, "CREATED"),
+    ] {
+        assert_eq!(next_catalog_change(&mut admins).await, expected);
+    }
+    app.stop().await;
+}
+
+/// A status change of an OAuth server says whether the user has authorized
+/// it (here: not yet, and its discovery fails, so the connect fails).
+#[tokio::test]
+async fn status_changes_of_oauth_servers_carry_the_oauth_state() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    create_server(
+        &app,
+        &alice,
+        json!({"name": "guarded", "transport": "streamable_http",
+               "url": "http://127.0.0.1:9/mcp", "requires_oauth2": true}),
+    )
+    .await;
+    let mut ws = subscribed(
+        &app,
+        &alice,
+        "subscription { serverStatusChanged { name status oauth } }",
+    )
+    .await;
+    let (status, body) = app.session_action("connect", "guarded", &alice).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = next_message(&mut ws).await;
+    let change = &message["payload"]["data"]["serverStatusChanged"];
+    assert_eq!(
+        (&change["name"], &change["status"], &change["oauth"]),
+        (&json!("guarded"), &json!("FAILED"), &json!("REQUIRED")),
+        "{message}"
+    );
+    app.stop().await;
+}
+
+/// A catalog change made on one replica reaches a subscriber on another
+/// (shared PostgreSQL catalog, Redis state store and change channel).
+#[tokio::test]
+async fn catalog_changes_cross_replicas() {
+    use base64::Engine;
+
+    use crate::support::db::{create_postgres_database, drop_postgres_database};
+    use crate::support::redis::{raw, redis_url};
+
+    let catalog = create_postgres_database().await;
+    let prefix = format!("catalog-{}:", nanoid::nanoid!());
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let replica = || {
+        let (catalog, prefix, key) = (catalog.clone(), prefix.clone(), key.clone());
+        spawn_app_with(move |s| {
+            s.catalog.url = catalog;
+            s.state.url = redis_url();
+            s.state.key_prefix = prefix;
+            s.secrets.encryption_key = key;
+        })
+    };
+    let a = replica().await;
+    let b = replica().await;
+    // Both replicas listen on the change channel before anything changes.
+    let channel = manifold::gateway::fanout::channel(&prefix);
+    let mut conn = raw().await;
+    let mut listening = 0;
+    for _ in 0..500 {
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut conn)
+            .await
+            .expect("PUBSUB NUMSUB");
+        listening = counts.first().map_or(0, |(_, n)| *n);
+        if listening >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(listening >= 2, "both replicas subscribed ({listening})");
+
+    let bob = a.user_key("bob").await;
+    let mut ws = subscribed(&b, &bob, CATALOG).await;
+    let id = create_server(
+        &a,
+        &a.admin_key,
+        json!({"name": "elsewhere", "transport": "streamable_http",
+               "url": "http://127.0.0.1:9/mcp", "is_public": true}),
+    )
+    .await;
+    assert_eq!(
+        next_catalog_change(&mut ws).await,
+        change("SERVER", &id, "CREATED")
+    );
+    let _ = ws.close(None).await;
+    a.stop().await;
+    b.stop().await;
+    drop_postgres_database(&catalog).await;
 }

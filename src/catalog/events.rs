@@ -1,0 +1,208 @@
+//! Catalog change events: the [`CatalogService`](super::CatalogService)
+//! publishes one [`CatalogEvent`] after every successful create, update or
+//! delete of a category or a server, whichever surface asked for it. Pages
+//! hear them through the `catalogChanged` subscription; with a Redis state
+//! store the gateway's fanout carries them to the other replicas.
+//!
+//! An event names only the kind, id and action, plus (for servers) what a
+//! listener needs to decide who may hear it without reading the row, which
+//! may be gone: the owner and whether the server was and is public.
+
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::auth::Principal;
+use crate::catalog::model::Server;
+use crate::ids::CategoryId;
+
+/// How many events a slow listener may fall behind before it lags.
+const CAPACITY: usize = 256;
+
+/// What kind of record changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogKind {
+    Category,
+    Server,
+}
+
+/// What happened to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogAction {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// Who may hear of a server's change: its owner, admins, and everyone
+/// while it is public (before or after the change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerAudience {
+    pub owner: String,
+    /// `None` for a created server.
+    pub public_before: Option<bool>,
+    /// `None` for a deleted server.
+    pub public_after: Option<bool>,
+}
+
+/// A category or server changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogEvent {
+    pub kind: CatalogKind,
+    pub id: String,
+    pub action: CatalogAction,
+    /// Servers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerAudience>,
+}
+
+impl CatalogEvent {
+    /// A category event.
+    pub fn category(id: &CategoryId, action: CatalogAction) -> Self {
+        Self {
+            kind: CatalogKind::Category,
+            id: id.as_str().to_owned(),
+            action,
+            server: None,
+        }
+    }
+
+    /// An event about `server`; `before`/`after`: whether it was / is public
+    /// (`None`: it did not exist before / does not any more).
+    pub fn server(server: &Server, before: Option<bool>, after: Option<bool>) -> Self {
+        Self::server_of(server.id.as_str(), &server.owner, before, after)
+    }
+
+    fn server_of(id: &str, owner: &str, before: Option<bool>, after: Option<bool>) -> Self {
+        let action = match (before, after) {
+            (None, _) => CatalogAction::Created,
+            (Some(_), None) => CatalogAction::Deleted,
+            (Some(_), Some(_)) => CatalogAction::Updated,
+        };
+        Self {
+            kind: CatalogKind::Server,
+            id: id.to_owned(),
+            action,
+            server: Some(ServerAudience {
+                owner: owner.to_owned(),
+                public_before: before,
+                public_after: after,
+            }),
+        }
+    }
+
+    /// Whether `principal` could see the record before or after the change
+    /// (categories: everyone who may read the catalog).
+    pub fn visible_to(&self, principal: &Principal) -> bool {
+        match (self.kind, &self.server) {
+            (CatalogKind::Category, _) => true,
+            (CatalogKind::Server, Some(a)) => {
+                principal.is_admin()
+                    || a.owner == principal.user_id
+                    || a.public_before == Some(true)
+                    || a.public_after == Some(true)
+            }
+            // A server event without its audience: admins only.
+            (CatalogKind::Server, None) => principal.is_admin(),
+        }
+    }
+}
+
+type Forward = Box<dyn Fn(&CatalogEvent) + Send + Sync>;
+
+/// A per-process broadcast of [`CatalogEvent`]s (clone freely; clones share
+/// the channel).
+#[derive(Clone)]
+pub struct CatalogEvents {
+    tx: broadcast::Sender<CatalogEvent>,
+    /// Where events also go for other replicas, once set.
+    forward: Arc<OnceLock<Forward>>,
+}
+
+impl std::fmt::Debug for CatalogEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogEvents").finish_non_exhaustive()
+    }
+}
+
+impl Default for CatalogEvents {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(CAPACITY);
+        Self {
+            tx,
+            forward: Arc::default(),
+        }
+    }
+}
+
+impl CatalogEvents {
+    /// Announces `event` here and (once forwarding is set) to other replicas.
+    pub fn publish(&self, event: CatalogEvent) {
+        if let Some(forward) = self.forward.get() {
+            forward(&event);
+        }
+        self.deliver(event);
+    }
+
+    /// Delivers `event` to this process's listeners only.
+    pub fn deliver(&self, event: CatalogEvent) {
+        let _ = self.tx.send(event);
+    }
+
+    /// Passes every event published from now on to `forward` as well (once;
+    /// later calls are ignored).
+    pub fn set_forward(&self, forward: impl Fn(&CatalogEvent) + Send + Sync + 'static) {
+        let _ = self.forward.set(Box::new(forward));
+    }
+
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<CatalogEvent> {
+        self.tx.subscribe()
+    }
+
+    /// How many listeners there are right now.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Credential, Role};
+    use crate::session::SessionId;
+
+    fn who(user: &str, role: Role) -> Principal {
+        Principal {
+            user_id: user.into(),
+            role,
+            session: SessionId::parse(user).expect("session id"),
+            credential: Credential::Anonymous,
+        }
+    }
+
+    #[test]
+    fn a_server_event_reaches_admins_its_owner_and_everyone_while_public() {
+        let (admin, alice, bob) = (
+            who("admin", Role::Admin),
+            who("alice", Role::User),
+            who("bob", Role::User),
+        );
+        let private = CatalogEvent::server_of("srv_1", "alice", Some(false), Some(false));
+        assert!(private.visible_to(&admin) && private.visible_to(&alice));
+        assert!(!private.visible_to(&bob));
+        let went_private = CatalogEvent::server_of("srv_1", "admin", Some(true), Some(false));
+        assert!(went_private.visible_to(&bob));
+        assert_eq!(went_private.action, CatalogAction::Updated);
+        let gone = CatalogEvent::server_of("srv_1", "admin", Some(true), None);
+        assert_eq!(gone.action, CatalogAction::Deleted);
+        assert!(gone.visible_to(&bob));
+        assert!(
+            CatalogEvent::category(&CategoryId::generate(), CatalogAction::Created)
+                .visible_to(&bob)
+        );
+    }
+}
