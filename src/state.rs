@@ -98,6 +98,8 @@ impl AppState {
         let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)
             .with_notifier(notifier.clone())
             .with_oauth(oauth);
+        // Deleted, renamed or re-pointed servers leave no state or links behind.
+        sessions.follow_catalog(catalog_service.events(), shutdown.child_token());
         Ok(Self {
             shared: Arc::new(Shared {
                 settings,

@@ -6,7 +6,8 @@
 //!
 //! An event names only the kind, id and action, plus (for servers) what a
 //! listener needs to decide who may hear it without reading the row, which
-//! may be gone: the owner and whether the server was and is public.
+//! may be gone: the owner and whether the server was and is public; and
+//! what the change means for sessions' links to the server ([`LinkChange`]).
 
 use std::sync::{Arc, OnceLock};
 
@@ -48,6 +49,65 @@ pub struct ServerAudience {
     pub public_after: Option<bool>,
 }
 
+/// What a server's change means for the sessions' state and live links
+/// under its name (before the change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkEffect {
+    /// Created, or only cosmetic fields changed (title, description,
+    /// category, public flag, fail-closed): links stay open.
+    Kept,
+    /// How to reach the upstream changed (transport, URL, query
+    /// parameters, headers, command, arguments, environment, working
+    /// folder, OAuth settings) or the server was disabled: open links are
+    /// stale; a session's state stays.
+    Changed,
+    /// Deleted or renamed: the state kept under the old name belongs to no
+    /// server any more.
+    Gone,
+}
+
+/// A server change as the sessions see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkChange {
+    /// The server's name before the change (for a created server, its name).
+    pub name: String,
+    pub effect: LinkEffect,
+}
+
+impl LinkChange {
+    /// What changing `before` into `after` does to links (`None`: deleted).
+    pub fn between(before: &Server, after: Option<&Server>) -> Self {
+        let effect = match after {
+            None => LinkEffect::Gone,
+            Some(after) if after.name != before.name => LinkEffect::Gone,
+            Some(after) if reaches_differently(before, after) => LinkEffect::Changed,
+            Some(_) => LinkEffect::Kept,
+        };
+        Self {
+            name: before.name.as_str().to_owned(),
+            effect,
+        }
+    }
+}
+
+/// Whether a link opened for `before` is wrong for `after`.
+fn reaches_differently(before: &Server, after: &Server) -> bool {
+    (before.enabled && !after.enabled)
+        || before.transport != after.transport
+        || before.url != after.url
+        || before.query_params != after.query_params
+        || before.headers != after.headers
+        || before.command != after.command
+        || before.args != after.args
+        || before.env != after.env
+        || before.cwd != after.cwd
+        || before.requires_oauth2 != after.requires_oauth2
+        || before.oauth_client_id != after.oauth_client_id
+        || before.oauth_client_secret != after.oauth_client_secret
+        || before.oauth_scopes != after.oauth_scopes
+}
+
 /// A category or server changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogEvent {
@@ -57,6 +117,13 @@ pub struct CatalogEvent {
     /// Servers only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerAudience>,
+    /// Servers only (absent from replicas that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkChange>,
+    /// Whether this process made the change; never sent to other replicas,
+    /// so an event that came from one reads `false`.
+    #[serde(skip)]
+    pub local: bool,
 }
 
 impl CatalogEvent {
@@ -67,7 +134,15 @@ impl CatalogEvent {
             id: id.as_str().to_owned(),
             action,
             server: None,
+            link: None,
+            local: false,
         }
+    }
+
+    /// The event with what it means for links to the server.
+    pub fn with_link(mut self, link: LinkChange) -> Self {
+        self.link = Some(link);
+        self
     }
 
     /// An event about `server`; `before`/`after`: whether it was / is public
@@ -91,6 +166,8 @@ impl CatalogEvent {
                 public_before: before,
                 public_after: after,
             }),
+            link: None,
+            local: false,
         }
     }
 
@@ -140,14 +217,16 @@ impl Default for CatalogEvents {
 
 impl CatalogEvents {
     /// Announces `event` here and (once forwarding is set) to other replicas.
-    pub fn publish(&self, event: CatalogEvent) {
+    pub fn publish(&self, mut event: CatalogEvent) {
         if let Some(forward) = self.forward.get() {
             forward(&event);
         }
+        event.local = true;
         self.deliver(event);
     }
 
-    /// Delivers `event` to this process's listeners only.
+    /// Delivers `event` to this process's listeners only (as it is: an
+    /// event from another replica has `local` false).
     pub fn deliver(&self, event: CatalogEvent) {
         let _ = self.tx.send(event);
     }

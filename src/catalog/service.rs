@@ -14,7 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::auth::Principal;
-use crate::catalog::events::{CatalogAction, CatalogEvent, CatalogEvents};
+use crate::catalog::events::{CatalogAction, CatalogEvent, CatalogEvents, LinkChange};
 use crate::catalog::input::{CategoryPatch, NewCategory, NewServer, ServerPatch};
 use crate::catalog::model::{Category, SecretMap, Server, ServerName, Transport};
 use crate::catalog::{Catalog, CategoryQuery, ServerQuery, validate};
@@ -303,7 +303,8 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         self.store.insert_server(&server).await?;
         tracing::info!(id = %server.id, transport = %server.transport, "server created");
-        self.changed(CatalogEvent::server(&server, None, Some(server.is_public)));
+        let link = LinkChange::between(&server, Some(&server));
+        self.changed(CatalogEvent::server(&server, None, Some(server.is_public)).with_link(link));
         Ok(server)
     }
 
@@ -328,7 +329,8 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         self.store.update_server(&server).await?;
         let public = (Some(current.is_public), Some(server.is_public));
-        self.changed(CatalogEvent::server(&server, public.0, public.1));
+        let link = LinkChange::between(&current, Some(&server));
+        self.changed(CatalogEvent::server(&server, public.0, public.1).with_link(link));
         Ok(server)
     }
 
@@ -342,7 +344,10 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         if self.store.delete_server(&server.id).await? {
             tracing::info!(id = %server.id, "server deleted");
-            self.changed(CatalogEvent::server(&server, Some(server.is_public), None));
+            let link = LinkChange::between(&server, None);
+            self.changed(
+                CatalogEvent::server(&server, Some(server.is_public), None).with_link(link),
+            );
             Ok(())
         } else {
             Err(server_not_found())

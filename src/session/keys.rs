@@ -106,6 +106,45 @@ pub fn mcp_binding(prefix: &str, id: &str) -> Result<String> {
     }
 }
 
+/// `text` as a literal in a SCAN `MATCH` pattern (glob characters escaped).
+fn escape_glob(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
+}
+
+/// The SCAN `MATCH` pattern of every session's keys, `{prefix}mcp:session:*`
+/// (the prefix escaped); filter the keys with [`session_of`].
+pub fn sessions_scan_pattern(prefix: &str) -> String {
+    let mut pattern = escape_glob(prefix);
+    pattern.push_str("mcp:session:*");
+    pattern
+}
+
+/// The session `key` belongs to when it is that session's connections set
+/// or one of the fields of `server` in it; `None` for any other key.
+///
+/// Server names contain no `:`, so the suffix `:server:{server}:{field}`
+/// (or `:connections`) names exactly one session: the rest of the key.
+pub fn session_of(prefix: &str, key: &str, server: &str) -> Option<SessionId> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix("mcp:session:")?;
+    let session = match rest.strip_suffix(":connections") {
+        Some(session) => session,
+        None => FIELDS.iter().find_map(|field| {
+            rest.strip_suffix(field)?
+                .strip_suffix(':')?
+                .strip_suffix(server)?
+                .strip_suffix(":server:")
+        })?,
+    };
+    SessionId::parse(session).ok()
+}
+
 /// The keys of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKeys {
@@ -142,13 +181,7 @@ impl SessionKeys {
     /// characters of the literal part escaped. It may match keys of other
     /// sessions whose id extends this one with `:`; filter with [`Self::owns`].
     pub fn scan_pattern(&self) -> String {
-        let mut pattern = String::with_capacity(self.base.len() + 8);
-        for c in self.base.chars() {
-            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
+        let mut pattern = escape_glob(&self.base);
         pattern.push('*');
         pattern
     }
@@ -266,6 +299,38 @@ mod tests {
         }
         assert!(keys.server(&"x".repeat(MAX_SERVER_LEN)).is_ok());
         assert!(keys.server(&"x".repeat(MAX_SERVER_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn session_of_finds_the_one_session_of_a_servers_key() {
+        assert_eq!(
+            sessions_scan_pattern(r"a?[b]\c:"),
+            r"a\?\[b\]\\c:mcp:session:*"
+        );
+        for raw in [
+            "a",
+            "a:b",
+            "a:server:x",
+            "a:server:x:status",
+            "b:connections",
+        ] {
+            let s = sid(raw);
+            let keys = SessionKeys::new("p:", &s);
+            for key in keys.server("x").unwrap().all() {
+                assert_eq!(session_of("p:", key, "x"), Some(s.clone()), "{key}");
+                assert_eq!(session_of("p:", key, "y"), None, "{key}");
+                assert_eq!(session_of("q:", key, "x"), None, "{key}");
+            }
+            for key in keys.server("y").unwrap().all() {
+                assert_eq!(session_of("p:", key, "x"), None, "{key}");
+            }
+            assert_eq!(session_of("p:", &keys.connections(), "x"), Some(s));
+        }
+        assert_eq!(session_of("p:", "p:mcp:binding:x", "x"), None);
+        assert_eq!(
+            session_of("p:", "p:mcp:session::server:x:status", "x"),
+            None
+        );
     }
 
     #[test]

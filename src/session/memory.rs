@@ -319,6 +319,35 @@ impl StateStore for MemoryState {
         Ok(deleted)
     }
 
+    async fn forget_server(&self, server: &str) -> Result<Vec<SessionId>> {
+        keys::check_server(server)?;
+        let mut txn = self.txn();
+        let now = txn.now;
+        let mut affected = BTreeSet::new();
+        txn.map.retain(|key, entry| {
+            let Some(session) = keys::session_of(&self.prefix, key, server) else {
+                return true;
+            };
+            let live = entry.expires_at > now;
+            match &mut entry.value {
+                // The connections set: drop the member, keep the TTL.
+                Value::Set(set) => {
+                    if set.remove(server) && live {
+                        affected.insert(session);
+                    }
+                    live && !set.is_empty()
+                }
+                Value::Text(_) => {
+                    if live {
+                        affected.insert(session);
+                    }
+                    false
+                }
+            }
+        });
+        Ok(affected.into_iter().collect())
+    }
+
     async fn bind_mcp_session(&self, id: &str, binding: &McpBinding) -> Result<()> {
         let key = keys::mcp_binding(&self.prefix, id)?;
         let value = encode_binding(binding)?;

@@ -184,6 +184,12 @@ pub trait StateStore: Send + Sync + 'static {
     async fn disconnect_all(&self, session: &SessionId) -> Result<Vec<String>>;
     /// Deletes every key of the session (SCAN, never KEYS); returns how many.
     async fn clear_session(&self, session: &SessionId) -> Result<u64>;
+    /// Removes everything stored about `server` in every session (its
+    /// four keys and its membership of the connections set), for a server
+    /// deleted or renamed in the catalog; other servers stay as they are,
+    /// TTLs included. Returns the sessions that had any of it, sorted.
+    /// Each session's part goes in one atomic step (SCAN, never KEYS).
+    async fn forget_server(&self, server: &str) -> Result<Vec<SessionId>>;
     /// Stores the binding of MCP session `id` (`{prefix}mcp:binding:{id}`)
     /// with the TTL, replacing any earlier one.
     async fn bind_mcp_session(&self, id: &str, binding: &McpBinding) -> Result<()>;

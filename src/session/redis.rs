@@ -8,7 +8,8 @@
 //!   without its tools. Each key is written with `PX ttl` and each write ends
 //!   with `PEXPIRE` on the session's connections set.
 //! - `clear_session` walks the session's keys with `SCAN MATCH … COUNT`
-//!   (never `KEYS`) and `UNLINK`s them page by page.
+//!   (never `KEYS`) and `UNLINK`s them page by page; `forget_server` walks
+//!   every session's keys the same way.
 //! - A lease is taken with `SET key holder NX PX ttl` and released by a Lua
 //!   compare-and-delete, so only its holder ever frees it.
 //! - Start-up fails fast with a clear message when Redis is unreachable. Once
@@ -363,6 +364,57 @@ impl StateStore for RedisState {
             }
             if next == 0 {
                 return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    /// One pass of `SCAN MATCH {prefix}mcp:session:* COUNT …` over the
+    /// sessions' keys; per page, one `MULTI`/`EXEC` that deletes the
+    /// server's keys and `SREM`s it from the set of each session seen.
+    async fn forget_server(&self, server: &str) -> Result<Vec<SessionId>> {
+        keys::check_server(server)?;
+        let pattern = keys::sessions_scan_pattern(&self.prefix);
+        let mut conn = self.conn();
+        let mut seen = std::collections::HashSet::new();
+        let mut affected = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut conn)
+                .await?;
+            let sessions: Vec<SessionId> = page
+                .iter()
+                .filter_map(|key| std::str::from_utf8(key).ok())
+                .filter_map(|key| keys::session_of(&self.prefix, key, server))
+                .filter(|session| seen.insert(session.clone()))
+                .collect();
+            if !sessions.is_empty() {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for session in &sessions {
+                    let keys = self.session(session);
+                    pipe.cmd("DEL")
+                        .arg(&keys.server(server)?.all()[..])
+                        .cmd("SREM")
+                        .arg(keys.connections())
+                        .arg(server);
+                }
+                let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+                for (session, pair) in sessions.into_iter().zip(counts.chunks(2)) {
+                    if pair.iter().any(|&n| n > 0) {
+                        affected.push(session);
+                    }
+                }
+            }
+            if next == 0 {
+                affected.sort();
+                return Ok(affected);
             }
             cursor = next;
         }

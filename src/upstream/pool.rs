@@ -225,6 +225,28 @@ impl LinkPool {
         }
     }
 
+    /// Closes this process's links to `server` in every session (the server
+    /// was deleted, renamed or re-pointed); returns the sessions whose link
+    /// was closed. A call in flight on such a link ends with
+    /// `upstream_closed`; connection state is not touched, so a server still
+    /// `CONNECTED` is reopened, with the catalog's current settings, on its
+    /// next use.
+    pub async fn close_server(&self, server: &ServerName) -> Vec<SessionId> {
+        let mut closed = Vec::new();
+        for ((session, name), slot) in self.inner.slots() {
+            if &name != server {
+                continue;
+            }
+            let mut guard = slot.link.lock().await;
+            if guard.is_some() {
+                self.close_slot(&mut guard).await;
+                closed.push(session);
+            }
+        }
+        closed.sort();
+        closed
+    }
+
     /// Closes links unused for longer than the idle timeout.
     pub async fn evict_idle(&self) {
         let limit = self.inner.limits.idle_timeout;

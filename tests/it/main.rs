@@ -34,6 +34,7 @@ mod rest_categories;
 mod rest_errors;
 mod rest_servers;
 mod serve;
+mod session_catalog;
 mod session_connect;
 mod session_failures;
 mod state_contract;

@@ -35,6 +35,7 @@ use crate::session::{ConnectionState, ConnectionStatus, SessionId, State};
 use crate::upstream::pool::LinkPool;
 use crate::upstream::{self, Link, LinkOptions, Target};
 
+mod catalog;
 mod events;
 mod oauth;
 
@@ -434,6 +435,12 @@ impl SessionManager {
             return Err(Error::Upstream {
                 code: "server_not_connected",
                 message: format!("{} is not connected in this session", server.name),
+            });
+        }
+        if !server.enabled {
+            return Err(Error::Upstream {
+                code: "server_disabled",
+                message: format!("{} is disabled", server.name),
             });
         }
         let slot = self.pool.slot(&principal.session, &server.name);

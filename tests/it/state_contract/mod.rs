@@ -6,7 +6,8 @@
 //! The suite is split by concern: [`transitions`] (the states of one server),
 //! [`isolation`] (sessions apart, clearing a session), [`expiry`] (TTLs) and
 //! [`races`] (readers never see half a write), [`bindings`] (MCP session
-//! bindings), [`leases`] (exclusive, expiring leases).
+//! bindings), [`leases`] (exclusive, expiring leases), [`forget`] (a server
+//! removed from every session).
 //!
 //! Every test uses its own key prefix, so tests never see each other's keys.
 
@@ -14,6 +15,7 @@
 
 mod bindings;
 mod expiry;
+mod forget;
 mod isolation;
 mod leases;
 mod races;
@@ -208,4 +210,7 @@ contract_for_all![
     leases::an_expired_lease_is_free_and_its_old_holder_cannot_release_it,
     leases::of_many_racing_holders_one_takes_a_lease,
     leases::bad_lease_requests_are_refused,
+    forget::forget_server_removes_one_server_from_every_session_and_nothing_else,
+    forget::forget_server_reaches_sessions_across_many_scan_pages,
+    forget::forget_server_refuses_names_that_could_match_other_keys,
 ];
