@@ -139,6 +139,24 @@ impl CatalogEvent {
         }
     }
 
+    /// `server` was created.
+    pub fn server_created(server: &Server) -> Self {
+        Self::server(server, None, Some(server.is_public))
+            .with_link(LinkChange::between(server, Some(server)))
+    }
+
+    /// `before` was changed into `after`.
+    pub fn server_updated(before: &Server, after: &Server) -> Self {
+        Self::server(after, Some(before.is_public), Some(after.is_public))
+            .with_link(LinkChange::between(before, Some(after)))
+    }
+
+    /// `server` was deleted.
+    pub fn server_deleted(server: &Server) -> Self {
+        Self::server(server, Some(server.is_public), None)
+            .with_link(LinkChange::between(server, None))
+    }
+
     /// The event with what it means for links to the server.
     pub fn with_link(mut self, link: LinkChange) -> Self {
         self.link = Some(link);
@@ -261,6 +279,95 @@ mod tests {
             session: SessionId::parse(user).expect("session id"),
             credential: Credential::Anonymous,
         }
+    }
+
+    fn fixture() -> Server {
+        let now = chrono::Utc::now();
+        Server {
+            id: crate::ids::ServerId::generate(),
+            name: crate::catalog::ServerName::parse("x").expect("a name"),
+            title: "X".into(),
+            description: String::new(),
+            transport: crate::catalog::Transport::StreamableHttp,
+            url: Some("http://127.0.0.1:1/mcp".into()),
+            query_params: Default::default(),
+            headers: Default::default(),
+            command: None,
+            args: Vec::new(),
+            env: Default::default(),
+            cwd: None,
+            requires_oauth2: false,
+            is_public: true,
+            owner: "admin".into(),
+            category_id: None,
+            enabled: true,
+            fail_closed: false,
+            oauth_client_id: None,
+            oauth_client_secret: None,
+            oauth_scopes: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn only_changes_that_reach_the_upstream_differently_touch_links() {
+        let before = fixture();
+        let effect = |change: fn(&mut Server)| {
+            let mut after = before.clone();
+            change(&mut after);
+            CatalogEvent::server_updated(&before, &after)
+                .link
+                .map(|link| (link.name, link.effect))
+        };
+        let kept = Some(("x".to_owned(), LinkEffect::Kept));
+        let changed = Some(("x".to_owned(), LinkEffect::Changed));
+        let gone = Some(("x".to_owned(), LinkEffect::Gone));
+        assert_eq!(effect(|s| s.title = "Y".into()), kept);
+        assert_eq!(effect(|s| s.is_public = false), kept);
+        assert_eq!(effect(|s| s.fail_closed = true), kept);
+        assert_eq!(
+            effect(|s| s.url = Some("http://127.0.0.1:2/mcp".into())),
+            changed
+        );
+        assert_eq!(
+            effect(|s| {
+                s.headers
+                    .insert("X-Key".into(), crate::secret::Secret::new("new".into()));
+            }),
+            changed
+        );
+        assert_eq!(effect(|s| s.enabled = false), changed);
+        assert_eq!(effect(|s| s.oauth_scopes = vec!["read".into()]), changed);
+        assert_eq!(
+            effect(|s| s.name = crate::catalog::ServerName::parse("z").expect("a name")),
+            gone
+        );
+        let deleted = CatalogEvent::server_deleted(&before).link;
+        assert_eq!(deleted.map(|l| l.effect), Some(LinkEffect::Gone));
+        let created = CatalogEvent::server_created(&before);
+        assert_eq!(created.link.map(|l| l.effect), Some(LinkEffect::Kept));
+        assert!(!created.local);
+    }
+
+    #[test]
+    fn a_published_event_is_local_here_and_not_on_the_wire() {
+        let events = CatalogEvents::default();
+        let wire = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sent = wire.clone();
+        events.set_forward(move |event| {
+            let json = serde_json::to_string(event).expect("serializes");
+            sent.lock().expect("lock").push(json);
+        });
+        let mut rx = events.subscribe();
+        events.publish(CatalogEvent::server_deleted(&fixture()));
+        let here = rx.try_recv().expect("delivered here");
+        assert!(here.local);
+        let json = wire.lock().expect("lock").pop().expect("forwarded");
+        assert!(!json.contains("local"), "{json}");
+        let there: CatalogEvent = serde_json::from_str(&json).expect("reads back");
+        assert!(!there.local);
+        assert_eq!(there.link, here.link);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::auth::Principal;
-use crate::catalog::events::{CatalogAction, CatalogEvent, CatalogEvents, LinkChange};
+use crate::catalog::events::{CatalogAction, CatalogEvent, CatalogEvents};
 use crate::catalog::input::{CategoryPatch, NewCategory, NewServer, ServerPatch};
 use crate::catalog::model::{Category, SecretMap, Server, ServerName, Transport};
 use crate::catalog::{Catalog, CategoryQuery, ServerQuery, validate};
@@ -303,8 +303,7 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         self.store.insert_server(&server).await?;
         tracing::info!(id = %server.id, transport = %server.transport, "server created");
-        let link = LinkChange::between(&server, Some(&server));
-        self.changed(CatalogEvent::server(&server, None, Some(server.is_public)).with_link(link));
+        self.changed(CatalogEvent::server_created(&server));
         Ok(server)
     }
 
@@ -328,9 +327,7 @@ impl CatalogService {
         )?;
         check_server_rights(principal, &server)?;
         self.store.update_server(&server).await?;
-        let public = (Some(current.is_public), Some(server.is_public));
-        let link = LinkChange::between(&current, Some(&server));
-        self.changed(CatalogEvent::server(&server, public.0, public.1).with_link(link));
+        self.changed(CatalogEvent::server_updated(&current, &server));
         Ok(server)
     }
 
@@ -344,10 +341,7 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         if self.store.delete_server(&server.id).await? {
             tracing::info!(id = %server.id, "server deleted");
-            let link = LinkChange::between(&server, None);
-            self.changed(
-                CatalogEvent::server(&server, Some(server.is_public), None).with_link(link),
-            );
+            self.changed(CatalogEvent::server_deleted(&server));
             Ok(())
         } else {
             Err(server_not_found())

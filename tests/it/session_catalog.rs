@@ -157,6 +157,62 @@ async fn deleting_a_public_server_removes_it_from_every_session_and_nothing_else
 }
 
 #[tokio::test]
+async fn a_renamed_server_leaves_no_state_under_its_old_name() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_fixture(&app, "x").await;
+    connect(&app, "x", &alice).await;
+
+    let patch = json!({"name": "z"});
+    let (status, body) = app.patch("/api/v1/servers/x", &app.admin_key, patch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    forgotten(&app, &alice, "x").await;
+    assert_eq!(app.state.sessions().pool().live(), (0, 0));
+    let z = listed(&app, &alice, "z").await.expect("z");
+    assert_eq!(z["status"], "DISCONNECTED", "{z}");
+
+    // A new server taking the old name does not inherit anything either.
+    add_fixture(&app, "x").await;
+    let x = listed(&app, &alice, "x").await.expect("the new x");
+    assert_eq!(x["status"], "DISCONNECTED", "{x}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn disabling_a_server_closes_its_links_and_they_are_not_reopened() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    add_fixture(&app, "x").await;
+    connect(&app, "x", &alice).await;
+    assert_eq!(app.state.sessions().pool().live(), (1, 1));
+
+    let patch = json!({"enabled": false});
+    let (status, body) = app.patch("/api/v1/servers/x", &app.admin_key, patch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pool = app.state.sessions().pool().clone();
+    settle("x's link closed", || {
+        let pool = pool.clone();
+        async move { pool.live() == (0, 0) }
+    })
+    .await;
+    let principal = app
+        .state
+        .api_keys()
+        .authenticate(&alice)
+        .await
+        .expect("alice");
+    let err = app
+        .state
+        .sessions()
+        .link(&principal, "x")
+        .await
+        .expect_err("a disabled server is not reopened");
+    assert_eq!(err.code(), "server_disabled");
+    assert_eq!(pool.live(), (0, 0));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_new_url_is_used_from_the_next_call_and_a_new_title_closes_nothing() {
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
