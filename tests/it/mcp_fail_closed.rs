@@ -321,17 +321,11 @@ async fn fail_closed_is_created_patched_and_read_through_rest() {
 #[tokio::test]
 async fn a_failure_on_one_replica_blocks_the_session_on_the_other_within_the_view_ttl() {
     // Two replicas on one PostgreSQL catalog and one Redis key prefix.
-    let prefix = format!("{}:", crate::support::unique("failclosed"));
-    let (_catalog, pg_url) = crate::support::db::fresh_postgres().await;
-    let settings = |s: &mut manifold::Settings| {
-        s.catalog.url = pg_url.clone();
-        s.state.url = crate::support::redis::redis_url();
-        s.state.key_prefix = prefix.clone();
-        s.secrets.encryption_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into();
+    let replicas = crate::support::app::replicas_with("failclosed", |s| {
         s.upstream.connect_timeout_seconds = 2;
-    };
-    let a = spawn_app_with(settings).await;
-    let b = spawn_app_with(settings).await;
+    })
+    .await;
+    let (a, b) = (replicas.a, replicas.b);
     create_fixture(&a, "work", false).await;
     let alice = a.user_key("alice").await;
     let down = json!({
@@ -373,5 +367,5 @@ async fn a_failure_on_one_replica_blocks_the_session_on_the_other_within_the_vie
     on_b.cancel().await.expect("client closes");
     a.stop().await;
     b.stop().await;
-    crate::support::db::drop_postgres_database(&pg_url).await;
+    crate::support::db::drop_postgres_database(&replicas.catalog_url).await;
 }

@@ -5,34 +5,18 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::json;
 
 use crate::mcp_endpoint::{call, text_of};
 use crate::mcp_notify::{mcp_client, tool_names};
-use crate::support::app::{TestApp, spawn_app_with};
-use crate::support::db::{create_postgres_database, drop_postgres_database};
-use crate::support::redis::redis_url;
+use crate::support::app::replicas_with;
+use crate::support::db::drop_postgres_database;
 use crate::support::upstreams::fixture_stdio;
-
-async fn replica(catalog: &str, prefix: &str, key: &str) -> TestApp {
-    let (catalog, prefix, key) = (catalog.to_owned(), prefix.to_owned(), key.to_owned());
-    spawn_app_with(move |s| {
-        s.catalog.url = catalog;
-        s.state.url = redis_url();
-        s.state.key_prefix = prefix;
-        s.secrets.encryption_key = key;
-    })
-    .await
-}
 
 #[tokio::test]
 async fn a_connect_on_one_replica_notifies_and_serves_a_stream_on_the_other() {
-    let catalog = create_postgres_database().await;
-    let prefix = format!("fanout-{}:", nanoid::nanoid!());
-    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-    let a = replica(&catalog, &prefix, &key).await;
-    let b = replica(&catalog, &prefix, &key).await;
+    let replicas = replicas_with("fanout", |_| {}).await;
+    let (a, b, catalog) = (replicas.a, replicas.b, replicas.catalog_url);
     assert!(
         !a.admin_key.is_empty(),
         "the first replica bootstraps the admin key"

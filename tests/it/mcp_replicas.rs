@@ -7,21 +7,12 @@ use serde_json::json;
 
 use crate::mcp_endpoint::{add_fixture, connect};
 use crate::mcp_versions::{exchange, initialize, names, post};
-use crate::support::app::{TestApp, spawn_app_with};
+use crate::support::app::{TestApp, replicas_with};
 
 /// Two apps on one PostgreSQL catalog and one Redis key prefix.
 async fn replicas() -> (TestApp, TestApp, String) {
-    let prefix = format!("{}:", crate::support::unique("replicas"));
-    let (_catalog, pg_url) = crate::support::db::fresh_postgres().await;
-    let settings = |s: &mut manifold::Settings| {
-        s.catalog.url = pg_url.clone();
-        s.state.url = crate::support::redis::redis_url();
-        s.state.key_prefix = prefix.clone();
-        s.secrets.encryption_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into();
-    };
-    let first = spawn_app_with(settings).await;
-    let second = spawn_app_with(settings).await;
-    (first, second, pg_url)
+    let r = replicas_with("replicas", |_| {}).await;
+    (r.a, r.b, r.catalog_url)
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, mcp_client_at};
-use crate::support::app::{TestApp, code, spawn_app_with};
+use crate::support::app::{TestApp, code, replicas_with};
 use crate::support::oauth_fixture::{OAuthFixture, approve};
 
 /// Rounds of "every access token dies, then both replicas call at once".
@@ -20,17 +20,8 @@ const ROUNDS: usize = 5;
 
 /// Two apps on one new PostgreSQL catalog and one fresh Redis key prefix.
 async fn replicas() -> (TestApp, TestApp) {
-    let prefix = format!("{}:", crate::support::unique("oauth-replicas"));
-    let (_catalog, pg_url) = crate::support::db::fresh_postgres().await;
-    let settings = |s: &mut manifold::Settings| {
-        s.catalog.url = pg_url.clone();
-        s.state.url = crate::support::redis::redis_url();
-        s.state.key_prefix = prefix.clone();
-        s.secrets.encryption_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into();
-    };
-    let first = spawn_app_with(settings).await;
-    let second = spawn_app_with(settings).await;
-    (first, second)
+    let r = replicas_with("oauth-replicas", |_| {}).await;
+    (r.a, r.b)
 }
 
 /// `whoami` through `client`: the OAuth user the upstream saw, or why not.

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{add_fixture, call, connect, mcp_client_at, text_of};
-use crate::support::app::{TestApp, spawn_app, spawn_app_with};
+use crate::support::app::{TestApp, spawn_app};
 use crate::support::upstreams::FixtureHttp;
 
 /// How long the clean-up after a catalog change may take before a test
@@ -278,16 +278,8 @@ async fn a_new_url_is_used_from_the_next_call_and_a_new_title_closes_nothing() {
 
 #[tokio::test]
 async fn a_delete_on_one_replica_closes_the_other_replicas_links() {
-    let prefix = format!("{}:", crate::support::unique("forget"));
-    let (_catalog, pg_url) = crate::support::db::fresh_postgres().await;
-    let settings = |s: &mut manifold::Settings| {
-        s.catalog.url = pg_url.clone();
-        s.state.url = crate::support::redis::redis_url();
-        s.state.key_prefix = prefix.clone();
-        s.secrets.encryption_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into();
-    };
-    let a = spawn_app_with(settings).await;
-    let b = spawn_app_with(settings).await;
+    let replicas = crate::support::app::replicas_with("forget", |_| {}).await;
+    let (a, b) = (replicas.a, replicas.b);
     add_fixture(&a, "x").await;
     let alice = a.user_key("alice").await;
     connect(&a, "x", &alice).await;
@@ -322,5 +314,5 @@ async fn a_delete_on_one_replica_closes_the_other_replicas_links() {
     client.cancel().await.expect("client closes");
     a.stop().await;
     b.stop().await;
-    crate::support::db::drop_postgres_database(&pg_url).await;
+    crate::support::db::drop_postgres_database(&replicas.catalog_url).await;
 }

@@ -403,25 +403,16 @@ async fn status_changes_of_oauth_servers_carry_the_oauth_state() {
 /// (shared PostgreSQL catalog, Redis state store and change channel).
 #[tokio::test]
 async fn catalog_changes_cross_replicas() {
-    use base64::Engine;
+    use crate::support::db::drop_postgres_database;
+    use crate::support::redis::raw;
 
-    use crate::support::db::{create_postgres_database, drop_postgres_database};
-    use crate::support::redis::{raw, redis_url};
-
-    let catalog = create_postgres_database().await;
-    let prefix = format!("catalog-{}:", nanoid::nanoid!());
-    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-    let replica = || {
-        let (catalog, prefix, key) = (catalog.clone(), prefix.clone(), key.clone());
-        spawn_app_with(move |s| {
-            s.catalog.url = catalog;
-            s.state.url = redis_url();
-            s.state.key_prefix = prefix;
-            s.secrets.encryption_key = key;
-        })
-    };
-    let a = replica().await;
-    let b = replica().await;
+    let replicas = crate::support::app::replicas_with("catalog", |_| {}).await;
+    let (a, b, catalog, prefix) = (
+        replicas.a,
+        replicas.b,
+        replicas.catalog_url,
+        replicas.prefix,
+    );
     // Both replicas listen on the change channel before anything changes.
     let channel = manifold::gateway::fanout::channel(&prefix);
     let mut conn = raw().await;

@@ -41,6 +41,37 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     }
 }
 
+/// What [`replicas_with`] gives: two apps sharing one new PostgreSQL catalog
+/// (`catalog_url`), one Redis with a fresh key `prefix` and one secret key.
+pub struct Replicas {
+    pub a: TestApp,
+    pub b: TestApp,
+    pub catalog_url: String,
+    pub prefix: String,
+}
+
+/// Two replicas (see [`Replicas`]) named after `name`; `configure` adjusts
+/// both after the shared settings.
+pub async fn replicas_with(name: &str, configure: impl Fn(&mut Settings)) -> Replicas {
+    let prefix = format!("{}:", crate::support::unique(name));
+    let (_catalog, catalog_url) = crate::support::db::fresh_postgres().await;
+    let settings = |s: &mut Settings| {
+        s.catalog.url = catalog_url.clone();
+        s.state.url = crate::support::redis::redis_url();
+        s.state.key_prefix = prefix.clone();
+        s.secrets.encryption_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into();
+        configure(s);
+    };
+    let a = spawn_app_with(settings).await;
+    let b = spawn_app_with(settings).await;
+    Replicas {
+        a,
+        b,
+        catalog_url,
+        prefix,
+    }
+}
+
 /// A running app on SQLite + memory.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
