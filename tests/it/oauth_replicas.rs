@@ -7,13 +7,12 @@
 //! succeeds and the user is never asked to authorize again.
 
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, mcp_client_at};
-use crate::support::app::{TestApp, code, replicas_with};
-use crate::support::oauth_fixture::{OAuthFixture, approve};
+use crate::support::app::{TestApp, replicas_with};
+use crate::support::oauth_fixture::{OAuthFixture, authorize_through};
 
 /// Rounds of "every access token dies, then both replicas call at once".
 const ROUNDS: usize = 5;
@@ -66,28 +65,7 @@ async fn refreshes(fx: &OAuthFixture) -> (u64, u64) {
 /// `user` authorizes `server` starting on `app`: `oauth_required`, approval
 /// at the fixture, then the gateway's callback.
 async fn authorize(app: &TestApp, server: &str, key: &str, user: &str) {
-    let (status, body) = app.session_action("connect", server, key).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::FORBIDDEN, "oauth_required"),
-        "{body}"
-    );
-    let url = body["error"]["authorization_url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no authorization_url: {body}"));
-    let callback = approve(url, user).await;
-    let resp = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-        .get(&callback)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("callback sent");
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
+    authorize_through(app, server, key, user).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

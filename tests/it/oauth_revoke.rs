@@ -8,14 +8,13 @@
 //! rmcp's own OAuth client, so a failure in the others points at the gateway.
 
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
 use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, initialize_body, mcp_client_at};
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
-use crate::support::oauth_fixture::{OAuthFixture, approve};
+use crate::support::oauth_fixture::{OAuthFixture, approve, authorize_through};
 
 /// The fixture's `/admin/counters`.
 async fn counters(fx: &OAuthFixture) -> Value {
@@ -149,28 +148,7 @@ async fn oauth_server(app: &TestApp, fx: &OAuthFixture, name: &str) -> String {
 /// connect answers `oauth_required`, the user approves at the fixture, the
 /// browser lands on the gateway's callback.
 async fn authorize(app: &TestApp, id: &str, key: &str, user: &str) {
-    let (status, body) = app.session_action("connect", id, key).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::FORBIDDEN, "oauth_required"),
-        "{body}"
-    );
-    let url = body["error"]["authorization_url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no authorization_url: {body}"));
-    let callback = approve(url, user).await;
-    let resp = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-        .get(&callback)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("callback sent");
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
+    authorize_through(app, id, key, user).await;
     assert_eq!(oauth_field(app, key, id).await, "authorized");
 }
 

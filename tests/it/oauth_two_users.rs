@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, mcp_client_at};
 use crate::support::app::{TestApp, code, spawn_app};
-use crate::support::oauth_fixture::{OAuthFixture, approve};
+use crate::support::oauth_fixture::{OAuthFixture, approve, follow_to_callback};
 
 /// An MCP client straight to `url` with `Authorization: Bearer {token}`.
 async fn upstream_client(url: &str, token: &str) -> RunningService<RoleClient, ()> {
@@ -354,22 +354,11 @@ async fn expect_oauth_required(app: &TestApp, id: &str, key: &str, fx: &OAuthFix
 /// The end user's browser: approve at the fixture as `user`, then follow the
 /// redirect to the gateway's callback (no `Authorization` header).
 async fn complete(app: &TestApp, authorization_url: &str, user: &str, server: &str) {
-    let callback = approve(authorization_url, user).await;
+    let (callback, status, body) = follow_to_callback(authorization_url, user).await;
     assert!(
         callback.starts_with(&app.url("/oauth/callback?")),
         "the authorization server sends {user} back to the gateway: {callback}"
     );
-    let resp = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-        .get(&callback)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("callback sent");
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
     assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
     assert_eq!(body["server"], server, "{body}");
     // The API notes say `connected`; connection statuses elsewhere are `CONNECTED`.

@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::Value;
 
+use crate::support::app::TestApp;
 use crate::support::upstreams::{FixtureHttp, ServerProcess};
 
 /// A running OAuth-protected fixture; stopped on Drop.
@@ -114,4 +115,49 @@ pub async fn approve(authorization_url: &str, user: &str) -> String {
             resp.text().await.unwrap_or_default()
         ),
     }
+}
+
+/// The end user's browser finishing a gateway authorization: approve at
+/// the fixture as `user`, then follow the redirect to the gateway's
+/// callback (no `Authorization` header, asking for JSON). Returns where the
+/// fixture sent the browser, and the callback's status and body.
+pub async fn follow_to_callback(
+    authorization_url: &str,
+    user: &str,
+) -> (String, StatusCode, Value) {
+    let callback = approve(authorization_url, user).await;
+    let resp = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+        .get(&callback)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .expect("callback sent");
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    (callback, status, body)
+}
+
+/// `user` (API key `key`) authorizes `server` through `app`: the connect
+/// answers `oauth_required` with a URL, the user approves at the fixture, and
+/// the gateway's callback answers 200. Returns the callback's body.
+pub async fn authorize_through(app: &TestApp, server: &str, key: &str, user: &str) -> Value {
+    let (status, body) = app.session_action("connect", server, key).await;
+    assert_eq!(
+        (status, crate::support::app::code(&body)),
+        (StatusCode::FORBIDDEN, "oauth_required"),
+        "{body}"
+    );
+    let url = body["error"]["authorization_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no authorization_url: {body}"));
+    let (callback, status, body) = follow_to_callback(url, user).await;
+    assert!(
+        callback.starts_with(&app.url("/oauth/callback?")),
+        "the authorization server sends {user} back to the gateway: {callback}"
+    );
+    assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
+    body
 }
