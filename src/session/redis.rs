@@ -47,6 +47,23 @@ const RETRY_DELAY: Duration = Duration::from_millis(100);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keys asked for per `SCAN` page.
 const SCAN_COUNT: usize = 500;
+
+/// One `SCAN cursor MATCH pattern COUNT …` step: the next cursor (0 at the
+/// end) and the keys of this page.
+async fn scan_page(
+    conn: &mut ConnectionManager,
+    cursor: u64,
+    pattern: &str,
+) -> redis::RedisResult<(u64, Vec<Vec<u8>>)> {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(SCAN_COUNT)
+        .query_async(conn)
+        .await
+}
 /// Deletes `KEYS[1]` only while it holds `ARGV[1]`: a lease is released by
 /// its holder only, never after it expired and another holder took it.
 const RELEASE_LEASE: &str = r"
@@ -340,14 +357,7 @@ impl StateStore for RedisState {
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {
-            let (next, page): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(&mut conn)
-                .await?;
+            let (next, page) = scan_page(&mut conn, cursor, &pattern).await?;
             // The pattern may also match a session whose id extends this one.
             let mine: Vec<&[u8]> = page
                 .iter()
@@ -380,14 +390,7 @@ impl StateStore for RedisState {
         let mut affected = Vec::new();
         let mut cursor: u64 = 0;
         loop {
-            let (next, page): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(&mut conn)
-                .await?;
+            let (next, page) = scan_page(&mut conn, cursor, &pattern).await?;
             let sessions: Vec<SessionId> = page
                 .iter()
                 .filter_map(|key| std::str::from_utf8(key).ok())

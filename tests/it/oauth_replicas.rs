@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, mcp_client_at};
 use crate::support::app::{TestApp, replicas_with};
-use crate::support::oauth_fixture::{OAuthFixture, authorize_through};
+use crate::support::oauth_fixture::{OAuthFixture, add_oauth_server, authorize_through};
 
 /// Rounds of "every access token dies, then both replicas call at once".
 const ROUNDS: usize = 5;
@@ -73,15 +73,7 @@ async fn replicas_refreshing_one_users_rotating_tokens_at_once_never_spend_one_t
     let fx = OAuthFixture::start_with_env(&[("FIXTURE_OAUTH_REFRESH_DELAY_MS", "300")]);
     let (a, b) = replicas().await;
     let name = "oauthfx";
-    let (status, created) = a
-        .post(
-            "/api/v1/servers",
-            &a.admin_key,
-            json!({"name": name, "transport": "streamable_http", "url": fx.mcp_url(),
-                   "requires_oauth2": true, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    add_oauth_server(&a, &fx, name).await;
     let alice = a.user_key("alice").await;
     authorize(&a, name, &alice, "alice").await;
     for app in [&a, &b] {

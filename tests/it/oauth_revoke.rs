@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, initialize_body, mcp_client_at};
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
-use crate::support::oauth_fixture::{OAuthFixture, approve, authorize_through};
+use crate::support::oauth_fixture::{OAuthFixture, add_oauth_server, approve, authorize_through};
 
 /// The fixture's `/admin/counters`.
 async fn counters(fx: &OAuthFixture) -> Value {
@@ -129,21 +129,6 @@ async fn the_oauth_fixture_revokes_a_refresh_token_with_its_grants_access_tokens
     );
 }
 
-/// An admin-created public server over the fixture's `/mcp` that needs
-/// OAuth; its id.
-async fn oauth_server(app: &TestApp, fx: &OAuthFixture, name: &str) -> String {
-    let (status, created) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": name, "transport": "streamable_http", "url": fx.mcp_url(),
-                   "requires_oauth2": true, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    created["id"].as_str().expect("id").to_owned()
-}
-
 /// `user` (API key `key`) authorizes server `id` through the gateway: the
 /// connect answers `oauth_required`, the user approves at the fixture, the
 /// browser lands on the gateway's callback.
@@ -192,7 +177,7 @@ async fn forget(app: &TestApp, id: &str, key: &str) {
 async fn forgetting_an_authorization_revokes_the_users_tokens_upstream_and_no_one_elses() {
     let fx = OAuthFixture::start();
     let app = spawn_app().await;
-    let id = oauth_server(&app, &fx, "revokefx").await;
+    let id = add_oauth_server(&app, &fx, "revokefx").await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
     authorize(&app, &id, &alice, "alice").await;
@@ -244,7 +229,7 @@ async fn forgetting_an_authorization_revokes_the_users_tokens_upstream_and_no_on
 async fn without_a_revocation_endpoint_forgetting_deletes_the_tokens_locally_only() {
     let fx = OAuthFixture::start_with_env(&[("FIXTURE_OAUTH_NO_REVOKE", "1")]);
     let app = spawn_app().await;
-    let id = oauth_server(&app, &fx, "norevoke").await;
+    let id = add_oauth_server(&app, &fx, "norevoke").await;
     let alice = app.user_key("alice").await;
     authorize(&app, &id, &alice, "alice").await;
     let alice_mcp = mcp_client_at(&app, "/mcp", &alice).await;
@@ -270,7 +255,7 @@ async fn without_a_revocation_endpoint_forgetting_deletes_the_tokens_locally_onl
 async fn when_the_authorization_server_is_down_forgetting_still_deletes_the_tokens() {
     let fx = OAuthFixture::start();
     let app = spawn_app().await;
-    let id = oauth_server(&app, &fx, "downfx").await;
+    let id = add_oauth_server(&app, &fx, "downfx").await;
     let alice = app.user_key("alice").await;
     authorize(&app, &id, &alice, "alice").await;
 
@@ -308,7 +293,7 @@ async fn reopen(app: &TestApp, id: &str, key: &str) {
 async fn one_discovery_serves_an_authorization_and_the_link_opens_after_it() {
     let fx = OAuthFixture::start();
     let app = spawn_app().await;
-    let id = oauth_server(&app, &fx, "cachedfx").await;
+    let id = add_oauth_server(&app, &fx, "cachedfx").await;
     let alice = app.user_key("alice").await;
     authorize(&app, &id, &alice, "alice").await;
     reopen(&app, &id, &alice).await;
@@ -325,7 +310,7 @@ async fn one_discovery_serves_an_authorization_and_the_link_opens_after_it() {
 async fn with_the_discovery_cache_off_every_link_open_discovers_again() {
     let fx = OAuthFixture::start();
     let app = spawn_app_with(|s| s.auth.oauth.discovery_cache_seconds = 0).await;
-    let id = oauth_server(&app, &fx, "uncachedfx").await;
+    let id = add_oauth_server(&app, &fx, "uncachedfx").await;
     let alice = app.user_key("alice").await;
     authorize(&app, &id, &alice, "alice").await;
     let before = metadata_requests(&fx).await;

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, mcp_client_at};
 use crate::support::app::{TestApp, code, spawn_app};
-use crate::support::oauth_fixture::{OAuthFixture, approve, follow_to_callback};
+use crate::support::oauth_fixture::{OAuthFixture, add_oauth_server, approve, follow_to_callback};
 
 /// An MCP client straight to `url` with `Authorization: Bearer {token}`.
 async fn upstream_client(url: &str, token: &str) -> RunningService<RoleClient, ()> {
@@ -389,16 +389,7 @@ async fn two_users_authorize_one_oauth_server_and_each_reaches_it_with_their_own
     let fx = OAuthFixture::start();
     let app = spawn_app().await;
     let name = "oauthfx";
-    let (status, created) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": name, "transport": "streamable_http", "url": fx.mcp_url(),
-                   "requires_oauth2": true, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["id"].as_str().expect("id").to_owned();
+    let id = add_oauth_server(&app, &fx, name).await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
 

@@ -161,3 +161,18 @@ pub async fn authorize_through(app: &TestApp, server: &str, key: &str, user: &st
     assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
     body
 }
+
+/// An admin-made public server `name` over the fixture's `/mcp` that needs
+/// OAuth; its id.
+pub async fn add_oauth_server(app: &TestApp, fx: &OAuthFixture, name: &str) -> String {
+    let (status, created) = app
+        .post(
+            "/api/v1/servers",
+            &app.admin_key,
+            serde_json::json!({"name": name, "transport": "streamable_http", "url": fx.mcp_url(),
+                   "requires_oauth2": true, "is_public": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["id"].as_str().expect("id").to_owned()
+}
