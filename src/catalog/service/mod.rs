@@ -1,0 +1,130 @@
+//! The catalog's rules: who may see and change categories and servers, and
+//! what a valid record is. Every surface calls this with the
+//! [`Principal`](crate::auth::Principal); no surface talks to the store
+//! directly.
+//!
+//! Visibility: admins see everything; a user sees public servers and their
+//! own. A server a principal may not see answers `server_not_found` (404),
+//! never 403, so ids of private servers do not leak.
+
+mod categories;
+mod draft;
+mod servers;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::catalog::events::{CatalogEvent, CatalogEvents};
+use crate::error::{Error, Result};
+
+/// Default page size of list operations.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size of list operations.
+pub const MAX_LIMIT: u32 = 200;
+
+/// Paging and filters of a list request, as the caller sent them.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub search: Option<String>,
+    pub category_id: Option<String>,
+}
+
+/// One page of results and the cursor of the next one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Rules over the catalog store.
+#[derive(Clone)]
+pub struct CatalogService {
+    store: Catalog,
+    events: CatalogEvents,
+}
+
+fn now() -> DateTime<Utc> {
+    // Microseconds: what PostgreSQL keeps, so a record reads back as written.
+    Utc::now().trunc_subsecs(6)
+}
+
+fn limit(params: &ListParams) -> Result<u32> {
+    match params.limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid(
+            "invalid_limit",
+            "limit",
+            format!("limit is between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
+fn encode_cursor(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>> {
+    cursor
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| Error::BadRequest {
+                    code: "invalid_cursor",
+                    message: "the cursor is not one this API returned".into(),
+                })
+        })
+        .transpose()
+}
+
+/// Keeps `limit` items and derives the next cursor from the extra one fetched.
+fn page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T> {
+    let limit = limit as usize;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| encode_cursor(&key(last)))
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+impl CatalogService {
+    /// Rules over `store`.
+    pub fn new(store: Catalog) -> Self {
+        Self {
+            store,
+            events: CatalogEvents::default(),
+        }
+    }
+
+    /// Where a [`CatalogEvent`] goes after every successful change.
+    pub fn events(&self) -> &CatalogEvents {
+        &self.events
+    }
+
+    fn changed(&self, event: CatalogEvent) {
+        self.events.publish(event);
+    }
+
+    /// The underlying store (health checks, API keys).
+    pub fn store(&self) -> &Catalog {
+        &self.store
+    }
+}
+
+fn category_not_found() -> Error {
+    Error::not_found("category_not_found", "category")
+}
+
+fn server_not_found() -> Error {
+    Error::not_found("server_not_found", "server")
+}

@@ -1,0 +1,172 @@
+//! Why an upstream link failed to open, as a stable code and a message
+//! people can read: classification of rmcp handshake failures (egress
+//! refusals, connection failures, timeouts, refused credentials), their
+//! causes joined into one line, and redaction of the target's secrets.
+
+use crate::catalog::Transport;
+use crate::error::Error;
+
+use super::{EGRESS_MARK, Target};
+
+/// An open failure as people read it (the admin page shows it on the
+/// server's card): redacted, and naming the server first, whichever
+/// transport or check produced it.
+pub(super) fn redact_error(target: &Target, err: Error) -> Error {
+    match err {
+        Error::Upstream { code, message } => {
+            let name = target.name.as_str();
+            let message = if message.starts_with(&format!("{name}: ")) {
+                message
+            } else if code == "upstream_unreachable" && target.transport != Transport::Stdio {
+                format!("{name}: cannot reach the upstream: {message}")
+            } else {
+                format!("{name}: {message}")
+            };
+            Error::Upstream {
+                code,
+                message: target.redact(&message),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Whether the upstream refused the credentials (a 401 after rmcp's one
+/// refresh, or a 403 asking for more scope), looking through the error's causes.
+fn refused_authorization(err: &rmcp::service::ClientInitializeError) -> bool {
+    use rmcp::transport::AuthError;
+    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<AuthRequiredError>()
+            || e.is::<InsufficientScopeError>()
+            || matches!(
+                e.downcast_ref::<AuthError>(),
+                Some(AuthError::AuthorizationRequired | AuthError::TokenRefreshRejected(_))
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// The stable code for an rmcp handshake failure, looking through the
+/// error's causes (and, where a transport flattened them into text, their
+/// messages) for egress refusals, connection failures and timeouts.
+pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) -> &'static str {
+    use rmcp::service::ClientInitializeError as E;
+    if !matches!(err, E::TransportError { .. } | E::ConnectionClosed(_)) {
+        return "upstream_protocol_error";
+    }
+    let mut text = String::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(Error::Upstream { code, .. }) = e.downcast_ref::<Error>() {
+            return code;
+        }
+        if let Some(re) = e.downcast_ref::<reqwest::Error>() {
+            if re.is_timeout() {
+                return "upstream_timeout";
+            }
+            if re.is_connect() {
+                return "upstream_unreachable";
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+            )
+        {
+            return "upstream_unreachable";
+        }
+        text.push_str(&e.to_string().to_ascii_lowercase());
+        text.push('\n');
+        source = e.source();
+    }
+    classify_text(&text)
+}
+
+/// Classifies flattened error text: some transports keep only the message
+/// of the underlying reqwest/io error.
+fn classify_text(text: &str) -> &'static str {
+    if text.contains(EGRESS_MARK) {
+        "egress_denied"
+    } else if text.contains("timed out") || text.contains("timeout") {
+        "upstream_timeout"
+    } else if text.contains("error sending request")
+        || text.contains("connection refused")
+        || text.contains("dns error")
+        || text.contains("failed to lookup")
+        || text.contains("cannot resolve")
+        || text.contains("tcp connect")
+    {
+        "upstream_unreachable"
+    } else {
+        // The upstream answered or hung up, but not with MCP.
+        "upstream_protocol_error"
+    }
+}
+
+/// An rmcp handshake failure as a domain error.
+pub(crate) fn init_error(target: &Target, err: rmcp::service::ClientInitializeError) -> Error {
+    if target.oauth.is_some() && refused_authorization(&err) {
+        return Error::OAuthRequired {
+            server: target.name.to_string(),
+            authorization_url: None,
+        };
+    }
+    let code = classify_init_error(&err);
+    let what = match code {
+        "upstream_unreachable" => "cannot reach the upstream",
+        "upstream_timeout" => "the upstream did not answer in time",
+        _ => "MCP handshake failed",
+    };
+    Error::Upstream {
+        code,
+        message: target.redact(&format!("{}: {what}: {}", target.name, init_cause(&err))),
+    }
+}
+
+/// What went wrong in a handshake, for people: a transport failure is told
+/// by its own causes (`error sending request for url (…): client error
+/// (Connect): tcp connect error: Connection refused`), without rmcp's
+/// wrapper naming the transport's Rust type; anything else by its message.
+fn init_cause(err: &rmcp::service::ClientInitializeError) -> String {
+    let rmcp::service::ClientInitializeError::TransportError { error, context } = err else {
+        return err.to_string();
+    };
+    let causes = with_causes(error.error.as_ref());
+    if causes.is_empty() {
+        return err.to_string();
+    }
+    format!("{causes} (while trying to {context})")
+}
+
+/// An error and its causes joined with `: `, leaving out a cause whose text
+/// the previous message already holds.
+pub(crate) fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = Some(err);
+    while let Some(e) = source {
+        // rmcp's HTTP client error hides its cause from `source()`.
+        if let Some(StreamableHttpError::Client(inner)) =
+            e.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+        {
+            source = Some(inner);
+            continue;
+        }
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
