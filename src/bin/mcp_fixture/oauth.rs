@@ -398,6 +398,24 @@ async fn server_metadata(State(server): State<AuthServer>) -> axum::Json<Value> 
     axum::Json(metadata)
 }
 
+/// The client a token-endpoint-style request names: `client_id` in the
+/// form (public clients) or the HTTP Basic user.
+fn client_of(form: &HashMap<String, String>, headers: &HeaderMap) -> Option<String> {
+    form.get("client_id")
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .or_else(|| basic_user(headers))
+}
+
+/// The answer to a request that names no client.
+fn client_required() -> Response {
+    oauth_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "client_id is required",
+    )
+}
+
 /// The user part of an HTTP Basic `Authorization` header.
 fn basic_user(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

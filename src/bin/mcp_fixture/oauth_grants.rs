@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{
-    AuthServer, CODE_TTL, CodeGrant, basic_user, no_store, oauth_error, pkce_s256_matches,
-    same_resource, seconds_since_epoch,
+    AuthServer, CODE_TTL, CodeGrant, client_of, client_required, no_store, oauth_error,
+    pkce_s256_matches, same_resource, seconds_since_epoch,
 };
 
 /// RFC 7591 for public clients: absolute redirect URIs, auth method `none`.
@@ -189,15 +189,8 @@ pub(super) async fn token(
     let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let invalid = |error: &str, what: &str| oauth_error(StatusCode::BAD_REQUEST, error, what);
     // Public clients name themselves in the body; accept HTTP Basic too.
-    let client_id = param("client_id")
-        .map(str::to_owned)
-        .or_else(|| basic_user(&headers));
-    let Some(client_id) = client_id else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client_id is required",
-        );
+    let Some(client_id) = client_of(&form, &headers) else {
+        return client_required();
     };
     if param("grant_type") == Some("refresh_token") && !server.shared.refresh_delay.is_zero() {
         tokio::time::sleep(server.shared.refresh_delay).await;

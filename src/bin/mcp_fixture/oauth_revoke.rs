@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{AuthServer, basic_user, no_store, oauth_error};
+use super::{AuthServer, client_of, client_required, no_store, oauth_error};
 
 /// `FIXTURE_OAUTH_NO_REVOKE=1`: the metadata has no `revocation_endpoint`.
 pub(super) fn disabled_by_env() -> bool {
@@ -45,15 +45,8 @@ pub(super) async fn revoke(
 ) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    let client_id = param("client_id")
-        .map(str::to_owned)
-        .or_else(|| basic_user(&headers));
-    let Some(client_id) = client_id else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client_id is required",
-        );
+    let Some(client_id) = client_of(&form, &headers) else {
+        return client_required();
     };
     let Some(token) = param("token") else {
         return oauth_error(
