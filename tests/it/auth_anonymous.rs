@@ -10,7 +10,6 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::mcp_endpoint::{add_fixture, call, text_of};
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
@@ -211,16 +210,8 @@ async fn another_sites_page_cannot_act_in_an_anonymous_session() {
 
     // Its WebSocket gets no anonymous session either: without a credential
     // in `connection_init` the socket is closed, never acknowledged.
-    let mut request = app
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
+    let mut request = crate::graphql::ws_request(&app);
     let headers = request.headers_mut();
-    headers.insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
     headers.insert("origin", "http://evil.example".parse().expect("header"));
     let (mut ws, _) = tokio_tungstenite::connect_async(request)
         .await

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, mcp_client_at};
 use crate::support::app::{TestApp, replicas_with};
-use crate::support::oauth_fixture::{OAuthFixture, add_oauth_server, authorize_through};
+use crate::support::oauth_fixture::{
+    OAuthFixture, add_oauth_server, authorize_through, oauth_field,
+};
 
 /// Rounds of "every access token dies, then both replicas call at once".
 const ROUNDS: usize = 5;
@@ -37,17 +39,6 @@ async fn whoami(client: &RunningService<RoleClient, ()>, tool: &str) -> Result<S
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("no oauth_user: {seen}"))
-}
-
-/// The `oauth` field of `server` in `key`'s session list on `app`.
-async fn oauth_field(app: &TestApp, key: &str, server: &str) -> Value {
-    let (status, list) = app.get("/api/v1/session/servers", key).await;
-    assert_eq!(status, StatusCode::OK, "{list}");
-    list["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["name"] == server))
-        .map(|item| item["oauth"].clone())
-        .unwrap_or_else(|| panic!("{server} is not in the session list: {list}"))
 }
 
 /// The fixture's `/admin/refreshes`: `(granted, rejected)`.

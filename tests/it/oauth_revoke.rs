@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, initialize_body, mcp_client_at};
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
-use crate::support::oauth_fixture::{OAuthFixture, add_oauth_server, approve, authorize_through};
+use crate::support::oauth_fixture::{
+    OAuthFixture, add_oauth_server, approve, authorize_through, oauth_field,
+};
 
 /// The fixture's `/admin/counters`.
 async fn counters(fx: &OAuthFixture) -> Value {
@@ -135,17 +137,6 @@ async fn the_oauth_fixture_revokes_a_refresh_token_with_its_grants_access_tokens
 async fn authorize(app: &TestApp, id: &str, key: &str, user: &str) {
     authorize_through(app, id, key, user).await;
     assert_eq!(oauth_field(app, key, id).await, "authorized");
-}
-
-/// The `oauth` field of server `id` in the caller's session list.
-async fn oauth_field(app: &TestApp, key: &str, id: &str) -> Value {
-    let (status, list) = app.get("/api/v1/session/servers", key).await;
-    assert_eq!(status, StatusCode::OK, "{list}");
-    list["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["id"] == id))
-        .map(|item| item["oauth"].clone())
-        .unwrap_or_else(|| panic!("{id} is not in the session list: {list}"))
 }
 
 /// The bearer token the upstream saw on a `whoami` call through `client`,

@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 
 use crate::mcp_endpoint::{call, mcp_client_at};
 use crate::support::app::{TestApp, code, spawn_app};
-use crate::support::oauth_fixture::{OAuthFixture, add_oauth_server, approve, follow_to_callback};
+use crate::support::oauth_fixture::{
+    OAuthFixture, add_oauth_server, approve, follow_to_callback, oauth_field,
+};
 
 /// An MCP client straight to `url` with `Authorization: Bearer {token}`.
 async fn upstream_client(url: &str, token: &str) -> RunningService<RoleClient, ()> {
@@ -369,17 +371,6 @@ async fn complete(app: &TestApp, authorization_url: &str, user: &str, server: &s
         "{body}"
     );
     assert_eq!(body["tool_count"], 7, "{body}");
-}
-
-/// The `oauth` field of `server` in the caller's session list.
-async fn oauth_field(app: &TestApp, key: &str, server: &str) -> Value {
-    let (status, list) = app.get("/api/v1/session/servers", key).await;
-    assert_eq!(status, StatusCode::OK, "{list}");
-    list["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|i| i["name"] == server))
-        .map(|item| item["oauth"].clone())
-        .unwrap_or_else(|| panic!("{server} is not in the session list: {list}"))
 }
 
 #[tokio::test]

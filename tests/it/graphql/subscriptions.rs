@@ -7,9 +7,8 @@ use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{add_public_fixture, data};
+use super::{add_public_fixture, data, ws_request};
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
 
 type Socket =
@@ -36,15 +35,7 @@ async fn next_message(ws: &mut Socket) -> Value {
 /// browser does (the key in `connection_init`), running `query` as
 /// subscription `1` once it listens for session events.
 async fn subscribed(app: &TestApp, key: &str, query: &str) -> Socket {
-    let mut request = app
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
+    let request = ws_request(app);
     let (mut ws, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");
@@ -149,15 +140,7 @@ async fn subscriber_sees_its_sessions_changes(app: TestApp) {
 #[tokio::test]
 async fn a_socket_without_valid_credentials_is_refused() {
     let app = spawn_app().await;
-    let mut request = app
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
+    let mut request = ws_request(&app);
     request
         .headers_mut()
         .insert("authorization", "Bearer mfk_wrong".parse().expect("header"));
@@ -172,15 +155,7 @@ async fn a_socket_without_valid_credentials_is_refused() {
         ),
     }
 
-    let mut request = app
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
+    let request = ws_request(&app);
     let (mut ws, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");

@@ -176,3 +176,19 @@ pub async fn add_oauth_server(app: &TestApp, fx: &OAuthFixture, name: &str) -> S
     assert_eq!(status, StatusCode::CREATED, "{created}");
     created["id"].as_str().expect("id").to_owned()
 }
+
+/// The `oauth` field of server `server` (its id or name) in `key`'s session
+/// list on `app`.
+pub async fn oauth_field(app: &TestApp, key: &str, server: &str) -> Value {
+    let (status, list) = app.get("/api/v1/session/servers", key).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list["items"]
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .find(|i| i["id"] == server || i["name"] == server)
+        })
+        .map(|item| item["oauth"].clone())
+        .unwrap_or_else(|| panic!("{server} is not in the session list: {list}"))
+}
