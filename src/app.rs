@@ -17,12 +17,20 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::admin::{graphql, health, rest};
+use crate::auth::Authenticator;
 use crate::auth::api_key::ApiKeys;
-use crate::catalog::{self, Catalog};
+use crate::catalog::{self, Catalog, CatalogService};
 use crate::config::Settings;
+use crate::ratelimit::RateLimits;
 use crate::secret::Cipher;
-use crate::session::{self, State};
-use crate::state::AppState;
+use crate::session::bus::SessionNotifier;
+use crate::session::manager::{ManagerOptions, SessionManager};
+use crate::session::{self, State, fanout};
+use crate::state::{AppState, Services};
+use crate::upstream::LinkOptions;
+use crate::upstream::egress::EgressPolicy;
+use crate::upstream::oauth::{BrokerOptions, CALLBACK_PATH, OAuthBroker};
+use crate::upstream::pool::{LinkPool, PoolLimits};
 
 /// The request-id header set on every request and response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,7 +77,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let public_base = public_base(&settings, listener.local_addr()?);
-        let app = AppState::new(settings, catalog, state, &public_base)?;
+        let app = wire(settings, catalog, state, &public_base)?;
         Ok(Self {
             listener,
             router: router(app.clone()),
@@ -118,6 +126,82 @@ impl Application {
         tracing::info!("manifold stopped");
         Ok(())
     }
+}
+
+/// Wires the services over a catalog and a state store; `public_base` is the
+/// gateway's URL for the OAuth redirect URI. Must run inside a tokio runtime
+/// (the link pool starts its sweeper).
+fn wire(
+    settings: Settings,
+    catalog: Catalog,
+    state: State,
+    public_base: &str,
+) -> anyhow::Result<AppState> {
+    let upstream = &settings.upstream;
+    let pool = LinkPool::new(PoolLimits {
+        max_links: upstream.max_links,
+        max_stdio: upstream.max_stdio_children,
+        idle_timeout: Duration::from_secs(upstream.idle_timeout_seconds),
+    });
+    let options = ManagerOptions {
+        link: LinkOptions {
+            connect_timeout: Duration::from_secs(upstream.connect_timeout_seconds),
+            call_timeout: Duration::from_secs(upstream.call_timeout_seconds),
+            egress: EgressPolicy {
+                deny_private: upstream.egress.deny_private,
+                deny_loopback: upstream.egress.deny_loopback,
+            },
+        },
+        tool_fetch_timeout: Duration::from_secs(upstream.tool_fetch_timeout_seconds),
+    };
+    let catalog_service = CatalogService::new(catalog.clone());
+    let notifier = SessionNotifier::with_catalog(catalog_service.events().clone());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let state_url = &settings.state.url;
+    if state_url.starts_with("redis://") || state_url.starts_with("rediss://") {
+        match fanout::start(
+            state_url,
+            &settings.state.key_prefix,
+            notifier.clone(),
+            shutdown.child_token(),
+        ) {
+            Ok(sender) => notifier.set_fanout(sender),
+            Err(err) => tracing::warn!(
+                error = %err,
+                "change events stay in this process: cannot use the state store's Redis URL"
+            ),
+        }
+    }
+    let rate_limits = RateLimits::new(&settings.limits, shutdown.child_token());
+    let auth = Authenticator::new(&settings);
+    let oauth = OAuthBroker::new(
+        catalog.clone(),
+        state.clone(),
+        BrokerOptions {
+            redirect_uri: format!("{public_base}{CALLBACK_PATH}"),
+            flow_ttl: Duration::from_secs(settings.auth.oauth.flow_ttl_seconds),
+            client_name: settings.auth.oauth.client_name.trim().to_owned(),
+            egress: options.link.egress,
+            connect_timeout: options.link.connect_timeout,
+            discovery_ttl: Duration::from_secs(settings.auth.oauth.discovery_cache_seconds),
+        },
+    )?;
+    let sessions = SessionManager::new(catalog_service.clone(), state.clone(), pool, options)
+        .with_notifier(notifier.clone())
+        .with_oauth(oauth);
+    // Deleted, renamed or re-pointed servers leave no state or links behind.
+    sessions.follow_catalog(catalog_service.events(), shutdown.child_token());
+    Ok(AppState::new(Services {
+        settings,
+        catalog: catalog_service,
+        api_keys: ApiKeys::new(catalog),
+        auth,
+        state,
+        sessions,
+        shutdown,
+        notifier,
+        rate_limits,
+    }))
 }
 
 /// The gateway's own base URL for links it hands out when no request is at
@@ -170,7 +254,7 @@ pub fn router(app: AppState) -> Router {
         .merge(ui)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route(crate::auth::oauth::CALLBACK_PATH, get(rest::oauth_callback))
+        .route(CALLBACK_PATH, get(rest::oauth_callback))
         .nest(rest::BASE, api)
         .nest_service("/mcp", crate::gateway::endpoint::service(app.clone()))
         .merge(

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app::Application;
-use crate::auth::Role;
 use crate::auth::api_key::{ApiKeys, describe_last_use};
 use crate::catalog;
 use crate::config::{ConfigError, Settings};
+use crate::principal::Role;
 use crate::secret::Cipher;
 use crate::telemetry;
 

@@ -15,18 +15,12 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Principal, Role};
 use crate::config::LimitsSettings;
 use crate::error::Error;
-use crate::state::AppState;
+use crate::principal::{Principal, Role};
 
 /// How often refilled buckets are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-/// Fails with [`Error::RateLimited`] when `principal` has used up its bucket.
-pub fn check(app: &AppState, principal: &Principal) -> Result<(), Error> {
-    app.rate_limits().check(principal)
-}
 
 /// One keyed limiter per role; `None` is unlimited.
 struct Limiters {
@@ -133,9 +127,8 @@ async fn sweep(limiters: Weak<Limiters>, shutdown: CancellationToken) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::auth::{Credential, Role};
-    use crate::ids::ApiKeyId;
-    use crate::session::SessionId;
+    use crate::ids::{ApiKeyId, SessionId};
+    use crate::principal::{Credential, Role};
 
     fn principal(user: &str, role: Role) -> Principal {
         Principal {

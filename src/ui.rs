@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rust_embed::RustEmbed;
 
-use crate::admin::rest::ApiError;
+use crate::http::ApiError;
 use crate::state::AppState;
 
 /// Where the page's own files (scripts, styles, icons) are served.

@@ -35,7 +35,7 @@ pub struct Ready {
     pub status: &'static str,
     pub checks: Checks,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<crate::admin::rest::ErrorDetail>,
+    pub error: Option<crate::http::ErrorDetail>,
 }
 
 /// `ok` or the reason a dependency failed.
@@ -88,7 +88,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Ready>) {
         )
     } else {
         tracing::warn!(failing = ?failing, "not ready");
-        let error = crate::admin::rest::ErrorDetail {
+        let error = crate::http::ErrorDetail {
             code: "not_ready".into(),
             message: format!("{} not reachable", failing.join(" and ")),
             field: None,

@@ -18,61 +18,15 @@ use axum::http::HeaderMap;
 use axum::http::header::{FORWARDED, HOST, ORIGIN, USER_AGENT};
 use axum::http::request::Parts;
 
-use crate::auth::{Credential, Principal, Role};
 use crate::error::Error;
-use crate::session::SessionId;
+use crate::ids::SessionId;
+use crate::net::IpRange;
+use crate::principal::{ANONYMOUS_PREFIX, Credential, Principal, Role};
 
-/// Every anonymous session id starts with this.
-pub const ANONYMOUS_PREFIX: &str = "anon_";
 /// What the HMAC key is derived for (see [`crate::secret::derive_key`]).
 pub const KEY_PURPOSE: &str = "manifold anonymous session v1";
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
-
-/// An IP address or CIDR range (`10.0.0.0/8`, `::1`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpRange {
-    net: IpAddr,
-    prefix: u8,
-}
-
-impl IpRange {
-    /// Parses `ADDR` or `ADDR/PREFIX`.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let raw = raw.trim();
-        let (addr, prefix) = match raw.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
-            None => (raw, None),
-        };
-        let net: IpAddr = addr.parse().ok()?;
-        let max = if net.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { net, prefix })
-    }
-
-    /// Whether `ip` lies in the range (IPv4-mapped IPv6 counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.net, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
 
 /// Whether a browser sent the request from a page of another origin: it
 /// carries an `Origin` that is neither the request's own host nor one of
@@ -253,18 +207,6 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn ranges_match_addresses_inside_them_only() {
-        let r = IpRange::parse("10.0.0.0/8").unwrap();
-        assert!(r.contains(ip("10.1.2.3")));
-        assert!(r.contains(ip("::ffff:10.1.2.3")));
-        assert!(!r.contains(ip("11.0.0.1")));
-        assert!(IpRange::parse("::1").unwrap().contains(ip("::1")));
-        assert!(IpRange::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
-        assert!(IpRange::parse("10.0.0.0/33").is_none());
-        assert!(IpRange::parse("nope").is_none());
     }
 
     #[test]

@@ -18,12 +18,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
-use crate::auth::{Credential, Principal, Role, parse_user_id};
 use crate::catalog::{ApiKey, Catalog};
 use crate::error::{Error, Result};
-use crate::ids::ApiKeyId;
+use crate::ids::{ApiKeyId, SessionId};
+use crate::principal::{Credential, Principal, Role, parse_user_id};
 use crate::secret::{Secret, random_bytes, sha256_hex, write_private_file};
-use crate::session::SessionId;
 
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "mfk_";

@@ -17,10 +17,10 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use crate::auth::{Credential, Principal, Role, parse_user_id};
 use crate::config::JwtSettings;
 use crate::error::Error;
-use crate::session::SessionId;
+use crate::ids::SessionId;
+use crate::principal::{Credential, Principal, Role, parse_user_id};
 
 /// A fetched JWKS is refreshed on the next token after this long.
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(15 * 60);

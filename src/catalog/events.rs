@@ -14,9 +14,9 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::auth::Principal;
 use crate::catalog::model::Server;
 use crate::ids::CategoryId;
+use crate::principal::Principal;
 
 /// How many events a slow listener may fall behind before it lags.
 const CAPACITY: usize = 256;
@@ -269,8 +269,8 @@ impl CatalogEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{Credential, Role};
-    use crate::session::SessionId;
+    use crate::ids::SessionId;
+    use crate::principal::{Credential, Role};
 
     fn who(user: &str, role: Role) -> Principal {
         Principal {

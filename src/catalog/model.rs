@@ -7,9 +7,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::auth::Role;
 use crate::error::Error;
 use crate::ids::{ApiKeyId, CategoryId, ServerId};
+use crate::principal::Role;
 use crate::secret::Secret;
 
 /// A group of servers shown together (icon and colour are for the UI).

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use crate::auth::Role;
 use crate::catalog::model::{ApiKey, Category, SecretMap, Server, ServerName, Transport};
 use crate::error::{Error, Result};
 use crate::ids::{ApiKeyId, CategoryId, ServerId};
+use crate::principal::Role;
 use crate::secret::{Cipher, Secret};
 
 // ---------------------------------------------------------------- values

@@ -137,7 +137,7 @@ impl Settings {
             ));
         }
         for entry in &self.auth.trusted_proxies {
-            crate::auth::anonymous::IpRange::parse(entry).ok_or_else(|| {
+            crate::net::IpRange::parse(entry).ok_or_else(|| {
                 ConfigError::new(
                     "auth.trusted_proxies",
                     format!("`{entry}` is not an IP address or CIDR range"),

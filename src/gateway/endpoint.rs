@@ -36,10 +36,11 @@ use rmcp::transport::streamable_http_server::session::store::{
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
-use crate::admin::rest::ApiError;
-use crate::auth::Principal;
 use crate::catalog::ServerName;
 use crate::gateway::handler::{GatewayHandler, Scope};
+use crate::gateway::view::ToolViews;
+use crate::http::ApiError;
+use crate::principal::Principal;
 use crate::session::McpBinding;
 use crate::state::AppState;
 
@@ -154,6 +155,7 @@ type McpService = StreamableHttpService<GatewayHandler, LocalSessionManager>;
 #[derive(Clone)]
 struct PerServer {
     app: AppState,
+    views: ToolViews,
     config: StreamableHttpServerConfig,
     managers: Managers,
     services: Arc<Mutex<HashMap<String, McpService>>>,
@@ -171,6 +173,7 @@ impl PerServer {
             .or_insert_with(|| {
                 mcp_service(
                     &self.app,
+                    &self.views,
                     self.config.clone(),
                     Scope::Server(server.to_owned()),
                     &self.managers,
@@ -184,6 +187,7 @@ impl PerServer {
 /// with sessions kept in the state store.
 fn mcp_service(
     app: &AppState,
+    views: &ToolViews,
     mut config: StreamableHttpServerConfig,
     scope: Scope,
     managers: &Managers,
@@ -194,9 +198,15 @@ fn mcp_service(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(manager.clone());
-    let app = app.clone();
+    let (app, views) = (app.clone(), views.clone());
     StreamableHttpService::new(
-        move || Ok(GatewayHandler::scoped(app.clone(), scope.clone())),
+        move || {
+            Ok(GatewayHandler::scoped(
+                app.clone(),
+                views.clone(),
+                scope.clone(),
+            ))
+        },
         manager,
         config,
     )
@@ -254,9 +264,12 @@ pub fn service(app: AppState) -> Router {
             .enforce_origin_validation()
     };
     let managers = Managers::default();
-    let mcp = mcp_service(&app, config.clone(), Scope::All, &managers);
+    let views = ToolViews::new();
+    views.follow(app.notifier());
+    let mcp = mcp_service(&app, &views, config.clone(), Scope::All, &managers);
     let per_server_state = PerServer {
         app: app.clone(),
+        views,
         config,
         managers: managers.clone(),
         services: Arc::default(),
@@ -284,12 +297,12 @@ fn session_not_found() -> Response {
 /// unparsable POST bodies into JSON-RPC errors.
 async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    let principal = match crate::auth::extract::authenticate(&gate.app, &parts).await {
+    let principal = match crate::http::authenticate(&gate.app, &parts).await {
         Ok(principal) => principal,
         Err(err) => return ApiError(err).into_response(),
     };
     tracing::Span::current().record("user", principal.user_id.as_str());
-    if let Err(err) = crate::ratelimit::check(&gate.app, &principal) {
+    if let Err(err) = gate.app.rate_limits().check(&principal) {
         return ApiError(err).into_response();
     }
     if let Some(session) = parts.headers.get(&MCP_SESSION_ID) {

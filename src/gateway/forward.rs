@@ -25,9 +25,9 @@ use rmcp::service::{PeerRequestOptions, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServiceError};
 use serde_json::json;
 
-use crate::auth::Principal;
 use crate::gateway::content::upstream_failed;
 use crate::gateway::handler::mcp_error;
+use crate::principal::Principal;
 use crate::state::AppState;
 use crate::upstream::Link;
 use crate::upstream::relay::{Caller, cancel};

@@ -29,9 +29,9 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::auth::Principal;
 use crate::error::Error;
-use crate::gateway::view::ToolView;
+use crate::gateway::view::{ToolView, ToolViews};
+use crate::principal::Principal;
 // Resources, prompts and completions (content/).
 use crate::gateway::content;
 use crate::state::AppState;
@@ -56,6 +56,8 @@ pub enum Scope {
 #[derive(Clone)]
 pub struct GatewayHandler {
     app: AppState,
+    /// The process's cached tool views (shared by every handler).
+    views: ToolViews,
     /// The upstreams this session exposes.
     scope: Scope,
     /// Cancels the change forwarder.
@@ -67,17 +69,13 @@ pub struct GatewayHandler {
 }
 
 impl GatewayHandler {
-    /// A handler over the shared application state, exposing every
-    /// connected server of the caller's session.
-    pub fn new(app: AppState) -> Self {
-        Self::scoped(app, Scope::All)
-    }
-
-    /// A handler exposing `scope` of the caller's session.
-    pub fn scoped(app: AppState, scope: Scope) -> Self {
+    /// A handler exposing `scope` of the caller's session, reading tool
+    /// lists through `views`.
+    pub fn scoped(app: AppState, views: ToolViews, scope: Scope) -> Self {
         let cancel = CancellationToken::new();
         Self {
             app,
+            views,
             scope,
             _stop_forwarder: Arc::new(cancel.clone().drop_guard()),
             cancel,
@@ -92,12 +90,21 @@ impl GatewayHandler {
 
     /// The principal's tool view of this handler's scope.
     async fn view(&self, principal: &Principal) -> Result<Arc<ToolView>, McpError> {
-        self.app
-            .notifier()
-            .views()
+        self.views
             .get(&self.app, principal, &self.scope)
             .await
             .map_err(mcp_error)
+    }
+
+    /// On `/mcp`, refuses with `server_failed` while a `fail_closed` server
+    /// of the session is `FAILED` (the cached tool view knows; see
+    /// [`ToolView::check_open`]). Per-server routes show one server and
+    /// need no check.
+    async fn check_open(&self, principal: &Principal) -> Result<(), McpError> {
+        if self.scope != Scope::All {
+            return Ok(());
+        }
+        self.view(principal).await?.check_open()
     }
 }
 
@@ -200,7 +207,8 @@ impl ServerHandler for GatewayHandler {
         if self.forwarding.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.app.notifier().forward_scoped(
+        crate::gateway::notify::spawn(
+            self.app.notifier(),
             principal.session,
             self.scope.clone(),
             context.peer,
@@ -370,7 +378,9 @@ impl ServerHandler for GatewayHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        content::read_resource(&self.app, &principal(&context)?, &self.scope, request).await
+        let principal = principal(&context)?;
+        self.check_open(&principal).await?;
+        content::read_resource(&self.app, &principal, &self.scope, request).await
     }
 
     #[allow(deprecated)] // resources/subscribe is what pre-2026-07-28 clients send
@@ -405,7 +415,9 @@ impl ServerHandler for GatewayHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        content::get_prompt(&self.app, &principal(&context)?, &self.scope, request).await
+        let principal = principal(&context)?;
+        self.check_open(&principal).await?;
+        content::get_prompt(&self.app, &principal, &self.scope, request).await
     }
 
     async fn complete(

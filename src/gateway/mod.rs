@@ -10,20 +10,17 @@
 //!   the session's upstreams and routes reads, prompts, completions and
 //!   subscriptions to their owner.
 //! - [`notify`] tells each open session, as `notifications/…/list_changed`
-//!   or `notifications/resources/updated`, that what it shows changed
-//!   (per process).
-//! - [`fanout`] carries change events between replicas over Redis pub/sub.
+//!   or `notifications/resources/updated`, that what it shows changed: it
+//!   reads the session event bus ([`crate::session::bus`]).
 //! - [`view`] caches each session's tool list and name routes between changes.
 //! - [`namespace`] names tools `{server}__{tool}` within function-calling
-//!   limits, reversibly; [`schema_patch`] makes every input schema one that
-//!   OpenAI-style function calling accepts (the seed's `patch_tools_schema`).
+//!   limits, reversibly (input schemas were already made valid by
+//!   [`crate::upstream::schema_patch`] when the tools were read).
 
 pub mod content;
 pub mod endpoint;
-pub mod fanout;
 pub mod forward;
 pub mod handler;
 pub mod namespace;
 pub mod notify;
-pub mod schema_patch;
 pub mod view;

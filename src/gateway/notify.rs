@@ -1,217 +1,45 @@
-//! [`SessionNotifier`]: tells open `/mcp` sessions that what their session
-//! exposes changed.
-//!
-//! The [`SessionManager`](crate::session::manager::SessionManager) publishes
-//! a [`SessionEvent`] for a session after every connect attempt, every
-//! disconnect and every cleared session (tools changed), and when an upstream
-//! link announces a change of its own: its tools, resources or prompts list
-//! changed, or one of its resources was updated. Each `/mcp` session, once
-//! initialized, runs one [`forward`] task that turns the events of its
-//! principal's session into the matching notification on its peer:
+//! Change notifications for open `/mcp` streams: each `/mcp` session, once
+//! initialized, runs one forwarder ([`spawn`]) that turns the
+//! [`SessionEvent`]s of its principal's session, read from the session event
+//! bus ([`SessionNotifier`]), into the matching notification on its peer:
 //! `notifications/{tools,resources,prompts}/list_changed`, or
 //! `notifications/resources/updated` with the URI as that session shows it
 //! (wrapped by [`wrap_uri`] on `/mcp`, the upstream's own on the per-server
 //! route of that server, not sent to other per-server routes).
-//!
-//! The notifier also holds the catalog's [`CatalogEvents`] (categories and
-//! servers created, changed or deleted), so both kinds of event reach
-//! subscribers and other replicas the same way.
-//!
-//! The channels are per process; with a Redis state store, [`fanout`]
-//! carries every event to the other replicas too.
-//!
-//! [`fanout`]: crate::gateway::fanout
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rmcp::model::ResourceUpdatedNotificationParam;
 use rmcp::{Peer, RoleServer, ServiceError};
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::events::CatalogEvents;
-use crate::gateway::fanout::Outgoing;
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::wrap_uri;
-use crate::gateway::view::ToolViews;
-use crate::session::SessionId;
-
-/// How many events a slow subscriber may fall behind before it lags (a
-/// lagging subscriber still notifies once, so no change is lost).
-const CAPACITY: usize = 256;
+use crate::ids::SessionId;
+use crate::session::bus::{Change, SessionEvent, SessionNotifier};
 
 /// How often an idle forwarder checks whether its peer's transport closed.
 const CLOSED_CHECK: Duration = Duration::from_secs(5);
 
-/// What changed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Change {
-    /// Servers were connected, disconnected or failed: the tools, resources
-    /// and prompts lists may all have changed.
-    Connections,
-    /// The tools list.
-    Tools,
-    /// The resources list.
-    Resources,
-    /// The prompts list.
-    Prompts,
-    /// One resource's content, named by the upstream's own URI.
-    ResourceUpdated { uri: String },
-}
-
-/// Something of `session` changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionEvent {
-    /// The session whose view changed.
-    pub session: SessionId,
-    /// The server the change came from; `None` when it may concern any.
-    pub server: Option<String>,
-    pub change: Change,
-}
-
-/// The event [`SessionNotifier::publish`] sends: the tools of a session may
-/// have changed (kept for callers of the first version of this module).
-pub type ToolsChanged = SessionEvent;
-
-/// A per-process broadcast of [`SessionEvent`]s (clone freely; clones share
-/// the channel).
-#[derive(Clone)]
-pub struct SessionNotifier {
-    tx: broadcast::Sender<SessionEvent>,
-    /// Cached tool views, dropped synchronously on every tools change.
-    views: ToolViews,
-    /// Where events also go for other replicas (see `fanout`), once set.
-    fanout: Arc<OnceLock<mpsc::Sender<Outgoing>>>,
-    /// Catalog changes (shared with the catalog service that publishes them).
-    catalog: CatalogEvents,
-}
-
-impl std::fmt::Debug for SessionNotifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionNotifier").finish_non_exhaustive()
-    }
-}
-
-impl Default for SessionNotifier {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl SessionNotifier {
-    /// A notifier with no subscribers yet.
-    pub fn new() -> Self {
-        Self::with_catalog(CatalogEvents::default())
-    }
-
-    /// A notifier that also carries `catalog`'s events.
-    pub fn with_catalog(catalog: CatalogEvents) -> Self {
-        let (tx, _) = broadcast::channel(CAPACITY);
-        Self {
-            tx,
-            views: ToolViews::new(),
-            fanout: Arc::default(),
-            catalog,
-        }
-    }
-
-    /// The catalog's change events.
-    pub fn catalog(&self) -> &CatalogEvents {
-        &self.catalog
-    }
-
-    /// The tool views this notifier keeps current.
-    pub fn views(&self) -> &ToolViews {
-        &self.views
-    }
-
-    /// Announces that the connected servers of `session` changed (so may
-    /// its tools, resources and prompts). Without subscribers the event is
-    /// dropped.
-    pub fn publish(&self, session: &SessionId) {
-        self.publish_change(session, None, Change::Connections);
-    }
-
-    /// Announces `change`, coming from `server` (`None`: any), to the open
-    /// sessions of `session`. Without subscribers the event is dropped.
-    pub fn publish_change(&self, session: &SessionId, server: Option<&str>, change: Change) {
-        let event = SessionEvent {
-            session: session.clone(),
-            server: server.map(str::to_owned),
-            change,
-        };
-        if let Some(fanout) = self.fanout.get()
-            && let Err(err) = fanout.try_send(Outgoing::Session(event.clone()))
-        {
-            tracing::warn!(error = %err, "change event not queued for other replicas");
-        }
-        self.deliver(event);
-    }
-
-    /// Delivers `event` to this process's sessions only (events that came
-    /// from another replica).
-    pub fn deliver(&self, event: SessionEvent) {
-        if matches!(event.change, Change::Tools | Change::Connections) {
-            self.views.invalidate(&event.session);
-        }
-        let _ = self.tx.send(event);
-    }
-
-    /// Sends every event (session and catalog) published from now on to
-    /// `sender` as well (once; later calls are ignored).
-    pub fn set_fanout(&self, sender: mpsc::Sender<Outgoing>) {
-        if self.fanout.set(sender.clone()).is_err() {
-            return;
-        }
-        self.catalog.set_forward(move |event| {
-            if let Err(err) = sender.try_send(Outgoing::Catalog(event.clone())) {
-                tracing::warn!(error = %err, "catalog event not queued for other replicas");
-            }
-        });
-    }
-
-    /// A receiver of every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
-        self.tx.subscribe()
-    }
-
-    /// How many forwarders (and other receivers) are listening right now.
-    pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
-    }
-
-    /// Spawns the task that notifies `peer`, an `/mcp` session showing every
-    /// server of `session`, of each change. It ends when `cancel` fires, the
-    /// peer's transport closes or a send fails.
-    pub fn forward(
-        &self,
-        session: SessionId,
-        peer: Peer<RoleServer>,
-        cancel: CancellationToken,
-    ) -> JoinHandle<()> {
-        self.forward_scoped(session, Scope::All, peer, cancel)
-    }
-
-    /// [`forward`](Self::forward) for a session showing `scope`.
-    pub fn forward_scoped(
-        &self,
-        session: SessionId,
-        scope: Scope,
-        peer: Peer<RoleServer>,
-        cancel: CancellationToken,
-    ) -> JoinHandle<()> {
-        tokio::spawn(forward_scoped(
-            self.subscribe(),
-            session,
-            scope,
-            peer,
-            cancel,
-        ))
-    }
+/// Spawns the task that notifies `peer`, an `/mcp` session showing `scope`
+/// of `session`, of each change published on `notifier`. It ends when
+/// `cancel` fires, the peer's transport closes or a send fails.
+pub fn spawn(
+    notifier: &SessionNotifier,
+    session: SessionId,
+    scope: Scope,
+    peer: Peer<RoleServer>,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(forward_scoped(
+        notifier.subscribe(),
+        session,
+        scope,
+        peer,
+        cancel,
+    ))
 }
 
 /// Forwards the events of `session` from `events` to `peer` (an `/mcp`

@@ -8,8 +8,8 @@
 //! view is fresh.
 //!
 //! A view is dropped when its session changes ([`ToolViews::invalidate`], called
-//! synchronously by the notifier on every connect, disconnect and clear in
-//! this process) and otherwise lives [`VIEW_TTL`], which bounds how long a
+//! synchronously from the session event bus on every connect, disconnect and
+//! clear in this process, see [`ToolViews::follow`]) and otherwise lives [`VIEW_TTL`], which bounds how long a
 //! change made on another replica, or a server hidden or deleted in the
 //! catalog, can go unseen. Views are a cache: any replica rebuilds them from
 //! the catalog and the state store.
@@ -31,11 +31,13 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::Tool;
 use serde_json::{Value, json};
 
-use crate::auth::Principal;
 use crate::error::Result;
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
-use crate::session::{ConnectionStatus, SessionId};
+use crate::ids::SessionId;
+use crate::principal::Principal;
+use crate::session::ConnectionStatus;
+use crate::session::bus::{Change, SessionNotifier};
 use crate::state::AppState;
 
 /// How long a view is reused when nothing in this process changed it.
@@ -189,6 +191,18 @@ impl ToolViews {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps this cache current with `notifier`: every tools or
+    /// connections change drops the views of its session, synchronously,
+    /// before subscribers hear of it.
+    pub fn follow(&self, notifier: &SessionNotifier) {
+        let views = self.clone();
+        notifier.on_deliver(move |event| {
+            if matches!(event.change, Change::Tools | Change::Connections) {
+                views.invalidate(&event.session);
+            }
+        });
     }
 
     /// Drops every view of `session`.

@@ -21,7 +21,7 @@
 //! `\` are allowed), and session ids never contain glob characters.
 
 use crate::error::{Error, Result};
-use crate::session::SessionId;
+use crate::ids::SessionId;
 
 /// The per-server fields, in the order [`ServerKeys::all`] lists them.
 pub const FIELDS: [&str; 4] = ["status", "tools", "connected_at", "error"];

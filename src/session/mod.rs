@@ -7,12 +7,13 @@
 //! built in [`keys`] only. A write is atomic: no reader ever sees `CONNECTED`
 //! without its tools.
 
+pub mod bus;
+pub mod fanout;
 pub mod keys;
 pub mod manager;
 pub mod memory;
 pub mod redis;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,50 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::ids::SessionId;
 
 /// A shared handle on the state-store backend.
 pub type State = Arc<dyn StateStore>;
-
-/// The isolation unit for connection state (by default the principal's id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct SessionId(String);
-
-impl SessionId {
-    /// Longest accepted session id.
-    pub const MAX_LEN: usize = 200;
-
-    /// Accepts 1-200 printable ASCII characters other than space, `*`, `?`,
-    /// `[`, `]`, `{`, `}` and `\` (so an id can never act as a SCAN pattern or
-    /// a Redis Cluster hash tag).
-    pub fn parse(raw: &str) -> Result<Self> {
-        let ok = !raw.is_empty()
-            && raw.len() <= Self::MAX_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !b"*?[]{}\\".contains(&b));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(Error::invalid(
-                "invalid_session_id",
-                "session",
-                "a session id is 1-200 printable characters without spaces or *?[]{}\\",
-            ))
-        }
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Where a session stands with one server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

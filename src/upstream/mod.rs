@@ -12,12 +12,18 @@
 //!
 //! [`egress`] decides which network addresses a link may reach; [`relay`]
 //! carries progress, server→client requests and change events between a
-//! link and the `/mcp` clients whose calls it serves.
+//! link and the `/mcp` clients whose calls it serves. [`oauth`] is the
+//! outbound half of OAuth: Manifold as each user's OAuth client of the
+//! upstreams that need it (who is *calling* Manifold is `auth`'s business).
+//! [`schema_patch`] repairs the input schemas of the tools a link reads, so
+//! every surface stores and shows the same valid schema.
 
 pub mod egress;
 mod errors;
+pub mod oauth;
 pub mod pool;
 pub mod relay;
+pub mod schema_patch;
 pub mod sse;
 pub mod stdio;
 pub mod streamable_http;
@@ -43,11 +49,11 @@ use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningServ
 use rmcp::{ClientHandler, ErrorData as McpError, Peer};
 use url::Url;
 
-use crate::auth::oauth::UpstreamAuth;
 use crate::catalog::url::build_server_url;
 use crate::catalog::{Server, ServerName, Transport};
 use crate::error::Error;
 use crate::secret::Secret;
+use crate::upstream::oauth::UpstreamAuth;
 use egress::EgressPolicy;
 use errors::redact_error;
 pub(crate) use errors::{init_error, with_causes};

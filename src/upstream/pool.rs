@@ -18,7 +18,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::catalog::{ServerName, Transport};
 use crate::error::Error;
-use crate::session::SessionId;
+use crate::ids::SessionId;
 use crate::upstream::Link;
 
 /// Pool limits.

@@ -317,7 +317,7 @@ async fn cancelling_one_of_two_slow_calls_cancels_only_that_one_upstream() {
         .sessions()
         .pool()
         .existing(
-            &manifold::session::SessionId::parse("alice").expect("session id"),
+            &manifold::ids::SessionId::parse("alice").expect("session id"),
             &manifold::catalog::ServerName::parse("fx").expect("server name"),
         )
         .map(|link| link.relay().in_flight());

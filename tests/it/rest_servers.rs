@@ -49,7 +49,7 @@ async fn a_server_round_trips_with_secrets_shown_as_stars() {
     );
 }
 
-async fn admin(app: &TestApp) -> manifold::auth::Principal {
+async fn admin(app: &TestApp) -> manifold::principal::Principal {
     app.state
         .api_keys()
         .authenticate(&app.admin_key)
@@ -347,7 +347,7 @@ async fn a_revoked_key_stops_working() {
     let (key, secret) = app
         .state
         .api_keys()
-        .create("carol", manifold::auth::Role::User)
+        .create("carol", manifold::principal::Role::User)
         .await
         .expect("key");
     assert_eq!(

@@ -6,7 +6,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use manifold::session::{ConnectionStatus, SessionId};
+use manifold::ids::SessionId;
+use manifold::session::ConnectionStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

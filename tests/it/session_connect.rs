@@ -195,7 +195,7 @@ async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() 
     }
     let pool = app.state.sessions().pool();
     let name = manifold::catalog::ServerName::parse("shared").expect("name");
-    let sid = |s: &str| manifold::session::SessionId::parse(s).expect("sid");
+    let sid = |s: &str| manifold::ids::SessionId::parse(s).expect("sid");
     let a = pool.existing(&sid("alice"), &name).expect("alice's link");
     let b = pool.existing(&sid("bob"), &name).expect("bob's link");
     let (pa, pb) = (a.pid.expect("pid"), b.pid.expect("pid"));

@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use tokio::sync::OnceCell;
 
 use crate::admin::graphql::error::GqlResult;
-use crate::auth::Principal;
 use crate::catalog::Server;
 use crate::catalog::service::{ListParams, MAX_LIMIT};
+use crate::principal::Principal;
 use crate::session::manager::ServerStatus;
 use crate::state::AppState;
 

@@ -11,8 +11,8 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::admin::rest::{status_of, with_error_headers};
 use crate::error::Error;
+use crate::http::{status_of, with_error_headers};
 
 /// The message a client may see for `err`; internal causes go to the log.
 fn public_message(err: &Error) -> String {

@@ -31,8 +31,8 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::auth::Principal;
 use crate::error::Error;
+use crate::principal::Principal;
 use crate::state::AppState;
 
 /// Where the GraphQL API is mounted.
@@ -140,7 +140,7 @@ async fn authenticate_header(app: &AppState, value: &str) -> crate::error::Resul
         request.headers_mut().insert(AUTHORIZATION, value);
     }
     let (parts, ()) = request.into_parts();
-    crate::auth::extract::authenticate(app, &parts).await
+    crate::http::authenticate(app, &parts).await
 }
 
 /// [`request_data`] for a socket, with the credential it authenticated with.
@@ -176,7 +176,7 @@ async fn principal_from_init(
     let principal = authenticate_header(app, value)
         .await
         .map_err(error::to_gql)?;
-    crate::ratelimit::check(app, &principal).map_err(error::to_gql)?;
+    app.rate_limits().check(&principal).map_err(error::to_gql)?;
     Ok(socket_data(app.clone(), principal, Some(value)))
 }
 
@@ -199,14 +199,14 @@ async fn subscribe(
     // the fallback principal is made now and used only if the init payload
     // names no credential.
     let principal = if has_header || app.auth().anonymous.is_some() {
-        let principal = match crate::auth::extract::authenticate(&app, &parts).await {
+        let principal = match crate::http::authenticate(&app, &parts).await {
             Ok(principal) => principal,
             Err(err) if has_header => return error::http_error(err),
             // No anonymous session for this upgrade (another origin's page):
             // `connection_init` must carry a credential.
             Err(_) => return serve_socket(schema, app, protocol, upgrade, None, None),
         };
-        if let Err(err) = crate::ratelimit::check(&app, &principal) {
+        if let Err(err) = app.rate_limits().check(&principal) {
             return error::http_error(err);
         }
         Some(principal)
@@ -274,12 +274,12 @@ fn bad_request(code: &'static str, message: impl Into<String>) -> Response {
 /// body limit, and runs the document as the principal.
 async fn execute(schema: AdminSchema, app: AppState, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let principal = match crate::auth::extract::authenticate(&app, &parts).await {
+    let principal = match crate::http::authenticate(&app, &parts).await {
         Ok(principal) => principal,
         Err(err) => return error::http_error(err),
     };
     tracing::Span::current().record("user", principal.user_id.as_str());
-    if let Err(err) = crate::ratelimit::check(&app, &principal) {
+    if let Err(err) = app.rate_limits().check(&principal) {
         return error::http_error(err);
     }
     let req = Request::from_parts(parts, body);

@@ -4,7 +4,7 @@
 //! the change.
 //!
 //! The session manager announces "this session's connections changed" on
-//! the [`SessionNotifier`](crate::gateway::notify::SessionNotifier); on each
+//! the [`SessionNotifier`](crate::session::bus::SessionNotifier); on each
 //! announcement for the subscriber's session the stream re-reads the
 //! session's server list and emits the servers whose state differs from
 //! what it last saw.
@@ -24,11 +24,11 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::admin::graphql::error::GqlResult;
 use crate::admin::graphql::types::{ConnectionStatus, OAuthStatus};
 use crate::admin::graphql::{SocketCredential, app, principal};
-use crate::auth::Principal;
 use crate::catalog::events::{self, CatalogEvent};
 use crate::catalog::service::{ListParams, MAX_LIMIT};
 use crate::error::Error;
-use crate::gateway::notify::Change;
+use crate::principal::Principal;
+use crate::session::bus::Change;
 use crate::session::manager::ServerStatus;
 use crate::state::AppState;
 
@@ -179,7 +179,7 @@ struct Watch {
     app: AppState,
     principal: Principal,
     credential: Option<SocketCredential>,
-    events: tokio::sync::broadcast::Receiver<crate::gateway::notify::SessionEvent>,
+    events: tokio::sync::broadcast::Receiver<crate::session::bus::SessionEvent>,
     last: HashMap<String, ServerStatusChange>,
     pending: VecDeque<ServerStatusChange>,
 }

@@ -11,12 +11,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::rest::extract::{ApiJson, ApiQuery};
-use crate::admin::rest::{ApiError, ErrorBody};
-use crate::auth::Principal;
 use crate::catalog::input::{CategoryPatch, NewCategory};
 use crate::catalog::service::{ListParams, MAX_LIMIT, Page};
 use crate::catalog::{Category, Server};
 use crate::error::Error;
+use crate::http::{ApiError, ErrorBody};
+use crate::principal::Principal;
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {

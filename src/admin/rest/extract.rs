@@ -8,8 +8,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::admin::rest::ApiError;
 use crate::error::Error;
+use crate::http::ApiError;
 
 /// A JSON body: `application/json` (or `…+json`), within `http.max_body_bytes`.
 pub struct ApiJson<T>(pub T);

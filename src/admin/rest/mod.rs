@@ -5,7 +5,6 @@
 //! every error is `{"error":{"code","message","field"}}`.
 
 mod categories;
-mod error;
 mod extract;
 mod oauth;
 mod servers;
@@ -21,11 +20,11 @@ use utoipa::openapi::{InfoBuilder, OpenApi, SecurityRequirement};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::{ApiError, ErrorBody, ErrorDetail, status_of, with_error_headers};
 pub use extract::{ApiJson, ApiQuery};
 pub(crate) use oauth::callback as oauth_callback;
 
-use crate::auth::{Principal, Role};
+use crate::http::{ApiError, ErrorBody};
+use crate::principal::{Principal, Role};
 use crate::state::AppState;
 
 /// Where the REST API is mounted.
@@ -40,7 +39,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(session::router())
         .merge(oauth::router())
         .split_for_parts();
-    error::document_rate_limit(&mut api);
+    document_rate_limit(&mut api);
     api.info = InfoBuilder::new()
         .title("Manifold admin API")
         .version(env!("CARGO_PKG_VERSION"))
@@ -106,4 +105,44 @@ pub async fn method_not_allowed() -> Response {
         "method_not_allowed",
         "this route does not accept that method",
     )
+}
+
+/// Documents the 429 every authenticated operation may answer, with its
+/// `Retry-After` header, on each operation of `api`.
+pub fn document_rate_limit(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let response = ResponseBuilder::new()
+        .description("Rate limited: wait `Retry-After` seconds (code `rate_limited`).")
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .description(Some("Whole seconds to wait before retrying."))
+                .build(),
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| response.clone().into());
+        }
+    }
 }

@@ -13,12 +13,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::rest::extract::ApiQuery;
-use crate::admin::rest::{ApiError, ErrorBody, status_of};
-use crate::auth::Principal;
-use crate::auth::oauth::Authorization;
 use crate::error::Error;
+use crate::http::{ApiError, ErrorBody, status_of};
+use crate::principal::Principal;
 use crate::session::manager::ServerStatus;
 use crate::state::AppState;
+use crate::upstream::oauth::Authorization;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -11,11 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::rest::extract::{ApiJson, ApiQuery};
-use crate::admin::rest::{ApiError, ErrorBody};
-use crate::auth::Principal;
 use crate::catalog::Server;
 use crate::catalog::input::{NewServer, ServerPatch};
 use crate::catalog::service::{ListParams, Page};
+use crate::http::{ApiError, ErrorBody};
+use crate::principal::Principal;
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {

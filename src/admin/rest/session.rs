@@ -10,9 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::rest::extract::ApiQuery;
-use crate::admin::rest::{ApiError, ErrorBody};
-use crate::auth::Principal;
 use crate::catalog::service::{ListParams, Page};
+use crate::http::{ApiError, ErrorBody};
+use crate::principal::Principal;
 use crate::session::manager::{ServerStatus, SessionTool};
 use crate::state::AppState;
 

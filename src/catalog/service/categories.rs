@@ -1,13 +1,13 @@
 //! Category operations of [`CatalogService`]: create, read, list, count,
 //! change and delete. Anyone may read categories; only admins change them.
 
-use crate::auth::Principal;
 use crate::catalog::events::{CatalogAction, CatalogEvent};
 use crate::catalog::input::{CategoryPatch, NewCategory};
 use crate::catalog::model::Category;
 use crate::catalog::{CategoryQuery, validate};
 use crate::error::Result;
 use crate::ids::CategoryId;
+use crate::principal::Principal;
 
 use super::{
     CatalogService, ListParams, Page, category_not_found, decode_cursor, limit, now, page,

@@ -2,13 +2,13 @@
 //! create, change and delete, with the visibility and ownership rules
 //! (public and stdio servers are the admins').
 
-use crate::auth::Principal;
 use crate::catalog::ServerQuery;
 use crate::catalog::events::CatalogEvent;
 use crate::catalog::input::{NewServer, ServerPatch};
 use crate::catalog::model::{Server, ServerName, Transport};
 use crate::error::{Error, Result};
 use crate::ids::{CategoryId, ServerId};
+use crate::principal::Principal;
 
 use super::draft::{apply_patch, build_server};
 use super::{CatalogService, ListParams, Page, decode_cursor, limit, now, page, server_not_found};

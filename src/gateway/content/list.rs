@@ -16,9 +16,9 @@ use rmcp::{ErrorData as McpError, ServiceError};
 use serde_json::json;
 
 use super::{Capability, advertises, link, servers_in_scope, timed_out, upstream_failed};
-use crate::auth::Principal;
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap, wrap_uri};
+use crate::principal::Principal;
 use crate::state::AppState;
 use crate::upstream::Link;
 

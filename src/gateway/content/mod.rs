@@ -41,9 +41,9 @@ use std::time::Duration;
 use rmcp::{ErrorData as McpError, ServiceError};
 use serde_json::json;
 
-use crate::auth::Principal;
 use crate::error::Error;
 use crate::gateway::handler::{Scope, mcp_error};
+use crate::principal::Principal;
 use crate::state::AppState;
 use crate::upstream::Link;
 

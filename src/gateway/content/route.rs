@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::list::named_prompts;
 use super::{forward, link, resource_owner, servers_in_scope, unknown_prompt, unknown_resource};
-use crate::auth::Principal;
-use crate::gateway::handler::{Scope, mcp_error};
+use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, unwrap_uri, wrap_uri};
+use crate::principal::Principal;
 use crate::state::AppState;
 
 /// Whether `name` can be the client-visible name of a prompt of `server`.
@@ -24,21 +24,6 @@ use crate::state::AppState;
 fn may_own(server: &str, name: &str) -> bool {
     name.strip_prefix(server)
         .is_some_and(|rest| rest.starts_with(DEFAULT_SEPARATOR))
-}
-
-/// On `/mcp`, refuses with `server_failed` while a `fail_closed` server of
-/// the session is `FAILED` (the cached tool view knows; see
-/// [`ToolView::check_open`](crate::gateway::view::ToolView::check_open)).
-async fn check_open(app: &AppState, principal: &Principal, scope: &Scope) -> Result<(), McpError> {
-    if *scope != Scope::All {
-        return Ok(());
-    }
-    let views = app.notifier().views();
-    views
-        .get(app, principal, scope)
-        .await
-        .map_err(mcp_error)?
-        .check_open()
 }
 
 /// The (server, upstream prompt name) behind a prompt name the client sent.
@@ -93,7 +78,6 @@ pub async fn read_resource(
     scope: &Scope,
     mut request: ReadResourceRequestParams,
 ) -> Result<ReadResourceResponse, McpError> {
-    check_open(app, principal, scope).await?;
     let (server, uri) = resolve_uri(app, principal, scope, &request.uri).await?;
     tracing::Span::current().record("server", server.as_str());
     let client_uri = std::mem::replace(&mut request.uri, uri);
@@ -170,7 +154,6 @@ pub async fn get_prompt(
     scope: &Scope,
     mut request: GetPromptRequestParams,
 ) -> Result<GetPromptResponse, McpError> {
-    check_open(app, principal, scope).await?;
     let (server, name) = resolve_prompt(app, principal, scope, &request.name).await?;
     tracing::Span::current().record("server", server.as_str());
     request.name = name;

@@ -12,11 +12,12 @@ use serde_json::Value;
 
 use crate::catalog::ServerName;
 use crate::error::{Error, Result};
-use crate::gateway::notify::{Change, SessionNotifier};
-use crate::gateway::schema_patch::patch_input_schema;
-use crate::session::{ConnectionStatus, SessionId, State};
+use crate::ids::SessionId;
+use crate::session::bus::{Change, SessionNotifier};
+use crate::session::{ConnectionStatus, State};
 use crate::upstream::Target;
 use crate::upstream::relay::{LinkEvent, LinkEvents};
+use crate::upstream::schema_patch::patch_input_schema;
 
 /// Pings the upstream, reads every page of its tools and patches their
 /// input schemas, each step within `limit`.

@@ -24,15 +24,16 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::Principal;
-use crate::auth::oauth::OAuthBroker;
 use crate::catalog::service::{ListParams, Page};
 use crate::catalog::{CatalogService, Server, Transport};
 use crate::error::{Error, Result};
-use crate::gateway::notify::SessionNotifier;
-use crate::gateway::schema_patch::patch_input_schema;
-use crate::session::{ConnectionState, ConnectionStatus, SessionId, State};
+use crate::ids::SessionId;
+use crate::principal::Principal;
+use crate::session::bus::SessionNotifier;
+use crate::session::{ConnectionState, ConnectionStatus, State};
+use crate::upstream::oauth::OAuthBroker;
 use crate::upstream::pool::LinkPool;
+use crate::upstream::schema_patch::patch_input_schema;
 use crate::upstream::{self, Link, LinkOptions, Target};
 
 mod catalog;

@@ -2,9 +2,9 @@
 //! complete it from the callback (then connect), abandon it, or forget a
 //! user's tokens for a server.
 
-use crate::auth::Principal;
-use crate::auth::oauth::{Authorization, OAuthBroker};
 use crate::error::{Error, Result};
+use crate::principal::Principal;
+use crate::upstream::oauth::{Authorization, OAuthBroker};
 
 use super::{ServerStatus, SessionManager};
 

@@ -1,8 +1,8 @@
 //! API keys: found by hash, touched, revoked, counted and listed.
 
 use anyhow::Context;
-use manifold::auth::Role;
 use manifold::ids::ApiKeyId;
+use manifold::principal::Role;
 
 use super::{TestDb, TestResult, api_key, at};
 

@@ -18,12 +18,12 @@ mod sqlite_file;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use manifold::auth::Role;
 use manifold::catalog::{
     ApiKey, Category, CategoryQuery, SecretMap, Server, ServerName, Transport,
 };
 use manifold::error::Error;
 use manifold::ids::{ApiKeyId, CategoryId, ServerId};
+use manifold::principal::Role;
 use manifold::secret::Secret;
 
 use crate::support::db::TestDb;

@@ -185,8 +185,8 @@ async fn a_socket_without_valid_credentials_is_refused() {
 /// revoked, the next change in the session ends it instead of being told.
 #[tokio::test]
 async fn a_revoked_key_ends_its_subscription_at_the_next_change() {
-    use manifold::auth::{Credential, Principal, Role};
-    use manifold::session::SessionId;
+    use manifold::ids::SessionId;
+    use manifold::principal::{Credential, Principal, Role};
 
     let app = spawn_app().await;
     add_public_fixture(&app).await;
@@ -389,7 +389,7 @@ async fn catalog_changes_cross_replicas() {
         replicas.prefix,
     );
     // Both replicas listen on the change channel before anything changes.
-    let channel = manifold::gateway::fanout::channel(&prefix);
+    let channel = manifold::session::fanout::channel(&prefix);
     let mut conn = raw().await;
     let mut listening = 0;
     for _ in 0..500 {

@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use ::redis::aio::MultiplexedConnection;
 use chrono::{DateTime, TimeZone, Utc};
-use manifold::session::{ConnectionState, ConnectionStatus, SessionId, State};
+use manifold::ids::SessionId;
+use manifold::session::{ConnectionState, ConnectionStatus, State};
 use serde_json::{Value, json};
 
 use crate::support;

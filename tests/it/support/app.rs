@@ -2,7 +2,7 @@
 //! (SQLite catalog inside it) and in-memory state, plus a reqwest client.
 
 use manifold::Settings;
-use manifold::auth::Role;
+use manifold::principal::Role;
 use manifold::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! user manages no category and no public server, a bad key is refused at
 //! sign-in with the API's message, and a revoked key signs the page out.
 
-use manifold::auth::Role;
+use manifold::principal::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -14,10 +14,10 @@ use rmcp::transport::auth::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Role;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::ids::ServerId;
+use crate::principal::Role;
 use crate::secret::{Secret, sha256_hex};
 use crate::session::State;
 

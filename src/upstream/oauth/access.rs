@@ -6,9 +6,9 @@ use rmcp::transport::auth::AuthorizationManager;
 
 use super::scope::{ScopeWatch, StepUp};
 use super::{OAuthBroker, oauth_error};
-use crate::auth::Principal;
 use crate::catalog::Server;
 use crate::error::{Error, Result};
+use crate::principal::Principal;
 
 /// One user's access to one OAuth server, carried by the link target: each
 /// link open builds an authorization manager over that user's tokens only.

@@ -33,11 +33,11 @@ use chrono::{DateTime, Utc};
 use rmcp::transport::auth::{AuthError, AuthorizationManager, OAuthClientConfig};
 use serde::Serialize;
 
-use crate::auth::{Credential, Principal};
 use crate::catalog::{Catalog, Server};
 use crate::error::{Error, Result};
-use crate::ids::ServerId;
-use crate::session::{SessionId, State};
+use crate::ids::{ServerId, SessionId};
+use crate::principal::{Credential, Principal};
+use crate::session::State;
 use crate::upstream::egress::EgressPolicy;
 pub use access::UpstreamAuth;
 pub use scope::ScopeWatch;

@@ -1,5 +1,5 @@
 //! [`authenticate`]: the one function that turns a request into a
-//! [`Principal`], used by the REST extractor below and by the `/mcp`
+//! [`Principal`], used by the REST extractor below, by GraphQL and by the `/mcp`
 //! middleware, so every surface sees the same principal. A handler that
 //! takes a `Principal` argument only runs for an authenticated caller;
 //! missing or bad credentials answer 401 with `WWW-Authenticate: Bearer`.
@@ -8,9 +8,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use crate::auth::Principal;
 use crate::auth::api_key::KEY_PREFIX;
 use crate::error::Error;
+use crate::principal::Principal;
 use crate::state::AppState;
 
 /// The bearer token of a request, if it has a well-formed one.
@@ -51,7 +51,7 @@ pub async fn authenticate(app: &AppState, parts: &Parts) -> Result<Principal, Er
 }
 
 impl FromRequestParts<AppState> for Principal {
-    type Rejection = crate::admin::rest::ApiError;
+    type Rejection = crate::http::ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -62,7 +62,7 @@ impl FromRequestParts<AppState> for Principal {
         }
         let principal = authenticate(state, parts).await?;
         tracing::Span::current().record("user", principal.user_id.as_str());
-        crate::ratelimit::check(state, &principal)?;
+        state.rate_limits().check(&principal)?;
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }

@@ -16,8 +16,8 @@
 //!
 //! Delivery is best effort, like Redis pub/sub itself: while the
 //! subscription is down (it reconnects with backoff) other replicas' events
-//! are missed; cached views still expire after
-//! [`VIEW_TTL`](crate::gateway::view::VIEW_TTL), so lists catch up.
+//! are missed; the gateway's cached views still expire after a short TTL,
+//! so lists catch up.
 
 use std::time::Duration;
 
@@ -27,8 +27,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::events::CatalogEvent;
-use crate::gateway::notify::{Change, SessionEvent, SessionNotifier};
-use crate::session::SessionId;
+use crate::ids::SessionId;
+use crate::session::bus::{Change, SessionEvent, SessionNotifier};
 
 /// Events waiting to be published; beyond this, new ones are dropped (logged).
 pub const QUEUE: usize = 1024;

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::OAuthBroker;
 use super::store::Vault;
-use crate::auth::Principal;
 use crate::catalog::Server;
 use crate::error::Result;
+use crate::principal::Principal;
 use crate::secret::Secret;
 
 /// What the authorization server was told.
