@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
 /// Lower-case letters and digits: ids read well in URLs and logs.
 const ALPHABET: [char; 36] = [
@@ -18,7 +18,7 @@ const ALPHABET: [char; 36] = [
 const RANDOM_LEN: usize = 16;
 
 macro_rules! prefixed_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal, $code:literal) => {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $code:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -44,7 +44,7 @@ macro_rules! prefixed_id {
                     Ok(Self(raw.to_owned()))
                 } else {
                     Err(Error::invalid(
-                        $code,
+                        ErrorCode::$code,
                         "id",
                         format!("`{raw}` is not a valid id (expected {}…)", $prefix),
                     ))
@@ -76,19 +76,19 @@ prefixed_id!(
     /// A category id: `ctg_` + 16 random characters.
     CategoryId,
     "ctg_",
-    "invalid_category_id"
+    InvalidCategoryId
 );
 prefixed_id!(
     /// A catalog server id: `mcp_` + 16 random characters.
     ServerId,
     "mcp_",
-    "invalid_server_id"
+    InvalidServerId
 );
 prefixed_id!(
     /// An API key's public id (not the secret): `key_` + 16 random characters.
     ApiKeyId,
     "key_",
-    "invalid_api_key_id"
+    InvalidApiKeyId
 );
 
 /// The isolation unit for connection state (by default the principal's id).
@@ -113,7 +113,7 @@ impl SessionId {
             Ok(Self(raw.to_owned()))
         } else {
             Err(Error::invalid(
-                "invalid_session_id",
+                ErrorCode::InvalidSessionId,
                 "session",
                 "a session id is 1-200 printable characters without spaces or *?[]{}\\",
             ))

@@ -1,26 +1,33 @@
 //! Manifold: a reverse-proxy MCP gateway.
 //!
-//! A tour of the modules, from the edge inwards:
+//! A tour of the modules in their layers, from the edges down; imports only
+//! point down (`scripts/check-layers` enforces it, `docs/architecture.md`
+//! draws it):
 //!
-//! - [`cli`] parses the command line; [`app`] builds the HTTP application
-//!   (bind first, then serve) and [`state`] is the shared handle every handler gets.
-//! - [`admin`] holds the admin surfaces: [`admin::rest`] (`/api/v1`, with its
-//!   OpenAPI document), [`admin::graphql`] (`/graphql`) and the health probes;
-//!   [`ui`] serves the embedded admin web page at `/`.
-//! - [`auth`] turns a request into a [`auth::Principal`] (API keys, JWTs, anonymous sessions);
-//!   [`ratelimit`] then holds each principal to its role's request rate.
-//! - [`catalog`] is durable configuration in SQL (SQLite or PostgreSQL):
-//!   categories, servers, API keys; [`catalog::service`] holds its rules.
-//! - [`session`] is per-session connection state (in memory or Redis), the
-//!   seed's MCPRedisManager, and [`session::manager`], which connects and
-//!   disconnects a session's servers (the seed's MCPServerManager).
-//! - [`upstream`] holds the live MCP client links to upstream servers — one
-//!   file per transport (stdio, streamable HTTP, legacy SSE, WebSocket) — the
-//!   egress policy and the per-session link pool.
-//! - [`gateway`] is what Manifold does to upstream tools for its clients:
-//!   input-schema patching and `{server}__{tool}` namespacing.
-//! - [`config`], [`error`], [`ids`], [`secret`] and [`telemetry`] are the
-//!   small pieces everything else uses.
+//! - **Wiring.** [`cli`] parses the command line; [`app`] wires the services
+//!   into an [`state::AppState`] (a plain bag of handles), builds the HTTP
+//!   application, binds first and then serves.
+//! - **Edges** (parse, call a service, render): [`gateway`] is the MCP
+//!   endpoint `/mcp` (and `/mcp/s/{server}`), one logical MCP server per
+//!   authenticated session; [`admin::rest`] is `/api/v1` with its OpenAPI
+//!   document, [`admin::graphql`] is `/graphql`, [`admin::health`] the probes
+//!   and [`ui`] the embedded admin web page at `/`. They share [`http`]: how
+//!   an error becomes a response and how a request becomes a principal.
+//! - **Services** (every business and isolation rule): [`catalog::service`]
+//!   (categories and servers), [`session::manager`] (connect, disconnect and
+//!   use a session's servers; the seed's MCPServerManager), [`auth`] (API
+//!   keys, JWTs, anonymous sessions) and [`ratelimit`].
+//! - **Links and stores**: [`upstream`] holds the live MCP client links —
+//!   one file per transport (stdio, streamable HTTP, legacy SSE, WebSocket) —
+//!   the egress policy, the per-session link pool, input-schema patching and
+//!   per-user OAuth to upstreams ([`upstream::oauth`]); [`catalog`] is the SQL
+//!   store (SQLite or PostgreSQL) with its model and change events;
+//!   [`session`] is per-session connection state (in memory or Redis; the
+//!   seed's MCPRedisManager) and the session event bus ([`session::bus`],
+//!   carried between replicas by [`session::fanout`]).
+//! - **Core words**: [`error`] ([`error::ErrorCode`], every code a client can
+//!   see), [`ids`], [`principal`] (who is calling), [`net`], [`secret`],
+//!   [`config`] and [`telemetry`].
 
 pub mod admin;
 pub mod app;

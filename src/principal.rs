@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ids::{ApiKeyId, SessionId};
 
 /// Every anonymous session id starts with this.
@@ -41,7 +41,7 @@ impl Role {
             "admin" => Ok(Self::Admin),
             "user" => Ok(Self::User),
             other => Err(Error::invalid(
-                "invalid_role",
+                ErrorCode::InvalidRole,
                 "role",
                 format!("`{other}` is not a role (admin, user)"),
             )),
@@ -118,7 +118,7 @@ impl Principal {
 pub fn parse_user_id(raw: &str) -> Result<String, Error> {
     let invalid = || {
         Error::invalid(
-            "invalid_user_id",
+            ErrorCode::InvalidUserId,
             "user",
             "a user id is 1-200 printable characters without spaces or *?[]{}\\, not starting with anon_",
         )

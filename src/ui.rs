@@ -10,6 +10,7 @@
 //! into a bodiless 304. The page itself needs no credential: it asks for one
 //! and calls the APIs with it.
 
+use crate::error::ErrorCode;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
@@ -117,8 +118,7 @@ fn security_headers(out: &mut HeaderMap) {
 }
 
 fn not_found() -> Response {
-    let mut response =
-        ApiError::status_response(StatusCode::NOT_FOUND, "route_not_found", "no such route");
+    let mut response = ApiError::code_response(ErrorCode::RouteNotFound, "no such route");
     security_headers(response.headers_mut());
     response
 }

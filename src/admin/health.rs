@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::state::AppState;
 
 /// Longest a readiness check waits for one dependency.
@@ -89,7 +89,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Ready>) {
     } else {
         tracing::warn!(failing = ?failing, "not ready");
         let error = crate::http::ErrorDetail {
-            code: "not_ready".into(),
+            code: ErrorCode::NotReady,
             message: format!("{} not reachable", failing.join(" and ")),
             field: None,
             authorization_url: None,

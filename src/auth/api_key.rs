@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use crate::catalog::{ApiKey, Catalog};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{ApiKeyId, SessionId};
 use crate::principal::{Credential, Principal, Role, parse_user_id};
 use crate::secret::{Secret, random_bytes, sha256_hex, write_private_file};
@@ -187,7 +187,7 @@ impl ApiKeys {
 }
 
 fn key_not_found() -> Error {
-    Error::not_found("api_key_not_found", "API key")
+    Error::not_found(ErrorCode::ApiKeyNotFound, "API key")
 }
 
 /// When a key was last used, for display.

@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ids::{ApiKeyId, CategoryId, ServerId};
 use crate::principal::Role;
 use crate::secret::Secret;
@@ -59,7 +59,7 @@ impl Transport {
             "websocket" => Ok(Self::Websocket),
             "streamable_http" => Ok(Self::StreamableHttp),
             other => Err(Error::invalid(
-                "invalid_transport",
+                ErrorCode::InvalidTransport,
                 "transport",
                 format!("`{other}` is not one of stdio, sse, websocket, streamable_http"),
             )),
@@ -104,7 +104,7 @@ impl ServerName {
             Ok(Self(raw.to_owned()))
         } else {
             Err(Error::invalid(
-                "invalid_server_name",
+                ErrorCode::InvalidServerName,
                 "name",
                 format!(
                     "`{raw}` is not a valid server name: use 1-32 of a-z, 0-9, `_` and `-`, starting with a letter or digit"
@@ -240,7 +240,7 @@ mod tests {
         }
         assert_eq!(
             Transport::parse("http").err().map(|e| e.code()),
-            Some("invalid_transport")
+            Some(ErrorCode::InvalidTransport)
         );
     }
 }

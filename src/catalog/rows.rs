@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use crate::catalog::model::{ApiKey, Category, SecretMap, Server, ServerName, Transport};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{ApiKeyId, CategoryId, ServerId};
 use crate::principal::Role;
 use crate::secret::{Cipher, Secret};
@@ -202,7 +202,7 @@ impl ApiKeyRow {
 pub(super) fn category_write_error(err: sqlx::Error, name: &str) -> Error {
     if is_unique_violation_of(&err, "categories_name_key_unique", "categories.name_key") {
         Error::conflict(
-            "category_name_taken",
+            ErrorCode::CategoryNameTaken,
             "name",
             format!("a category named `{name}` already exists"),
         )
@@ -216,7 +216,7 @@ pub(super) fn category_write_error(err: sqlx::Error, name: &str) -> Error {
 pub(super) fn server_write_error(err: sqlx::Error, server: &Server) -> Error {
     if is_unique_violation_of(&err, "servers_name_unique", "servers.name") {
         return Error::conflict(
-            "server_name_taken",
+            ErrorCode::ServerNameTaken,
             "name",
             format!("a server named `{}` already exists", server.name),
         );
@@ -226,7 +226,7 @@ pub(super) fn server_write_error(err: sqlx::Error, server: &Server) -> Error {
         && db.is_foreign_key_violation()
     {
         return Error::invalid(
-            "category_not_found",
+            ErrorCode::CategoryNotFound,
             "category_id",
             format!("there is no category `{category}`"),
         );

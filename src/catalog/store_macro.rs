@@ -59,7 +59,10 @@ macro_rules! sql_catalog_store {
                     .await
                     .map_err(|e| rows::category_write_error(e, &category.name))?;
                     if done.rows_affected() == 0 {
-                        return Err(Error::not_found("category_not_found", "category"));
+                        return Err(Error::not_found(
+                            crate::error::ErrorCode::CategoryNotFound,
+                            "category",
+                        ));
                     }
                     Ok(())
                 }
@@ -131,7 +134,10 @@ macro_rules! sql_catalog_store {
                     .await
                     .map_err(|e| rows::server_write_error(e, server))?;
                     if done.rows_affected() == 0 {
-                        return Err(Error::not_found("server_not_found", "server"));
+                        return Err(Error::not_found(
+                            crate::error::ErrorCode::ServerNotFound,
+                            "server",
+                        ));
                     }
                     Ok(())
                 }
@@ -275,7 +281,7 @@ macro_rules! sql_catalog_store {
                         .await
                         .map_err(|err| match &err {
                             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                                Error::not_found("server_not_found", "server")
+                                Error::not_found(crate::error::ErrorCode::ServerNotFound, "server")
                             }
                             _ => err.into(),
                         })?;

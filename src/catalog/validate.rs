@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use url::Url;
 
 use crate::catalog::model::Transport;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Longest category name, in characters.
 pub const MAX_CATEGORY_NAME: usize = 100;
@@ -31,7 +31,7 @@ pub fn category_name(raw: &str) -> Result<String> {
     let len = name.chars().count();
     if len == 0 || len > MAX_CATEGORY_NAME || has_control(name) {
         return Err(Error::invalid(
-            "invalid_name",
+            ErrorCode::InvalidName,
             "name",
             format!(
                 "a category name is 1-{MAX_CATEGORY_NAME} characters after trimming, without control characters"
@@ -47,7 +47,7 @@ pub fn icon(raw: Option<&str>) -> Result<Option<String>> {
     let Some(icon) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let bad = |why: &str| Err(Error::invalid("invalid_icon", "icon", why));
+    let bad = |why: &str| Err(Error::invalid(ErrorCode::InvalidIcon, "icon", why));
     let lower = icon.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         if icon.len() > MAX_URL {
@@ -79,7 +79,7 @@ pub fn color(raw: Option<&str>) -> Result<Option<String>> {
         Ok(Some(color.to_owned()))
     } else {
         Err(Error::invalid(
-            "invalid_color",
+            ErrorCode::InvalidColor,
             "color",
             format!(
                 "`{color}` is not a colour: use #RGB, #RRGGBB, rgb(r, g, b) or rgba(r, g, b, a)"
@@ -132,7 +132,7 @@ pub fn text(field: &'static str, raw: Option<&str>, max: usize) -> Result<String
             .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
         return Err(Error::invalid(
-            "invalid_text",
+            ErrorCode::InvalidText,
             field,
             format!("`{field}` is at most {max} characters without control characters"),
         ));
@@ -143,7 +143,7 @@ pub fn text(field: &'static str, raw: Option<&str>, max: usize) -> Result<String
 /// An upstream URL for a network transport: absolute, with a host, a scheme
 /// the transport speaks, no credentials (put them in `headers`), no fragment.
 pub fn upstream_url(transport: Transport, raw: &str) -> Result<String> {
-    let bad = |why: String| Err(Error::invalid("invalid_url", "url", why));
+    let bad = |why: String| Err(Error::invalid(ErrorCode::InvalidUrl, "url", why));
     if raw.len() > MAX_URL {
         return bad("a URL is at most 2048 characters".into());
     }
@@ -173,7 +173,13 @@ pub fn upstream_url(transport: Transport, raw: &str) -> Result<String> {
 
 /// Query parameters merged into the URL: non-empty names.
 pub fn query_params(params: &BTreeMap<String, String>) -> Result<()> {
-    let bad = |why: &str| Err(Error::invalid("invalid_query_params", "query_params", why));
+    let bad = |why: &str| {
+        Err(Error::invalid(
+            ErrorCode::InvalidQueryParams,
+            "query_params",
+            why,
+        ))
+    };
     if params.len() > MAX_ENTRIES {
         return bad("at most 100 query parameters");
     }
@@ -214,21 +220,21 @@ pub fn headers<'a>(headers: impl IntoIterator<Item = (&'a String, &'a str)>) -> 
         let lower = name.to_ascii_lowercase();
         if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(Error::invalid(
-                "invalid_headers",
+                ErrorCode::InvalidHeaders,
                 "headers",
                 format!("`{name}` is not a valid HTTP header name"),
             ));
         }
         if RESERVED_HEADERS.contains(&lower.as_str()) {
             return Err(Error::invalid(
-                "invalid_headers",
+                ErrorCode::InvalidHeaders,
                 "headers",
                 format!("`{name}` is set by Manifold and cannot be configured"),
             ));
         }
         if axum::http::HeaderValue::from_str(value).is_err() || value.len() > 8192 {
             return Err(Error::invalid(
-                "invalid_headers",
+                ErrorCode::InvalidHeaders,
                 "headers",
                 format!(
                     "the value of `{name}` is not a valid header value (visible ASCII, at most 8192 bytes)"
@@ -238,7 +244,7 @@ pub fn headers<'a>(headers: impl IntoIterator<Item = (&'a String, &'a str)>) -> 
     }
     if count > MAX_ENTRIES {
         return Err(Error::invalid(
-            "invalid_headers",
+            ErrorCode::InvalidHeaders,
             "headers",
             "at most 100 headers",
         ));
@@ -251,7 +257,7 @@ pub fn command(raw: &str) -> Result<String> {
     let cmd = raw.trim();
     if cmd.is_empty() || cmd.len() > 1024 || cmd.contains('\0') {
         return Err(Error::invalid(
-            "invalid_command",
+            ErrorCode::InvalidCommand,
             "command",
             "a command is 1-1024 bytes without NUL",
         ));
@@ -263,7 +269,7 @@ pub fn command(raw: &str) -> Result<String> {
 pub fn args(args: &[String]) -> Result<()> {
     if args.len() > MAX_ENTRIES || args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
         return Err(Error::invalid(
-            "invalid_args",
+            ErrorCode::InvalidArgs,
             "args",
             "at most 100 arguments, each at most 4096 bytes without NUL",
         ));
@@ -284,14 +290,14 @@ pub fn env<'a>(vars: impl IntoIterator<Item = (&'a String, &'a str)>) -> Result<
             && name.len() <= 256;
         if !ok {
             return Err(Error::invalid(
-                "invalid_env",
+                ErrorCode::InvalidEnv,
                 "env",
                 format!("`{name}` is not a valid environment variable name"),
             ));
         }
         if value.contains('\0') || value.len() > 32_768 {
             return Err(Error::invalid(
-                "invalid_env",
+                ErrorCode::InvalidEnv,
                 "env",
                 format!("the value of `{name}` must not contain NUL and is at most 32768 bytes"),
             ));
@@ -299,7 +305,7 @@ pub fn env<'a>(vars: impl IntoIterator<Item = (&'a String, &'a str)>) -> Result<
     }
     if count > MAX_ENTRIES {
         return Err(Error::invalid(
-            "invalid_env",
+            ErrorCode::InvalidEnv,
             "env",
             "at most 100 variables",
         ));
@@ -312,7 +318,7 @@ pub fn cwd(raw: &str) -> Result<String> {
     let cwd = raw.trim();
     if !cwd.starts_with('/') || cwd.len() > 4096 || cwd.contains('\0') {
         return Err(Error::invalid(
-            "invalid_cwd",
+            ErrorCode::InvalidCwd,
             "cwd",
             "the working directory is an absolute path",
         ));
@@ -344,7 +350,7 @@ pub fn oauth_client(
     ];
     if !requires_oauth2 && let Some((field, _)) = set.iter().find(|(_, on)| *on) {
         return Err(Error::invalid(
-            "field_not_allowed",
+            ErrorCode::FieldNotAllowed,
             field,
             format!("`{field}` applies only to servers with `requires_oauth2`"),
         ));
@@ -357,7 +363,7 @@ pub fn oauth_client(
             && (value.len() > MAX_OAUTH_CLIENT || value.chars().any(char::is_control))
         {
             return Err(Error::invalid(
-                "invalid_oauth_client",
+                ErrorCode::InvalidOauthClient,
                 field,
                 format!("`{field}` must be at most {MAX_OAUTH_CLIENT} printable characters"),
             ));
@@ -365,14 +371,14 @@ pub fn oauth_client(
     }
     if client_secret.is_some() && client_id.is_none() {
         return Err(Error::invalid(
-            "invalid_oauth_client",
+            ErrorCode::InvalidOauthClient,
             "oauth_client_secret",
             "an `oauth_client_secret` needs an `oauth_client_id`",
         ));
     }
     if scopes.len() > MAX_OAUTH_SCOPES {
         return Err(Error::invalid(
-            "invalid_oauth_scope",
+            ErrorCode::InvalidOauthScope,
             "oauth_scopes",
             format!("at most {MAX_OAUTH_SCOPES} scopes"),
         ));
@@ -385,7 +391,7 @@ pub fn oauth_client(
                 .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
         if !ok {
             return Err(Error::invalid(
-                "invalid_oauth_scope",
+                ErrorCode::InvalidOauthScope,
                 "oauth_scopes",
                 format!("`{scope}` is not a valid OAuth scope (RFC 6749 §3.3)"),
             ));
@@ -434,7 +440,7 @@ mod tests {
             let err = color(Some(bad)).err();
             assert_eq!(
                 err.as_ref().map(Error::code),
-                Some("invalid_color"),
+                Some(ErrorCode::InvalidColor),
                 "{bad} accepted"
             );
             assert_eq!(err.as_ref().and_then(Error::field), Some("color"));
@@ -480,7 +486,7 @@ mod tests {
         ] {
             assert_eq!(
                 upstream_url(t, bad).err().map(|e| e.code()),
-                Some("invalid_url"),
+                Some(ErrorCode::InvalidUrl),
                 "{bad}"
             );
         }

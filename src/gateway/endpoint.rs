@@ -18,6 +18,7 @@
 //! request checks the binding first. Live streams (a GET stream, a pending
 //! server-to-client request) still belong to the replica that holds them.
 
+use crate::error::ErrorCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -225,8 +226,11 @@ async fn per_server(
             .into_response();
     };
     if ServerName::parse(&server).is_err() {
-        return ApiError(crate::error::Error::not_found("server_not_found", "server"))
-            .into_response();
+        return ApiError(crate::error::Error::not_found(
+            ErrorCode::ServerNotFound,
+            "server",
+        ))
+        .into_response();
     }
     match per_server
         .app
@@ -286,11 +290,7 @@ pub fn service(app: AppState) -> Router {
 
 /// The 404 for an unknown, ended or foreign MCP session.
 fn session_not_found() -> Response {
-    ApiError::status_response(
-        StatusCode::NOT_FOUND,
-        "session_not_found",
-        "no such MCP session",
-    )
+    ApiError::code_response(ErrorCode::SessionNotFound, "no such MCP session")
 }
 
 /// Authenticates the caller, enforces MCP session ownership, and turns
@@ -316,7 +316,7 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
                 gate.close_everywhere(session).await;
                 return session_not_found();
             }
-            Err(err) if err.code() == "invalid_mcp_session_id" => return session_not_found(),
+            Err(err) if err.code() == ErrorCode::InvalidMcpSessionId => return session_not_found(),
             Err(err) => return ApiError(err).into_response(),
         }
     }
@@ -351,16 +351,14 @@ async fn checked_json(body: Body, limit: usize) -> Result<Body, Response> {
     let mut chunks = body.into_data_stream();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError::status_response(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
+            ApiError::code_response(
+                ErrorCode::UnreadableBody,
                 "the request body could not be read",
             )
         })?;
         if chunk.len() > limit.saturating_sub(collected.len()) {
-            return Err(ApiError::status_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+            return Err(ApiError::code_response(
+                ErrorCode::BodyTooLarge,
                 &format!("the request body exceeds {limit} bytes"),
             ));
         }
@@ -450,6 +448,6 @@ mod tests {
     async fn a_body_past_the_limit_is_payload_too_large() {
         let (status, body) = answer(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 8).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(body["error"]["code"], "body_too_large");
+        assert_eq!(body["error"]["code"], ErrorCode::BodyTooLarge.as_str());
     }
 }

@@ -14,6 +14,7 @@
 //!   server is marked `FAILED` for the session and its link closed, and the
 //!   session's other servers keep working.
 
+use crate::error::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,7 +77,7 @@ pub async fn call_tool(
             tracing::info!(server, tool, "tools/call cancelled by the client");
             return Err(McpError::internal_error(
                 format!("{server}: the call was cancelled"),
-                Some(json!({"code": "cancelled"})),
+                Some(json!({"code": ErrorCode::Cancelled})),
             ));
         }
     };
@@ -95,7 +96,7 @@ pub async fn call_tool(
         Ok(ServerResult::CreateTaskResult(result)) => Ok(CallToolResponse::Task(result)),
         Ok(_) => Err(McpError::internal_error(
             format!("{server}: tools/call answered with something other than a tool result"),
-            Some(json!({"code": "upstream_protocol_error"})),
+            Some(json!({"code": ErrorCode::UpstreamProtocolError})),
         )),
         Err(err) => Err(failure(app, principal, link, server, err, limit).await),
     }
@@ -131,7 +132,7 @@ async fn failure(
             if let Some(auth) = step_up {
                 return mcp_error(auth.required().await);
             }
-            McpError::internal_error(message, Some(json!({"code": "upstream_closed"})))
+            McpError::internal_error(message, Some(json!({"code": ErrorCode::UpstreamClosed})))
         }
         other => upstream_failed(server, "tools/call", other, limit),
     }

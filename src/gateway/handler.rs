@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::request::Parts;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ErrorCode, Extensions, Implementation,
+    CallToolRequestParams, CallToolResponse, ErrorCode as RpcCode, Extensions, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
@@ -29,7 +29,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode, json_rpc};
 use crate::gateway::view::{ToolView, ToolViews};
 use crate::principal::Principal;
 // Resources, prompts and completions (content/).
@@ -113,7 +113,7 @@ fn principal(context: &RequestContext<RoleServer>) -> Result<Principal, McpError
     principal_of(&context.extensions).ok_or_else(|| {
         McpError::invalid_request(
             "no authenticated caller",
-            Some(json!({"code": "unauthorized"})),
+            Some(json!({"code": ErrorCode::Unauthorized})),
         )
     })
 }
@@ -126,11 +126,9 @@ fn principal_of(extensions: &Extensions) -> Option<Principal> {
         .cloned()
 }
 
-/// JSON-RPC code of `URLElicitationRequiredError` (MCP 2025-11-25).
-pub const URL_ELICITATION_REQUIRED: i32 = -32042;
-
-/// A domain error as an MCP error with `data.code`; `oauth_required` with an
-/// authorization URL becomes a URL elicitation the client can show.
+/// A domain error as an MCP error with `data.code` (JSON-RPC code and
+/// message from [`Error`]); `oauth_required` with an authorization URL
+/// becomes a URL elicitation the client can show.
 pub fn mcp_error(err: Error) -> McpError {
     if let Error::OAuthRequired {
         server,
@@ -140,7 +138,7 @@ pub fn mcp_error(err: Error) -> McpError {
         // URL-mode elicitation (2025-11-25): a client that supports it
         // opens the page for the user, then retries the call.
         return McpError::new(
-            ErrorCode(URL_ELICITATION_REQUIRED),
+            RpcCode(json_rpc::URL_ELICITATION_REQUIRED),
             err.to_string(),
             Some(json!({
                 "code": err.code(),
@@ -154,24 +152,11 @@ pub fn mcp_error(err: Error) -> McpError {
             })),
         );
     }
-    let data = Some(json!({"code": err.code()}));
-    match &err {
-        Error::Invalid { .. }
-        | Error::BadRequest { .. }
-        | Error::NotFound { .. }
-        | Error::Conflict { .. } => McpError::invalid_params(err.to_string(), data),
-        Error::Unauthorized(_)
-        | Error::Forbidden(_)
-        | Error::OAuthRequired { .. }
-        | Error::RateLimited { .. } => McpError::invalid_request(err.to_string(), data),
-        Error::Internal(cause) => {
-            tracing::error!(error = %cause, "internal error");
-            McpError::internal_error("internal error; the server log has the details", data)
-        }
-        Error::Upstream { .. } | Error::Unavailable { .. } => {
-            McpError::internal_error(err.to_string(), data)
-        }
-    }
+    McpError::new(
+        RpcCode(err.json_rpc_code()),
+        err.public_message(),
+        Some(json!({"code": err.code()})),
+    )
 }
 
 /// Tools per `tools/list` page; clients follow `nextCursor` for the rest.
@@ -333,7 +318,7 @@ impl ServerHandler for GatewayHandler {
         let Some((server, tool)) = view.resolve(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("unknown tool: {}", request.name),
-                Some(json!({"code": "unknown_tool"})),
+                Some(json!({"code": ErrorCode::UnknownTool})),
             ));
         };
         let link = self

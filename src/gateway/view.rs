@@ -31,7 +31,7 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::Tool;
 use serde_json::{Value, json};
 
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
 use crate::ids::SessionId;
@@ -131,7 +131,7 @@ impl ToolView {
                     "server `{server}` failed and is fail-closed: this session's calls are \
                      refused until it is connected again or disconnected"
                 ),
-                Some(json!({"code": "server_failed", "server": server})),
+                Some(json!({"code": ErrorCode::ServerFailed, "server": server})),
             )),
         }
     }
@@ -356,7 +356,10 @@ mod tests {
         let blocked = open.blocked_by(Some("b".into()));
         assert_eq!(blocked.blocked(), Some("b"));
         let data = blocked.check_open().err().and_then(|e| e.data);
-        assert_eq!(data, Some(json!({"code": "server_failed", "server": "b"})));
+        assert_eq!(
+            data,
+            Some(json!({"code": ErrorCode::ServerFailed, "server": "b"}))
+        );
         assert_eq!(blocked.resolve("a__x"), Some(("a", "x")), "still listed");
     }
 }

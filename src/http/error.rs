@@ -1,12 +1,13 @@
 //! How REST renders the domain [`Error`]: `{"error":{"code","message","field"}}`
-//! with the matching status. A 500 never shows its cause; the log does.
+//! with the error's status ([`Error::status`]). A 500 never shows its cause;
+//! the log does ([`Error::public_message`]).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::{Error, retry_after_seconds};
+use crate::error::{Error, ErrorCode, retry_after_seconds};
 
 /// A REST error response.
 #[derive(Debug)]
@@ -22,7 +23,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable snake_case code (`category_name_taken`, `invalid_color`, …).
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: ErrorCode,
     /// For people; may change between versions.
     pub message: String,
     /// The input field at fault, when one is.
@@ -41,11 +43,13 @@ impl<E: Into<Error>> From<E> for ApiError {
 }
 
 impl ApiError {
-    /// A response with an explicit status, code and message.
-    pub fn status_response(status: StatusCode, code: &str, message: &str) -> Response {
+    /// The response for `code` (with its own HTTP status) and `message`,
+    /// for edge errors that are not domain errors (no route, no session).
+    pub fn code_response(code: ErrorCode, message: &str) -> Response {
+        let status = code.http_status().unwrap_or(StatusCode::BAD_REQUEST);
         let body = ErrorBody {
             error: ErrorDetail {
-                code: code.into(),
+                code,
                 message: message.into(),
                 field: None,
                 authorization_url: None,
@@ -55,51 +59,13 @@ impl ApiError {
     }
 }
 
-/// The status a domain error maps to.
-pub fn status_of(err: &Error) -> StatusCode {
-    match err {
-        Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        Error::BadRequest { code, .. } => match *code {
-            "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            _ => StatusCode::BAD_REQUEST,
-        },
-        Error::NotFound { .. } => StatusCode::NOT_FOUND,
-        Error::Conflict { .. } => StatusCode::CONFLICT,
-        Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) | Error::OAuthRequired { .. } => StatusCode::FORBIDDEN,
-        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::Upstream { code, .. } => match *code {
-            "upstream_timeout" => StatusCode::GATEWAY_TIMEOUT,
-            "egress_denied" => StatusCode::FORBIDDEN,
-            "server_disabled" => StatusCode::CONFLICT,
-            "too_many_links" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_GATEWAY,
-        },
-        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let err = self.0;
-        let status = status_of(&err);
-        let message = match &err {
-            Error::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
-                "internal error; the server log has the details".to_owned()
-            }
-            Error::Unavailable { what, source } => {
-                tracing::warn!(what, error = ?source, "dependency unavailable");
-                err.to_string()
-            }
-            other => other.to_string(),
-        };
         let body = ErrorBody {
             error: ErrorDetail {
-                code: err.code().to_owned(),
-                message,
+                code: err.code(),
+                message: err.public_message(),
                 field: err.field().map(str::to_owned),
                 authorization_url: match &err {
                     Error::OAuthRequired {
@@ -109,14 +75,14 @@ impl IntoResponse for ApiError {
                 },
             },
         };
-        with_error_headers((status, Json(body)).into_response(), &err)
+        with_error_headers((err.status(), Json(body)).into_response(), &err)
     }
 }
 
 /// Adds what an error's status asks for: `WWW-Authenticate` on a 401,
 /// `Retry-After` (whole seconds) on a 429. Shared by REST and GraphQL.
 pub fn with_error_headers(mut response: Response, err: &Error) -> Response {
-    if status_of(err) == StatusCode::UNAUTHORIZED {
+    if err.status() == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"manifold\""),

@@ -7,5 +7,5 @@
 pub mod error;
 pub mod principal;
 
-pub use error::{ApiError, ErrorBody, ErrorDetail, status_of, with_error_headers};
+pub use error::{ApiError, ErrorBody, ErrorDetail, with_error_headers};
 pub use principal::authenticate;

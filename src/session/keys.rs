@@ -20,7 +20,7 @@
 //! pattern (configuration forbids `*` and spaces in it, but `?`, `[`, `]` and
 //! `\` are allowed), and session ids never contain glob characters.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::SessionId;
 
 /// The per-server fields, in the order [`ServerKeys::all`] lists them.
@@ -37,7 +37,7 @@ pub fn check_server(server: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::invalid(
-            "invalid_server_name",
+            ErrorCode::InvalidServerName,
             "server",
             "a server name in connection state is 1-128 printable characters without spaces, `:` or *?[]{}\\",
         ))
@@ -99,7 +99,7 @@ pub fn mcp_binding(prefix: &str, id: &str) -> Result<String> {
         Ok(format!("{prefix}mcp:binding:{id}"))
     } else {
         Err(Error::invalid(
-            "invalid_mcp_session_id",
+            ErrorCode::InvalidMcpSessionId,
             "mcp-session-id",
             "an MCP session id is 1-200 printable characters without spaces or *?[]{}\\",
         ))
@@ -254,7 +254,7 @@ mod tests {
             &"x".repeat(MAX_MCP_SESSION_LEN + 1),
         ] {
             let err = mcp_binding("p:", bad).unwrap_err();
-            assert_eq!(err.code(), "invalid_mcp_session_id", "{bad:?}");
+            assert_eq!(err.code(), ErrorCode::InvalidMcpSessionId, "{bad:?}");
         }
         // No session's SCAN pattern ever reaches a binding.
         let keys = SessionKeys::new("p:", &sid("mcp"));
@@ -295,7 +295,7 @@ mod tests {
         let keys = SessionKeys::new("", &sid("s"));
         for bad in ["", "a:b", "a b", "a*", "a?", "[a]", "{a}", "a\\b", "é"] {
             let err = keys.server(bad).unwrap_err();
-            assert_eq!(err.code(), "invalid_server_name", "{bad:?}");
+            assert_eq!(err.code(), ErrorCode::InvalidServerName, "{bad:?}");
         }
         assert!(keys.server(&"x".repeat(MAX_SERVER_LEN)).is_ok());
         assert!(keys.server(&"x".repeat(MAX_SERVER_LEN + 1)).is_err());

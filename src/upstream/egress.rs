@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use url::{Host, Url};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
 /// Metadata services outside link-local space (Alibaba, Azure wireserver,
 /// AWS IPv6 IMDS).
@@ -36,7 +36,7 @@ pub struct EgressPolicy {
 
 fn denied(what: &str, why: &str) -> Error {
     Error::Upstream {
-        code: "egress_denied",
+        code: ErrorCode::EgressDenied,
         message: format!("{what} {}: {why}", crate::upstream::EGRESS_MARK),
     }
 }
@@ -110,7 +110,7 @@ impl EgressPolicy {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| Error::Upstream {
-                code: "upstream_unreachable",
+                code: ErrorCode::UpstreamUnreachable,
                 message: format!("cannot resolve {host}: {e}"),
             })?
             .collect();
@@ -224,7 +224,7 @@ mod tests {
         let open = EgressPolicy::default();
         let url = Url::parse("http://169.254.169.254/latest/meta-data").expect("url");
         let err = open.check_url(&url).err();
-        assert_eq!(err.map(|e| e.code()), Some("egress_denied"));
+        assert_eq!(err.map(|e| e.code()), Some(ErrorCode::EgressDenied));
         assert!(
             open.check_url(&Url::parse("http://[::ffff:a9fe:a9fe]/").expect("url"))
                 .is_err()
@@ -246,7 +246,7 @@ mod tests {
             deny_loopback: true,
         };
         let err = strict.resolve("localhost", 80).await.err();
-        assert_eq!(err.map(|e| e.code()), Some("egress_denied"));
+        assert_eq!(err.map(|e| e.code()), Some(ErrorCode::EgressDenied));
         let open = EgressPolicy::default();
         let addrs = open
             .resolve("localhost", 80)

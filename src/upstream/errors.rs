@@ -4,7 +4,7 @@
 //! causes joined into one line, and redaction of the target's secrets.
 
 use crate::catalog::Transport;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
 use super::{EGRESS_MARK, Target};
 
@@ -17,7 +17,8 @@ pub(super) fn redact_error(target: &Target, err: Error) -> Error {
             let name = target.name.as_str();
             let message = if message.starts_with(&format!("{name}: ")) {
                 message
-            } else if code == "upstream_unreachable" && target.transport != Transport::Stdio {
+            } else if code == ErrorCode::UpstreamUnreachable && target.transport != Transport::Stdio
+            {
                 format!("{name}: cannot reach the upstream: {message}")
             } else {
                 format!("{name}: {message}")
@@ -55,23 +56,23 @@ fn refused_authorization(err: &rmcp::service::ClientInitializeError) -> bool {
 /// The stable code for an rmcp handshake failure, looking through the
 /// error's causes (and, where a transport flattened them into text, their
 /// messages) for egress refusals, connection failures and timeouts.
-pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) -> &'static str {
+pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) -> ErrorCode {
     use rmcp::service::ClientInitializeError as E;
     if !matches!(err, E::TransportError { .. } | E::ConnectionClosed(_)) {
-        return "upstream_protocol_error";
+        return ErrorCode::UpstreamProtocolError;
     }
     let mut text = String::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(Error::Upstream { code, .. }) = e.downcast_ref::<Error>() {
-            return code;
+            return *code;
         }
         if let Some(re) = e.downcast_ref::<reqwest::Error>() {
             if re.is_timeout() {
-                return "upstream_timeout";
+                return ErrorCode::UpstreamTimeout;
             }
             if re.is_connect() {
-                return "upstream_unreachable";
+                return ErrorCode::UpstreamUnreachable;
             }
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
@@ -83,7 +84,7 @@ pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) ->
                     | std::io::ErrorKind::NetworkUnreachable
             )
         {
-            return "upstream_unreachable";
+            return ErrorCode::UpstreamUnreachable;
         }
         text.push_str(&e.to_string().to_ascii_lowercase());
         text.push('\n');
@@ -94,11 +95,11 @@ pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) ->
 
 /// Classifies flattened error text: some transports keep only the message
 /// of the underlying reqwest/io error.
-fn classify_text(text: &str) -> &'static str {
+fn classify_text(text: &str) -> ErrorCode {
     if text.contains(EGRESS_MARK) {
-        "egress_denied"
+        ErrorCode::EgressDenied
     } else if text.contains("timed out") || text.contains("timeout") {
-        "upstream_timeout"
+        ErrorCode::UpstreamTimeout
     } else if text.contains("error sending request")
         || text.contains("connection refused")
         || text.contains("dns error")
@@ -106,10 +107,10 @@ fn classify_text(text: &str) -> &'static str {
         || text.contains("cannot resolve")
         || text.contains("tcp connect")
     {
-        "upstream_unreachable"
+        ErrorCode::UpstreamUnreachable
     } else {
         // The upstream answered or hung up, but not with MCP.
-        "upstream_protocol_error"
+        ErrorCode::UpstreamProtocolError
     }
 }
 
@@ -123,8 +124,8 @@ pub(crate) fn init_error(target: &Target, err: rmcp::service::ClientInitializeEr
     }
     let code = classify_init_error(&err);
     let what = match code {
-        "upstream_unreachable" => "cannot reach the upstream",
-        "upstream_timeout" => "the upstream did not answer in time",
+        ErrorCode::UpstreamUnreachable => "cannot reach the upstream",
+        ErrorCode::UpstreamTimeout => "the upstream did not answer in time",
         _ => "MCP handshake failed",
     };
     Error::Upstream {

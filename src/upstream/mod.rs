@@ -51,7 +51,7 @@ use url::Url;
 
 use crate::catalog::url::build_server_url;
 use crate::catalog::{Server, ServerName, Transport};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::secret::Secret;
 use crate::upstream::oauth::UpstreamAuth;
 use egress::EgressPolicy;
@@ -207,7 +207,7 @@ impl UpstreamClient {
 fn unexpected(method: &str) -> McpError {
     McpError::internal_error(
         format!("{method}: the calling client answered with the wrong result type"),
-        Some(serde_json::json!({"code": "caller_protocol_error"})),
+        Some(serde_json::json!({"code": ErrorCode::CallerProtocolError})),
     )
 }
 
@@ -430,7 +430,7 @@ pub async fn open_with_events(
         Ok(result) => result.map_err(|e| redact_error(target, e))?,
         Err(_) => {
             return Err(Error::Upstream {
-                code: "upstream_timeout",
+                code: ErrorCode::UpstreamTimeout,
                 message: format!(
                     "{} did not complete the MCP handshake within {} s",
                     target.name,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::catalog::{ServerName, Transport};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ids::SessionId;
 use crate::upstream::Link;
 
@@ -289,7 +289,7 @@ impl LinkPool {
 
 fn too_many(message: String) -> Error {
     Error::Upstream {
-        code: "too_many_links",
+        code: ErrorCode::TooManyLinks,
         message,
     }
 }

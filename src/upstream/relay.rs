@@ -19,6 +19,7 @@
 //! Everything else an upstream announces about itself (list changes,
 //! resource updates) goes to the link's [`LinkEvents`] sink.
 
+use crate::error::ErrorCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -283,7 +284,7 @@ impl Relay {
         let origin = upstream.extensions.get::<InboundStreamOrigin>();
         let Some((caller, done)) = self.caller_for(origin) else {
             return Err(refusal(
-                "no_caller",
+                ErrorCode::NoCaller,
                 format!("{}: no tool call is in flight on this link", needs.method()),
             ));
         };
@@ -293,7 +294,7 @@ impl Relay {
             .is_some_and(|info| needs.allowed_by(&info.capabilities));
         if !allowed {
             return Err(refusal(
-                "client_capability_missing",
+                ErrorCode::ClientCapabilityMissing,
                 format!(
                     "{}: the calling client did not declare this capability",
                     needs.method()
@@ -332,7 +333,7 @@ impl Relay {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(ServiceError::McpError(err))) => Err(err),
             Ok(Err(err)) => Err(refusal(
-                "caller_unreachable",
+                ErrorCode::CallerUnreachable,
                 format!(
                     "{}: the calling client did not answer: {err}",
                     needs.method()
@@ -340,7 +341,7 @@ impl Relay {
             )),
             Err(err) => Err(McpError::internal_error(
                 format!("{}: relay failed: {err}", needs.method()),
-                Some(json!({"code": "internal"})),
+                Some(json!({"code": ErrorCode::Internal})),
             )),
         }
     }
@@ -399,8 +400,12 @@ where
 }
 
 /// An MCP error telling the upstream why its request was refused.
-fn refusal(code: &str, message: String) -> McpError {
-    McpError::invalid_request(message, Some(json!({"code": code})))
+fn refusal(code: ErrorCode, message: String) -> McpError {
+    McpError::new(
+        rmcp::model::ErrorCode(code.json_rpc_code()),
+        message,
+        Some(json!({"code": code})),
+    )
 }
 
 /// Runs `f` when dropped.

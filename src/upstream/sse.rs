@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::upstream::streamable_http::http_client;
 use crate::upstream::{LinkOptions, Target, UpstreamClient, init_error};
 
@@ -89,7 +89,7 @@ pub(crate) fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, Erro
 
 fn protocol_error(message: String) -> Error {
     Error::Upstream {
-        code: "upstream_protocol_error",
+        code: ErrorCode::UpstreamProtocolError,
         message,
     }
 }
@@ -116,20 +116,20 @@ pub(crate) fn resolve_endpoint(sse_url: &Url, data: &str) -> Result<Url, Error> 
 
 /// The stable code for a failed HTTP request: an egress refusal from the
 /// resolver, a connection failure or a timeout.
-fn request_error_code(err: &reqwest::Error) -> &'static str {
+fn request_error_code(err: &reqwest::Error) -> ErrorCode {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(Error::Upstream { code, .. }) = e.downcast_ref::<Error>() {
-            return code;
+            return *code;
         }
         source = e.source();
     }
     if err.is_timeout() {
-        "upstream_timeout"
+        ErrorCode::UpstreamTimeout
     } else if err.is_connect() {
-        "upstream_unreachable"
+        ErrorCode::UpstreamUnreachable
     } else {
-        "upstream_protocol_error"
+        ErrorCode::UpstreamProtocolError
     }
 }
 

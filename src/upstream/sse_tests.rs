@@ -2,6 +2,7 @@
 //! size guard, and reconnecting against an in-process SSE server whose first
 //! stream ends right after one message.
 
+use crate::error::ErrorCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +22,7 @@ fn url(s: &str) -> Url {
     Url::parse(s).expect("test url")
 }
 
-fn code(err: &Error) -> &'static str {
+fn code(err: &Error) -> ErrorCode {
     err.code()
 }
 
@@ -54,7 +55,7 @@ fn endpoints_on_another_origin_are_refused() {
         "   ",
     ] {
         let err = resolve_endpoint(&sse, data).expect_err(data);
-        assert_eq!(code(&err), "upstream_protocol_error", "{data}");
+        assert_eq!(code(&err), ErrorCode::UpstreamProtocolError, "{data}");
     }
     // The default port written out is the same origin.
     assert!(resolve_endpoint(&sse, "https://mcp.example.com:443/m").is_ok());
@@ -291,7 +292,11 @@ async fn a_response_that_is_not_an_event_stream_is_a_protocol_error() {
     for path in ["html", "missing"] {
         let conn = connection(base.join(path).expect("join"));
         let err = conn.connect().await.err().expect("not SSE");
-        assert_eq!(code(&err), "upstream_protocol_error", "{path}: {err}");
+        assert_eq!(
+            code(&err),
+            ErrorCode::UpstreamProtocolError,
+            "{path}: {err}"
+        );
     }
     server.abort();
 }
@@ -303,5 +308,5 @@ async fn a_refused_connection_is_unreachable() {
     drop(listener);
     let conn = connection(url(&format!("http://127.0.0.1:{port}/sse")));
     let err = conn.connect().await.err().expect("refused");
-    assert_eq!(code(&err), "upstream_unreachable", "{err}");
+    assert_eq!(code(&err), ErrorCode::UpstreamUnreachable, "{err}");
 }

@@ -13,7 +13,7 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::TokioChildProcess;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::upstream::{Target, UpstreamClient, init_error};
 
 /// Spawns the command and runs the MCP handshake over its stdio.
@@ -37,7 +37,7 @@ pub(crate) async fn open(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| Error::Upstream {
-            code: "upstream_unreachable",
+            code: ErrorCode::UpstreamUnreachable,
             message: format!("{}: cannot start `{program}`: {e}", target.name),
         })?;
     let pid = process.id();

@@ -31,7 +31,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::upstream::sse::header_map;
 use crate::upstream::{LinkOptions, Target, UpstreamClient, init_error};
 
@@ -107,7 +107,7 @@ async fn connect(
 
 fn protocol_error(message: String) -> Error {
     Error::Upstream {
-        code: "upstream_protocol_error",
+        code: ErrorCode::UpstreamProtocolError,
         message,
     }
 }
@@ -122,7 +122,7 @@ async fn connect_first(addrs: &[std::net::SocketAddr]) -> Result<TcpStream, Erro
         }
     }
     Err(Error::Upstream {
-        code: "upstream_unreachable",
+        code: ErrorCode::UpstreamUnreachable,
         message: match last {
             Some(e) => format!("cannot connect: {e}"),
             None => "no address to connect to".to_owned(),
@@ -131,7 +131,7 @@ async fn connect_first(addrs: &[std::net::SocketAddr]) -> Result<TcpStream, Erro
 }
 
 /// The stable code for a failed WebSocket (or TLS) handshake.
-pub(crate) fn handshake_code(err: &tungstenite::Error) -> &'static str {
+pub(crate) fn handshake_code(err: &tungstenite::Error) -> ErrorCode {
     use std::io::ErrorKind;
     match err {
         tungstenite::Error::Io(io)
@@ -145,9 +145,9 @@ pub(crate) fn handshake_code(err: &tungstenite::Error) -> &'static str {
                     | ErrorKind::NetworkUnreachable
             ) =>
         {
-            "upstream_unreachable"
+            ErrorCode::UpstreamUnreachable
         }
-        _ => "upstream_protocol_error",
+        _ => ErrorCode::UpstreamProtocolError,
     }
 }
 
@@ -213,7 +213,7 @@ type Outgoing = (ClientJsonRpcMessage, oneshot::Sender<Result<(), Error>>);
 
 fn closed_error() -> Error {
     Error::Upstream {
-        code: "upstream_unreachable",
+        code: ErrorCode::UpstreamUnreachable,
         message: "the WebSocket connection is closed".to_owned(),
     }
 }
@@ -276,7 +276,7 @@ where
                     };
                     let result = match outbound(&message) {
                         Ok(frame) => self.ws.send(frame).await.map_err(|e| Error::Upstream {
-                            code: "upstream_unreachable",
+                            code: ErrorCode::UpstreamUnreachable,
                             message: format!("writing to the WebSocket failed: {e}"),
                         }),
                         Err(e) => Err(e),

@@ -2,6 +2,7 @@
 //! codes, and a session against an in-process tungstenite server (pings
 //! answered, a server Close ends the transport, closing sends a Close).
 
+use crate::error::ErrorCode;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
@@ -52,14 +53,14 @@ fn text_frames_carry_one_json_rpc_message() {
 fn refused_connections_are_unreachable_and_the_rest_protocol_errors() {
     let refused =
         tungstenite::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-    assert_eq!(handshake_code(&refused), "upstream_unreachable");
+    assert_eq!(handshake_code(&refused), ErrorCode::UpstreamUnreachable);
     let http = tungstenite::Error::Http(Box::new(
         axum::http::Response::builder()
             .status(404)
             .body(None)
             .expect("response"),
     ));
-    assert_eq!(handshake_code(&http), "upstream_protocol_error");
+    assert_eq!(handshake_code(&http), ErrorCode::UpstreamProtocolError);
     assert!(handshake_error(&http).to_string().contains("404"));
 }
 
@@ -197,7 +198,7 @@ async fn handshake_failures_are_classified() {
         .await
         .err()
         .expect("refused");
-    assert_eq!(err.code(), "upstream_unreachable", "{err}");
+    assert_eq!(err.code(), ErrorCode::UpstreamUnreachable, "{err}");
 
     // A plain HTTP server answering 404.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -217,7 +218,7 @@ async fn handshake_failures_are_classified() {
         .await
         .err()
         .expect("404");
-    assert_eq!(err.code(), "upstream_protocol_error", "{err}");
+    assert_eq!(err.code(), ErrorCode::UpstreamProtocolError, "{err}");
     assert!(err.to_string().contains("404"), "{err}");
     let _ = server.await;
 
@@ -234,5 +235,5 @@ async fn handshake_failures_are_classified() {
         .await
         .err()
         .expect("denied");
-    assert_eq!(err.code(), "egress_denied", "{err}");
+    assert_eq!(err.code(), ErrorCode::EgressDenied, "{err}");
 }

@@ -100,7 +100,7 @@ async fn exercise(transport: Transport, server: &PyServer) {
 }
 
 fn code(err: &manifold::Error) -> &'static str {
-    err.code()
+    err.code().as_str()
 }
 
 async fn open_err(transport: Transport, url: &str, options: &LinkOptions) -> manifold::Error {

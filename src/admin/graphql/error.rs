@@ -12,27 +12,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::error::Error;
-use crate::http::{status_of, with_error_headers};
-
-/// The message a client may see for `err`; internal causes go to the log.
-fn public_message(err: &Error) -> String {
-    match err {
-        Error::Internal(cause) => {
-            tracing::error!(error = %cause, "internal error");
-            "internal error; the server log has the details".to_owned()
-        }
-        Error::Unavailable { what, source } => {
-            tracing::warn!(what, error = ?source, "dependency unavailable");
-            err.to_string()
-        }
-        other => other.to_string(),
-    }
-}
+use crate::http::with_error_headers;
 
 /// The GraphQL error for a domain error.
 pub(crate) fn to_gql(err: Error) -> async_graphql::Error {
-    let message = public_message(&err);
-    let code = err.code();
+    let message = err.public_message();
+    let code = err.code().as_str();
     let field = err.field().map(str::to_owned);
     let authorization_url = match &err {
         Error::OAuthRequired {
@@ -65,10 +50,10 @@ impl<T> GqlResult<T> for Result<T, Error> {
 /// An error answered before the document runs (authentication, rate limit,
 /// body size): a GraphQL response body with no `data`, and REST's status.
 pub(crate) fn http_error(err: Error) -> Response {
-    let status = status_of(&err);
+    let status = err.status();
     let body = json!({
         "errors": [{
-            "message": public_message(&err),
+            "message": err.public_message(),
             "extensions": { "code": err.code() },
         }]
     });

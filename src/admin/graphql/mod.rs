@@ -31,7 +31,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::principal::Principal;
 use crate::state::AppState;
 
@@ -263,7 +263,7 @@ fn is_json(req: &Request) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn bad_request(code: &'static str, message: impl Into<String>) -> Response {
+fn bad_request(code: ErrorCode, message: impl Into<String>) -> Response {
     error::http_error(Error::BadRequest {
         code,
         message: message.into(),
@@ -285,7 +285,7 @@ async fn execute(schema: AdminSchema, app: AppState, req: Request) -> Response {
     let req = Request::from_parts(parts, body);
     if !is_json(&req) {
         return bad_request(
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the document as `Content-Type: application/json`",
         );
     }
@@ -293,17 +293,17 @@ async fn execute(schema: AdminSchema, app: AppState, req: Request) -> Response {
         Ok(bytes) => bytes,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return bad_request(
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 "the body is larger than http.max_body_bytes",
             );
         }
-        Err(_) => return bad_request("invalid_body", "the body could not be read"),
+        Err(_) => return bad_request(ErrorCode::InvalidBody, "the body could not be read"),
     };
     let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(request) => request,
         Err(err) => {
             return bad_request(
-                "invalid_json",
+                ErrorCode::InvalidJson,
                 format!(
                     "expected one {{\"query\", \"variables\", \"operationName\"}} object: {err}"
                 ),

@@ -260,7 +260,7 @@ impl MutationRoot {
                     success: false,
                     message: err.to_string(),
                     server: Some(Server::new(server)),
-                    code: Some(err.code().to_owned()),
+                    code: Some(err.code().as_str().to_owned()),
                     authorization_url,
                 }))
             }

@@ -9,7 +9,7 @@ use crate::admin::graphql::types::{
 };
 use crate::admin::graphql::{app, batch, principal};
 use crate::catalog::service::{ListParams, MAX_LIMIT};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::session::ConnectionStatus;
 
 /// The root of every query.
@@ -17,7 +17,7 @@ pub struct QueryRoot;
 
 fn bad_argument(message: impl Into<String>) -> async_graphql::Error {
     to_gql(Error::BadRequest {
-        code: "invalid_argument",
+        code: ErrorCode::InvalidArgument,
         message: message.into(),
     })
 }
@@ -27,7 +27,7 @@ fn check_count(field: &str, value: Option<i32>) -> async_graphql::Result<Option<
         None => Ok(None),
         Some(n) if (1..=MAX_LIMIT as i32).contains(&n) => Ok(Some(n as u32)),
         Some(_) => Err(to_gql(Error::invalid(
-            "invalid_limit",
+            ErrorCode::InvalidLimit,
             field,
             format!("{field} is between 1 and {MAX_LIMIT}"),
         ))),
@@ -36,7 +36,7 @@ fn check_count(field: &str, value: Option<i32>) -> async_graphql::Result<Option<
 
 fn invalid_cursor() -> async_graphql::Error {
     to_gql(Error::BadRequest {
-        code: "invalid_cursor",
+        code: ErrorCode::InvalidCursor,
         message: "the cursor is not one this API returned".into(),
     })
 }

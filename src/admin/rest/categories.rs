@@ -14,7 +14,7 @@ use crate::admin::rest::extract::{ApiJson, ApiQuery};
 use crate::catalog::input::{CategoryPatch, NewCategory};
 use crate::catalog::service::{ListParams, MAX_LIMIT, Page};
 use crate::catalog::{Category, Server};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::http::{ApiError, ErrorBody};
 use crate::principal::Principal;
 use crate::state::AppState;
@@ -106,7 +106,7 @@ async fn get_category(
         Some("servers") => true,
         Some(other) => {
             return Err(ApiError(Error::BadRequest {
-                code: "invalid_include",
+                code: ErrorCode::InvalidInclude,
                 message: format!("`include={other}` is not supported; use `include=servers`"),
             }));
         }

@@ -8,13 +8,13 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::http::ApiError;
 
 /// A JSON body: `application/json` (or `…+json`), within `http.max_body_bytes`.
 pub struct ApiJson<T>(pub T);
 
-fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
     ApiError(Error::BadRequest {
         code,
         message: message.into(),
@@ -40,7 +40,7 @@ fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let inner = err.into_inner();
     if inner.is_syntax() || inner.is_eof() || inner.is_io() {
         return bad_request(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("the body is not valid JSON: {inner}"),
         );
     }
@@ -62,7 +62,7 @@ fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         None => message,
     };
     ApiError(Error::Invalid {
-        code: "invalid_body",
+        code: ErrorCode::InvalidBody,
         field,
         message,
     })
@@ -74,24 +74,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json(req.headers()) {
             return Err(bad_request(
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as `Content-Type: application/json`",
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 bad_request(
-                    "payload_too_large",
+                    ErrorCode::PayloadTooLarge,
                     "the body is larger than http.max_body_bytes",
                 )
             } else {
-                bad_request("invalid_body", "the body could not be read")
+                bad_request(ErrorCode::InvalidBody, "the body could not be read")
             }
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(body_error)?;
-        de.end()
-            .map_err(|e| bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+        de.end().map_err(|e| {
+            bad_request(
+                ErrorCode::InvalidJson,
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
         Ok(Self(value))
     }
 }
@@ -106,7 +110,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let query = parts.uri.query().unwrap_or_default();
         serde_urlencoded_query(query)
             .map(Self)
-            .map_err(|e| bad_request("invalid_query", format!("bad query string: {e}")))
+            .map_err(|e| bad_request(ErrorCode::InvalidQuery, format!("bad query string: {e}")))
     }
 }
 

@@ -10,9 +10,9 @@ mod oauth;
 mod servers;
 mod session;
 
+use crate::error::ErrorCode;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -95,14 +95,13 @@ async fn me(State(_app): State<AppState>, principal: Principal) -> Json<Me> {
 
 /// 404 for paths no route matches, in the REST error shape.
 pub async fn route_not_found() -> Response {
-    ApiError::status_response(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+    ApiError::code_response(ErrorCode::RouteNotFound, "no such route")
 }
 
 /// 405 for a known path with another method, in the REST error shape.
 pub async fn method_not_allowed() -> Response {
-    ApiError::status_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+    ApiError::code_response(
+        ErrorCode::MethodNotAllowed,
         "this route does not accept that method",
     )
 }

@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::rest::extract::ApiQuery;
-use crate::error::Error;
-use crate::http::{ApiError, ErrorBody, status_of};
+use crate::error::{Error, ErrorCode};
+use crate::http::{ApiError, ErrorBody};
 use crate::principal::Principal;
 use crate::session::manager::ServerStatus;
 use crate::state::AppState;
@@ -94,7 +94,7 @@ pub(crate) async fn callback(
         ),
         (Err(err), true) => ApiError(err).into_response(),
         (Err(err), false) => {
-            let status = status_of(&err);
+            let status = err.status();
             let message = match &err {
                 Error::Internal(_) => {
                     return ApiError(err).into_response();
@@ -119,7 +119,7 @@ async fn complete(app: &AppState, q: CallbackQuery) -> Result<ServerStatus, Erro
             .map(|d| format!(": {}", truncate(&d, 200)))
             .unwrap_or_default();
         return Err(Error::BadRequest {
-            code: "oauth_denied",
+            code: ErrorCode::OauthDenied,
             message: format!(
                 "the authorization server refused: {}{detail}",
                 truncate(&error, 64)

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::catalog::input::{NewServer, ServerPatch};
 use crate::catalog::model::{SecretMap, Server, ServerName, Transport};
 use crate::catalog::validate;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{CategoryId, ServerId};
 use crate::secret::{REDACTED, Secret};
 
@@ -31,7 +31,7 @@ fn merge_secrets(
                 match current.get(&k) {
                     Some(old) => Ok((k, old.expose().clone())),
                     None => Err(Error::invalid(
-                        "invalid_secret",
+                        ErrorCode::InvalidSecret,
                         field,
                         format!("`{k}` is `***` but has no stored value to keep"),
                     )),
@@ -87,7 +87,7 @@ pub(super) fn apply_patch(current: &Server, patch: ServerPatch) -> Result<NewSer
                 Some(old) => Some(old.expose().clone()),
                 None => {
                     return Err(Error::invalid(
-                        "invalid_secret",
+                        ErrorCode::InvalidSecret,
                         "oauth_client_secret",
                         "`***` keeps a stored secret, but there is none",
                     ));
@@ -107,7 +107,7 @@ pub(super) fn apply_patch(current: &Server, patch: ServerPatch) -> Result<NewSer
 
 fn not_for(transport: Transport, field: &'static str) -> Error {
     Error::invalid(
-        "field_not_allowed",
+        ErrorCode::FieldNotAllowed,
         field,
         format!("`{field}` does not apply to {transport} servers"),
     )
@@ -164,7 +164,7 @@ pub(super) fn build_server(
         }
         let command = command.ok_or_else(|| {
             Error::invalid(
-                "missing_command",
+                ErrorCode::MissingCommand,
                 "command",
                 "a stdio server needs a `command`",
             )
@@ -191,7 +191,7 @@ pub(super) fn build_server(
         }
         let url = url.ok_or_else(|| {
             Error::invalid(
-                "missing_url",
+                ErrorCode::MissingUrl,
                 "url",
                 format!("a {transport} server needs a `url`"),
             )
@@ -208,7 +208,7 @@ pub(super) fn build_server(
         .map(|raw| {
             CategoryId::parse(raw).map_err(|_| {
                 Error::invalid(
-                    "category_not_found",
+                    ErrorCode::CategoryNotFound,
                     "category_id",
                     format!("no category `{raw}`"),
                 )

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::catalog::events::{CatalogEvent, CatalogEvents};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// Default page size of list operations.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -59,7 +59,7 @@ fn limit(params: &ListParams) -> Result<u32> {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         Some(_) => Err(Error::invalid(
-            "invalid_limit",
+            ErrorCode::InvalidLimit,
             "limit",
             format!("limit is between 1 and {MAX_LIMIT}"),
         )),
@@ -78,7 +78,7 @@ fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>> {
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| Error::BadRequest {
-                    code: "invalid_cursor",
+                    code: ErrorCode::InvalidCursor,
                     message: "the cursor is not one this API returned".into(),
                 })
         })
@@ -122,9 +122,9 @@ impl CatalogService {
 }
 
 fn category_not_found() -> Error {
-    Error::not_found("category_not_found", "category")
+    Error::not_found(ErrorCode::CategoryNotFound, "category")
 }
 
 fn server_not_found() -> Error {
-    Error::not_found("server_not_found", "server")
+    Error::not_found(ErrorCode::ServerNotFound, "server")
 }

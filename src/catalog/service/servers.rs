@@ -6,7 +6,7 @@ use crate::catalog::ServerQuery;
 use crate::catalog::events::CatalogEvent;
 use crate::catalog::input::{NewServer, ServerPatch};
 use crate::catalog::model::{Server, ServerName, Transport};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{CategoryId, ServerId};
 use crate::principal::Principal;
 
@@ -45,7 +45,7 @@ impl CatalogService {
             .map(|raw| {
                 CategoryId::parse(raw).map_err(|_| {
                     Error::invalid(
-                        "invalid_category_id",
+                        ErrorCode::InvalidCategoryId,
                         "category_id",
                         format!("`{raw}` is not a category id"),
                     )

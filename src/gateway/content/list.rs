@@ -1,6 +1,7 @@
 //! The aggregated lists: `resources/list`, `resources/templates/list` and
 //! `prompts/list`, fanned out to the servers in scope and paged.
 
+use crate::error::ErrorCode;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -85,7 +86,7 @@ pub(crate) fn decode_cursor(cursor: Option<String>) -> Result<Option<String>, Mc
                 .ok_or_else(|| {
                     McpError::invalid_params(
                         "the cursor is not one this server returned",
-                        Some(json!({"code": "invalid_cursor"})),
+                        Some(json!({"code": ErrorCode::InvalidCursor})),
                     )
                 })
         })
@@ -292,7 +293,7 @@ mod tests {
     #[test]
     fn forged_cursors_are_refused_with_a_code() {
         let err = decode_cursor(Some("%%%not base64".into())).expect_err("refused");
-        assert_eq!(err.data, Some(json!({"code": "invalid_cursor"})));
+        assert_eq!(err.data, Some(json!({"code": ErrorCode::InvalidCursor})));
         let not_utf8 = URL_SAFE_NO_PAD.encode([0xff, 0xfe]);
         assert!(decode_cursor(Some(not_utf8)).is_err());
     }

@@ -41,7 +41,7 @@ use std::time::Duration;
 use rmcp::{ErrorData as McpError, ServiceError};
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::gateway::handler::{Scope, mcp_error};
 use crate::principal::Principal;
 use crate::state::AppState;
@@ -67,20 +67,20 @@ fn advertises(link: &Link, capability: Capability) -> bool {
 fn unknown_resource(uri: &str) -> McpError {
     McpError::resource_not_found(
         format!("unknown resource: {uri}"),
-        Some(json!({"code": "unknown_resource", "uri": uri})),
+        Some(json!({"code": ErrorCode::UnknownResource, "uri": uri})),
     )
 }
 
 fn unknown_prompt(name: &str) -> McpError {
     McpError::invalid_params(
         format!("unknown prompt: {name}"),
-        Some(json!({"code": "unknown_prompt"})),
+        Some(json!({"code": ErrorCode::UnknownPrompt})),
     )
 }
 
 fn not_connected(server: &str) -> McpError {
     mcp_error(Error::Upstream {
-        code: "server_not_connected",
+        code: ErrorCode::ServerNotConnected,
         message: format!("{server} is not connected in this session"),
     })
 }
@@ -88,7 +88,7 @@ fn not_connected(server: &str) -> McpError {
 fn timed_out(server: &str, what: &str, limit: Duration) -> McpError {
     McpError::internal_error(
         format!("{server}: no answer to {what} within {} s", limit.as_secs()),
-        Some(json!({"code": "upstream_timeout"})),
+        Some(json!({"code": ErrorCode::UpstreamTimeout})),
     )
 }
 
@@ -107,7 +107,7 @@ pub(crate) fn upstream_failed(
             tracing::warn!(%server, error = %other, "{what} failed");
             McpError::internal_error(
                 format!("{server}: {what} failed"),
-                Some(json!({"code": "upstream_protocol_error"})),
+                Some(json!({"code": ErrorCode::UpstreamProtocolError})),
             )
         }
     }

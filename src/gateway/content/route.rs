@@ -2,6 +2,7 @@
 //! `resources/subscribe`, `resources/unsubscribe`, `prompts/get` and
 //! `completion/complete`.
 
+use crate::error::ErrorCode;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
@@ -195,7 +196,7 @@ pub async fn complete(
         _ => {
             return Err(McpError::invalid_params(
                 "completion is available for prompts and resource templates only",
-                Some(json!({"code": "unsupported_reference"})),
+                Some(json!({"code": ErrorCode::UnsupportedReference})),
             ));
         }
     };

@@ -11,7 +11,7 @@ use rmcp::{Peer, RoleClient};
 use serde_json::Value;
 
 use crate::catalog::ServerName;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::SessionId;
 use crate::session::bus::{Change, SessionNotifier};
 use crate::session::{ConnectionStatus, State};
@@ -27,7 +27,7 @@ pub(super) async fn fetch_tools(
     limit: Duration,
 ) -> Result<Vec<Value>> {
     let timeout = |what: &str| Error::Upstream {
-        code: "upstream_timeout",
+        code: ErrorCode::UpstreamTimeout,
         message: format!(
             "{}: no answer to {what} within {} s",
             target.name,
@@ -35,7 +35,7 @@ pub(super) async fn fetch_tools(
         ),
     };
     let failed = |what: &str, e: rmcp::ServiceError| Error::Upstream {
-        code: "upstream_protocol_error",
+        code: ErrorCode::UpstreamProtocolError,
         message: target.redact(&format!("{}: {what} failed: {e}", target.name)),
     };
     let ping = peer.send_request(ClientRequest::PingRequest(PingRequest::default()));
@@ -120,7 +120,7 @@ impl LinkEvents for SessionLinkEvents {
                     Err(err) => tracing::warn!(
                         session = %self.session,
                         server = %self.server,
-                        code = err.code(),
+                        code = err.code().as_str(),
                         error = %err,
                         "could not refresh tools after the upstream's list_changed"
                     ),

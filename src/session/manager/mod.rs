@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::catalog::service::{ListParams, Page};
 use crate::catalog::{CatalogService, Server, Transport};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::SessionId;
 use crate::principal::Principal;
 use crate::session::bus::SessionNotifier;
@@ -297,7 +297,7 @@ impl SessionManager {
                     Error::Internal(_) => "internal error".to_owned(),
                     other => other.to_string(),
                 };
-                tracing::warn!(code = err.code(), error = %message, "connect failed");
+                tracing::warn!(code = err.code().as_str(), error = %message, "connect failed");
                 if let Err(store_err) = self
                     .state
                     .set_failed(session, server.name.as_str(), &message)
@@ -317,7 +317,7 @@ impl SessionManager {
     async fn connect_server(&self, principal: &Principal, server: &Server) -> Result<Vec<Value>> {
         if !server.enabled {
             return Err(Error::Upstream {
-                code: "server_disabled",
+                code: ErrorCode::ServerDisabled,
                 message: format!("{} is disabled", server.name),
             });
         }
@@ -434,13 +434,13 @@ impl SessionManager {
             .await?;
         if status != ConnectionStatus::Connected {
             return Err(Error::Upstream {
-                code: "server_not_connected",
+                code: ErrorCode::ServerNotConnected,
                 message: format!("{} is not connected in this session", server.name),
             });
         }
         if !server.enabled {
             return Err(Error::Upstream {
-                code: "server_disabled",
+                code: ErrorCode::ServerDisabled,
                 message: format!("{} is disabled", server.name),
             });
         }

@@ -2,7 +2,7 @@
 //! complete it from the callback (then connect), abandon it, or forget a
 //! user's tokens for a server.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::principal::Principal;
 use crate::upstream::oauth::{Authorization, OAuthBroker};
 
@@ -19,7 +19,7 @@ impl SessionManager {
         let server = self.catalog.get_server(principal, id_or_name).await?;
         if !server.requires_oauth2 {
             return Err(Error::conflict(
-                "oauth_not_required",
+                ErrorCode::OauthNotRequired,
                 "requires_oauth2",
                 format!("{} does not use OAuth", server.name),
             ));

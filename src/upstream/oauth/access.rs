@@ -7,7 +7,7 @@ use rmcp::transport::auth::AuthorizationManager;
 use super::scope::{ScopeWatch, StepUp};
 use super::{OAuthBroker, oauth_error};
 use crate::catalog::Server;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::principal::Principal;
 
 /// One user's access to one OAuth server, carried by the link target: each
@@ -41,7 +41,7 @@ impl UpstreamAuth {
         manager
             .get_access_token()
             .await
-            .map_err(|e| oauth_error(&self.server, "oauth_refresh_failed", e))
+            .map_err(|e| oauth_error(&self.server, ErrorCode::OauthRefreshFailed, e))
     }
 
     /// `client`, noting the scope an upstream's `insufficient_scope`

@@ -11,7 +11,7 @@ use rmcp::transport::auth::{
 use super::cache::{BrokerHttp, Discovery, Tape};
 use super::{OAuthBroker, oauth_error};
 use crate::catalog::Server;
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::upstream::Target;
 
 impl OAuthBroker {
@@ -42,7 +42,7 @@ impl OAuthBroker {
         let mut manager =
             AuthorizationManager::new_with_oauth_http_client(url.as_str(), Arc::new(http))
                 .await
-                .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+                .map_err(|e| oauth_error(server, ErrorCode::OauthDiscoveryFailed, e))?;
         let challenge = match &cached {
             Some(discovery) => discovery.challenge.clone(),
             None => self.challenge(&target, &url).await,
@@ -78,7 +78,7 @@ impl OAuthBroker {
                     None => {
                         return Err(oauth_error(
                             server,
-                            "oauth_discovery_failed",
+                            ErrorCode::OauthDiscoveryFailed,
                             AuthError::AuthorizationServerMismatch {
                                 expected_issuer,
                                 received_issuer,
@@ -87,7 +87,7 @@ impl OAuthBroker {
                     }
                 }
             }
-            Err(err) => return Err(oauth_error(server, "oauth_discovery_failed", err)),
+            Err(err) => return Err(oauth_error(server, ErrorCode::OauthDiscoveryFailed, err)),
         };
         let documents = recording.lock().unwrap_or_else(|e| e.into_inner()).take();
         if cached.is_none()

@@ -34,7 +34,7 @@ use rmcp::transport::auth::{AuthError, AuthorizationManager, OAuthClientConfig};
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Server};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{ServerId, SessionId};
 use crate::principal::{Credential, Principal};
 use crate::session::State;
@@ -187,7 +187,7 @@ impl OAuthBroker {
                 }
                 manager
                     .configure_client(config.clone())
-                    .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+                    .map_err(|e| oauth_error(server, ErrorCode::OauthDiscoveryFailed, e))?;
                 config
             }
             None => {
@@ -208,16 +208,18 @@ impl OAuthBroker {
                 match known {
                     Some(config) => {
                         let config = config.with_scopes(scopes.clone());
-                        manager
-                            .configure_client(config.clone())
-                            .map_err(|e| oauth_error(server, "oauth_registration_failed", e))?;
+                        manager.configure_client(config.clone()).map_err(|e| {
+                            oauth_error(server, ErrorCode::OauthRegistrationFailed, e)
+                        })?;
                         config
                     }
                     None => {
                         let config = manager
                             .register_client(&inner.options.client_name, redirect, &scope_refs)
                             .await
-                            .map_err(|e| oauth_error(server, "oauth_registration_failed", e))?;
+                            .map_err(|e| {
+                                oauth_error(server, ErrorCode::OauthRegistrationFailed, e)
+                            })?;
                         inner
                             .registrations
                             .lock()
@@ -246,7 +248,7 @@ impl OAuthBroker {
         let authorization_url = manager
             .get_authorization_url(&scope_refs)
             .await
-            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+            .map_err(|e| oauth_error(server, ErrorCode::OauthDiscoveryFailed, e))?;
         tracing::info!("authorization started");
         Ok(Authorization {
             authorization_url,
@@ -325,7 +327,7 @@ impl OAuthBroker {
             Ok(auth) => Some(auth.authorization_url),
             Err(Error::Forbidden(message)) => return Error::Forbidden(message),
             Err(err) => {
-                tracing::warn!(server = %server.name, code = err.code(), error = %err,
+                tracing::warn!(server = %server.name, code = err.code().as_str(), error = %err,
                     "could not start an authorization");
                 return err;
             }
@@ -348,7 +350,7 @@ impl OAuthBroker {
     ) -> Result<Completed> {
         let inner = &self.inner;
         let invalid = || Error::BadRequest {
-            code: "oauth_state_invalid",
+            code: ErrorCode::OauthStateInvalid,
             message: "this authorization is unknown, expired or already used; start it again"
                 .into(),
         };
@@ -362,7 +364,7 @@ impl OAuthBroker {
         };
         let server_id = ServerId::parse(&flow.server_id).map_err(|_| invalid())?;
         let Some(server) = inner.catalog.get_server(&server_id).await? else {
-            return Err(Error::not_found("server_not_found", "server"));
+            return Err(Error::not_found(ErrorCode::ServerNotFound, "server"));
         };
         let principal = Principal {
             user_id: flow.user_id.clone(),
@@ -372,7 +374,7 @@ impl OAuthBroker {
         };
         // The user may have lost sight of the server since the flow began.
         if !principal.is_admin() && !server.visible_to(&principal.user_id) {
-            return Err(Error::not_found("server_not_found", "server"));
+            return Err(Error::not_found(ErrorCode::ServerNotFound, "server"));
         }
         let (mut manager, _) = self.discover(&server).await?;
         let mut config =
@@ -382,7 +384,7 @@ impl OAuthBroker {
         }
         manager
             .configure_client(config)
-            .map_err(|e| oauth_error(&server, "oauth_exchange_failed", e))?;
+            .map_err(|e| oauth_error(&server, ErrorCode::OauthExchangeFailed, e))?;
         manager.set_state_store(TakenFlow(Mutex::new(Some(auth))));
         manager.set_credential_store(CatalogCredentials {
             catalog: inner.catalog.clone(),
@@ -394,7 +396,7 @@ impl OAuthBroker {
         manager
             .exchange_code_for_token_with_issuer(code, state, issuer)
             .await
-            .map_err(|e| oauth_error(&server, "oauth_exchange_failed", e))?;
+            .map_err(|e| oauth_error(&server, ErrorCode::OauthExchangeFailed, e))?;
         tracing::info!(server = %server.name, user = %principal.user_id, "authorization stored");
         Ok(Completed {
             principal,
@@ -458,7 +460,7 @@ impl OAuthBroker {
         let usable = manager
             .initialize_from_store()
             .await
-            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+            .map_err(|e| oauth_error(server, ErrorCode::OauthDiscoveryFailed, e))?;
         if !usable {
             return Err(self.required(principal, server).await);
         }
@@ -471,14 +473,14 @@ impl OAuthBroker {
         }
         manager
             .configure_client(config)
-            .map_err(|e| oauth_error(server, "oauth_discovery_failed", e))?;
+            .map_err(|e| oauth_error(server, ErrorCode::OauthDiscoveryFailed, e))?;
         Ok(manager)
     }
 }
 
 /// An rmcp OAuth failure as a domain error with a stable code. The message
 /// names the server and the failure, never a token.
-fn oauth_error(server: &Server, code: &'static str, err: AuthError) -> Error {
+fn oauth_error(server: &Server, code: ErrorCode, err: AuthError) -> Error {
     match err {
         AuthError::AuthorizationRequired | AuthError::TokenRefreshRejected(_) => {
             Error::OAuthRequired {

@@ -377,7 +377,7 @@ mod tests {
                 .unwrap()
         );
         let err = locks.acquire("alice", &server).await.err().unwrap();
-        assert_eq!(err.code(), "unavailable");
+        assert_eq!(err.code(), crate::error::ErrorCode::Unavailable);
         // Another user's or server's refresh is not held up.
         assert!(locks.acquire("bob", &server).await.is_ok());
         assert!(state.release_lease(&name, "elsewhere").await.unwrap());

@@ -101,7 +101,7 @@ pub(super) async fn oauth_credentials_go_with_their_server(db: &TestDb) -> TestR
         matches!(
             err,
             Error::NotFound {
-                code: "server_not_found",
+                code: manifold::error::ErrorCode::ServerNotFound,
                 ..
             }
         ),
