@@ -8,6 +8,7 @@ mod support;
 mod auth_anonymous;
 mod auth_jwt;
 mod catalog_contract;
+mod docs;
 mod fixtures;
 mod graphql;
 mod isolation;
