@@ -181,6 +181,30 @@ impl PartialEq<&str> for ErrorCode {
     }
 }
 
+impl ErrorCode {
+    /// The Markdown table of every code (code, HTTP status, JSON-RPC code,
+    /// meaning) that `docs/rest-api.md` carries between its `error-codes`
+    /// markers; a unit test keeps the two equal.
+    pub fn markdown_table() -> String {
+        let mut table = String::from(
+            "| code | HTTP status | JSON-RPC | meaning |\n| --- | --- | --- | --- |\n",
+        );
+        for code in Self::ALL {
+            let status = code
+                .http_status()
+                .map_or_else(|| "— (MCP only)".to_owned(), |s| s.as_u16().to_string());
+            table.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                code.as_str(),
+                status,
+                code.json_rpc_code(),
+                code.meaning().replace('|', "\\|"),
+            ));
+        }
+        table
+    }
+}
+
 /// The message clients see in place of an internal error's cause.
 pub const INTERNAL_MESSAGE: &str = "internal error; the server log has the details";
 
@@ -378,6 +402,60 @@ impl From<redis::RedisError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BEGIN: &str =
+        "<!-- error-codes:begin (generated from src/error.rs; `cargo test` checks it) -->\n";
+    const END: &str = "<!-- error-codes:end -->";
+
+    #[test]
+    fn codes_are_unique_snake_case_and_serialize_as_themselves() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "`{text}` is listed twice");
+            assert!(
+                text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "`{text}` is not snake_case"
+            );
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(serde_json::Value::String(text.to_owned()))
+            );
+            assert!(!code.meaning().is_empty(), "`{text}` has no meaning");
+        }
+    }
+
+    /// Set `MANIFOLD_BLESS=1` to rewrite the table after changing a code.
+    #[test]
+    fn the_docs_error_code_table_is_the_enum() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rest-api.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/rest-api.md is readable");
+        let start = doc
+            .find(BEGIN)
+            .expect("docs/rest-api.md has the begin marker")
+            + BEGIN.len();
+        let end = doc.find(END).expect("docs/rest-api.md has the end marker");
+        let table = ErrorCode::markdown_table();
+        if std::env::var_os("MANIFOLD_BLESS").is_some() {
+            let blessed = format!("{}{table}{}", &doc[..start], &doc[end..]);
+            std::fs::write(&path, blessed).expect("docs/rest-api.md is writable");
+            return;
+        }
+        assert_eq!(
+            &doc[start..end],
+            table,
+            "docs/rest-api.md's error-code table differs from ErrorCode: \
+             run `MANIFOLD_BLESS=1 cargo test --lib error::` and commit the file"
+        );
+    }
+
+    #[test]
+    fn an_internal_error_never_shows_its_cause() {
+        let err = Error::internal(std::io::Error::other("password=hunter2"));
+        assert_eq!(err.public_message(), INTERNAL_MESSAGE);
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(err.json_rpc_code(), json_rpc::INTERNAL_ERROR);
+    }
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds_and_is_never_zero() {
