@@ -57,9 +57,9 @@ impl Application {
     /// Opens the catalog (applying migrations) and the state store, creates
     /// the first admin key when none exists, and binds `listen`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let cipher = Cipher::load(&settings.secrets.encryption_key, &settings.data_dir)?;
+        let cipher = Cipher::load(settings.secrets.encryption_key.expose(), &settings.data_dir)?;
         let catalog = catalog::connect(&settings, cipher).await?;
-        let state = session::connect(&settings).await?;
+        let state = session::connect(&settings.state).await?;
         Self::build_with(settings, catalog, state).await
     }
 
@@ -157,10 +157,9 @@ fn wire(
     let catalog_service = CatalogService::new(catalog.clone());
     let notifier = SessionNotifier::with_catalog(catalog_service.events().clone());
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let state_url = &settings.state.url;
-    if state_url.starts_with("redis://") || state_url.starts_with("rediss://") {
+    if let Some(redis_url) = settings.state.url.redis() {
         match fanout::start(
-            state_url,
+            redis_url,
             &settings.state.key_prefix,
             notifier.clone(),
             shutdown.child_token(),

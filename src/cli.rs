@@ -96,7 +96,7 @@ fn config_failure(err: &ConfigError) -> ExitCode {
 }
 
 async fn open_catalog(settings: &Settings) -> anyhow::Result<catalog::Catalog> {
-    let cipher = Cipher::load(&settings.secrets.encryption_key, &settings.data_dir)?;
+    let cipher = Cipher::load(settings.secrets.encryption_key.expose(), &settings.data_dir)?;
     catalog::connect(settings, cipher).await
 }
 
@@ -112,7 +112,7 @@ impl Command {
                 println!(
                     "catalog migrated ({:?} at {})",
                     catalog.backend(),
-                    redact_url(&settings.catalog_url())
+                    crate::secret::redact_url(&settings.catalog_url())
                 );
                 Ok(())
             }
@@ -123,12 +123,10 @@ impl Command {
             Self::Config {
                 command: ConfigCommand::Check,
             } => {
+                // Every secret-bearing key serializes redacted (`Secret`,
+                // `SecretUrl`); the catalog URL is shown as it will be used.
                 let mut shown = settings.clone();
-                if !shown.secrets.encryption_key.is_empty() {
-                    shown.secrets.encryption_key = crate::secret::REDACTED.into();
-                }
-                shown.catalog.url = redact_url(&shown.catalog_url());
-                shown.state.url = redact_url(&shown.state.url);
+                shown.catalog.url = crate::secret::SecretUrl::new(settings.catalog_url());
                 println!("# configuration is valid\n{}", toml::to_string(&shown)?);
                 Ok(())
             }
@@ -176,17 +174,6 @@ impl KeysCommand {
             }
         }
         Ok(())
-    }
-}
-
-/// A URL with any password replaced by `***`, for printing.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some(crate::secret::REDACTED));
-            url.to_string()
-        }
-        _ => raw.to_owned(),
     }
 }
 

@@ -14,6 +14,8 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::secret::{Secret, SecretUrl};
+
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "manifold.toml";
 /// Prefix of every environment variable Manifold reads.
@@ -58,7 +60,8 @@ impl Default for UiSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogSettings {
     /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://{data_dir}/manifold.db`.
-    pub url: String,
+    /// A password in it never prints.
+    pub url: SecretUrl,
     /// Largest number of pooled catalog connections.
     pub max_connections: u32,
 }
@@ -67,8 +70,8 @@ pub struct CatalogSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateSettings {
-    /// `memory` or `redis://…` / `rediss://…`.
-    pub url: String,
+    /// `memory` or `redis://…` / `rediss://…`, parsed once when read.
+    pub url: StateUrl,
     /// Prepended to every key (lets several deployments share one Redis).
     pub key_prefix: String,
     /// Lifetime of every connection-state key, refreshed on each write.
@@ -151,18 +154,74 @@ pub struct LimitsSettings {
 }
 
 /// Encryption of secrets at rest.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsSettings {
     /// Base64 of 32 bytes; empty means `data_dir/secret.key`, generated once.
-    pub encryption_key: String,
+    #[serde(serialize_with = "crate::secret::redacted_unless_empty")]
+    pub encryption_key: Secret<String>,
 }
 
-impl fmt::Debug for SecretsSettings {
+/// Where per-session connection state lives: in this process, or in Redis.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StateUrl {
+    /// `memory`: the embedded default, per process.
+    Memory,
+    /// `redis://…` or `rediss://…` (standalone Redis); its password never prints.
+    Redis(SecretUrl),
+}
+
+impl StateUrl {
+    /// Parses `memory` or a Redis URL the redis client accepts.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw == "memory" {
+            return Ok(Self::Memory);
+        }
+        let url = SecretUrl::new(raw);
+        if !raw.starts_with("redis://") && !raw.starts_with("rediss://") {
+            return Err(format!(
+                "expected `memory` or a redis:// URL, got `{}`",
+                url.redacted()
+            ));
+        }
+        redis::Client::open(raw).map_err(|e| format!("not a valid Redis URL: {e}"))?;
+        Ok(Self::Redis(url))
+    }
+
+    /// The Redis URL (with its password), when the state lives in Redis.
+    pub fn redis(&self) -> Option<&str> {
+        match self {
+            Self::Memory => None,
+            Self::Redis(url) => Some(url.expose()),
+        }
+    }
+}
+
+impl fmt::Display for StateUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretsSettings")
-            .field("encryption_key", &crate::secret::REDACTED)
-            .finish()
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Redis(url) => fmt::Display::fmt(url, f),
+        }
+    }
+}
+
+impl fmt::Debug for StateUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+impl Serialize for StateUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for StateUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
 
@@ -188,7 +247,7 @@ impl Default for Settings {
 impl Default for CatalogSettings {
     fn default() -> Self {
         Self {
-            url: String::new(),
+            url: SecretUrl::default(),
             max_connections: 10,
         }
     }
@@ -197,7 +256,7 @@ impl Default for CatalogSettings {
 impl Default for StateSettings {
     fn default() -> Self {
         Self {
-            url: "memory".into(),
+            url: StateUrl::Memory,
             key_prefix: String::new(),
             ttl_seconds: 86_400,
         }
@@ -293,7 +352,9 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        // No serialized defaults: secrets serialize redacted. Every section is
+        // `#[serde(default)]`, so missing keys take their `Default`.
+        let mut figment = Figment::new();
         match file {
             Some(path) if !path.exists() => {
                 return Err(ConfigError::new(
@@ -329,18 +390,6 @@ impl Settings {
                 "catalog.max_connections",
                 "must be at least 1",
             ));
-        }
-        let url = self.state.url.as_str();
-        if url != "memory" && !url.starts_with("redis://") && !url.starts_with("rediss://") {
-            return Err(ConfigError::new(
-                "state.url",
-                format!("expected `memory` or a redis:// URL, got `{url}`"),
-            ));
-        }
-        if url != "memory" {
-            redis::Client::open(url).map_err(|e| {
-                ConfigError::new("state.url", format!("not a valid Redis URL: {e}"))
-            })?;
         }
         if self
             .state
@@ -459,14 +508,13 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", format!("not a valid filter: {e}")))?;
         if !self.secrets.encryption_key.is_empty() {
-            crate::secret::Cipher::load(&self.secrets.encryption_key, &self.data_dir).map_err(
-                |e| {
+            crate::secret::Cipher::load(self.secrets.encryption_key.expose(), &self.data_dir)
+                .map_err(|e| {
                     ConfigError::new(
                         "secrets.encryption_key",
                         e.to_string().replace("secrets.encryption_key: ", ""),
                     )
-                },
-            )?;
+                })?;
         }
         Ok(())
     }
@@ -489,7 +537,7 @@ impl Settings {
         if self.catalog.url.is_empty() {
             format!("sqlite://{}", self.data_dir.join("manifold.db").display())
         } else {
-            self.catalog.url.clone()
+            self.catalog.url.expose().to_owned()
         }
     }
 
@@ -503,7 +551,10 @@ impl Settings {
         } else {
             Err(ConfigError::new(
                 "catalog.url",
-                format!("expected sqlite://… or postgres://…, got `{url}`"),
+                format!(
+                    "expected sqlite://… or postgres://…, got `{}`",
+                    crate::secret::redact_url(&url)
+                ),
             ))
         }
     }

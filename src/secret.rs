@@ -13,7 +13,7 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
 
@@ -45,6 +45,99 @@ impl<T> fmt::Debug for Secret<T> {
 impl<T> Serialize for Secret<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(REDACTED)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Secret<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Self)
+    }
+}
+
+impl Secret<String> {
+    /// Whether no secret is set (an empty value means "off" in the config).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Secret<String> {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+/// Serializes a secret as `***`, or as `""` when none is set, so a printed
+/// configuration tells "set" from "unset" and never shows the value
+/// (`#[serde(serialize_with = "…")]` on config fields).
+pub fn redacted_unless_empty<S: Serializer>(
+    secret: &Secret<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if secret.is_empty() { "" } else { REDACTED })
+}
+
+/// A URL that may carry a password (`redis://:pw@host`,
+/// `postgres://user:pw@host/db`): it prints, serializes and debugs with the
+/// password replaced by `***`; [`expose`](Self::expose) gives the real one
+/// to the code that connects.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretUrl(Secret<String>);
+
+impl SecretUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(Secret::new(url.into()))
+    }
+
+    /// The URL with its password, for connecting.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// Whether the URL is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The URL with any password replaced by `***`, for printing.
+    pub fn redacted(&self) -> String {
+        redact_url(self.expose())
+    }
+}
+
+/// A URL with any password replaced by `***`, for printing.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some(REDACTED));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for SecretUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
     }
 }
 

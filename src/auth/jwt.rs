@@ -51,7 +51,7 @@ impl JwtVerifier {
     /// A verifier for `settings`, or `None` when neither a secret nor a JWKS URL is set.
     pub fn new(settings: &JwtSettings) -> Option<Self> {
         let hs256 = (!settings.hs256_secret.is_empty())
-            .then(|| DecodingKey::from_secret(settings.hs256_secret.as_bytes()));
+            .then(|| DecodingKey::from_secret(settings.hs256_secret.expose().as_bytes()));
         let jwks = (!settings.jwks_url.is_empty()).then(|| Jwks {
             url: settings.jwks_url.clone(),
             client: reqwest::Client::new(),

@@ -32,14 +32,7 @@ impl Authenticator {
             .enabled
             .then(|| anonymous_key(settings))
             .flatten()
-            .map(|key| {
-                let trusted = auth
-                    .trusted_proxies
-                    .iter()
-                    .filter_map(|p| crate::net::IpRange::parse(p))
-                    .collect();
-                anonymous::Anonymous::new(&key, trusted)
-            });
+            .map(|key| anonymous::Anonymous::new(&key, auth.trusted_proxies.clone()));
         Self {
             jwt: jwt::JwtVerifier::new(&auth.jwt),
             anonymous,
@@ -52,7 +45,7 @@ impl Authenticator {
 /// off, if even the random generator fails).
 fn anonymous_key(settings: &crate::config::Settings) -> Option<[u8; 32]> {
     match crate::secret::derive_key(
-        &settings.secrets.encryption_key,
+        settings.secrets.encryption_key.expose(),
         &settings.data_dir,
         anonymous::KEY_PURPOSE,
     ) {

@@ -1,18 +1,18 @@
 //! The `[auth]` settings: JWT bearer tokens, anonymous sessions and the
 //! proxies whose forwarded headers are believed.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, Settings};
+use crate::net::IpRange;
+use crate::secret::Secret;
 
 /// How callers authenticate beside API keys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// Peers (IPs or CIDRs) whose `X-Forwarded-For` / `Forwarded` headers are believed.
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<IpRange>,
     pub jwt: JwtSettings,
     pub anonymous: AnonymousSettings,
     pub oauth: OAuthSettings,
@@ -41,11 +41,12 @@ impl Default for OAuthSettings {
 }
 
 /// JWT bearer tokens; accepted only when a secret or a JWKS URL is set.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JwtSettings {
     /// Shared secret for HS256 tokens; empty = HS256 off.
-    pub hs256_secret: String,
+    #[serde(serialize_with = "crate::secret::redacted_unless_empty")]
+    pub hs256_secret: Secret<String>,
     /// URL of the identity provider's JWKS (RS256/ES256 keys); empty = off.
     pub jwks_url: String,
     /// Required `iss`; empty = not checked.
@@ -63,7 +64,7 @@ pub struct JwtSettings {
 impl Default for JwtSettings {
     fn default() -> Self {
         Self {
-            hs256_secret: String::new(),
+            hs256_secret: Secret::default(),
             jwks_url: String::new(),
             issuer: String::new(),
             audience: String::new(),
@@ -71,20 +72,6 @@ impl Default for JwtSettings {
             leeway_seconds: 30,
             jwks_refetch_seconds: 30,
         }
-    }
-}
-
-impl fmt::Debug for JwtSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtSettings")
-            .field("hs256_secret", &crate::secret::REDACTED)
-            .field("jwks_url", &self.jwks_url)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("roles_claim", &self.roles_claim)
-            .field("leeway_seconds", &self.leeway_seconds)
-            .field("jwks_refetch_seconds", &self.jwks_refetch_seconds)
-            .finish()
     }
 }
 
@@ -135,14 +122,6 @@ impl Settings {
                 "auth.oauth.client_name",
                 "must be 1-100 printable characters",
             ));
-        }
-        for entry in &self.auth.trusted_proxies {
-            crate::net::IpRange::parse(entry).ok_or_else(|| {
-                ConfigError::new(
-                    "auth.trusted_proxies",
-                    format!("`{entry}` is not an IP address or CIDR range"),
-                )
-            })?;
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ fn with_nothing_set_it_listens_on_loopback_8080_with_sqlite_and_memory() -> anyh
     assert_eq!(s.listen_addr()?.to_string(), "127.0.0.1:8080");
     assert_eq!(s.catalog_url(), "sqlite://./data/manifold.db");
     assert_eq!(s.catalog_backend()?, CatalogBackend::Sqlite);
-    assert_eq!(s.state.url, "memory");
+    assert_eq!(s.state.url, StateUrl::Memory);
     assert_eq!(s.state.ttl_seconds, 86_400);
     assert_eq!(s.upstream.connect_timeout_seconds, 30);
     assert_eq!(s.upstream.tool_fetch_timeout_seconds, 30);
@@ -38,7 +38,7 @@ fn environment_variables_override_nested_keys_with_double_underscores() -> anyho
     assert_eq!(s.listen, "0.0.0.0:9000");
     assert_eq!(s.data_dir, PathBuf::from("/var/lib/manifold"));
     assert_eq!(s.catalog_backend()?, CatalogBackend::Postgres);
-    assert_eq!(s.state.url, "redis://127.0.0.1:6379/2");
+    assert_eq!(s.state.url.redis(), Some("redis://127.0.0.1:6379/2"));
     assert_eq!(s.state.key_prefix, "prod:");
     assert_eq!(s.state.ttl_seconds, 60);
     assert_eq!(s.log.format, LogFormat::Json);
@@ -227,11 +227,71 @@ fn anonymous_sessions_are_off_by_default_and_switch_on_from_the_environment() ->
         ("MANIFOLD_AUTH__JWT__HS256_SECRET", "s3cret"),
     ])?;
     assert!(s.auth.anonymous.enabled);
-    assert_eq!(s.auth.trusted_proxies, ["10.0.0.0/8", "::1"]);
+    let proxies: Vec<String> = s
+        .auth
+        .trusted_proxies
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "::1"]);
     assert_eq!(s.auth.jwt.roles_claim, "roles");
     assert!(
         !format!("{s:?}").contains("s3cret"),
         "the secret is redacted"
     );
     Ok(())
+}
+
+/// Every secret-bearing key set at once: none of the values may appear in
+/// what `config check` prints (the settings serialized to TOML) nor in a
+/// `Debug` of the settings.
+#[test]
+fn no_secret_reaches_config_check_or_debug() -> anyhow::Result<()> {
+    let key = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="; // base64 of 32 bytes
+    let s = load(&[
+        ("MANIFOLD_SECRETS__ENCRYPTION_KEY", key),
+        ("MANIFOLD_AUTH__JWT__HS256_SECRET", "jwt-hs256-s3cret"),
+        (
+            "MANIFOLD_CATALOG__URL",
+            "postgres://manifold:pg-pa55word@db.internal:5432/manifold",
+        ),
+        (
+            "MANIFOLD_STATE__URL",
+            "rediss://default:redis-pa55word@cache.internal:6380/0",
+        ),
+    ])?;
+    let printed = toml::to_string(&s)?;
+    let debug = format!("{s:?} {s:#?}");
+    for secret in [key, "jwt-hs256-s3cret", "pg-pa55word", "redis-pa55word"] {
+        assert!(
+            !printed.contains(secret),
+            "config check shows {secret}:\n{printed}"
+        );
+        assert!(!debug.contains(secret), "Debug shows {secret}: {debug}");
+    }
+    // The rest stays readable, and set secrets are visibly set.
+    assert!(printed.contains("db.internal:5432"), "{printed}");
+    assert!(printed.contains("cache.internal:6380"), "{printed}");
+    assert!(printed.contains("encryption_key = \"***\""), "{printed}");
+    assert!(printed.contains("hs256_secret = \"***\""), "{printed}");
+    // The values themselves are intact for the code that uses them.
+    assert_eq!(s.secrets.encryption_key.expose(), key);
+    assert_eq!(s.auth.jwt.hs256_secret.expose(), "jwt-hs256-s3cret");
+    assert!(s.catalog_url().contains("pg-pa55word"));
+    assert!(
+        s.state
+            .url
+            .redis()
+            .is_some_and(|u| u.contains("redis-pa55word"))
+    );
+    Ok(())
+}
+
+#[test]
+fn unset_secrets_print_empty_and_a_bad_state_url_never_echoes_its_password() {
+    let printed = toml::to_string(&Settings::default()).expect("serializes");
+    assert!(printed.contains("encryption_key = \"\""), "{printed}");
+    let err = load(&[("MANIFOLD_STATE__URL", "memcached://u:hunter2@x")]).expect_err("refused");
+    assert_eq!(err.key, "state.url");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
 }

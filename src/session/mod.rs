@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Settings;
+use crate::config::StateSettings;
 use crate::error::{Error, Result};
 use crate::ids::SessionId;
 
@@ -261,14 +261,14 @@ fn decode(
     }
 }
 
-/// Opens the store named by `state.url`.
-pub async fn connect(settings: &Settings) -> anyhow::Result<State> {
-    let ttl = std::time::Duration::from_secs(settings.state.ttl_seconds);
-    let prefix = settings.state.key_prefix.clone();
-    if settings.state.url == "memory" {
-        memory::open(prefix, ttl).await
-    } else {
-        redis::connect(&settings.state.url, prefix, ttl).await
+/// Opens the store `options` name (the `[state]` settings): in memory, or
+/// in Redis.
+pub async fn connect(options: &StateSettings) -> anyhow::Result<State> {
+    let ttl = std::time::Duration::from_secs(options.ttl_seconds);
+    let prefix = options.key_prefix.clone();
+    match options.url.redis() {
+        None => memory::open(prefix, ttl).await,
+        Some(url) => redis::connect(url, prefix, ttl).await,
     }
 }
 

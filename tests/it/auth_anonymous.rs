@@ -19,7 +19,10 @@ async fn anonymous_app(trusted: &[&str]) -> TestApp {
     let trusted: Vec<String> = trusted.iter().map(|s| (*s).to_owned()).collect();
     spawn_app_with(move |s| {
         s.auth.anonymous.enabled = true;
-        s.auth.trusted_proxies = trusted;
+        s.auth.trusted_proxies = trusted
+            .iter()
+            .map(|p| p.parse().expect("an IP range"))
+            .collect();
     })
     .await
 }

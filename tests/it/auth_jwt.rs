@@ -40,7 +40,7 @@ fn hs256(claims: &Value, secret: &str) -> String {
 
 async fn hs256_app() -> TestApp {
     spawn_app_with(|s| {
-        s.auth.jwt.hs256_secret = SECRET.into();
+        s.auth.jwt.hs256_secret = manifold::secret::Secret::new(SECRET.to_string());
         s.auth.jwt.issuer = ISSUER.into();
         s.auth.jwt.audience = AUDIENCE.into();
     })

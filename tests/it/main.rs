@@ -8,6 +8,7 @@ mod support;
 mod auth_anonymous;
 mod auth_jwt;
 mod catalog_contract;
+mod config_check;
 mod docs;
 mod fixtures;
 mod graphql;

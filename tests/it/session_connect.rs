@@ -20,7 +20,8 @@ const PY_TOOLS: [&str; 5] = ["add", "echo", "fail", "headers", "slow"];
 async fn redis_app(prefix: &str) -> TestApp {
     let prefix = prefix.to_owned();
     spawn_app_with(move |s| {
-        s.state.url = crate::support::redis::redis_url();
+        s.state.url = manifold::config::StateUrl::parse(&crate::support::redis::redis_url())
+            .expect("a state URL");
         s.state.key_prefix = prefix;
         s.state.ttl_seconds = 3600;
     })
@@ -326,8 +327,9 @@ async fn connection_state_survives_a_gateway_restart_with_redis() {
     let (_catalog, pg_url) = crate::support::db::fresh_postgres().await;
     let http = FixtureHttp::start();
     let settings = |s: &mut manifold::Settings| {
-        s.catalog.url = pg_url.clone();
-        s.state.url = crate::support::redis::redis_url();
+        s.catalog.url = manifold::secret::SecretUrl::new(pg_url.clone());
+        s.state.url = manifold::config::StateUrl::parse(&crate::support::redis::redis_url())
+            .expect("a state URL");
         s.state.key_prefix = prefix.clone();
     };
     let first = spawn_app_with(settings).await;

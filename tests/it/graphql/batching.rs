@@ -189,7 +189,9 @@ async fn a_documents_catalog_queries_do_not_grow_with_its_rows() {
         inner,
         queries: queries.clone(),
     });
-    let state = manifold::session::connect(&settings).await.expect("state");
+    let state = manifold::session::connect(&settings.state)
+        .await
+        .expect("state");
     let built = manifold::Application::build_with(settings, catalog, state)
         .await
         .expect("application builds");

@@ -261,7 +261,7 @@ async fn a_user_token_cannot_change_or_delete_public_servers() {
 #[tokio::test]
 async fn one_users_exhausted_rate_limit_never_throttles_another_and_forged_tokens_spend_nothing() {
     let app = crate::support::app::spawn_app_with(|s| {
-        s.auth.jwt.hs256_secret = super::SECRET.into();
+        s.auth.jwt.hs256_secret = manifold::secret::Secret::new(super::SECRET.to_string());
         s.auth.jwt.issuer = super::ISSUER.into();
         s.auth.jwt.audience = super::AUDIENCE.into();
         s.auth.anonymous.enabled = true;

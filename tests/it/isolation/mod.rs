@@ -59,12 +59,16 @@ pub(crate) async fn spawn_world_app(prefix: &str, trusted: &[&str]) -> TestApp {
     let prefix = prefix.to_owned();
     let trusted: Vec<String> = trusted.iter().map(|t| (*t).to_owned()).collect();
     spawn_app_with(move |s| {
-        s.state.url = crate::support::redis::redis_url();
+        s.state.url = manifold::config::StateUrl::parse(&crate::support::redis::redis_url())
+            .expect("a state URL");
         s.state.key_prefix = prefix;
         s.state.ttl_seconds = 3600;
         s.auth.anonymous.enabled = true;
-        s.auth.trusted_proxies = trusted;
-        s.auth.jwt.hs256_secret = SECRET.into();
+        s.auth.trusted_proxies = trusted
+            .iter()
+            .map(|p| p.parse().expect("an IP range"))
+            .collect();
+        s.auth.jwt.hs256_secret = manifold::secret::Secret::new(SECRET.to_string());
         s.auth.jwt.issuer = ISSUER.into();
         s.auth.jwt.audience = AUDIENCE.into();
     })

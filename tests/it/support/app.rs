@@ -56,10 +56,12 @@ pub async fn replicas_with(name: &str, configure: impl Fn(&mut Settings)) -> Rep
     let prefix = format!("{}:", crate::support::unique(name));
     let (_catalog, catalog_url) = crate::support::db::fresh_postgres().await;
     let settings = |s: &mut Settings| {
-        s.catalog.url = catalog_url.clone();
-        s.state.url = crate::support::redis::redis_url();
+        s.catalog.url = manifold::secret::SecretUrl::new(catalog_url.clone());
+        s.state.url = manifold::config::StateUrl::parse(&crate::support::redis::redis_url())
+            .expect("a state URL");
         s.state.key_prefix = prefix.clone();
-        s.secrets.encryption_key = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into();
+        s.secrets.encryption_key =
+            manifold::secret::Secret::new("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into());
         configure(s);
     };
     let a = spawn_app_with(settings).await;
