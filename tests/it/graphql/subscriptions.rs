@@ -257,8 +257,7 @@ fn change(kind: &str, id: &str, action: &str) -> (String, String, String) {
 
 /// Creates a network server as `key`; returns its id.
 async fn create_server(app: &TestApp, key: &str, body: Value) -> String {
-    let (status, created) = app.post("/api/v1/servers", key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = crate::support::rest::create_server(app, key, body).await;
     created["id"].as_str().expect("an id").to_owned()
 }
 
