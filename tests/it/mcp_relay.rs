@@ -136,7 +136,7 @@ impl ClientHandler for TestClient {
 type Client = RunningService<RoleClient, TestClient>;
 
 /// An rmcp client on `/mcp` with `key`, and what it sees.
-async fn mcp_client(
+async fn relay_client(
     app: &TestApp,
     key: &str,
     capable: bool,
@@ -216,7 +216,7 @@ async fn upstream_progress_arrives_under_the_clients_own_progress_token() {
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, mut seen) = mcp_client(&app, &alice, true).await;
+    let (client, mut seen) = relay_client(&app, &alice, true).await;
 
     let handle = start_call(&client, "fx__progress", json!({"steps": 3})).await;
     let token: ProgressToken = handle.progress_token.clone();
@@ -253,7 +253,7 @@ async fn cancelling_one_of_two_slow_calls_cancels_only_that_one_upstream() {
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let (client, _seen) = relay_client(&app, &alice, true).await;
 
     let doomed = start_call(&client, "fx__slow", json!({"seconds": 30})).await;
     let survivor = start_call(&client, "fx__slow", json!({"seconds": 1.5})).await;
@@ -311,8 +311,8 @@ async fn sampling_elicitation_and_roots_reach_the_calling_client_and_only_a_capa
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (capable, _seen) = mcp_client(&app, &alice, true).await;
-    let (plain, _plain_seen) = mcp_client(&app, &alice, false).await;
+    let (capable, _seen) = relay_client(&app, &alice, true).await;
+    let (plain, _plain_seen) = relay_client(&app, &alice, false).await;
 
     let (sampled, is_error) = call_text(&capable, "fx__sample", json!({"prompt": "hello"})).await;
     assert!(!is_error, "{sampled}");
@@ -369,8 +369,8 @@ async fn an_upstreams_own_list_changed_refreshes_the_tools_and_reaches_open_stre
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, mut seen) = mcp_client(&app, &alice, true).await;
-    let (listener, mut listener_seen) = mcp_client(&app, &alice, false).await;
+    let (client, mut seen) = relay_client(&app, &alice, true).await;
+    let (listener, mut listener_seen) = relay_client(&app, &alice, false).await;
     let before = session_server(&app, &alice, "fx").await;
     assert!(!tool_names(&client).await.contains(&"fx__extra".into()));
 
@@ -434,7 +434,7 @@ async fn an_upstreams_own_list_changed_refreshes_the_tools_and_reaches_open_stre
 
     // Bob's session is not told about Alice's upstream.
     let bob = app.user_key("bob").await;
-    let (bob_client, mut bob_seen) = mcp_client(&app, &bob, true).await;
+    let (bob_client, mut bob_seen) = relay_client(&app, &bob, true).await;
     call_text(&client, "fx__notify", json!({"kind": "tools"})).await;
     let nothing = wait_for(&mut bob_seen, Duration::from_millis(500), Some).await;
     assert_eq!(nothing, None, "bob saw alice's change");
@@ -450,7 +450,7 @@ async fn a_slow_upstream_call_times_out_with_upstream_timeout_and_is_cancelled_u
     let app = spawn_app_with(|s| s.upstream.call_timeout_seconds = 1).await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let (client, _seen) = relay_client(&app, &alice, true).await;
     let started = Instant::now();
     let err = client
         .call_tool(call("fx__slow", json!({"seconds": 30})))
@@ -481,7 +481,7 @@ async fn an_upstream_that_dies_mid_call_fails_that_call_and_the_session_keeps_wo
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
     add_and_connect(&app, "fy", &alice).await;
-    let (client, mut seen) = mcp_client(&app, &alice, true).await;
+    let (client, mut seen) = relay_client(&app, &alice, true).await;
 
     let err = client
         .call_tool(call("fx__die", json!({})))
@@ -524,8 +524,7 @@ async fn an_upstream_that_dies_mid_call_fails_that_call_and_the_session_keeps_wo
     assert_eq!(live, 1, "the dead link's slot was closed");
 
     // Connecting again brings it back.
-    let (status, body) = app.session_action("connect", "fx", &alice).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    connect(&app, "fx", &alice).await;
     let (text, _) = call_text(&client, "fx__echo", json!({"text": "back"})).await;
     assert_eq!(text, "back");
     client.cancel().await.expect("client closes");
@@ -539,7 +538,7 @@ async fn disconnecting_during_a_call_ends_the_call_and_leaves_the_server_disconn
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let (client, _seen) = relay_client(&app, &alice, true).await;
     let running = start_call(&client, "fx__slow", json!({"seconds": 30})).await;
     log.wait_for(SLOW_CALL_STARTED, 1, REACH).await;
     let (status, body) = app.session_action("disconnect", "fx", &alice).await;
