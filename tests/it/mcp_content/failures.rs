@@ -2,7 +2,22 @@
 //! another user's session, and upstreams that fail, have no content or are
 //! slow.
 
-use super::*;
+use std::time::{Duration, Instant};
+
+use manifold::gateway::content;
+use manifold::gateway::handler::Scope;
+use reqwest::StatusCode;
+use rmcp::model::{
+    ArgumentInfo, CompleteRequestParams, GetPromptRequestParams, PaginatedRequestParams,
+    ReadResourceRequestParams, Reference,
+};
+use serde_json::json;
+
+use crate::support::app::{spawn_app, spawn_app_with};
+use crate::support::mcp::mcp_client;
+use crate::support::rest::connect;
+
+use super::{create_fixture, data_code, mcp_err, two_upstreams};
 
 #[tokio::test]
 async fn unknown_uris_and_prompts_fail_with_their_code_and_other_users_see_nothing() {

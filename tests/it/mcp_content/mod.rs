@@ -10,9 +10,7 @@ mod failures;
 mod scope;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use rmcp::model::{
     ArgumentInfo, CompleteRequestParams, CompletionContext, GetPromptRequestParams,
     PaginatedRequestParams, ReadResourceRequestParams, Reference, ResourceContents,
@@ -22,9 +20,8 @@ use rmcp::{ErrorData as McpError, ServiceError};
 use serde_json::{Value, json};
 
 use manifold::gateway::content;
-use manifold::gateway::handler::Scope;
 
-use crate::support::app::{TestApp, spawn_app, spawn_app_with};
+use crate::support::app::{TestApp, spawn_app};
 use crate::support::mcp::{Client, mcp_client};
 use crate::support::rest::{add_public, connect};
 use crate::support::upstreams::{everything_stdio, fixture_stdio};
