@@ -203,7 +203,7 @@ async fn another_sites_page_cannot_act_in_an_anonymous_session() {
 
     // Its WebSocket gets no anonymous session either: without a credential
     // in `connection_init` the socket is closed, never acknowledged.
-    let mut request = crate::graphql::ws_request(&app);
+    let mut request = app.graphql_ws_request();
     let headers = request.headers_mut();
     headers.insert("origin", "http://evil.example".parse().expect("header"));
     let (mut ws, _) = tokio_tungstenite::connect_async(request)

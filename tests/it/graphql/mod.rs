@@ -54,18 +54,3 @@ pub fn first_code(body: &Value) -> &str {
 pub async fn add_public_fixture(app: &TestApp) {
     crate::support::rest::add_fixture(app, "fixture").await;
 }
-
-/// An upgrade request for `/graphql/ws` asking for `graphql-transport-ws`.
-pub fn ws_request(app: &TestApp) -> tokio_tungstenite::tungstenite::handshake::client::Request {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = app
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    request
-}

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{add_public_fixture, data, ws_request};
+use super::{add_public_fixture, data};
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
 
 type Socket =
@@ -35,7 +35,7 @@ async fn next_message(ws: &mut Socket) -> Value {
 /// browser does (the key in `connection_init`), running `query` as
 /// subscription `1` once it listens for session events.
 async fn subscribed(app: &TestApp, key: &str, query: &str) -> Socket {
-    let request = ws_request(app);
+    let request = app.graphql_ws_request();
     let (mut ws, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");
@@ -140,7 +140,7 @@ async fn subscriber_sees_its_sessions_changes(app: TestApp) {
 #[tokio::test]
 async fn a_socket_without_valid_credentials_is_refused() {
     let app = spawn_app().await;
-    let mut request = ws_request(&app);
+    let mut request = app.graphql_ws_request();
     request
         .headers_mut()
         .insert("authorization", "Bearer mfk_wrong".parse().expect("header"));
@@ -155,7 +155,7 @@ async fn a_socket_without_valid_credentials_is_refused() {
         ),
     }
 
-    let request = ws_request(&app);
+    let request = app.graphql_ws_request();
     let (mut ws, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");
