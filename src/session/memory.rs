@@ -429,12 +429,26 @@ mod tests {
         SessionId::parse(raw).unwrap()
     }
 
+    /// A deadline `limit` from now on Tokio's clock, the one the store's
+    /// TTLs and purges run on.
+    fn deadline(limit: Duration) -> Instant {
+        Instant::now() + limit
+    }
+
+    /// One poll step: panics naming `what` past `deadline`, else waits a
+    /// little on Tokio's clock (no time at all when it is paused).
+    async fn poll_step(deadline: Instant, what: &str) {
+        assert!(Instant::now() < deadline, "not yet: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
     #[tokio::test]
     async fn the_purge_task_removes_expired_entries() {
         let ttl = Duration::from_millis(300);
         let period = Duration::from_millis(100);
         let (store, _task) = MemoryState::start_with_period("p:".into(), ttl, period).unwrap();
         let tools = [serde_json::json!({"name": "t"})];
+        let by = deadline(Duration::from_millis(700));
         store
             .set_connected(&sid("s"), "a", &tools, Utc::now())
             .await
@@ -442,7 +456,9 @@ mod tests {
         store.set_failed(&sid("s"), "b", "boom").await.unwrap();
         // a: status, tools, connected_at and the set; b: status, error.
         assert_eq!(lock(&store.map).len(), 6);
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        while !lock(&store.map).is_empty() {
+            poll_step(by, "the purge removed every entry 700 ms after the writes").await;
+        }
         assert_eq!(lock(&store.map).len(), 0);
     }
 
@@ -452,11 +468,16 @@ mod tests {
         let period = Duration::from_secs(3600);
         let (store, _task) = MemoryState::start_with_period(String::new(), ttl, period).unwrap();
         let tools = [serde_json::json!({"name": "t"})];
+        let written = Instant::now();
         store
             .set_connected(&sid("s"), "a", &tools, Utc::now())
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let by = deadline(Duration::from_millis(300));
+        while store.get(&sid("s"), "a").await.unwrap() != ConnectionState::disconnected() {
+            poll_step(by, "a reads as absent 300 ms after the write").await;
+        }
+        assert!(written.elapsed() >= ttl, "a read as absent before its TTL");
         assert_eq!(lock(&store.map).len(), 4, "not purged yet");
         assert_eq!(
             store.get(&sid("s"), "a").await.unwrap(),

@@ -5,15 +5,12 @@
 
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
-use rmcp::ServiceExt;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::mcp_endpoint::{add_fixture, call, text_of};
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
-use crate::support::upstreams::fixture_stdio;
+use crate::support::mcp::{call, mcp_client_over, text_of};
+use crate::support::rest::{add_fixture, create_server, fixture_server};
 
 async fn anonymous_app(trusted: &[&str]) -> TestApp {
     let trusted: Vec<String> = trusted.iter().map(|s| (*s).to_owned()).collect();
@@ -109,11 +106,9 @@ async fn forwarded_headers_are_ignored_from_untrusted_peers_and_honoured_from_tr
 async fn an_anonymous_client_uses_public_servers_and_nothing_else() {
     let app = anonymous_app(&[]).await;
     add_fixture(&app, "pub").await;
-    let (command, args) = fixture_stdio();
-    let private = json!({"name": "priv", "transport": "stdio", "command": command,
-        "args": args, "is_public": false});
-    let (status, body) = app.post("/api/v1/servers", &app.admin_key, private).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut private = fixture_server("priv");
+    private["is_public"] = json!(false);
+    create_server(&app, &app.admin_key, private).await;
 
     let (status, list) = anon(&app, Method::GET, "/api/v1/servers", &[], None).await;
     assert_eq!(status, StatusCode::OK, "{list}");
@@ -158,9 +153,7 @@ async fn an_anonymous_client_uses_public_servers_and_nothing_else() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp"));
-    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-    let client = ().serve(transport).await.expect("anonymous MCP handshake");
+    let client = mcp_client_over(reqwest::Client::new(), &app.url("/mcp"), None).await;
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(tools.iter().any(|t| t.name == "pub__echo"), "{tools:?}");
     let result = client
@@ -213,7 +206,7 @@ async fn another_sites_page_cannot_act_in_an_anonymous_session() {
 
     // Its WebSocket gets no anonymous session either: without a credential
     // in `connection_init` the socket is closed, never acknowledged.
-    let mut request = crate::graphql::ws_request(&app);
+    let mut request = app.graphql_ws_request();
     let headers = request.headers_mut();
     headers.insert("origin", "http://evil.example".parse().expect("header"));
     let (mut ws, _) = tokio_tungstenite::connect_async(request)

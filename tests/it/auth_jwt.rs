@@ -13,8 +13,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::mcp_endpoint::{add_fixture, mcp_client_at};
 use crate::support::app::{TestApp, code, spawn_app_with};
+use crate::support::mcp::{initialize, mcp_client};
+use crate::support::rest::add_fixture;
 
 const SECRET: &str = "test-shared-secret-of-reasonable-length";
 const ISSUER: &str = "https://idp.test";
@@ -49,18 +50,9 @@ async fn hs256_app() -> TestApp {
 
 /// Status and error code of an `initialize` POST to `/mcp` with `token`.
 async fn mcp_initialize(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"}}});
     let resp = app
-        .client
-        .post(app.url("/mcp"))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .json(&body)
-        .send()
-        .await
-        .expect("request sent");
+        .mcp_post("/mcp", Some(token), None, &initialize("2025-06-18"))
+        .await;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     (
@@ -89,7 +81,7 @@ async fn a_valid_hs256_token_names_the_user_on_rest_and_works_on_mcp() {
     add_fixture(&app, "fx").await;
     let (status, body) = app.session_action("connect", "fx", &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let client = mcp_client_at(&app, "/mcp", &token).await;
+    let client = mcp_client(&app, "/mcp", &token).await;
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(tools.iter().any(|t| t.name == "fx__echo"), "{tools:?}");
     client.cancel().await.ok();
@@ -271,7 +263,7 @@ async fn es256_tokens_verify_against_the_jwks_and_a_rotated_key_is_fetched() {
         (me["user_id"].as_str(), me["role"].as_str()),
         (Some("carol"), Some("admin"))
     );
-    let client = mcp_client_at(&app, "/mcp", &token).await;
+    let client = mcp_client(&app, "/mcp", &token).await;
     client
         .list_all_tools()
         .await

@@ -2,29 +2,24 @@
 //! server-everything, driven with rmcp's own client so a failure here means
 //! the fixture is wrong, not Manifold.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientRequest, JsonObject, ProgressNotificationParam,
-    Request,
-};
+use rmcp::model::{CallToolResult, ClientRequest, ProgressNotificationParam, Request};
 use rmcp::service::{NotificationContext, PeerRequestOptions, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::ChildStderr;
 use tokio::sync::Notify;
 
+use crate::support::mcp::{text_of, tool_names};
 use crate::support::upstreams::{
-    Everything, EverythingMode, FixtureHttp, everything_stdio, fixture_stdio,
+    Everything, EverythingMode, FIXTURE_TOOLS, FixtureHttp, everything_stdio, fixture_stdio,
 };
-
-const BASE_TOOLS: [&str; 7] = [
-    "echo", "add", "slow", "fail", "progress", "add_tool", "whoami",
-];
 
 /// A client that records what the server tells it.
 #[derive(Clone, Default)]
@@ -64,6 +59,38 @@ async fn connect_stdio(command: (String, Vec<String>), env: &[(&str, &str)]) -> 
     .await
 }
 
+/// The fixture's log over stdio, line by line.
+type LogLines = Lines<BufReader<ChildStderr>>;
+
+/// The fixture over stdio with its log at debug level (a line per call).
+async fn connect_stdio_logged() -> (Client, LogLines) {
+    let (program, args) = fixture_stdio();
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&args).env("FIXTURE_LOG", "warn,mcp_fixture=debug");
+    let (transport, stderr) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the stdio server");
+    let log = BufReader::new(stderr.expect("the fixture's stderr is piped")).lines();
+    let client = handshake(Recorder::default().serve(transport), &program).await;
+    (client, log)
+}
+
+/// Reads `log` up to the next line containing `needle`; panics when the
+/// log ends or 10 s pass first.
+async fn logged(log: &mut LogLines, needle: &str) {
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = log.next_line().await.expect("the fixture's log") {
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "the fixture logged no {needle:?}");
+}
+
 /// Awaits an MCP handshake for at most 20 s; panics naming `what`.
 async fn handshake<E: std::fmt::Display>(
     serving: impl Future<Output = Result<Client, E>>,
@@ -88,43 +115,16 @@ async fn connect_http(url: &str, headers: &[(&str, &str)]) -> Client {
     handshake(Recorder::default().serve(transport), url).await
 }
 
-async fn tool_names(client: &Client) -> BTreeSet<String> {
+async fn call(client: &Client, name: &str, args: Value) -> CallToolResult {
     client
-        .list_all_tools()
-        .await
-        .expect("tools/list")
-        .into_iter()
-        .map(|t| t.name.into_owned())
-        .collect()
-}
-
-fn names(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-async fn call(client: &Client, name: &'static str, args: Value) -> CallToolResult {
-    let mut params = CallToolRequestParams::new(name);
-    if let Value::Object(map) = args {
-        params = params.with_arguments(map);
-    }
-    client
-        .call_tool(params)
+        .call_tool(crate::support::mcp::call(name, args))
         .await
         .unwrap_or_else(|e| panic!("tools/call {name}: {e}"))
 }
 
-fn text_of(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("")
-}
-
 /// echo, add and fail behave as documented.
 async fn assert_basic_tools(client: &Client) {
-    assert_eq!(tool_names(client).await, names(&BASE_TOOLS));
+    assert_eq!(tool_names(client).await, FIXTURE_TOOLS);
 
     let echo = call(client, "echo", json!({"text": "héllo, fixture"})).await;
     assert_eq!(text_of(&echo), "héllo, fixture");
@@ -185,8 +185,9 @@ async fn fixture_with_a_tool_count_pages_tools_list_by_fifty() {
     assert_eq!(first.next_cursor.as_deref(), Some("50"));
 
     let all = tool_names(&client).await;
-    assert_eq!(all.len(), BASE_TOOLS.len() + 120);
-    assert!(all.contains("t0") && all.contains("t119") && !all.contains("t120"));
+    assert_eq!(all.len(), FIXTURE_TOOLS.len() + 120);
+    let has = |name: &str| all.iter().any(|n| n == name);
+    assert!(has("t0") && has("t119") && !has("t120"));
     let t7 = call(&client, "t7", json!({})).await;
     assert_eq!(text_of(&t7), "t7");
     client.cancel().await.expect("close the client");
@@ -196,7 +197,7 @@ async fn fixture_with_a_tool_count_pages_tools_list_by_fifty() {
 async fn fixture_with_a_tool_count_paginates_over_streamable_http_too() {
     let fixture = FixtureHttp::start_with_env(&[("FIXTURE_TOOL_COUNT", "120")]);
     let client = connect_http(&fixture.url(), &[]).await;
-    assert_eq!(tool_names(&client).await.len(), BASE_TOOLS.len() + 120);
+    assert_eq!(tool_names(&client).await.len(), FIXTURE_TOOLS.len() + 120);
     client.cancel().await.expect("close the client");
 }
 
@@ -242,28 +243,26 @@ async fn fixture_progress_sends_one_notification_per_step() {
 async fn fixture_add_tool_announces_extra_with_list_changed_over_streamable_http() {
     let fixture = FixtureHttp::start();
     let client = connect_http(&fixture.url(), &[]).await;
-    assert!(!tool_names(&client).await.contains("extra"));
+    assert!(!tool_names(&client).await.contains(&"extra".to_owned()));
     let changed = client.service().tools_changed.clone();
     let announced = changed.notified();
     call(&client, "add_tool", json!({})).await;
     tokio::time::timeout(Duration::from_secs(10), announced)
         .await
         .expect("notifications/tools/list_changed within 10 s");
-    assert!(tool_names(&client).await.contains("extra"));
+    assert!(tool_names(&client).await.contains(&"extra".to_owned()));
     assert_eq!(text_of(&call(&client, "extra", json!({})).await), "extra");
     client.cancel().await.expect("close the client");
 }
 
 #[tokio::test]
 async fn fixture_slow_answers_after_its_delay_and_stops_when_cancelled() {
-    let client = connect_stdio(fixture_stdio(), &[]).await;
+    let (client, mut log) = connect_stdio_logged().await;
     let quick = call(&client, "slow", json!({"seconds": 0.05})).await;
     assert!(text_of(&quick).starts_with("slept"), "{quick:?}");
+    logged(&mut log, "tools/call slow").await;
 
-    let mut params = CallToolRequestParams::new("slow");
-    let mut args = JsonObject::new();
-    args.insert("seconds".into(), json!(60));
-    params = params.with_arguments(args);
+    let params = crate::support::mcp::call("slow", json!({"seconds": 60}));
     let handle = client
         .send_cancellable_request(
             ClientRequest::CallToolRequest(Request::new(params)),
@@ -271,11 +270,13 @@ async fn fixture_slow_answers_after_its_delay_and_stops_when_cancelled() {
         )
         .await
         .expect("send tools/call slow");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The fixture has started the call before it is cancelled.
+    logged(&mut log, "tools/call slow").await;
     handle
         .cancel(Some("test".into()))
         .await
         .expect("send notifications/cancelled");
+    logged(&mut log, "slow: cancelled").await;
     // The server is still responsive after the cancellation.
     let echo = call(&client, "echo", json!({"text": "still here"})).await;
     assert_eq!(text_of(&echo), "still here");
@@ -287,7 +288,10 @@ const EVERYTHING_TOOLS: [&str; 3] = ["echo", "get-sum", "get-tiny-image"];
 async fn assert_everything_tools(client: &Client) {
     let tools = tool_names(client).await;
     for name in EVERYTHING_TOOLS {
-        assert!(tools.contains(name), "{name} missing from {tools:?}");
+        assert!(
+            tools.iter().any(|t| t == name),
+            "{name} missing from {tools:?}"
+        );
     }
     let echo = call(client, "echo", json!({"message": "hi"})).await;
     assert!(text_of(&echo).contains("hi"), "{echo:?}");

@@ -12,40 +12,12 @@ use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, spawn_app};
 use crate::support::python::{fixture_script, python, python2};
-use crate::support::upstreams::{FixtureHttp, fixture_stdio};
+use crate::support::rest::{add_public, app_with_connected_fixture, connect};
+use crate::support::upstreams::{FIXTURE_TOOLS, FixtureHttp};
 
-const NAMESPACED: [&str; 7] = [
-    "fx__add",
-    "fx__add_tool",
-    "fx__echo",
-    "fx__fail",
-    "fx__progress",
-    "fx__slow",
-    "fx__whoami",
-];
-
-/// An app where `alice` connected the stdio fixture as `fx`.
-async fn connected_app() -> (TestApp, String) {
-    let app = spawn_app().await;
-    let (command, args) = fixture_stdio();
-    add_server(
-        &app,
-        json!({"name": "fx", "transport": "stdio", "command": command, "args": args, "is_public": true}),
-    )
-    .await;
-    let alice = app.user_key("alice").await;
-    connect(&app, "fx", &alice).await;
-    (app, alice)
-}
-
-async fn add_server(app: &TestApp, body: Value) {
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-}
-
-async fn connect(app: &TestApp, server: &str, key: &str) {
-    let (status, body) = app.session_action("connect", server, key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+/// The fixture's tools as `/mcp` lists them for server `fx`.
+fn namespaced() -> Value {
+    FIXTURE_TOOLS.iter().map(|t| format!("fx__{t}")).collect()
 }
 
 /// Runs `python script args…` off the async runtime (killed after 60 s) and
@@ -118,7 +90,7 @@ async fn run_sdk2(
 
 #[tokio::test]
 async fn the_official_python_sdk_lists_and_calls_namespaced_tools() {
-    let (app, alice) = connected_app().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let out = run_client(
         "sdk",
         app.url("/mcp"),
@@ -127,7 +99,7 @@ async fn the_official_python_sdk_lists_and_calls_namespaced_tools() {
         json!({"a": 2, "b": 3}),
     )
     .await;
-    assert_eq!(out["tools"], json!(NAMESPACED));
+    assert_eq!(out["tools"], namespaced());
     assert_eq!(out["is_error"], false);
     assert_eq!(out["structured"], json!({"sum": 5}));
     assert!(
@@ -140,7 +112,7 @@ async fn the_official_python_sdk_lists_and_calls_namespaced_tools() {
 
 #[tokio::test]
 async fn langchain_multi_server_client_gets_the_tools_and_invokes_one() {
-    let (app, alice) = connected_app().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let out = run_client(
         "langchain",
         app.url("/mcp"),
@@ -149,7 +121,7 @@ async fn langchain_multi_server_client_gets_the_tools_and_invokes_one() {
         json!({"text": "hello from langchain"}),
     )
     .await;
-    assert_eq!(out["tools"], json!(NAMESPACED));
+    assert_eq!(out["tools"], namespaced());
     assert_eq!(out["schemas_are_objects"], true);
     assert!(
         out["output"].to_string().contains("hello from langchain"),
@@ -159,12 +131,12 @@ async fn langchain_multi_server_client_gets_the_tools_and_invokes_one() {
 
 #[tokio::test]
 async fn langchain_runs_on_the_config_dict_the_gateway_hands_out() {
-    let (app, alice) = connected_app().await;
+    let (app, alice) = app_with_connected_fixture().await;
     // A second upstream with more tools, so each entry's tools are told apart.
     let http = FixtureHttp::start_with_env(&[("FIXTURE_TOOL_COUNT", "2")]);
-    add_server(
+    add_public(
         &app,
-        json!({"name": "fy", "transport": "streamable_http", "url": http.url(), "is_public": true}),
+        json!({"name": "fy", "transport": "streamable_http", "url": http.url()}),
     )
     .await;
     connect(&app, "fy", &alice).await;
@@ -196,10 +168,7 @@ async fn langchain_runs_on_the_config_dict_the_gateway_hands_out() {
         json!({"a": 40, "b": 2}),
     )
     .await;
-    let mut expected: Vec<String> = NAMESPACED
-        .iter()
-        .map(|n| n.replace("fx__", "fx_"))
-        .collect();
+    let mut expected: Vec<String> = FIXTURE_TOOLS.iter().map(|t| format!("fx_{t}")).collect();
     expected.extend(
         [
             "add", "add_tool", "echo", "fail", "progress", "slow", "t0", "t1", "whoami",
@@ -228,7 +197,7 @@ async fn langchain_runs_on_the_config_dict_the_gateway_hands_out() {
 
 #[tokio::test]
 async fn the_python_sdk_2_client_session_lists_and_calls_namespaced_tools() {
-    let (app, alice) = connected_app().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let out = run_sdk2(
         "session",
         "call",
@@ -240,7 +209,7 @@ async fn the_python_sdk_2_client_session_lists_and_calls_namespaced_tools() {
     .await;
     assert_eq!(out["server"], "manifold", "{out}");
     assert_eq!(out["protocol"], "2025-11-25", "{out}");
-    assert_eq!(out["tools"], json!(NAMESPACED));
+    assert_eq!(out["tools"], namespaced());
     assert_eq!(out["is_error"], false);
     assert_eq!(out["text"], json!(["5"]));
     assert_eq!(out["structured"], json!({"sum": 5}));
@@ -248,7 +217,7 @@ async fn the_python_sdk_2_client_session_lists_and_calls_namespaced_tools() {
 
 #[tokio::test]
 async fn the_python_sdk_2_client_in_auto_mode_lists_and_calls_namespaced_tools() {
-    let (app, alice) = connected_app().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let out = run_sdk2(
         "auto",
         "call",
@@ -265,7 +234,7 @@ async fn the_python_sdk_2_client_in_auto_mode_lists_and_calls_namespaced_tools()
             .is_some_and(|p| p.starts_with("20")),
         "{out}"
     );
-    assert_eq!(out["tools"], json!(NAMESPACED));
+    assert_eq!(out["tools"], namespaced());
     assert_eq!(out["is_error"], false);
     assert_eq!(out["text"], json!(["auto"]));
 }
@@ -281,7 +250,7 @@ fn three_steps() -> Value {
 
 #[tokio::test]
 async fn the_python_sdk_2_client_session_sees_the_upstreams_progress() {
-    let (app, alice) = connected_app().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let out = run_sdk2(
         "session",
         "progress",
@@ -297,7 +266,7 @@ async fn the_python_sdk_2_client_session_sees_the_upstreams_progress() {
 
 #[tokio::test]
 async fn the_python_sdk_2_client_in_auto_mode_sees_the_upstreams_progress() {
-    let (app, alice) = connected_app().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let out = run_sdk2(
         "auto",
         "progress",
@@ -316,9 +285,9 @@ async fn the_python_sdk_2_client_in_auto_mode_sees_the_upstreams_progress() {
 async fn cancel_slow_call(connect_mode: &str) {
     let app = spawn_app().await;
     let upstream = FixtureHttp::start();
-    add_server(
+    add_public(
         &app,
-        json!({"name": "fx", "transport": "streamable_http", "url": upstream.url(), "is_public": true}),
+        json!({"name": "fx", "transport": "streamable_http", "url": upstream.url()}),
     )
     .await;
     let alice = app.user_key("alice").await;

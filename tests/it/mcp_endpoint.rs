@@ -2,65 +2,12 @@
 //! caller's connected upstream tools listed and called through rmcp's client.
 
 use reqwest::StatusCode;
-use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
-use crate::support::app::{TestApp, spawn_app, spawn_app_with};
-use crate::support::upstreams::{FixtureHttp, fixture_stdio};
-
-/// The fixture's tools, sorted.
-const FIXTURE_TOOLS: [&str; 7] = [
-    "add", "add_tool", "echo", "fail", "progress", "slow", "whoami",
-];
-
-/// A public stdio server `name` running the `mcp-fixture` binary.
-pub(crate) async fn add_fixture(app: &TestApp, name: &str) {
-    let (command, args) = fixture_stdio();
-    let body = json!({
-        "name": name, "transport": "stdio", "command": command, "args": args,
-        "is_public": true,
-    });
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-}
-
-pub(crate) async fn connect(app: &TestApp, name: &str, key: &str) {
-    let (status, body) = app.session_action("connect", name, key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-/// An rmcp client on `/mcp` with `key`.
-async fn mcp_client(app: &TestApp, key: &str) -> RunningService<RoleClient, ()> {
-    mcp_client_at(app, "/mcp", key).await
-}
-
-/// An rmcp client on `path` (`/mcp` or `/mcp/s/{server}`) with `key`.
-pub(crate) async fn mcp_client_at(
-    app: &TestApp,
-    path: &str,
-    key: &str,
-) -> RunningService<RoleClient, ()> {
-    let config = StreamableHttpClientTransportConfig::with_uri(app.url(path)).auth_header(key);
-    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-    ().serve(transport).await.expect("MCP handshake with /mcp")
-}
-
-pub(crate) fn call(name: &str, args: Value) -> CallToolRequestParams {
-    let params = CallToolRequestParams::new(name.to_owned());
-    match args {
-        Value::Object(map) => params.with_arguments(map),
-        _ => params,
-    }
-}
-
-pub(crate) fn text_of(result: &rmcp::model::CallToolResult) -> String {
-    let value = serde_json::to_value(&result.content).expect("content serializes");
-    value[0]["text"].as_str().unwrap_or_default().to_owned()
-}
+use crate::support::app::{spawn_app, spawn_app_with};
+use crate::support::mcp::{call, initialize, mcp_client, start_session, text_of, tool_names};
+use crate::support::rest::{add_fixture, add_public, connect};
+use crate::support::upstreams::{FIXTURE_TOOLS, FixtureHttp};
 
 #[tokio::test]
 async fn a_user_lists_and_calls_the_tools_of_servers_they_connected() {
@@ -69,10 +16,9 @@ async fn a_user_lists_and_calls_the_tools_of_servers_they_connected() {
     let alice = app.user_key("alice").await;
     connect(&app, "fx", &alice).await;
 
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
     let tools = client.list_all_tools().await.expect("tools/list");
-    let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
-    names.sort();
+    let names = tool_names(&client).await;
     let expected: Vec<String> = FIXTURE_TOOLS.iter().map(|t| format!("fx__{t}")).collect();
     assert_eq!(names, expected);
     let add = tools
@@ -115,7 +61,7 @@ async fn a_user_lists_and_calls_the_tools_of_servers_they_connected() {
 
     // Bob never connected: no tools.
     let bob = app.user_key("bob").await;
-    let client = mcp_client(&app, &bob).await;
+    let client = mcp_client(&app, "/mcp", &bob).await;
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(tools.is_empty(), "{tools:?}");
     client.cancel().await.expect("client closes");
@@ -125,26 +71,21 @@ async fn a_user_lists_and_calls_the_tools_of_servers_they_connected() {
 #[tokio::test]
 async fn mcp_without_a_key_is_unauthorized() {
     let app = spawn_app().await;
-    let resp = app.mcp_post("/mcp", None, None, &initialize_body()).await;
+    let resp = app
+        .mcp_post("/mcp", None, None, &initialize("2025-06-18"))
+        .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(resp.headers().contains_key("www-authenticate"));
     let resp = app
-        .mcp_post("/mcp", Some("mfk_not_a_key"), None, &initialize_body())
+        .mcp_post(
+            "/mcp",
+            Some("mfk_not_a_key"),
+            None,
+            &initialize("2025-06-18"),
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
-}
-
-/// A JSON-RPC `initialize` request body (protocol 2025-06-18).
-pub(crate) fn initialize_body() -> Value {
-    json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "0"}
-        }
-    })
 }
 
 #[tokio::test]
@@ -152,16 +93,7 @@ async fn another_users_mcp_session_id_is_not_found() {
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
-    let resp = app
-        .mcp_post("/mcp", Some(&alice), None, &initialize_body())
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let session = resp
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("session id")
-        .to_owned();
+    let (session, _) = start_session(&app, "/mcp", &alice, "2025-06-18").await;
 
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
     let resp = app
@@ -177,15 +109,15 @@ async fn another_users_mcp_session_id_is_not_found() {
 async fn a_call_slower_than_the_call_timeout_is_an_upstream_timeout() {
     let app = spawn_app_with(|s| s.upstream.call_timeout_seconds = 1).await;
     let http = FixtureHttp::start();
-    let body = json!({
-        "name": "fxh", "transport": "streamable_http", "url": http.url(), "is_public": true,
-    });
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    add_public(
+        &app,
+        json!({"name": "fxh", "transport": "streamable_http", "url": http.url()}),
+    )
+    .await;
     let alice = app.user_key("alice").await;
     connect(&app, "fxh", &alice).await;
 
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
     let echoed = client
         .call_tool(call("fxh__echo", json!({"text": "over http"})))
         .await
@@ -215,23 +147,16 @@ async fn three_upstreams_with_the_same_tool_names_are_listed_apart_and_routed_ri
     let (red, blue) = (FixtureHttp::start(), FixtureHttp::start());
     for (name, url, colour) in [("red", red.url(), "red"), ("blue", blue.url(), "blue")] {
         let body = json!({"name": name, "transport": "streamable_http", "url": url,
-                          "headers": {"X-Colour": colour}, "is_public": true});
-        let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
+                          "headers": {"X-Colour": colour}});
+        add_public(&app, body).await;
     }
     add_fixture(&app, "local").await;
     let alice = app.user_key("alice").await;
     for name in ["red", "blue", "local"] {
         connect(&app, name, &alice).await;
     }
-    let client = mcp_client(&app, &alice).await;
-    let names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .expect("tools")
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let client = mcp_client(&app, "/mcp", &alice).await;
+    let names = tool_names(&client).await;
     assert_eq!(names.len(), 3 * FIXTURE_TOOLS.len(), "{names:?}");
     for server in ["red", "blue", "local"] {
         assert!(names.contains(&format!("{server}__whoami")), "{names:?}");
@@ -263,13 +188,14 @@ async fn three_upstreams_with_the_same_tool_names_are_listed_apart_and_routed_ri
 async fn a_long_tool_list_is_paginated_and_clients_read_every_page() {
     let app = spawn_app().await;
     let big = FixtureHttp::start_with_env(&[("FIXTURE_TOOL_COUNT", "600")]);
-    let body =
-        json!({"name": "big", "transport": "streamable_http", "url": big.url(), "is_public": true});
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    add_public(
+        &app,
+        json!({"name": "big", "transport": "streamable_http", "url": big.url()}),
+    )
+    .await;
     let alice = app.user_key("alice").await;
     connect(&app, "big", &alice).await;
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
     let first = client.list_tools(None).await.expect("first page");
     assert_eq!(first.tools.len(), manifold::gateway::handler::TOOLS_PAGE);
     let cursor = first.next_cursor.clone().expect("more pages");
@@ -300,7 +226,7 @@ async fn a_long_tool_list_is_paginated_and_clients_read_every_page() {
 async fn shutdown_does_not_wait_for_open_mcp_streams() {
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
     client.list_all_tools().await.expect("the session is live");
     let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), app.stop()).await;
     assert!(

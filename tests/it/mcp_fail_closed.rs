@@ -7,58 +7,29 @@
 //! default (fail-open) is covered in `mcp_relay`.
 
 use reqwest::StatusCode;
-use rmcp::model::{CallToolRequestParams, GetPromptRequestParams, ReadResourceRequestParams};
-use rmcp::service::RunningService;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ErrorData as McpError, RoleClient, ServiceError, ServiceExt};
+use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+use rmcp::{ErrorData as McpError, ServiceError};
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
+use crate::support::mcp::{Client, call, mcp_client, text_of, tool_names};
 use crate::support::redis::free_port;
-use crate::support::upstreams::fixture_stdio;
-
-type Client = RunningService<RoleClient, ()>;
+use crate::support::rest::{add_public, connect, fixture_server};
 
 /// A public stdio `mcp-fixture` with the relay tools (`die`) and notes and
 /// prompts, created by the admin.
 async fn create_fixture(app: &TestApp, name: &str, fail_closed: bool) {
-    let (command, args) = fixture_stdio();
-    let body = json!({
-        "name": name, "transport": "stdio", "command": command, "args": args,
-        "env": {"FIXTURE_RELAY": "1", "FIXTURE_CONTENT": "notes"},
-        "is_public": true, "fail_closed": fail_closed,
-    });
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let mut body = fixture_server(name);
+    body["env"] = json!({"FIXTURE_RELAY": "1", "FIXTURE_CONTENT": "notes"});
+    body["fail_closed"] = json!(fail_closed);
+    let created = add_public(app, body).await;
     assert_eq!(created["fail_closed"], fail_closed, "{created}");
-}
-
-async fn connect(app: &TestApp, name: &str, key: &str) {
-    let (status, body) = app.session_action("connect", name, key).await;
-    assert_eq!(status, StatusCode::OK, "connect {name}: {body}");
-}
-
-/// An rmcp client on `path` (`/mcp` or `/mcp/s/{server}`) with `key`.
-async fn mcp_client(app: &TestApp, path: &str, key: &str) -> Client {
-    let config = StreamableHttpClientTransportConfig::with_uri(app.url(path)).auth_header(key);
-    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-    ().serve(transport).await.expect("MCP handshake")
-}
-
-fn echo(name: &str, text: &str) -> CallToolRequestParams {
-    let args = json!({"text": text});
-    CallToolRequestParams::new(name.to_owned())
-        .with_arguments(args.as_object().cloned().unwrap_or_default())
 }
 
 /// Calls `name` (an echo tool) and returns the echoed text.
 async fn echoed(client: &Client, name: &str, text: &str) -> Result<String, McpError> {
-    match client.call_tool(echo(name, text)).await {
-        Ok(result) => {
-            let content = serde_json::to_value(&result.content).expect("content serializes");
-            Ok(content[0]["text"].as_str().unwrap_or_default().to_owned())
-        }
+    match client.call_tool(call(name, json!({"text": text}))).await {
+        Ok(result) => Ok(text_of(&result)),
         Err(ServiceError::McpError(err)) => Err(err),
         Err(other) => panic!("{name}: expected a result or an MCP error, got {other:?}"),
     }
@@ -97,13 +68,7 @@ async fn assert_blocked_by(client: &Client, server: &str, live: &str) {
         .get_prompt(GetPromptRequestParams::new(format!("{live}__greet")))
         .await;
     assert_server_failed(&mcp_err(prompt), server);
-    let listed: Vec<String> = client
-        .list_all_tools()
-        .await
-        .expect("tools/list keeps working")
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let listed = tool_names(client).await;
     assert!(
         listed.contains(&format!("{live}__echo")),
         "the live server's tools stay listed: {listed:?}"

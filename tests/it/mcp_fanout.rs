@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::mcp_endpoint::{call, text_of};
-use crate::mcp_notify::{mcp_client, tool_names};
 use crate::support::app::replicas_with;
 use crate::support::db::drop_postgres_database;
-use crate::support::upstreams::fixture_stdio;
+use crate::support::mcp::{call, mcp_client_watching_tools, text_of, tool_names};
+use crate::support::rest::{add_fixture, connect, disconnect};
 
 #[tokio::test]
 async fn a_connect_on_one_replica_notifies_and_serves_a_stream_on_the_other() {
@@ -22,21 +21,12 @@ async fn a_connect_on_one_replica_notifies_and_serves_a_stream_on_the_other() {
         "the first replica bootstraps the admin key"
     );
 
-    let (command, args) = fixture_stdio();
-    let (status, body) = a
-        .post(
-            "/api/v1/servers",
-            &a.admin_key,
-            json!({"name": "fx", "transport": "stdio", "command": command, "args": args, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    add_fixture(&a, "fx").await;
     let alice = a.user_key("alice").await;
-    let (client, mut changed) = mcp_client(&b, &alice).await;
+    let (client, mut changed) = mcp_client_watching_tools(&b, "/mcp", &alice).await;
     assert!(tool_names(&client).await.is_empty());
 
-    let (status, body) = a.session_action("connect", "fx", &alice).await;
-    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    connect(&a, "fx", &alice).await;
     tokio::time::timeout(Duration::from_secs(1), changed.recv())
         .await
         .expect("list_changed from the other replica within 1 s")
@@ -48,8 +38,7 @@ async fn a_connect_on_one_replica_notifies_and_serves_a_stream_on_the_other() {
         .expect("replica b reopens the session's link");
     assert_eq!(text_of(&echoed), "via b");
 
-    let (status, _) = a.session_action("disconnect", "fx", &alice).await;
-    assert_eq!(status, reqwest::StatusCode::OK);
+    disconnect(&a, "fx", &alice).await;
     tokio::time::timeout(Duration::from_secs(1), changed.recv())
         .await
         .expect("disconnect announced across replicas")

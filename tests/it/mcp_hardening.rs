@@ -8,8 +8,9 @@ use reqwest::StatusCode;
 
 use serde_json::{Value, json};
 
-use crate::mcp_endpoint::{add_fixture, initialize_body};
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
+use crate::support::mcp::{initialize, start_session};
+use crate::support::rest::{add_fixture, connect};
 
 /// POSTs an initialize to `/mcp` with the admin key and extra headers.
 async fn init_with(app: &TestApp, headers: &[(&str, &str)]) -> StatusCode {
@@ -18,7 +19,7 @@ async fn init_with(app: &TestApp, headers: &[(&str, &str)]) -> StatusCode {
         .post(app.url("/mcp"))
         .bearer_auth(&app.admin_key)
         .header("accept", "application/json, text/event-stream")
-        .json(&initialize_body());
+        .json(&initialize("2025-06-18"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -175,7 +176,7 @@ async fn a_wrong_content_type_is_unsupported_media_type() {
         .bearer_auth(&app.admin_key)
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json; charset=utf-8")
-        .body(initialize_body().to_string())
+        .body(initialize("2025-06-18").to_string())
         .send()
         .await
         .expect("sent");
@@ -186,7 +187,7 @@ async fn a_wrong_content_type_is_unsupported_media_type() {
 #[tokio::test]
 async fn a_body_over_http_max_body_bytes_is_refused() {
     let app = spawn_app_with(|s| s.http.max_body_bytes = 4096).await;
-    let mut body = initialize_body();
+    let mut body = initialize("2025-06-18");
     body["params"]["clientInfo"]["name"] = serde_json::Value::String("x".repeat(8192));
     let resp = app
         .client
@@ -232,7 +233,7 @@ fn seeds(session_version: &str) -> Vec<Value> {
         "io.modelcontextprotocol/clientCapabilities": {}
     });
     vec![
-        initialize_body(),
+        initialize("2025-06-18"),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}),
         json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
@@ -405,22 +406,8 @@ async fn no_generated_request_gets_a_server_error() {
     let app = spawn_app_with(|s| s.limits.user_per_second = 0).await;
     add_fixture(&app, "fx").await;
     let key = app.user_key("fuzzer").await;
-    crate::mcp_endpoint::connect(&app, "fx", &key).await;
-    let init = app
-        .client
-        .post(app.url("/mcp"))
-        .bearer_auth(&key)
-        .header("accept", "application/json, text/event-stream")
-        .json(&initialize_body())
-        .send()
-        .await
-        .expect("initialize");
-    let session = init
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session")
-        .to_owned();
+    connect(&app, "fx", &key).await;
+    let (session, _) = start_session(&app, "/mcp", &key, "2025-06-18").await;
     let seeds = seeds("2025-06-18");
     let mut g = Gen(0x9E37_79B9_7F4A_7C15);
     let client = reqwest::Client::builder()

@@ -5,26 +5,11 @@
 use std::process::Output;
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::support::app::{TestApp, spawn_app};
 use crate::support::node::{inspector_launcher, node_command, run};
-use crate::support::upstreams::fixture_stdio;
-
-/// An app where `alice` connected the stdio fixture as `fx`.
-async fn connected_app() -> (TestApp, String) {
-    let app = spawn_app().await;
-    let (command, args) = fixture_stdio();
-    let body = json!({"name": "fx", "transport": "stdio", "command": command, "args": args, "is_public": true});
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let alice = app.user_key("alice").await;
-    let (status, body) = app.session_action("connect", "fx", &alice).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    (app, alice)
-}
+use crate::support::rest::app_with_connected_fixture;
 
 /// `mcp-inspector --cli URL --transport http --format json ARGS…`.
 async fn inspector(url: &str, args: &[&str]) -> Output {
@@ -53,7 +38,7 @@ fn result_of(output: &Output) -> Value {
 
 #[tokio::test]
 async fn the_inspector_cli_lists_and_calls_namespaced_tools_with_an_authorization_header() {
-    let (app, alice) = connected_app().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let url = app.url("/mcp");
     let auth = format!("Authorization: Bearer {alice}");
 
@@ -102,7 +87,7 @@ async fn the_inspector_cli_lists_and_calls_namespaced_tools_with_an_authorizatio
 
 #[tokio::test]
 async fn the_inspector_cli_without_a_key_gets_no_tools() {
-    let (app, _alice) = connected_app().await;
+    let (app, _alice) = app_with_connected_fixture().await;
     let output = inspector(&app.url("/mcp"), &["--method", "tools/list"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -5,9 +5,10 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::mcp_endpoint::{add_fixture, call, connect, initialize_body, mcp_client_at, text_of};
 use crate::support::app::{spawn_app, spawn_app_with};
-use crate::support::upstreams::FixtureHttp;
+use crate::support::mcp::{call, initialize, mcp_client, start_session, text_of, tool_names};
+use crate::support::rest::{add_fixture, connect, create_server};
+use crate::support::upstreams::{FIXTURE_TOOLS, FixtureHttp};
 
 #[tokio::test]
 async fn the_per_server_route_shows_one_servers_tools_under_their_own_names() {
@@ -18,20 +19,10 @@ async fn the_per_server_route_shows_one_servers_tools_under_their_own_names() {
     connect(&app, "one", &alice).await;
     connect(&app, "two", &alice).await;
 
-    let client = mcp_client_at(&app, "/mcp/s/one", &alice).await;
-    let mut names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .expect("tools/list")
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    names.sort();
+    let client = mcp_client(&app, "/mcp/s/one", &alice).await;
     assert_eq!(
-        names,
-        [
-            "add", "add_tool", "echo", "fail", "progress", "slow", "whoami"
-        ],
+        tool_names(&client).await,
+        FIXTURE_TOOLS,
         "only server one's tools, unprefixed"
     );
     let echoed = client
@@ -56,7 +47,7 @@ async fn a_server_not_connected_in_the_session_shows_no_tools() {
     let bob = app.user_key("bob").await;
     connect(&app, "one", &bob).await;
 
-    let client = mcp_client_at(&app, "/mcp/s/one", &alice).await;
+    let client = mcp_client(&app, "/mcp/s/one", &alice).await;
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(
         tools.is_empty(),
@@ -72,24 +63,22 @@ async fn unknown_or_invisible_servers_are_not_found_before_any_mcp_exchange() {
     let upstream = FixtureHttp::start();
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            &bob,
-            json!({"name": "bobs", "transport": "streamable_http", "url": upstream.url()}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    create_server(
+        &app,
+        &bob,
+        json!({"name": "bobs", "transport": "streamable_http", "url": upstream.url()}),
+    )
+    .await;
     for path in ["/mcp/s/bobs", "/mcp/s/nope", "/mcp/s/Not%20A%20Name"] {
         let resp = app
-            .mcp_post(path, Some(&alice), None, &initialize_body())
+            .mcp_post(path, Some(&alice), None, &initialize("2025-06-18"))
             .await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
         let body: serde_json::Value = resp.json().await.expect("json error");
         assert_eq!(body["error"]["code"], "server_not_found", "{path}");
     }
     let resp = app
-        .mcp_post("/mcp/s/bobs", None, None, &initialize_body())
+        .mcp_post("/mcp/s/bobs", None, None, &initialize("2025-06-18"))
         .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
@@ -101,16 +90,7 @@ async fn a_session_id_of_one_route_is_unknown_on_another() {
     add_fixture(&app, "one").await;
     add_fixture(&app, "two").await;
     let alice = app.user_key("alice").await;
-    let resp = app
-        .mcp_post("/mcp/s/one", Some(&alice), None, &initialize_body())
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let session = resp
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("session id")
-        .to_owned();
+    let (session, _) = start_session(&app, "/mcp/s/one", &alice, "2025-06-18").await;
     for path in ["/mcp/s/two", "/mcp"] {
         let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
         let resp = app
@@ -126,17 +106,15 @@ async fn langchain_config_lists_connected_servers_at_the_gateway_without_secrets
     let app = spawn_app().await;
     let upstream = FixtureHttp::start();
     let alice = app.user_key("alice").await;
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            &alice,
-            json!({
-                "name": "mine", "transport": "streamable_http", "url": upstream.url(),
-                "headers": {"X-Api-Key": "upstream-secret-value"},
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    create_server(
+        &app,
+        &alice,
+        json!({
+            "name": "mine", "transport": "streamable_http", "url": upstream.url(),
+            "headers": {"X-Api-Key": "upstream-secret-value"},
+        }),
+    )
+    .await;
     add_fixture(&app, "idle").await;
 
     let (status, empty) = app.get("/api/v1/session/langchain-config", &alice).await;

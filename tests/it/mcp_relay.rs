@@ -5,7 +5,9 @@
 //! resource updates, call timeouts, and an upstream that dies mid-call.
 //!
 //! The upstream is `mcp-fixture` over stdio with `FIXTURE_RELAY=1`; the
-//! clients are rmcp's, talking to the running app's `/mcp`.
+//! clients are rmcp's, talking to the running app's `/mcp`. A test that must
+//! know a call reached the upstream waits for the fixture's own log line
+//! (`tools/call slow`), which the app logs from the child's stderr.
 
 #![allow(deprecated, reason = "sampling and roots are still part of 2025-11-25")]
 
@@ -13,23 +15,28 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest,
-    CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-    ElicitationCapability, FormElicitationCapability, Implementation, ListRootsResult,
-    ProgressNotificationParam, ProgressToken, ResourceUpdatedNotificationParam, RootsCapabilities,
-    SamplingCapability, ServerResult,
+    CallToolRequest, ClientCapabilities, ClientConfig, ClientRequest, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequestParams, ElicitResult, ElicitationCapability,
+    FormElicitationCapability, Implementation, ListRootsResult, ProgressNotificationParam,
+    ProgressToken, ResourceUpdatedNotificationParam, RootsCapabilities, SamplingCapability,
+    ServerResult,
 };
 use rmcp::service::{
     NotificationContext, PeerRequestOptions, RequestContext, RoleClient, RunningService,
 };
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ClientHandler, ErrorData as McpError, ServiceError, ServiceExt};
+use rmcp::{ClientHandler, ErrorData as McpError, ServiceError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
-use crate::support::upstreams::fixture_stdio;
+use crate::support::log::CapturedLog;
+use crate::support::mcp::{call, mcp_client_with, text_of, tool_names};
+use crate::support::rest::{add_public, connect, fixture_server, session_server};
+
+/// What the fixture logs (at debug level) as it starts a `slow` call.
+const SLOW_CALL_STARTED: &str = "tools/call slow";
+/// How long a call may take to reach the upstream.
+const REACH: Duration = Duration::from_secs(10);
 
 /// What a test client saw arrive from the gateway.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,65 +136,33 @@ impl ClientHandler for TestClient {
 type Client = RunningService<RoleClient, TestClient>;
 
 /// An rmcp client on `/mcp` with `key`, and what it sees.
-async fn mcp_client(
+async fn relay_client(
     app: &TestApp,
     key: &str,
     capable: bool,
 ) -> (Client, mpsc::UnboundedReceiver<Seen>) {
     let (seen, rx) = mpsc::unbounded_channel();
-    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key);
-    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-    let client = TestClient { capable, seen }
-        .serve(transport)
-        .await
-        .expect("MCP handshake with /mcp");
+    let client = mcp_client_with(app, "/mcp", key, TestClient { capable, seen }).await;
     (client, rx)
 }
 
-/// A public stdio server `name` running `mcp-fixture` with the relay tools,
-/// connected for `key`.
+/// A public stdio server `name` running `mcp-fixture` with the relay tools
+/// (and a debug log naming each call), connected for `key`.
 async fn add_and_connect(app: &TestApp, name: &str, key: &str) {
-    let (command, args) = fixture_stdio();
-    let body = json!({
-        "name": name, "transport": "stdio", "command": command, "args": args,
-        "env": {"FIXTURE_RELAY": "1"}, "is_public": true,
-    });
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, body) = app.session_action("connect", name, key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut body = fixture_server(name);
+    body["env"] = json!({"FIXTURE_RELAY": "1", "FIXTURE_LOG": "warn,mcp_fixture=debug"});
+    add_public(app, body).await;
+    connect(app, name, key).await;
 }
 
-/// `name` as `GET /api/v1/session/servers` shows it to `key`.
-async fn session_server(app: &TestApp, key: &str, name: &str) -> Value {
-    let (status, body) = app.get("/api/v1/session/servers", key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|s| s["name"] == name))
-        .cloned()
-        .unwrap_or_else(|| panic!("{name} listed: {body}"))
-}
-
-fn call_params(name: &str, args: Value) -> CallToolRequestParams {
-    let params = CallToolRequestParams::new(name.to_owned());
-    match args {
-        Value::Object(map) => params.with_arguments(map),
-        _ => params,
-    }
-}
-
-/// Calls a tool and returns its first text (panics on an MCP error).
+/// Calls a tool and returns its text and whether it is an error result
+/// (panics on an MCP error).
 async fn call_text(client: &Client, name: &str, args: Value) -> (String, bool) {
     let result = client
-        .call_tool(call_params(name, args))
+        .call_tool(call(name, args))
         .await
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    let content = serde_json::to_value(&result.content).expect("content serializes");
-    (
-        content[0]["text"].as_str().unwrap_or_default().to_owned(),
-        result.is_error == Some(true),
-    )
+    (text_of(&result), result.is_error == Some(true))
 }
 
 /// The `data.code` of a failed call.
@@ -209,7 +184,7 @@ async fn start_call(
     name: &str,
     args: Value,
 ) -> rmcp::service::RequestHandle<RoleClient> {
-    let request = ClientRequest::CallToolRequest(CallToolRequest::new(call_params(name, args)));
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(call(name, args)));
     client
         .peer()
         .send_request_with_option(request, PeerRequestOptions::no_options())
@@ -241,7 +216,7 @@ async fn upstream_progress_arrives_under_the_clients_own_progress_token() {
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, mut seen) = mcp_client(&app, &alice, true).await;
+    let (client, mut seen) = relay_client(&app, &alice, true).await;
 
     let handle = start_call(&client, "fx__progress", json!({"steps": 3})).await;
     let token: ProgressToken = handle.progress_token.clone();
@@ -273,14 +248,17 @@ async fn upstream_progress_arrives_under_the_clients_own_progress_token() {
 
 #[tokio::test]
 async fn cancelling_one_of_two_slow_calls_cancels_only_that_one_upstream() {
+    let log = CapturedLog::default();
+    let _capture = log.install();
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let (client, _seen) = relay_client(&app, &alice, true).await;
 
     let doomed = start_call(&client, "fx__slow", json!({"seconds": 30})).await;
     let survivor = start_call(&client, "fx__slow", json!({"seconds": 1.5})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both calls run upstream before one is cancelled.
+    log.wait_for(SLOW_CALL_STARTED, 2, REACH).await;
     let started = Instant::now();
     doomed
         .cancel(Some("test cancels".into()))
@@ -328,11 +306,13 @@ async fn cancelling_one_of_two_slow_calls_cancels_only_that_one_upstream() {
 
 #[tokio::test]
 async fn sampling_elicitation_and_roots_reach_the_calling_client_and_only_a_capable_one() {
+    let log = CapturedLog::default();
+    let _capture = log.install();
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (capable, _seen) = mcp_client(&app, &alice, true).await;
-    let (plain, _plain_seen) = mcp_client(&app, &alice, false).await;
+    let (capable, _seen) = relay_client(&app, &alice, true).await;
+    let (plain, _plain_seen) = relay_client(&app, &alice, false).await;
 
     let (sampled, is_error) = call_text(&capable, "fx__sample", json!({"prompt": "hello"})).await;
     assert!(!is_error, "{sampled}");
@@ -362,11 +342,13 @@ async fn sampling_elicitation_and_roots_reach_the_calling_client_and_only_a_capa
         );
     }
     // A request outside any call has no caller to go to.
+    let refusals = log.text().matches("no_caller").count();
     let (text, _) = call_text(&capable, "fx__sample_later", json!({})).await;
     assert_eq!(text, "scheduled");
-    // Asking while the request is under way would make that call its caller:
-    // give the fixture (200 ms) ample time first.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Asking for the outcome while the request is under way would make that
+    // call its caller: wait until the app has refused the request (rmcp logs
+    // the error it answers the upstream with).
+    log.wait_for("no_caller", refusals + 1, REACH).await;
     let mut outcome = String::from("pending");
     for _ in 0..40 {
         outcome = call_text(&plain, "fx__later_result", json!({})).await.0;
@@ -387,15 +369,10 @@ async fn an_upstreams_own_list_changed_refreshes_the_tools_and_reaches_open_stre
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, mut seen) = mcp_client(&app, &alice, true).await;
-    let (listener, mut listener_seen) = mcp_client(&app, &alice, false).await;
+    let (client, mut seen) = relay_client(&app, &alice, true).await;
+    let (listener, mut listener_seen) = relay_client(&app, &alice, false).await;
     let before = session_server(&app, &alice, "fx").await;
-    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
-        tools.iter().map(|t| t.name.to_string()).collect()
-    };
-    assert!(
-        !names(client.list_all_tools().await.expect("tools/list")).contains(&"fx__extra".into())
-    );
+    assert!(!tool_names(&client).await.contains(&"fx__extra".into()));
 
     let started = Instant::now();
     let (text, _) = call_text(&client, "fx__notify", json!({"kind": "tools"})).await;
@@ -409,7 +386,7 @@ async fn an_upstreams_own_list_changed_refreshes_the_tools_and_reaches_open_stre
     }
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
-    let listed = names(listener.list_all_tools().await.expect("tools/list"));
+    let listed = tool_names(&listener).await;
     assert!(listed.contains(&"fx__extra".to_owned()), "{listed:?}");
     let (text, _) = call_text(&client, "fx__extra", json!({})).await;
     assert_eq!(text, "extra");
@@ -457,7 +434,7 @@ async fn an_upstreams_own_list_changed_refreshes_the_tools_and_reaches_open_stre
 
     // Bob's session is not told about Alice's upstream.
     let bob = app.user_key("bob").await;
-    let (bob_client, mut bob_seen) = mcp_client(&app, &bob, true).await;
+    let (bob_client, mut bob_seen) = relay_client(&app, &bob, true).await;
     call_text(&client, "fx__notify", json!({"kind": "tools"})).await;
     let nothing = wait_for(&mut bob_seen, Duration::from_millis(500), Some).await;
     assert_eq!(nothing, None, "bob saw alice's change");
@@ -473,10 +450,10 @@ async fn a_slow_upstream_call_times_out_with_upstream_timeout_and_is_cancelled_u
     let app = spawn_app_with(|s| s.upstream.call_timeout_seconds = 1).await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let (client, _seen) = relay_client(&app, &alice, true).await;
     let started = Instant::now();
     let err = client
-        .call_tool(call_params("fx__slow", json!({"seconds": 30})))
+        .call_tool(call("fx__slow", json!({"seconds": 30})))
         .await
         .expect_err("the call times out");
     assert_eq!(error_code(&err), "upstream_timeout");
@@ -504,10 +481,10 @@ async fn an_upstream_that_dies_mid_call_fails_that_call_and_the_session_keeps_wo
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
     add_and_connect(&app, "fy", &alice).await;
-    let (client, mut seen) = mcp_client(&app, &alice, true).await;
+    let (client, mut seen) = relay_client(&app, &alice, true).await;
 
     let err = client
-        .call_tool(call_params("fx__die", json!({})))
+        .call_tool(call("fx__die", json!({})))
         .await
         .expect_err("the call fails");
     let code = error_code(&err);
@@ -539,13 +516,7 @@ async fn an_upstream_that_dies_mid_call_fails_that_call_and_the_session_keeps_wo
     })
     .await
     .expect("the session's streams hear that fx's tools are gone");
-    let listed: Vec<String> = client
-        .list_all_tools()
-        .await
-        .expect("tools/list")
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let listed = tool_names(&client).await;
     assert!(listed.iter().all(|n| n.starts_with("fy__")), "{listed:?}");
     let (text, _) = call_text(&client, "fy__echo", json!({"text": "still here"})).await;
     assert_eq!(text, "still here");
@@ -553,8 +524,7 @@ async fn an_upstream_that_dies_mid_call_fails_that_call_and_the_session_keeps_wo
     assert_eq!(live, 1, "the dead link's slot was closed");
 
     // Connecting again brings it back.
-    let (status, body) = app.session_action("connect", "fx", &alice).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    connect(&app, "fx", &alice).await;
     let (text, _) = call_text(&client, "fx__echo", json!({"text": "back"})).await;
     assert_eq!(text, "back");
     client.cancel().await.expect("client closes");
@@ -563,12 +533,14 @@ async fn an_upstream_that_dies_mid_call_fails_that_call_and_the_session_keeps_wo
 
 #[tokio::test]
 async fn disconnecting_during_a_call_ends_the_call_and_leaves_the_server_disconnected() {
+    let log = CapturedLog::default();
+    let _capture = log.install();
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     add_and_connect(&app, "fx", &alice).await;
-    let (client, _seen) = mcp_client(&app, &alice, true).await;
+    let (client, _seen) = relay_client(&app, &alice, true).await;
     let running = start_call(&client, "fx__slow", json!({"seconds": 30})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    log.wait_for(SLOW_CALL_STARTED, 1, REACH).await;
     let (status, body) = app.session_action("disconnect", "fx", &alice).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let err = tokio::time::timeout(Duration::from_secs(10), running.await_response())

@@ -5,9 +5,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::mcp_endpoint::{add_fixture, connect};
-use crate::mcp_versions::{exchange, initialize, names, post};
 use crate::support::app::{TestApp, replicas_with};
+use crate::support::mcp::{SESSION_REVISION, exchange, names_in, open_session, post, post_at};
+use crate::support::rest::{add_fixture, connect};
 
 /// Two apps on one PostgreSQL catalog and one Redis key prefix.
 async fn replicas() -> (TestApp, TestApp, String) {
@@ -23,23 +23,14 @@ async fn an_mcp_session_opened_on_one_replica_is_served_by_the_other() {
     let bob = a.user_key("bob").await;
     connect(&a, "fx", &alice).await;
 
-    let (status, session, init) =
-        exchange(post(&a, &alice, None, None, &initialize("2025-11-25"))).await;
-    assert_eq!(status, StatusCode::OK, "{init}");
-    let session = session.expect("a session id");
-    let version = Some("2025-11-25");
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let resp = post(&a, &alice, Some(&session), version, &initialized)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let session = open_session(&a, "/mcp", &alice).await;
+    let version = Some(SESSION_REVISION);
 
     // B never saw the handshake; it restores the session from Redis.
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
     let (status, _, listed) = exchange(post(&b, &alice, Some(&session), version, &list)).await;
     assert_eq!(status, StatusCode::OK, "{listed}");
-    let listed = names(&listed);
+    let listed = names_in(&listed["result"]["tools"]);
     assert!(listed.contains(&"fx__echo".to_owned()), "{listed:?}");
     let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
                       "params": {"name": "fx__echo", "arguments": {"text": "on b"}}});
@@ -81,14 +72,7 @@ async fn an_mcp_session_opened_on_one_replica_is_served_by_the_other() {
         assert_eq!(body["error"]["code"], "session_not_found");
     }
     // The id belongs to `/mcp`: the per-server route does not know it.
-    let resp = b
-        .client
-        .post(b.url("/mcp/s/fx"))
-        .bearer_auth(&alice)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&list)
+    let resp = post_at(&b, "/mcp/s/fx", &alice, Some(&session), version, &list)
         .send()
         .await
         .expect("sent");

@@ -14,128 +14,16 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
-use crate::mcp_endpoint::{add_fixture, connect};
-use crate::support::app::{TestApp, spawn_app};
-
-/// The stateless revision.
-const MODERN: &str = "2026-07-28";
-
-/// A POST to `/mcp` as `key`, with an optional session id and
-/// `MCP-Protocol-Version` header.
-pub(crate) fn post(
-    app: &TestApp,
-    key: &str,
-    session: Option<&str>,
-    version: Option<&str>,
-    body: &Value,
-) -> reqwest::RequestBuilder {
-    let mut req = app
-        .client
-        .post(app.url("/mcp"))
-        .bearer_auth(key)
-        .header("accept", "application/json, text/event-stream")
-        .json(body);
-    if let Some(session) = session {
-        req = req.header("mcp-session-id", session);
-    }
-    if let Some(version) = version {
-        req = req.header("mcp-protocol-version", version);
-    }
-    if version == Some(MODERN) {
-        // The 2026-07-28 standard headers (SEP-2243) repeat the method and,
-        // for tools/call, the tool name.
-        if let Some(method) = body["method"].as_str() {
-            req = req.header("mcp-method", method);
-        }
-        if let Some(name) = body["params"]["name"].as_str() {
-            req = req.header("mcp-name", name);
-        }
-    }
-    req
-}
-
-/// The JSON-RPC messages of a response body, whether it is one JSON object
-/// or an SSE stream of `data:` lines.
-fn messages(content_type: &str, body: &str) -> Vec<Value> {
-    if content_type.starts_with("application/json") {
-        return vec![serde_json::from_str(body).expect("a JSON body")];
-    }
-    body.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str(data.trim()).ok())
-        .collect()
-}
-
-/// Sends `req` and returns the status, the session id header and the
-/// JSON-RPC response (the message with an `id`, or `Null`).
-pub(crate) async fn exchange(req: reqwest::RequestBuilder) -> (StatusCode, Option<String>, Value) {
-    let resp = req.send().await.expect("sent");
-    let status = resp.status();
-    let session = resp
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = resp.text().await.expect("body");
-    let answer = messages(&content_type, &body)
-        .into_iter()
-        .find(|m| m.get("id").is_some_and(|id| !id.is_null()) && m.get("method").is_none())
-        .unwrap_or(Value::Null);
-    (status, session, answer)
-}
-
-pub(crate) fn initialize(version: &str) -> Value {
-    json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": version,
-            "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "0"}
-        }
-    })
-}
-
-/// The per-request `_meta` the 2026-07-28 revision requires.
-fn modern_meta() -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {}
-    })
-}
-
-pub(crate) fn names(list: &Value) -> Vec<String> {
-    let mut names: Vec<String> = list["result"]["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|t| t["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-/// An app with the fixture connected for a fresh user; returns the user's key.
-async fn app_with_fixture() -> (TestApp, String) {
-    let app = spawn_app().await;
-    add_fixture(&app, "fx").await;
-    let alice = app.user_key("alice").await;
-    connect(&app, "fx", &alice).await;
-    (app, alice)
-}
+use crate::support::app::spawn_app;
+use crate::support::mcp::{
+    STATELESS_REVISION as MODERN, call, complete_handshake, exchange, names_in, post,
+    start_session, stateless_meta, text_of,
+};
+use crate::support::rest::{add_fixture, app_with_connected_fixture, connect};
 
 #[tokio::test]
 async fn initialize_era_clients_get_their_own_version_and_namespaced_tools() {
-    let (app, alice) = app_with_fixture().await;
+    let (app, alice) = app_with_connected_fixture().await;
     for (asked, answered) in [
         ("2025-03-26", "2025-03-26"),
         ("2025-06-18", "2025-06-18"),
@@ -144,25 +32,17 @@ async fn initialize_era_clients_get_their_own_version_and_namespaced_tools() {
         // that still has an initialize handshake.
         ("2099-01-01", "2025-11-25"),
     ] {
-        let (status, session, init) =
-            exchange(post(&app, &alice, None, None, &initialize(asked))).await;
-        assert_eq!(status, StatusCode::OK, "{asked}: {init}");
+        let (session, init) = start_session(&app, "/mcp", &alice, asked).await;
         assert_eq!(
             init["result"]["protocolVersion"], answered,
             "{asked}: {init}"
         );
-        let session = session.expect("a session id");
-        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let resp = post(&app, &alice, Some(&session), Some(answered), &initialized)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(resp.status(), StatusCode::ACCEPTED, "{asked}");
+        complete_handshake(&app, "/mcp", &alice, &session, answered).await;
         let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
         let (status, _, listed) =
             exchange(post(&app, &alice, Some(&session), Some(answered), &list)).await;
         assert_eq!(status, StatusCode::OK, "{asked}: {listed}");
-        let names = names(&listed);
+        let names = names_in(&listed["result"]["tools"]);
         assert!(names.contains(&"fx__echo".to_owned()), "{asked}: {names:?}");
         assert!(names.iter().all(|n| n.starts_with("fx__")), "{names:?}");
         let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
@@ -177,9 +57,8 @@ async fn initialize_era_clients_get_their_own_version_and_namespaced_tools() {
 
 #[tokio::test]
 async fn a_session_request_with_a_wrong_protocol_version_header_is_refused() {
-    let (app, alice) = app_with_fixture().await;
-    let (_, session, _) = exchange(post(&app, &alice, None, None, &initialize("2025-06-18"))).await;
-    let session = session.expect("a session id");
+    let (app, alice) = app_with_connected_fixture().await;
+    let (session, _) = start_session(&app, "/mcp", &alice, "2025-06-18").await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
     let resp = post(&app, &alice, Some(&session), Some("1999-01-01"), &list)
         .send()
@@ -191,9 +70,9 @@ async fn a_session_request_with_a_wrong_protocol_version_header_is_refused() {
 
 #[tokio::test]
 async fn stateless_clients_discover_list_and_call_without_a_session() {
-    let (app, alice) = app_with_fixture().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
-                          "params": {"_meta": modern_meta()}});
+                          "params": {"_meta": stateless_meta()}});
     let (status, session, found) =
         exchange(post(&app, &alice, None, Some(MODERN), &discover)).await;
     assert_eq!(status, StatusCode::OK, "{found}");
@@ -208,14 +87,17 @@ async fn stateless_clients_discover_list_and_call_without_a_session() {
     );
 
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
-                      "params": {"_meta": modern_meta()}});
+                      "params": {"_meta": stateless_meta()}});
     let (status, _, listed) = exchange(post(&app, &alice, None, Some(MODERN), &list)).await;
     assert_eq!(status, StatusCode::OK, "{listed}");
-    assert!(names(&listed).contains(&"fx__echo".to_owned()), "{listed}");
+    assert!(
+        names_in(&listed["result"]["tools"]).contains(&"fx__echo".to_owned()),
+        "{listed}"
+    );
 
     let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
                       "params": {"name": "fx__echo", "arguments": {"text": "modern"},
-                                 "_meta": modern_meta()}});
+                                 "_meta": stateless_meta()}});
     let (status, _, called) = exchange(post(&app, &alice, None, Some(MODERN), &call)).await;
     assert_eq!(status, StatusCode::OK, "{called}");
     assert_eq!(called["result"]["content"][0]["text"], "modern", "{called}");
@@ -225,7 +107,7 @@ async fn stateless_clients_discover_list_and_call_without_a_session() {
     let bob = app.user_key("bob").await;
     let (status, _, listed) = exchange(post(&app, &bob, None, Some(MODERN), &list)).await;
     assert_eq!(status, StatusCode::OK, "{listed}");
-    assert!(names(&listed).is_empty(), "{listed}");
+    assert!(names_in(&listed["result"]["tools"]).is_empty(), "{listed}");
     let resp = app
         .client
         .post(app.url("/mcp"))
@@ -241,9 +123,9 @@ async fn stateless_clients_discover_list_and_call_without_a_session() {
 
 #[tokio::test]
 async fn a_stateless_request_without_the_standard_headers_is_refused() {
-    let (app, alice) = app_with_fixture().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
-                      "params": {"_meta": modern_meta()}});
+                      "params": {"_meta": stateless_meta()}});
     let resp = app
         .client
         .post(app.url("/mcp"))
@@ -262,7 +144,7 @@ async fn a_stateless_request_without_the_standard_headers_is_refused() {
 
 #[tokio::test]
 async fn a_stateless_request_without_the_required_meta_is_refused() {
-    let (app, alice) = app_with_fixture().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
                       "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": MODERN}}});
     let (status, _, answer) = exchange(post(&app, &alice, None, Some(MODERN), &list)).await;
@@ -278,7 +160,7 @@ async fn a_subscriptions_listen_stream_receives_tools_list_changed() {
     let alice = app.user_key("alice").await;
     let listen = json!({"jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
                         "params": {"notifications": {"toolsListChanged": true},
-                                   "_meta": modern_meta()}});
+                                   "_meta": stateless_meta()}});
     let resp = post(&app, &alice, None, Some(MODERN), &listen)
         .send()
         .await
@@ -313,7 +195,7 @@ async fn a_subscriptions_listen_stream_receives_tools_list_changed() {
 #[tokio::test]
 async fn rmcp_clients_negotiate_2025_11_25_by_default_and_2026_07_28_with_discover() {
     use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
-    let (app, alice) = app_with_fixture().await;
+    let (app, alice) = app_with_connected_fixture().await;
     let transport = |key: &str| {
         let config =
             StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key);
@@ -339,10 +221,10 @@ async fn rmcp_clients_negotiate_2025_11_25_by_default_and_2026_07_28_with_discov
     let tools = modern.list_all_tools().await.expect("tools");
     assert_eq!(tools.len(), 7);
     let echoed = modern
-        .call_tool(crate::mcp_endpoint::call("fx__echo", json!({"text": "hi"})))
+        .call_tool(call("fx__echo", json!({"text": "hi"})))
         .await
         .expect("echo");
-    assert_eq!(crate::mcp_endpoint::text_of(&echoed), "hi");
+    assert_eq!(text_of(&echoed), "hi");
     modern.cancel().await.expect("closed");
     app.stop().await;
 }

@@ -6,15 +6,13 @@
 //! just saved, so no refresh token is ever spent twice, every call
 //! succeeds and the user is never asked to authorize again.
 
-use reqwest::StatusCode;
-use rmcp::service::{RoleClient, RunningService};
-use serde_json::{Value, json};
+use rmcp::service::{Peer, RoleClient};
+use serde_json::json;
 
-use crate::mcp_endpoint::{call, mcp_client_at};
 use crate::support::app::{TestApp, replicas_with};
-use crate::support::oauth_fixture::{
-    OAuthFixture, add_oauth_server, authorize_through, oauth_field,
-};
+use crate::support::mcp::{call, mcp_client};
+use crate::support::oauth::{OAuthFixture, add_oauth_server, authorize_through, oauth_field};
+use crate::support::rest::connect;
 
 /// Rounds of "every access token dies, then both replicas call at once".
 const ROUNDS: usize = 5;
@@ -26,7 +24,7 @@ async fn replicas() -> (TestApp, TestApp) {
 }
 
 /// `whoami` through `client`: the OAuth user the upstream saw, or why not.
-async fn whoami(client: &RunningService<RoleClient, ()>, tool: &str) -> Result<String, String> {
+async fn whoami(client: &Peer<RoleClient>, tool: &str) -> Result<String, String> {
     let result = client
         .call_tool(call(tool, json!({})))
         .await
@@ -41,24 +39,6 @@ async fn whoami(client: &RunningService<RoleClient, ()>, tool: &str) -> Result<S
         .ok_or_else(|| format!("no oauth_user: {seen}"))
 }
 
-/// The fixture's `/admin/refreshes`: `(granted, rejected)`.
-async fn refreshes(fx: &OAuthFixture) -> (u64, u64) {
-    let body: Value = reqwest::get(fx.admin_url("refreshes"))
-        .await
-        .expect("refresh counts requested")
-        .json()
-        .await
-        .expect("JSON refresh counts");
-    let count = |k: &str| body[k].as_u64().unwrap_or_else(|| panic!("{k}: {body}"));
-    (count("granted"), count("rejected"))
-}
-
-/// `user` authorizes `server` starting on `app`: `oauth_required`, approval
-/// at the fixture, then the gateway's callback.
-async fn authorize(app: &TestApp, server: &str, key: &str, user: &str) {
-    authorize_through(app, server, key, user).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_refreshing_one_users_rotating_tokens_at_once_never_spend_one_twice() {
     let fx = OAuthFixture::start_with_env(&[("FIXTURE_OAUTH_REFRESH_DELAY_MS", "300")]);
@@ -66,27 +46,26 @@ async fn replicas_refreshing_one_users_rotating_tokens_at_once_never_spend_one_t
     let name = "oauthfx";
     add_oauth_server(&a, &fx, name).await;
     let alice = a.user_key("alice").await;
-    authorize(&a, name, &alice, "alice").await;
+    authorize_through(&a, name, &alice, "alice").await;
     for app in [&a, &b] {
-        let (status, body) = app.session_action("connect", name, &alice).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        connect(app, name, &alice).await;
     }
 
     let tool = format!("{name}__whoami");
-    let on_a = mcp_client_at(&a, "/mcp", &alice).await;
-    let on_b = mcp_client_at(&b, "/mcp", &alice).await;
+    let on_a = mcp_client(&a, "/mcp", &alice).await;
+    let on_b = mcp_client(&b, "/mcp", &alice).await;
     for client in [&on_a, &on_b] {
         assert_eq!(whoami(client, &tool).await.as_deref(), Ok("alice"));
     }
-    assert_eq!(refreshes(&fx).await, (0, 0));
+    assert_eq!(fx.refreshes().await, (0, 0));
 
     for round in 1..=ROUNDS {
-        let (granted_before, _) = refreshes(&fx).await;
+        let (granted_before, _) = fx.refreshes().await;
         fx.expire_access_tokens().await;
         let (seen_a, seen_b) = tokio::join!(whoami(&on_a, &tool), whoami(&on_b, &tool));
         assert_eq!(seen_a.as_deref(), Ok("alice"), "round {round}, replica A");
         assert_eq!(seen_b.as_deref(), Ok("alice"), "round {round}, replica B");
-        let (granted, rejected) = refreshes(&fx).await;
+        let (granted, rejected) = fx.refreshes().await;
         assert_eq!(
             rejected, 0,
             "round {round}: a refresh token was spent twice"

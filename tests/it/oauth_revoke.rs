@@ -8,52 +8,21 @@
 //! rmcp's own OAuth client, so a failure in the others points at the gateway.
 
 use reqwest::StatusCode;
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::service::{Peer, RoleClient};
 use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
 use serde_json::{Value, json};
 
-use crate::mcp_endpoint::{call, initialize_body, mcp_client_at};
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
-use crate::support::oauth_fixture::{
-    OAuthFixture, add_oauth_server, approve, authorize_through, oauth_field,
+use crate::support::mcp::mcp_client;
+use crate::support::oauth::{
+    OAuthFixture, add_oauth_server, approve, authorize_through, bearer, oauth_field, whoami,
 };
-
-/// The fixture's `/admin/counters`.
-async fn counters(fx: &OAuthFixture) -> Value {
-    let resp = reqwest::get(fx.admin_url("counters"))
-        .await
-        .expect("counters requested");
-    assert_eq!(resp.status(), StatusCode::OK, "GET /admin/counters");
-    resp.json().await.expect("JSON counters")
-}
+use crate::support::rest::{connect, disconnect};
 
 /// The status of an `initialize` sent straight to the fixture's `/mcp` with
 /// `token`.
 async fn upstream_status(fx: &OAuthFixture, token: &str) -> StatusCode {
-    reqwest::Client::new()
-        .post(fx.mcp_url())
-        .bearer_auth(token)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&initialize_body())
-        .send()
-        .await
-        .expect("request to the fixture sent")
-        .status()
-}
-
-/// A form POST to the fixture's revocation endpoint: its status.
-async fn revoke_at(fx: &OAuthFixture, form: &[(&str, &str)]) -> StatusCode {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    reqwest::Client::new()
-        .post(format!("{}/revoke", fx.origin()))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("revocation sent")
-        .status()
+    fx.mcp_status(Some(token)).await.0
 }
 
 #[tokio::test]
@@ -99,13 +68,13 @@ async fn the_oauth_fixture_revokes_a_refresh_token_with_its_grants_access_tokens
 
     let hint = ("token_type_hint", "refresh_token");
     assert_eq!(
-        revoke_at(&fx, &[("token", refresh), hint]).await,
+        fx.revoke(&[("token", refresh), hint]).await,
         StatusCode::UNAUTHORIZED,
         "a client must name itself"
     );
     let client = ("client_id", client_id.as_str());
     assert_eq!(
-        revoke_at(&fx, &[("token", refresh), hint, client]).await,
+        fx.revoke(&[("token", refresh), hint, client]).await,
         StatusCode::OK
     );
     assert_eq!(
@@ -118,15 +87,15 @@ async fn the_oauth_fixture_revokes_a_refresh_token_with_its_grants_access_tokens
     // Already invalid, or never issued: 200 all the same (RFC 7009 §2.2).
     let access_hint = ("token_type_hint", "access_token");
     assert_eq!(
-        revoke_at(&fx, &[("token", access), access_hint, client]).await,
+        fx.revoke(&[("token", access), access_hint, client]).await,
         StatusCode::OK
     );
     assert_eq!(
-        revoke_at(&fx, &[("token", "fxat_never-issued"), client]).await,
+        fx.revoke(&[("token", "fxat_never-issued"), client]).await,
         StatusCode::OK
     );
     assert_eq!(
-        counters(&fx).await["revocations"],
+        fx.counters().await["revocations"],
         json!({"refresh_token": 1, "access_token": 1, "unknown": 1})
     );
 }
@@ -141,19 +110,10 @@ async fn authorize(app: &TestApp, id: &str, key: &str, user: &str) {
 
 /// The bearer token the upstream saw on a `whoami` call through `client`,
 /// checking it belongs to `user`.
-async fn token_seen(client: &RunningService<RoleClient, ()>, tool: &str, user: &str) -> String {
-    let result = client
-        .call_tool(call(tool, json!({})))
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"));
-    assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-    let seen = result.structured_content.expect("whoami answers JSON");
+async fn token_seen(client: &Peer<RoleClient>, tool: &str, user: &str) -> String {
+    let seen = whoami(client, tool).await;
     assert_eq!(seen["oauth_user"], user, "{seen}");
-    seen["authorization"]
-        .as_str()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or_else(|| panic!("no bearer token reached the upstream: {seen}"))
-        .to_owned()
+    bearer(&seen)
 }
 
 /// `DELETE /api/v1/servers/{id}/oauth` as `key` must answer 204.
@@ -174,18 +134,18 @@ async fn forgetting_an_authorization_revokes_the_users_tokens_upstream_and_no_on
     authorize(&app, &id, &alice, "alice").await;
     authorize(&app, &id, &bob, "bob").await;
     let tool = "revokefx__whoami";
-    let alice_mcp = mcp_client_at(&app, "/mcp", &alice).await;
-    let bob_mcp = mcp_client_at(&app, "/mcp", &bob).await;
+    let alice_mcp = mcp_client(&app, "/mcp", &alice).await;
+    let bob_mcp = mcp_client(&app, "/mcp", &bob).await;
     let alice_token = token_seen(&alice_mcp, tool, "alice").await;
     let bob_token = token_seen(&bob_mcp, tool, "bob").await;
     assert_eq!(
-        counters(&fx).await["revocations"],
+        fx.counters().await["revocations"],
         json!({"refresh_token": 0, "access_token": 0, "unknown": 0})
     );
 
     forget(&app, &id, &alice).await;
     assert_eq!(
-        counters(&fx).await["revocations"],
+        fx.counters().await["revocations"],
         json!({"refresh_token": 1, "access_token": 1, "unknown": 0}),
         "alice's refresh token, then her access token"
     );
@@ -207,7 +167,7 @@ async fn forgetting_an_authorization_revokes_the_users_tokens_upstream_and_no_on
     assert_eq!(token_seen(&bob_mcp, tool, "bob").await, bob_token);
     assert_eq!(upstream_status(&fx, &bob_token).await, StatusCode::OK);
     assert_eq!(
-        counters(&fx).await["revocations"],
+        fx.counters().await["revocations"],
         json!({"refresh_token": 1, "access_token": 1, "unknown": 0}),
         "none of bob's tokens was revoked"
     );
@@ -223,13 +183,13 @@ async fn without_a_revocation_endpoint_forgetting_deletes_the_tokens_locally_onl
     let id = add_oauth_server(&app, &fx, "norevoke").await;
     let alice = app.user_key("alice").await;
     authorize(&app, &id, &alice, "alice").await;
-    let alice_mcp = mcp_client_at(&app, "/mcp", &alice).await;
+    let alice_mcp = mcp_client(&app, "/mcp", &alice).await;
     let token = token_seen(&alice_mcp, "norevoke__whoami", "alice").await;
 
     forget(&app, &id, &alice).await;
     assert_eq!(oauth_field(&app, &alice, &id).await, "required");
     assert_eq!(
-        counters(&fx).await["revocations"],
+        fx.counters().await["revocations"],
         json!({"refresh_token": 0, "access_token": 0, "unknown": 0}),
         "nothing was sent to an endpoint the metadata does not advertise"
     );
@@ -262,7 +222,7 @@ async fn when_the_authorization_server_is_down_forgetting_still_deletes_the_toke
 
 /// The fixture's metadata documents served so far.
 async fn metadata_requests(fx: &OAuthFixture) -> (u64, u64) {
-    let served = counters(fx).await["metadata_requests"].clone();
+    let served = fx.counters().await["metadata_requests"].clone();
     let count = |kind: &str| {
         served[kind]
             .as_u64()
@@ -273,11 +233,8 @@ async fn metadata_requests(fx: &OAuthFixture) -> (u64, u64) {
 
 /// Disconnects and connects server `id` for `key`: one link open.
 async fn reopen(app: &TestApp, id: &str, key: &str) {
-    let (status, body) = app.session_action("disconnect", id, key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app.session_action("connect", id, key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "CONNECTED", "{body}");
+    disconnect(app, id, key).await;
+    connect(app, id, key).await;
 }
 
 #[tokio::test]

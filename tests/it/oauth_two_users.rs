@@ -7,50 +7,23 @@
 //! The first tests check the fixture itself with rmcp's own OAuth client and
 //! raw requests, so a failure in the two-users test points at the gateway.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
-use rmcp::ServiceExt;
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{AuthorizationRequest, OAuthState};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
-use crate::mcp_endpoint::{call, mcp_client_at};
-use crate::support::app::{TestApp, code, spawn_app};
-use crate::support::oauth_fixture::{
-    OAuthFixture, add_oauth_server, approve, follow_to_callback, oauth_field,
+use crate::support::app::{TestApp, spawn_app};
+use crate::support::log::CapturedLog;
+use crate::support::mcp::{Client, mcp_client, mcp_client_over};
+use crate::support::oauth::{
+    OAuthFixture, add_oauth_server, approve, bearer, finish_authorization, oauth_field,
+    oauth_required, whoami,
 };
+use crate::support::rest::connect;
 
-/// An MCP client straight to `url` with `Authorization: Bearer {token}`.
-async fn upstream_client(url: &str, token: &str) -> RunningService<RoleClient, ()> {
-    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(token);
-    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-    ().serve(transport)
-        .await
-        .expect("MCP handshake with the fixture")
-}
-
-/// `whoami`'s structured output through `client` (`tool`: its full name).
-async fn whoami(client: &RunningService<RoleClient, ()>, tool: &str) -> Value {
-    let result = client
-        .call_tool(call(tool, json!({})))
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"));
-    assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
-    result.structured_content.expect("whoami answers JSON")
-}
-
-/// The bearer token a `whoami` answer saw.
-fn bearer(seen: &Value) -> String {
-    let header = seen["authorization"].as_str().unwrap_or_default();
-    header
-        .strip_prefix("Bearer ")
-        .unwrap_or_else(|| panic!("no bearer token reached the upstream: {seen}"))
-        .to_owned()
+/// An MCP client straight to the fixture at `url` with `token`.
+async fn upstream_client(url: &str, token: &str) -> Client {
+    mcp_client_over(reqwest::Client::new(), url, Some(token)).await
 }
 
 #[tokio::test]
@@ -60,15 +33,9 @@ async fn the_oauth_fixture_completes_a_flow_with_rmcps_own_oauth_client() {
 
     // Unauthenticated: 401 pointing at the RFC 9728 metadata, which names
     // the MCP URL and the fixture as its authorization server.
-    let resp = http
-        .post(fx.mcp_url())
-        .header("Accept", "application/json, text/event-stream")
-        .json(&crate::mcp_endpoint::initialize_body())
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let challenge = resp.headers()["www-authenticate"].to_str().expect("ascii");
+    let (status, challenge) = fx.mcp_status(None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let challenge = challenge.expect("a WWW-Authenticate challenge");
     let metadata_url = format!("{}/.well-known/oauth-protected-resource/mcp", fx.origin());
     assert_eq!(
         challenge,
@@ -119,16 +86,9 @@ async fn the_oauth_fixture_completes_a_flow_with_rmcps_own_oauth_client() {
 
     // Expired access token: 401 with `invalid_token`; one refresh fixes it.
     fx.expire_access_tokens().await;
-    let resp = http
-        .post(fx.mcp_url())
-        .bearer_auth(&token)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&crate::mcp_endpoint::initialize_body())
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let challenge = resp.headers()["www-authenticate"].to_str().expect("ascii");
+    let (status, challenge) = fx.mcp_status(Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let challenge = challenge.expect("a WWW-Authenticate challenge");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     manager.refresh_token().await.expect("refresh");
     let fresh = manager.get_access_token().await.expect("access token");
@@ -148,22 +108,6 @@ async fn the_oauth_fixture_completes_a_flow_with_rmcps_own_oauth_client() {
         "two access and two refresh tokens: {issued:?}"
     );
     assert!(issued.contains(&token) && issued.contains(&fresh));
-}
-
-/// A form POST to the fixture's token endpoint: status and JSON body.
-async fn token_request(fx: &OAuthFixture, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let resp = reqwest::Client::new()
-        .post(format!("{}/token", fx.origin()))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("sent");
-    let status = resp.status();
-    (status, resp.json().await.expect("JSON"))
 }
 
 #[tokio::test]
@@ -238,7 +182,7 @@ async fn the_oauth_fixture_enforces_pkce_single_use_codes_and_refresh_rotation()
         let fx = &fx;
         async move {
             let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            token_request(fx, &pairs).await
+            fx.token_request(&pairs).await
         }
     };
     // A wrong verifier burns the code (single use), as does a right one.
@@ -295,57 +239,10 @@ async fn the_oauth_fixture_enforces_pkce_single_use_codes_and_refresh_rotation()
     );
 }
 
-/// Everything `tracing` records on this thread, at debug level, in memory.
-#[derive(Clone, Default)]
-struct CapturedLog(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLog {
-    /// Records this thread's events until the guard drops. `#[tokio::test]`
-    /// runs the app's tasks on the test's thread, so this is the app's log.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "debug,h2=info,hyper=info,hyper_util=info,rustls=info",
-            ))
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Write for CapturedLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = self.0.lock() {
-            log.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `POST /api/v1/servers/{id}/connect` must answer `oauth_required` with an
 /// authorization URL at the fixture; returns that URL.
 async fn expect_oauth_required(app: &TestApp, id: &str, key: &str, fx: &OAuthFixture) -> String {
-    let (status, body) = app.session_action("connect", id, key).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::FORBIDDEN, "oauth_required"),
-        "{body}"
-    );
-    let url = body["error"]["authorization_url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no authorization_url: {body}"))
-        .to_owned();
+    let url = oauth_required(app, id, key).await;
     assert!(
         url.starts_with(&format!("{}/authorize?", fx.origin())),
         "{url}"
@@ -354,14 +251,10 @@ async fn expect_oauth_required(app: &TestApp, id: &str, key: &str, fx: &OAuthFix
 }
 
 /// The end user's browser: approve at the fixture as `user`, then follow the
-/// redirect to the gateway's callback (no `Authorization` header).
+/// redirect to the gateway's callback (no `Authorization` header), which
+/// connected `server`.
 async fn complete(app: &TestApp, authorization_url: &str, user: &str, server: &str) {
-    let (callback, status, body) = follow_to_callback(authorization_url, user).await;
-    assert!(
-        callback.starts_with(&app.url("/oauth/callback?")),
-        "the authorization server sends {user} back to the gateway: {callback}"
-    );
-    assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
+    let body = finish_authorization(app, authorization_url, user).await;
     assert_eq!(body["server"], server, "{body}");
     // The API notes say `connected`; connection statuses elsewhere are `CONNECTED`.
     assert!(
@@ -391,14 +284,13 @@ async fn two_users_authorize_one_oauth_server_and_each_reaches_it_with_their_own
     complete(&app, &bob_url, "bob", name).await;
     complete(&app, &alice_url, "alice", name).await;
     for key in [&alice, &bob] {
-        let (status, body) = app.session_action("connect", &id, key).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        connect(&app, &id, key).await;
         assert_eq!(oauth_field(&app, key, name).await, "authorized");
     }
 
     let tool = format!("{name}__whoami");
-    let alice_mcp = mcp_client_at(&app, "/mcp", &alice).await;
-    let bob_mcp = mcp_client_at(&app, "/mcp", &bob).await;
+    let alice_mcp = mcp_client(&app, "/mcp", &alice).await;
+    let bob_mcp = mcp_client(&app, "/mcp", &bob).await;
     let seen_by_alice = whoami(&alice_mcp, &tool).await;
     let seen_by_bob = whoami(&bob_mcp, &tool).await;
     assert_eq!(seen_by_alice["oauth_user"], "alice", "{seen_by_alice}");
@@ -438,8 +330,7 @@ async fn two_users_authorize_one_oauth_server_and_each_reaches_it_with_their_own
     assert_eq!(oauth_field(&app, &alice, name).await, "authorized");
     let still_alice = whoami(&alice_mcp, &tool).await;
     assert_eq!(still_alice["oauth_user"], "alice", "{still_alice}");
-    let (status, body) = app.session_action("connect", &id, &alice).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    connect(&app, &id, &alice).await;
 
     // No token the authorization server issued is stored or logged in clear.
     let issued = fx.issued_tokens().await;

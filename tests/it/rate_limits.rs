@@ -6,12 +6,13 @@
 //! a few requests" rather than "limited at exactly request N": a slow machine
 //! may refill a token between two requests.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode, header};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
+use crate::support::mcp::initialize;
 
 /// Users: 1 request/s, burst 3. Admins: 1 request/s, burst 5.
 async fn limited_app() -> TestApp {
@@ -36,22 +37,8 @@ async fn rest(app: &TestApp, key: &str) -> Response {
 
 /// An MCP `initialize` POST to `path` with `key`.
 async fn mcp(app: &TestApp, path: &str, key: &str) -> Response {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "rate-limit-test", "version": "1"},
-        },
-    });
-    app.client
-        .post(app.url(path))
-        .bearer_auth(key)
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .json(&body)
-        .send()
+    app.mcp_post(path, Some(key), None, &initialize("2025-06-18"))
         .await
-        .expect("request sent")
 }
 
 /// The `Retry-After` seconds and the error code of a 429.
@@ -121,11 +108,24 @@ async fn a_user_past_their_burst_gets_429_with_retry_after_on_rest_and_mcp() {
     assert_eq!(mcp(&app, "/mcp", &bob).await.status(), StatusCode::OK);
     assert_eq!(rest(&app, &app.admin_key).await.status(), StatusCode::OK);
 
-    // After waiting Retry-After (plus a margin), alice passes again.
+    // Within Retry-After (plus a margin), alice passes again. Refused
+    // requests take no token, so asking meanwhile does not delay her.
     let (limited, _) = until_limited(2, || rest(&app, &alice)).await;
+    let limited_at = Instant::now();
     let (retry_after, _) = rate_limited(limited).await;
-    tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(300)).await;
-    assert_eq!(rest(&app, &alice).await.status(), StatusCode::OK);
+    let by = limited_at + Duration::from_secs(retry_after) + Duration::from_millis(300);
+    loop {
+        let status = rest(&app, &alice).await.status();
+        if status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            Instant::now() < by,
+            "alice is still limited {retry_after} s (and 300 ms) after her 429"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

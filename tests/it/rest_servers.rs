@@ -4,21 +4,16 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, code, spawn_app};
+use crate::support::rest::create_server;
 
 fn http_server(name: &str) -> Value {
     json!({"name": name, "transport": "streamable_http", "url": "https://mcp.example.com/mcp?v=1"})
 }
 
-async fn create(app: &TestApp, key: &str, body: Value) -> Value {
-    let (status, server) = app.post("/api/v1/servers", key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{server}");
-    server
-}
-
 #[tokio::test]
 async fn a_server_round_trips_with_secrets_shown_as_stars() {
     let app = spawn_app().await;
-    let server = create(&app, &app.admin_key, json!({
+    let server = create_server(&app, &app.admin_key, json!({
         "name": "github", "title": "GitHub", "transport": "sse", "url": "https://api.example.com/sse?foo=1",
         "query_params": {"bar": "2"}, "headers": {"Authorization": "Bearer ghp_secret"},
         "requires_oauth2": true, "is_public": true,
@@ -60,7 +55,7 @@ async fn admin(app: &TestApp) -> manifold::principal::Principal {
 #[tokio::test]
 async fn patching_with_stars_keeps_the_stored_secret() {
     let app = spawn_app().await;
-    create(&app, &app.admin_key, json!({"name": "s1", "transport": "websocket", "url": "wss://h/ws", "headers": {"X-Key": "k1", "X-Other": "o1"}})).await;
+    create_server(&app, &app.admin_key, json!({"name": "s1", "transport": "websocket", "url": "wss://h/ws", "headers": {"X-Key": "k1", "X-Other": "o1"}})).await;
     let (status, patched) = app
         .patch(
             "/api/v1/servers/s1",
@@ -172,7 +167,7 @@ async fn invalid_servers_are_refused_naming_the_field() {
 #[tokio::test]
 async fn a_duplicate_server_name_is_a_conflict() {
     let app = spawn_app().await;
-    create(&app, &app.admin_key, http_server("dup")).await;
+    create_server(&app, &app.admin_key, http_server("dup")).await;
     let (status, err) = app
         .post("/api/v1/servers", &app.admin_key, http_server("dup"))
         .await;
@@ -187,7 +182,7 @@ async fn a_user_cannot_see_change_or_delete_another_users_private_server() {
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
-    let private = create(&app, &alice, http_server("alices")).await;
+    let private = create_server(&app, &alice, http_server("alices")).await;
     assert_eq!(private["owner"], "alice");
     assert_eq!(private["is_public"], false);
     let id = private["id"].as_str().expect("id");
@@ -233,7 +228,7 @@ async fn a_user_cannot_create_stdio_or_public_servers_or_publish_their_own() {
     public["is_public"] = json!(true);
     let (status, _) = app.post("/api/v1/servers", &alice, public).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    create(&app, &alice, http_server("mine")).await;
+    create_server(&app, &alice, http_server("mine")).await;
     let (status, _) = app
         .patch("/api/v1/servers/mine", &alice, json!({"is_public": true}))
         .await;
@@ -255,7 +250,7 @@ async fn users_see_public_servers_but_cannot_change_them() {
     let alice = app.user_key("alice").await;
     let mut public = http_server("shared");
     public["is_public"] = json!(true);
-    create(&app, &app.admin_key, public).await;
+    create_server(&app, &app.admin_key, public).await;
     let (status, got) = app.get("/api/v1/servers/shared", &alice).await;
     assert_eq!(status, StatusCode::OK, "{got}");
     let (status, err) = app
@@ -271,7 +266,7 @@ async fn users_see_public_servers_but_cannot_change_them() {
 #[tokio::test]
 async fn an_admin_creates_a_stdio_server_whose_env_is_secret() {
     let app = spawn_app().await;
-    let server = create(&app, &app.admin_key, json!({
+    let server = create_server(&app, &app.admin_key, json!({
         "name": "local-fs", "transport": "stdio", "command": "python3", "args": ["-m", "server"],
         "env": {"API_TOKEN": "s3cr3t"}, "cwd": "/tmp",
     })).await;
@@ -293,7 +288,7 @@ async fn server_lists_filter_by_category_and_page() {
         if i % 2 == 0 {
             body["category_id"] = json!(cat_id);
         }
-        create(&app, &app.admin_key, body).await;
+        create_server(&app, &app.admin_key, body).await;
     }
     let (_, in_cat) = app
         .get(

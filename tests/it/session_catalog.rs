@@ -11,8 +11,9 @@ use manifold::session::ConnectionStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::mcp_endpoint::{add_fixture, call, connect, mcp_client_at, text_of};
 use crate::support::app::{TestApp, spawn_app};
+use crate::support::mcp::{Client, call, mcp_client, text_of, tool_names};
+use crate::support::rest::{add_fixture, add_public, connect};
 use crate::support::upstreams::FixtureHttp;
 
 /// How long the clean-up after a catalog change may take before a test
@@ -70,24 +71,21 @@ async fn forgotten(app: &TestApp, key: &str, server: &str) {
 
 /// A public streamable-HTTP server `name` at `url`.
 async fn add_http(app: &TestApp, name: &str, url: &str) {
-    let body = json!({"name": name, "transport": "streamable_http", "url": url, "is_public": true});
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    add_public(
+        app,
+        json!({"name": name, "transport": "streamable_http", "url": url}),
+    )
+    .await;
 }
 
 /// The `host` header `whoami` saw, through `/mcp` as the client's user.
-async fn whoami_host(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) -> String {
+async fn whoami_host(client: &Client) -> String {
     let result = client
         .call_tool(call("x__whoami", json!({})))
         .await
         .expect("whoami answers");
     let seen: Value = serde_json::from_str(&text_of(&result)).expect("whoami answers JSON");
     seen["host"].as_str().unwrap_or_default().to_owned()
-}
-
-async fn tool_names(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) -> Vec<String> {
-    let tools = client.list_all_tools().await.expect("tools/list");
-    tools.iter().map(|t| t.name.to_string()).collect()
 }
 
 #[tokio::test]
@@ -111,7 +109,7 @@ async fn a_server_deleted_and_created_again_under_its_name_starts_disconnected_o
     let x = listed(&app, &alice, "x").await.expect("the new x");
     assert_eq!(x["status"], "DISCONNECTED", "{x}");
     assert_eq!(x["tool_count"], 0, "{x}");
-    let client = mcp_client_at(&app, "/mcp", &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
     let names = tool_names(&client).await;
     assert!(!names.iter().any(|n| n.starts_with("x__")), "{names:?}");
 
@@ -222,7 +220,7 @@ async fn a_new_url_is_used_from_the_next_call_and_a_new_title_closes_nothing() {
     connect(&app, "x", &alice).await;
     let session = session_of(&app, &alice).await;
     let name = manifold::catalog::ServerName::parse("x").expect("a name");
-    let client = mcp_client_at(&app, "/mcp", &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
     let host = whoami_host(&client).await;
     assert!(host.ends_with(&format!(":{}", first.port())), "{host}");
     let pool = app.state.sessions().pool().clone();
@@ -285,7 +283,7 @@ async fn a_delete_on_one_replica_closes_the_other_replicas_links() {
     let alice = a.user_key("alice").await;
     connect(&a, "x", &alice).await;
     // B opens its own link for the session on first use.
-    let client = mcp_client_at(&b, "/mcp", &alice).await;
+    let client = mcp_client(&b, "/mcp", &alice).await;
     let result = client
         .call_tool(call("x__echo", json!({"text": "on b"})))
         .await

@@ -7,13 +7,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, code, spawn_app_with};
+use crate::support::mcp::names_in;
 use crate::support::python::PyServer;
-use crate::support::upstreams::{FixtureHttp, fixture_stdio};
-
-/// The fixture's tools, sorted.
-const FIXTURE_TOOLS: [&str; 7] = [
-    "add", "add_tool", "echo", "fail", "progress", "slow", "whoami",
-];
+use crate::support::rest::{add_fixture, add_public};
+use crate::support::upstreams::{FIXTURE_TOOLS, FixtureHttp};
 /// The Python fixture's tools, sorted.
 const PY_TOOLS: [&str; 5] = ["add", "echo", "fail", "headers", "slow"];
 
@@ -28,23 +25,6 @@ async fn redis_app(prefix: &str) -> TestApp {
     .await
 }
 
-async fn add_public(app: &TestApp, body: Value) {
-    let mut body = body;
-    body["is_public"] = json!(true);
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-}
-
-/// A public stdio server running the `mcp-fixture` binary.
-async fn add_fixture_stdio(app: &TestApp, name: &str) {
-    let (command, args) = fixture_stdio();
-    add_public(
-        app,
-        json!({"name": name, "transport": "stdio", "command": command, "args": args}),
-    )
-    .await;
-}
-
 /// The admin session's live link to `name`, reopened if needed.
 async fn admin_link(app: &TestApp, name: &str) -> std::sync::Arc<manifold::upstream::Link> {
     let admin = app
@@ -54,19 +34,6 @@ async fn admin_link(app: &TestApp, name: &str) -> std::sync::Arc<manifold::upstr
         .await
         .expect("admin");
     app.state.sessions().link(&admin, name).await.expect("link")
-}
-
-fn tool_names(tools: &Value) -> Vec<String> {
-    let mut names: Vec<String> = tools
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .filter_map(|t| t["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -98,7 +65,7 @@ async fn connect_round_trip(app: &TestApp, prefix: &str, name: &str, expected: &
     assert_eq!(status, StatusCode::OK, "{connected}");
     assert_eq!(connected["status"], "CONNECTED");
     assert_eq!(connected["tool_count"], expected.len());
-    assert_eq!(tool_names(&connected["tools"]), expected);
+    assert_eq!(names_in(&connected["tools"]), expected);
     assert!(connected["connected_at"].is_string());
 
     let (_, tools) = app.get("/api/v1/session/tools", &app.admin_key).await;
@@ -153,7 +120,7 @@ async fn connect_round_trip(app: &TestApp, prefix: &str, name: &str, expected: &
 async fn every_transport_connects_lists_tools_and_disconnects() {
     let prefix = crate::support::unique("conn:");
     let app = redis_app(&prefix).await;
-    add_fixture_stdio(&app, "fx-stdio").await;
+    add_fixture(&app, "fx-stdio").await;
     let http = FixtureHttp::start();
     add_public(
         &app,
@@ -187,7 +154,7 @@ async fn every_transport_connects_lists_tools_and_disconnects() {
 #[tokio::test]
 async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() {
     let app = spawn_app_with(|_| {}).await;
-    add_fixture_stdio(&app, "shared").await;
+    add_fixture(&app, "shared").await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
     for key in [&alice, &bob] {
@@ -227,7 +194,7 @@ async fn two_sessions_hold_separate_links_and_one_disconnect_leaves_the_other() 
 #[tokio::test]
 async fn concurrent_connects_in_one_session_open_one_link() {
     let app = spawn_app_with(|_| {}).await;
-    add_fixture_stdio(&app, "once").await;
+    add_fixture(&app, "once").await;
     let calls = (0..5).map(|_| app.session_action("connect", "once", &app.admin_key));
     for (status, body) in futures::future::join_all(calls).await {
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -239,7 +206,7 @@ async fn concurrent_connects_in_one_session_open_one_link() {
 #[tokio::test]
 async fn idle_links_are_evicted_and_reopened_on_use_while_state_stays_connected() {
     let app = spawn_app_with(|s| s.upstream.idle_timeout_seconds = 1).await;
-    add_fixture_stdio(&app, "idle").await;
+    add_fixture(&app, "idle").await;
     let (status, _) = app.session_action("connect", "idle", &app.admin_key).await;
     assert_eq!(status, StatusCode::OK);
     let admin = app
@@ -411,7 +378,7 @@ async fn server_everything_connects_over_stdio_sse_and_streamable_http() {
     for name in ["ev-stdio", "ev-sse", "ev-http"] {
         let (status, body) = app.session_action("connect", name, &app.admin_key).await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
-        let names = tool_names(&body["tools"]);
+        let names = names_in(&body["tools"]);
         assert!(
             names.contains(&"echo".to_owned()) && names.len() >= 5,
             "{name}: {names:?}"
@@ -428,7 +395,7 @@ async fn server_everything_connects_over_stdio_sse_and_streamable_http() {
 #[tokio::test]
 async fn the_stdio_child_cap_refuses_one_more_with_too_many_links() {
     let app = spawn_app_with(|s| s.upstream.max_stdio_children = 1).await;
-    add_fixture_stdio(&app, "capped").await;
+    add_fixture(&app, "capped").await;
     let alice = app.user_key("alice").await;
     let (status, _) = app
         .session_action("connect", "capped", &app.admin_key)
@@ -494,7 +461,7 @@ async fn a_connect_reads_every_page_patches_schemas_and_sends_the_servers_header
 #[tokio::test]
 async fn tools_of_a_deleted_or_hidden_server_are_no_longer_listed() {
     let app = spawn_app_with(|_| {}).await;
-    add_fixture_stdio(&app, "fleeting").await;
+    add_fixture(&app, "fleeting").await;
     let alice = app.user_key("alice").await;
     let (status, _) = app.session_action("connect", "fleeting", &alice).await;
     assert_eq!(status, StatusCode::OK);

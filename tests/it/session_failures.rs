@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::support::app::{TestApp, code, spawn_app_with};
+use crate::support::rest::create_server;
 
 async fn app() -> TestApp {
     spawn_app_with(|s| {
@@ -18,8 +19,7 @@ async fn app() -> TestApp {
 }
 
 async fn add(app: &TestApp, body: Value) {
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    create_server(app, &app.admin_key, body).await;
 }
 
 /// Connects `name` as the admin and checks the error code and the stored

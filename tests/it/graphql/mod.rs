@@ -52,29 +52,5 @@ pub fn first_code(body: &Value) -> &str {
 
 /// A public stdio `mcp-fixture` server named `fixture`, made by the admin.
 pub async fn add_public_fixture(app: &TestApp) {
-    let (command, args) = crate::support::upstreams::fixture_stdio();
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            serde_json::json!({"name": "fixture", "transport": "stdio", "command": command,
-                   "args": args, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
-}
-
-/// An upgrade request for `/graphql/ws` asking for `graphql-transport-ws`.
-pub fn ws_request(app: &TestApp) -> tokio_tungstenite::tungstenite::handshake::client::Request {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = app
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    request
+    crate::support::rest::add_fixture(app, "fixture").await;
 }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::{add_public_fixture, data, first_code, gql};
 use crate::support::app::spawn_app;
+use crate::support::mcp::{call, mcp_client, text_of};
 
 const SERVER_STATE: &str = "query($name: String) {
     server(name: $name) { name status toolCount connectedAt lastError
@@ -62,7 +63,7 @@ async fn a_connect_through_graphql_is_visible_through_rest_and_the_reverse() {
     );
     // …and through /mcp: the session's tool list has the server's tools,
     // and a call reaches the upstream.
-    let mcp = crate::mcp_endpoint::mcp_client_at(&app, "/mcp", &alice).await;
+    let mcp = mcp_client(&app, "/mcp", &alice).await;
     let listed = mcp.list_all_tools().await.expect("tools/list");
     assert!(
         listed.iter().any(|t| t.name == "fixture__echo"),
@@ -73,16 +74,10 @@ async fn a_connect_through_graphql_is_visible_through_rest_and_the_reverse() {
             .collect::<Vec<_>>()
     );
     let echoed = mcp
-        .call_tool(crate::mcp_endpoint::call(
-            "fixture__echo",
-            json!({"text": "via graphql"}),
-        ))
+        .call_tool(call("fixture__echo", json!({"text": "via graphql"})))
         .await
         .expect("tools/call");
-    assert!(
-        crate::mcp_endpoint::text_of(&echoed).contains("via graphql"),
-        "{echoed:?}"
-    );
+    assert!(text_of(&echoed).contains("via graphql"), "{echoed:?}");
     mcp.cancel().await.ok();
     // Another user's session is untouched.
     let bob = app.user_key("bob").await;

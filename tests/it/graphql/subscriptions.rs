@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{add_public_fixture, data, ws_request};
+use super::{add_public_fixture, data};
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
 
 type Socket =
@@ -35,7 +35,7 @@ async fn next_message(ws: &mut Socket) -> Value {
 /// browser does (the key in `connection_init`), running `query` as
 /// subscription `1` once it listens for session events.
 async fn subscribed(app: &TestApp, key: &str, query: &str) -> Socket {
-    let request = ws_request(app);
+    let request = app.graphql_ws_request();
     let (mut ws, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");
@@ -140,7 +140,7 @@ async fn subscriber_sees_its_sessions_changes(app: TestApp) {
 #[tokio::test]
 async fn a_socket_without_valid_credentials_is_refused() {
     let app = spawn_app().await;
-    let mut request = ws_request(&app);
+    let mut request = app.graphql_ws_request();
     request
         .headers_mut()
         .insert("authorization", "Bearer mfk_wrong".parse().expect("header"));
@@ -155,7 +155,7 @@ async fn a_socket_without_valid_credentials_is_refused() {
         ),
     }
 
-    let request = ws_request(&app);
+    let request = app.graphql_ws_request();
     let (mut ws, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");
@@ -257,8 +257,7 @@ fn change(kind: &str, id: &str, action: &str) -> (String, String, String) {
 
 /// Creates a network server as `key`; returns its id.
 async fn create_server(app: &TestApp, key: &str, body: Value) -> String {
-    let (status, created) = app.post("/api/v1/servers", key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = crate::support::rest::create_server(app, key, body).await;
     created["id"].as_str().expect("an id").to_owned()
 }
 

@@ -8,16 +8,15 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use reqwest::{Method, StatusCode};
-use rmcp::ServiceExt;
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
-use crate::mcp_endpoint::{call, text_of};
 use crate::support::app::{TestApp, code};
+use crate::support::mcp::{
+    Client, SESSION_REVISION, call, initialize, mcp_client_over, names_in, session_id, text_of,
+};
+use crate::support::rest::connect;
 
-use super::{ALICE_PRIV, PUB, World, connect, statuses, tool_servers, world, world_trusting};
+use super::{ALICE_PRIV, PUB, World, statuses, tool_servers, world, world_trusting};
 
 /// A client without credentials: its user agent, the local address it
 /// connects from (any 127.x address reaches the gateway) and headers it adds
@@ -78,10 +77,8 @@ impl Anon {
     }
 
     /// An rmcp client on `/mcp` as this anonymous client.
-    async fn mcp(&self, app: &TestApp) -> RunningService<RoleClient, ()> {
-        let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp"));
-        let transport = StreamableHttpClientTransport::with_client(self.client.clone(), config);
-        ().serve(transport).await.expect("anonymous MCP handshake")
+    async fn mcp(&self, app: &TestApp) -> Client {
+        mcp_client_over(self.client.clone(), &app.url("/mcp"), None).await
     }
 }
 
@@ -296,11 +293,11 @@ async fn anonymous_clients_list_and_connect_public_servers_and_get_the_documente
     // Nothing an anonymous client did changed the catalog.
     let (_, servers) = app.get("/api/v1/servers?limit=200", &app.admin_key).await;
     assert_eq!(
-        super::names_in(&servers["items"]),
+        names_in(&servers["items"]),
         ["alice-priv", "bob-priv", "pub"]
     );
     let (_, categories) = app.get("/api/v1/categories", &app.admin_key).await;
-    assert_eq!(super::names_in(&categories["items"]), ["tools"]);
+    assert_eq!(names_in(&categories["items"]), ["tools"]);
 
     // And it may use /mcp with the public server it connected.
     let (status, _) = anon
@@ -332,7 +329,7 @@ async fn anonymous_clients_list_and_connect_public_servers_and_get_the_documente
     let resp = anon
         .request(app, Method::POST, &format!("/mcp/s/{ALICE_PRIV}"))
         .header("accept", "application/json, text/event-stream")
-        .json(&crate::mcp_endpoint::initialize_body())
+        .json(&initialize("2025-06-18"))
         .send()
         .await
         .expect("sent");
@@ -376,12 +373,7 @@ async fn a_presented_anonymous_id_is_no_credential_on_rest_or_mcp() {
         let (status, body) = app.delete("/api/v1/session", &token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         let resp = app
-            .mcp_post(
-                "/mcp",
-                Some(&token),
-                None,
-                &crate::mcp_endpoint::initialize_body(),
-            )
+            .mcp_post("/mcp", Some(&token), None, &initialize("2025-06-18"))
             .await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "/mcp with {token}");
     }
@@ -390,12 +382,7 @@ async fn a_presented_anonymous_id_is_no_credential_on_rest_or_mcp() {
     let (status, body) = app.get("/api/v1/me", &forged).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let resp = app
-        .mcp_post(
-            "/mcp",
-            Some(&forged),
-            None,
-            &crate::mcp_endpoint::initialize_body(),
-        )
+        .mcp_post("/mcp", Some(&forged), None, &initialize("2025-06-18"))
         .await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
@@ -520,17 +507,12 @@ async fn one_anonymous_clients_mcp_session_is_404_for_another_anonymous_client()
     let resp = first
         .request(app, Method::POST, "/mcp")
         .header("accept", "application/json, text/event-stream")
-        .json(&crate::mcp_versions::initialize("2025-11-25"))
+        .json(&initialize(SESSION_REVISION))
         .send()
         .await
         .expect("sent");
     assert_eq!(resp.status(), StatusCode::OK);
-    let session = resp
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session id")
-        .to_owned();
+    let session = session_id(&resp);
     drop(resp);
     for method in [Method::POST, Method::GET, Method::DELETE] {
         let accept = if method == Method::GET {

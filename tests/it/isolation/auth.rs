@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::mcp_versions::initialize;
 use crate::support::app::code;
+use crate::support::mcp::{SESSION_REVISION, initialize, open_session};
+use crate::support::rest::connect;
 
-use super::{ALICE_PRIV, PUB, claims, connect, sign, statuses, world};
+use super::{ALICE_PRIV, PUB, claims, sign, statuses, world};
 
 /// `header.claims.` with `alg: none` (no signature).
 fn unsigned(claims: &Value) -> String {
@@ -64,7 +65,7 @@ async fn expired_wrongly_signed_and_misaddressed_jwts_get_401_on_rest_and_mcp_an
     let w = world().await;
     let app = &w.app;
     connect(app, ALICE_PRIV, &w.alice).await;
-    let session = super::mcp::open_session(app, "/mcp", &w.alice).await;
+    let session = open_session(app, "/mcp", &w.alice).await;
     let (_, before) = app.get("/api/v1/session/servers", &w.alice).await;
 
     for (what, token) in broken_tokens_for_alice() {
@@ -97,7 +98,7 @@ async fn expired_wrongly_signed_and_misaddressed_jwts_get_401_on_rest_and_mcp_an
         }
 
         let resp = app
-            .mcp_post("/mcp", Some(&token), None, &initialize("2025-11-25"))
+            .mcp_post("/mcp", Some(&token), None, &initialize(SESSION_REVISION))
             .await;
         assert_eq!(
             resp.status(),
@@ -127,7 +128,7 @@ async fn expired_wrongly_signed_and_misaddressed_jwts_get_401_on_rest_and_mcp_an
                 &format!("/mcp/s/{ALICE_PRIV}"),
                 Some(&token),
                 None,
-                &initialize("2025-11-25"),
+                &initialize(SESSION_REVISION),
             )
             .await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{what}: /mcp/s");
@@ -216,7 +217,7 @@ async fn a_jwt_naming_the_bootstrap_admin_is_refused_on_rest_and_mcp_and_changes
         let (status, _) = app.delete(&format!("/api/v1/servers/{PUB}"), &token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let response = app
-            .mcp_post("/mcp", Some(&token), None, &initialize("2025-11-25"))
+            .mcp_post("/mcp", Some(&token), None, &initialize(SESSION_REVISION))
             .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
@@ -303,7 +304,7 @@ async fn one_users_exhausted_rate_limit_never_throttles_another_and_forged_token
         assert_eq!(status, StatusCode::OK, "alice throttled by others: {body}");
     }
     let resp = app
-        .mcp_post("/mcp", Some(&alice), None, &initialize("2025-11-25"))
+        .mcp_post("/mcp", Some(&alice), None, &initialize(SESSION_REVISION))
         .await;
     assert_eq!(resp.status(), StatusCode::OK, "alice throttled on /mcp");
 }

@@ -6,23 +6,14 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::mcp_endpoint::{call, mcp_client_at, text_of};
-use crate::mcp_versions::{exchange, initialize, names, post};
 use crate::support::app::{TestApp, code};
+use crate::support::mcp::{
+    SESSION_REVISION, STATELESS_REVISION as MODERN, call, exchange, initialize, mcp_client,
+    names_in, open_session, post, stateless_meta, text_of,
+};
+use crate::support::rest::connect;
 
-use super::{ALICE_PRIV, BOB_PRIV, PUB, connect, world};
-
-/// The stateless revision.
-const MODERN: &str = "2026-07-28";
-
-/// The per-request `_meta` the stateless revision requires.
-fn modern_meta() -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "iso", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {}
-    })
-}
+use super::{ALICE_PRIV, BOB_PRIV, PUB, world};
 
 /// The MCP error code of a JSON-RPC answer (`data.code`), or `None` when it
 /// is a result.
@@ -33,36 +24,6 @@ fn error_code(answer: &Value) -> Option<String> {
             .unwrap_or("<no data.code>")
             .to_owned()
     })
-}
-
-/// Opens an initialize-era MCP session on `path` as `key` (handshake
-/// complete); returns its id.
-pub(crate) async fn open_session(app: &TestApp, path: &str, key: &str) -> String {
-    let resp = app
-        .mcp_post(path, Some(key), None, &initialize("2025-11-25"))
-        .await;
-    assert_eq!(resp.status(), StatusCode::OK, "initialize on {path}");
-    let session = resp
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("an Mcp-Session-Id")
-        .to_owned();
-    drop(resp);
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let resp = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(key)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&initialized)
-        .send()
-        .await
-        .expect("initialized sent");
-    assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    session
 }
 
 /// A request on `path` in MCP session `session` with `key` (none: no
@@ -84,7 +45,7 @@ fn in_session(
         .request(method.clone(), app.url(path))
         .header("accept", accept)
         .header("mcp-session-id", session)
-        .header("mcp-protocol-version", "2025-11-25");
+        .header("mcp-protocol-version", SESSION_REVISION);
     if let Some(key) = key {
         req = req.bearer_auth(key);
     }
@@ -122,7 +83,7 @@ async fn listed_in(app: &TestApp, path: &str, key: &str, session: &str) -> Vec<S
     let (status, _, listed) =
         exchange(in_session(app, Method::POST, path, Some(key), session)).await;
     assert_eq!(status, StatusCode::OK, "{listed}");
-    names(&listed)
+    names_in(&listed["result"]["tools"])
 }
 
 #[tokio::test]
@@ -134,7 +95,7 @@ async fn bobs_mcp_tool_list_never_shows_alices_tools_on_any_revision() {
     connect(app, BOB_PRIV, &w.bob).await;
 
     for key in [&w.bob, &w.bob_jwt] {
-        let client = mcp_client_at(app, "/mcp", key).await;
+        let client = mcp_client(app, "/mcp", key).await;
         let tools = client.list_all_tools().await.expect("tools/list");
         assert!(!tools.is_empty());
         assert!(
@@ -145,10 +106,10 @@ async fn bobs_mcp_tool_list_never_shows_alices_tools_on_any_revision() {
         client.cancel().await.ok();
 
         let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
-                          "params": {"_meta": modern_meta()}});
+                          "params": {"_meta": stateless_meta()}});
         let (status, _, listed) = exchange(post(app, key, None, Some(MODERN), &list)).await;
         assert_eq!(status, StatusCode::OK, "{listed}");
-        let listed = names(&listed);
+        let listed = names_in(&listed["result"]["tools"]);
         assert!(!listed.is_empty());
         assert!(
             listed.iter().all(|n| n.starts_with("bob-priv__")),
@@ -156,7 +117,7 @@ async fn bobs_mcp_tool_list_never_shows_alices_tools_on_any_revision() {
         );
     }
 
-    let client = mcp_client_at(app, "/mcp", &w.alice).await;
+    let client = mcp_client(app, "/mcp", &w.alice).await;
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(
         tools
@@ -177,7 +138,7 @@ async fn bob_calling_alices_namespaced_tools_gets_an_error_never_a_result() {
     connect(app, BOB_PRIV, &w.bob).await;
 
     // Over an initialize-era session (rmcp's client).
-    let client = mcp_client_at(app, "/mcp", &w.bob).await;
+    let client = mcp_client(app, "/mcp", &w.bob).await;
     // What calling a tool that exists nowhere looks like: alice's must be
     // indistinguishable from it (the message only echoes the name sent).
     let unknown = |tool: &str, err: rmcp::ServiceError| match err {
@@ -216,7 +177,7 @@ async fn bob_calling_alices_namespaced_tools_gets_an_error_never_a_result() {
     for key in [&w.bob, &w.bob_jwt] {
         let steal = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
                            "params": {"name": "alice-priv__echo", "arguments": {"text": "steal"},
-                                      "_meta": modern_meta()}});
+                                      "_meta": stateless_meta()}});
         let (_, _, answer) = exchange(post(app, key, None, Some(MODERN), &steal)).await;
         assert_eq!(
             error_code(&answer).as_deref(),
@@ -232,7 +193,7 @@ async fn bob_calling_alices_namespaced_tools_gets_an_error_never_a_result() {
         format!("/mcp/s/{}", w.alice_priv_id),
     ] {
         let resp = app
-            .mcp_post(&path, Some(&w.bob), None, &initialize("2025-11-25"))
+            .mcp_post(&path, Some(&w.bob), None, &initialize(SESSION_REVISION))
             .await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
         let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -245,7 +206,7 @@ async fn bob_calling_alices_namespaced_tools_gets_an_error_never_a_result() {
     }
     // On the public server's route bob sees only his own (empty) connection.
     let pub_route = format!("/mcp/s/{PUB}");
-    let client = mcp_client_at(app, &pub_route, &w.bob).await;
+    let client = mcp_client(app, &pub_route, &w.bob).await;
     let tools = client.list_all_tools().await.expect("tools/list");
     assert!(tools.is_empty(), "alice's pub connection leaked: {tools:?}");
     let err = client
@@ -348,7 +309,7 @@ async fn bob_never_reaches_alices_upstream_session_of_a_shared_public_server() {
     let mut seen = Vec::new();
     for key in [&w.alice, &w.bob] {
         connect(&w.app, "shared-http", key).await;
-        let client = mcp_client_at(&w.app, "/mcp", key).await;
+        let client = mcp_client(&w.app, "/mcp", key).await;
         let who = client
             .call_tool(call("shared-http__whoami", json!({})))
             .await
@@ -372,7 +333,7 @@ async fn a_public_server_made_private_disappears_from_other_users_sessions_and_c
     let w = world().await;
     let app = &w.app;
     connect(app, PUB, &w.bob).await;
-    let client = mcp_client_at(app, "/mcp", &w.bob).await;
+    let client = mcp_client(app, "/mcp", &w.bob).await;
     let echoed = client
         .call_tool(call("pub__echo", json!({"text": "before"})))
         .await

@@ -22,7 +22,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, spawn_app_with};
-use crate::support::upstreams::{FixtureHttp, fixture_stdio};
+use crate::support::rest::{add_fixture, create_server};
+use crate::support::upstreams::FixtureHttp;
 
 /// The HS256 secret, issuer and audience the world's JWTs use.
 pub(crate) const SECRET: &str = "isolation-suite-shared-secret-0123456789";
@@ -84,16 +85,7 @@ pub(crate) async fn world() -> World {
 pub(crate) async fn world_trusting(trusted: &[&str]) -> World {
     let prefix = format!("{}:", crate::support::unique("t:iso"));
     let app = spawn_world_app(&prefix, trusted).await;
-    let (command, args) = fixture_stdio();
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": PUB, "transport": "stdio", "command": command, "args": args,
-                   "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    add_fixture(&app, PUB).await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
     let alice_upstream = FixtureHttp::start();
@@ -117,15 +109,13 @@ pub(crate) async fn world_trusting(trusted: &[&str]) -> World {
 /// Creates a private streamable-HTTP server `name` as `key`, with a secret
 /// header; returns its id.
 async fn create_private(app: &TestApp, key: &str, name: &str, upstream: &FixtureHttp) -> String {
-    let (status, body) = app
-        .post(
-            "/api/v1/servers",
-            key,
-            json!({"name": name, "transport": "streamable_http", "url": upstream.url(),
-                   "headers": {"X-Owner-Secret": format!("{name}-secret-value")}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let body = create_server(
+        app,
+        key,
+        json!({"name": name, "transport": "streamable_http", "url": upstream.url(),
+               "headers": {"X-Owner-Secret": format!("{name}-secret-value")}}),
+    )
+    .await;
     assert_eq!(body["is_public"], false, "{body}");
     body["id"].as_str().expect("a server id").to_owned()
 }
@@ -149,21 +139,6 @@ pub(crate) fn sign(claims: &Value, secret: &str) -> String {
 /// A valid token for `sub` with `roles`.
 pub(crate) fn jwt(sub: &str, roles: &[&str]) -> String {
     sign(&claims(sub, roles), SECRET)
-}
-
-/// The names in a list of objects with a `name` field, sorted.
-pub(crate) fn names_in(items: &Value) -> Vec<String> {
-    let mut names: Vec<String> = items
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// The `server` field of every item of `GET /api/v1/session/tools`, deduplicated.
@@ -197,13 +172,6 @@ pub(crate) fn statuses(list: &Value) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Connects `server` for `key`, expecting success.
-pub(crate) async fn connect(app: &TestApp, server: &str, key: &str) {
-    let (status, body) = app.session_action("connect", server, key).await;
-    assert_eq!(status, StatusCode::OK, "connect {server}: {body}");
-    assert_eq!(body["status"], "CONNECTED", "{body}");
 }
 
 /// Asserts a 404 `server_not_found` whose body names none of `secrets`.

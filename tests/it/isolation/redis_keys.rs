@@ -9,9 +9,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::app::TestApp;
+use crate::support::mcp::open_session;
 use crate::support::redis::{raw, scan_keys};
+use crate::support::rest::connect;
 
-use super::{ALICE_PRIV, BOB_PRIV, PUB, connect, world};
+use super::{ALICE_PRIV, BOB_PRIV, PUB, world};
 
 /// Raw bytes, compared exactly and shown as (lossy) text.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -211,8 +213,8 @@ async fn bobs_disconnect_and_logout_leave_every_other_redis_key_byte_identical()
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _) = app.session_action("connect", "alice-dead", &w.alice).await;
     assert!(!status.is_success());
-    let alice_mcp = super::mcp::open_session(app, "/mcp", &w.alice).await;
-    let bob_mcp = super::mcp::open_session(app, "/mcp", &w.bob).await;
+    let alice_mcp = open_session(app, "/mcp", &w.alice).await;
+    let bob_mcp = open_session(app, "/mcp", &w.bob).await;
 
     let before = snapshot(prefix).await;
     let alices = keys_of(prefix, "alice", &before);

@@ -6,9 +6,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{
-    ALICE_PRIV, BOB_PRIV, PUB, assert_hidden, connect, names_in, statuses, tool_servers, world,
-};
+use crate::support::mcp::{call, mcp_client, names_in, text_of};
+use crate::support::rest::connect;
+
+use super::{ALICE_PRIV, BOB_PRIV, PUB, assert_hidden, statuses, tool_servers, world};
 
 #[tokio::test]
 async fn another_users_private_server_is_404_on_every_rest_route_by_id_and_name_for_keys_and_jwts()
@@ -226,16 +227,16 @@ async fn bobs_disconnect_and_logout_leave_alices_connections_of_the_same_servers
     assert_eq!(bobs["tools"], json!([]), "{bobs}");
 
     // Alice's upstream links still answer.
-    let client = crate::mcp_endpoint::mcp_client_at(app, "/mcp", &w.alice).await;
+    let client = mcp_client(app, "/mcp", &w.alice).await;
     for server in [PUB, ALICE_PRIV] {
         let echoed = client
-            .call_tool(crate::mcp_endpoint::call(
+            .call_tool(call(
                 &format!("{server}__echo"),
                 json!({"text": "still here"}),
             ))
             .await
             .expect("alice's call after bob's logout");
-        assert_eq!(crate::mcp_endpoint::text_of(&echoed), "still here");
+        assert_eq!(text_of(&echoed), "still here");
     }
     client.cancel().await.ok();
 }

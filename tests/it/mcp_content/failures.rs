@@ -2,12 +2,27 @@
 //! another user's session, and upstreams that fail, have no content or are
 //! slow.
 
-use super::*;
+use std::time::{Duration, Instant};
+
+use manifold::gateway::content;
+use manifold::gateway::handler::Scope;
+use reqwest::StatusCode;
+use rmcp::model::{
+    ArgumentInfo, CompleteRequestParams, GetPromptRequestParams, PaginatedRequestParams,
+    ReadResourceRequestParams, Reference,
+};
+use serde_json::json;
+
+use crate::support::app::{spawn_app, spawn_app_with};
+use crate::support::mcp::mcp_client;
+use crate::support::rest::connect;
+
+use super::{create_fixture, data_code, mcp_err, two_upstreams};
 
 #[tokio::test]
 async fn unknown_uris_and_prompts_fail_with_their_code_and_other_users_see_nothing() {
     let (app, alice) = two_upstreams().await;
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
 
     for uri in [
         "note://fixture/readme",              // not wrapped
@@ -61,7 +76,7 @@ async fn unknown_uris_and_prompts_fail_with_their_code_and_other_users_see_nothi
     // Bob's session connected nothing: he sees none of alice's content and
     // cannot reach it by name.
     let bob = app.user_key("bob").await;
-    let bobs = mcp_client(&app, &bob).await;
+    let bobs = mcp_client(&app, "/mcp", &bob).await;
     assert!(bobs.list_all_resources().await.expect("list").is_empty());
     assert!(
         bobs.list_all_resource_templates()
@@ -97,7 +112,7 @@ async fn a_server_that_fails_to_list_or_has_no_content_does_not_break_the_lists(
     for name in ["fx", "broken", "plain"] {
         connect(&app, name, &alice).await;
     }
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
 
     let resources = client.list_all_resources().await.expect("resources/list");
     let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
@@ -144,7 +159,7 @@ async fn a_slow_server_is_left_out_of_lists_in_time_and_its_reads_time_out_with_
     let alice = app.user_key("alice").await;
     connect(&app, "fx", &alice).await;
     connect(&app, "slow", &alice).await;
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
 
     let started = Instant::now();
     let resources = client.list_all_resources().await.expect("resources/list");
@@ -197,7 +212,7 @@ async fn a_server_hidden_from_its_user_after_connecting_shows_and_serves_nothing
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
 
     let resources = client.list_all_resources().await.expect("resources/list");
     assert!(

@@ -10,27 +10,21 @@ mod failures;
 mod scope;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use rmcp::model::{
     ArgumentInfo, CompleteRequestParams, CompletionContext, GetPromptRequestParams,
     PaginatedRequestParams, ReadResourceRequestParams, Reference, ResourceContents,
     SubscribeRequestParams, UnsubscribeRequestParams,
 };
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ErrorData as McpError, ServiceError, ServiceExt};
+use rmcp::{ErrorData as McpError, ServiceError};
 use serde_json::{Value, json};
 
 use manifold::gateway::content;
-use manifold::gateway::handler::Scope;
 
-use crate::support::app::{TestApp, spawn_app, spawn_app_with};
+use crate::support::app::{TestApp, spawn_app};
+use crate::support::mcp::{Client, mcp_client};
+use crate::support::rest::{add_public, connect};
 use crate::support::upstreams::{everything_stdio, fixture_stdio};
-
-type Client = RunningService<RoleClient, ()>;
 
 /// Creates a public stdio server (as admin).
 async fn create_stdio(
@@ -40,29 +34,15 @@ async fn create_stdio(
     env: Value,
 ) {
     let body = json!({
-        "name": name, "transport": "stdio", "command": command, "args": args,
-        "env": env, "is_public": true,
+        "name": name, "transport": "stdio", "command": command, "args": args, "env": env,
     });
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    add_public(app, body).await;
 }
 
 /// The fixture with `FIXTURE_CONTENT=mode` (`notes`, `broken`) or none.
 async fn create_fixture(app: &TestApp, name: &str, mode: Option<&str>) {
     let env = mode.map_or_else(|| json!({}), |m| json!({"FIXTURE_CONTENT": m}));
     create_stdio(app, name, fixture_stdio(), env).await;
-}
-
-async fn connect(app: &TestApp, name: &str, key: &str) {
-    let (status, body) = app.session_action("connect", name, key).await;
-    assert_eq!(status, StatusCode::OK, "connect {name}: {body}");
-}
-
-/// An rmcp client on `/mcp` with `key`.
-async fn mcp_client(app: &TestApp, key: &str) -> Client {
-    let config = StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key);
-    let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-    ().serve(transport).await.expect("MCP handshake with /mcp")
 }
 
 /// An app where alice connected server-everything as `ev` and the fixture
@@ -127,7 +107,7 @@ async fn completions(client: &Client, params: CompleteRequestParams) -> Vec<Stri
 async fn two_upstreams_resources_and_prompts_are_listed_apart_under_wrapped_uris_and_prefixed_names()
  {
     let (app, alice) = two_upstreams().await;
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
     let info = client.peer_info().expect("the gateway's initialize result");
     let resources_capability = info.capabilities.resources.as_ref().expect("resources");
     assert_eq!(resources_capability.subscribe, Some(true));
@@ -207,7 +187,7 @@ async fn two_upstreams_resources_and_prompts_are_listed_apart_under_wrapped_uris
 #[tokio::test]
 async fn reads_prompts_completions_and_subscriptions_reach_their_owner() {
     let (app, alice) = two_upstreams().await;
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
 
     // resources/read: the owner answers; content URIs come back wrapped.
     let read = client
@@ -341,7 +321,7 @@ async fn long_resource_lists_are_paged_with_a_cursor_that_reaches_every_item() {
     create_stdio(&app, "fx", fixture_stdio(), env).await;
     let alice = app.user_key("alice").await;
     connect(&app, "fx", &alice).await;
-    let client = mcp_client(&app, &alice).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
 
     let first = client.list_resources(None).await.expect("the first page");
     assert_eq!(first.resources.len(), content::PAGE);

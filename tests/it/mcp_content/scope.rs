@@ -2,7 +2,15 @@
 //! `manifold::gateway::content`: one connected server, its own names and
 //! URIs.
 
-use super::*;
+use manifold::gateway::content;
+use manifold::gateway::handler::Scope;
+use rmcp::model::{
+    ArgumentInfo, CompleteRequestParams, GetPromptRequestParams, ReadResourceRequestParams,
+    Reference,
+};
+use serde_json::json;
+
+use super::{args, content_uri, data_code, prompt_text, two_upstreams};
 
 #[tokio::test]
 async fn the_per_server_scope_shows_one_server_with_its_own_names_and_uris() {

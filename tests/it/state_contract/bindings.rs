@@ -98,7 +98,7 @@ pub(super) async fn garbage_in_a_binding_reads_as_no_session(kind: Kind) {
 }
 
 pub(super) async fn a_binding_expires_unless_it_is_used(kind: Kind) {
-    let b = Backend::open(kind, Duration::from_millis(1500)).await;
+    let mut b = Backend::open(kind, Duration::from_millis(1500)).await;
     b.state
         .bind_mcp_session("used", &binding("a"))
         .await
@@ -108,17 +108,17 @@ pub(super) async fn a_binding_expires_unless_it_is_used(kind: Kind) {
         .await
         .unwrap();
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        b.elapse(Duration::from_millis(700)).await;
         // Each read refreshes the TTL of the session in use.
         assert!(b.state.mcp_session("used").await.unwrap().is_some());
     }
     assert_eq!(b.state.mcp_session("idle").await.unwrap(), None);
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    b.elapse(Duration::from_millis(1700)).await;
     assert_eq!(b.state.mcp_session("used").await.unwrap(), None);
 }
 
 pub(super) async fn an_oauth_flow_is_taken_once_and_expires(kind: Kind) {
-    let b = Backend::open(kind, LONG_TTL).await;
+    let mut b = Backend::open(kind, LONG_TTL).await;
     let id = "a".repeat(64);
     b.state
         .put_oauth_flow(&id, "sealed-record", Duration::from_secs(60))
@@ -138,7 +138,7 @@ pub(super) async fn an_oauth_flow_is_taken_once_and_expires(kind: Kind) {
         .put_oauth_flow(&short, "x", Duration::from_millis(200))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    b.elapse(Duration::from_millis(400)).await;
     assert_eq!(b.state.take_oauth_flow(&short).await.unwrap(), None);
     // Flow ids are hashes: anything else is refused before reaching a key.
     assert!(b.state.take_oauth_flow("not-a-hash").await.is_err());

@@ -31,7 +31,7 @@ pub(super) async fn state_expires_after_the_ttl(kind: Kind) {
         }
     }
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    b.elapse(Duration::from_millis(2100)).await;
     for name in ["github", "broken", "gone"] {
         b.assert_disconnected(&s, name).await;
     }
@@ -45,13 +45,13 @@ pub(super) async fn state_expires_after_the_ttl(kind: Kind) {
 
 pub(super) async fn each_write_refreshes_the_ttl_of_the_connections_set(kind: Kind) {
     let ttl = Duration::from_millis(1500);
-    let b = Backend::open(kind, ttl).await;
+    let mut b = Backend::open(kind, ttl).await;
     let s = sid("user-1");
     b.connect(&s, "first", &["t"]).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    b.elapse(Duration::from_millis(1000)).await;
     // A write on another server, 1 s later, keeps the set alive…
     b.connect(&s, "second", &["t"]).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    b.elapse(Duration::from_millis(1000)).await;
     // …past the lifetime of the first write's keys.
     b.assert_disconnected(&s, "first").await;
     b.assert_status(&s, "second", ConnectionStatus::Connected)

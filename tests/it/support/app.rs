@@ -204,6 +204,21 @@ impl TestApp {
         .await
     }
 
+    /// An upgrade request for `/graphql/ws` asking for `graphql-transport-ws`.
+    pub fn graphql_ws_request(&self) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = self
+            .url("/graphql/ws")
+            .replace("http://", "ws://")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        request
+    }
+
     /// Stops the server and waits for it to drain.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

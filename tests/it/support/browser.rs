@@ -79,11 +79,10 @@ pub struct BrowserRun {
     _one: MutexGuard<'static, ()>,
 }
 
-/// A finished script: its summary line and how long it ran.
+/// A finished script: its summary line (how long it ran is printed).
 #[derive(Debug)]
 pub struct Finished {
     pub summary: Value,
-    pub elapsed: Duration,
 }
 
 impl BrowserRun {
@@ -220,7 +219,7 @@ impl BrowserRun {
             "browser script {} passed in {elapsed:?}; its report: {}",
             self.script, summary["report"]
         );
-        Finished { summary, elapsed }
+        Finished { summary }
     }
 
     /// The last stdout line as JSON (`Null` when it is not).

@@ -31,6 +31,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a server may take to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// `mcp-fixture`'s tools with no knob set, sorted.
+pub const FIXTURE_TOOLS: [&str; 7] = [
+    "add", "add_tool", "echo", "fail", "progress", "slow", "whoami",
+];
+
 /// The path of the `mcp-fixture` binary Cargo built for these tests.
 pub fn fixture_bin() -> String {
     env!("CARGO_BIN_EXE_mcp-fixture").to_owned()
@@ -317,10 +322,6 @@ impl Everything {
             process: Some(process),
             port,
         }
-    }
-
-    pub fn mode(&self) -> EverythingMode {
-        self.mode
     }
 
     /// The MCP URL: `http://127.0.0.1:PORT/sse` (SSE) or `/mcp` (streamable HTTP).

@@ -5,9 +5,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::session_server;
-use crate::support::app::spawn_app;
+use crate::support::app::{code, spawn_app};
 use crate::support::browser::BrowserRun;
+use crate::support::rest::{connect, create_category, create_server, session_server};
 use crate::support::unique;
 use crate::support::upstreams::{FixtureHttp, free_port};
 
@@ -16,42 +16,39 @@ async fn the_page_has_no_serious_accessibility_violation_in_light_or_dark() {
     let app = spawn_app().await;
     let upstream = FixtureHttp::start();
     let admin = app.admin_key.clone();
-    let (status, category) = app
-        .post(
-            "/api/v1/categories",
-            &admin,
-            json!({"name": "Testing", "icon": "🧪", "color": "#b45309", "description": "Fixtures"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{category}");
+    let category = create_category(
+        &app,
+        json!({"name": "Testing", "icon": "🧪", "color": "#b45309", "description": "Fixtures"}),
+    )
+    .await;
     let server = unique("a11y-");
-    let (status, created) = app
-        .post(
-            "/api/v1/servers",
-            &admin,
-            json!({
-                "name": server, "title": "Accessible fixture", "description": "Tools to audit",
-                "transport": "streamable_http", "url": upstream.url(),
-                "is_public": true, "category_id": category["id"],
-            }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, connected) = app.session_action("connect", &server, &admin).await;
-    assert_eq!(status, StatusCode::OK, "{connected}");
+    create_server(
+        &app,
+        &admin,
+        json!({
+            "name": server, "title": "Accessible fixture", "description": "Tools to audit",
+            "transport": "streamable_http", "url": upstream.url(),
+            "is_public": true, "category_id": category["id"],
+        }),
+    )
+    .await;
+    connect(&app, &server, &admin).await;
     // A second server, failed, so the audit covers the failure badge too.
     let down = unique("down-");
-    let (status, created) = app
-        .post(
-            "/api/v1/servers",
-            &admin,
-            json!({"name": down, "transport": "streamable_http",
-                   "url": format!("http://127.0.0.1:{}/mcp", free_port())}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    create_server(
+        &app,
+        &admin,
+        json!({"name": down, "transport": "streamable_http",
+               "url": format!("http://127.0.0.1:{}/mcp", free_port())}),
+    )
+    .await;
+    // Nothing listens at its port.
     let (status, failed) = app.session_action("connect", &down, &admin).await;
-    assert_ne!(status, StatusCode::OK, "{failed}");
+    assert_eq!(
+        (status, code(&failed)),
+        (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+        "{failed}"
+    );
     assert_eq!(
         session_server(&app, &admin, &down).await["status"],
         "FAILED"

@@ -8,13 +8,13 @@ use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, spawn_app};
 use crate::support::browser::BrowserRun;
+use crate::support::rest::{create_category, create_server};
 use crate::support::unique;
 
 /// A network server the admin creates (nothing listens at its URL: the page
 /// only shows it); returns its id.
 async fn admin_server(app: &TestApp, body: Value) -> String {
-    let (status, created) = app.post("/api/v1/servers", &app.admin_key, body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = create_server(app, &app.admin_key, body).await;
     created["id"].as_str().expect("an id").to_owned()
 }
 
@@ -67,14 +67,7 @@ async fn a_users_page_follows_the_admins_catalog_changes_live() {
 
     run.wait_for("renamed").await;
     let category_name = unique("Team ");
-    let (status, category) = app
-        .post(
-            "/api/v1/categories",
-            &app.admin_key,
-            json!({"name": category_name, "color": "#336699"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{category}");
+    let category = create_category(&app, json!({"name": category_name, "color": "#336699"})).await;
     let category_id = category["id"].as_str().expect("an id").to_owned();
     run.reply(json!({"category_id": category_id, "category_name": category_name}))
         .await;

@@ -6,9 +6,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{KNOWN_TOOL, field_error, session_server, tool_count};
-use crate::support::app::spawn_app;
+use super::{KNOWN_TOOL, field_error, tool_count};
+use crate::support::app::{code, spawn_app};
 use crate::support::browser::BrowserRun;
+use crate::support::rest::{create_server, session_server};
 use crate::support::unique;
 use crate::support::upstreams::{FixtureHttp, free_port};
 
@@ -56,15 +57,13 @@ async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_pag
     let new_title = format!("Renamed {server}");
     // An uncategorized server whose upstream is down.
     let dead = unique("down-");
-    let (status, created) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": dead, "transport": "streamable_http",
-                   "url": format!("http://127.0.0.1:{}/mcp", free_port())}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    create_server(
+        &app,
+        &app.admin_key,
+        json!({"name": dead, "transport": "streamable_http",
+               "url": format!("http://127.0.0.1:{}/mcp", free_port())}),
+    )
+    .await;
     let mut run = BrowserRun::start(
         "e2e",
         &[
@@ -158,7 +157,12 @@ async fn the_admin_creates_connects_inspects_and_disconnects_a_server_in_the_pag
         "FAILED"
     );
     let (status, refused) = app.session_action("connect", &dead, &app.admin_key).await;
-    assert_ne!(status, StatusCode::OK, "{refused}");
+    // Nothing listens at its port.
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+        "{refused}"
+    );
     let failed = session_server(&app, &app.admin_key, &dead).await;
     run.reply(json!({
         "last_error": failed["last_error"],

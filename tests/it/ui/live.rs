@@ -6,9 +6,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{session_server, tool_count};
+use super::tool_count;
 use crate::support::app::{TestApp, spawn_app};
 use crate::support::browser::BrowserRun;
+use crate::support::mcp::{call, mcp_client};
+use crate::support::rest::session_server;
 use crate::support::unique;
 use crate::support::upstreams::FixtureHttp;
 
@@ -57,11 +59,9 @@ async fn a_users_page_follows_rest_and_mcp_changes_live() {
     // An MCP client on /mcp, as the same user, has the upstream add a tool;
     // its list_changed reaches the gateway, which re-reads the tools.
     run.wait_for("connected-seen").await;
-    let (client, _changes) = crate::mcp_notify::mcp_client(&app, &key).await;
+    let client = mcp_client(&app, "/mcp", &key).await;
     let added = client
-        .call_tool(rmcp::model::CallToolRequestParams::new(format!(
-            "{server}__add_tool"
-        )))
+        .call_tool(call(&format!("{server}__add_tool"), Value::Null))
         .await
         .expect("add_tool through /mcp");
     assert_ne!(added.is_error, Some(true), "{added:?}");

@@ -17,6 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::app::TestApp;
+use crate::support::rest::{connect, create_server};
 use crate::support::unique;
 
 /// The fixture tool whose description and schema the tests look for.
@@ -27,16 +28,13 @@ pub const KNOWN_TOOL: &str = "echo";
 pub async fn tool_count(app: &TestApp, url: &str) -> usize {
     let key = app.user_key("probe").await;
     let name = unique("probe-");
-    let (status, created) = app
-        .post(
-            "/api/v1/servers",
-            &key,
-            json!({"name": name, "transport": "streamable_http", "url": url}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, connected) = app.session_action("connect", &name, &key).await;
-    assert_eq!(status, StatusCode::OK, "{connected}");
+    create_server(
+        app,
+        &key,
+        json!({"name": name, "transport": "streamable_http", "url": url}),
+    )
+    .await;
+    let connected = connect(app, &name, &key).await;
     let tools = connected["tools"]
         .as_array()
         .expect("the connect answer lists tools");
@@ -49,19 +47,6 @@ pub async fn tool_count(app: &TestApp, url: &str) -> usize {
     let (status, _) = app.delete(&format!("/api/v1/servers/{name}"), &key).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     count
-}
-
-/// This session's entry for `name` in `GET /api/v1/session/servers`.
-pub async fn session_server(app: &TestApp, key: &str, name: &str) -> Value {
-    let (status, body) = app.get("/api/v1/session/servers", key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let list = body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("GET /session/servers is not a list: {body}"));
-    list.iter()
-        .find(|s| s["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("{name} is not in GET /session/servers: {body}"))
 }
 
 /// `GET /api/v1/me`'s error message for a key that does not exist.

@@ -2,13 +2,12 @@
 //! through the fixture's authorization server and the gateway's callback,
 //! and the first tab's badge turns connected live.
 
-use reqwest::StatusCode;
 use serde_json::json;
 
-use super::session_server;
 use crate::support::app::spawn_app;
 use crate::support::browser::BrowserRun;
-use crate::support::oauth_fixture::OAuthFixture;
+use crate::support::oauth::OAuthFixture;
+use crate::support::rest::{add_public, session_server};
 use crate::support::unique;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -16,15 +15,12 @@ async fn a_user_authorizes_an_oauth_server_from_the_page() {
     let fx = OAuthFixture::start();
     let app = spawn_app().await;
     let server = unique("oauth-");
-    let (status, created) = app
-        .post(
-            "/api/v1/servers",
-            &app.admin_key,
-            json!({"name": server, "title": "Protected tools", "transport": "streamable_http",
-                   "url": fx.mcp_url(), "requires_oauth2": true, "is_public": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    add_public(
+        &app,
+        json!({"name": server, "title": "Protected tools", "transport": "streamable_http",
+               "url": fx.mcp_url(), "requires_oauth2": true}),
+    )
+    .await;
     let key = app.user_key("dana").await;
     let before = session_server(&app, &key, &server).await;
     assert_eq!(before["oauth"], "required", "{before}");

@@ -1,13 +1,16 @@
-//! `mcp-fixture` in OAuth mode (`FIXTURE_OAUTH=1`): a protected MCP server
-//! that is also its own authorization server, plus its test hooks and the
-//! end user's side of the authorization-code flow.
+//! Upstream OAuth in tests: `mcp-fixture` in OAuth mode (`FIXTURE_OAUTH=1`),
+//! a protected MCP server that is also its own authorization server, with
+//! its test hooks; the end user's side of the authorization-code flow
+//! through the gateway; and what the upstream saw of a call.
 
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
-use serde_json::Value;
+use rmcp::service::{Peer, RoleClient};
+use serde_json::{Value, json};
 
-use crate::support::app::TestApp;
-use crate::support::upstreams::{FixtureHttp, ServerProcess};
+use crate::support::app::{TestApp, code};
+use crate::support::mcp::{call, initialize};
+use crate::support::upstreams::FixtureHttp;
 
 /// A running OAuth-protected fixture; stopped on Drop.
 #[derive(Debug)]
@@ -48,10 +51,6 @@ impl OAuthFixture {
         format!("{}/admin/{hook}", self.origin())
     }
 
-    pub fn process(&self) -> &ServerProcess {
-        self.http.process()
-    }
-
     /// `{"registrations":n,"authorizations":n,"token_exchanges":n,"refreshes":n}`.
     pub async fn stats(&self) -> Value {
         self.get_json(&self.admin_url("stats")).await
@@ -76,6 +75,63 @@ impl OAuthFixture {
             .flat_map(|kind| issued[kind].as_array().cloned().unwrap_or_default())
             .filter_map(|t| t.as_str().map(str::to_owned))
             .collect()
+    }
+
+    /// `/admin/counters` (revocations, metadata requests, …).
+    pub async fn counters(&self) -> Value {
+        self.get_json(&self.admin_url("counters")).await
+    }
+
+    /// `/admin/refreshes`: refresh grants `(granted, rejected)`.
+    pub async fn refreshes(&self) -> (u64, u64) {
+        let body = self.get_json(&self.admin_url("refreshes")).await;
+        let count = |k: &str| body[k].as_u64().unwrap_or_else(|| panic!("{k}: {body}"));
+        (count("granted"), count("rejected"))
+    }
+
+    /// The status of an `initialize` sent straight to the fixture's `/mcp`
+    /// with `token` (none: no `Authorization`), and its `WWW-Authenticate`.
+    pub async fn mcp_status(&self, token: Option<&str>) -> (StatusCode, Option<String>) {
+        let mut req = self
+            .client
+            .post(self.mcp_url())
+            .header("Accept", "application/json, text/event-stream")
+            .json(&initialize("2025-06-18"));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("request to the fixture sent");
+        let challenge = resp
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (resp.status(), challenge)
+    }
+
+    /// A form POST to the token endpoint: its status and JSON body.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let resp = self.form_post("token", form).await;
+        let status = resp.status();
+        (status, resp.json().await.expect("JSON"))
+    }
+
+    /// A form POST to the revocation endpoint: its status.
+    pub async fn revoke(&self, form: &[(&str, &str)]) -> StatusCode {
+        self.form_post("revoke", form).await.status()
+    }
+
+    async fn form_post(&self, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        self.client
+            .post(format!("{}/{endpoint}", self.origin()))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST /{endpoint}: {e}"))
     }
 
     async fn get_json(&self, url: &str) -> Value {
@@ -140,26 +196,40 @@ pub async fn follow_to_callback(
     (callback, status, body)
 }
 
-/// `user` (API key `key`) authorizes `server` through `app`: the connect
-/// answers `oauth_required` with a URL, the user approves at the fixture, and
-/// the gateway's callback answers 200. Returns the callback's body.
-pub async fn authorize_through(app: &TestApp, server: &str, key: &str, user: &str) -> Value {
+/// `key`'s connect of `server` on `app` must answer 403 `oauth_required`;
+/// returns the authorization URL it carries.
+pub async fn oauth_required(app: &TestApp, server: &str, key: &str) -> String {
     let (status, body) = app.session_action("connect", server, key).await;
     assert_eq!(
-        (status, crate::support::app::code(&body)),
+        (status, code(&body)),
         (StatusCode::FORBIDDEN, "oauth_required"),
         "{body}"
     );
-    let url = body["error"]["authorization_url"]
+    body["error"]["authorization_url"]
         .as_str()
-        .unwrap_or_else(|| panic!("no authorization_url: {body}"));
-    let (callback, status, body) = follow_to_callback(url, user).await;
+        .unwrap_or_else(|| panic!("no authorization_url: {body}"))
+        .to_owned()
+}
+
+/// `user` approves `authorization_url` at the fixture and their browser
+/// follows the redirect to `app`'s callback, which must answer 200. Returns
+/// the callback's body.
+pub async fn finish_authorization(app: &TestApp, authorization_url: &str, user: &str) -> Value {
+    let (callback, status, body) = follow_to_callback(authorization_url, user).await;
     assert!(
         callback.starts_with(&app.url("/oauth/callback?")),
         "the authorization server sends {user} back to the gateway: {callback}"
     );
     assert_eq!(status, StatusCode::OK, "{user}'s callback: {body}");
     body
+}
+
+/// `user` (API key `key`) authorizes `server` through `app`: the connect
+/// answers `oauth_required` with a URL, the user approves at the fixture, and
+/// the gateway's callback answers 200. Returns the callback's body.
+pub async fn authorize_through(app: &TestApp, server: &str, key: &str, user: &str) -> Value {
+    let url = oauth_required(app, server, key).await;
+    finish_authorization(app, &url, user).await
 }
 
 /// An admin-made public server `name` over the fixture's `/mcp` that needs
@@ -169,7 +239,7 @@ pub async fn add_oauth_server(app: &TestApp, fx: &OAuthFixture, name: &str) -> S
         .post(
             "/api/v1/servers",
             &app.admin_key,
-            serde_json::json!({"name": name, "transport": "streamable_http", "url": fx.mcp_url(),
+            json!({"name": name, "transport": "streamable_http", "url": fx.mcp_url(),
                    "requires_oauth2": true, "is_public": true}),
         )
         .await;
@@ -191,4 +261,24 @@ pub async fn oauth_field(app: &TestApp, key: &str, server: &str) -> Value {
         })
         .map(|item| item["oauth"].clone())
         .unwrap_or_else(|| panic!("{server} is not in the session list: {list}"))
+}
+
+/// `whoami`'s structured output through `client` (`tool`: its full name);
+/// the call must succeed.
+pub async fn whoami(client: &Peer<RoleClient>, tool: &str) -> Value {
+    let result = client
+        .call_tool(call(tool, json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
+    result.structured_content.expect("whoami answers JSON")
+}
+
+/// The bearer token a `whoami` answer saw.
+pub fn bearer(seen: &Value) -> String {
+    seen["authorization"]
+        .as_str()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_else(|| panic!("no bearer token reached the upstream: {seen}"))
+        .to_owned()
 }
