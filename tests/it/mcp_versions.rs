@@ -2,7 +2,7 @@
 //! exact wire shape is visible: the initialize-era revisions (2025-03-26,
 //! 2025-06-18, 2025-11-25) with `Mcp-Session-Id`, and the stateless
 //! 2026-07-28 revision (`server/discover`, per-request `_meta`,
-//! `subscriptions/listen`). See `docs/protocol-versions.md`.
+//! `subscriptions/listen`). See `docs/mcp-endpoint.md` (Protocol versions).
 
 use std::time::Duration;
 
