@@ -9,7 +9,7 @@
 //!   sends `notifications/cancelled` for this call's upstream request, and
 //!   no other, and ends the call.
 //! - `upstream.call_timeout_seconds` bounds the wait: rmcp cancels the
-//!   upstream request and the caller gets `data.code = "upstream_timeout"`.
+//!   upstream request and the caller gets `data.code` `upstream_timeout`.
 //! - An upstream that goes away under the call gives `upstream_closed`; the
 //!   server is marked `FAILED` for the session and its link closed, and the
 //!   session's other servers keep working.

@@ -120,9 +120,9 @@ impl ToolView {
     }
 
     /// `Ok` unless a `fail_closed` server is `FAILED` in the session; then an
-    /// MCP error with `data.code = "server_failed"` and `data.server`, for
-    /// every call, read and prompt until it is connected again or
-    /// disconnected.
+    /// MCP error whose `data.code` is [`ErrorCode::ServerFailed`] and
+    /// `data.server` names it, for every call, read and prompt until it is
+    /// connected again or disconnected.
     pub fn check_open(&self) -> std::result::Result<(), McpError> {
         match &self.blocked {
             None => Ok(()),
