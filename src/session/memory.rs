@@ -442,7 +442,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_purge_task_removes_expired_entries() {
         let ttl = Duration::from_millis(300);
         let period = Duration::from_millis(100);
@@ -462,7 +462,7 @@ mod tests {
         assert_eq!(lock(&store.map).len(), 0);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn expired_entries_read_as_absent_before_the_purge() {
         let ttl = Duration::from_millis(100);
         let period = Duration::from_secs(3600);

@@ -237,10 +237,10 @@ macro_rules! contract_for_all {
         untimed: [$($module:ident::$name:ident),* $(,)?],
         timed: [$($tmodule:ident::$tname:ident),* $(,)?] $(,)?
     ) => {
-        // Single-threaded, so `start_paused = true` can be added once Tokio's
-        // `test-util` feature is on (it is not: Cargo.toml).
+        // The memory store reads Tokio's clock: its TTLs pass on paused
+        // time, at once.
         contract!(
-            memory, super::Kind::Memory, #[tokio::test],
+            memory, super::Kind::Memory, #[tokio::test(start_paused = true)],
             untimed: [$($module::$name),*],
             timed: [$($tmodule::$tname),*],
         );
