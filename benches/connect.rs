@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use manifold::catalog::{ServerName, Transport};
 use manifold::upstream::egress::EgressPolicy;
-use manifold::upstream::{LinkOptions, Target};
+use manifold::upstream::{Endpoint, LinkOptions, Remote, StdioCommand, Target};
 use rmcp::model::{ClientRequest, PingRequest};
 
 const ROUNDS: usize = 20;
@@ -22,19 +22,25 @@ fn target(
     url: Option<&str>,
     command: Option<(String, Vec<String>)>,
 ) -> Target {
-    let (command, args) = command.map_or((None, Vec::new()), |(c, a)| (Some(c), a));
-    Target {
-        name: ServerName::parse(name).expect("name"),
-        transport,
-        url: url.map(|u| url::Url::parse(u).expect("url")),
+    let remote = || Remote {
+        url: url::Url::parse(url.expect("a network target has a URL")).expect("url"),
         headers: Vec::new(),
-        bearer: None,
-        oauth: None,
-        command,
-        args,
-        env: Default::default(),
-        cwd: None,
-    }
+    };
+    let endpoint = match transport {
+        Transport::Stdio => {
+            let (program, args) = command.expect("a stdio target has a command");
+            Endpoint::Stdio(StdioCommand {
+                program,
+                args,
+                env: Default::default(),
+                cwd: None,
+            })
+        }
+        Transport::StreamableHttp => Endpoint::StreamableHttp(remote()),
+        Transport::Sse => Endpoint::Sse(remote()),
+        Transport::Websocket => Endpoint::Websocket(remote()),
+    };
+    Target::new(ServerName::parse(name).expect("name"), endpoint)
 }
 
 struct Guard(Child);

@@ -17,7 +17,8 @@ pub(super) fn redact_error(target: &Target, err: Error) -> Error {
             let name = target.name.as_str();
             let message = if message.starts_with(&format!("{name}: ")) {
                 message
-            } else if code == ErrorCode::UpstreamUnreachable && target.transport != Transport::Stdio
+            } else if code == ErrorCode::UpstreamUnreachable
+                && target.transport() != Transport::Stdio
             {
                 format!("{name}: cannot reach the upstream: {message}")
             } else {

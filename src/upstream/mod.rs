@@ -63,73 +63,136 @@ use relay::{LinkEvent, LinkEvents, Relay};
 /// flattened into text is still recognised.
 pub(crate) const EGRESS_MARK: &str = "is not reachable from this gateway";
 
+/// How a link reaches its server: one shape per transport, parsed once from
+/// the catalog record, so a stdio target always has a command and a network
+/// target always a URL (no transport checks again later).
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// A child process speaking JSON-RPC on stdin/stdout.
+    Stdio(StdioCommand),
+    /// Streamable HTTP.
+    StreamableHttp(Remote),
+    /// Legacy HTTP+SSE.
+    Sse(Remote),
+    /// One JSON-RPC message per WebSocket text frame.
+    Websocket(Remote),
+}
+
+/// The child process of a stdio server.
+#[derive(Debug, Clone)]
+pub struct StdioCommand {
+    pub program: String,
+    pub args: Vec<String>,
+    /// Values are secrets.
+    pub env: BTreeMap<String, Secret<String>>,
+    pub cwd: Option<String>,
+}
+
+/// The address of a network server.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The effective URL (query parameters merged).
+    pub url: Url,
+    /// Header values are secrets.
+    pub headers: Vec<(String, Secret<String>)>,
+}
+
+impl Endpoint {
+    /// The transport this endpoint speaks.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Self::Stdio(_) => Transport::Stdio,
+            Self::StreamableHttp(_) => Transport::StreamableHttp,
+            Self::Sse(_) => Transport::Sse,
+            Self::Websocket(_) => Transport::Websocket,
+        }
+    }
+
+    /// The network address; `None` for stdio.
+    pub fn remote(&self) -> Option<&Remote> {
+        match self {
+            Self::Stdio(_) => None,
+            Self::StreamableHttp(remote) | Self::Sse(remote) | Self::Websocket(remote) => {
+                Some(remote)
+            }
+        }
+    }
+}
+
 /// Everything needed to open a link to one server, resolved from the catalog.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: ServerName,
-    pub transport: Transport,
-    /// The effective URL (query parameters merged); `None` for stdio.
-    pub url: Option<Url>,
-    /// Header values are secrets.
-    pub headers: Vec<(String, Secret<String>)>,
+    pub endpoint: Endpoint,
     /// `Authorization: Bearer …` for the upstream (SSE and WebSocket links
     /// of OAuth servers get this user's current access token here).
     pub bearer: Option<Secret<String>>,
     /// This user's OAuth access, for servers with `requires_oauth2` (the
     /// seed's `add_oauth_headers`, per user).
     pub oauth: Option<UpstreamAuth>,
-    pub command: Option<String>,
-    pub args: Vec<String>,
-    pub env: BTreeMap<String, Secret<String>>,
-    pub cwd: Option<String>,
 }
 
 impl Target {
-    /// The link target for a catalog server.
-    pub fn from_server(server: &Server) -> Result<Self, Error> {
-        let url = server
-            .url
-            .as_deref()
-            .map(|raw| {
-                Url::parse(raw)
-                    .map(|base| build_server_url(&base, &server.query_params))
-                    .map_err(|e| {
-                        Error::internal(format!(
-                            "stored URL of {} does not parse: {e}",
-                            server.name
-                        ))
-                    })
-            })
-            .transpose()?;
-        Ok(Self {
-            name: server.name.clone(),
-            transport: server.transport,
-            url,
-            headers: server
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+    /// A target reaching `endpoint`, without OAuth.
+    pub fn new(name: ServerName, endpoint: Endpoint) -> Self {
+        Self {
+            name,
+            endpoint,
             bearer: None,
             oauth: None,
-            command: server.command.clone(),
-            args: server.args.clone(),
-            env: server.env.clone(),
-            cwd: server.cwd.clone(),
-        })
+        }
     }
 
-    /// The URL, which network transports require.
-    pub(crate) fn require_url(&self) -> Result<&Url, Error> {
-        self.url
-            .as_ref()
-            .ok_or_else(|| Error::internal(format!("{} has no URL", self.name)))
+    /// The link target for a catalog server. A record whose transport lacks
+    /// what it needs (the catalog refuses such input) is an internal error.
+    pub fn from_server(server: &Server) -> Result<Self, Error> {
+        let missing =
+            |what: &str| Error::internal(format!("the stored {} has no {what}", server.name));
+        let remote = || -> Result<Remote, Error> {
+            let raw = server.url.as_deref().ok_or_else(|| missing("URL"))?;
+            let base = Url::parse(raw).map_err(|e| {
+                Error::internal(format!("stored URL of {} does not parse: {e}", server.name))
+            })?;
+            Ok(Remote {
+                url: build_server_url(&base, &server.query_params),
+                headers: server
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            })
+        };
+        let endpoint = match server.transport {
+            Transport::Stdio => Endpoint::Stdio(StdioCommand {
+                program: server.command.clone().ok_or_else(|| missing("command"))?,
+                args: server.args.clone(),
+                env: server.env.clone(),
+                cwd: server.cwd.clone(),
+            }),
+            Transport::StreamableHttp => Endpoint::StreamableHttp(remote()?),
+            Transport::Sse => Endpoint::Sse(remote()?),
+            Transport::Websocket => Endpoint::Websocket(remote()?),
+        };
+        Ok(Self::new(server.name.clone(), endpoint))
+    }
+
+    /// The transport the target speaks.
+    pub fn transport(&self) -> Transport {
+        self.endpoint.transport()
+    }
+
+    /// The URL of a network target; `None` for stdio.
+    pub fn url(&self) -> Option<&Url> {
+        self.endpoint.remote().map(|remote| &remote.url)
     }
 
     /// The headers to send, `Authorization` from the bearer hook included.
     pub(crate) fn all_headers(&self) -> Vec<(String, String)> {
         let mut headers: Vec<(String, String)> = self
-            .headers
+            .endpoint
+            .remote()
+            .map(|remote| remote.headers.as_slice())
+            .unwrap_or_default()
             .iter()
             .filter(|(k, _)| !(self.bearer.is_some() && k.eq_ignore_ascii_case("authorization")))
             .map(|(k, v)| (k.clone(), v.expose().clone()))
@@ -144,7 +207,7 @@ impl Target {
     /// the URL's query string hidden.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        if let Some(url) = &self.url
+        if let Some(url) = self.url()
             && url.query().is_some()
         {
             let mut bare = url.clone();
@@ -154,12 +217,13 @@ impl Target {
                 out = out.replace(query, "***");
             }
         }
-        let secrets = self
-            .headers
-            .iter()
-            .map(|(_, v)| v)
-            .chain(self.env.values())
-            .chain(self.bearer.iter());
+        let secrets: Vec<&Secret<String>> = match &self.endpoint {
+            Endpoint::Stdio(command) => command.env.values().collect(),
+            Endpoint::StreamableHttp(remote)
+            | Endpoint::Sse(remote)
+            | Endpoint::Websocket(remote) => remote.headers.iter().map(|(_, v)| v).collect(),
+        };
+        let secrets = secrets.into_iter().chain(self.bearer.iter());
         for secret in secrets {
             if secret.expose().len() >= 4 {
                 out = out.replace(secret.expose().as_str(), crate::secret::REDACTED);
@@ -387,13 +451,13 @@ pub async fn open(target: &Target, options: &LinkOptions) -> Result<Link, Error>
 }
 
 /// [`open`], handing the upstream's own announcements to `events`.
-#[tracing::instrument(skip_all, fields(server = %target.name, transport = %target.transport))]
+#[tracing::instrument(skip_all, fields(server = %target.name, transport = %target.transport()))]
 pub async fn open_with_events(
     target: &Target,
     options: &LinkOptions,
     events: Option<Arc<dyn LinkEvents>>,
 ) -> Result<Link, Error> {
-    if let Some(url) = &target.url {
+    if let Some(url) = target.url() {
         // Fail early and clearly; the transports check again on every
         // connection they make, so a name that later resolves elsewhere
         // (DNS rebinding) is still refused.
@@ -402,25 +466,27 @@ pub async fn open_with_events(
     let relay = Arc::new(Relay::new(events));
     let client = UpstreamClient::new(relay.clone());
     let opening = async {
-        if let Some(url) = &target.url
+        if let Some(url) = target.url()
             && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
         {
             options.egress.resolve(host, port).await?;
         }
-        match target.transport {
-            Transport::Stdio => stdio::open(target, client).await,
-            Transport::StreamableHttp => streamable_http::open(target, options, client).await,
-            Transport::Sse | Transport::Websocket => {
+        match &target.endpoint {
+            Endpoint::Stdio(command) => stdio::open(target, command, client).await,
+            Endpoint::StreamableHttp(remote) => {
+                streamable_http::open(target, remote, options, client).await
+            }
+            Endpoint::Sse(remote) | Endpoint::Websocket(remote) => {
                 // These transports have no per-request hook: the link opens
                 // with this user's current token (refreshed when near expiry).
                 let mut target = target.clone();
                 if let Some(auth) = &target.oauth {
                     target.bearer = Some(Secret::new(auth.access_token().await?));
                 }
-                if target.transport == Transport::Sse {
-                    sse::open(&target, options, client).await
+                if matches!(target.endpoint, Endpoint::Sse(_)) {
+                    sse::open(&target, remote, options, client).await
                 } else {
-                    websocket::open(&target, options, client).await
+                    websocket::open(&target, remote, options, client).await
                 }
             }
         }
@@ -444,7 +510,7 @@ pub async fn open_with_events(
         service: tokio::sync::Mutex::new(Some(service)),
         relay,
         server: target.name.clone(),
-        transport: target.transport,
+        transport: target.transport(),
         pid,
         opened_at: Instant::now(),
         oauth: target.oauth.clone(),

@@ -37,7 +37,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorCode};
 use crate::upstream::streamable_http::http_client;
-use crate::upstream::{LinkOptions, Target, UpstreamClient, init_error};
+use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 
 /// The largest single SSE event accepted; a bigger one breaks the stream
 /// (and triggers a reconnect) instead of growing memory without bound.
@@ -55,10 +55,11 @@ const INBOUND_BUFFER: usize = 64;
 /// Connects and runs the MCP handshake.
 pub(crate) async fn open(
     target: &Target,
+    remote: &Remote,
     options: &LinkOptions,
     client: UpstreamClient,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
-    let url = target.require_url()?.clone();
+    let url = remote.url.clone();
     let conn = Connection {
         http: http_client(options)?,
         sse_url: url,

@@ -14,21 +14,19 @@ use rmcp::transport::TokioChildProcess;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::error::{Error, ErrorCode};
-use crate::upstream::{Target, UpstreamClient, init_error};
+use crate::upstream::{StdioCommand, Target, UpstreamClient, init_error};
 
 /// Spawns the command and runs the MCP handshake over its stdio.
 pub(crate) async fn open(
     target: &Target,
+    stdio: &StdioCommand,
     client: UpstreamClient,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
-    let program = target
-        .command
-        .as_deref()
-        .ok_or_else(|| Error::internal(format!("{} has no command", target.name)))?;
+    let program = stdio.program.as_str();
     let mut command = tokio::process::Command::new(program);
-    command.args(&target.args);
-    command.envs(target.env.iter().map(|(k, v)| (k, v.expose())));
-    if let Some(cwd) = &target.cwd {
+    command.args(&stdio.args);
+    command.envs(stdio.env.iter().map(|(k, v)| (k, v.expose())));
+    if let Some(cwd) = &stdio.cwd {
         command.current_dir(cwd);
     }
     let mut wrapped = CommandWrap::from(command);

@@ -10,7 +10,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{AuthClient, StreamableHttpClientTransport};
 
 use crate::error::Error;
-use crate::upstream::{LinkOptions, Target, UpstreamClient, init_error};
+use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 
 /// A reqwest client for upstream HTTP: egress-checked DNS, connect timeout.
 pub(crate) fn http_client(options: &LinkOptions) -> Result<reqwest::Client, Error> {
@@ -25,10 +25,11 @@ pub(crate) fn http_client(options: &LinkOptions) -> Result<reqwest::Client, Erro
 /// Connects and runs the MCP handshake.
 pub(crate) async fn open(
     target: &Target,
+    remote: &Remote,
     options: &LinkOptions,
     client: UpstreamClient,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
-    let url = target.require_url()?;
+    let url = &remote.url;
     let mut headers = HashMap::new();
     let mut auth_header = None;
     for (name, value) in target.all_headers() {

@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::error::{Error, ErrorCode};
 use crate::upstream::sse::header_map;
-use crate::upstream::{LinkOptions, Target, UpstreamClient, init_error};
+use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 
 /// The largest message (and frame) accepted, both ways.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -47,11 +47,12 @@ const BUFFER: usize = 64;
 /// Connects and runs the MCP handshake.
 pub(crate) async fn open(
     target: &Target,
+    remote: &Remote,
     options: &LinkOptions,
     client: UpstreamClient,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
     let transport = connect(
-        target.require_url()?,
+        &remote.url,
         &target.all_headers(),
         options,
         target.name.to_string(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use manifold::catalog::{ServerName, Transport};
 use manifold::secret::Secret;
 use manifold::upstream::egress::EgressPolicy;
-use manifold::upstream::{Link, LinkOptions, Target, open};
+use manifold::upstream::{Endpoint, Link, LinkOptions, Remote, Target, open};
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 use url::Url;
@@ -15,18 +15,19 @@ use url::Url;
 use crate::support::python::PyServer;
 
 fn target(transport: Transport, url: Url) -> Target {
-    Target {
-        name: ServerName::parse("py").expect("a valid name"),
-        transport,
-        url: Some(url),
+    let remote = Remote {
+        url,
         headers: vec![("X-Test".to_owned(), Secret::new("1".to_owned()))],
-        bearer: Some(Secret::new("tok-123".to_owned())),
-        oauth: None,
-        command: None,
-        args: Vec::new(),
-        env: Default::default(),
-        cwd: None,
-    }
+    };
+    let endpoint = match transport {
+        Transport::Sse => Endpoint::Sse(remote),
+        Transport::Websocket => Endpoint::Websocket(remote),
+        Transport::StreamableHttp => Endpoint::StreamableHttp(remote),
+        Transport::Stdio => panic!("a network target"),
+    };
+    let mut target = Target::new(ServerName::parse("py").expect("a valid name"), endpoint);
+    target.bearer = Some(Secret::new("tok-123".to_owned()));
+    target
 }
 
 fn options() -> LinkOptions {

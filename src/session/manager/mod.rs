@@ -519,7 +519,7 @@ impl SessionManager {
             return Ok(link);
         }
         self.pool.close_slot(slot).await;
-        let reservation = self.pool.reserve(target.transport)?;
+        let reservation = self.pool.reserve(target.transport())?;
         let events = Arc::new(SessionLinkEvents {
             session: session.clone(),
             server: target.name.clone(),

@@ -25,7 +25,14 @@ impl OAuthBroker {
         server: &Server,
     ) -> Result<(AuthorizationManager, AuthorizationMetadata)> {
         let target = Target::from_server(server)?;
-        let url = target.require_url()?.clone();
+        // Only network servers can require OAuth (the catalog refuses it
+        // on stdio), so a stdio target here is a broken record.
+        let url = target
+            .url()
+            .ok_or_else(|| {
+                crate::error::Error::internal(format!("{} has no URL for OAuth", server.name))
+            })?
+            .clone();
         let cache = &self.inner.discovery;
         let key = (server.id.as_str().to_owned(), url.to_string());
         let cached = cache.enabled().then(|| cache.get(&key)).flatten();
