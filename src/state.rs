@@ -76,7 +76,7 @@ impl AppState {
         &self.shared.rate_limits
     }
 
-    /// JWT and anonymous-session checks (see [`crate::http::authenticate`]).
+    /// JWT and anonymous-session checks (run by the edges' `http::authenticate`).
     pub fn auth(&self) -> &Authenticator {
         &self.shared.auth
     }

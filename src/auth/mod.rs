@@ -2,8 +2,8 @@
 //! [`Principal`](crate::principal::Principal). An `mfk_` bearer token is an
 //! API key ([`api_key`]), any other bearer token a JWT ([`jwt`], when
 //! configured), and no `Authorization` header an anonymous session
-//! ([`anonymous`], when enabled). [`crate::http::authenticate`] is the one
-//! place a request is run through them, for every HTTP surface.
+//! ([`anonymous`], when enabled). The edges' shared `http::authenticate` is
+//! the one place a request is run through them, for every HTTP surface.
 //!
 //! Only inbound identity lives here: Manifold's own OAuth authorizations to
 //! upstream servers are outbound, in [`crate::upstream::oauth`].
