@@ -29,7 +29,7 @@ use crate::session::{self, State, fanout};
 use crate::state::{AppState, Services};
 use crate::upstream::LinkOptions;
 use crate::upstream::egress::EgressPolicy;
-use crate::upstream::oauth::{BrokerOptions, CALLBACK_PATH, OAuthBroker};
+use crate::upstream::oauth::{BrokerOptions, CALLBACK_PATH, Flows, OAuthBroker};
 use crate::upstream::pool::{LinkPool, PoolLimits};
 
 /// The request-id header set on every request and response.
@@ -175,7 +175,7 @@ fn wire(
     let auth = Authenticator::new(&settings);
     let oauth = OAuthBroker::new(
         catalog.clone(),
-        state.clone(),
+        state.clone() as Flows,
         BrokerOptions {
             redirect_uri: format!("{public_base}{CALLBACK_PATH}"),
             flow_ttl: Duration::from_secs(settings.auth.oauth.flow_ttl_seconds),

@@ -28,6 +28,7 @@ use super::{
     decode, decode_binding, encode_binding,
 };
 use crate::error::{Error, Result};
+use crate::upstream::oauth::FlowStore;
 
 /// Longest pause between two purges.
 const MAX_PURGE_PERIOD: Duration = Duration::from_secs(60);
@@ -377,6 +378,13 @@ impl StateStore for MemoryState {
         Ok(existed)
     }
 
+    async fn health(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl FlowStore for MemoryState {
     async fn put_oauth_flow(&self, id: &str, record: &str, ttl: Duration) -> Result<()> {
         let key = keys::oauth_flow(&self.prefix, id)?;
         let mut txn = self.txn();
@@ -413,10 +421,6 @@ impl StateStore for MemoryState {
         }
         txn.del(&key);
         Ok(true)
-    }
-
-    async fn health(&self) -> Result<()> {
-        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::StateSettings;
 use crate::error::{Error, Result};
 use crate::ids::SessionId;
+use crate::upstream::oauth::FlowStore;
 
 /// A shared handle on the state-store backend.
 pub type State = Arc<dyn StateStore>;
@@ -100,7 +101,7 @@ pub struct McpBinding {
 /// Every key is written with the configured TTL, and each write refreshes the
 /// TTL of the session's connections set.
 #[async_trait]
-pub trait StateStore: Send + Sync + 'static {
+pub trait StateStore: FlowStore {
     /// The full state of one server in a session (`disconnected()` if none).
     async fn get(&self, session: &SessionId, server: &str) -> Result<ConnectionState>;
     /// Just the status (`Disconnected` if none).
@@ -159,20 +160,6 @@ pub trait StateStore: Send + Sync + 'static {
     async fn mcp_session(&self, id: &str) -> Result<Option<McpBinding>>;
     /// Removes the binding of MCP session `id`; whether there was one.
     async fn forget_mcp_session(&self, id: &str) -> Result<bool>;
-    /// Stores a pending OAuth authorization (`{prefix}oauth:flow:{id}`) for
-    /// `ttl`; `id` is a hash of the flow's `state`, `record` is sealed.
-    async fn put_oauth_flow(&self, id: &str, record: &str, ttl: Duration) -> Result<()>;
-    /// Reads and deletes a pending OAuth authorization in one step, so a
-    /// `state` is used at most once, even across replicas.
-    async fn take_oauth_flow(&self, id: &str) -> Result<Option<String>>;
-    /// Takes lease `name` (`{prefix}lease:{name}`) for `holder` until `ttl`
-    /// passes, if nobody holds it; whether `holder` took it. Not reentrant:
-    /// a held lease is refused to everyone, its holder included. `ttl` must
-    /// not be zero.
-    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool>;
-    /// Gives lease `name` back if `holder` still holds it (not once it
-    /// expired and someone else took it); whether it did.
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool>;
     /// Round trip to the backend.
     async fn health(&self) -> Result<()>;
 }

@@ -33,6 +33,7 @@ use super::{
     decode, decode_binding, encode_binding,
 };
 use crate::error::{Error, Result};
+use crate::upstream::oauth::FlowStore;
 
 /// Time limit for opening one TCP (or TLS) connection to Redis.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -457,6 +458,18 @@ impl StateStore for RedisState {
         Ok(gone > 0)
     }
 
+    async fn health(&self) -> Result<()> {
+        let pong: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(Error::internal(format!("unexpected PING answer: {pong}")))
+        }
+    }
+}
+
+#[async_trait]
+impl FlowStore for RedisState {
     async fn put_oauth_flow(&self, id: &str, record: &str, ttl: Duration) -> Result<()> {
         let key = keys::oauth_flow(&self.prefix, id)?;
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -505,15 +518,6 @@ impl StateStore for RedisState {
             .invoke_async(&mut self.conn())
             .await?;
         Ok(deleted > 0)
-    }
-
-    async fn health(&self) -> Result<()> {
-        let pong: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
-        if pong == "PONG" {
-            Ok(())
-        } else {
-            Err(Error::internal(format!("unexpected PING answer: {pong}")))
-        }
     }
 }
 

@@ -21,9 +21,12 @@
 mod access;
 mod cache;
 mod discovery;
+mod flows;
 mod revoke;
 mod scope;
 mod store;
+
+pub use flows::{FlowStore, Flows};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,7 +40,6 @@ use crate::catalog::{Catalog, Server};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{ServerId, SessionId};
 use crate::principal::{Credential, Principal};
-use crate::session::State;
 use crate::upstream::egress::EgressPolicy;
 pub use access::UpstreamAuth;
 pub use scope::ScopeWatch;
@@ -74,7 +76,7 @@ pub struct OAuthBroker {
 
 struct Inner {
     catalog: Catalog,
-    state: State,
+    state: Flows,
     options: BrokerOptions,
     http: reqwest::Client,
     locks: Arc<RefreshLocks>,
@@ -103,7 +105,7 @@ pub struct Completed {
 
 impl OAuthBroker {
     /// A broker over the catalog (tokens) and the state store (pending flows).
-    pub fn new(catalog: Catalog, state: State, options: BrokerOptions) -> Result<Self> {
+    pub fn new(catalog: Catalog, state: Flows, options: BrokerOptions) -> Result<Self> {
         let http = reqwest::Client::builder()
             .dns_resolver(options.egress.resolver())
             .connect_timeout(options.connect_timeout)

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::ids::ServerId;
 use crate::principal::Role;
 use crate::secret::{Secret, sha256_hex};
-use crate::session::State;
+use crate::upstream::oauth::Flows;
 
 /// What the catalog keeps per (user, server): the token response and the
 /// client it was issued to (a dynamically registered client's secret too).
@@ -54,7 +54,7 @@ const LEASE_POLL: (Duration, Duration) = (Duration::from_millis(25), Duration::f
 /// token twice.
 pub(super) struct RefreshLocks {
     locks: Mutex<HashMap<(String, String), RefreshLock>>,
-    state: State,
+    state: Flows,
     /// How long a refresh waits for another replica's lease.
     wait: Duration,
 }
@@ -64,7 +64,7 @@ type RefreshLock = Arc<tokio::sync::Mutex<()>>;
 impl RefreshLocks {
     /// Locks whose leases live in `state`; a refresh waits up to `wait`
     /// for a lease another replica holds.
-    pub(super) fn new(state: State, wait: Duration) -> Self {
+    pub(super) fn new(state: Flows, wait: Duration) -> Self {
         Self {
             locks: Mutex::default(),
             state,
@@ -121,7 +121,7 @@ fn lease_name(user_id: &str, server: &ServerId) -> String {
 /// the lease in a task that keeps the in-process lock until the release
 /// is done; outside a runtime the lease is left to expire.
 pub(super) struct RefreshGuard {
-    release: Option<(State, String, String, tokio::sync::OwnedMutexGuard<()>)>,
+    release: Option<(Flows, String, String, tokio::sync::OwnedMutexGuard<()>)>,
 }
 
 impl Drop for RefreshGuard {
@@ -261,7 +261,7 @@ pub(super) fn flow_id(state: &str) -> String {
 
 /// Seals and stores a flow record.
 pub(super) async fn put_flow(
-    state: &State,
+    state: &Flows,
     catalog: &Catalog,
     record: &FlowRecord,
     ttl: Duration,
@@ -276,7 +276,7 @@ pub(super) async fn put_flow(
 /// Takes (reads and deletes) the flow of `state`; `None` when unknown,
 /// expired or already used.
 pub(super) async fn take_flow(
-    state: &State,
+    state: &Flows,
     catalog: &Catalog,
     csrf: &str,
 ) -> Result<Option<FlowRecord>> {
@@ -292,7 +292,7 @@ pub(super) async fn take_flow(
 /// rmcp's authorization-state store while a flow starts: the one state rmcp
 /// saves becomes a [`FlowRecord`] in the state store.
 pub(super) struct FlowSaver {
-    pub state: State,
+    pub state: Flows,
     pub catalog: Catalog,
     pub ttl: Duration,
     /// Whose flow this is; taken by the one state rmcp saves.
@@ -358,8 +358,8 @@ impl AuthStateStore for TakenFlow {
 mod tests {
     use super::*;
 
-    async fn locks(wait: Duration) -> (RefreshLocks, State) {
-        let state = crate::session::memory::open("t:".into(), Duration::from_secs(60))
+    async fn locks(wait: Duration) -> (RefreshLocks, Flows) {
+        let state: Flows = crate::session::memory::open("t:".into(), Duration::from_secs(60))
             .await
             .unwrap();
         (RefreshLocks::new(state.clone(), wait), state)
