@@ -172,3 +172,72 @@ pub(crate) fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
     }
     parts.join(": ")
 }
+
+/// What stands in for an upstream's response body in an error message.
+pub(crate) const BODY_HIDDEN: &str = "(response body not shown)";
+
+/// The longest error text kept from an upstream (its JSON-RPC error's own
+/// message, say); the rest is cut.
+const MAX_ERROR_TEXT: usize = 300;
+
+/// `text` (an error and its causes) without anything an upstream sent as a
+/// body: the transports' errors quote a body that is not MCP after a
+/// colon (`unrecognized JSON-RPC message: {…}`, an HTML page), and a body
+/// can hold anything, passwords included. Everything from the first `{`,
+/// `<` or `[` on (an IPv6 address in brackets excepted) is replaced by
+/// [`BODY_HIDDEN`], keeping what names the failure class, status and
+/// content type; what is left is capped at [`MAX_ERROR_TEXT`] characters.
+pub(crate) fn without_bodies(text: &str) -> String {
+    let mut out = match body_start(text) {
+        Some(at) => format!("{} {BODY_HIDDEN}", text[..at].trim_end()),
+        None => text.to_owned(),
+    };
+    if out.chars().count() > MAX_ERROR_TEXT {
+        out = out.chars().take(MAX_ERROR_TEXT).collect::<String>() + "…";
+    }
+    out
+}
+
+/// Where a quoted body starts in `text`: the first `{` or `<`, or a `[`
+/// that does not open an IPv6 address (`http://[::1]:8080`).
+fn body_start(text: &str) -> Option<usize> {
+    text.char_indices().find_map(|(at, c)| match c {
+        '{' | '<' => Some(at),
+        '[' => {
+            let rest = &text[at + 1..];
+            let ipv6 = rest
+                .find(']')
+                .is_some_and(|end| rest[..end].parse::<std::net::Ipv6Addr>().is_ok());
+            (!ipv6).then_some(at)
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn a_quoted_body_is_cut_and_the_failure_class_kept() {
+        let text = r#"unexpected server response: HTTP 400 Bad Request: {"password":"pw-42"}"#;
+        assert_eq!(
+            without_bodies(text),
+            format!("unexpected server response: HTTP 400 Bad Request: {BODY_HIDDEN}")
+        );
+        let html = "unexpected content type: text/html: <html><body>secret</body></html>";
+        assert!(!without_bodies(html).contains("secret"));
+        let array = r#"unrecognized JSON-RPC message: [{"token":"t-9"}]"#;
+        assert!(!without_bodies(array).contains("t-9"));
+    }
+
+    #[test]
+    fn ipv6_urls_and_plain_messages_stay_whole_and_long_ones_are_capped() {
+        let text = "error sending request for url (http://[::1]:9/mcp): Connection refused";
+        assert_eq!(without_bodies(text), text);
+        let rpc = "Mcp error: -32000: Bad Request: No valid session ID provided";
+        assert_eq!(without_bodies(rpc), rpc);
+        let long = "x".repeat(1000);
+        assert_eq!(without_bodies(&long).chars().count(), MAX_ERROR_TEXT + 1);
+    }
+}

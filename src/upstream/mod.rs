@@ -203,10 +203,11 @@ impl Target {
         headers
     }
 
-    /// `text` with every secret this target carries replaced by `***`, and
-    /// the URL's query string hidden.
+    /// `text` with every secret this target carries replaced by `***`, the
+    /// URL's query string hidden, and any response body the upstream sent
+    /// cut off ([`errors::without_bodies`]).
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
+        let mut out = errors::without_bodies(text);
         if let Some(url) = self.url()
             && url.query().is_some()
         {

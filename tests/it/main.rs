@@ -41,4 +41,5 @@ mod session_connect;
 mod session_failures;
 mod state_contract;
 mod ui;
+mod upstream_errors;
 mod upstream_sse_ws;

@@ -26,9 +26,11 @@ impl CapturedLog {
     pub fn install(&self) -> tracing::subscriber::DefaultGuard {
         let writer = self.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "debug,h2=info,hyper=info,hyper_util=info,rustls=info",
-            ))
+            // The app's own filter (with its quiet directives) at debug.
+            .with_env_filter(
+                manifold::telemetry::filter("debug,h2=info,hyper=info,hyper_util=info,rustls=info")
+                    .expect("a valid filter"),
+            )
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
