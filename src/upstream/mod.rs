@@ -205,7 +205,7 @@ impl Target {
 
     /// `text` with every secret this target carries replaced by `***`, the
     /// URL's query string hidden, and any response body the upstream sent
-    /// cut off ([`errors::without_bodies`]).
+    /// cut off (see `errors::without_bodies`).
     pub fn redact(&self, text: &str) -> String {
         let mut out = errors::without_bodies(text);
         if let Some(url) = self.url()

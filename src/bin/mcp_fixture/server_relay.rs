@@ -68,10 +68,14 @@ pub(super) fn relay_tools() -> Vec<Tool> {
         ),
         tool(
             "notify",
-            "Sends a notification: `kind` is tools (also adds `extra`), resources, prompts or updated (resources/updated for `uri`).",
+            "Sends a notification `count` times (default 1): `kind` is tools (also adds `extra`), resources, prompts or updated (resources/updated for `uri`).",
             json!({
                 "type": "object",
-                "properties": {"kind": {"type": "string"}, "uri": {"type": "string"}},
+                "properties": {
+                    "kind": {"type": "string"},
+                    "uri": {"type": "string"},
+                    "count": {"type": "integer", "minimum": 1, "maximum": 100000}
+                },
                 "required": ["kind"]
             }),
         ),
@@ -197,26 +201,34 @@ impl Fixture {
                 }
             }
             "notify" => {
-                let sent = match str_arg(args, "kind")? {
-                    "tools" => {
-                        self.extra.store(true, Ordering::SeqCst);
-                        peer.notify_tool_list_changed().await
-                    }
-                    "resources" => peer.notify_resource_list_changed().await,
-                    "prompts" => peer.notify_prompt_list_changed().await,
-                    "updated" => {
-                        let uri = str_arg(args, "uri")?;
-                        peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                            .await
-                    }
-                    other => {
-                        return Err(McpError::invalid_params(
-                            format!("kind: unknown kind {other}"),
-                            None,
-                        ));
-                    }
-                };
-                sent.map_err(|e| McpError::internal_error(format!("notify: {e}"), None))?;
+                let count = args
+                    .get("count")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(1)
+                    .clamp(1, 100_000);
+                let kind = str_arg(args, "kind")?;
+                if kind == "tools" {
+                    self.extra.store(true, Ordering::SeqCst);
+                }
+                for _ in 0..count {
+                    let sent = match kind {
+                        "tools" => peer.notify_tool_list_changed().await,
+                        "resources" => peer.notify_resource_list_changed().await,
+                        "prompts" => peer.notify_prompt_list_changed().await,
+                        "updated" => {
+                            let uri = str_arg(args, "uri")?;
+                            peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                                .await
+                        }
+                        other => {
+                            return Err(McpError::invalid_params(
+                                format!("kind: unknown kind {other}"),
+                                None,
+                            ));
+                        }
+                    };
+                    sent.map_err(|e| McpError::internal_error(format!("notify: {e}"), None))?;
+                }
                 Ok(CallToolResult::success(vec![text("sent")]))
             }
             "die" => {

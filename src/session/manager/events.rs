@@ -2,7 +2,8 @@
 //! re-read after `list_changed`) and announcements published to the
 //! session's `/mcp` streams.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{SubsecRound, Utc};
@@ -73,15 +74,41 @@ pub(super) struct SessionLinkEvents {
     pub(super) state: State,
     pub(super) notifier: SessionNotifier,
     pub(super) fetch_timeout: Duration,
-    /// One refresh at a time, so an older tool list never overwrites a newer one.
-    pub(super) refreshing: tokio::sync::Mutex<()>,
+    /// One refresh at a time, so an older tool list never overwrites a
+    /// newer one; it holds when the last one started.
+    pub(super) refreshing: tokio::sync::Mutex<Option<Instant>>,
+    /// A refresh is waiting for its turn: later announcements ride on it.
+    pub(super) refresh_queued: AtomicBool,
 }
+
+/// The least time between two tool refreshes of one link: an upstream that
+/// announces `list_changed` in a storm costs at most a few `tools/list`
+/// round trips a second, and the last announcement is never lost.
+pub(super) const REFRESH_FLOOR: Duration = Duration::from_millis(250);
 
 impl SessionLinkEvents {
     /// Re-reads the server's tools and stores them, keeping when it
     /// connected; a server no longer `CONNECTED` in this session is left alone.
-    async fn refresh_tools(&self, peer: &Peer<RoleClient>) -> Result<bool> {
-        let _one_at_a_time = self.refreshing.lock().await;
+    ///
+    /// Announcements coalesce: while a refresh waits for its turn, further
+    /// ones return at once (`Ok(None)`), since the waiting refresh reads
+    /// the list after them. Refreshes are at least [`REFRESH_FLOOR`] apart.
+    async fn refresh_tools(&self, peer: &Peer<RoleClient>) -> Result<Option<bool>> {
+        if self.refresh_queued.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let mut last = self.refreshing.lock().await;
+        if let Some(at) = *last {
+            tokio::time::sleep_until((at + REFRESH_FLOOR).into()).await;
+        }
+        // Announcements from here on need a refresh after this one.
+        self.refresh_queued.store(false, Ordering::SeqCst);
+        *last = Some(Instant::now());
+        self.refresh_now(peer).await.map(Some)
+    }
+
+    /// Reads and stores the tools once.
+    async fn refresh_now(&self, peer: &Peer<RoleClient>) -> Result<bool> {
         let tools = fetch_tools(&self.target, peer, self.fetch_timeout).await?;
         let server = self.server.as_str();
         let before = self.state.get(&self.session, server).await?;
@@ -113,10 +140,11 @@ impl LinkEvents for SessionLinkEvents {
                 let refreshed =
                     tracing::Instrument::instrument(self.refresh_tools(&peer), span).await;
                 match refreshed {
-                    Ok(true) => self
-                        .notifier
-                        .publish_change(&self.session, server, Change::Tools),
-                    Ok(false) => {}
+                    Ok(Some(true)) => {
+                        self.notifier
+                            .publish_change(&self.session, server, Change::Tools)
+                    }
+                    Ok(Some(false) | None) => {}
                     Err(err) => tracing::warn!(
                         session = %self.session,
                         server = %self.server,

@@ -527,7 +527,8 @@ impl SessionManager {
             state: self.state.clone(),
             notifier: self.notifier.clone(),
             fetch_timeout: self.options.tool_fetch_timeout,
-            refreshing: tokio::sync::Mutex::new(()),
+            refreshing: tokio::sync::Mutex::new(None),
+            refresh_queued: std::sync::atomic::AtomicBool::new(false),
         });
         let link = upstream::open_with_events(target, &self.options.link, Some(events)).await?;
         Ok(self.pool.store(slot, link, reservation))
