@@ -25,6 +25,7 @@ mod mcp_notify;
 mod mcp_per_server;
 mod mcp_relay;
 mod mcp_replicas;
+mod mcp_storm;
 mod mcp_versions;
 mod oauth_conformance;
 mod oauth_replicas;
