@@ -182,6 +182,26 @@ impl PartialEq<&str> for ErrorCode {
 }
 
 impl ErrorCode {
+    /// The MCP error for this code: its JSON-RPC code, `message`, and
+    /// `data.code`, plus `extra` fields in `data` (`server`, `uri`, …).
+    /// Every MCP error Manifold makes itself is built here.
+    pub fn mcp_error(
+        self,
+        message: impl Into<std::borrow::Cow<'static, str>>,
+        extra: &[(&str, serde_json::Value)],
+    ) -> rmcp::ErrorData {
+        let mut data = serde_json::Map::new();
+        data.insert("code".into(), self.as_str().into());
+        for (key, value) in extra {
+            data.insert((*key).to_owned(), value.clone());
+        }
+        rmcp::ErrorData::new(
+            rmcp::model::ErrorCode(self.json_rpc_code()),
+            message,
+            Some(data.into()),
+        )
+    }
+
     /// The Markdown table of every code (code, HTTP status, JSON-RPC code,
     /// meaning) that `docs/rest-api.md` carries between its `error-codes`
     /// markers; a unit test keeps the two equal.
@@ -360,6 +380,16 @@ impl Error {
                 self.to_string()
             }
             other => other.to_string(),
+        }
+    }
+
+    /// With `oauth_required`: where the user authorizes the upstream.
+    pub fn authorization_url(&self) -> Option<&str> {
+        match self {
+            Self::OAuthRequired {
+                authorization_url, ..
+            } => authorization_url.as_deref(),
+            _ => None,
         }
     }
 

@@ -61,12 +61,6 @@ impl Secret<String> {
     }
 }
 
-impl From<&str> for Secret<String> {
-    fn from(value: &str) -> Self {
-        Self(value.to_owned())
-    }
-}
-
 /// Serializes a secret as `***`, or as `""` when none is set, so a printed
 /// configuration tells "set" from "unset" and never shows the value
 /// (`#[serde(serialize_with = "…")]` on config fields).

@@ -24,7 +24,6 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServiceError};
-use serde_json::json;
 
 use crate::gateway::content::upstream_failed;
 use crate::gateway::handler::mcp_error;
@@ -75,10 +74,7 @@ pub async fn call_tool(
         () = context.ct.cancelled() => {
             cancel(&upstream, upstream_id, "the client cancelled the call").await;
             tracing::info!(server, tool, "tools/call cancelled by the client");
-            return Err(McpError::internal_error(
-                format!("{server}: the call was cancelled"),
-                Some(json!({"code": ErrorCode::Cancelled})),
-            ));
+            return Err(ErrorCode::Cancelled.mcp_error(format!("{server}: the call was cancelled"), &[]));
         }
     };
     match answer {
@@ -94,9 +90,9 @@ pub async fn call_tool(
             Ok(CallToolResponse::InputRequired(result))
         }
         Ok(ServerResult::CreateTaskResult(result)) => Ok(CallToolResponse::Task(result)),
-        Ok(_) => Err(McpError::internal_error(
+        Ok(_) => Err(ErrorCode::UpstreamProtocolError.mcp_error(
             format!("{server}: tools/call answered with something other than a tool result"),
-            Some(json!({"code": ErrorCode::UpstreamProtocolError})),
+            &[],
         )),
         Err(err) => Err(failure(app, principal, link, server, err, limit).await),
     }
@@ -132,7 +128,7 @@ async fn failure(
             if let Some(auth) = step_up {
                 return mcp_error(auth.required().await);
             }
-            McpError::internal_error(message, Some(json!({"code": ErrorCode::UpstreamClosed})))
+            ErrorCode::UpstreamClosed.mcp_error(message, &[])
         }
         other => upstream_failed(server, "tools/call", other, limit),
     }

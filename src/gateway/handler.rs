@@ -110,12 +110,8 @@ impl GatewayHandler {
 
 /// The caller the `/mcp` middleware authenticated.
 fn principal(context: &RequestContext<RoleServer>) -> Result<Principal, McpError> {
-    principal_of(&context.extensions).ok_or_else(|| {
-        McpError::invalid_request(
-            "no authenticated caller",
-            Some(json!({"code": ErrorCode::Unauthorized})),
-        )
-    })
+    principal_of(&context.extensions)
+        .ok_or_else(|| ErrorCode::Unauthorized.mcp_error("no authenticated caller", &[]))
 }
 
 /// The caller in the HTTP request parts rmcp put into `extensions`.
@@ -316,10 +312,9 @@ impl ServerHandler for GatewayHandler {
         let view = self.view(&principal).await?;
         view.check_open()?;
         let Some((server, tool)) = view.resolve(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!("unknown tool: {}", request.name),
-                Some(json!({"code": ErrorCode::UnknownTool})),
-            ));
+            return Err(
+                ErrorCode::UnknownTool.mcp_error(format!("unknown tool: {}", request.name), &[])
+            );
         };
         let link = self
             .app

@@ -126,12 +126,12 @@ impl ToolView {
     pub fn check_open(&self) -> std::result::Result<(), McpError> {
         match &self.blocked {
             None => Ok(()),
-            Some(server) => Err(McpError::internal_error(
+            Some(server) => Err(ErrorCode::ServerFailed.mcp_error(
                 format!(
                     "server `{server}` failed and is fail-closed: this session's calls are \
                      refused until it is connected again or disconnected"
                 ),
-                Some(json!({"code": ErrorCode::ServerFailed, "server": server})),
+                &[("server", json!(server))],
             )),
         }
     }

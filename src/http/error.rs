@@ -67,12 +67,7 @@ impl IntoResponse for ApiError {
                 code: err.code(),
                 message: err.public_message(),
                 field: err.field().map(str::to_owned),
-                authorization_url: match &err {
-                    Error::OAuthRequired {
-                        authorization_url, ..
-                    } => authorization_url.clone(),
-                    _ => None,
-                },
+                authorization_url: err.authorization_url().map(str::to_owned),
             },
         };
         with_error_headers((err.status(), Json(body)).into_response(), &err)

@@ -270,9 +270,9 @@ impl UpstreamClient {
 
 /// An answer of the wrong kind from the calling client.
 fn unexpected(method: &str) -> McpError {
-    McpError::internal_error(
+    ErrorCode::CallerProtocolError.mcp_error(
         format!("{method}: the calling client answered with the wrong result type"),
-        Some(serde_json::json!({"code": ErrorCode::CallerProtocolError})),
+        &[],
     )
 }
 

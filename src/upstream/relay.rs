@@ -34,7 +34,6 @@ use rmcp::service::{
     InboundStreamOrigin, OriginatingRequestId, PeerRequestOptions, RequestHandle, RoleClient,
 };
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServiceError};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 /// Something an upstream announced about itself.
@@ -339,10 +338,8 @@ impl Relay {
                     needs.method()
                 ),
             )),
-            Err(err) => Err(McpError::internal_error(
-                format!("{}: relay failed: {err}", needs.method()),
-                Some(json!({"code": ErrorCode::Internal})),
-            )),
+            Err(err) => Err(ErrorCode::Internal
+                .mcp_error(format!("{}: relay failed: {err}", needs.method()), &[])),
         }
     }
 
@@ -401,11 +398,7 @@ where
 
 /// An MCP error telling the upstream why its request was refused.
 fn refusal(code: ErrorCode, message: String) -> McpError {
-    McpError::new(
-        rmcp::model::ErrorCode(code.json_rpc_code()),
-        message,
-        Some(json!({"code": code})),
-    )
+    code.mcp_error(message, &[])
 }
 
 /// Runs `f` when dropped.

@@ -19,12 +19,7 @@ pub(crate) fn to_gql(err: Error) -> async_graphql::Error {
     let message = err.public_message();
     let code = err.code().as_str();
     let field = err.field().map(str::to_owned);
-    let authorization_url = match &err {
-        Error::OAuthRequired {
-            authorization_url, ..
-        } => authorization_url.clone(),
-        _ => None,
-    };
+    let authorization_url = err.authorization_url().map(str::to_owned);
     async_graphql::Error::new(message).extend_with(move |_, ext| {
         ext.set("code", code);
         if let Some(field) = &field {

@@ -250,12 +250,7 @@ impl MutationRoot {
             }
             Err(err) if is_soft_failure(&err) => {
                 let server = app.catalog().get_server(principal, &name).await.gql()?;
-                let authorization_url = match &err {
-                    Error::OAuthRequired {
-                        authorization_url, ..
-                    } => authorization_url.clone(),
-                    _ => None,
-                };
+                let authorization_url = err.authorization_url().map(str::to_owned);
                 Ok(Some(ConnectionResult {
                     success: false,
                     message: err.to_string(),

@@ -14,7 +14,6 @@ use rmcp::model::{
     ResourceTemplate,
 };
 use rmcp::{ErrorData as McpError, ServiceError};
-use serde_json::json;
 
 use super::{Capability, advertises, link, servers_in_scope, timed_out, upstream_failed};
 use crate::gateway::handler::Scope;
@@ -84,10 +83,8 @@ pub(crate) fn decode_cursor(cursor: Option<String>) -> Result<Option<String>, Mc
                 .ok()
                 .and_then(|raw| String::from_utf8(raw).ok())
                 .ok_or_else(|| {
-                    McpError::invalid_params(
-                        "the cursor is not one this server returned",
-                        Some(json!({"code": ErrorCode::InvalidCursor})),
-                    )
+                    ErrorCode::InvalidCursor
+                        .mcp_error("the cursor is not one this server returned", &[])
                 })
         })
         .transpose()

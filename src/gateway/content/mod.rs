@@ -65,17 +65,11 @@ fn advertises(link: &Link, capability: Capability) -> bool {
 }
 
 fn unknown_resource(uri: &str) -> McpError {
-    McpError::resource_not_found(
-        format!("unknown resource: {uri}"),
-        Some(json!({"code": ErrorCode::UnknownResource, "uri": uri})),
-    )
+    ErrorCode::UnknownResource.mcp_error(format!("unknown resource: {uri}"), &[("uri", json!(uri))])
 }
 
 fn unknown_prompt(name: &str) -> McpError {
-    McpError::invalid_params(
-        format!("unknown prompt: {name}"),
-        Some(json!({"code": ErrorCode::UnknownPrompt})),
-    )
+    ErrorCode::UnknownPrompt.mcp_error(format!("unknown prompt: {name}"), &[])
 }
 
 fn not_connected(server: &str) -> McpError {
@@ -86,9 +80,9 @@ fn not_connected(server: &str) -> McpError {
 }
 
 fn timed_out(server: &str, what: &str, limit: Duration) -> McpError {
-    McpError::internal_error(
+    ErrorCode::UpstreamTimeout.mcp_error(
         format!("{server}: no answer to {what} within {} s", limit.as_secs()),
-        Some(json!({"code": ErrorCode::UpstreamTimeout})),
+        &[],
     )
 }
 
@@ -105,10 +99,7 @@ pub(crate) fn upstream_failed(
         ServiceError::Timeout { .. } => timed_out(server, what, limit),
         other => {
             tracing::warn!(%server, error = %other, "{what} failed");
-            McpError::internal_error(
-                format!("{server}: {what} failed"),
-                Some(json!({"code": ErrorCode::UpstreamProtocolError})),
-            )
+            ErrorCode::UpstreamProtocolError.mcp_error(format!("{server}: {what} failed"), &[])
         }
     }
 }

@@ -9,7 +9,6 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, Reference, ResourceContents, ResultType,
     SubscribeRequestParams, UnsubscribeRequestParams,
 };
-use serde_json::json;
 
 use super::list::named_prompts;
 use super::{forward, link, resource_owner, servers_in_scope, unknown_prompt, unknown_resource};
@@ -194,9 +193,9 @@ pub async fn complete(
             server
         }
         _ => {
-            return Err(McpError::invalid_params(
+            return Err(ErrorCode::UnsupportedReference.mcp_error(
                 "completion is available for prompts and resource templates only",
-                Some(json!({"code": ErrorCode::UnsupportedReference})),
+                &[],
             ));
         }
     };
