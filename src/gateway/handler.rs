@@ -216,19 +216,15 @@ impl ServerHandler for GatewayHandler {
     /// the `subscriptions/listen` stream whenever the caller's session
     /// changes, until the client cancels or the stream closes.
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
-        use crate::gateway::notify::{Note, notifications};
-        use tokio::sync::broadcast::error::RecvError;
+        use crate::gateway::notify::{Note, next_notes};
         let session = principal(context.request_context())?.session;
         let mut events = self.app.notifier().subscribe();
         loop {
             let notes = tokio::select! {
                 () = context.cancelled() => return Ok(()),
-                event = events.recv() => match event {
-                    Ok(event) if event.session == session => notifications(&self.scope, &event),
-                    Ok(_) => continue,
-                    // Some events were missed: one of them may have been ours.
-                    Err(RecvError::Lagged(_)) => vec![Note::Tools, Note::Resources, Note::Prompts],
-                    Err(RecvError::Closed) => return Ok(()),
+                notes = next_notes(&mut events, &session, &self.scope) => match notes {
+                    Some(notes) => notes,
+                    None => return Ok(()),
                 },
             };
             for note in notes {

@@ -33,30 +33,32 @@ pub fn spawn(
     peer: Peer<RoleServer>,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(forward_scoped(
-        notifier.subscribe(),
-        session,
-        scope,
-        peer,
-        cancel,
-    ))
+    tokio::spawn(forward(notifier.subscribe(), session, scope, peer, cancel))
 }
 
-/// Forwards the events of `session` from `events` to `peer` (an `/mcp`
-/// session showing every server) until `cancel` fires, the transport closes
-/// or a send fails.
-pub async fn forward(
-    events: broadcast::Receiver<SessionEvent>,
-    session: SessionId,
-    peer: Peer<RoleServer>,
-    cancel: CancellationToken,
-) {
-    forward_scoped(events, session, Scope::All, peer, cancel).await;
+/// The notifications the next event of `session` on `events` means for a
+/// stream showing `scope` (other sessions' events are skipped); all three
+/// list changes when events were missed, since any may have been ours.
+/// `None` once the bus is closed. Cancel-safe, like `recv`.
+pub(crate) async fn next_notes(
+    events: &mut broadcast::Receiver<SessionEvent>,
+    session: &SessionId,
+    scope: &Scope,
+) -> Option<Vec<Note>> {
+    loop {
+        match events.recv().await {
+            Ok(event) if event.session == *session => return Some(notifications(scope, &event)),
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => {
+                return Some(vec![Note::Tools, Note::Resources, Note::Prompts]);
+            }
+            Err(RecvError::Closed) => return None,
+        }
+    }
 }
 
 /// What one event means for a session showing `scope`: the notifications to
 /// send, in order (none when the event is not its business).
-/// The notifications a session showing `scope` gets for `event`.
 pub(crate) fn notifications(scope: &Scope, event: &SessionEvent) -> Vec<Note> {
     if let (Scope::Server(shown), Some(from)) = (scope, &event.server)
         && shown != from
@@ -98,8 +100,10 @@ async fn send(peer: &Peer<RoleServer>, note: Note) -> Result<(), ServiceError> {
     }
 }
 
-/// [`forward`] for a session showing `scope`.
-pub async fn forward_scoped(
+/// Forwards the events of `session` from `events` to `peer`, a stream
+/// showing `scope`, until `cancel` fires, the transport closes or a send
+/// fails.
+async fn forward(
     mut events: broadcast::Receiver<SessionEvent>,
     session: SessionId,
     scope: Scope,
@@ -117,12 +121,9 @@ pub async fn forward_scoped(
                 }
                 continue;
             }
-            event = events.recv() => match event {
-                Ok(event) if event.session == session => notifications(&scope, &event),
-                Ok(_) => continue,
-                // Some events were missed: any of them may have been ours.
-                Err(RecvError::Lagged(_)) => vec![Note::Tools, Note::Resources, Note::Prompts],
-                Err(RecvError::Closed) => break,
+            notes = next_notes(&mut events, &session, &scope) => match notes {
+                Some(notes) => notes,
+                None => break,
             },
         };
         for note in notes {

@@ -63,10 +63,6 @@ pub struct SessionEvent {
     pub change: Change,
 }
 
-/// The event [`SessionNotifier::publish`] sends: the tools of a session may
-/// have changed (kept for callers of the first version of this module).
-pub type ToolsChanged = SessionEvent;
-
 /// A per-process broadcast of [`SessionEvent`]s (clone freely; clones share
 /// the channel).
 #[derive(Clone)]
