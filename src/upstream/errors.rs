@@ -232,6 +232,24 @@ mod body_tests {
     }
 
     #[test]
+    fn a_secret_straddling_the_length_cap_is_redacted_before_the_cut() {
+        use crate::catalog::ServerName;
+        use crate::secret::Secret;
+        use crate::upstream::{Endpoint, Remote};
+        let secret = "s3cr3t-header-value-0123456789";
+        let remote = Remote {
+            url: url::Url::parse("http://127.0.0.1:9/mcp").expect("a URL"),
+            headers: vec![("X-Key".to_owned(), Secret::new(secret.to_owned()))],
+        };
+        let name = ServerName::parse("fx").expect("a name");
+        let target = Target::new(name, Endpoint::StreamableHttp(remote));
+        // The secret starts 10 characters before the cap.
+        let text = format!("{}{secret} and more", "x".repeat(MAX_ERROR_TEXT - 10));
+        let shown = target.redact(&text);
+        assert!(!shown.contains(&secret[..10]), "{shown}");
+    }
+
+    #[test]
     fn ipv6_urls_and_plain_messages_stay_whole_and_long_ones_are_capped() {
         let text = "error sending request for url (http://[::1]:9/mcp): Connection refused";
         assert_eq!(without_bodies(text), text);

@@ -207,7 +207,7 @@ impl Target {
     /// URL's query string hidden, and any response body the upstream sent
     /// cut off (see `errors::without_bodies`).
     pub fn redact(&self, text: &str) -> String {
-        let mut out = errors::without_bodies(text);
+        let mut out = text.to_owned();
         if let Some(url) = self.url()
             && url.query().is_some()
         {
@@ -230,7 +230,8 @@ impl Target {
                 out = out.replace(secret.expose().as_str(), crate::secret::REDACTED);
             }
         }
-        out
+        // Last: a cut made first could split a secret so it no longer matches.
+        errors::without_bodies(&out)
     }
 }
 
