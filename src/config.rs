@@ -91,6 +91,16 @@ pub struct UpstreamSettings {
     pub max_links: usize,
     /// Live stdio child processes in one process.
     pub max_stdio_children: usize,
+    /// Longest wait between two attempts to reopen a broken link.
+    pub reconnect_max_delay_seconds: u64,
+    /// A link that has failed to reopen for this long is `FAILED` and no
+    /// longer retried.
+    pub reconnect_give_up_seconds: u64,
+    /// An idle live link is pinged this often (0: never).
+    pub health_interval_seconds: u64,
+    /// Requests in flight on one link; more wait briefly, then get
+    /// `too_many_requests`.
+    pub max_in_flight_per_link: usize,
     pub egress: EgressSettings,
 }
 
@@ -209,6 +219,10 @@ impl Default for UpstreamSettings {
             idle_timeout_seconds: 600,
             max_links: 1000,
             max_stdio_children: 64,
+            reconnect_max_delay_seconds: 30,
+            reconnect_give_up_seconds: 600,
+            health_interval_seconds: 30,
+            max_in_flight_per_link: 64,
             egress: EgressSettings::default(),
         }
     }
@@ -361,6 +375,18 @@ impl Settings {
             (
                 "upstream.max_stdio_children",
                 self.upstream.max_stdio_children as u64,
+            ),
+            (
+                "upstream.reconnect_max_delay_seconds",
+                self.upstream.reconnect_max_delay_seconds,
+            ),
+            (
+                "upstream.reconnect_give_up_seconds",
+                self.upstream.reconnect_give_up_seconds,
+            ),
+            (
+                "upstream.max_in_flight_per_link",
+                self.upstream.max_in_flight_per_link as u64,
             ),
             (
                 "http.request_timeout_seconds",
