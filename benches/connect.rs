@@ -114,6 +114,8 @@ async fn main() {
         connect_timeout: Duration::from_secs(30),
         call_timeout: Duration::from_secs(30),
         egress: EgressPolicy::default(),
+        health_interval: None,
+        max_in_flight: 64,
     };
     let fixture = env!("CARGO_BIN_EXE_mcp-fixture").to_owned();
     println!("connect latency: open + ping + tools/list + close, {ROUNDS} rounds each");

@@ -151,8 +151,13 @@ fn wire(
                 deny_private: upstream.egress.deny_private,
                 deny_loopback: upstream.egress.deny_loopback,
             },
+            health_interval: (upstream.health_interval_seconds > 0)
+                .then(|| Duration::from_secs(upstream.health_interval_seconds)),
+            max_in_flight: upstream.max_in_flight_per_link,
         },
         tool_fetch_timeout: Duration::from_secs(upstream.tool_fetch_timeout_seconds),
+        reconnect_max_delay: Duration::from_secs(upstream.reconnect_max_delay_seconds),
+        reconnect_give_up: Duration::from_secs(upstream.reconnect_give_up_seconds),
     };
     let catalog_service = CatalogService::new(catalog.clone());
     let notifier = SessionNotifier::with_catalog(catalog_service.events().clone());

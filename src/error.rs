@@ -138,7 +138,10 @@ error_codes! {
     UpstreamUnreachable = "upstream_unreachable", Some(502), INTERNAL_ERROR, "The upstream could not be reached or started.";
     UpstreamTimeout = "upstream_timeout", Some(504), INTERNAL_ERROR, "The upstream did not answer within its connect or call timeout.";
     UpstreamProtocolError = "upstream_protocol_error", Some(502), INTERNAL_ERROR, "The upstream answered with something that is not valid MCP.";
-    UpstreamClosed = "upstream_closed", None, INTERNAL_ERROR, "MCP: the link to the upstream closed under the call.";
+    UpstreamClosed = "upstream_closed", Some(502), INTERNAL_ERROR, "The link to the upstream broke while the call was in flight (the call may or may not have run there).";
+    UpstreamUnavailable = "upstream_unavailable", Some(503), INTERNAL_ERROR, "The server is `RECONNECTING` in this session: its link broke and the gateway is reopening it; retry later.";
+    TooManyRequests = "too_many_requests", Some(503), INTERNAL_ERROR, "The link already has `upstream.max_in_flight_per_link` requests in flight and no room came free in time.";
+    UpstreamLoop = "upstream_loop", Some(508), INVALID_REQUEST, "The request came back to this gateway through its own upstream links (a server that points at this gateway, directly or through another one).";
     Cancelled = "cancelled", None, INTERNAL_ERROR, "MCP: the call was cancelled.";
     NoCaller = "no_caller", None, INVALID_REQUEST, "An upstream's sampling, elicitation or roots request arrived with no tool call in flight on its link.";
     ClientCapabilityMissing = "client_capability_missing", None, INVALID_REQUEST, "An upstream asked the calling client for a capability it did not declare.";

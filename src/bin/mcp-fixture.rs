@@ -25,11 +25,19 @@
 //! - `FIXTURE_OAUTH=1` (streamable HTTP only) puts `/mcp` behind OAuth 2.1:
 //!   the fixture is also the authorization server; `FIXTURE_OAUTH_TOKEN_TTL`
 //!   is the access-token lifetime in seconds (see [`oauth`]).
+//! - `FIXTURE_UNKNOWN_SESSION=404|400` (streamable HTTP only): the answer
+//!   to a request whose `Mcp-Session-Id` the fixture does not hold (as after
+//!   a restart). `404` (default) is rmcp's spec answer, `Not Found: Session
+//!   not found`; `400` is the TypeScript SDK examples' `400 Bad Request`
+//!   with `{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request:
+//!   No valid session ID provided"},"id":null}` (see [`unknown_session`]).
 //! - `FIXTURE_LOG` is a tracing filter for the log (default
 //!   `warn,mcp_fixture=info`).
 //!
 //! Streamable HTTP is served at `/mcp`; the first line on stdout is
-//! `LISTENING <addr>` (so `--port 0` works). On stdio, stdout is the protocol.
+//! `LISTENING <addr>` (so `--port 0` works). A fixed `--port` can be bound
+//! again right after the process before it was killed: tokio's listener sets
+//! `SO_REUSEADDR`, so connections left in `TIME_WAIT` do not block it. On stdio, stdout is the protocol.
 //! Logs always go to stderr. The process exits cleanly on SIGTERM, SIGINT
 //! and (stdio) stdin EOF.
 
@@ -39,6 +47,8 @@ mod content;
 mod oauth;
 #[path = "mcp_fixture/server.rs"]
 mod server;
+#[path = "mcp_fixture/unknown_session.rs"]
+mod unknown_session;
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -53,6 +63,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use server::{Fixture, Settings};
+use unknown_session::UnknownSession;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TransportKind {
@@ -88,13 +99,15 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let settings = Settings::from_env()?;
     let oauth = oauth::ttl_from_env()?;
+    let unknown = UnknownSession::from_env()?;
     match args.transport {
         TransportKind::Stdio if oauth.is_some() => {
             anyhow::bail!("FIXTURE_OAUTH needs --transport streamable-http")
         }
         TransportKind::Stdio => run_stdio(settings).await,
         TransportKind::StreamableHttp => {
-            run_http(settings, SocketAddr::new(args.bind, args.port), oauth).await
+            let addr = SocketAddr::new(args.bind, args.port);
+            run_http(settings, addr, oauth, unknown).await
         }
     }
 }
@@ -136,6 +149,7 @@ async fn run_http(
     settings: Settings,
     addr: SocketAddr,
     oauth: Option<std::time::Duration>,
+    unknown: UnknownSession,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -146,12 +160,13 @@ async fn run_http(
         .with_cancellation_token(ct.child_token())
         // A test fixture: any Host header (tests may use names or 0.0.0.0).
         .disable_allowed_hosts();
+    let sessions = Arc::new(LocalSessionManager::default());
     let service = StreamableHttpService::new(
         move || Ok(Fixture::new(settings.clone())),
-        Arc::new(LocalSessionManager::default()),
+        sessions.clone(),
         config,
     );
-    let mut router = axum::Router::new().nest_service("/mcp", service);
+    let mut router = unknown.apply(axum::Router::new().nest_service("/mcp", service), sessions);
     if let Some(ttl) = oauth {
         router = oauth::protect(router, local, ttl);
     }

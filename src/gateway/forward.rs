@@ -10,9 +10,12 @@
 //!   no other, and ends the call.
 //! - `upstream.call_timeout_seconds` bounds the wait: rmcp cancels the
 //!   upstream request and the caller gets `data.code` `upstream_timeout`.
-//! - An upstream that goes away under the call gives `upstream_closed`; the
-//!   server is marked `FAILED` for the session and its link closed, and the
-//!   session's other servers keep working.
+//! - A link that breaks under the call (see `upstream::health`) ends it at
+//!   once with `upstream_closed`; the session manager reopens the link
+//!   (the server is `RECONNECTING` meanwhile) and the session's other
+//!   servers keep working.
+//! - At most `upstream.max_in_flight_per_link` requests run on one link;
+//!   a call that finds no room within a second gets `too_many_requests`.
 
 use crate::error::ErrorCode;
 use std::sync::Arc;
@@ -25,9 +28,8 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServiceError};
 
-use crate::gateway::content::upstream_failed;
+use crate::gateway::content::{link_broke, upstream_failed};
 use crate::gateway::handler::mcp_error;
-use crate::principal::Principal;
 use crate::state::AppState;
 use crate::upstream::Link;
 use crate::upstream::relay::{Caller, cancel};
@@ -36,7 +38,6 @@ use crate::upstream::relay::{Caller, cancel};
 /// the client of `context`, and returns the upstream's result unchanged.
 pub async fn call_tool(
     app: &AppState,
-    principal: &Principal,
     link: &Arc<Link>,
     server: &str,
     tool: &str,
@@ -49,6 +50,7 @@ pub async fn call_tool(
     }
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
     let limit = Duration::from_secs(app.settings().upstream.call_timeout_seconds);
+    let _permit = link.health().permit(server).await.map_err(mcp_error)?;
     let caller = Caller {
         peer: context.peer.clone(),
         request_id: context.id.clone(),
@@ -65,7 +67,7 @@ pub async fn call_tool(
         .await;
     let (handle, _registration) = match sent {
         Ok(sent) => sent,
-        Err(err) => return Err(failure(app, principal, link, server, err, limit).await),
+        Err(err) => return Err(failure(link, server, err, limit).await),
     };
     let upstream_id = handle.id.clone();
     let upstream = handle.peer.clone();
@@ -77,6 +79,9 @@ pub async fn call_tool(
             return Err(ErrorCode::Cancelled.mcp_error(format!("{server}: the call was cancelled"), &[]));
         }
     };
+    if answer.is_ok() {
+        link.health().answered();
+    }
     match answer {
         Ok(ServerResult::CallToolResult(mut result)) => {
             // Legacy upstreams send no `resultType`; 2026-07-28 clients
@@ -94,42 +99,20 @@ pub async fn call_tool(
             format!("{server}: tools/call answered with something other than a tool result"),
             &[],
         )),
-        Err(err) => Err(failure(app, principal, link, server, err, limit).await),
+        Err(err) => Err(failure(link, server, err, limit).await),
     }
 }
 
-/// The MCP error for a failed upstream call; a link that went away is
-/// recorded as `FAILED` for the session first. Other failures are answered
-/// like every other forwarded request ([`upstream_failed`]).
-async fn failure(
-    app: &AppState,
-    principal: &Principal,
-    link: &Arc<Link>,
-    server: &str,
-    err: ServiceError,
-    limit: Duration,
-) -> McpError {
-    match err {
-        ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
-            // An upstream that wants more OAuth scope ends the link with a
-            // 403: the user authorizes again, asking for it.
-            let step_up = link.oauth.as_ref().filter(|auth| auth.wants_more_scope());
-            let message = match step_up {
-                Some(_) => format!("{server}: the upstream asks for more OAuth scope"),
-                None => format!("{server}: the upstream went away during tools/call"),
-            };
-            if let Err(store_err) = app
-                .sessions()
-                .link_failed(&principal.session, link, &message)
-                .await
-            {
-                tracing::warn!(error = %store_err, "could not record the failed upstream");
-            }
-            if let Some(auth) = step_up {
-                return mcp_error(auth.required().await);
-            }
-            ErrorCode::UpstreamClosed.mcp_error(message, &[])
-        }
-        other => upstream_failed(server, "tools/call", other, limit),
+/// The MCP error for a failed upstream call. A link that broke under it
+/// answers `upstream_closed` (the link's watcher has already started
+/// reopening it), or `oauth_required` when the upstream wants more OAuth
+/// scope; other failures are answered like every other forwarded request
+/// ([`upstream_failed`]).
+async fn failure(link: &Arc<Link>, server: &str, err: ServiceError, limit: Duration) -> McpError {
+    if link_broke(&err)
+        && let Some(auth) = link.oauth.as_ref().filter(|auth| auth.wants_more_scope())
+    {
+        return mcp_error(auth.required().await);
     }
+    upstream_failed(server, "tools/call", err, limit)
 }

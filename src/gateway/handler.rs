@@ -267,7 +267,7 @@ impl ServerHandler for GatewayHandler {
                 if offers {
                     let params = rmcp::model::SetLevelRequestParams::new(level);
                     let request = link.peer().set_level(params);
-                    content::forward(&self.app, server, "logging/setLevel", request).await?;
+                    content::forward(&self.app, &link, server, "logging/setLevel", request).await?;
                 }
                 Ok::<(), McpError>(())
             }
@@ -320,7 +320,6 @@ impl ServerHandler for GatewayHandler {
             .map_err(mcp_error)?;
         crate::gateway::forward::call_tool(
             &self.app,
-            &principal,
             &link,
             server,
             tool,

@@ -266,6 +266,29 @@ impl StateStore for MemoryState {
         Ok(())
     }
 
+    async fn set_reconnecting(
+        &self,
+        session: &SessionId,
+        server: &str,
+        error: &str,
+    ) -> Result<bool> {
+        let keys = self.session(session);
+        let k = keys.server(server)?;
+        let mut txn = self.txn();
+        let live = matches!(
+            txn.text(&k.status).and_then(ConnectionStatus::parse),
+            Some(ConnectionStatus::Connected | ConnectionStatus::Reconnecting)
+        );
+        if live {
+            txn.set(
+                &k.status,
+                ConnectionStatus::Reconnecting.as_str().to_owned(),
+            );
+            txn.set(&k.error, error.to_owned());
+        }
+        Ok(live)
+    }
+
     async fn set_failed(&self, session: &SessionId, server: &str, error: &str) -> Result<()> {
         let keys = self.session(session);
         let k = keys.server(server)?;

@@ -1,6 +1,6 @@
 //! Connection state: per session and server, the status (`CONNECTED`,
-//! `DISCONNECTED`, `FAILED`), the cached tool list, when it connected and the
-//! last error — the seed's MCPRedisManager.
+//! `RECONNECTING`, `DISCONNECTED`, `FAILED`), the cached tool list, when it
+//! connected and the last error — the seed's MCPRedisManager.
 //!
 //! [`StateStore`] has two backends, one file each: [`memory`] (the embedded
 //! default, expiring entries with a purge task) and [`redis`]. Key names are
@@ -34,15 +34,19 @@ pub type State = Arc<dyn StateStore>;
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnectionStatus {
     Connected,
+    /// The link broke and the gateway is reopening it; the tools stay listed
+    /// and calls fail fast with `upstream_unavailable` until it is back.
+    Reconnecting,
     Disconnected,
     Failed,
 }
 
 impl ConnectionStatus {
-    /// The stored text (`CONNECTED`, `DISCONNECTED`, `FAILED`).
+    /// The stored text (`CONNECTED`, `RECONNECTING`, `DISCONNECTED`, `FAILED`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Connected => "CONNECTED",
+            Self::Reconnecting => "RECONNECTING",
             Self::Disconnected => "DISCONNECTED",
             Self::Failed => "FAILED",
         }
@@ -52,6 +56,7 @@ impl ConnectionStatus {
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "CONNECTED" => Some(Self::Connected),
+            "RECONNECTING" => Some(Self::Reconnecting),
             "DISCONNECTED" => Some(Self::Disconnected),
             "FAILED" => Some(Self::Failed),
             _ => None,
@@ -63,10 +68,12 @@ impl ConnectionStatus {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionState {
     pub status: ConnectionStatus,
-    /// The cached tool list (MCP `Tool` objects as JSON); empty unless connected.
+    /// The cached tool list (MCP `Tool` objects as JSON); empty unless
+    /// `CONNECTED` or `RECONNECTING`.
     pub tools: Vec<serde_json::Value>,
     pub connected_at: Option<DateTime<Utc>>,
-    /// Why the last connect failed (already redacted); only when `FAILED`.
+    /// Why the last connect failed or the link broke (already redacted);
+    /// only when `FAILED` or `RECONNECTING`.
     pub error: Option<String>,
 }
 
@@ -134,6 +141,16 @@ pub trait StateStore: FlowStore {
         tools: &[serde_json::Value],
         connected_at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Atomically, and only while the status is `CONNECTED` or
+    /// `RECONNECTING`: status `RECONNECTING` with the error; the tools,
+    /// `connected_at` and the membership of the connections set stay.
+    /// Whether it was written (a server disconnected meanwhile is left alone).
+    async fn set_reconnecting(
+        &self,
+        session: &SessionId,
+        server: &str,
+        error: &str,
+    ) -> Result<bool>;
     /// Atomically: status `FAILED` with the error, tools and `connected_at`
     /// removed, the server removed from the connections set.
     async fn set_failed(&self, session: &SessionId, server: &str, error: &str) -> Result<()>;
@@ -192,13 +209,13 @@ fn encode_binding(binding: &McpBinding) -> Result<String> {
 /// error) back into a state; both backends use it so they agree on garbage.
 ///
 /// Stored values never make a read fail:
-/// - no status, or a status that is not one of the three texts: `disconnected()`;
-/// - `CONNECTED` whose tools are missing or not a JSON array: `disconnected()`
-///   (a reader never sees `CONNECTED` without its tools; the caller connects
-///   again and overwrites it);
+/// - no status, or a status that is not one of the four texts: `disconnected()`;
+/// - `CONNECTED` or `RECONNECTING` whose tools are missing or not a JSON
+///   array: `disconnected()` (a reader never sees either without its tools;
+///   the caller connects again and overwrites it);
 /// - an unparsable `connected_at` reads as `None`;
-/// - tools and `connected_at` only count when `CONNECTED`, the error only
-///   when `FAILED`.
+/// - tools and `connected_at` only count when `CONNECTED` or
+///   `RECONNECTING`, the error only when `FAILED` or `RECONNECTING`.
 fn decode(
     status: Option<&str>,
     tools: Option<&str>,
@@ -209,11 +226,12 @@ fn decode(
         return ConnectionState::disconnected();
     };
     match ConnectionStatus::parse(raw) {
-        Some(ConnectionStatus::Connected) => {
+        Some(status @ (ConnectionStatus::Connected | ConnectionStatus::Reconnecting)) => {
             let parsed = tools.map(serde_json::from_str::<Vec<serde_json::Value>>);
             let Some(Ok(tools)) = parsed else {
                 tracing::warn!(
-                    "stored state is CONNECTED without a readable tool list; reading it as DISCONNECTED"
+                    status = status.as_str(),
+                    "stored state has no readable tool list; reading it as DISCONNECTED"
                 );
                 return ConnectionState::disconnected();
             };
@@ -226,10 +244,12 @@ fn decode(
                     .ok()
             });
             ConnectionState {
-                status: ConnectionStatus::Connected,
+                status,
                 tools,
                 connected_at,
-                error: None,
+                error: (status == ConnectionStatus::Reconnecting)
+                    .then(|| error.map(str::to_owned))
+                    .flatten(),
             }
         }
         Some(ConnectionStatus::Failed) => ConnectionState {
@@ -241,7 +261,7 @@ fn decode(
         Some(ConnectionStatus::Disconnected) => ConnectionState::disconnected(),
         None => {
             tracing::warn!(
-                "stored status is not CONNECTED, DISCONNECTED or FAILED; reading it as DISCONNECTED"
+                "stored status is not CONNECTED, RECONNECTING, DISCONNECTED or FAILED; reading it as DISCONNECTED"
             );
             ConnectionState::disconnected()
         }
@@ -297,5 +317,19 @@ mod decode_tests {
         assert!(failed.tools.is_empty());
         assert_eq!(failed.connected_at, None);
         assert_eq!(failed.error.as_deref(), Some("e"));
+        let reconnecting = decode(
+            Some("RECONNECTING"),
+            Some("[1]"),
+            Some("2024-01-01T00:00:00Z"),
+            Some("e"),
+        );
+        assert_eq!(reconnecting.status, ConnectionStatus::Reconnecting);
+        assert_eq!(reconnecting.tools, vec![serde_json::json!(1)]);
+        assert!(reconnecting.connected_at.is_some());
+        assert_eq!(reconnecting.error.as_deref(), Some("e"));
+        assert_eq!(
+            decode(Some("RECONNECTING"), None, None, Some("e")),
+            ConnectionState::disconnected()
+        );
     }
 }

@@ -74,6 +74,20 @@ end
 return 0
 ";
 
+/// `set_reconnecting`: only a `CONNECTED` or `RECONNECTING` server becomes
+/// `RECONNECTING` (KEYS: status, error, connections set; ARGV: error, TTL in
+/// ms); answers 1 when written.
+const SET_RECONNECTING: &str = r"
+local status = redis.call('GET', KEYS[1])
+if status == 'CONNECTED' or status == 'RECONNECTING' then
+    redis.call('SET', KEYS[1], 'RECONNECTING', 'PX', ARGV[2])
+    redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+    redis.call('PEXPIRE', KEYS[3], ARGV[2])
+    return 1
+end
+return 0
+";
+
 /// Connects to Redis at `url`; fails with a clear message if it is not
 /// reachable now. Every key is written under `prefix` with `ttl`.
 pub async fn connect(url: &str, prefix: String, ttl: Duration) -> anyhow::Result<State> {
@@ -278,6 +292,25 @@ impl StateStore for RedisState {
         self.queue_set_refresh(&mut pipe, &keys);
         pipe.exec_async(&mut self.conn()).await?;
         Ok(())
+    }
+
+    async fn set_reconnecting(
+        &self,
+        session: &SessionId,
+        server: &str,
+        error: &str,
+    ) -> Result<bool> {
+        let keys = self.session(session);
+        let k = keys.server(server)?;
+        let written: u64 = redis::Script::new(SET_RECONNECTING)
+            .key(&k.status)
+            .key(&k.error)
+            .key(keys.connections())
+            .arg(error)
+            .arg(self.ttl_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(written > 0)
     }
 
     async fn set_failed(&self, session: &SessionId, server: &str, error: &str) -> Result<()> {

@@ -20,6 +20,8 @@
 
 pub mod egress;
 mod errors;
+pub mod health;
+mod http_watch;
 pub mod oauth;
 pub mod pool;
 pub mod relay;
@@ -45,7 +47,7 @@ use rmcp::model::{
     ResourceUpdatedNotificationParam, RootsCapabilities, SamplingCapability, ServerRequest,
     UrlElicitationCapability,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer};
 use url::Url;
 
@@ -57,6 +59,7 @@ use crate::upstream::oauth::UpstreamAuth;
 use egress::EgressPolicy;
 use errors::redact_error;
 pub(crate) use errors::{init_error, with_causes};
+use health::{LinkHealth, Pings};
 use relay::{LinkEvent, LinkEvents, Relay};
 
 /// Words every egress refusal carries, so a refusal that a transport
@@ -241,7 +244,29 @@ pub struct LinkOptions {
     pub connect_timeout: Duration,
     pub call_timeout: Duration,
     pub egress: EgressPolicy,
+    /// Ping an idle link this often (`None`: never).
+    pub health_interval: Option<Duration>,
+    /// Requests in flight on one link.
+    pub max_in_flight: usize,
 }
+
+impl LinkOptions {
+    /// Options with the given timeouts and egress policy, pings off and the
+    /// default in-flight limit (64).
+    pub fn new(connect_timeout: Duration, call_timeout: Duration, egress: EgressPolicy) -> Self {
+        Self {
+            connect_timeout,
+            call_timeout,
+            egress,
+            health_interval: None,
+            max_in_flight: 64,
+        }
+    }
+}
+
+/// How long closing a link waits for it to stop (a stdio child's graceful
+/// shutdown takes up to a few seconds).
+const CLOSE_LIMIT: Duration = Duration::from_secs(15);
 
 /// The rmcp client handler of an upstream link: it advertises sampling,
 /// elicitation and roots to the upstream and hands what the upstream sends
@@ -383,10 +408,12 @@ impl ClientHandler for UpstreamClient {
 /// A live MCP client connection to one upstream server.
 ///
 /// Requests go through a clone of the rmcp `Peer`, so a shared `Link` can
-/// serve concurrent calls; [`Link::close`] takes the service out and shuts
-/// it down (a stdio child is reaped) while callers may still hold the link.
+/// serve concurrent calls. The rmcp service runs under a watcher task (see
+/// [`health`]): a link that breaks fails its pending requests at once and
+/// reports [`LinkEvent::Lost`]; [`Link::close`] shuts it down on purpose (a
+/// stdio child is reaped) while callers may still hold the link.
 pub struct Link {
-    service: tokio::sync::Mutex<Option<RunningService<RoleClient, UpstreamClient>>>,
+    health: Arc<LinkHealth>,
     peer: Peer<RoleClient>,
     relay: Arc<Relay>,
     pub server: ServerName,
@@ -427,21 +454,22 @@ impl Link {
             .map(|info| info.protocol_version.to_string())
     }
 
-    /// Whether the link's service loop has ended (the upstream went away or
-    /// the link was closed).
+    /// Whether the link is broken or closed (the upstream went away, a
+    /// transport saw it break, or the gateway closed it).
     pub fn is_closed(&self) -> bool {
-        self.peer.is_transport_closed()
+        self.health.is_dead() || self.peer.is_transport_closed()
     }
 
-    /// Closes the link and waits for it to end; a stdio child is shut down
-    /// and reaped. Closing twice is harmless.
+    /// The link's health: its id, why it broke, its in-flight limit.
+    pub fn health(&self) -> &Arc<LinkHealth> {
+        &self.health
+    }
+
+    /// Closes the link on purpose and waits for it to end; a stdio child is
+    /// shut down and reaped. Nobody is told (no [`LinkEvent::Lost`]), and
+    /// closing twice is harmless.
     pub async fn close(&self) {
-        let service = self.service.lock().await.take();
-        if let Some(mut service) = service
-            && let Err(err) = service.close().await
-        {
-            tracing::warn!(server = %self.server, error = %err, "closing an upstream link failed");
-        }
+        self.health.close(CLOSE_LIMIT).await;
     }
 }
 
@@ -467,6 +495,7 @@ pub async fn open_with_events(
     }
     let relay = Arc::new(Relay::new(events));
     let client = UpstreamClient::new(relay.clone());
+    let health = LinkHealth::new(options.max_in_flight);
     let opening = async {
         if let Some(url) = target.url()
             && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
@@ -474,9 +503,9 @@ pub async fn open_with_events(
             options.egress.resolve(host, port).await?;
         }
         match &target.endpoint {
-            Endpoint::Stdio(command) => stdio::open(target, command, client).await,
+            Endpoint::Stdio(command) => stdio::open(target, command, client, &health).await,
             Endpoint::StreamableHttp(remote) => {
-                streamable_http::open(target, remote, options, client).await
+                streamable_http::open(target, remote, options, client, &health).await
             }
             Endpoint::Sse(remote) | Endpoint::Websocket(remote) => {
                 // These transports have no per-request hook: the link opens
@@ -486,9 +515,9 @@ pub async fn open_with_events(
                     target.bearer = Some(Secret::new(auth.access_token().await?));
                 }
                 if matches!(target.endpoint, Endpoint::Sse(_)) {
-                    sse::open(&target, remote, options, client).await
+                    sse::open(&target, remote, options, client, &health).await
                 } else {
-                    websocket::open(&target, remote, options, client).await
+                    websocket::open(&target, remote, options, client, &health).await
                 }
             }
         }
@@ -507,9 +536,19 @@ pub async fn open_with_events(
             });
         }
     };
+    let peer = service.peer().clone();
+    health::watch(
+        service,
+        health.clone(),
+        relay.clone(),
+        target.name.to_string(),
+        Pings {
+            every: options.health_interval,
+        },
+    );
     let link = Link {
-        peer: service.peer().clone(),
-        service: tokio::sync::Mutex::new(Some(service)),
+        peer,
+        health,
         relay,
         server: target.name.clone(),
         transport: target.transport(),

@@ -10,10 +10,11 @@
 //! connected before a restart, or on another replica) is reopened on first use.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::catalog::{ServerName, Transport};
@@ -40,9 +41,76 @@ pub struct Slot {
     /// Held while opening or replacing the link.
     pub link: tokio::sync::Mutex<Option<Arc<Link>>>,
     last_used: Mutex<Option<Instant>>,
+    /// While the link is broken and being reopened.
+    down: Mutex<Option<Down>>,
+    /// Links reopened after a break, in this process.
+    reconnects: AtomicU32,
+}
+
+/// A broken link being reopened.
+#[derive(Debug, Clone)]
+pub struct Down {
+    /// Why it broke, or why the last attempt failed (redacted).
+    pub error: String,
+    /// When the next attempt starts.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Fired to stop reopening (disconnect, a manual connect, shutdown).
+    pub stop: CancellationToken,
 }
 
 impl Slot {
+    /// Marks the link broken and being reopened; `None` when that is
+    /// already under way (one reconnection per slot), else the token that
+    /// stops it.
+    pub fn begin_reconnect(&self, error: &str) -> Option<CancellationToken> {
+        let mut down = self.down.lock().ok()?;
+        if down.as_ref().is_some_and(|d| !d.stop.is_cancelled()) {
+            return None;
+        }
+        let stop = CancellationToken::new();
+        *down = Some(Down {
+            error: error.to_owned(),
+            retry_at: None,
+            stop: stop.clone(),
+        });
+        Some(stop)
+    }
+
+    /// Records the latest failure and when the next attempt starts.
+    pub fn reconnect_pending(&self, error: Option<&str>, retry_at: Option<DateTime<Utc>>) {
+        if let Ok(mut down) = self.down.lock()
+            && let Some(down) = down.as_mut()
+        {
+            if let Some(error) = error {
+                error.clone_into(&mut down.error);
+            }
+            down.retry_at = retry_at;
+        }
+    }
+
+    /// Ends reconnection (it succeeded, gave up, or is no longer wanted),
+    /// stopping a loop still running; `succeeded` counts a reconnect.
+    pub fn end_reconnect(&self, succeeded: bool) {
+        if let Ok(mut down) = self.down.lock()
+            && let Some(down) = down.take()
+        {
+            down.stop.cancel();
+        }
+        if succeeded {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The reconnection under way, if any.
+    pub fn down(&self) -> Option<Down> {
+        self.down.lock().ok()?.clone()
+    }
+
+    /// Links reopened after a break, in this process.
+    pub fn reconnects(&self) -> u32 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
     /// Marks the slot used now.
     pub fn touch(&self) {
         if let Ok(mut at) = self.last_used.lock() {
@@ -59,6 +127,18 @@ impl Slot {
 #[derive(Clone)]
 pub struct LinkPool {
     inner: Arc<Inner>,
+}
+
+/// A handle on a pool that does not keep it alive (held by links' event
+/// sinks, so a link never keeps its own pool).
+#[derive(Clone)]
+pub struct WeakPool(std::sync::Weak<Inner>);
+
+impl WeakPool {
+    /// The pool, unless it is gone.
+    pub fn upgrade(&self) -> Option<LinkPool> {
+        self.0.upgrade().map(|inner| LinkPool { inner })
+    }
 }
 
 struct Inner {
@@ -126,6 +206,11 @@ impl LinkPool {
             }
         });
         Self { inner }
+    }
+
+    /// A handle that does not keep the pool alive.
+    pub fn downgrade(&self) -> WeakPool {
+        WeakPool(Arc::downgrade(&self.inner))
     }
 
     /// The slot of (session, server), created when missing.
@@ -215,10 +300,11 @@ impl LinkPool {
         }
     }
 
-    /// Closes every link of a session.
+    /// Closes every link of a session and stops their reconnection.
     pub async fn close_session(&self, session: &SessionId) {
         for ((sid, _), slot) in self.inner.slots() {
             if &sid == session {
+                slot.end_reconnect(false);
                 let mut guard = slot.link.lock().await;
                 self.close_slot(&mut guard).await;
             }
@@ -260,7 +346,10 @@ impl LinkPool {
                 continue;
             };
             // Nor is a link with a call still running on it.
-            if guard.as_ref().is_some_and(|l| l.relay().in_flight() > 0) {
+            if guard
+                .as_ref()
+                .is_some_and(|l| l.relay().in_flight() > 0 || l.health().in_flight() > 0)
+            {
                 continue;
             }
             if guard.is_some() {
@@ -270,9 +359,10 @@ impl LinkPool {
         }
     }
 
-    /// Closes every link (shutdown).
+    /// Closes every link and stops every reconnection (shutdown).
     pub async fn close_all(&self) {
         for (_, slot) in self.inner.slots() {
+            slot.end_reconnect(false);
             let mut guard = slot.link.lock().await;
             self.close_slot(&mut guard).await;
         }

@@ -47,6 +47,9 @@ pub enum LinkEvent {
     PromptsChanged,
     /// `notifications/resources/updated`, with the upstream's own URI.
     ResourceUpdated { uri: String },
+    /// The link broke without being closed on purpose (not an upstream
+    /// message): `link` is its [`LinkHealth::id`](crate::upstream::health::LinkHealth::id).
+    Lost { link: u64, reason: String },
 }
 
 /// Receives the [`LinkEvent`]s of one link; set by whoever opens the link

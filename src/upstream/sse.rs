@@ -9,10 +9,12 @@
 //!
 //! `SseTransport` is an rmcp [`Transport`]: sending is a plain `POST` to the
 //! current endpoint, receiving reads a channel fed by one worker task that
-//! owns the GET stream. The worker reconnects the stream with backoff when
-//! it drops after the handshake (a new `endpoint` event replaces the POST
-//! URL) and ends when the transport is closed or dropped, so no task
-//! outlives its link.
+//! owns the GET stream. A legacy session lives exactly as long as its GET
+//! stream (servers forget the session id when it closes), so when the stream
+//! ends or breaks the worker breaks the link at once: requests in flight
+//! fail with `upstream_closed` and the session manager reopens the link with
+//! a new handshake. The worker also ends when the transport is closed or
+//! dropped, so no task outlives its link.
 //!
 //! Hardening: the endpoint must have the SSE URL's origin (a server cannot
 //! make the gateway POST, with the target's credentials, somewhere else), one
@@ -36,19 +38,13 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::error::{Error, ErrorCode};
+use crate::upstream::health::LinkHealth;
 use crate::upstream::streamable_http::http_client;
 use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 
 /// The largest single SSE event accepted; a bigger one breaks the stream
-/// (and triggers a reconnect) instead of growing memory without bound.
+/// (and the link) instead of growing memory without bound.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
-
-/// First delay before reconnecting a dropped GET stream; doubles per attempt.
-const RECONNECT_FIRST_DELAY: Duration = Duration::from_millis(250);
-/// Ceiling of the reconnect delay.
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(5);
-/// Reconnect attempts in a row before the link is given up as closed.
-const RECONNECT_ATTEMPTS: u32 = 5;
 /// Server messages buffered between the worker and rmcp.
 const INBOUND_BUFFER: usize = 64;
 
@@ -58,6 +54,7 @@ pub(crate) async fn open(
     remote: &Remote,
     options: &LinkOptions,
     client: UpstreamClient,
+    health: &Arc<LinkHealth>,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
     let url = remote.url.clone();
     let conn = Connection {
@@ -65,11 +62,10 @@ pub(crate) async fn open(
         sse_url: url,
         headers: Arc::new(header_map(&target.all_headers())?),
         post_timeout: options.call_timeout,
-        connect_timeout: options.connect_timeout,
         server: target.name.to_string(),
     };
     let (events, endpoint) = conn.connect().await?;
-    let transport = SseTransport::start(conn, events, endpoint);
+    let transport = SseTransport::start(conn, events, endpoint, Some(health.clone()));
     let service = client
         .serve(transport)
         .await
@@ -208,7 +204,6 @@ struct Connection {
     sse_url: Url,
     headers: Arc<HeaderMap>,
     post_timeout: Duration,
-    connect_timeout: Duration,
     /// For log lines.
     server: String,
 }
@@ -298,36 +293,29 @@ impl Connection {
 }
 
 /// The task that owns the GET stream: forwards `message` events to rmcp,
-/// follows `endpoint` events, reconnects when the stream drops.
+/// follows `endpoint` events, breaks the link when the stream ends.
 struct Worker {
     conn: Connection,
     events: Events,
     endpoint: watch::Sender<Url>,
     inbound: mpsc::Sender<ServerJsonRpcMessage>,
+    health: Option<Arc<LinkHealth>>,
 }
 
 impl Worker {
     async fn run(mut self) {
-        loop {
-            if !self.pump().await {
-                return;
-            }
-            match reconnect(&self.conn).await {
-                Some((events, endpoint)) => {
-                    self.events = events;
-                    self.endpoint.send_replace(endpoint);
-                }
-                None => {
-                    tracing::warn!(server = %self.conn.server, "the SSE stream is gone; closing the link");
-                    return;
-                }
+        if let Some(reason) = self.pump().await {
+            tracing::warn!(server = %self.conn.server, "{reason}; closing the link");
+            if let Some(health) = &self.health {
+                health.fail(format!("{}: {reason}", self.conn.server));
             }
         }
+        // Dropping `inbound` ends rmcp's service loop too.
     }
 
-    /// Reads the stream until it ends (`true`: reconnect) or rmcp is gone
-    /// (`false`).
-    async fn pump(&mut self) -> bool {
+    /// Reads the stream until it ends (`Some(why)`) or rmcp is gone (`None`).
+    async fn pump(&mut self) -> Option<String> {
+        let mut broke = None;
         while let Some(item) = self.events.next().await {
             match item {
                 Ok(sse) => match sse.event.as_deref() {
@@ -336,7 +324,7 @@ impl Worker {
                         match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
                             Ok(message) => {
                                 if self.inbound.send(message).await.is_err() {
-                                    return false;
+                                    return None;
                                 }
                             }
                             Err(e) => {
@@ -362,7 +350,7 @@ impl Worker {
                     }
                 },
                 Err(sse_stream::Error::Body(e)) => {
-                    tracing::warn!(server = %self.conn.server, error = %e, "the SSE stream broke");
+                    broke = Some(format!("the SSE event stream broke: {e}"));
                     break;
                 }
                 Err(e) => {
@@ -370,31 +358,11 @@ impl Worker {
                 }
             }
         }
-        !self.inbound.is_closed()
-    }
-}
-
-/// Reopens the GET stream with exponential backoff; `None` when every
-/// attempt failed.
-async fn reconnect(conn: &Connection) -> Option<(Events, Url)> {
-    let mut delay = RECONNECT_FIRST_DELAY;
-    for attempt in 1..=RECONNECT_ATTEMPTS {
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(RECONNECT_MAX_DELAY);
-        match tokio::time::timeout(conn.connect_timeout, conn.connect()).await {
-            Ok(Ok(connected)) => {
-                tracing::info!(server = %conn.server, attempt, "SSE stream reconnected");
-                return Some(connected);
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(server = %conn.server, attempt, error = %e, "SSE reconnect failed");
-            }
-            Err(_) => {
-                tracing::warn!(server = %conn.server, attempt, "SSE reconnect timed out");
-            }
+        if self.inbound.is_closed() {
+            return None;
         }
+        Some(broke.unwrap_or_else(|| "the SSE event stream ended".to_owned()))
     }
-    None
 }
 
 /// An rmcp client transport over legacy HTTP+SSE.
@@ -411,8 +379,14 @@ pub(crate) struct SseTransport {
 }
 
 impl SseTransport {
-    /// Starts the worker over a connected stream.
-    fn start(conn: Connection, events: Events, endpoint: Url) -> Self {
+    /// Starts the worker over a connected stream; a stream that ends breaks
+    /// `health`.
+    fn start(
+        conn: Connection,
+        events: Events,
+        endpoint: Url,
+        health: Option<Arc<LinkHealth>>,
+    ) -> Self {
         let (endpoint_tx, endpoint_rx) = watch::channel(endpoint);
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_BUFFER);
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -421,6 +395,7 @@ impl SseTransport {
             events,
             endpoint: endpoint_tx,
             inbound: inbound_tx,
+            health,
         };
         let handle = tokio::spawn(async move {
             tokio::select! {

@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::ServerJsonRpcMessage;
 use tokio::sync::mpsc;
 
 use super::*;
@@ -194,25 +194,27 @@ fn connection(sse_url: Url) -> Connection {
         connect_timeout: Duration::from_secs(5),
         call_timeout: Duration::from_secs(5),
         egress: EgressPolicy::default(),
+        health_interval: None,
+        max_in_flight: 64,
     };
     Connection {
         http: http_client(&options).expect("client"),
         sse_url,
         headers: Arc::new(HeaderMap::new()),
         post_timeout: options.call_timeout,
-        connect_timeout: options.connect_timeout,
         server: "fake".into(),
     }
 }
 
 #[tokio::test]
-async fn a_dropped_stream_is_reconnected_and_the_new_endpoint_is_used() {
+async fn a_dropped_stream_breaks_the_link_at_once_and_stops_the_worker() {
     let fake = Fake::default();
     let (base, server) = serve_fake(fake.clone()).await;
     let conn = connection(base.join("sse").expect("join"));
     let (events, endpoint) = conn.connect().await.expect("first connect");
     assert_eq!(endpoint.query(), Some("s=1"));
-    let mut transport = SseTransport::start(conn, events, endpoint);
+    let health = LinkHealth::new(4);
+    let mut transport = SseTransport::start(conn, events, endpoint, Some(health.clone()));
 
     let first = tokio::time::timeout(Duration::from_secs(5), transport.receive())
         .await
@@ -222,66 +224,41 @@ async fn a_dropped_stream_is_reconnected_and_the_new_endpoint_is_used() {
         matches!(first, ServerJsonRpcMessage::Notification(_)),
         "{first:?}"
     );
-
-    // The first stream ended; the worker reconnects and follows the new endpoint.
-    let mut endpoint = transport.endpoint.clone();
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        endpoint.wait_for(|u| u.query() == Some("s=2")),
-    )
-    .await
-    .expect("reconnected in time")
-    .expect("worker alive");
-    assert_eq!(fake.gets.load(Ordering::SeqCst), 2);
-
-    let ping: ClientJsonRpcMessage =
-        serde_json::from_str(r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#).expect("ping");
-    transport.send(ping).await.expect("POST accepted");
-    let echoed = tokio::time::timeout(Duration::from_secs(5), transport.receive())
+    // The first stream ended: the legacy session is gone with it, so the
+    // transport ends (rmcp's service with it) and the link is broken; the
+    // stream is not reopened under the same link.
+    let end = tokio::time::timeout(Duration::from_secs(2), transport.receive())
         .await
-        .expect("echo in time")
-        .expect("echo");
-    // The bad JSON and the unknown event before it were skipped.
+        .expect("the transport ended in time");
+    assert!(end.is_none(), "{end:?}");
+    assert!(health.is_dead());
     assert!(
-        matches!(echoed, ServerJsonRpcMessage::Request(_)),
-        "{echoed:?}"
+        health
+            .reason()
+            .is_some_and(|r| r.contains("SSE event stream")),
+        "{:?}",
+        health.reason()
     );
-    let posts = fake.posts.lock().expect("posts").clone();
-    assert_eq!(posts.len(), 1);
-    assert_eq!(posts[0].0, "2");
-
-    assert_eq!(fake.open_streams.load(Ordering::SeqCst), 1);
+    assert_eq!(fake.gets.load(Ordering::SeqCst), 1);
     transport.close().await.expect("close");
     assert!(transport.worker.is_none());
-    assert!(transport.receive().await.is_none());
-    // Closing ended the GET stream: the server stops writing it.
-    let started = std::time::Instant::now();
-    while fake.open_streams.load(Ordering::SeqCst) != 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the GET stream outlived the transport"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     server.abort();
 }
 
 #[tokio::test]
-async fn a_stream_that_stays_gone_ends_the_transport() {
+async fn a_server_that_goes_away_ends_the_transport_without_retrying() {
     let fake = Fake::default();
     let (base, server) = serve_fake(fake.clone()).await;
     let conn = connection(base.join("sse").expect("join"));
     let (events, endpoint) = conn.connect().await.expect("first connect");
-    // The server goes away after the handshake: every reconnect is refused.
     server.abort();
     let _ = server.await;
-    let mut transport = SseTransport::start(conn, events, endpoint);
+    let mut transport = SseTransport::start(conn, events, endpoint, None);
     let first = transport.receive().await;
     assert!(first.is_some());
-    // 250 + 500 + 1000 + 2000 + 4000 ms of backoff, then the end.
-    let end = tokio::time::timeout(Duration::from_secs(15), transport.receive())
+    let end = tokio::time::timeout(Duration::from_secs(2), transport.receive())
         .await
-        .expect("gave up in time");
+        .expect("ended at once");
     assert!(end.is_none());
     transport.close().await.expect("close");
 }

@@ -1,57 +1,139 @@
 //! stdio links: the upstream is a child process speaking JSON-RPC on its
-//! stdin/stdout (rmcp's child-process transport).
+//! stdin/stdout.
 //!
-//! The child runs in its own process group, so closing the link (disconnect,
-//! idle eviction, shutdown) ends it and anything it spawned; rmcp closes
-//! stdin, waits, sends SIGTERM, then kills, and reaps the child. Its stderr
-//! goes to the log at debug level, line by line, so a chatty server can
-//! never fill the pipe and stall.
+//! The child runs in its own process group. A keeper task owns it for the
+//! link's whole life:
+//! - the child exits by itself (a crash, `kill -9`, stdout closed and
+//!   exit): the link breaks at once, with the exit status and the child's
+//!   last stderr lines as the reason, whether a call is in flight or not;
+//! - the link closes (disconnect, idle eviction, shutdown, or broken
+//!   otherwise): stdin is closed, the child gets 2 s to exit, then SIGTERM
+//!   to its group, 2 s more, then SIGKILL; it is always reaped.
+//!
+//! Its stderr goes to the log at debug level, line by line (so a chatty
+//! server can never fill the pipe and stall); the last lines are kept for
+//! the error of a child that dies.
 
-use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 use rmcp::ServiceExt;
 use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::TokioChildProcess;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::error::{Error, ErrorCode};
+use crate::upstream::health::LinkHealth;
 use crate::upstream::{StdioCommand, Target, UpstreamClient, init_error};
+
+/// How long a closing child gets after stdin closes, and again after SIGTERM.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// Spawns the command and runs the MCP handshake over its stdio.
 pub(crate) async fn open(
     target: &Target,
     stdio: &StdioCommand,
     client: UpstreamClient,
+    health: &Arc<LinkHealth>,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
     let program = stdio.program.as_str();
     let mut command = tokio::process::Command::new(program);
-    command.args(&stdio.args);
-    command.envs(stdio.env.iter().map(|(k, v)| (k, v.expose())));
+    command
+        .args(&stdio.args)
+        .envs(stdio.env.iter().map(|(k, v)| (k, v.expose())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(cwd) = &stdio.cwd {
         command.current_dir(cwd);
     }
     let mut wrapped = CommandWrap::from(command);
     wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
-    let (process, stderr) = TokioChildProcess::builder(wrapped)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Upstream {
-            code: ErrorCode::UpstreamUnreachable,
-            message: format!("{}: cannot start `{program}`: {e}", target.name),
-        })?;
-    let pid = process.id();
-    if let Some(stderr) = stderr {
-        let server = target.name.clone();
+    let mut child = wrapped.spawn().map_err(|e| Error::Upstream {
+        code: ErrorCode::UpstreamUnreachable,
+        message: format!("{}: cannot start `{program}`: {e}", target.name),
+    })?;
+    let pid = child.id();
+    let (Some(stdin), Some(stdout)) = (child.stdin().take(), child.stdout().take()) else {
+        return Err(Error::internal("a spawned child has no stdin or stdout"));
+    };
+    let server = target.name.to_string();
+    if let Some(stderr) = child.stderr().take() {
+        let server = server.clone();
+        let health = health.clone();
         // Ends by itself when the child closes stderr (it exits or is killed).
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 tracing::debug!(server = %server, "stderr: {line}");
+                health.stderr_line(&line);
             }
         });
     }
-    let service = client
-        .serve(process)
-        .await
-        .map_err(|e| init_error(target, e))?;
-    Ok((service, pid))
+    let reaped = health.track_child();
+    tokio::spawn(keep(child, health.clone(), server, reaped));
+    match client.serve((stdout, stdin)).await {
+        Ok(service) => Ok((service, pid)),
+        Err(err) => {
+            let error = init_error(target, err);
+            // The keeper stops the child.
+            health.fail(error.to_string());
+            Err(error)
+        }
+    }
+}
+
+/// Owns the child: reports its exit, or stops it when the link closes.
+async fn keep(
+    mut child: Box<dyn ChildWrapper>,
+    health: Arc<LinkHealth>,
+    server: String,
+    reaped: tokio_util::sync::CancellationToken,
+) {
+    let exited = tokio::select! {
+        status = child.wait() => Some(status),
+        () = health.dead() => None,
+    };
+    match exited {
+        Some(status) => {
+            let status = match status {
+                Ok(status) => status.to_string(),
+                Err(err) => format!("unknown status: {err}"),
+            };
+            // Let the stderr reader take the last lines first.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let tail = health.stderr_tail();
+            let mut reason = format!("{server}: the process exited ({status})");
+            if !tail.is_empty() {
+                reason.push_str("; last stderr: ");
+                reason.push_str(&tail);
+            }
+            health.fail(reason);
+        }
+        None => stop(&mut *child, &server).await,
+    }
+    reaped.cancel();
+}
+
+/// Stops a child whose link is closing: stdin is closed by then, so a
+/// well-behaved server exits by itself; then SIGTERM, then SIGKILL.
+async fn stop(child: &mut dyn ChildWrapper, server: &str) {
+    if let Ok(Ok(_)) = tokio::time::timeout(EXIT_GRACE, child.wait()).await {
+        return;
+    }
+    if let Err(err) = child.signal(libc_sigterm()) {
+        tracing::debug!(%server, error = %err, "SIGTERM to the upstream failed");
+    } else if let Ok(Ok(_)) = tokio::time::timeout(EXIT_GRACE, child.wait()).await {
+        return;
+    }
+    tracing::warn!(%server, "the upstream ignored stdin EOF and SIGTERM; killing it");
+    if let Err(err) = Box::into_pin(child.kill()).await {
+        tracing::warn!(%server, error = %err, "killing the upstream failed");
+    }
+}
+
+/// SIGTERM's number (15 on every Unix Manifold runs on).
+const fn libc_sigterm() -> i32 {
+    15
 }

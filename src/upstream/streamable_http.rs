@@ -2,15 +2,30 @@
 //! client over a reqwest client that resolves names through the egress policy.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 use rmcp::ServiceExt;
 use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{AuthClient, StreamableHttpClientTransport};
 
 use crate::error::Error;
+use crate::upstream::health::LinkHealth;
+use crate::upstream::http_watch::HttpWatch;
 use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
+
+/// How a dropped event stream is retried: after 100, 200, 400 and 800 ms,
+/// then no more.
+fn retry_policy() -> ExponentialBackoff {
+    let mut retry = ExponentialBackoff::default();
+    retry.base_duration = Duration::from_millis(100);
+    retry.max_delay = Some(Duration::from_secs(1));
+    retry.max_times = Some(4);
+    retry
+}
 
 /// A reqwest client for upstream HTTP: egress-checked DNS, connect timeout.
 pub(crate) fn http_client(options: &LinkOptions) -> Result<reqwest::Client, Error> {
@@ -28,6 +43,7 @@ pub(crate) async fn open(
     remote: &Remote,
     options: &LinkOptions,
     client: UpstreamClient,
+    health: &Arc<LinkHealth>,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
     let url = &remote.url;
     let mut headers = HashMap::new();
@@ -44,20 +60,27 @@ pub(crate) async fn open(
     }
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
     config.custom_headers = headers;
+    config.max_concurrent_requests = options.max_in_flight.max(1);
+    // A dropped event stream is retried briefly; a refused retry breaks the
+    // link (see `HttpWatch`) instead of waiting through a long back-off.
+    config.retry_config = Arc::new(retry_policy());
     let http = http_client(options)?;
+    let server = target.name.as_str();
     let service = match &target.oauth {
         // Each request carries this user's access token, refreshed before
         // it expires and once more when the upstream answers 401.
         Some(auth) => {
             let manager = auth.manager().await?;
             let watched = auth.watch_scope(AuthClient::new(http, manager));
+            let watched = HttpWatch::new(watched, health.clone(), server);
             let transport = StreamableHttpClientTransport::with_client(watched, config);
             client.serve(transport).await
         }
         None => {
             config.auth_header = auth_header;
+            let watched = HttpWatch::new(http, health.clone(), server);
             client
-                .serve(StreamableHttpClientTransport::with_client(http, config))
+                .serve(StreamableHttpClientTransport::with_client(watched, config))
                 .await
         }
     }

@@ -13,6 +13,7 @@
 //! ping every [`PING_INTERVAL`] so idle links survive proxies. Closing or
 //! dropping the transport makes the worker send a Close frame and end.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
@@ -32,6 +33,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::error::{Error, ErrorCode};
+use crate::upstream::health::LinkHealth;
 use crate::upstream::sse::header_map;
 use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 
@@ -50,12 +52,14 @@ pub(crate) async fn open(
     remote: &Remote,
     options: &LinkOptions,
     client: UpstreamClient,
+    health: &Arc<LinkHealth>,
 ) -> Result<(RunningService<RoleClient, UpstreamClient>, Option<u32>), Error> {
     let transport = connect(
         &remote.url,
         &target.all_headers(),
         options,
         target.name.to_string(),
+        Some(health.clone()),
     )
     .await?;
     let service = client
@@ -72,6 +76,7 @@ async fn connect(
     headers: &[(String, String)],
     options: &LinkOptions,
     server: String,
+    health: Option<Arc<LinkHealth>>,
 ) -> Result<WsTransport, Error> {
     let host = url
         .host_str()
@@ -103,7 +108,7 @@ async fn connect(
             .await
             .map_err(|e| handshake_error(&e))?;
 
-    Ok(WsTransport::start(ws, server))
+    Ok(WsTransport::start(ws, server, health))
 }
 
 fn protocol_error(message: String) -> Error {
@@ -226,6 +231,7 @@ struct Worker<S> {
     inbound: mpsc::Sender<ServerJsonRpcMessage>,
     shutdown: oneshot::Receiver<()>,
     server: String,
+    health: Option<Arc<LinkHealth>>,
 }
 
 impl<S> Worker<S>
@@ -233,39 +239,49 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     async fn run(mut self) {
+        if let Some(reason) = self.serve().await {
+            tracing::warn!(server = %self.server, "{reason}; closing the link");
+            if let Some(health) = &self.health {
+                health.fail(format!("{}: {reason}", self.server));
+            }
+        }
+        // Dropping `inbound` ends rmcp's service loop too.
+    }
+
+    /// Runs the socket until it breaks (`Some(why)`) or the link closes
+    /// (`None`).
+    async fn serve(&mut self) -> Option<String> {
         let start = tokio::time::Instant::now() + PING_INTERVAL;
         let mut ping = tokio::time::interval_at(start, PING_INTERVAL);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 frame = self.ws.next() => {
                     let frame = match frame {
                         Some(Ok(frame)) => frame,
-                        Some(Err(e)) => {
-                            if !matches!(e, tungstenite::Error::ConnectionClosed) {
-                                tracing::warn!(server = %self.server, error = %e, "the WebSocket broke");
-                            }
-                            return;
+                        Some(Err(tungstenite::Error::ConnectionClosed)) | None => {
+                            return Some("the WebSocket closed".to_owned());
                         }
-                        None => return,
+                        Some(Err(e)) => return Some(format!("the WebSocket broke: {e}")),
                     };
+                    last_heard = tokio::time::Instant::now();
                     let pong_pending = matches!(frame, Message::Ping(_));
                     match inbound(frame, &self.server) {
                         Inbound::Message(message) => {
                             if self.inbound.send(*message).await.is_err() {
                                 self.close().await;
-                                return;
+                                return None;
                             }
                         }
                         Inbound::Close => {
                             // tungstenite queued the Close reply; flushing sends it.
                             let _ = tokio::time::timeout(CLOSE_GRACE, self.ws.flush()).await;
-                            return;
+                            return Some("the upstream closed the WebSocket".to_owned());
                         }
                         Inbound::Skip => {
                             if pong_pending && let Err(e) = self.ws.flush().await {
-                                tracing::warn!(server = %self.server, error = %e, "answering a WebSocket ping failed");
-                                return;
+                                return Some(format!("answering a WebSocket ping failed: {e}"));
                             }
                         }
                     }
@@ -273,7 +289,7 @@ where
                 next = self.outgoing.recv() => {
                     let Some((message, done)) = next else {
                         self.close().await;
-                        return;
+                        return None;
                     };
                     let result = match outbound(&message) {
                         Ok(frame) => self.ws.send(frame).await.map_err(|e| Error::Upstream {
@@ -282,21 +298,28 @@ where
                         }),
                         Err(e) => Err(e),
                     };
-                    let broken = matches!(result, Err(Error::Upstream { .. }));
+                    let broken = match &result {
+                        Err(Error::Upstream { message, .. }) => Some(message.clone()),
+                        _ => None,
+                    };
                     let _ = done.send(result);
-                    if broken {
-                        return;
+                    if broken.is_some() {
+                        return broken;
                     }
                 }
                 _ = ping.tick() => {
+                    // Any frame counts as a sign of life; two intervals of
+                    // silence after our pings mean the peer is gone.
+                    if last_heard.elapsed() > PING_INTERVAL * 2 {
+                        return Some("no answer to WebSocket keep-alive pings".to_owned());
+                    }
                     if let Err(e) = self.ws.send(Message::Ping(Default::default())).await {
-                        tracing::warn!(server = %self.server, error = %e, "WebSocket keep-alive ping failed");
-                        return;
+                        return Some(format!("WebSocket keep-alive ping failed: {e}"));
                     }
                 }
                 _ = &mut self.shutdown => {
                     self.close().await;
-                    return;
+                    return None;
                 }
             }
         }
@@ -328,7 +351,7 @@ pub(crate) struct WsTransport {
 
 impl WsTransport {
     /// Starts the worker over a connected socket.
-    fn start<S>(ws: WebSocketStream<S>, server: String) -> Self
+    fn start<S>(ws: WebSocketStream<S>, server: String, health: Option<Arc<LinkHealth>>) -> Self
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -341,6 +364,7 @@ impl WsTransport {
             inbound: inbound_tx,
             shutdown: shutdown_rx,
             server: server.clone(),
+            health,
         };
         Self {
             outgoing: outgoing_tx,

@@ -16,6 +16,8 @@ fn options() -> LinkOptions {
         connect_timeout: Duration::from_secs(5),
         call_timeout: Duration::from_secs(5),
         egress: EgressPolicy::default(),
+        health_interval: None,
+        max_in_flight: 64,
     }
 }
 
@@ -143,7 +145,7 @@ fn ping_request() -> ClientJsonRpcMessage {
 async fn messages_round_trip_and_closing_sends_a_close_frame() {
     let (url, seen, server) = fake_server(false).await;
     let headers = vec![("X-Test".to_owned(), "1".to_owned())];
-    let mut transport = connect(&url, &headers, &options(), "fake".into())
+    let mut transport = connect(&url, &headers, &options(), "fake".into(), None)
         .await
         .expect("connects");
     transport.send(ping_request()).await.expect("sent");
@@ -172,7 +174,7 @@ async fn messages_round_trip_and_closing_sends_a_close_frame() {
 #[tokio::test]
 async fn a_close_from_the_server_ends_the_transport() {
     let (url, _seen, server) = fake_server(true).await;
-    let mut transport = connect(&url, &[], &options(), "fake".into())
+    let mut transport = connect(&url, &[], &options(), "fake".into(), None)
         .await
         .expect("connects");
     transport.send(ping_request()).await.expect("sent");
@@ -194,7 +196,7 @@ async fn handshake_failures_are_classified() {
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     let url = url::Url::parse(&format!("ws://127.0.0.1:{port}/")).expect("url");
-    let err = connect(&url, &[], &options(), "fake".into())
+    let err = connect(&url, &[], &options(), "fake".into(), None)
         .await
         .err()
         .expect("refused");
@@ -214,7 +216,7 @@ async fn handshake_failures_are_classified() {
         }
     });
     let url = url::Url::parse(&format!("ws://{addr}/")).expect("url");
-    let err = connect(&url, &[], &options(), "fake".into())
+    let err = connect(&url, &[], &options(), "fake".into(), None)
         .await
         .err()
         .expect("404");
@@ -231,7 +233,7 @@ async fn handshake_failures_are_classified() {
         ..options()
     };
     let url = url::Url::parse("ws://localhost:9/").expect("url");
-    let err = connect(&url, &[], &strict, "fake".into())
+    let err = connect(&url, &[], &strict, "fake".into(), None)
         .await
         .err()
         .expect("denied");

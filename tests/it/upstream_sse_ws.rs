@@ -35,6 +35,8 @@ fn options() -> LinkOptions {
         connect_timeout: Duration::from_secs(10),
         call_timeout: Duration::from_secs(10),
         egress: EgressPolicy::default(),
+        health_interval: None,
+        max_in_flight: 64,
     }
 }
 

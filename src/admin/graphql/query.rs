@@ -246,7 +246,12 @@ impl QueryRoot {
                 let connected = batch
                     .status_of(app, principal, server.id.as_str())
                     .await?
-                    .is_some_and(|s| s.status == ConnectionStatus::Connected);
+                    .is_some_and(|s| {
+                        matches!(
+                            s.status,
+                            ConnectionStatus::Connected | ConnectionStatus::Reconnecting
+                        )
+                    });
                 if connected != want {
                     continue;
                 }

@@ -101,6 +101,8 @@ impl Category {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub(crate) enum ConnectionStatus {
     Connected,
+    /// The link broke; the gateway is reopening it.
+    Reconnecting,
     Disconnected,
     Failed,
 }
@@ -109,6 +111,7 @@ impl From<DomainStatus> for ConnectionStatus {
     fn from(status: DomainStatus) -> Self {
         match status {
             DomainStatus::Connected => Self::Connected,
+            DomainStatus::Reconnecting => Self::Reconnecting,
             DomainStatus::Disconnected => Self::Disconnected,
             DomainStatus::Failed => Self::Failed,
         }

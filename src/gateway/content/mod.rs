@@ -94,6 +94,12 @@ pub(crate) fn upstream_failed(
     err: ServiceError,
     limit: Duration,
 ) -> McpError {
+    if link_broke(&err) {
+        return ErrorCode::UpstreamClosed.mcp_error(
+            format!("{server}: the link to the upstream broke during {what}"),
+            &[],
+        );
+    }
     match err {
         ServiceError::McpError(err) => err,
         ServiceError::Timeout { .. } => timed_out(server, what, limit),
@@ -104,17 +110,35 @@ pub(crate) fn upstream_failed(
     }
 }
 
-/// Runs one request to `server` under the call timeout.
+/// Whether a request failed because its link broke (rmcp also reports a
+/// response stream that ended before its answer as `TransportClosed`).
+pub(crate) fn link_broke(err: &ServiceError) -> bool {
+    matches!(
+        err,
+        ServiceError::TransportClosed | ServiceError::TransportSend(_)
+    )
+}
+
+/// Runs one request to `server` through `link` under the call timeout,
+/// which covers waiting for room on the link too.
 pub(crate) async fn forward<T>(
     app: &AppState,
+    link: &Link,
     server: &str,
     what: &str,
     request: impl Future<Output = Result<T, ServiceError>>,
 ) -> Result<T, McpError> {
     let limit = Duration::from_secs(app.settings().upstream.call_timeout_seconds);
-    match tokio::time::timeout(limit, request).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(err)) => Err(upstream_failed(server, what, err, limit)),
+    let run = async {
+        let _permit = link.health().permit(server).await.map_err(mcp_error)?;
+        let answer = request.await;
+        if answer.is_ok() {
+            link.health().answered();
+        }
+        answer.map_err(|err| upstream_failed(server, what, err, limit))
+    };
+    match tokio::time::timeout(limit, run).await {
+        Ok(result) => result,
         Err(_) => Err(timed_out(server, what, limit)),
     }
 }

@@ -85,6 +85,7 @@ pub async fn read_resource(
     let link = resource_owner(app, principal, &server, &client_uri).await?;
     let response = forward(
         app,
+        &link,
         &server,
         "resources/read",
         link.peer().read_resource_once(request),
@@ -126,7 +127,7 @@ pub async fn subscribe(
     let link = resource_owner(app, principal, &server, &request.uri).await?;
     #[allow(deprecated)] // the legacy method is what pre-2026-07-28 upstreams speak
     let request = link.peer().subscribe(SubscribeRequestParams::new(uri));
-    forward(app, &server, "resources/subscribe", request).await
+    forward(app, &link, &server, "resources/subscribe", request).await
 }
 
 /// `resources/unsubscribe`: forwarded to the owner with its own URI.
@@ -142,7 +143,7 @@ pub async fn unsubscribe(
     let link = resource_owner(app, principal, &server, &request.uri).await?;
     #[allow(deprecated)] // the legacy method is what pre-2026-07-28 upstreams speak
     let request = link.peer().unsubscribe(UnsubscribeRequestParams::new(uri));
-    forward(app, &server, "resources/unsubscribe", request).await
+    forward(app, &link, &server, "resources/unsubscribe", request).await
 }
 
 /// `prompts/get`: forwarded to the owner with its own prompt name; the
@@ -161,6 +162,7 @@ pub async fn get_prompt(
     let link = link(app, principal, &server).await?;
     let mut response = forward(
         app,
+        &link,
         &server,
         "prompts/get",
         link.peer().get_prompt_once(request),
@@ -204,6 +206,7 @@ pub async fn complete(
     let link = link(app, principal, &server).await?;
     let mut result = forward(
         app,
+        &link,
         &server,
         "completion/complete",
         link.peer().complete(request),

@@ -2,6 +2,7 @@
 //! re-read after `list_changed`) and announcements published to the
 //! session's `/mcp` streams.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,8 +16,10 @@ use crate::catalog::ServerName;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::SessionId;
 use crate::session::bus::{Change, SessionNotifier};
+use crate::session::manager::{ManagerOptions, reconnect};
 use crate::session::{ConnectionStatus, State};
 use crate::upstream::Target;
+use crate::upstream::pool::WeakPool;
 use crate::upstream::relay::{LinkEvent, LinkEvents};
 use crate::upstream::schema_patch::patch_input_schema;
 
@@ -61,19 +64,25 @@ pub(super) async fn fetch_tools(
         .collect()
 }
 
+/// What every link's event sink shares with the manager: the state store,
+/// the notifier, the options and a pool handle that does not keep the pool
+/// alive (a link never keeps its own pool).
+#[derive(Clone)]
+pub(super) struct LinkContext {
+    pub(super) state: State,
+    pub(super) notifier: SessionNotifier,
+    pub(super) options: Arc<ManagerOptions>,
+    pub(super) pool: WeakPool,
+}
+
 /// The event sink of one (session, server) link: what the upstream
 /// announces about itself updates the session's state and reaches its open
-/// `/mcp` streams.
-///
-/// It holds the state store and the notifier, never the manager or the
-/// pool, so a link does not keep its own pool alive.
+/// `/mcp` streams; a link that breaks is reopened (see [`super::reconnect`]).
 pub(super) struct SessionLinkEvents {
     pub(super) session: SessionId,
     pub(super) server: ServerName,
     pub(super) target: Target,
-    pub(super) state: State,
-    pub(super) notifier: SessionNotifier,
-    pub(super) fetch_timeout: Duration,
+    pub(super) context: LinkContext,
     /// One refresh at a time, so an older tool list never overwrites a
     /// newer one; it holds when the last one started.
     pub(super) refreshing: tokio::sync::Mutex<Option<Instant>>,
@@ -87,6 +96,18 @@ pub(super) struct SessionLinkEvents {
 pub(super) const REFRESH_FLOOR: Duration = Duration::from_millis(250);
 
 impl SessionLinkEvents {
+    /// A sink for the link of (session, `target`).
+    pub(super) fn new(context: LinkContext, session: SessionId, target: Target) -> Self {
+        Self {
+            session,
+            server: target.name.clone(),
+            target,
+            context,
+            refreshing: tokio::sync::Mutex::new(None),
+            refresh_queued: AtomicBool::new(false),
+        }
+    }
+
     /// Re-reads the server's tools and stores them, keeping when it
     /// connected; a server no longer `CONNECTED` in this session is left alone.
     ///
@@ -109,16 +130,18 @@ impl SessionLinkEvents {
 
     /// Reads and stores the tools once.
     async fn refresh_now(&self, peer: &Peer<RoleClient>) -> Result<bool> {
-        let tools = fetch_tools(&self.target, peer, self.fetch_timeout).await?;
+        let tools =
+            fetch_tools(&self.target, peer, self.context.options.tool_fetch_timeout).await?;
         let server = self.server.as_str();
-        let before = self.state.get(&self.session, server).await?;
+        let state = &self.context.state;
+        let before = state.get(&self.session, server).await?;
         if before.status != ConnectionStatus::Connected {
             return Ok(false);
         }
         let at = before
             .connected_at
             .unwrap_or_else(|| Utc::now().trunc_subsecs(6));
-        self.state
+        state
             .set_connected(&self.session, server, &tools, at)
             .await?;
         tracing::info!(
@@ -141,7 +164,8 @@ impl LinkEvents for SessionLinkEvents {
                     tracing::Instrument::instrument(self.refresh_tools(&peer), span).await;
                 match refreshed {
                     Ok(Some(true)) => {
-                        self.notifier
+                        self.context
+                            .notifier
                             .publish_change(&self.session, server, Change::Tools)
                     }
                     Ok(Some(false) | None) => {}
@@ -155,19 +179,31 @@ impl LinkEvents for SessionLinkEvents {
                 }
             }
             LinkEvent::ResourcesChanged => {
-                self.notifier
+                self.context
+                    .notifier
                     .publish_change(&self.session, server, Change::Resources);
             }
             LinkEvent::PromptsChanged => {
-                self.notifier
+                self.context
+                    .notifier
                     .publish_change(&self.session, server, Change::Prompts);
             }
             LinkEvent::ResourceUpdated { uri } => {
-                self.notifier.publish_change(
+                self.context.notifier.publish_change(
                     &self.session,
                     server,
                     Change::ResourceUpdated { uri },
                 );
+            }
+            LinkEvent::Lost { link, reason } => {
+                let lost = reconnect::lost(
+                    self.context.clone(),
+                    self.session.clone(),
+                    self.target.clone(),
+                    link,
+                    reason,
+                );
+                tracing::Instrument::instrument(lost, span).await;
             }
         }
     }

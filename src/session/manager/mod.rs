@@ -14,8 +14,9 @@
 //! itself to a `SessionLinkEvents` sink: a tools `list_changed` re-reads
 //! and stores that server's tools for the session; every announcement is
 //! published on the [`SessionNotifier`] for the session's open `/mcp`
-//! streams. A link that dies under a call is recorded with
-//! [`SessionManager::link_failed`].
+//! streams. A link that breaks is reopened by the gateway itself (see
+//! `reconnect`): the server is `RECONNECTING` meanwhile and calls to it fail
+//! fast with `upstream_unavailable`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,15 +33,16 @@ use crate::principal::Principal;
 use crate::session::bus::SessionNotifier;
 use crate::session::{ConnectionState, ConnectionStatus, State};
 use crate::upstream::oauth::OAuthBroker;
-use crate::upstream::pool::LinkPool;
+use crate::upstream::pool::{LinkPool, Slot};
 use crate::upstream::schema_patch::patch_input_schema;
-use crate::upstream::{self, Link, LinkOptions, Target};
+use crate::upstream::{Link, LinkOptions, Target};
 
 mod catalog;
 mod events;
 mod oauth;
+mod reconnect;
 
-use events::{SessionLinkEvents, fetch_tools};
+use events::{LinkContext, fetch_tools};
 
 /// A server as one session sees it: "GitHub (Connected, 15 tools)".
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -58,7 +60,19 @@ pub struct ServerStatus {
     pub status: ConnectionStatus,
     pub tool_count: usize,
     pub connected_at: Option<DateTime<Utc>>,
+    /// Why the last connect failed (`FAILED`) or the link broke
+    /// (`RECONNECTING`), redacted.
     pub last_error: Option<String>,
+    /// While `RECONNECTING`: when the next attempt starts.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// How often this session's link to the server was reopened after a
+    /// break (as counted by the replica answering).
+    pub reconnects: u32,
+    /// When a request through the link was last answered (this replica).
+    pub last_call_at: Option<DateTime<Utc>>,
+    /// The MCP protocol version the upstream agreed to, while a link is open
+    /// on the replica answering.
+    pub protocol_version: Option<String>,
     /// The cached tools (only in connect answers and single-server reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
@@ -91,9 +105,34 @@ impl ServerStatus {
             tool_count: state.tools.len(),
             connected_at: state.connected_at,
             last_error: state.error,
+            retry_at: None,
+            reconnects: 0,
+            last_call_at: None,
+            protocol_version: None,
             tools: with_tools.then_some(state.tools),
             oauth: None,
         }
+    }
+
+    /// Fills in what this process knows of the session's link: reconnects,
+    /// the next attempt, the last answered call, the protocol version.
+    fn with_link(mut self, pool: &LinkPool, session: &SessionId) -> Self {
+        let Some(slot) = pool.find(session, &self.name) else {
+            return self;
+        };
+        self.reconnects = slot.reconnects();
+        if self.status == ConnectionStatus::Reconnecting {
+            self.retry_at = slot.down().and_then(|down| down.retry_at);
+        }
+        if let Ok(guard) = slot.link.try_lock()
+            && let Some(link) = guard.as_ref()
+        {
+            self.last_call_at = link.health().last_ok();
+            if !link.is_closed() {
+                self.protocol_version = link.protocol_version();
+            }
+        }
+        self
     }
 }
 
@@ -134,6 +173,10 @@ impl SessionTool {
 pub struct ManagerOptions {
     pub link: LinkOptions,
     pub tool_fetch_timeout: Duration,
+    /// Longest wait between two attempts to reopen a broken link.
+    pub reconnect_max_delay: Duration,
+    /// A broken link not reopened within this long is `FAILED`.
+    pub reconnect_give_up: Duration,
 }
 
 /// Connects and disconnects a session's upstream servers.
@@ -237,7 +280,8 @@ impl SessionManager {
         let states = self.state.get_many(&principal.session, &names).await?;
         let mut items = Vec::with_capacity(page.items.len());
         for (server, state) in page.items.iter().zip(states) {
-            let status = ServerStatus::new(server, state, false);
+            let status =
+                ServerStatus::new(server, state, false).with_link(&self.pool, &principal.session);
             items.push(self.with_oauth_status(principal, server, status).await?);
         }
         Ok(Page {
@@ -257,8 +301,9 @@ impl SessionManager {
             .state
             .get(&principal.session, server.name.as_str())
             .await?;
-        self.with_oauth_status(principal, &server, ServerStatus::new(&server, state, true))
-            .await
+        let status =
+            ServerStatus::new(&server, state, true).with_link(&self.pool, &principal.session);
+        self.with_oauth_status(principal, &server, status).await
     }
 
     /// Connects (or refreshes) a server for the principal's session.
@@ -272,11 +317,13 @@ impl SessionManager {
                 self.state
                     .set_connected(session, server.name.as_str(), &tools, at)
                     .await?;
+                // A manual connect replaces any reconnection under way.
+                self.pool.slot(session, &server.name).end_reconnect(false);
                 self.notifier.publish(session);
                 tracing::info!(tools = tools.len(), "connected");
                 let state = self.state.get(session, server.name.as_str()).await?;
-                self.with_oauth_status(principal, &server, ServerStatus::new(&server, state, true))
-                    .await
+                let status = ServerStatus::new(&server, state, true).with_link(&self.pool, session);
+                self.with_oauth_status(principal, &server, status).await
             }
             // Not a failure of the server: this user has not authorized it
             // (yet, or any more). Nothing stale stays connected.
@@ -291,12 +338,8 @@ impl SessionManager {
                 Err(err)
             }
             Err(err) => {
-                let message = match &err {
-                    Error::Upstream { message, .. } => message.clone(),
-                    Error::Unavailable { what, .. } => format!("{what} is unavailable"),
-                    Error::Internal(_) => "internal error".to_owned(),
-                    other => other.to_string(),
-                };
+                let message = reconnect::failure_message(&err);
+                self.pool.slot(session, &server.name).end_reconnect(false);
                 tracing::warn!(code = err.code().as_str(), error = %message, "connect failed");
                 if let Err(store_err) = self
                     .state
@@ -363,6 +406,7 @@ impl SessionManager {
     ) -> Result<ServerStatus> {
         let server = self.catalog.get_server(principal, id_or_name).await?;
         let slot = self.pool.slot(&principal.session, &server.name);
+        slot.end_reconnect(false);
         let mut guard = slot.link.lock().await;
         self.pool.close_slot(&mut guard).await;
         self.state
@@ -432,11 +476,18 @@ impl SessionManager {
             .state
             .status(&principal.session, server.name.as_str())
             .await?;
-        if status != ConnectionStatus::Connected {
-            return Err(Error::Upstream {
-                code: ErrorCode::ServerNotConnected,
-                message: format!("{} is not connected in this session", server.name),
-            });
+        match status {
+            ConnectionStatus::Connected => {}
+            ConnectionStatus::Reconnecting => {
+                let slot = self.pool.find(&principal.session, &server.name);
+                return Err(unavailable(&server.name, slot.as_deref()));
+            }
+            _ => {
+                return Err(Error::Upstream {
+                    code: ErrorCode::ServerNotConnected,
+                    message: format!("{} is not connected in this session", server.name),
+                });
+            }
         }
         if !server.enabled {
             return Err(Error::Upstream {
@@ -452,42 +503,17 @@ impl SessionManager {
         if let Some(link) = live(&guard) {
             return Ok(link);
         }
+        // A link that broke is being reopened (or is about to be): calls
+        // fail fast rather than open links of their own.
+        let broken = guard
+            .as_ref()
+            .is_some_and(|link| !link.health().is_deliberate());
+        if broken || slot.down().is_some() {
+            return Err(unavailable(&server.name, Some(&slot)));
+        }
         let target = self.target_for(principal, &server).await?;
         self.live_or_open(&mut guard, &principal.session, &target)
             .await
-    }
-
-    /// Records that `link`, the session's link to its server, died under a
-    /// call: the slot is closed, the server is `FAILED` with `message` for
-    /// this session (the rest of the session keeps working) and the change
-    /// is published.
-    ///
-    /// Only while the slot still holds that link: a link closed on purpose
-    /// (disconnect, reconnect, shutdown) or already replaced leaves the
-    /// state alone, and of several calls failing on one link only the first
-    /// records it.
-    #[tracing::instrument(skip_all, fields(session = %session, server = %link.server))]
-    pub async fn link_failed(
-        &self,
-        session: &SessionId,
-        link: &Arc<Link>,
-        message: &str,
-    ) -> Result<()> {
-        let slot = self.pool.slot(session, &link.server);
-        {
-            let mut guard = slot.link.lock().await;
-            if !guard.as_ref().is_some_and(|held| Arc::ptr_eq(held, link)) {
-                tracing::debug!("the link was already closed or replaced; state left alone");
-                return Ok(());
-            }
-            self.pool.close_slot(&mut guard).await;
-        }
-        tracing::warn!(error = message, "upstream link died under a call");
-        self.state
-            .set_failed(session, link.server.as_str(), message)
-            .await?;
-        self.notifier.publish(session);
-        Ok(())
     }
 
     /// The session's live link to `server` when this process holds one (no
@@ -518,20 +544,35 @@ impl SessionManager {
         if let Some(link) = live(slot) {
             return Ok(link);
         }
-        self.pool.close_slot(slot).await;
-        let reservation = self.pool.reserve(target.transport())?;
-        let events = Arc::new(SessionLinkEvents {
-            session: session.clone(),
-            server: target.name.clone(),
-            target: target.clone(),
+        reconnect::open_into(&self.link_context(), &self.pool, slot, session, target).await
+    }
+
+    /// What every link's event sink shares with the manager.
+    fn link_context(&self) -> LinkContext {
+        LinkContext {
             state: self.state.clone(),
             notifier: self.notifier.clone(),
-            fetch_timeout: self.options.tool_fetch_timeout,
-            refreshing: tokio::sync::Mutex::new(None),
-            refresh_queued: std::sync::atomic::AtomicBool::new(false),
-        });
-        let link = upstream::open_with_events(target, &self.options.link, Some(events)).await?;
-        Ok(self.pool.store(slot, link, reservation))
+            options: self.options.clone(),
+            pool: self.pool.downgrade(),
+        }
+    }
+}
+
+/// `upstream_unavailable` for a server being reconnected, saying when the
+/// next attempt starts when this process knows.
+fn unavailable(server: &crate::catalog::ServerName, slot: Option<&Slot>) -> Error {
+    let down = slot.and_then(Slot::down);
+    let mut message = format!("{server} is reconnecting");
+    if let Some(down) = &down {
+        if let Some(at) = down.retry_at {
+            let secs = (at - Utc::now()).num_milliseconds().max(0) as f64 / 1000.0;
+            message.push_str(&format!(" (next attempt in {secs:.1} s)"));
+        }
+        message.push_str(&format!("; last error: {}", down.error));
+    }
+    Error::Upstream {
+        code: ErrorCode::UpstreamUnavailable,
+        message,
     }
 }
 

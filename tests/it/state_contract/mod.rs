@@ -261,6 +261,7 @@ contract_for_all! {
         transitions::connected_servers_are_sorted,
         transitions::a_failed_connect_stores_the_error_and_leaves_the_set,
         transitions::reconnecting_after_a_failure_clears_the_error,
+        transitions::a_broken_link_keeps_tools_and_membership_while_reconnecting,
         transitions::disconnecting_removes_tools_error_and_set_membership,
         isolation::sessions_are_isolated,
         isolation::sessions_whose_ids_extend_each_other_are_isolated,

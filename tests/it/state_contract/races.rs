@@ -48,6 +48,14 @@ pub(super) async fn no_reader_ever_sees_connected_without_tools(kind: Kind) {
                         );
                         assert_eq!(state.error, None);
                     }
+                    ConnectionStatus::Reconnecting => {
+                        let at = state
+                            .connected_at
+                            .expect("RECONNECTING without connected_at");
+                        let round = (at - self::at()).num_seconds();
+                        assert_eq!(state.tools, round_tools(round), "tools of another write");
+                        assert_eq!(state.error.as_deref(), Some("lost"));
+                    }
                     ConnectionStatus::Failed => {
                         assert!(state.tools.is_empty());
                         assert_eq!(state.error.as_deref(), Some("boom"));
@@ -78,6 +86,7 @@ pub(super) async fn no_reader_ever_sees_connected_without_tools(kind: Kind) {
                 let present: Vec<bool> = values.iter().map(Option::is_some).collect();
                 match values[0].as_deref() {
                     Some("CONNECTED") => assert_eq!(present, [true, true, true, false]),
+                    Some("RECONNECTING") => assert_eq!(present, [true, true, true, true]),
                     Some("FAILED") => assert_eq!(present, [true, false, false, true]),
                     Some("DISCONNECTED") | None => assert_eq!(present[1..], [false, false, false]),
                     Some(other) => panic!("unexpected status {other}"),
@@ -100,6 +109,14 @@ pub(super) async fn no_reader_ever_sees_connected_without_tools(kind: Kind) {
             .set_connected(&s, "github", &round_tools(next), round_at(next))
             .await
             .unwrap();
+        if round % 2 == 0 {
+            assert!(
+                b.state
+                    .set_reconnecting(&s, "github", "lost")
+                    .await
+                    .unwrap()
+            );
+        }
         if round % 3 == 0 {
             b.state.set_failed(&s, "github", "boom").await.unwrap();
         } else {

@@ -103,6 +103,77 @@ pub(super) async fn reconnecting_after_a_failure_clears_the_error(kind: Kind) {
     b.assert_connected(&s, &["github"]).await;
 }
 
+pub(super) async fn a_broken_link_keeps_tools_and_membership_while_reconnecting(kind: Kind) {
+    let b = Backend::open(kind, LONG_TTL).await;
+    let s = sid("user-1");
+    // Only a connected (or already reconnecting) server can be reconnecting.
+    assert!(
+        !b.state
+            .set_reconnecting(&s, "github", "gone")
+            .await
+            .unwrap()
+    );
+    b.assert_disconnected(&s, "github").await;
+    b.fail(&s, "github", "boom").await;
+    assert!(
+        !b.state
+            .set_reconnecting(&s, "github", "gone")
+            .await
+            .unwrap()
+    );
+    b.assert_status(&s, "github", ConnectionStatus::Failed)
+        .await;
+
+    b.connect(&s, "github", &["search"]).await;
+    assert!(
+        b.state
+            .set_reconnecting(&s, "github", "gone")
+            .await
+            .unwrap()
+    );
+    let state = b.state.get(&s, "github").await.unwrap();
+    assert_eq!(
+        state,
+        ConnectionState {
+            status: ConnectionStatus::Reconnecting,
+            tools: tools(&["search"]),
+            connected_at: Some(at()),
+            error: Some("gone".into()),
+        }
+    );
+    b.assert_connected(&s, &["github"]).await;
+    // A later failed attempt replaces the error.
+    assert!(
+        b.state
+            .set_reconnecting(&s, "github", "refused")
+            .await
+            .unwrap()
+    );
+    let state = b.state.get(&s, "github").await.unwrap();
+    assert_eq!(state.error.as_deref(), Some("refused"));
+    // Back: connected, no error.
+    b.connect(&s, "github", &["search", "fetch"]).await;
+    let state = b.state.get(&s, "github").await.unwrap();
+    assert_eq!(state.status, ConnectionStatus::Connected);
+    assert_eq!(state.error, None);
+    // A disconnect while reconnecting wins over a late attempt.
+    assert!(
+        b.state
+            .set_reconnecting(&s, "github", "gone")
+            .await
+            .unwrap()
+    );
+    b.state.set_disconnected(&s, "github").await.unwrap();
+    assert!(
+        !b.state
+            .set_reconnecting(&s, "github", "late")
+            .await
+            .unwrap()
+    );
+    b.assert_disconnected(&s, "github").await;
+    b.assert_connected(&s, &[]).await;
+}
+
 pub(super) async fn disconnecting_removes_tools_error_and_set_membership(kind: Kind) {
     let mut b = Backend::open(kind, LONG_TTL).await;
     let s = sid("user-1");
