@@ -33,6 +33,7 @@ mod oauth_revoke;
 mod oauth_two_users;
 mod openapi;
 mod rate_limits;
+mod resilience;
 mod rest_categories;
 mod rest_errors;
 mod rest_servers;

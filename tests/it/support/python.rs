@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
+use super::upstreams::Restartable;
+
 /// The folder holding test fixtures (`MANIFOLD_TEST_CACHE`).
 pub fn test_cache() -> PathBuf {
     std::env::var_os("MANIFOLD_TEST_CACHE")
@@ -59,22 +61,43 @@ pub fn fixture_script(name: &str) -> PathBuf {
 }
 
 /// One `py_server.py` process, killed (its whole process group) and reaped
-/// on drop.
+/// on drop; it can also be killed and restarted on the same port (see
+/// [`Restartable`]).
 pub struct PyServer {
     child: Child,
     port: u16,
     transport: String,
+    /// Killed and reaped: its pid may be reused, so it is never signalled again.
+    reaped: bool,
 }
+
+/// How long a restart retries when the port is not free yet.
+const REBIND_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl PyServer {
     /// Starts the server for `transport` (`sse`, `websocket`,
     /// `streamable-http`, `silent`) on a free port and waits until the port
     /// accepts connections.
     pub fn start(transport: &str) -> Self {
+        let port = super::redis::free_port();
+        let mut server = Self {
+            child: Self::spawn(transport, port),
+            port,
+            transport: transport.to_owned(),
+            reaped: false,
+        };
+        if let Err(status) = server.wait_ready(Duration::from_secs(60)) {
+            panic!(
+                "py_server.py --transport {transport} exited at start with {status} (see its stderr above)"
+            );
+        }
+        server
+    }
+
+    fn spawn(transport: &str, port: u16) -> Child {
         let python = python();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/py_server.py");
-        let port = super::redis::free_port();
-        let child = Command::new(&python)
+        Command::new(&python)
             .arg(&script)
             .args(["--transport", transport, "--port", &port.to_string()])
             .env("PYTHONUNBUFFERED", "1")
@@ -84,27 +107,19 @@ impl PyServer {
             .stderr(Stdio::inherit())
             .process_group(0)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
-        let mut server = Self {
-            child,
-            port,
-            transport: transport.to_owned(),
-        };
-        server.wait_ready(Duration::from_secs(60));
-        server
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()))
     }
 
-    fn wait_ready(&mut self, limit: Duration) {
+    /// Waits until the port accepts connections; `Err` with the exit status
+    /// when the server exits first.
+    fn wait_ready(&mut self, limit: Duration) -> Result<(), std::process::ExitStatus> {
         let started = Instant::now();
         loop {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "py_server.py --transport {} exited at start with {status} (see its stderr above)",
-                    self.transport
-                );
+                return Err(status);
             }
             if started.elapsed() > limit {
                 panic!(
@@ -130,11 +145,19 @@ impl PyServer {
         };
         Url::parse(&raw).expect("a valid URL")
     }
+
+    /// Whether the server process still runs.
+    pub fn is_running(&mut self) -> bool {
+        !self.reaped && matches!(self.child.try_wait(), Ok(None))
+    }
 }
 
-impl Drop for PyServer {
-    fn drop(&mut self) {
-        // The whole group: nothing the server started may outlive the test.
+impl Restartable for PyServer {
+    fn kill(&mut self) {
+        if self.reaped {
+            return;
+        }
+        // The whole group: nothing the server started may outlive it.
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.child.id())])
             .stdout(Stdio::null())
@@ -142,6 +165,34 @@ impl Drop for PyServer {
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.reaped = true;
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + REBIND_TIMEOUT;
+        loop {
+            self.child = Self::spawn(&self.transport, self.port);
+            self.reaped = false;
+            match self.wait_ready(Duration::from_secs(60)) {
+                Ok(()) => return,
+                // Most likely the port is not free yet: try again briefly.
+                Err(_) if Instant::now() < deadline => {
+                    self.reaped = true;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(status) => panic!(
+                    "py_server.py --transport {} did not come back on port {} ({status}; see its stderr above)",
+                    self.transport, self.port
+                ),
+            }
+        }
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -14,6 +14,13 @@
 //! A server's stderr (and stdout, for HTTP servers) goes to a log file that
 //! [`ServerProcess::log`] reads and start-up failures print; with
 //! `TEST_LOG=1` the file's path is printed too.
+//!
+//! Network servers can die and come back on the same port, as a deployed
+//! upstream does: [`Restartable::kill`] sends SIGKILL to the process group
+//! and reaps it, [`Restartable::restart`] starts the same command with the
+//! same environment on the same port (retrying the bind for a moment), and
+//! [`kill_and_restart_after`] kills now and restarts later on a thread of
+//! its own while the test goes on.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -30,6 +37,61 @@ pub use crate::support::redis::free_port;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a server may take to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a restart retries when the port is not free yet.
+const REBIND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An upstream that can die and come back on the same address.
+pub trait Restartable: Send + 'static {
+    /// SIGKILL to the server's process group, then reap it; a no-op when it
+    /// is not running.
+    fn kill(&mut self);
+    /// Kills the server if it runs, then starts it again on the same port
+    /// with the same arguments and environment, and waits until it listens.
+    fn restart(&mut self);
+}
+
+/// A server killed at [`kill_and_restart_after`] and started again on a
+/// thread of its own; [`Comeback::wait`] gives it back.
+#[derive(Debug)]
+pub struct Comeback<S: Restartable> {
+    thread: Option<std::thread::JoinHandle<(S, Instant)>>,
+}
+
+/// Kills `server` now, and on a thread starts it again on the same port
+/// once `delay` has passed. The test keeps running meanwhile.
+pub fn kill_and_restart_after<S: Restartable>(mut server: S, delay: Duration) -> Comeback<S> {
+    server.kill();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        server.restart();
+        (server, Instant::now())
+    });
+    Comeback {
+        thread: Some(thread),
+    }
+}
+
+impl<S: Restartable> Comeback<S> {
+    /// Waits for the restart; the server, listening again, and the moment
+    /// it was ready.
+    pub async fn wait(mut self) -> (S, Instant) {
+        let thread = self.thread.take().expect("a comeback is awaited once");
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .expect("the restart thread is joined")
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl<S: Restartable> Drop for Comeback<S> {
+    fn drop(&mut self) {
+        // The thread owns the server: wait for it, so the server is stopped
+        // by its own Drop before the test ends.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 /// `mcp-fixture`'s tools with no knob set, sorted.
 pub const FIXTURE_TOOLS: [&str; 7] = [
@@ -55,6 +117,9 @@ pub struct ServerProcess {
     child: Child,
     name: String,
     log_path: PathBuf,
+    /// Killed and reaped by [`ServerProcess::kill`]: its pid may be reused,
+    /// so it is never signalled again.
+    reaped: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -92,8 +157,26 @@ impl ServerProcess {
             child,
             name: name.to_owned(),
             log_path,
+            reaped: false,
             _dir: dir,
         }
+    }
+
+    /// SIGKILL to the whole process group, then reap the leader. The log
+    /// stays readable.
+    pub fn kill(&mut self) {
+        if self.reaped {
+            return;
+        }
+        self.signal_group("KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        !self.reaped && matches!(self.child.try_wait(), Ok(None))
     }
 
     /// The process id (also its process group id).
@@ -106,26 +189,28 @@ impl ServerProcess {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
-    /// Panics with the server's log when it has already exited.
-    fn assert_running(&mut self, waiting_for: &str) {
-        if let Ok(Some(status)) = self.child.try_wait() {
+    /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+    fn wait_for_port(&mut self, port: u16) {
+        if let Err(log) = self.try_wait_for_port(port) {
             panic!(
-                "{} exited ({status}) while {waiting_for}; its log:\n{}",
-                self.name,
-                self.log()
+                "{} exited while waiting for it to listen on port {port}; its log:\n{log}",
+                self.name
             );
         }
     }
 
-    /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
-    fn wait_for_port(&mut self, port: u16) {
+    /// Like [`Self::wait_for_port`], but the server exiting first is an
+    /// `Err` with its log (a port not free yet, on a restart).
+    fn try_wait_for_port(&mut self, port: u16) -> Result<(), String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
+                return Ok(());
             }
-            self.assert_running(&format!("waiting for it to listen on {addr}"));
+            if !self.is_running() {
+                return Err(self.log());
+            }
             assert!(
                 Instant::now() < deadline,
                 "{} did not listen on {addr} within {START_TIMEOUT:?}; its log:\n{}",
@@ -150,6 +235,9 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
         if matches!(self.child.try_wait(), Ok(None)) {
             self.signal_group("TERM");
             let deadline = Instant::now() + STOP_GRACE;
@@ -164,25 +252,72 @@ impl Drop for ServerProcess {
     }
 }
 
-/// `mcp-fixture --transport streamable-http --port 0`, running.
+/// `mcp-fixture --transport streamable-http`, running.
 #[derive(Debug)]
 pub struct FixtureHttp {
     process: ServerProcess,
     addr: SocketAddr,
+    /// What it was started with, for [`Restartable::restart`].
+    env: Vec<(String, String)>,
+}
+
+/// Why a fixture did not start.
+enum StartError {
+    /// It exited because its port was still taken.
+    PortTaken(String),
+    /// Anything else: the message to panic with.
+    Other(String),
 }
 
 impl FixtureHttp {
-    /// Starts the fixture with the default tool set.
+    /// Starts the fixture with the default tool set on a free port.
     pub fn start() -> Self {
         Self::start_with_env(&[])
     }
 
-    /// Starts the fixture with extra environment (`FIXTURE_TOOL_COUNT`,
-    /// `FIXTURE_NO_SCHEMA`, `FIXTURE_LOG`, …) and waits for `LISTENING`.
+    /// Starts the fixture on a free port with extra environment
+    /// (`FIXTURE_TOOL_COUNT`, `FIXTURE_UNKNOWN_SESSION`, `FIXTURE_LOG`, …)
+    /// and waits for `LISTENING`.
     pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        Self::start_on(0, env)
+    }
+
+    /// Starts the fixture on `port` (0: any free port) with extra
+    /// environment and waits for `LISTENING`; a port still held by a
+    /// process that just died is retried for a moment.
+    pub fn start_on(port: u16, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::launch(port, env)
+    }
+
+    fn launch(port: u16, env: Vec<(String, String)>) -> Self {
+        let deadline = Instant::now() + REBIND_TIMEOUT;
+        loop {
+            match Self::try_launch(port, &env) {
+                Ok(fixture) => return fixture,
+                Err(StartError::PortTaken(log)) if Instant::now() < deadline => {
+                    if std::env::var_os("TEST_LOG").is_some() {
+                        eprintln!("mcp-fixture: port {port} not free yet, retrying: {log}");
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(StartError::PortTaken(log) | StartError::Other(log)) => panic!("{log}"),
+            }
+        }
+    }
+
+    fn try_launch(port: u16, env: &[(String, String)]) -> Result<Self, StartError> {
         let mut command = Command::new(fixture_bin());
-        command.args(["--transport", "streamable-http", "--port", "0"]);
-        command.envs(env.iter().copied());
+        command.args([
+            "--transport",
+            "streamable-http",
+            "--port",
+            &port.to_string(),
+        ]);
+        command.envs(env.iter().map(|(k, v)| (k, v)));
         let mut process = ServerProcess::spawn("mcp-fixture", command, true);
         let stdout = process
             .child
@@ -197,25 +332,39 @@ impl FixtureHttp {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(line) => line,
-            Err(_) => panic!(
+        let Ok(line) = rx.recv_timeout(START_TIMEOUT) else {
+            return Err(StartError::Other(format!(
                 "mcp-fixture printed no LISTENING line within {START_TIMEOUT:?}; its log:\n{}",
                 process.log()
-            ),
+            )));
         };
-        let addr: SocketAddr = line
+        let addr = line
             .trim()
             .strip_prefix("LISTENING ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| {
-                process.assert_running("starting");
-                panic!(
-                    "mcp-fixture's first line is {line:?}, not `LISTENING <addr>`; its log:\n{}",
-                    process.log()
-                )
-            });
-        Self { process, addr }
+            .and_then(|a| a.parse().ok());
+        match addr {
+            Some(addr) => Ok(Self {
+                process,
+                addr,
+                env: env.to_vec(),
+            }),
+            None => {
+                // No line: it exited (the log says why) or closed stdout.
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while process.is_running() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let log = process.log();
+                let message = format!(
+                    "mcp-fixture's first line is {line:?}, not `LISTENING <addr>`; its log:\n{log}"
+                );
+                if log.contains("Address already in use") {
+                    Err(StartError::PortTaken(message))
+                } else {
+                    Err(StartError::Other(message))
+                }
+            }
+        }
     }
 
     /// `http://127.0.0.1:PORT/mcp`.
@@ -229,6 +378,22 @@ impl FixtureHttp {
 
     pub fn process(&self) -> &ServerProcess {
         &self.process
+    }
+
+    /// Whether the fixture process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+}
+
+impl Restartable for FixtureHttp {
+    fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        *self = Self::launch(self.port(), std::mem::take(&mut self.env));
     }
 }
 
@@ -310,18 +475,22 @@ impl Everything {
             };
         }
         let port = free_port();
-        let mut command = Command::new("node");
-        command
-            .arg(&script)
-            .arg(mode.arg())
-            .env("PORT", port.to_string());
-        let mut process = ServerProcess::spawn("server-everything", command, false);
+        let mut process = Self::spawn(&script, mode, port);
         process.wait_for_port(port);
         Self {
             mode,
             process: Some(process),
             port,
         }
+    }
+
+    fn spawn(script: &std::path::Path, mode: EverythingMode, port: u16) -> ServerProcess {
+        let mut command = Command::new("node");
+        command
+            .arg(script)
+            .arg(mode.arg())
+            .env("PORT", port.to_string());
+        ServerProcess::spawn("server-everything", command, false)
     }
 
     /// The MCP URL: `http://127.0.0.1:PORT/sse` (SSE) or `/mcp` (streamable HTTP).
@@ -346,5 +515,45 @@ impl Everything {
 
     pub fn process(&self) -> Option<&ServerProcess> {
         self.process.as_ref()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Restartable for Everything {
+    fn kill(&mut self) {
+        if let Some(process) = &mut self.process {
+            process.kill();
+        }
+    }
+
+    /// HTTP modes only: over stdio the gateway owns the process.
+    fn restart(&mut self) {
+        assert_ne!(
+            self.mode,
+            EverythingMode::Stdio,
+            "server-everything over stdio is started by its owner"
+        );
+        self.kill();
+        let script = everything_script();
+        let deadline = Instant::now() + REBIND_TIMEOUT;
+        loop {
+            let mut process = Self::spawn(&script, self.mode, self.port);
+            match process.try_wait_for_port(self.port) {
+                Ok(()) => {
+                    self.process = Some(process);
+                    return;
+                }
+                Err(log) if log.contains("EADDRINUSE") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(log) => panic!(
+                    "server-everything did not come back on port {}; its log:\n{log}",
+                    self.port
+                ),
+            }
+        }
     }
 }
