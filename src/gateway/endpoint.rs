@@ -297,10 +297,23 @@ fn session_not_found() -> Response {
 /// unparsable POST bodies into JSON-RPC errors.
 async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
+    // A request that already passed this gateway came back through a loop.
+    let via = parts
+        .headers
+        .get(crate::upstream::via::HEADER)
+        .and_then(|value| value.to_str().ok());
+    let hops = match gate.app.sessions().via().check(via) {
+        Ok(hops) => hops,
+        Err(err) => {
+            tracing::warn!("refused a request that looped back through this gateway's own links");
+            return ApiError(err).into_response();
+        }
+    };
     let principal = match crate::http::authenticate(&gate.app, &parts).await {
         Ok(principal) => principal,
         Err(err) => return ApiError(err).into_response(),
     };
+    gate.app.sessions().via().record(&principal.user_id, hops);
     tracing::Span::current().record("user", principal.user_id.as_str());
     if let Err(err) = gate.app.rate_limits().check(&principal) {
         return ApiError(err).into_response();

@@ -97,6 +97,9 @@ pub(crate) fn classify_init_error(err: &rmcp::service::ClientInitializeError) ->
 /// Classifies flattened error text: some transports keep only the message
 /// of the underlying reqwest/io error.
 fn classify_text(text: &str) -> ErrorCode {
+    if text.contains("http 508") || text.contains("upstream_loop") {
+        return ErrorCode::UpstreamLoop;
+    }
     if text.contains(EGRESS_MARK) {
         ErrorCode::EgressDenied
     } else if text.contains("timed out") || text.contains("timeout") {

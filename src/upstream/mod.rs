@@ -29,6 +29,7 @@ pub mod schema_patch;
 pub mod sse;
 pub mod stdio;
 pub mod streamable_http;
+pub mod via;
 pub mod websocket;
 
 use std::collections::BTreeMap;
@@ -133,6 +134,8 @@ pub struct Target {
     /// This user's OAuth access, for servers with `requires_oauth2` (the
     /// seed's `add_oauth_headers`, per user).
     pub oauth: Option<UpstreamAuth>,
+    /// The `Manifold-Via` header network links send (see [`via`]).
+    pub via: Option<String>,
 }
 
 impl Target {
@@ -143,6 +146,7 @@ impl Target {
             endpoint,
             bearer: None,
             oauth: None,
+            via: None,
         }
     }
 
@@ -202,6 +206,10 @@ impl Target {
             .collect();
         if let Some(token) = &self.bearer {
             headers.push(("Authorization".into(), format!("Bearer {}", token.expose())));
+        }
+        if let Some(via) = &self.via {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(via::HEADER));
+            headers.push(("Manifold-Via".into(), via.clone()));
         }
         headers
     }

@@ -221,6 +221,13 @@ impl Connection {
             .await
             .map_err(|e| request_error("the SSE GET", &e))?;
         let status = response.status();
+        if status.as_u16() == 508 {
+            return Err(Error::Upstream {
+                code: ErrorCode::UpstreamLoop,
+                message: "the SSE GET answered HTTP 508: the upstream leads back to this gateway"
+                    .to_owned(),
+            });
+        }
         if !status.is_success() {
             return Err(protocol_error(format!(
                 "the SSE GET answered HTTP {status}, not an event stream"

@@ -153,6 +153,9 @@ pub(crate) fn handshake_code(err: &tungstenite::Error) -> ErrorCode {
         {
             ErrorCode::UpstreamUnreachable
         }
+        tungstenite::Error::Http(response) if response.status().as_u16() == 508 => {
+            ErrorCode::UpstreamLoop
+        }
         _ => ErrorCode::UpstreamProtocolError,
     }
 }

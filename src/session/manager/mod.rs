@@ -35,6 +35,7 @@ use crate::session::{ConnectionState, ConnectionStatus, State};
 use crate::upstream::oauth::OAuthBroker;
 use crate::upstream::pool::{LinkPool, Slot};
 use crate::upstream::schema_patch::patch_input_schema;
+use crate::upstream::via::Via;
 use crate::upstream::{Link, LinkOptions, Target};
 
 mod catalog;
@@ -188,6 +189,7 @@ pub struct SessionManager {
     options: Arc<ManagerOptions>,
     notifier: SessionNotifier,
     oauth: Option<OAuthBroker>,
+    via: Arc<Via>,
 }
 
 impl SessionManager {
@@ -205,7 +207,13 @@ impl SessionManager {
             options: Arc::new(options),
             notifier: SessionNotifier::new(),
             oauth: None,
+            via: Arc::new(Via::new()),
         }
+    }
+
+    /// This process's loop detection (the `Manifold-Via` header).
+    pub fn via(&self) -> &Via {
+        &self.via
     }
 
     /// Lets servers with `requires_oauth2` connect with each user's own
@@ -245,6 +253,7 @@ impl SessionManager {
     /// this user's access (or the call fails with `oauth_required`).
     async fn target_for(&self, principal: &Principal, server: &Server) -> Result<Target> {
         let mut target = Target::from_server(server)?;
+        target.via = Some(self.via.outbound(&principal.user_id));
         if server.requires_oauth2 {
             let Some(broker) = &self.oauth else {
                 return Err(Error::OAuthRequired {
