@@ -130,7 +130,7 @@ error_codes! {
     UnknownPrompt = "unknown_prompt", None, INVALID_PARAMS, "MCP: no prompt of that name in this session's view.";
     UnknownResource = "unknown_resource", None, RESOURCE_NOT_FOUND, "MCP: no connected server owns that resource URI.";
     UnsupportedReference = "unsupported_reference", None, INVALID_PARAMS, "MCP: a completion reference is neither a prompt nor a resource template.";
-    ServerFailed = "server_failed", None, INTERNAL_ERROR, "MCP on `/mcp`: a `fail_closed` server of the session is `FAILED`; `data.server` names it.";
+    ServerFailed = "server_failed", None, INTERNAL_ERROR, "MCP on `/mcp`: a `fail_closed` server of the session is `FAILED` or `RECONNECTING`; `data.server` names it.";
     ServerDisabled = "server_disabled", Some(409), INTERNAL_ERROR, "The server is disabled in the catalog.";
     ServerNotConnected = "server_not_connected", Some(502), INTERNAL_ERROR, "The server is not connected in this session.";
     TooManyLinks = "too_many_links", Some(503), INTERNAL_ERROR, "The process holds `upstream.max_links` links (or `max_stdio_children` children) already.";

@@ -290,7 +290,8 @@ async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<T
 }
 
 /// The first (by name) `fail_closed` server the principal may see that is
-/// `FAILED` in its session: one catalog query and one state-store read.
+/// `FAILED` or `RECONNECTING` in its session (a guard that is down blocks
+/// until it is back): one catalog query and one state-store read.
 async fn failed_fail_closed(app: &AppState, principal: &Principal) -> Result<Option<String>> {
     let names = app.catalog().fail_closed_servers(principal).await?;
     if names.is_empty() {
@@ -304,7 +305,12 @@ async fn failed_fail_closed(app: &AppState, principal: &Principal) -> Result<Opt
     Ok(names
         .into_iter()
         .zip(states)
-        .find(|(_, state)| state.status == ConnectionStatus::Failed)
+        .find(|(_, state)| {
+            matches!(
+                state.status,
+                ConnectionStatus::Failed | ConnectionStatus::Reconnecting
+            )
+        })
         .map(|(name, _)| name))
 }
 

@@ -72,12 +72,24 @@ pub(crate) async fn open(
         });
     }
     let reaped = health.track_child();
-    tokio::spawn(keep(child, health.clone(), server, reaped));
+    tokio::spawn(keep(child, health.clone(), server, reaped.clone()));
     match client.serve((stdout, stdin)).await {
         Ok(service) => Ok((service, pid)),
         Err(err) => {
             let error = init_error(target, err);
-            // The keeper stops the child.
+            // A child that exited says why better than the broken pipe:
+            // its status and last stderr lines.
+            let exited = tokio::time::timeout(Duration::from_millis(500), reaped.cancelled())
+                .await
+                .is_ok();
+            let error = match (exited, health.reason(), error) {
+                (true, Some(reason), Error::Upstream { code, .. }) => Error::Upstream {
+                    code,
+                    message: target.redact(reason),
+                },
+                (_, _, error) => error,
+            };
+            // The keeper stops a child still running.
             health.fail(error.to_string());
             Err(error)
         }

@@ -1,7 +1,8 @@
-//! Fail-closed servers: while a server marked `fail_closed` is `FAILED` in a
-//! session (it died mid-call or failed to connect), that session's `/mcp`
-//! refuses every `tools/call`, `resources/read` and `prompts/get` with
-//! `server_failed` naming it, until it is connected again or disconnected;
+//! Fail-closed servers: while a server marked `fail_closed` is `FAILED` or
+//! `RECONNECTING` in a session (it died and is not back yet, or failed to
+//! connect), that session's `/mcp` refuses every `tools/call`,
+//! `resources/read` and `prompts/get` with `server_failed` naming it, until
+//! it is back, connected again or disconnected;
 //! `tools/list`, `/mcp/s/{other}` and other sessions keep working; another
 //! replica sees the block within the view TTL. The
 //! default (fail-open) is covered in `mcp_relay`.
@@ -14,7 +15,8 @@ use serde_json::{Value, json};
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
 use crate::support::mcp::{Client, call, mcp_client, text_of, tool_names};
 use crate::support::redis::free_port;
-use crate::support::rest::{add_public, connect, fixture_server};
+use crate::support::rest::{add_public, connect, fixture_server, session_server};
+use crate::support::upstreams::fixture_stdio;
 
 /// A public stdio `mcp-fixture` with the relay tools (`die`) and notes and
 /// prompts, created by the admin.
@@ -76,9 +78,26 @@ async fn assert_blocked_by(client: &Client, server: &str, live: &str) {
 }
 
 #[tokio::test]
-async fn a_fail_closed_server_dying_mid_call_blocks_the_session_until_it_is_reconnected() {
-    let app = spawn_app().await;
-    create_fixture(&app, "guard", true).await;
+async fn a_fail_closed_server_dying_mid_call_blocks_the_session_until_it_is_back() {
+    // The guard runs through a wrapper that starts it only while `allow`
+    // exists, so it stays down until the test lets it come back.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let allow = dir.path().join("allow");
+    std::fs::write(&allow, "").expect("write the marker");
+    let (fixture, args) = fixture_stdio();
+    let script = format!(
+        "[ -e '{}' ] || {{ echo 'not allowed' >&2; exit 3; }}; exec '{fixture}' {}",
+        allow.display(),
+        args.join(" ")
+    );
+    let app = spawn_app_with(|s| s.upstream.reconnect_max_delay_seconds = 1).await;
+    add_public(
+        &app,
+        json!({"name": "guard", "transport": "stdio", "command": "sh",
+               "args": ["-c", script], "fail_closed": true,
+               "env": {"FIXTURE_RELAY": "1", "FIXTURE_CONTENT": "notes"}}),
+    )
+    .await;
     create_fixture(&app, "work", false).await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
@@ -91,21 +110,37 @@ async fn a_fail_closed_server_dying_mid_call_blocks_the_session_until_it_is_reco
         Ok("before".into())
     );
 
+    std::fs::remove_file(&allow).expect("remove the marker");
     let died = echoed(&client, "guard__die", "")
         .await
         .expect_err("the call fails");
     let died_code = died.data.as_ref().and_then(|d| d["code"].as_str());
-    assert!(
-        matches!(died_code, Some("upstream_closed" | "upstream_unreachable")),
+    assert_eq!(
+        died_code,
+        Some("upstream_closed"),
         "the dying call reports the upstream, not the block: {died:?}"
     );
-    let (_, servers) = app.get("/api/v1/session/servers", &alice).await;
-    let guard = servers["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|s| s["name"] == "guard"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(guard["status"], "FAILED", "{servers}");
+    let guard = wait_status(&app, &alice, "guard", "RECONNECTING").await;
+    assert!(
+        guard["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("the process exited (exit status: 3)")),
+        "the exit is named with its status: {guard}"
+    );
+    // A failed restart replaces the error with its own status and stderr.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let guard = session_server(&app, &alice, "guard").await;
+        assert_eq!(guard["status"], "RECONNECTING", "{guard}");
+        if guard["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not allowed"))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{guard}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     assert_blocked_by(&client, "guard", "work").await;
 
@@ -115,8 +150,9 @@ async fn a_fail_closed_server_dying_mid_call_blocks_the_session_until_it_is_reco
     let bobs = mcp_client(&app, "/mcp", &bob).await;
     assert_eq!(echoed(&bobs, "work__echo", "bob").await, Ok("bob".into()));
 
-    // Connecting it again opens the session.
-    connect(&app, "guard", &alice).await;
+    // Once the guard can start again, the gateway brings it back by itself.
+    std::fs::write(&allow, "").expect("write the marker");
+    wait_status(&app, &alice, "guard", "CONNECTED").await;
     assert_eq!(
         echoed(&client, "work__echo", "after").await,
         Ok("after".into())
@@ -130,6 +166,22 @@ async fn a_fail_closed_server_dying_mid_call_blocks_the_session_until_it_is_reco
         c.cancel().await.expect("client closes");
     }
     app.stop().await;
+}
+
+/// Polls the session's view of `server` until its status is `want` (10 s).
+async fn wait_status(app: &TestApp, key: &str, server: &str, want: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let body = session_server(app, key, server).await;
+        if body["status"] == want {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{server} never became {want}: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
