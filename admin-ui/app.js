@@ -169,7 +169,7 @@ async function reload() {
     const old = model.servers.get(status.id);
     if (old && (model.eventAt.get(status.id) ?? 0) > startedAt) {
       // A live change arrived after this load started: it is newer.
-      for (const key of ['status', 'tool_count', 'connected_at', 'last_error', 'oauth']) merged[key] = old[key];
+      for (const key of ['status', 'tool_count', 'connected_at', 'last_error', 'retry_at', 'reconnects', 'protocol_version', 'oauth']) merged[key] = old[key];
     }
     next.set(status.id, merged);
   }
@@ -202,6 +202,9 @@ function applyChange(change) {
     tool_count: change.toolCount,
     connected_at: change.connectedAt,
     last_error: change.lastError,
+    retry_at: change.retryAt,
+    reconnects: change.reconnects,
+    protocol_version: change.protocolVersion,
     oauth: change.oauth ? change.oauth.toLowerCase() : undefined,
   });
   if (change.status === 'CONNECTED') {
@@ -387,6 +390,11 @@ function rateLimited(seconds) {
   tick();
   rateTimer = setInterval(tick, 1000);
 }
+
+// The "retry in N s" of a reconnecting server counts down between events.
+setInterval(() => {
+  for (const s of model.servers.values()) if (s.status === 'RECONNECTING') view.update(s.id);
+}, 1000);
 
 // ---- boot ---------------------------------------------------------------
 

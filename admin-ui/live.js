@@ -5,7 +5,7 @@
 
 const SUBSCRIPTIONS = {
   status: `subscription ServerStatus {
-  serverStatusChanged { id name status toolCount connectedAt lastError oauth }
+  serverStatusChanged { id name status toolCount connectedAt lastError retryAt reconnects protocolVersion oauth }
 }`,
   catalog: `subscription Catalog {
   catalogChanged { kind id action }

@@ -11,6 +11,10 @@ export function badgeOf(s, busy) {
     const n = s.tool_count ?? 0;
     return ['connected', `Connected · ${n} ${n === 1 ? 'tool' : 'tools'}`];
   }
+  if (s.status === 'RECONNECTING') {
+    const left = s.retry_at ? Math.ceil((Date.parse(s.retry_at) - Date.now()) / 1000) : NaN;
+    return ['reconnecting', left > 0 ? `Reconnecting · retry in ${left} s` : 'Reconnecting…'];
+  }
   if (s.oauth === 'required') return ['needs-authorization', 'Needs authorization'];
   if (s.status === 'FAILED') return ['failed', `Failed: ${s.last_error || 'unknown error'}`];
   return ['disconnected', 'Disconnected'];
@@ -22,6 +26,16 @@ const TRANSPORTS = {
   websocket: 'WebSocket',
   stdio: 'stdio',
 };
+
+/** The link's health for a card: protocol, last answered call, reconnects, a broken link's error. */
+export function healthOf(s) {
+  const parts = [];
+  if (s.protocol_version) parts.push(`MCP ${s.protocol_version}`);
+  if (s.last_call_at) parts.push(`last call ${new Date(s.last_call_at).toLocaleTimeString()}`);
+  if (s.reconnects) parts.push(`${s.reconnects} ${s.reconnects === 1 ? 'reconnect' : 'reconnects'}`);
+  if (s.status === 'RECONNECTING' && s.last_error) parts.push(`last error: ${s.last_error}`);
+  return parts.join(' · ');
+}
 
 /** Whether `me` may edit or delete server `s`. */
 export function mayChange(me, s) {
@@ -138,6 +152,7 @@ export class ServersView {
         h('span', { class: 'badge', 'data-testid': 'status-badge', 'aria-live': 'polite' })),
       h('p', { class: 'card-meta' }),
       h('p', { class: 'card-desc' }),
+      h('p', { class: 'card-health muted', 'data-testid': 'link-health', hidden: true }),
       h('div', { class: 'card-error', role: 'alert', hidden: true }),
       h('p', { class: 'card-note', role: 'status' }),
       h('div', { class: 'card-actions' },
@@ -196,6 +211,10 @@ export class ServersView {
     const desc = card.querySelector('.card-desc');
     desc.textContent = s.description || '';
     desc.hidden = !s.description;
+    const health = card.querySelector('.card-health');
+    const healthText = healthOf(s);
+    if (health.textContent !== healthText) health.textContent = healthText;
+    health.hidden = !healthText;
     const error = card.querySelector('.card-error');
     const message = model.errors.get(s.id) ?? '';
     if (error.textContent !== message) error.textContent = message;
@@ -208,7 +227,7 @@ export class ServersView {
     const canChange = mayChange(model.me, s);
     const show = {
       connect: status === 'disconnected' || status === 'failed' || busy === 'connect',
-      disconnect: status === 'connected' || busy === 'disconnect',
+      disconnect: status === 'connected' || status === 'reconnecting' || busy === 'disconnect',
       authorize: status === 'needs-authorization' || busy === 'authorize',
       tools: status === 'connected',
       forgetAuthorization: s.oauth === 'authorized' && !busy,

@@ -44,6 +44,12 @@ pub(crate) struct ServerStatusChange {
     pub tool_count: usize,
     pub connected_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// While `RECONNECTING`: when the next attempt starts.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// How often the link was reopened after a break.
+    pub reconnects: u32,
+    /// The protocol version the upstream agreed to.
+    pub protocol_version: Option<String>,
     /// For servers with `requiresOauth2`: whether this user has authorized it.
     pub oauth: Option<OAuthStatus>,
 }
@@ -97,6 +103,9 @@ impl From<ServerStatus> for ServerStatusChange {
             tool_count: s.tool_count,
             connected_at: s.connected_at,
             last_error: s.last_error,
+            retry_at: s.retry_at,
+            reconnects: s.reconnects,
+            protocol_version: s.protocol_version,
             oauth: s.oauth.map(Into::into),
         }
     }

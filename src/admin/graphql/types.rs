@@ -316,9 +316,29 @@ impl Server {
     ) -> async_graphql::Result<Option<DateTime<Utc>>> {
         Ok(self.state(ctx).await?.connected_at)
     }
-    /// Why the last connect failed (redacted).
+    /// Why the last connect failed (`FAILED`) or the link broke
+    /// (`RECONNECTING`), redacted.
     async fn last_error(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         Ok(self.state(ctx).await?.last_error.clone())
+    }
+    /// While `RECONNECTING`: when the next attempt starts.
+    async fn retry_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self.state(ctx).await?.retry_at)
+    }
+    /// How often this session's link was reopened after a break.
+    async fn reconnects(&self, ctx: &Context<'_>) -> async_graphql::Result<u32> {
+        Ok(self.state(ctx).await?.reconnects)
+    }
+    /// When a request through the link was last answered.
+    async fn last_call_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self.state(ctx).await?.last_call_at)
+    }
+    /// The MCP protocol version the upstream agreed to (while a link is open).
+    async fn protocol_version(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.state(ctx).await?.protocol_version.clone())
     }
     /// For servers with `requiresOauth2`: this user's authorization; null otherwise.
     async fn oauth(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OAuthStatus>> {
