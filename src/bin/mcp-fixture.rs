@@ -34,6 +34,10 @@
 //! - `FIXTURE_LOG` is a tracing filter for the log (default
 //!   `warn,mcp_fixture=info`).
 //!
+//! `POST /admin/forget-sessions` (streamable HTTP) ends every MCP session
+//! the fixture holds without restarting, as a server whose sessions expire
+//! would; it answers how many there were.
+//!
 //! Streamable HTTP is served at `/mcp`; the first line on stdout is
 //! `LISTENING <addr>` (so `--port 0` works). A fixed `--port` can be bound
 //! again right after the process before it was killed: tokio's listener sets
@@ -166,7 +170,22 @@ async fn run_http(
         sessions.clone(),
         config,
     );
-    let mut router = unknown.apply(axum::Router::new().nest_service("/mcp", service), sessions);
+    let forget = {
+        let sessions = sessions.clone();
+        axum::routing::post(move || async move {
+            use rmcp::transport::streamable_http_server::session::SessionManager;
+            let ids: Vec<_> = sessions.sessions.read().await.keys().cloned().collect();
+            for id in &ids {
+                let _ = sessions.close_session(id).await;
+            }
+            tracing::info!("mcp-fixture: forgot {} sessions", ids.len());
+            ids.len().to_string()
+        })
+    };
+    let mcp = axum::Router::new()
+        .nest_service("/mcp", service)
+        .route("/admin/forget-sessions", forget);
+    let mut router = unknown.apply(mcp, sessions);
     if let Some(ttl) = oauth {
         router = oauth::protect(router, local, ttl);
     }

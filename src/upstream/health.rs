@@ -33,6 +33,8 @@ use crate::upstream::relay::{LinkEvent, Relay};
 pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
 /// How long a health ping may take.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long after a session renewal the tools are re-read.
+const RENEWAL_SETTLE: Duration = Duration::from_millis(500);
 /// Lines of a stdio child's stderr kept for the error of a child that exits.
 const STDERR_LINES: usize = 5;
 
@@ -61,6 +63,8 @@ pub struct LinkHealth {
     stderr: Mutex<VecDeque<String>>,
     /// Fired when a stdio child has been reaped (set only for stdio links).
     child: OnceLock<CancellationToken>,
+    /// The upstream forgot the session and the transport starts a new one.
+    renewed: tokio::sync::Notify,
 }
 
 impl LinkHealth {
@@ -78,7 +82,14 @@ impl LinkHealth {
             max_in_flight,
             stderr: Mutex::new(VecDeque::new()),
             child: OnceLock::new(),
+            renewed: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Records that the transport is starting a new session with the
+    /// upstream (it forgot the old one): the link re-reads its tools.
+    pub fn session_renewed(&self) {
+        self.renewed.notify_one();
     }
 
     /// Resolves once the link is broken or closing.
@@ -225,7 +236,10 @@ pub(crate) fn watch(
         let pinger = peer.clone();
         let pinging = ping_while_idle(&pinger, &health, pings);
         tokio::pin!(pinging);
+        let renewals = follow_renewals(&pinger, &health, &relay);
+        tokio::pin!(renewals);
         tokio::select! {
+            _ = &mut renewals => {}
             _ = &mut waiting => {
                 // A child that exited says so with its status: give its
                 // keeper a moment to tell.
@@ -252,7 +266,9 @@ pub(crate) fn watch(
             return;
         }
         let reason = health.reason().unwrap_or("the link closed").to_owned();
-        tracing::warn!(%server, link = health.id, reason = %reason, "upstream link lost");
+        // The reason may name a URL with credentials: its owner logs it
+        // redacted.
+        tracing::debug!(%server, link = health.id, "upstream link lost");
         relay
             .event(
                 peer,
@@ -263,6 +279,21 @@ pub(crate) fn watch(
             )
             .await;
     });
+}
+
+/// After each session renewal, once the new session had time to start,
+/// asks the link's owner to re-read the tools (a restarted upstream may
+/// offer others). Never returns.
+async fn follow_renewals(
+    peer: &Peer<RoleClient>,
+    health: &LinkHealth,
+    relay: &Relay,
+) -> std::convert::Infallible {
+    loop {
+        health.renewed.notified().await;
+        tokio::time::sleep(RENEWAL_SETTLE).await;
+        relay.event(peer.clone(), LinkEvent::ToolsChanged).await;
+    }
 }
 
 /// Pings the link whenever it has been idle for a whole interval; returns

@@ -10,11 +10,16 @@
 //!   the request would wait for its timeout. Such an answer that names the
 //!   session becomes `SessionExpired`, so rmcp re-initialises and re-sends;
 //!   any other id-less error fails the request at once;
-//! - a refused or reset connection, or a GET stream the upstream no longer
-//!   accepts for the session (after a restart): rmcp retries those with
-//!   back-off while requests wait. Here they break the link at once, which
+//! - a refused or reset connection: rmcp retries the event streams with
+//!   back-off while requests wait. Here it breaks the link at once, which
 //!   fails the requests in flight with `upstream_closed` and lets the
 //!   session manager reopen it.
+//!
+//! A GET the upstream refuses with an HTTP status (its event stream for a
+//! session it forgot) does not break the link: the next POST (a call, or the
+//! health ping of an idle link) gets the same answer and renews the session.
+//! Whenever a session is renewed the link re-reads the upstream's tools, so
+//! the cached list follows a restarted upstream.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -74,13 +79,17 @@ impl<C> HttpWatch<C> {
             {
                 let message = error.error.message.to_string();
                 if session_attached && names_the_session(&message) {
-                    tracing::info!(server = %self.server, "the upstream no longer knows the session; starting a new one");
+                    self.renewing();
                     Err(StreamableHttpError::SessionExpired)
                 } else {
                     Err(StreamableHttpError::UnexpectedServerResponse(Cow::Owned(
                         format!("the upstream refused the request: {}", excerpt(&message)),
                     )))
                 }
+            }
+            Err(StreamableHttpError::SessionExpired) => {
+                self.renewing();
+                Err(StreamableHttpError::SessionExpired)
             }
             Err(err) => {
                 self.note_error("sending a request", &err);
@@ -90,24 +99,40 @@ impl<C> HttpWatch<C> {
         }
     }
 
+    /// rmcp is about to start a new session (it re-sends the refused POST).
+    fn renewing(&self) {
+        tracing::info!(server = %self.server, "the upstream no longer knows the session; starting a new one");
+        self.health.session_renewed();
+    }
+
     /// An answer to a GET (the standalone stream, or resuming a response).
     fn check_get<T, E: std::error::Error + Send + Sync + 'static>(
         &self,
         session_attached: bool,
         result: Result<T, StreamableHttpError<E>>,
     ) -> Result<T, StreamableHttpError<E>> {
-        if let Err(err) = &result {
-            match err {
-                // With a session: a 4xx here means the upstream forgot it.
-                StreamableHttpError::Client(_) if session_attached => {
-                    self.note_error("reopening the event stream", err);
-                }
-                StreamableHttpError::Client(_) => self.note_error("opening the event stream", err),
-                _ => {}
+        if let Err(err @ StreamableHttpError::Client(cause)) = &result {
+            // An HTTP status for a session the upstream forgot: the next
+            // POST renews it. Anything else: the upstream is not there.
+            if !(session_attached && has_status(cause)) {
+                self.note_error("opening the event stream", err);
             }
         }
         result
     }
+}
+
+/// Whether an HTTP client error is an answer with a status (not a failure
+/// to connect or to read).
+fn has_status(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(err) = source {
+        if let Some(err) = err.downcast_ref::<reqwest::Error>() {
+            return err.status().is_some();
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Whether an upstream's error message is about an unknown session.

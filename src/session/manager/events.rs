@@ -128,7 +128,8 @@ impl SessionLinkEvents {
         self.refresh_now(peer).await.map(Some)
     }
 
-    /// Reads and stores the tools once.
+    /// Reads the tools once and stores them when they differ from the cached
+    /// ones; whether they did (only then do clients hear `list_changed`).
     async fn refresh_now(&self, peer: &Peer<RoleClient>) -> Result<bool> {
         let tools =
             fetch_tools(&self.target, peer, self.context.options.tool_fetch_timeout).await?;
@@ -136,6 +137,10 @@ impl SessionLinkEvents {
         let state = &self.context.state;
         let before = state.get(&self.session, server).await?;
         if before.status != ConnectionStatus::Connected {
+            return Ok(false);
+        }
+        if before.tools == tools {
+            tracing::debug!("list_changed, but the tools are the same");
             return Ok(false);
         }
         let at = before

@@ -20,6 +20,7 @@
 
 mod in_flight;
 mod loops;
+mod renewal;
 mod status;
 mod transports;
 mod upstreams;
