@@ -11,6 +11,7 @@ mod e2e;
 mod isolation;
 mod live;
 mod oauth;
+mod reconnect;
 mod static_files;
 
 use reqwest::StatusCode;
