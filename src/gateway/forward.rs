@@ -50,7 +50,10 @@ pub async fn call_tool(
     }
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
     let limit = Duration::from_secs(app.settings().upstream.call_timeout_seconds);
+    let queued = std::time::Instant::now();
     let _permit = link.health().permit(server).await.map_err(mcp_error)?;
+    // The wait for room counts against the call's time limit.
+    let left = limit.saturating_sub(queued.elapsed());
     let caller = Caller {
         peer: context.peer.clone(),
         request_id: context.id.clone(),
@@ -61,7 +64,7 @@ pub async fn call_tool(
         .send(
             link.peer(),
             request,
-            PeerRequestOptions::with_timeout(limit),
+            PeerRequestOptions::with_timeout(left),
             caller,
         )
         .await;
