@@ -140,9 +140,13 @@ fn names_the_session(message: &str) -> bool {
     message.to_ascii_lowercase().contains("session")
 }
 
-/// The first 120 characters of an upstream's error message.
+/// The first 120 printable characters of an upstream's error message.
 fn excerpt(message: &str) -> String {
-    message.chars().take(120).collect()
+    message
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect()
 }
 
 impl<C> StreamableHttpClient for HttpWatch<C>
@@ -280,5 +284,6 @@ mod tests {
         assert!(names_the_session("Session not found"));
         assert!(!names_the_session("Method not found"));
         assert_eq!(excerpt(&"x".repeat(500)).len(), 120);
+        assert_eq!(excerpt("a\nb\u{1b}[31mc"), "ab[31mc");
     }
 }
