@@ -2,7 +2,7 @@
 //!
 //! Every transport reports a break it sees (a refused connection, a stream
 //! that ended, a child that exited, a session the upstream forgot) with
-//! [`LinkHealth::fail`]. The link's watcher ([`watch`]) then stops the rmcp
+//! [`LinkHealth::fail`]. The link's watcher (`watch`) then stops the rmcp
 //! service at once, which fails every request still waiting on it with
 //! `TransportClosed` (the gateway answers `upstream_closed`): nobody waits
 //! for a timeout. When the service ends by itself (the upstream closed the
