@@ -342,10 +342,17 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         body
     };
     let user = principal.user_id.clone();
+    let delete = parts.method == Method::DELETE;
     parts.extensions.insert(principal);
-    CALLER
+    let mut response = CALLER
         .scope(user, next.run(Request::from_parts(parts, body)))
-        .await
+        .await;
+    // rmcp answers a session's termination with 202, which the Python SDK
+    // logs as a failure on every close; the session is ended: 200.
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::OK;
+    }
+    response
 }
 
 /// Whether a `Content-Type` names JSON (rmcp answers 415 to anything else).
