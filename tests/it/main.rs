@@ -21,6 +21,7 @@ mod mcp_fail_closed;
 mod mcp_fanout;
 mod mcp_hardening;
 mod mcp_inspector;
+mod mcp_log_noise;
 mod mcp_notify;
 mod mcp_per_server;
 mod mcp_relay;
