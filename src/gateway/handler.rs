@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::request::Parts;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ErrorCode as RpcCode, Extensions, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, DiscoverResult, ErrorCode as RpcCode, Extensions,
+    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
+    ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -30,6 +31,7 @@ use serde_json::json;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::error::{Error, ErrorCode, json_rpc};
+use crate::gateway::info;
 use crate::gateway::view::{ToolView, ToolViews};
 use crate::principal::Principal;
 // Resources, prompts and completions (content/).
@@ -159,25 +161,41 @@ pub fn mcp_error(err: Error) -> McpError {
 pub const TOOLS_PAGE: usize = 500;
 
 impl ServerHandler for GatewayHandler {
-    #[allow(deprecated)] // logging is still what pre-2026-07-28 peers use
+    /// Everything the gateway relays; what a session is actually told is
+    /// [`info::describe`] (see `initialize` and `discover`).
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .enable_resources()
-                .enable_resources_list_changed()
-                .enable_prompts()
-                .enable_prompts_list_changed()
-                .enable_resources_subscribe()
-                .enable_logging()
-                .enable_completions()
-                .build(),
-        )
-        .with_server_info(Implementation::new("manifold", env!("CARGO_PKG_VERSION")))
-        .with_instructions(
-            "Manifold: the tools of your connected MCP servers, named {server}__{tool}.",
-        )
+        info::gateway()
+    }
+
+    /// Answers with the protocol version rmcp negotiates and what
+    /// [`info::describe`] says for this scope and caller: on a per-server
+    /// route the upstream's own capabilities, instructions and `serverInfo`.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let mut answer = self.negotiate_initialize(&request)?;
+        let principal = principal_of(&context.extensions);
+        let described = info::describe(&self.app, principal.as_ref(), &self.scope).await;
+        answer.capabilities = described.capabilities;
+        answer.server_info = described.server_info;
+        answer.instructions = described.instructions;
+        Ok(answer)
+    }
+
+    /// `server/discover` (2026-07-28): the same description as `initialize`.
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, McpError> {
+        let principal = principal_of(&context.extensions);
+        let described = info::describe(&self.app, principal.as_ref(), &self.scope).await;
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            described,
+        ))
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

@@ -9,6 +9,8 @@
 //! - [`content`] aggregates the resources, resource templates and prompts of
 //!   the session's upstreams and routes reads, prompts, completions and
 //!   subscriptions to their owner.
+//! - [`info`] says what a session is told at `initialize`: capabilities,
+//!   `serverInfo` and instructions, the upstream's own on a per-server route.
 //! - [`notify`] tells each open session, as `notifications/…/list_changed`
 //!   or `notifications/resources/updated`, that what it shows changed: it
 //!   reads the session event bus ([`crate::session::bus`]).
@@ -21,6 +23,7 @@ pub mod content;
 pub mod endpoint;
 pub mod forward;
 pub mod handler;
+pub mod info;
 pub mod namespace;
 pub mod notify;
 pub mod view;

@@ -20,6 +20,7 @@ mod mcp_endpoint;
 mod mcp_fail_closed;
 mod mcp_fanout;
 mod mcp_hardening;
+mod mcp_info;
 mod mcp_inspector;
 mod mcp_log_noise;
 mod mcp_notify;
