@@ -84,7 +84,11 @@ pub struct StateSettings {
 pub struct UpstreamSettings {
     pub connect_timeout_seconds: u64,
     pub tool_fetch_timeout_seconds: u64,
+    /// The longest a forwarded call may go without an answer or a progress
+    /// notification from the upstream.
     pub call_timeout_seconds: u64,
+    /// The longest a forwarded call may take in all, progress or not.
+    pub call_max_seconds: u64,
     /// An upstream link unused this long is closed (state stays; it reopens on use).
     pub idle_timeout_seconds: u64,
     /// Live upstream links in one process.
@@ -216,6 +220,7 @@ impl Default for UpstreamSettings {
             connect_timeout_seconds: 30,
             tool_fetch_timeout_seconds: 30,
             call_timeout_seconds: 120,
+            call_max_seconds: 3600,
             idle_timeout_seconds: 600,
             max_links: 1000,
             max_stdio_children: 64,
@@ -367,6 +372,7 @@ impl Settings {
                 "upstream.call_timeout_seconds",
                 self.upstream.call_timeout_seconds,
             ),
+            ("upstream.call_max_seconds", self.upstream.call_max_seconds),
             (
                 "upstream.idle_timeout_seconds",
                 self.upstream.idle_timeout_seconds,

@@ -8,8 +8,11 @@
 //! - A client's `notifications/cancelled` (rmcp fires the request's `ct`)
 //!   sends `notifications/cancelled` for this call's upstream request, and
 //!   no other, and ends the call.
-//! - `upstream.call_timeout_seconds` bounds the wait: rmcp cancels the
-//!   upstream request and the caller gets `data.code` `upstream_timeout`.
+//! - `upstream.call_timeout_seconds` bounds the silence: each progress
+//!   notification from the upstream starts the wait again, and
+//!   `upstream.call_max_seconds` bounds the whole call. Either way the
+//!   upstream request is cancelled and the caller gets `data.code`
+//!   `upstream_timeout`.
 //! - A link that breaks under the call (see `upstream::health`) ends it at
 //!   once with `upstream_closed`; the session manager reopens the link
 //!   (the server is `RECONNECTING` meanwhile) and the session's other
@@ -49,11 +52,15 @@ pub async fn call_tool(
         params = params.with_arguments(arguments);
     }
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-    let limit = Duration::from_secs(app.settings().upstream.call_timeout_seconds);
+    let upstream_settings = &app.settings().upstream;
+    // The longest silence: each progress notification starts it again.
+    let silence = Duration::from_secs(upstream_settings.call_timeout_seconds);
+    let limit = Duration::from_secs(upstream_settings.call_max_seconds).max(silence);
     let queued = std::time::Instant::now();
     let _permit = link.health().permit(server).await.map_err(mcp_error)?;
-    // The wait for room counts against the call's time limit.
+    // The wait for room counts against both limits.
     let left = limit.saturating_sub(queued.elapsed());
+    let quiet_left = silence.saturating_sub(queued.elapsed());
     let caller = Caller {
         peer: context.peer.clone(),
         request_id: context.id.clone(),
@@ -68,18 +75,37 @@ pub async fn call_tool(
             caller,
         )
         .await;
-    let (handle, _registration) = match sent {
+    let (handle, registration) = match sent {
         Ok(sent) => sent,
         Err(err) => return Err(failure(link, server, err, limit).await),
     };
     let upstream_id = handle.id.clone();
     let upstream = handle.peer.clone();
-    let answer = tokio::select! {
-        answer = handle.await_response() => answer,
-        () = context.ct.cancelled() => {
-            cancel(&upstream, upstream_id, "the client cancelled the call").await;
-            tracing::info!(server, tool, "tools/call cancelled by the client");
-            return Err(ErrorCode::Cancelled.mcp_error(format!("{server}: the call was cancelled"), &[]));
+    let response = handle.await_response();
+    tokio::pin!(response);
+    let mut quiet = Box::pin(tokio::time::sleep(quiet_left));
+    let answer = loop {
+        tokio::select! {
+            answer = &mut response => break answer,
+            () = context.ct.cancelled() => {
+                cancel(&upstream, upstream_id, "the client cancelled the call").await;
+                tracing::info!(server, tool, "tools/call cancelled by the client");
+                return Err(ErrorCode::Cancelled.mcp_error(format!("{server}: the call was cancelled"), &[]));
+            }
+            () = registration.progressed() => {
+                quiet.as_mut().reset(tokio::time::Instant::now() + silence);
+            }
+            () = &mut quiet => {
+                cancel(&upstream, upstream_id, "no answer or progress in time").await;
+                tracing::info!(server, tool, "tools/call timed out: no answer or progress");
+                return Err(ErrorCode::UpstreamTimeout.mcp_error(
+                    format!(
+                        "{server}: no answer or progress to tools/call within {} s",
+                        silence.as_secs()
+                    ),
+                    &[],
+                ));
+            }
         }
     };
     if answer.is_ok() {

@@ -80,6 +80,8 @@ struct InFlight {
     caller: Caller,
     /// Fires when the call ends: relayed requests still open are cancelled.
     done: CancellationToken,
+    /// Woken by each progress notification of the call.
+    activity: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -111,6 +113,15 @@ impl std::fmt::Debug for Relay {
 pub struct Registration {
     relay: Arc<Relay>,
     id: RequestId,
+    activity: Arc<tokio::sync::Notify>,
+}
+
+impl Registration {
+    /// Resolves at the call's next progress notification from the upstream
+    /// (a sign of life, whether or not the caller asked for progress).
+    pub async fn progressed(&self) {
+        self.activity.notified().await;
+    }
 }
 
 impl Drop for Registration {
@@ -186,6 +197,7 @@ impl Relay {
     ) -> Result<(RequestHandle<RoleClient>, Registration), ServiceError> {
         let _registering = self.registering.lock().await;
         let handle = peer.send_request_with_option(request, options).await?;
+        let activity = Arc::new(tokio::sync::Notify::new());
         let mut calls = self.lock();
         let seq = calls.next;
         calls.next += 1;
@@ -196,12 +208,14 @@ impl Relay {
                 upstream_token: handle.progress_token.clone(),
                 caller,
                 done: CancellationToken::new(),
+                activity: activity.clone(),
             },
         );
         drop(calls);
         let registration = Registration {
             relay: self.clone(),
             id: handle.id.clone(),
+            activity,
         };
         Ok((handle, registration))
     }
@@ -219,16 +233,19 @@ impl Relay {
         self.settled().await;
         let target = {
             let calls = self.lock();
-            calls
+            let call = calls
                 .by_id
                 .values()
-                .find(|c| c.upstream_token == params.progress_token)
-                .and_then(|c| {
-                    c.caller
-                        .progress_token
-                        .clone()
-                        .map(|t| (c.caller.peer.clone(), t))
-                })
+                .find(|c| c.upstream_token == params.progress_token);
+            if let Some(call) = call {
+                call.activity.notify_one();
+            }
+            call.and_then(|c| {
+                c.caller
+                    .progress_token
+                    .clone()
+                    .map(|t| (c.caller.peer.clone(), t))
+            })
         };
         let Some((peer, token)) = target else {
             tracing::debug!(token = ?params.progress_token, "progress for no caller; dropped");
@@ -285,6 +302,11 @@ impl Relay {
         self.settled().await;
         let origin = upstream.extensions.get::<InboundStreamOrigin>();
         let Some((caller, done)) = self.caller_for(origin) else {
+            tracing::debug!(
+                code = ErrorCode::NoCaller.as_str(),
+                method = needs.method(),
+                "refused an upstream request made outside any call"
+            );
             return Err(refusal(
                 ErrorCode::NoCaller,
                 format!("{}: no tool call is in flight on this link", needs.method()),

@@ -329,3 +329,76 @@ async fn the_python_sdk_2_client_session_cancels_a_slow_upstream_call() {
 async fn the_python_sdk_2_client_in_auto_mode_cancels_a_slow_upstream_call() {
     cancel_slow_call("auto").await;
 }
+
+/// A gateway whose calls may be silent for 2 s (`call_max` in all), with
+/// the stdio fixture connected as `fx` for alice; her key.
+async fn app_with_short_call_timeout(call_max: u64) -> (TestApp, String) {
+    let app = crate::support::app::spawn_app_with(|s| {
+        s.upstream.call_timeout_seconds = 2;
+        s.upstream.call_max_seconds = call_max;
+    })
+    .await;
+    crate::support::rest::add_fixture(&app, "fx").await;
+    let alice = app.user_key("alice").await;
+    connect(&app, "fx", &alice).await;
+    (app, alice)
+}
+
+#[tokio::test]
+async fn a_call_that_reports_progress_may_outlast_the_call_timeout() {
+    let (app, alice) = app_with_short_call_timeout(3600).await;
+    // Six steps 800 ms apart: 4.8 s in all, never 2 s without news.
+    let out = run_sdk2(
+        "session",
+        "progress",
+        &app,
+        &alice,
+        "fx__progress",
+        json!({"steps": 6, "interval_ms": 800}),
+    )
+    .await;
+    assert_eq!(out["text"], json!(["done 6 steps"]), "{out}");
+    assert_eq!(out["progress"].as_array().map(Vec::len), Some(6), "{out}");
+}
+
+#[tokio::test]
+async fn silence_and_the_total_limit_still_end_a_call_with_upstream_timeout() {
+    use crate::support::mcp::{call, mcp_client};
+    let (app, alice) = app_with_short_call_timeout(3).await;
+    let client = mcp_client(&app, "/mcp", &alice).await;
+    let error_code = |err: rmcp::ServiceError| match err {
+        rmcp::ServiceError::McpError(err) => {
+            err.data.and_then(|d| d["code"].as_str().map(str::to_owned))
+        }
+        _ => None,
+    };
+    // Silent for 5 s: ends after about 2 s.
+    let started = Instant::now();
+    let silent = client
+        .call_tool(call("fx__slow", json!({"seconds": 5})))
+        .await
+        .expect_err("a silent call times out");
+    let took = started.elapsed();
+    assert_eq!(error_code(silent).as_deref(), Some("upstream_timeout"));
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    // Progress every 800 ms for 8 s: ends at the 3 s total.
+    let started = Instant::now();
+    let chatty = client
+        .call_tool(call(
+            "fx__progress",
+            json!({"steps": 10, "interval_ms": 800}),
+        ))
+        .await
+        .expect_err("the total limit holds");
+    let took = started.elapsed();
+    assert_eq!(error_code(chatty).as_deref(), Some("upstream_timeout"));
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    client.cancel().await.expect("the client closes");
+    app.stop().await;
+}

@@ -13,7 +13,7 @@ use crate::support::rest::{add_public, connect, fixture_server};
 
 #[tokio::test]
 async fn a_storm_of_list_changed_costs_a_few_refreshes_and_loses_no_change() {
-    const REFRESHED: &str = "tools refreshed after the upstream's list_changed";
+    const REFRESHED: &str = "tools re-read after the upstream's list_changed";
     let log = CapturedLog::default();
     let _guard = log.install();
     let app = spawn_app().await;

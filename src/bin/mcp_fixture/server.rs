@@ -159,10 +159,13 @@ impl Fixture {
             tool("fail", "Always answers with isError: true.", no_args()),
             tool(
                 "progress",
-                "Sends notifications/progress for each of `steps` steps (when the request has a progress token), then answers.",
+                "Sends notifications/progress for each of `steps` steps (when the request has a progress token), `interval_ms` apart (default 10), then answers.",
                 json!({
                     "type": "object",
-                    "properties": {"steps": {"type": "integer", "minimum": 0}},
+                    "properties": {
+                        "steps": {"type": "integer", "minimum": 0},
+                        "interval_ms": {"type": "integer", "minimum": 0}
+                    },
                     "required": ["steps"]
                 }),
             ),
@@ -251,6 +254,10 @@ impl Fixture {
                 let steps = num_arg(args, "steps")?
                     .as_u64()
                     .ok_or_else(|| McpError::invalid_params("steps: not a whole number", None))?;
+                let interval = args
+                    .get("interval_ms")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(10);
                 let token = context.meta.get_progress_token();
                 for step in 1..=steps {
                     if context.ct.is_cancelled() {
@@ -264,7 +271,7 @@ impl Fixture {
                             tracing::warn!("progress: cannot notify: {err}");
                         }
                     }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    tokio::time::sleep(Duration::from_millis(interval)).await;
                 }
                 Ok(CallToolResult::success(vec![text(format!(
                     "done {steps} steps"

@@ -140,7 +140,11 @@ impl SessionLinkEvents {
             return Ok(false);
         }
         if before.tools == tools {
-            tracing::debug!("list_changed, but the tools are the same");
+            tracing::debug!(
+                tools = tools.len(),
+                changed = false,
+                "tools re-read after the upstream's list_changed"
+            );
             return Ok(false);
         }
         let at = before
@@ -151,7 +155,8 @@ impl SessionLinkEvents {
             .await?;
         tracing::info!(
             tools = tools.len(),
-            "tools refreshed after the upstream's list_changed"
+            changed = true,
+            "tools re-read after the upstream's list_changed"
         );
         Ok(true)
     }
