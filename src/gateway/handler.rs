@@ -219,15 +219,14 @@ impl ServerHandler for GatewayHandler {
     /// changes.
     fn accepted_subscription_filter(
         &self,
-        _requested: &rmcp::model::SubscriptionFilter,
+        requested: &rmcp::model::SubscriptionFilter,
     ) -> Option<rmcp::model::SubscriptionFilter> {
-        Some(
-            rmcp::model::SubscriptionFilter::builder()
-                .tools_list_changed()
-                .resources_list_changed()
-                .prompts_list_changed()
-                .build(),
-        )
+        let offered = rmcp::model::SubscriptionFilter::builder()
+            .tools_list_changed()
+            .resources_list_changed()
+            .prompts_list_changed()
+            .build();
+        Some(requested.intersection(&offered))
     }
 
     /// Sends the list-changed notifications this handler's scope shows on
@@ -245,14 +244,24 @@ impl ServerHandler for GatewayHandler {
                     None => return Ok(()),
                 },
             };
+            let accepted = context.accepted();
+            let wanted = |flag: Option<bool>| flag == Some(true);
             for note in notes {
                 let sink = context.sink();
+                // Only what the client asked for (and was granted) goes out;
+                // anything else is skipped, never a reason to end the stream.
                 let sent = match note {
-                    Note::Tools => sink.notify_tool_list_changed().await,
-                    Note::Resources => sink.notify_resource_list_changed().await,
-                    Note::Prompts => sink.notify_prompt_list_changed().await,
+                    Note::Tools if wanted(accepted.tools_list_changed) => {
+                        sink.notify_tool_list_changed().await
+                    }
+                    Note::Resources if wanted(accepted.resources_list_changed) => {
+                        sink.notify_resource_list_changed().await
+                    }
+                    Note::Prompts if wanted(accepted.prompts_list_changed) => {
+                        sink.notify_prompt_list_changed().await
+                    }
                     // Resource subscriptions are the legacy methods' business.
-                    Note::Updated(_) => Ok(()),
+                    _ => Ok(()),
                 };
                 if let Err(err) = sent {
                     tracing::debug!(%session, error = %err, "subscription closed");
