@@ -16,6 +16,7 @@
 mod batch;
 mod error;
 mod mutation;
+mod nullability;
 mod query;
 mod subscription;
 mod types;
@@ -57,6 +58,7 @@ pub fn schema() -> AdminSchema {
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(nullability::NullPropagation)
     .finish()
 }
 

@@ -4,6 +4,7 @@
 
 mod batching;
 mod http;
+mod nullability;
 mod schema;
 mod seed;
 mod sessions;
