@@ -33,14 +33,19 @@ use rmcp::{ErrorData as McpError, RoleServer, ServiceError};
 
 use crate::gateway::content::{link_broke, upstream_failed};
 use crate::gateway::handler::mcp_error;
+use crate::gateway::namespace::wrap_content_uri;
 use crate::state::AppState;
 use crate::upstream::Link;
 use crate::upstream::relay::{Caller, cancel};
 
 /// Calls `tool` (the upstream's own name) on `server` through `link` for
-/// the client of `context`, and returns the upstream's result unchanged.
+/// the client of `context`, and returns the upstream's result unchanged,
+/// except that on the aggregate endpoint (`wrap_uris`) the URIs of resource
+/// links and embedded resources are wrapped as `resources/read` there
+/// expects them.
 pub async fn call_tool(
     app: &AppState,
+    wrap_uris: bool,
     link: &Arc<Link>,
     server: &str,
     tool: &str,
@@ -118,6 +123,11 @@ pub async fn call_tool(
             result
                 .result_type
                 .get_or_insert(rmcp::model::ResultType::COMPLETE);
+            if wrap_uris {
+                for content in &mut result.content {
+                    wrap_content_uri(server, content);
+                }
+            }
             Ok(result.into())
         }
         Ok(ServerResult::InputRequiredResult(result)) => {

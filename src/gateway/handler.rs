@@ -347,6 +347,7 @@ impl ServerHandler for GatewayHandler {
             .map_err(mcp_error)?;
         crate::gateway::forward::call_tool(
             &self.app,
+            self.scope == Scope::All,
             &link,
             server,
             tool,

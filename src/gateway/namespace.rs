@@ -146,6 +146,24 @@ pub fn unwrap_uri(uri: &str) -> Option<(&str, &str)> {
     Some((server, original))
 }
 
+/// Wraps (with [`wrap_uri`]) the URI of a `resource_link` and of an
+/// embedded `resource` in `content`, so that a client of the aggregate
+/// endpoint can read back every URI a tool result or prompt shows it.
+pub fn wrap_content_uri(server: &str, content: &mut rmcp::model::ContentBlock) {
+    use rmcp::model::{ContentBlock, ResourceContents};
+    match content {
+        ContentBlock::ResourceLink(link) => link.uri = wrap_uri(server, &link.uri),
+        ContentBlock::Resource(embedded) => match &mut embedded.resource {
+            ResourceContents::TextResourceContents { uri, .. }
+            | ResourceContents::BlobResourceContents { uri, .. } => {
+                *uri = wrap_uri(server, uri);
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ mod mcp_fanout;
 mod mcp_hardening;
 mod mcp_info;
 mod mcp_inspector;
+mod mcp_links;
 mod mcp_listen;
 mod mcp_log_noise;
 mod mcp_notify;

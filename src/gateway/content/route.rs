@@ -13,7 +13,7 @@ use rmcp::model::{
 use super::list::named_prompts;
 use super::{forward, link, resource_owner, servers_in_scope, unknown_prompt, unknown_resource};
 use crate::gateway::handler::Scope;
-use crate::gateway::namespace::{DEFAULT_SEPARATOR, unwrap_uri, wrap_uri};
+use crate::gateway::namespace::{DEFAULT_SEPARATOR, unwrap_uri, wrap_content_uri, wrap_uri};
 use crate::principal::Principal;
 use crate::state::AppState;
 
@@ -170,6 +170,11 @@ pub async fn get_prompt(
     .await?;
     if let GetPromptResponse::Complete(result) = &mut response {
         result.result_type.get_or_insert(ResultType::COMPLETE);
+        if *scope == Scope::All {
+            for message in &mut result.messages {
+                wrap_content_uri(&server, &mut message.content);
+            }
+        }
     }
     Ok(response)
 }
