@@ -334,10 +334,16 @@ impl ServerHandler for GatewayHandler {
         let principal = principal(&context)?;
         let view = self.view(&principal).await?;
         view.check_open()?;
-        let Some((server, tool)) = view.resolve(&request.name) else {
-            return Err(
-                ErrorCode::UnknownTool.mcp_error(format!("unknown tool: {}", request.name), &[])
-            );
+        let (server, tool) = match (view.resolve(&request.name), &self.scope) {
+            (Some(found), _) => found,
+            // On a per-server route the upstream is the authority on its
+            // own tool names: a name it did not list (yet) is its to answer,
+            // as it would be without the gateway.
+            (None, Scope::Server(server)) => (server.as_str(), request.name.as_ref()),
+            (None, Scope::All) => {
+                return Err(ErrorCode::UnknownTool
+                    .mcp_error(format!("unknown tool: {}", request.name), &[]));
+            }
         };
         let link = self
             .app

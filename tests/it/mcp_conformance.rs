@@ -1,6 +1,8 @@
 //! The MCP conformance suite (`@modelcontextprotocol/conformance`, server
 //! mode) against `tests/fixtures/conformance_server.py` on its own, and
-//! through the gateway.
+//! through the gateway; and side by side, directly and through
+//! `/mcp/s/{server}`, for several real upstreams (a scenario that passes
+//! directly must pass through the gateway).
 //!
 //! The suite connects as an MCP client, runs each scenario, and writes one
 //! `checks.json` per scenario (`<out>/server-<scenario>-<timestamp>/`), each
@@ -311,5 +313,115 @@ async fn without_the_key_the_conformance_suite_is_refused_by_the_gateway() {
         outcome.failures.iter().any(|f| f.contains("unauthorized")),
         "the failure does not show the gateway's `unauthorized`: {:?}",
         outcome.failures
+    );
+}
+
+/// One upstream of the side-by-side comparison: the URL the suite runs
+/// against directly, and the server body the gateway connects to.
+struct Compared {
+    label: &'static str,
+    direct_url: String,
+    server: Value,
+}
+
+/// `pass`, `FAIL` or `-` (did not run) for the table.
+fn mark(run: &SuiteRun, scenario: &str) -> &'static str {
+    match run.scenarios.get(scenario) {
+        Some(outcome) if outcome.passed() => "pass",
+        Some(_) => "FAIL",
+        None => "-",
+    }
+}
+
+/// Runs the suite against `upstream` directly and through
+/// `/mcp/s/{server}`; prints both side by side; the scenarios that passed
+/// directly but not through the gateway.
+async fn side_by_side(upstream: &Compared) -> Vec<String> {
+    let app = spawn_app().await;
+    let mut server = upstream.server.clone();
+    server["name"] = json!("up");
+    server["is_public"] = json!(true);
+    let (status, created) = app.post("/api/v1/servers", &app.admin_key, server).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let alice = app.user_key("alice").await;
+    let (status, body) = app.session_action("connect", "up", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let gateway_url = app.url("/mcp/s/up");
+    let (direct, through) = tokio::join!(
+        run_suite(&upstream.direct_url, None, Auth::None),
+        run_suite(&gateway_url, None, Auth::Bearer(&alice)),
+    );
+    app.stop().await;
+
+    let mut table = format!(
+        "\nconformance, {}: direct vs through /mcp/s/{{server}}\n| scenario | direct | gateway |\n| --- | --- | --- |\n",
+        upstream.label
+    );
+    let mut regressions = Vec::new();
+    for scenario in ACTIVE {
+        let (d, g) = (mark(&direct, scenario), mark(&through, scenario));
+        table.push_str(&format!("| {scenario} | {d} | {g} |\n"));
+        if d == "pass" && g != "pass" {
+            let why = through
+                .scenarios
+                .get(scenario)
+                .map(|o| o.failures.join("; "))
+                .unwrap_or_else(|| "did not run".into());
+            regressions.push(format!("{}: {scenario}: {why}", upstream.label));
+        }
+    }
+    table.push_str(&format!(
+        "| **total** | {} | {} |\n",
+        direct.score(),
+        through.score()
+    ));
+    println!("{table}");
+    regressions
+}
+
+#[tokio::test]
+async fn through_the_per_server_route_every_upstream_scores_at_least_what_it_scores_directly() {
+    use crate::support::python::PyServer;
+    use crate::support::upstreams::{Everything, EverythingMode, FixtureHttp};
+
+    let everything = Everything::start(EverythingMode::StreamableHttp);
+    let fixture = FixtureHttp::start_with_env(&[("FIXTURE_CONTENT", "notes")]);
+    // The suite speaks streamable HTTP only: the Python server's direct
+    // score is its streamable-HTTP twin's; the gateway reaches it over
+    // WebSocket.
+    let py_http = PyServer::start("streamable-http");
+    let py_ws = PyServer::start("websocket");
+    let conformance = ConformanceUpstream::start();
+    let upstreams = [
+        Compared {
+            label: "conformance_server.py (streamable HTTP)",
+            direct_url: conformance.url(),
+            server: json!({"transport": "streamable_http", "url": conformance.url()}),
+        },
+        Compared {
+            label: "server-everything (streamable HTTP)",
+            direct_url: everything.url(),
+            server: json!({"transport": "streamable_http", "url": everything.url()}),
+        },
+        Compared {
+            label: "mcp-fixture, FIXTURE_CONTENT=notes (streamable HTTP)",
+            direct_url: fixture.url(),
+            server: json!({"transport": "streamable_http", "url": fixture.url()}),
+        },
+        Compared {
+            label: "py_server.py (direct: streamable HTTP; gateway: WebSocket)",
+            direct_url: py_http.url().to_string(),
+            server: json!({"transport": "websocket", "url": py_ws.url().to_string()}),
+        },
+    ];
+    let mut regressions = Vec::new();
+    for upstream in &upstreams {
+        regressions.extend(side_by_side(upstream).await);
+    }
+    assert!(
+        regressions.is_empty(),
+        "scenarios that pass directly but not through the gateway:\n  {}",
+        regressions.join("\n  ")
     );
 }
