@@ -86,6 +86,9 @@ error_codes! {
     InvalidQuery = "invalid_query", Some(400), INVALID_PARAMS, "The query string could not be parsed.";
     InvalidInclude = "invalid_include", Some(400), INVALID_PARAMS, "`include` names something that cannot be included.";
     InvalidArgument = "invalid_argument", Some(400), INVALID_PARAMS, "A GraphQL argument is malformed or out of range.";
+    InvalidDocument = "invalid_document", Some(400), INVALID_PARAMS, "A GraphQL document does not parse or does not fit the schema (the message quotes at most a short excerpt of it).";
+    QueryTooComplex = "query_too_complex", Some(400), INVALID_PARAMS, "A GraphQL document nests too deep or costs more than the complexity limit (list sizes multiply the cost of what they select).";
+    ResponseTooLarge = "response_too_large", Some(400), INVALID_PARAMS, "A GraphQL response would be larger than 8 MiB; ask for fewer fields or smaller pages.";
     InvalidCursor = "invalid_cursor", Some(400), INVALID_PARAMS, "A page cursor was not issued by this gateway for this list.";
     InvalidLimit = "invalid_limit", Some(422), INVALID_PARAMS, "A page `limit` is outside 1 to the maximum.";
     PayloadTooLarge = "payload_too_large", Some(413), INVALID_PARAMS, "The body is larger than `http.max_body_bytes`.";

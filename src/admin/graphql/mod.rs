@@ -15,6 +15,7 @@
 
 mod batch;
 mod error;
+mod limits;
 mod mutation;
 mod nullability;
 mod query;
@@ -42,8 +43,7 @@ pub const PATH: &str = "/graphql";
 pub const WS_PATH: &str = "/graphql/ws";
 /// Deepest selection a document may nest (GraphiQL's introspection fits).
 pub const MAX_DEPTH: usize = 16;
-/// Most fields a document may select, counted by async-graphql.
-pub const MAX_COMPLEXITY: usize = 2000;
+pub use limits::{MAX_COMPLEXITY, MAX_ERROR_MESSAGE_CHARS, MAX_RESPONSE_BYTES};
 
 /// The schema type.
 pub type AdminSchema =
@@ -58,6 +58,8 @@ pub fn schema() -> AdminSchema {
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    // Outermost first: the response budget sees the answer last.
+    .extension(limits::DocumentLimits)
     .extension(nullability::NullPropagation)
     .finish()
 }
@@ -320,5 +322,12 @@ async fn execute(schema: AdminSchema, app: AppState, req: Request) -> Response {
                 .data(batch::Batch::default()),
         )
         .await;
-    Json(response).into_response()
+    // The budget counted while resolving is an estimate; the bytes are not.
+    match serde_json::to_vec(&response) {
+        Ok(body) if body.len() <= MAX_RESPONSE_BYTES => {
+            ([(CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Ok(_) => Json(limits::response_too_large()).into_response(),
+        Err(err) => error::http_error(Error::Internal(err.into())),
+    }
 }

@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, Object};
 
 use crate::admin::graphql::error::{GqlResult, to_gql};
+use crate::admin::graphql::limits::page_cost;
 use crate::admin::graphql::types::{
     Category, CategoryConnection, CategoryEdge, Me, PageInfo, Server, ServerConnection, ServerEdge,
     cursor_for,
@@ -89,6 +90,7 @@ impl QueryRoot {
     /// Categories by name, as a Relay connection. `first`/`after` page
     /// forward, `last`/`before` backward (1-200 per page, 50 by default);
     /// `search` is a case-insensitive substring of the name.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn categories(
         &self,
         ctx: &Context<'_>,
@@ -193,6 +195,7 @@ impl QueryRoot {
     /// The servers the caller may see, by name, as a Relay connection
     /// (`first` 1-200, 50 by default). `connected` keeps only the servers
     /// this session has (or has not) connected.
+    #[graphql(complexity = "page_cost(first, None, child_complexity)")]
     async fn servers(
         &self,
         ctx: &Context<'_>,

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::admin::graphql::error::GqlResult;
+use crate::admin::graphql::limits::{SERVERS_ESTIMATE, TOOLS_ESTIMATE};
 use crate::admin::graphql::{app, batch, principal};
 use crate::secret::REDACTED;
 use crate::session::ConnectionStatus as DomainStatus;
@@ -89,6 +90,7 @@ impl Category {
         self.0.updated_at
     }
     /// The servers of this category the caller may see, by name.
+    #[graphql(complexity = "SERVERS_ESTIMATE.saturating_mul(child_complexity)")]
     async fn servers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Server>> {
         let servers = batch(ctx)?
             .servers_of(app(ctx)?, principal(ctx)?, self.0.id.as_str())
@@ -345,6 +347,7 @@ impl Server {
         Ok(self.state(ctx).await?.oauth.map(Into::into))
     }
     /// This session's cached tools for the server (no upstream call).
+    #[graphql(complexity = "TOOLS_ESTIMATE.saturating_mul(child_complexity)")]
     async fn tools(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Tool>> {
         let state = self.detail(ctx).await?;
         Ok(state

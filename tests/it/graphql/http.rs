@@ -93,6 +93,7 @@ async fn deep_documents_and_oversized_bodies_are_refused() {
             .is_some_and(|m| m.contains("nested too deep")),
         "{body}"
     );
+    assert_eq!(first_code(&body), "query_too_complex", "{body}");
 
     let big = format!("{{ me {{ userId }} }} # {}", "x".repeat(8192));
     let (status, body) = gql(&app, Some(&admin), &big, Value::Null).await;

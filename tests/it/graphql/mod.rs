@@ -3,6 +3,7 @@
 //! committed SDL.
 
 mod batching;
+mod cost;
 mod http;
 mod nullability;
 mod schema;
