@@ -240,7 +240,8 @@ fn per_server(server: &str, upstream: &ServerPeerInfo) -> ServerConfig {
     config
 }
 
-/// `/mcp/s/{server}` before `server` is connected in the session.
+/// `/mcp/s/{server}` before `server` is connected in the session, or while
+/// its link cannot be opened.
 fn not_connected(server: &str) -> ServerConfig {
     let mut capabilities = ServerCapabilities::default();
     let mut tools = ToolsCapability::default();
@@ -252,8 +253,9 @@ fn not_connected(server: &str) -> ServerConfig {
             env!("CARGO_PKG_VERSION"),
         ))
         .with_instructions(format!(
-            "{server} is not connected in this session yet. Connect it, then initialize \
-             again to see its capabilities and instructions."
+            "{server} was not connected in this session (or its link was down) when this \
+             MCP session started. Connect it, then initialize again to see its \
+             capabilities and instructions."
         ))
 }
 
