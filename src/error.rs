@@ -91,7 +91,7 @@ error_codes! {
     ResponseTooLarge = "response_too_large", Some(400), INVALID_PARAMS, "A GraphQL response would be larger than 8 MiB; ask for fewer fields or smaller pages.";
     InvalidCursor = "invalid_cursor", Some(400), INVALID_PARAMS, "A page cursor was not issued by this gateway for this list.";
     InvalidLimit = "invalid_limit", Some(422), INVALID_PARAMS, "A page `limit` is outside 1 to the maximum.";
-    PayloadTooLarge = "payload_too_large", Some(413), INVALID_PARAMS, "The body is larger than `http.max_body_bytes`.";
+    PayloadTooLarge = "payload_too_large", Some(413), INVALID_PARAMS, "The body (REST, GraphQL or `/mcp`) is larger than `http.max_body_bytes`.";
     UnsupportedMediaType = "unsupported_media_type", Some(415), INVALID_PARAMS, "The body must be sent as `Content-Type: application/json`.";
     RouteNotFound = "route_not_found", Some(404), INVALID_PARAMS, "No such route (or static file).";
     MethodNotAllowed = "method_not_allowed", Some(405), INVALID_PARAMS, "The route does not accept this method.";
@@ -127,7 +127,6 @@ error_codes! {
     FieldNotAllowed = "field_not_allowed", Some(422), INVALID_PARAMS, "A field does not apply to this server's transport.";
     InvalidMcpSessionId = "invalid_mcp_session_id", Some(422), INVALID_PARAMS, "An MCP session id is not 1-200 printable characters without spaces or `*?[]{}\\`.";
     SessionNotFound = "session_not_found", Some(404), INVALID_PARAMS, "`/mcp`: the `Mcp-Session-Id` is unknown, ended, or belongs to another principal.";
-    BodyTooLarge = "body_too_large", Some(413), INVALID_PARAMS, "`/mcp`: the request body is larger than `http.max_body_bytes`.";
     UnreadableBody = "unreadable_body", Some(400), INVALID_PARAMS, "`/mcp`: the request body could not be read.";
     UnknownTool = "unknown_tool", None, INVALID_PARAMS, "MCP: no tool of that name in this session's view.";
     UnknownPrompt = "unknown_prompt", None, INVALID_PARAMS, "MCP: no prompt of that name in this session's view.";

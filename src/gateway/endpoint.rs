@@ -29,7 +29,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::store::{
     SessionState, SessionStore, SessionStoreError,
@@ -333,6 +333,14 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
             Err(err) => return ApiError(err).into_response(),
         }
     }
+    // `Accept: */*` accepts both answers rmcp may give (JSON or an event
+    // stream); rmcp itself insists on the two types spelled out.
+    if accepts_anything(parts.headers.get(header::ACCEPT)) {
+        parts.headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+    }
     let body = if parts.method == Method::POST && is_json(parts.headers.get(header::CONTENT_TYPE)) {
         match checked_json(body, gate.app.settings().http.max_body_bytes).await {
             Ok(body) => body,
@@ -353,6 +361,20 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         *response.status_mut() = StatusCode::OK;
     }
     response
+}
+
+/// Whether an `Accept` header takes any media type (`*/*`) without naming
+/// the types MCP answers with.
+fn accepts_anything(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or_default().trim())
+        .collect();
+    types.contains(&"*/*")
+        && !(types.contains(&"application/json") && types.contains(&"text/event-stream"))
 }
 
 /// Whether a `Content-Type` names JSON (rmcp answers 415 to anything else).
@@ -378,13 +400,27 @@ async fn checked_json(body: Body, limit: usize) -> Result<Body, Response> {
         })?;
         if chunk.len() > limit.saturating_sub(collected.len()) {
             return Err(ApiError::code_response(
-                ErrorCode::BodyTooLarge,
+                ErrorCode::PayloadTooLarge,
                 &format!("the request body exceeds {limit} bytes"),
             ));
         }
         collected.extend_from_slice(&chunk);
     }
-    if serde_json::from_slice::<ClientJsonRpcMessage>(&collected).is_ok() {
+    if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&collected) {
+        // A standard method whose params do not fit it parses as a custom
+        // request, which rmcp would answer "method not found" (or, for
+        // `initialize`, "Session ID is required"): it is invalid params.
+        if let ClientJsonRpcMessage::Request(request) = &message
+            && let ClientRequest::CustomRequest(custom) = &request.request
+            && STANDARD_METHODS.contains(&custom.method.as_str())
+        {
+            let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
+            let body = json!({"jsonrpc": "2.0", "id": id, "error": {
+                "code": -32602,
+                "message": format!("Invalid params: the params of {} do not fit the method", custom.method),
+            }});
+            return Err((StatusCode::OK, axum::Json(body)).into_response());
+        }
         return Ok(Body::from(Bytes::from(collected)));
     }
     Err(match serde_json::from_slice::<Value>(&collected) {
@@ -407,6 +443,30 @@ async fn checked_json(body: Body, limit: usize) -> Result<Body, Response> {
         }
     })
 }
+
+/// The MCP request methods: a request for one of them that does not parse
+/// has invalid params (-32602), not an unknown method.
+const STANDARD_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+    "tasks/get",
+    "tasks/result",
+    "tasks/list",
+    "tasks/cancel",
+];
 
 /// A JSON-RPC error response with HTTP 400.
 fn jsonrpc_error(id: Value, code: i64, message: &str) -> Response {
@@ -468,6 +528,6 @@ mod tests {
     async fn a_body_past_the_limit_is_payload_too_large() {
         let (status, body) = answer(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 8).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(body["error"]["code"], ErrorCode::BodyTooLarge.as_str());
+        assert_eq!(body["error"]["code"], ErrorCode::PayloadTooLarge.as_str());
     }
 }

@@ -13,6 +13,7 @@ mod docs;
 mod fixtures;
 mod graphql;
 mod isolation;
+mod mcp_bad_params;
 mod mcp_clients;
 mod mcp_conformance;
 mod mcp_content;
