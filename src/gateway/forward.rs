@@ -38,6 +38,10 @@ use crate::state::AppState;
 use crate::upstream::Link;
 use crate::upstream::relay::{Caller, cancel};
 
+/// How long an answer waits for the call's last progress notifications to
+/// reach the caller first.
+const PROGRESS_GRACE: Duration = Duration::from_millis(100);
+
 /// Calls `tool` (the upstream's own name) on `server` through `link` for
 /// the client of `context`, and returns the upstream's result unchanged,
 /// except that on the aggregate endpoint (`wrap_uris`) the URIs of resource
@@ -115,6 +119,9 @@ pub async fn call_tool(
     };
     if answer.is_ok() {
         link.health().answered();
+        if context.meta.get_progress_token().is_some() {
+            registration.progress_delivered(PROGRESS_GRACE).await;
+        }
     }
     match answer {
         Ok(ServerResult::CallToolResult(mut result)) => {

@@ -82,6 +82,8 @@ struct InFlight {
     done: CancellationToken,
     /// Woken by each progress notification of the call.
     activity: Arc<tokio::sync::Notify>,
+    /// Progress notifications of the call being forwarded right now.
+    forwarding: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 #[derive(Default)]
@@ -114,9 +116,24 @@ pub struct Registration {
     relay: Arc<Relay>,
     id: RequestId,
     activity: Arc<tokio::sync::Notify>,
+    forwarding: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl Registration {
+    /// Waits (at most `limit`) until the progress notifications of the call
+    /// that arrived before its answer have reached the caller: rmcp hands
+    /// each notification to its own task, so the last one may still be on
+    /// its way when the answer is back, and the caller's stream for the
+    /// call closes with the answer.
+    pub async fn progress_delivered(&self, limit: std::time::Duration) {
+        // Let notification tasks that were already scheduled start.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        let mut forwarding = self.forwarding.subscribe();
+        let _ = tokio::time::timeout(limit, forwarding.wait_for(|n| *n == 0)).await;
+    }
+
     /// Resolves at the call's next progress notification from the upstream
     /// (a sign of life, whether or not the caller asked for progress).
     pub async fn progressed(&self) {
@@ -198,6 +215,7 @@ impl Relay {
         let _registering = self.registering.lock().await;
         let handle = peer.send_request_with_option(request, options).await?;
         let activity = Arc::new(tokio::sync::Notify::new());
+        let forwarding = Arc::new(tokio::sync::watch::Sender::new(0));
         let mut calls = self.lock();
         let seq = calls.next;
         calls.next += 1;
@@ -209,6 +227,7 @@ impl Relay {
                 caller,
                 done: CancellationToken::new(),
                 activity: activity.clone(),
+                forwarding: forwarding.clone(),
             },
         );
         drop(calls);
@@ -216,6 +235,7 @@ impl Relay {
             relay: self.clone(),
             id: handle.id.clone(),
             activity,
+            forwarding,
         };
         Ok((handle, registration))
     }
@@ -244,17 +264,19 @@ impl Relay {
                 c.caller
                     .progress_token
                     .clone()
-                    .map(|t| (c.caller.peer.clone(), t))
+                    .map(|t| (c.caller.peer.clone(), t, c.forwarding.clone()))
             })
         };
-        let Some((peer, token)) = target else {
+        let Some((peer, token, forwarding)) = target else {
             tracing::debug!(token = ?params.progress_token, "progress for no caller; dropped");
             return;
         };
+        forwarding.send_modify(|n| *n += 1);
         params.progress_token = token;
         if let Err(err) = peer.notify_progress(params).await {
             tracing::debug!(error = %err, "progress not delivered to the caller");
         }
+        forwarding.send_modify(|n| *n = n.saturating_sub(1));
     }
 
     /// Forwards an upstream log message to the caller whose call it arrived
