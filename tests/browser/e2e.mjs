@@ -216,7 +216,7 @@ await run(async () => {
     await expectVisible(page.getByRole('heading', { level: 2, name: 'Use it', exact: true }), 'the h2 "Use it"');
     await until('the LangChain snippet', `MultiServerMCPClient, "${SERVER}", ${langchainUrl}, <YOUR_TOKEN>`, async () => {
       const [t] = await texts(page.getByTestId('snippet-langchain'));
-      const ok = !!t && ['langchain_mcp_adapters.client', 'MultiServerMCPClient', `"${SERVER}"`, langchainUrl, '<YOUR_TOKEN>'].every((w) => t.includes(w));
+      const ok = !!t && ['langchain_mcp_adapters.client', 'MultiServerMCPClient', `"${SERVER}"`, langchainUrl, '<YOUR_TOKEN>', 'tool_name_prefix=True'].every((w) => t.includes(w));
       return { ok, seen: t };
     });
     const [json] = await page.getByTestId('snippet-mcp-json').allTextContents();
