@@ -278,14 +278,16 @@ pub fn service(app: AppState) -> Router {
         managers: managers.clone(),
         services: Arc::default(),
     };
+    let limit = app.settings().http.max_body_bytes;
     let gate = Gate { app, managers };
-    Router::new()
+    let endpoint = Router::new()
         .route(
             "/s/{server}",
             axum::routing::any(per_server).with_state(per_server_state),
         )
         .fallback_service(mcp)
-        .layer(middleware::from_fn_with_state(gate, authenticate))
+        .layer(middleware::from_fn_with_state(gate, authenticate));
+    crate::gateway::batch::with_batches(endpoint, limit)
 }
 
 /// The 404 for an unknown, ended or foreign MCP session.

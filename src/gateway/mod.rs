@@ -2,7 +2,8 @@
 //! session, aggregating the tools of the servers that session connected.
 //!
 //! - [`endpoint`] mounts rmcp's streamable-HTTP service behind API-key
-//!   authentication and binds each `Mcp-Session-Id` to the user who opened it.
+//!   authentication and binds each `Mcp-Session-Id` to the user who opened it;
+//!   [`batch`] splits the JSON-RPC batches protocol 2025-03-26 allows.
 //! - [`handler`] serves `tools/list` from the session's cached tools and
 //!   routes `tools/call` to the owning upstream link through [`forward`]
 //!   (progress, cancellation, timeouts, upstream failures).
@@ -19,6 +20,7 @@
 //!   limits, reversibly (input schemas were already made valid by
 //!   [`crate::upstream::schema_patch`] when the tools were read).
 
+pub mod batch;
 pub mod content;
 pub mod endpoint;
 pub mod forward;

@@ -14,6 +14,7 @@ mod fixtures;
 mod graphql;
 mod isolation;
 mod mcp_bad_params;
+mod mcp_batches;
 mod mcp_clients;
 mod mcp_conformance;
 mod mcp_content;
