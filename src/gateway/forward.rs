@@ -74,6 +74,12 @@ pub async fn call_tool(
         peer: context.peer.clone(),
         request_id: context.id.clone(),
         progress_token: context.meta.get_progress_token(),
+        client: context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|id| id.to_str().ok())
+            .map(str::to_owned),
     };
     let sent = link
         .relay()

@@ -215,6 +215,19 @@ impl ServerHandler for GatewayHandler {
         );
     }
 
+    /// A client's roots changed: the session's upstreams are told, so they
+    /// ask again (the answer comes from the client whose call asks).
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        let Some(principal) = principal_of(&context.extensions) else {
+            return;
+        };
+        for link in self.app.sessions().pool().session_links(&principal.session) {
+            if let Err(err) = link.peer().notify_roots_list_changed().await {
+                tracing::debug!(server = %link.server, error = %err, "roots/list_changed not delivered upstream");
+            }
+        }
+    }
+
     /// 2026-07-28 clients may listen for tools, resources and prompts list
     /// changes.
     fn accepted_subscription_filter(

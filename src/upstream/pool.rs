@@ -300,6 +300,19 @@ impl LinkPool {
         }
     }
 
+    /// The open links of a session, in no particular order.
+    pub fn session_links(&self, session: &SessionId) -> Vec<Arc<Link>> {
+        self.inner
+            .slots()
+            .into_iter()
+            .filter(|((sid, _), _)| sid == session)
+            .filter_map(|(_, slot)| {
+                let guard = slot.link.try_lock().ok()?;
+                guard.as_ref().filter(|l| !l.is_closed()).cloned()
+            })
+            .collect()
+    }
+
     /// Closes every link of a session and stops their reconnection.
     pub async fn close_session(&self, session: &SessionId) {
         for ((sid, _), slot) in self.inner.slots() {

@@ -69,6 +69,9 @@ pub struct Caller {
     pub request_id: RequestId,
     /// The progress token the client sent, if it asked for progress.
     pub progress_token: Option<ProgressToken>,
+    /// The client's `Mcp-Session-Id` (`None` when it has none): tells the
+    /// clients of one principal apart.
+    pub client: Option<String>,
 }
 
 /// One forwarded call still waiting for its upstream answer.
@@ -411,12 +414,48 @@ impl Relay {
     }
 
     /// Relays `roots/list`.
+    /// `roots/list` from the upstream: answered by the client whose call it
+    /// belongs to, when that is certain and the client declared roots.
+    /// Otherwise — outside any call, with calls of several clients in flight
+    /// and no way to tell which one asks, or for a client without roots —
+    /// the answer is an empty list: never an error, and never one client's
+    /// roots for another.
+    #[allow(deprecated, reason = "roots are still part of 2025-11-25")]
     pub async fn list_roots(
         &self,
         request: ServerRequest,
         upstream: &rmcp::service::RequestContext<RoleClient>,
     ) -> Result<ClientResult, McpError> {
+        self.settled().await;
+        let origin = upstream.extensions.get::<InboundStreamOrigin>();
+        let owner = self.certain_caller(origin).filter(|caller| {
+            caller
+                .peer
+                .peer_info()
+                .is_some_and(|info| Needs::Roots.allowed_by(&info.capabilities))
+        });
+        if owner.is_none() {
+            tracing::debug!("roots/list with no certain caller that has roots: an empty list");
+            return Ok(ClientResult::ListRootsResult(
+                rmcp::model::ListRootsResult::default(),
+            ));
+        }
         self.relay(Needs::Roots, request, upstream).await
+    }
+
+    /// The caller of the call `origin` names, or else the one client all
+    /// calls in flight come from; `None` when that is not certain.
+    fn certain_caller(&self, origin: Option<&InboundStreamOrigin>) -> Option<Caller> {
+        let calls = self.lock();
+        if let Some(InboundStreamOrigin::OutboundRequest(id)) = origin
+            && let Some(call) = calls.by_id.get(id)
+        {
+            return Some(call.caller.clone());
+        }
+        let mut callers = calls.by_id.values().map(|c| &c.caller);
+        let first = callers.next()?;
+        let one_client = first.client.is_some() && callers.all(|c| c.client == first.client);
+        one_client.then(|| first.clone())
     }
 
     /// Hands an event to the link's sink, if it has one.

@@ -30,6 +30,7 @@ mod mcp_log_noise;
 mod mcp_notify;
 mod mcp_per_server;
 mod mcp_relay;
+mod mcp_roots;
 mod mcp_replicas;
 mod mcp_storm;
 mod mcp_versions;

@@ -330,8 +330,12 @@ async fn sampling_elicitation_and_roots_reach_the_calling_client_and_only_a_capa
     assert_eq!(roots, r#"["file:///work/project"]"#);
 
     // The same session's other client declared none of these: its calls'
-    // requests go to it (not to the capable client) and are refused.
-    for tool in ["fx__sample", "fx__elicit", "fx__roots"] {
+    // requests go to it (not to the capable client) and are refused, except
+    // roots, which it simply has none of.
+    let (roots, is_error) = call_text(&plain, "fx__roots", json!({})).await;
+    assert!(!is_error, "{roots}");
+    assert_eq!(roots, "[]", "never another client's roots");
+    for tool in ["fx__sample", "fx__elicit"] {
         let args = json!({"prompt": "x", "message": "x"});
         let (refusal, is_error) = call_text(&plain, tool, args).await;
         assert!(is_error, "{tool}: {refusal}");
