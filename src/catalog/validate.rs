@@ -50,7 +50,7 @@ pub fn icon(raw: Option<&str>) -> Result<Option<String>> {
     let bad = |why: &str| Err(Error::invalid(ErrorCode::InvalidIcon, "icon", why));
     let lower = icon.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        if icon.len() > MAX_URL {
+        if icon.chars().count() > MAX_URL {
             return bad("an icon URL is at most 2048 characters");
         }
         match Url::parse(icon) {

@@ -31,8 +31,12 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CategoryListQuery {
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (unpadded base64url).
+    #[param(
+        pattern = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+    )]
     cursor: Option<String>,
     /// Case-insensitive substring of the name.
     search: Option<String>,
@@ -44,6 +48,7 @@ pub(crate) struct CategoryListQuery {
 #[serde(deny_unknown_fields)]
 pub(crate) struct IncludeQuery {
     /// `servers` to embed the category's servers.
+    #[param(pattern = r"^(servers)?$")]
     include: Option<String>,
 }
 
@@ -136,7 +141,7 @@ async fn get_category(
 
 /// Changes some fields of a category (admins).
 #[utoipa::path(patch, path = "/categories/{id}", tag = "categories", params(("id" = String, Path, description = "Category id")), request_body = CategoryPatch,
-    responses((status = 200, body = Category), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Category), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_category(
     State(app): State<AppState>,
     principal: Principal,

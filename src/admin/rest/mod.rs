@@ -39,7 +39,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(session::router())
         .merge(oauth::router())
         .split_for_parts();
-    document_rate_limit(&mut api);
+    document_common_responses(&mut api);
     api.info = InfoBuilder::new()
         .title("Manifold admin API")
         .version(env!("CARGO_PKG_VERSION"))
@@ -106,26 +106,47 @@ pub async fn method_not_allowed() -> Response {
     )
 }
 
-/// Documents the 429 every authenticated operation may answer, with its
-/// `Retry-After` header, on each operation of `api`.
-pub fn document_rate_limit(api: &mut utoipa::openapi::OpenApi) {
+/// Documents the answers every operation may give whatever it does, with
+/// the error body: 429 with its `Retry-After` header past the rate limit,
+/// 408 when the request outlives `http.request_timeout_seconds`, 503 when
+/// the catalog or the state store is unreachable, and 500.
+pub fn document_common_responses(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let response = ResponseBuilder::new()
-        .description("Rate limited: wait `Retry-After` seconds (code `rate_limited`).")
-        .header(
-            "Retry-After",
-            HeaderBuilder::new()
-                .description(Some("Whole seconds to wait before retrying."))
-                .build(),
-        )
-        .content(
+    let error = |description: &str| {
+        ResponseBuilder::new().description(description).content(
             "application/json",
             ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("ErrorBody")))
                 .build(),
         )
-        .build();
+    };
+    let common = [
+        (
+            "429",
+            error("Rate limited: wait `Retry-After` seconds (code `rate_limited`).")
+                .header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .description(Some("Whole seconds to wait before retrying."))
+                        .build(),
+                )
+                .build(),
+        ),
+        (
+            "408",
+            error("The request outlived `http.request_timeout_seconds`.").build(),
+        ),
+        (
+            "500",
+            error("An unexpected failure (code `internal`); the cause is only logged.").build(),
+        ),
+        (
+            "503",
+            error("A dependency (catalog, state store) is unreachable (code `unavailable`).")
+                .build(),
+        ),
+    ];
     for item in api.paths.paths.values_mut() {
         for operation in [
             &mut item.get,
@@ -137,11 +158,13 @@ pub fn document_rate_limit(api: &mut utoipa::openapi::OpenApi) {
         .into_iter()
         .flatten()
         {
-            operation
-                .responses
-                .responses
-                .entry("429".to_owned())
-                .or_insert_with(|| response.clone().into());
+            for (status, response) in &common {
+                operation
+                    .responses
+                    .responses
+                    .entry((*status).to_owned())
+                    .or_insert_with(|| response.clone().into());
+            }
         }
     }
 }

@@ -30,10 +30,15 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ServerListQuery {
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (unpadded base64url).
+    #[param(
+        pattern = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+    )]
     cursor: Option<String>,
-    /// Only servers in this category.
+    /// Only servers in this category (`ctg_…`).
+    #[param(pattern = r"^ctg_[0-9a-z]{16}$")]
     category_id: Option<String>,
 }
 
@@ -86,7 +91,7 @@ async fn get_server(
 /// Changes a server (its owner or an admin). `headers`/`env` values of
 /// `***` keep the stored secret.
 #[utoipa::path(patch, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), request_body = ServerPatch,
-    responses((status = 200, body = Server), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Server), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_server(
     State(app): State<AppState>,
     principal: Principal,

@@ -32,16 +32,21 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SessionServersQuery {
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (unpadded base64url).
+    #[param(
+        pattern = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+    )]
     cursor: Option<String>,
-    /// Only servers in this category.
+    /// Only servers in this category (`ctg_…`).
+    #[param(pattern = r"^ctg_[0-9a-z]{16}$")]
     category_id: Option<String>,
 }
 
 /// The servers the caller may see, with this session's status.
 #[utoipa::path(get, path = "/session/servers", tag = "session", params(SessionServersQuery),
-    responses((status = 200, body = Page<ServerStatus>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Page<ServerStatus>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn session_servers(
     State(app): State<AppState>,
     principal: Principal,

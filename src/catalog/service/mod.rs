@@ -70,13 +70,16 @@ fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
 
+/// A cursor is unpadded base64url (the pattern the OpenAPI document states);
+/// it only says where the page starts, so bytes that are not UTF-8 (never
+/// issued, but well-formed) start it after their lossy decoding.
 fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>> {
     cursor
         .map(|c| {
             URL_SAFE_NO_PAD
                 .decode(c)
                 .ok()
-                .and_then(|b| String::from_utf8(b).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .ok_or_else(|| Error::BadRequest {
                     code: ErrorCode::InvalidCursor,
                     message: "the cursor is not one this API returned".into(),
