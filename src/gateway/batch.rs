@@ -40,8 +40,33 @@ async fn dispatch(inner: Router, request: Request, limit: usize) -> Response {
         return pass(inner, request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = match read(body, limit).await {
-        Ok(bytes) => bytes,
+    // Only the first chunk is looked at: a body that does not start with
+    // `[` streams on untouched (the hot path pays for no second copy).
+    let mut chunks = body.into_data_stream();
+    let first = match chunks.next().await {
+        None => Bytes::new(),
+        Some(Ok(chunk)) => chunk,
+        Some(Err(_)) => {
+            return crate::http::ApiError::code_response(
+                crate::error::ErrorCode::UnreadableBody,
+                "the request body could not be read",
+            );
+        }
+    };
+    let starts_with = first.iter().copied().find(|b| !b.is_ascii_whitespace());
+    if starts_with.is_some_and(|b| b != b'[') {
+        let rest = futures::stream::once(async move { Ok::<_, axum::Error>(first) }).chain(chunks);
+        return pass(inner, Request::from_parts(parts, Body::from_stream(rest))).await;
+    }
+    if first.len() > limit {
+        return crate::http::ApiError::code_response(
+            crate::error::ErrorCode::PayloadTooLarge,
+            &format!("the request body exceeds {limit} bytes"),
+        );
+    }
+    let rest = Body::from_stream(chunks);
+    let bytes = match read(rest, limit - first.len()).await {
+        Ok(rest) => [first, rest].concat(),
         Err(response) => return response,
     };
     let is_batch = bytes

@@ -87,6 +87,8 @@ struct InFlight {
     activity: Arc<tokio::sync::Notify>,
     /// Progress notifications of the call being forwarded right now.
     forwarding: Arc<tokio::sync::watch::Sender<usize>>,
+    /// Whether the call has reported any progress.
+    reported: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 #[derive(Default)]
@@ -120,6 +122,7 @@ pub struct Registration {
     id: RequestId,
     activity: Arc<tokio::sync::Notify>,
     forwarding: Arc<tokio::sync::watch::Sender<usize>>,
+    reported: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Registration {
@@ -129,6 +132,11 @@ impl Registration {
     /// its way when the answer is back, and the caller's stream for the
     /// call closes with the answer.
     pub async fn progress_delivered(&self, limit: std::time::Duration) {
+        // A call that reported no progress has none trailing its answer
+        // (the hot path of plain calls pays nothing here).
+        if *self.forwarding.borrow() == 0 && !*self.reported.borrow() {
+            return;
+        }
         // Let notification tasks that were already scheduled start.
         for _ in 0..4 {
             tokio::task::yield_now().await;
@@ -219,6 +227,7 @@ impl Relay {
         let handle = peer.send_request_with_option(request, options).await?;
         let activity = Arc::new(tokio::sync::Notify::new());
         let forwarding = Arc::new(tokio::sync::watch::Sender::new(0));
+        let reported = Arc::new(tokio::sync::watch::Sender::new(false));
         let mut calls = self.lock();
         let seq = calls.next;
         calls.next += 1;
@@ -231,6 +240,7 @@ impl Relay {
                 done: CancellationToken::new(),
                 activity: activity.clone(),
                 forwarding: forwarding.clone(),
+                reported: reported.clone(),
             },
         );
         drop(calls);
@@ -239,6 +249,7 @@ impl Relay {
             id: handle.id.clone(),
             activity,
             forwarding,
+            reported,
         };
         Ok((handle, registration))
     }
@@ -262,6 +273,7 @@ impl Relay {
                 .find(|c| c.upstream_token == params.progress_token);
             if let Some(call) = call {
                 call.activity.notify_one();
+                call.reported.send_replace(true);
             }
             call.and_then(|c| {
                 c.caller
