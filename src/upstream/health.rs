@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorCode};
 use crate::upstream::UpstreamClient;
+use crate::upstream::raw::RawLane;
 use crate::upstream::relay::{LinkEvent, Relay};
 
 /// How long a request waits for room on a full link before `too_many_requests`.
@@ -41,7 +42,8 @@ const STDERR_LINES: usize = 5;
 /// Process-wide link numbers, so an event names exactly one link.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The health of one link: shared by the link, its transport and its watcher.
+/// The health of one link: shared by the link, its transport and its
+/// watcher (with the link's [`RawLane`], which the transport reads through).
 #[derive(Debug)]
 pub struct LinkHealth {
     /// Unique in this process.
@@ -65,6 +67,8 @@ pub struct LinkHealth {
     child: OnceLock<CancellationToken>,
     /// The upstream forgot the session and the transport starts a new one.
     renewed: tokio::sync::Notify,
+    /// Answers read as the upstream sent them (see [`RawLane`]).
+    lane: Arc<RawLane>,
 }
 
 impl LinkHealth {
@@ -83,7 +87,13 @@ impl LinkHealth {
             stderr: Mutex::new(VecDeque::new()),
             child: OnceLock::new(),
             renewed: tokio::sync::Notify::new(),
+            lane: RawLane::new(),
         })
+    }
+
+    /// The link's raw lane, which its transport reads every message through.
+    pub fn lane(&self) -> &Arc<RawLane> {
+        &self.lane
     }
 
     /// Records that the transport is starting a new session with the

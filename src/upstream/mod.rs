@@ -24,6 +24,7 @@ pub mod health;
 mod http_watch;
 pub mod oauth;
 pub mod pool;
+pub mod raw;
 pub mod relay;
 pub mod schema_patch;
 pub mod sse;

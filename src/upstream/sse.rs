@@ -329,7 +329,11 @@ impl Worker {
                 Ok(sse) => match sse.event.as_deref() {
                     None | Some("message") => {
                         let data = sse.data.unwrap_or_default();
-                        match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+                        let read = match &self.health {
+                            Some(health) => health.lane().read(&data),
+                            None => serde_json::from_str::<ServerJsonRpcMessage>(&data),
+                        };
+                        match read {
                             Ok(message) => {
                                 if self.inbound.send(message).await.is_err() {
                                     return None;
@@ -384,6 +388,8 @@ pub(crate) struct SseTransport {
     /// Dropped to stop the worker.
     shutdown: Option<oneshot::Sender<()>>,
     worker: Option<JoinHandle<()>>,
+    /// The link's health, whose lane notes requests wanted raw.
+    health: Option<Arc<LinkHealth>>,
 }
 
 impl SseTransport {
@@ -403,7 +409,7 @@ impl SseTransport {
             events,
             endpoint: endpoint_tx,
             inbound: inbound_tx,
-            health,
+            health: health.clone(),
         };
         let handle = tokio::spawn(async move {
             tokio::select! {
@@ -417,6 +423,7 @@ impl SseTransport {
             inbound: inbound_rx,
             shutdown: Some(shutdown_tx),
             worker: Some(handle),
+            health,
         }
     }
 }
@@ -428,6 +435,10 @@ impl Transport<RoleClient> for SseTransport {
         &mut self,
         item: ClientJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        // Noted before it is posted: the answer may come first.
+        if let Some(health) = &self.health {
+            health.lane().outbound(&item);
+        }
         let conn = self.conn.clone();
         let endpoint = self.endpoint.borrow().clone();
         async move { conn.post(endpoint, item).await }

@@ -18,10 +18,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 use rmcp::ServiceExt;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::service::{RoleClient, RunningService};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio_util::codec::{FramedRead, LinesCodec};
 
 use crate::error::{Error, ErrorCode};
 use crate::upstream::health::LinkHealth;
@@ -72,8 +75,9 @@ pub(crate) async fn open(
         });
     }
     let reaped = health.track_child();
+    let transport = lines(stdin, stdout, health.clone(), &server);
     tokio::spawn(keep(child, health.clone(), server, reaped.clone()));
-    match client.serve((stdout, stdin)).await {
+    match client.serve(transport).await {
         Ok(service) => Ok((service, pid)),
         Err(err) => {
             let error = init_error(target, err);
@@ -94,6 +98,55 @@ pub(crate) async fn open(
             Err(error)
         }
     }
+}
+
+/// The most bytes of one message line from a child (rmcp's own limit).
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// JSON-RPC over the child's pipes, one message per line, every line read
+/// through the link's [`RawLane`](crate::upstream::raw::RawLane). A line
+/// that is no message (or is too long) is logged and skipped.
+fn lines(
+    stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
+    stdout: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+    health: Arc<LinkHealth>,
+    server: &str,
+) -> (
+    impl futures::Sink<ClientJsonRpcMessage, Error = std::io::Error> + Send + Unpin + 'static,
+    impl futures::Stream<Item = ServerJsonRpcMessage> + Send + Unpin + 'static,
+) {
+    let lane = health.lane().clone();
+    let writer = Box::pin(futures::sink::unfold(
+        (stdin, health),
+        |(mut stdin, health), message: ClientJsonRpcMessage| async move {
+            health.lane().outbound(&message);
+            let mut line = serde_json::to_vec(&message)?;
+            line.push(b'\n');
+            stdin.write_all(&line).await?;
+            stdin.flush().await?;
+            Ok::<_, std::io::Error>((stdin, health))
+        },
+    ));
+    let server = server.to_owned();
+    let reader = FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE))
+        .filter_map(move |line| {
+            let read = match line {
+                Ok(line) if line.trim().is_empty() => None,
+                Ok(line) => match lane.read(&line) {
+                    Ok(message) => Some(message),
+                    Err(err) => {
+                        tracing::warn!(server = %server, error = %err, "a stdout line is not a JSON-RPC message; skipped");
+                        None
+                    }
+                },
+                Err(err) => {
+                    tracing::warn!(server = %server, error = %err, "a stdout line was skipped");
+                    None
+                }
+            };
+            std::future::ready(read)
+        });
+    (writer, Box::pin(reader))
 }
 
 /// Owns the child: reports its exit, or stops it when the link closes.

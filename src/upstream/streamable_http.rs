@@ -15,6 +15,7 @@ use rmcp::transport::{AuthClient, StreamableHttpClientTransport};
 use crate::error::Error;
 use crate::upstream::health::LinkHealth;
 use crate::upstream::http_watch::HttpWatch;
+use crate::upstream::raw::RawHttp;
 use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 
 /// How a dropped event stream is retried: after 100, 200, 400 and 800 ms,
@@ -64,7 +65,8 @@ pub(crate) async fn open(
     // A dropped event stream is retried briefly; a refused retry breaks the
     // link (see `HttpWatch`) instead of waiting through a long back-off.
     config.retry_config = Arc::new(retry_policy());
-    let http = http_client(options)?;
+    // Under everything: reqwest, with answers wanted raw read through the lane.
+    let http = RawHttp::new(http_client(options)?, health.lane().clone());
     let server = target.name.as_str();
     let service = match &target.oauth {
         // Each request carries this user's access token, refreshed before

@@ -34,6 +34,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::error::{Error, ErrorCode};
 use crate::upstream::health::LinkHealth;
+use crate::upstream::raw::RawLane;
 use crate::upstream::sse::header_map;
 use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 
@@ -186,9 +187,9 @@ pub(crate) enum Inbound {
 }
 
 /// Maps one received frame; bad ones are logged and skipped.
-pub(crate) fn inbound(frame: Message, server: &str) -> Inbound {
+pub(crate) fn inbound(frame: Message, server: &str, lane: Option<&RawLane>) -> Inbound {
     match frame {
-        Message::Text(text) => match serde_json::from_str::<ServerJsonRpcMessage>(&text) {
+        Message::Text(text) => match read_message(&text, lane) {
             Ok(message) => Inbound::Message(Box::new(message)),
             Err(e) => {
                 tracing::warn!(server, error = %e, "WebSocket text frame is not a JSON-RPC message; skipped");
@@ -208,6 +209,14 @@ pub(crate) fn inbound(frame: Message, server: &str) -> Inbound {
             Inbound::Close
         }
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Inbound::Skip,
+    }
+}
+
+/// One server message, through the link's lane when there is one.
+fn read_message(text: &str, lane: Option<&RawLane>) -> serde_json::Result<ServerJsonRpcMessage> {
+    match lane {
+        Some(lane) => lane.read(text),
+        None => serde_json::from_str(text),
     }
 }
 
@@ -271,7 +280,8 @@ where
                     };
                     last_heard = tokio::time::Instant::now();
                     let pong_pending = matches!(frame, Message::Ping(_));
-                    match inbound(frame, &self.server) {
+                    let lane = self.health.as_ref().map(|h| h.lane().as_ref());
+                    match inbound(frame, &self.server, lane) {
                         Inbound::Message(message) => {
                             if self.inbound.send(*message).await.is_err() {
                                 self.close().await;
@@ -295,6 +305,9 @@ where
                         self.close().await;
                         return None;
                     };
+                    if let Some(health) = &self.health {
+                        health.lane().outbound(&message);
+                    }
                     let result = match outbound(&message) {
                         Ok(frame) => self.ws.send(frame).await.map_err(|e| Error::Upstream {
                             code: ErrorCode::UpstreamUnreachable,

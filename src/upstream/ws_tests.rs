@@ -24,20 +24,23 @@ fn options() -> LinkOptions {
 #[test]
 fn text_frames_carry_one_json_rpc_message() {
     let frame = Message::text(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#);
-    assert!(matches!(inbound(frame, "t"), Inbound::Message(_)));
+    assert!(matches!(inbound(frame, "t", None), Inbound::Message(_)));
     assert!(matches!(
-        inbound(Message::text("not json"), "t"),
+        inbound(Message::text("not json"), "t", None),
         Inbound::Skip
     ));
     assert!(matches!(
-        inbound(Message::binary(vec![1, 2, 3]), "t"),
+        inbound(Message::binary(vec![1, 2, 3]), "t", None),
         Inbound::Skip
     ));
     assert!(matches!(
-        inbound(Message::Ping(Default::default()), "t"),
+        inbound(Message::Ping(Default::default()), "t", None),
         Inbound::Skip
     ));
-    assert!(matches!(inbound(Message::Close(None), "t"), Inbound::Close));
+    assert!(matches!(
+        inbound(Message::Close(None), "t", None),
+        Inbound::Close
+    ));
 
     let ping: ClientJsonRpcMessage =
         serde_json::from_str(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).expect("ping");
