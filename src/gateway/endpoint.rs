@@ -343,14 +343,26 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
             HeaderValue::from_static("application/json, text/event-stream"),
         );
     }
+    let mut posted = Posted::Other;
     let body = if parts.method == Method::POST && is_json(parts.headers.get(header::CONTENT_TYPE)) {
-        match checked_json(body, gate.app.settings().http.max_body_bytes).await {
-            Ok(body) => body,
+        // 2025-11-25's tasks are served apart from rmcp (see `tasks`).
+        let tasks = parts
+            .headers
+            .get("mcp-protocol-version")
+            .is_some_and(|v| v.as_bytes() == crate::gateway::tasks::REVISION.as_bytes());
+        match checked_json(body, gate.app.settings().http.max_body_bytes, tasks).await {
+            Ok((body, kind)) => {
+                posted = kind;
+                body
+            }
             Err(response) => return response,
         }
     } else {
         body
     };
+    if posted == Posted::Diverted {
+        parts.extensions.insert(crate::gateway::tasks::Diverted);
+    }
     let user = principal.user_id.clone();
     let delete = parts.method == Method::DELETE;
     parts.extensions.insert(principal);
@@ -362,7 +374,21 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
     if delete && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::OK;
     }
+    if posted == Posted::Initialize && response.status() == StatusCode::OK {
+        return crate::gateway::tasks::advertise(response).await;
+    }
     response
+}
+
+/// What a POST carried, as far as the endpoint cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Posted {
+    /// `initialize`: its answer may carry the `tasks` capability.
+    Initialize,
+    /// A 2025-11-25 task request, diverted to a private method.
+    Diverted,
+    /// Anything else.
+    Other,
 }
 
 /// Whether an `Accept` header takes any media type (`*/*`) without naming
@@ -388,9 +414,10 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
 }
 
 /// Reads a JSON POST body (413 past `limit` bytes) and checks that it is one
-/// JSON-RPC message; hands it back for rmcp to serve, or answers the
+/// JSON-RPC message; hands it back for rmcp to serve (diverted when it is a
+/// request of 2025-11-25's tasks and `tasks` is set), or answers the
 /// JSON-RPC error itself.
-async fn checked_json(body: Body, limit: usize) -> Result<Body, Response> {
+async fn checked_json(body: Body, limit: usize, tasks: bool) -> Result<(Body, Posted), Response> {
     let mut collected = Vec::new();
     let mut chunks = body.into_data_stream();
     while let Some(chunk) = chunks.next().await {
@@ -409,6 +436,9 @@ async fn checked_json(body: Body, limit: usize) -> Result<Body, Response> {
         collected.extend_from_slice(&chunk);
     }
     if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&collected) {
+        if tasks && let Some(diverted) = crate::gateway::tasks::divert(&message, &collected) {
+            return Ok((Body::from(diverted), Posted::Diverted));
+        }
         // A standard method whose params do not fit it parses as a custom
         // request, which rmcp would answer "method not found" (or, for
         // `initialize`, "Session ID is required"): it is invalid params.
@@ -423,7 +453,12 @@ async fn checked_json(body: Body, limit: usize) -> Result<Body, Response> {
             }});
             return Err((StatusCode::OK, axum::Json(body)).into_response());
         }
-        return Ok(Body::from(Bytes::from(collected)));
+        if let ClientJsonRpcMessage::Request(request) = &message
+            && matches!(request.request, ClientRequest::InitializeRequest(_))
+        {
+            return Ok((Body::from(Bytes::from(collected)), Posted::Initialize));
+        }
+        return Ok((Body::from(Bytes::from(collected)), Posted::Other));
     }
     Err(match serde_json::from_slice::<Value>(&collected) {
         Err(err) => jsonrpc_error(
@@ -465,8 +500,6 @@ const STANDARD_METHODS: &[&str] = &[
     "logging/setLevel",
     "subscriptions/listen",
     "tasks/get",
-    "tasks/result",
-    "tasks/list",
     "tasks/cancel",
 ];
 
@@ -482,7 +515,9 @@ mod tests {
     use super::*;
 
     async fn answer(body: &'static str, limit: usize) -> (StatusCode, Value) {
-        let response = checked_json(Body::from(body), limit).await.unwrap_err();
+        let response = checked_json(Body::from(body), limit, false)
+            .await
+            .unwrap_err();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -503,7 +538,7 @@ mod tests {
     #[tokio::test]
     async fn a_json_rpc_message_passes_through_unchanged() {
         let raw = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
-        let body = checked_json(Body::from(raw), 1024).await.unwrap();
+        let (body, _) = checked_json(Body::from(raw), 1024, false).await.unwrap();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         assert_eq!(&bytes[..], raw.as_bytes());
     }

@@ -61,6 +61,42 @@ pub async fn call_tool(
         params = params.with_arguments(arguments);
     }
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+    let answer = forward(app, link, server, "tools/call", request, context).await?;
+    match answer {
+        ServerResult::CallToolResult(mut result) => {
+            // Legacy upstreams send no `resultType`; 2026-07-28 clients
+            // require it (rmcp strips it again for legacy clients).
+            result
+                .result_type
+                .get_or_insert(rmcp::model::ResultType::COMPLETE);
+            if wrap_uris {
+                for content in &mut result.content {
+                    wrap_content_uri(server, content);
+                }
+            }
+            Ok(result.into())
+        }
+        ServerResult::InputRequiredResult(result) => Ok(CallToolResponse::InputRequired(result)),
+        ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
+        _ => Err(ErrorCode::UpstreamProtocolError.mcp_error(
+            format!("{server}: tools/call answered with something other than a tool result"),
+            &[],
+        )),
+    }
+}
+
+/// Sends `request` (`what` names it in errors and logs) to `server`
+/// through `link` for the client of `context`, with everything a
+/// forwarded call gets (see the module docs), and returns the upstream's
+/// answer.
+pub async fn forward(
+    app: &AppState,
+    link: &Arc<Link>,
+    server: &str,
+    what: &str,
+    request: ClientRequest,
+    context: &RequestContext<RoleServer>,
+) -> Result<ServerResult, McpError> {
     let upstream_settings = &app.settings().upstream;
     // The longest silence: each progress notification starts it again.
     let silence = Duration::from_secs(upstream_settings.call_timeout_seconds);
@@ -92,7 +128,7 @@ pub async fn call_tool(
         .await;
     let (handle, registration) = match sent {
         Ok(sent) => sent,
-        Err(err) => return Err(failure(link, server, err, limit).await),
+        Err(err) => return Err(failure(link, server, what, err, limit).await),
     };
     let upstream_id = handle.id.clone();
     let upstream = handle.peer.clone();
@@ -104,7 +140,7 @@ pub async fn call_tool(
             answer = &mut response => break answer,
             () = context.ct.cancelled() => {
                 cancel(&upstream, upstream_id, "the client cancelled the call").await;
-                tracing::info!(server, tool, "tools/call cancelled by the client");
+                tracing::info!(server, what, "request cancelled by the client");
                 return Err(ErrorCode::Cancelled.mcp_error(format!("{server}: the call was cancelled"), &[]));
             }
             () = registration.progressed() => {
@@ -112,10 +148,10 @@ pub async fn call_tool(
             }
             () = &mut quiet => {
                 cancel(&upstream, upstream_id, "no answer or progress in time").await;
-                tracing::info!(server, tool, "tools/call timed out: no answer or progress");
+                tracing::info!(server, what, "request timed out: no answer or progress");
                 return Err(ErrorCode::UpstreamTimeout.mcp_error(
                     format!(
-                        "{server}: no answer or progress to tools/call within {} s",
+                        "{server}: no answer or progress to {what} within {} s",
                         silence.as_secs()
                     ),
                     &[],
@@ -123,35 +159,15 @@ pub async fn call_tool(
             }
         }
     };
-    if answer.is_ok() {
-        link.health().answered();
-        if context.meta.get_progress_token().is_some() {
-            registration.progress_delivered(PROGRESS_GRACE).await;
-        }
-    }
     match answer {
-        Ok(ServerResult::CallToolResult(mut result)) => {
-            // Legacy upstreams send no `resultType`; 2026-07-28 clients
-            // require it (rmcp strips it again for legacy clients).
-            result
-                .result_type
-                .get_or_insert(rmcp::model::ResultType::COMPLETE);
-            if wrap_uris {
-                for content in &mut result.content {
-                    wrap_content_uri(server, content);
-                }
+        Ok(answer) => {
+            link.health().answered();
+            if context.meta.get_progress_token().is_some() {
+                registration.progress_delivered(PROGRESS_GRACE).await;
             }
-            Ok(result.into())
+            Ok(answer)
         }
-        Ok(ServerResult::InputRequiredResult(result)) => {
-            Ok(CallToolResponse::InputRequired(result))
-        }
-        Ok(ServerResult::CreateTaskResult(result)) => Ok(CallToolResponse::Task(result)),
-        Ok(_) => Err(ErrorCode::UpstreamProtocolError.mcp_error(
-            format!("{server}: tools/call answered with something other than a tool result"),
-            &[],
-        )),
-        Err(err) => Err(failure(link, server, err, limit).await),
+        Err(err) => Err(failure(link, server, what, err, limit).await),
     }
 }
 
@@ -160,11 +176,17 @@ pub async fn call_tool(
 /// reopening it), or `oauth_required` when the upstream wants more OAuth
 /// scope; other failures are answered like every other forwarded request
 /// ([`upstream_failed`]).
-async fn failure(link: &Arc<Link>, server: &str, err: ServiceError, limit: Duration) -> McpError {
+async fn failure(
+    link: &Arc<Link>,
+    server: &str,
+    what: &str,
+    err: ServiceError,
+    limit: Duration,
+) -> McpError {
     if link_broke(&err)
         && let Some(auth) = link.oauth.as_ref().filter(|auth| auth.wants_more_scope())
     {
         return mcp_error(auth.required().await);
     }
-    upstream_failed(server, "tools/call", err, limit)
+    upstream_failed(server, what, err, limit)
 }

@@ -182,6 +182,15 @@ impl ServerHandler for GatewayHandler {
         answer.capabilities = described.capabilities;
         answer.server_info = described.server_info;
         answer.instructions = described.instructions;
+        if answer.protocol_version.as_str() == crate::gateway::tasks::REVISION {
+            crate::gateway::tasks::offer(
+                &self.app,
+                principal.as_ref(),
+                &self.scope,
+                &mut answer.capabilities,
+            )
+            .await;
+        }
         Ok(answer)
     }
 
@@ -318,6 +327,30 @@ impl ServerHandler for GatewayHandler {
             }
         }
         Ok(())
+    }
+
+    /// The requests the endpoint diverted for 2025-11-25 tasks (see
+    /// [`tasks`](crate::gateway::tasks)); any other custom method is unknown.
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, McpError> {
+        use crate::gateway::tasks;
+        let method = match request.method.strip_prefix(tasks::PREFIX) {
+            Some(method) if tasks::diverted(&context) => method,
+            _ => return Err(tasks::method_not_found(&request.method)),
+        };
+        let principal = principal(&context)?;
+        let view = self.view(&principal).await?;
+        let served = tasks::Tasks {
+            app: &self.app,
+            scope: &self.scope,
+            principal: &principal,
+            view,
+            context: &context,
+        };
+        served.serve(method, request.params).await
     }
 
     async fn list_tools(

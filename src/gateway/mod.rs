@@ -15,6 +15,8 @@
 //! - [`notify`] tells each open session, as `notifications/…/list_changed`
 //!   or `notifications/resources/updated`, that what it shows changed: it
 //!   reads the session event bus ([`crate::session::bus`]).
+//! - [`tasks`] relays MCP tasks (2025-11-25): task-augmented calls and
+//!   `tasks/*` routed to the upstream that owns each task.
 //! - [`view`] caches each session's tool list and name routes between changes.
 //! - [`namespace`] names tools `{server}__{tool}` within function-calling
 //!   limits, reversibly (input schemas were already made valid by
@@ -28,4 +30,5 @@ pub mod handler;
 pub mod info;
 pub mod namespace;
 pub mod notify;
+pub mod tasks;
 pub mod view;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::Tool;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::{ErrorCode, Result};
 use crate::gateway::handler::Scope;
@@ -52,6 +52,9 @@ pub struct ToolView {
     tools: Vec<Tool>,
     /// Exposed name → (server, upstream tool name).
     routes: HashMap<String, (String, String)>,
+    /// Exposed name → the fields of the upstream's tool that rmcp's `Tool`
+    /// does not carry (2025-11-25's `execution`, newer fields), as sent.
+    extras: HashMap<String, Map<String, Value>>,
     /// A `fail_closed` server that is `FAILED` in the session, if any.
     blocked: Option<String>,
 }
@@ -60,11 +63,12 @@ impl ToolView {
     /// Builds a view from each server's cached raw tools. Tools that are not
     /// valid MCP tools are left out (and logged).
     pub fn build(scope: &Scope, servers: Vec<(String, Vec<Value>)>) -> Self {
-        let mut parsed: Vec<(String, Tool)> = Vec::new();
+        let mut parsed: Vec<(String, Tool, Map<String, Value>)> = Vec::new();
         for (server, raw_tools) in servers {
             for raw in raw_tools {
+                let extra = extra_fields(&raw);
                 match serde_json::from_value::<Tool>(raw) {
-                    Ok(tool) => parsed.push((server.clone(), tool)),
+                    Ok(tool) => parsed.push((server.clone(), tool, extra)),
                     Err(err) => tracing::warn!(
                         %server,
                         error = %err,
@@ -75,14 +79,15 @@ impl ToolView {
         }
         let names = match scope {
             Scope::All => Some(NameMap::build(
-                parsed.iter().map(|(s, t)| (s.as_str(), t.name.as_ref())),
+                parsed.iter().map(|(s, t, _)| (s.as_str(), t.name.as_ref())),
                 DEFAULT_SEPARATOR,
             )),
             Scope::Server(_) => None,
         };
         let mut routes = HashMap::with_capacity(parsed.len());
         let mut tools = Vec::with_capacity(parsed.len());
-        for (server, mut tool) in parsed {
+        let mut extras = HashMap::new();
+        for (server, mut tool, extra) in parsed {
             let original = tool.name.to_string();
             let exposed = match &names {
                 Some(names) => match names.name_of(&server, &original) {
@@ -97,6 +102,9 @@ impl ToolView {
                 continue;
             }
             tool.name = exposed.clone().into();
+            if !extra.is_empty() {
+                extras.insert(exposed.clone(), extra);
+            }
             routes.insert(exposed, (server, original));
             tools.push(tool);
         }
@@ -104,8 +112,15 @@ impl ToolView {
         Self {
             tools,
             routes,
+            extras,
             blocked: None,
         }
+    }
+
+    /// The fields of the exposed tool `name` that rmcp's `Tool` does not
+    /// carry, as the upstream sent them (e.g. `execution`).
+    pub fn extras(&self, name: &str) -> Option<&Map<String, Value>> {
+        self.extras.get(name)
     }
 
     /// The view refusing calls because `server` (fail-closed) is `FAILED`.
@@ -162,6 +177,31 @@ impl ToolView {
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
     }
+}
+
+/// The fields rmcp's `Tool` reads and writes.
+const TOOL_FIELDS: &[&str] = &[
+    "name",
+    "title",
+    "description",
+    "inputSchema",
+    "outputSchema",
+    "annotations",
+    "icons",
+    "_meta",
+];
+
+/// The fields of a raw tool that rmcp's `Tool` would drop.
+fn extra_fields(raw: &Value) -> Map<String, Value> {
+    raw.as_object()
+        .map(|object| {
+            object
+                .iter()
+                .filter(|(key, _)| !TOOL_FIELDS.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 struct Entry {

@@ -412,6 +412,22 @@ impl ClientHandler for UpstreamClient {
             .event(context.peer, LinkEvent::ResourceUpdated { uri: params.uri })
             .await;
     }
+
+    /// `notifications/tasks/status` (2025-11-25) goes to the client whose
+    /// task it is; other notifications rmcp does not know are dropped.
+    async fn on_custom_notification(
+        &self,
+        notification: rmcp::model::CustomNotification,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if notification.method == "notifications/tasks/status"
+            && let Some(params) = notification.params
+        {
+            self.relay.task_status(params).await;
+        } else {
+            tracing::debug!(method = %notification.method, "an upstream notification no client asked for; dropped");
+        }
+    }
 }
 
 /// A live MCP client connection to one upstream server.
@@ -454,6 +470,12 @@ impl Link {
     /// The in-flight calls of this link (progress, server→client requests).
     pub fn relay(&self) -> &Arc<Relay> {
         &self.relay
+    }
+
+    /// The upstream's `capabilities` as it sent them in `initialize`
+    /// (fields rmcp does not know, such as 2025-11-25's `tasks`, included).
+    pub fn raw_capabilities(&self) -> Option<serde_json::Value> {
+        self.health.lane().capabilities()
     }
 
     /// The protocol version the upstream agreed to.

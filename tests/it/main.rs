@@ -33,6 +33,7 @@ mod mcp_relay;
 mod mcp_replicas;
 mod mcp_roots;
 mod mcp_storm;
+mod mcp_tasks;
 mod mcp_versions;
 mod oauth_conformance;
 mod oauth_replicas;

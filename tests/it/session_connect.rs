@@ -12,7 +12,7 @@ use crate::support::python::PyServer;
 use crate::support::rest::{add_fixture, add_public};
 use crate::support::upstreams::{FIXTURE_TOOLS, FixtureHttp};
 /// The Python fixture's tools, sorted.
-const PY_TOOLS: [&str; 5] = ["add", "echo", "fail", "headers", "slow"];
+const PY_TOOLS: [&str; 6] = ["add", "countdown", "echo", "fail", "headers", "slow"];
 
 async fn redis_app(prefix: &str) -> TestApp {
     let prefix = prefix.to_owned();

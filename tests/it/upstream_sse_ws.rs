@@ -67,7 +67,10 @@ async fn exercise(transport: Transport, server: &PyServer) {
     let tools = link.peer().list_all_tools().await.expect("tools/list");
     let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["add", "echo", "fail", "headers", "slow"]);
+    assert_eq!(
+        names,
+        ["add", "countdown", "echo", "fail", "headers", "slow"]
+    );
 
     let echoed = call(&link, "echo", json!({"text": "héllo, upstream"})).await;
     assert_eq!(text(&echoed), "héllo, upstream");

@@ -47,21 +47,48 @@ pub(super) async fn fetch_tools(
         .await
         .map_err(|_| timeout("ping"))?
         .map_err(|e| failed("ping", e))?;
-    let tools = tokio::time::timeout(limit, peer.list_all_tools())
+    let tools = tokio::time::timeout(limit, list_all_tools(peer))
         .await
         .map_err(|_| timeout("tools/list"))?
         .map_err(|e| failed("tools/list", e))?;
-    tools
+    Ok(tools
         .into_iter()
-        .map(|tool| {
-            let mut value = serde_json::to_value(&tool).map_err(Error::internal)?;
-            let patched = patch_input_schema(value.get("inputSchema"));
-            if let Some(obj) = value.as_object_mut() {
+        .map(|mut tool| {
+            let patched = patch_input_schema(tool.get("inputSchema"));
+            if let Some(obj) = tool.as_object_mut() {
                 obj.insert("inputSchema".into(), patched);
             }
-            Ok(value)
+            tool
         })
-        .collect()
+        .collect())
+}
+
+/// The most `tools/list` pages read from one upstream.
+const MAX_TOOL_PAGES: usize = 100;
+
+/// Every page of the upstream's tools, as it sent them (through the link's
+/// raw lane, so fields rmcp does not know, such as `execution`, survive).
+/// Entries that are not objects are left out.
+async fn list_all_tools(
+    peer: &Peer<RoleClient>,
+) -> std::result::Result<Vec<Value>, rmcp::ServiceError> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<Value> = None;
+    for _ in 0..MAX_TOOL_PAGES {
+        let params = cursor.take().map(|c| serde_json::json!({"cursor": c}));
+        let answer = peer
+            .send_request(crate::upstream::raw::request("tools/list", params))
+            .await?;
+        let mut page = crate::upstream::raw::unwrap(answer);
+        if let Some(Value::Array(listed)) = page.get_mut("tools").map(Value::take) {
+            tools.extend(listed.into_iter().filter(Value::is_object));
+        }
+        match page.get("nextCursor") {
+            Some(next @ Value::String(_)) => cursor = Some(next.clone()),
+            _ => break,
+        }
+    }
+    Ok(tools)
 }
 
 /// What every link's event sink shares with the manager: the state store,

@@ -1,0 +1,166 @@
+//! MCP tasks (2025-11-25) pass through the gateway: tools list with their
+//! `execution`, the `tasks` capability is advertised, a task-augmented call
+//! answers a task that `tasks/get`, `tasks/result`, `tasks/list` and
+//! `tasks/cancel` reach on the upstream that owns it, and status
+//! notifications follow their task, on `/mcp` (task ids
+//! `{server}/{upstream id}`) and on `/mcp/s/{server}` (the upstream's ids).
+//!
+//! Checked with the Python SDK 1.x client (`tests/fixtures/mcp_tasks_client.py`;
+//! the 2.x SDK has no tasks client) against server-everything's
+//! `simulate-research-query` (streamable HTTP) and the Python fixture's
+//! `countdown` over WebSocket and stdio, so every raw path of the upstream
+//! transports is crossed.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::support::app::{TestApp, spawn_app};
+use crate::support::python::{PyServer, fixture_script, python};
+use crate::support::rest::{add_public, connect};
+use crate::support::upstreams::{Everything, EverythingMode};
+
+/// The `tasks` capability both upstreams declare (and `/mcp` advertises).
+fn full_capability() -> Value {
+    json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}})
+}
+
+/// Runs the tasks client against `path` for `tool`; its JSON report.
+async fn tasks_report(app: &TestApp, path: &str, key: &str, tool: &str, args: Value) -> Value {
+    let argv = vec![
+        app.url(path),
+        key.to_owned(),
+        tool.to_owned(),
+        args.to_string(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(fixture_script("mcp_tasks_client.py"))
+            .args(&argv)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .expect("the tasks client runs")
+    })
+    .await
+    .expect("joined");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the tasks client failed on {path} {tool}:\n{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {stdout}\n{stderr}"))
+}
+
+/// What every report must show; `prefix` is what task ids start with on
+/// this route (`""` on a per-server route).
+fn assert_task_flow(report: &Value, prefix: &str, execution: &str, result: &str) {
+    let context = format!("report: {report}");
+    assert_eq!(report["protocol"], "2025-11-25", "{context}");
+    assert_eq!(report["tasks_capability"], full_capability(), "{context}");
+    assert_eq!(
+        report["execution"],
+        json!({"taskSupport": execution}),
+        "{context}"
+    );
+    let created = report["created"]["task_id"].as_str().expect("a task id");
+    let cancelled = report["cancel"]["task_id"].as_str().expect("a task id");
+    for id in [created, cancelled] {
+        assert!(id.starts_with(prefix), "{id}: {context}");
+        if prefix.is_empty() {
+            assert!(
+                !id.starts_with("everything/") && !id.starts_with("py"),
+                "{id}: {context}"
+            );
+        }
+    }
+    assert_eq!(report["created"]["status"], "working", "{context}");
+    assert!(report["created"]["ttl"].is_u64(), "{context}");
+    assert!(report["created"]["poll_interval"].is_u64(), "{context}");
+    assert_eq!(report["ttl_in_every_get"], true, "{context}");
+    assert_eq!(report["final_status"], "completed", "{context}");
+    let text = report["result_text"].as_str().unwrap_or_default();
+    assert!(text.contains(result), "{context}");
+    assert_eq!(report["listed"], true, "{context}");
+    assert_eq!(report["cancel"]["status"], "cancelled", "{context}");
+    assert_eq!(report["cancel"]["after_get"], "cancelled", "{context}");
+    assert_eq!(report["unknown_task"]["code"], -32602, "{context}");
+    // Status notifications reach the creator, under the ids it knows.
+    let notes = report["notifications"].as_array().expect("a list");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["task_id"] == created && n["status"] == "completed"),
+        "the completion was announced: {context}"
+    );
+    for note in notes {
+        assert!(
+            note["task_id"] == created || note["task_id"] == cancelled,
+            "a notification of a task this client knows: {context}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tasks_run_through_mcp_and_per_server_routes_on_three_transports() {
+    let everything = Everything::start(EverythingMode::StreamableHttp);
+    let py_ws = PyServer::start("websocket");
+    let app = spawn_app().await;
+    add_public(
+        &app,
+        json!({"name": "everything", "transport": "streamable_http", "url": everything.url()}),
+    )
+    .await;
+    add_public(
+        &app,
+        json!({"name": "pyws", "transport": "websocket", "url": py_ws.url().as_str()}),
+    )
+    .await;
+    add_public(
+        &app,
+        json!({"name": "pystdio", "transport": "stdio",
+            "command": python().to_string_lossy(),
+            "args": [fixture_script("py_server.py").to_string_lossy(), "--transport", "stdio"]}),
+    )
+    .await;
+    let alice = app.user_key("alice").await;
+    for server in ["everything", "pyws", "pystdio"] {
+        connect(&app, server, &alice).await;
+    }
+    let research = json!({"topic": "rust"});
+    let count = json!({"steps": 3});
+    let (all_everything, all_ws, all_stdio) = tokio::join!(
+        tasks_report(
+            &app,
+            "/mcp",
+            &alice,
+            "everything__simulate-research-query",
+            research.clone()
+        ),
+        tasks_report(&app, "/mcp", &alice, "pyws__countdown", count.clone()),
+        tasks_report(&app, "/mcp", &alice, "pystdio__countdown", count.clone()),
+    );
+    assert_task_flow(
+        &all_everything,
+        "everything/",
+        "required",
+        "Research Report: rust",
+    );
+    assert_task_flow(&all_ws, "pyws/", "optional", "counted 3");
+    assert_task_flow(&all_stdio, "pystdio/", "optional", "counted 3");
+
+    let (one_everything, one_ws) = tokio::join!(
+        tasks_report(
+            &app,
+            "/mcp/s/everything",
+            &alice,
+            "simulate-research-query",
+            research
+        ),
+        tasks_report(&app, "/mcp/s/pyws", &alice, "countdown", count),
+    );
+    assert_task_flow(&one_everything, "", "required", "Research Report: rust");
+    assert_task_flow(&one_ws, "", "optional", "counted 3");
+    app.stop().await;
+}
