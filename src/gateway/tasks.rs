@@ -176,17 +176,33 @@ pub async fn advertise(response: Response) -> Response {
     Response::from_parts(parts, Body::from(out))
 }
 
-/// `message` with the carrier moved, or `None` when it has none.
+/// `message` with the carrier moved, or `None` when it has none. The text
+/// is edited in place, so everything else keeps its bytes and key order.
 fn move_carrier(message: &str) -> Option<String> {
-    let mut value: Value = serde_json::from_str(message).ok()?;
-    let capabilities = value.get_mut("result")?.get_mut("capabilities")?;
-    let experimental = capabilities.get_mut("experimental")?.as_object_mut()?;
+    // Quotes inside JSON strings are escaped: this can only match structure.
+    let key = format!("\"experimental\":{{\"{CARRIER}\":");
+    let start = message.find(&key)?;
+    let value_start = start + "\"experimental\":".len();
+    let mut values =
+        serde_json::Deserializer::from_str(&message[value_start..]).into_iter::<Value>();
+    let Value::Object(mut experimental) = values.next()?.ok()? else {
+        return None;
+    };
+    let value_end = value_start + values.byte_offset();
     let tasks = experimental.remove(CARRIER)?;
-    if experimental.is_empty() {
-        capabilities.as_object_mut()?.remove("experimental");
-    }
-    capabilities["tasks"] = tasks;
-    serde_json::to_string(&value).ok()
+    let replacement = if experimental.is_empty() {
+        format!("\"tasks\":{tasks}")
+    } else {
+        format!(
+            "\"experimental\":{},\"tasks\":{tasks}",
+            Value::Object(experimental)
+        )
+    };
+    Some(format!(
+        "{}{replacement}{}",
+        &message[..start],
+        &message[value_end..]
+    ))
 }
 
 /// Whether the endpoint diverted the request of `context`.
