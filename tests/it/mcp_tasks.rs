@@ -8,8 +8,8 @@
 //! Checked with the Python SDK 1.x client (`tests/fixtures/mcp_tasks_client.py`;
 //! the 2.x SDK has no tasks client) against server-everything's
 //! `simulate-research-query` (streamable HTTP) and the Python fixture's
-//! `countdown` over WebSocket and stdio, so every raw path of the upstream
-//! transports is crossed.
+//! `countdown` over WebSocket, legacy SSE and stdio, so every upstream
+//! transport's raw path is crossed.
 
 use std::process::Command;
 
@@ -103,9 +103,10 @@ fn assert_task_flow(report: &Value, prefix: &str, execution: &str, result: &str)
 }
 
 #[tokio::test]
-async fn tasks_run_through_mcp_and_per_server_routes_on_three_transports() {
+async fn tasks_run_through_mcp_and_per_server_routes_on_every_transport() {
     let everything = Everything::start(EverythingMode::StreamableHttp);
     let py_ws = PyServer::start("websocket");
+    let py_sse = PyServer::start("sse");
     let app = spawn_app().await;
     add_public(
         &app,
@@ -119,18 +120,23 @@ async fn tasks_run_through_mcp_and_per_server_routes_on_three_transports() {
     .await;
     add_public(
         &app,
+        json!({"name": "pysse", "transport": "sse", "url": py_sse.url().as_str()}),
+    )
+    .await;
+    add_public(
+        &app,
         json!({"name": "pystdio", "transport": "stdio",
             "command": python().to_string_lossy(),
             "args": [fixture_script("py_server.py").to_string_lossy(), "--transport", "stdio"]}),
     )
     .await;
     let alice = app.user_key("alice").await;
-    for server in ["everything", "pyws", "pystdio"] {
+    for server in ["everything", "pyws", "pysse", "pystdio"] {
         connect(&app, server, &alice).await;
     }
     let research = json!({"topic": "rust"});
     let count = json!({"steps": 3});
-    let (all_everything, all_ws, all_stdio) = tokio::join!(
+    let (all_everything, all_ws, all_sse, all_stdio) = tokio::join!(
         tasks_report(
             &app,
             "/mcp",
@@ -139,6 +145,7 @@ async fn tasks_run_through_mcp_and_per_server_routes_on_three_transports() {
             research.clone()
         ),
         tasks_report(&app, "/mcp", &alice, "pyws__countdown", count.clone()),
+        tasks_report(&app, "/mcp", &alice, "pysse__countdown", count.clone()),
         tasks_report(&app, "/mcp", &alice, "pystdio__countdown", count.clone()),
     );
     assert_task_flow(
@@ -148,6 +155,7 @@ async fn tasks_run_through_mcp_and_per_server_routes_on_three_transports() {
         "Research Report: rust",
     );
     assert_task_flow(&all_ws, "pyws/", "optional", "counted 3");
+    assert_task_flow(&all_sse, "pysse/", "optional", "counted 3");
     assert_task_flow(&all_stdio, "pystdio/", "optional", "counted 3");
 
     let (one_everything, one_ws) = tokio::join!(
@@ -162,5 +170,114 @@ async fn tasks_run_through_mcp_and_per_server_routes_on_three_transports() {
     );
     assert_task_flow(&one_everything, "", "required", "Research Report: rust");
     assert_task_flow(&one_ws, "", "optional", "counted 3");
+    app.stop().await;
+}
+
+/// A JSON-RPC request.
+fn rpc(id: u64, method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+#[tokio::test]
+async fn a_task_is_reachable_only_from_its_own_session_and_only_on_2025_11_25() {
+    use crate::support::mcp::{complete_handshake, exchange, post, start_session};
+    const V: &str = "2025-11-25";
+    let everything = Everything::start(EverythingMode::StreamableHttp);
+    let app = spawn_app().await;
+    add_public(
+        &app,
+        json!({"name": "everything", "transport": "streamable_http", "url": everything.url()}),
+    )
+    .await;
+    let alice = app.user_key("alice").await;
+    let bob = app.user_key("bob").await;
+    connect(&app, "everything", &alice).await;
+    connect(&app, "everything", &bob).await;
+
+    let (alice_session, init) = start_session(&app, "/mcp", &alice, V).await;
+    assert_eq!(
+        init["result"]["capabilities"]["tasks"],
+        full_capability(),
+        "{init}"
+    );
+    complete_handshake(&app, "/mcp", &alice, &alice_session, V).await;
+    let call = rpc(
+        1,
+        "tools/call",
+        json!({"name": "everything__simulate-research-query",
+            "arguments": {"topic": "isolation"}, "task": {"ttl": 60000}}),
+    );
+    let (_, _, created) = exchange(post(&app, &alice, Some(&alice_session), Some(V), &call)).await;
+    let task_id = created["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a task: {created}"))
+        .to_owned();
+    assert!(task_id.starts_with("everything/"), "{created}");
+
+    // Bob's session has its own upstream session: alice's task is not there.
+    let (bob_session, _) = start_session(&app, "/mcp", &bob, V).await;
+    complete_handshake(&app, "/mcp", &bob, &bob_session, V).await;
+    for (i, method) in ["tasks/get", "tasks/result", "tasks/cancel"]
+        .iter()
+        .enumerate()
+    {
+        let ask = rpc(10 + i as u64, method, json!({"taskId": task_id}));
+        let (_, _, answer) = exchange(post(&app, &bob, Some(&bob_session), Some(V), &ask)).await;
+        assert_eq!(answer["error"]["code"], -32602, "{method} by bob: {answer}");
+    }
+    let (_, _, listed) = exchange(post(
+        &app,
+        &bob,
+        Some(&bob_session),
+        Some(V),
+        &rpc(20, "tasks/list", json!({})),
+    ))
+    .await;
+    assert_eq!(listed["result"]["tasks"], json!([]), "{listed}");
+
+    // Alice still reaches it; an id without a server, or no id, is invalid.
+    let get = rpc(30, "tasks/get", json!({"taskId": task_id}));
+    let (_, _, got) = exchange(post(&app, &alice, Some(&alice_session), Some(V), &get)).await;
+    assert_eq!(got["result"]["taskId"], json!(task_id), "{got}");
+    assert!(got["result"]["ttl"].is_u64(), "{got}");
+    for params in [json!({"taskId": "no-server-part"}), json!({})] {
+        let ask = rpc(31, "tasks/get", params);
+        let (_, _, answer) =
+            exchange(post(&app, &alice, Some(&alice_session), Some(V), &ask)).await;
+        assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    }
+    // The private methods the endpoint diverts to cannot be called directly.
+    let private = rpc(
+        32,
+        "manifold/2025-11-25/tasks/get",
+        json!({"taskId": task_id}),
+    );
+    let (_, _, answer) =
+        exchange(post(&app, &alice, Some(&alice_session), Some(V), &private)).await;
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+
+    // Revisions before tasks see neither the capability nor `execution`.
+    let (old_session, old_init) = start_session(&app, "/mcp", &alice, "2025-06-18").await;
+    assert!(
+        old_init["result"]["capabilities"].get("tasks").is_none(),
+        "{old_init}"
+    );
+    complete_handshake(&app, "/mcp", &alice, &old_session, "2025-06-18").await;
+    let (_, _, tools) = exchange(post(
+        &app,
+        &alice,
+        Some(&old_session),
+        Some("2025-06-18"),
+        &rpc(40, "tools/list", json!({})),
+    ))
+    .await;
+    let research = tools["result"]["tools"]
+        .as_array()
+        .and_then(|t| {
+            t.iter()
+                .find(|t| t["name"] == "everything__simulate-research-query")
+        })
+        .unwrap_or_else(|| panic!("listed: {tools}"));
+    assert!(research.get("execution").is_none(), "{research}");
     app.stop().await;
 }
