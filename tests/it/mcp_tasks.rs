@@ -158,6 +158,35 @@ async fn tasks_run_through_mcp_and_per_server_routes_on_every_transport() {
     assert_task_flow(&all_sse, "pysse/", "optional", "counted 3");
     assert_task_flow(&all_stdio, "pystdio/", "optional", "counted 3");
 
+    // A task that needs input: its elicitation comes through tasks/result
+    // and reaches this client, whose answer shapes the result.
+    let ambiguous = tasks_report(
+        &app,
+        "/mcp",
+        &alice,
+        "everything__simulate-research-query",
+        json!({"topic": "python", "ambiguous": true}),
+    )
+    .await;
+    assert_eq!(ambiguous["final_status"], "completed", "{ambiguous}");
+    assert!(
+        ambiguous["statuses"]
+            .as_array()
+            .is_some_and(|s| s.contains(&json!("input_required"))),
+        "{ambiguous}"
+    );
+    assert_eq!(
+        ambiguous["elicitations"].as_array().map(Vec::len),
+        Some(1),
+        "{ambiguous}"
+    );
+    assert!(
+        ambiguous["result_text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Research Report: python (programming)")),
+        "{ambiguous}"
+    );
+
     let (one_everything, one_ws) = tokio::join!(
         tasks_report(
             &app,
