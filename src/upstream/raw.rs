@@ -18,7 +18,7 @@
 //!
 //! Every transport calls the lane where it turns text into messages: the
 //! stdio, WebSocket and SSE transports are Manifold's own; streamable HTTP
-//! goes through [`RawHttp`], under rmcp's transport. While no such request
+//! goes through `RawHttp`, under rmcp's transport. While no such request
 //! is outstanding a message costs one atomic load.
 
 use std::borrow::Cow;

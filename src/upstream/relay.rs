@@ -232,7 +232,7 @@ impl Relay {
 
     /// Sends the upstream's status notifications (`notifications/tasks/status`)
     /// of task `upstream_id` to `peer`, the client that created it, under
-    /// `exposed_id`, until the task ends (at most [`MAX_WATCHED_TASKS`]
+    /// `exposed_id`, until the task ends (at most `MAX_WATCHED_TASKS`
     /// per link; the oldest is forgotten first).
     pub fn watch_task(&self, upstream_id: &str, peer: Peer<RoleServer>, exposed_id: String) {
         let mut tasks = self
