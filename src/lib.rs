@@ -27,7 +27,7 @@
 //!   carried between replicas by [`session::fanout`]).
 //! - **Core words**: [`error`] ([`error::ErrorCode`], every code a client can
 //!   see), [`ids`], [`principal`] (who is calling), [`net`], [`secret`],
-//!   [`config`] and [`telemetry`].
+//!   [`config`], [`telemetry`] and [`metrics`] (Prometheus).
 
 pub mod admin;
 pub mod app;
@@ -39,6 +39,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod net;
 pub mod principal;
 pub mod ratelimit;

@@ -65,19 +65,20 @@ impl RateLimits {
 
     /// Takes one token from `principal`'s bucket, or says how long to wait.
     pub fn check(&self, principal: &Principal) -> Result<(), Error> {
-        let limiter = match principal.role {
-            Role::Admin => &self.limiters.admin,
-            Role::Anonymous => &self.limiters.anonymous,
-            Role::User => &self.limiters.user,
+        let (limiter, role) = match principal.role {
+            Role::Admin => (&self.limiters.admin, "admin"),
+            Role::Anonymous => (&self.limiters.anonymous, "anonymous"),
+            Role::User => (&self.limiters.user, "user"),
         };
         let Some(limiter) = limiter else {
             return Ok(());
         };
-        limiter
-            .check_key(&principal.user_id)
-            .map_err(|not_until| Error::RateLimited {
+        limiter.check_key(&principal.user_id).map_err(|not_until| {
+            crate::metrics::rate_limited(role);
+            Error::RateLimited {
                 retry_after: not_until.wait_time_from(self.clock.now()),
-            })
+            }
+        })
     }
 
     /// Users with a bucket that has not refilled yet (all roles).

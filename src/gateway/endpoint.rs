@@ -123,6 +123,37 @@ impl SessionStore for BindingStore {
 /// server route), so an ended session can be closed in all of them.
 type Managers = Arc<Mutex<Vec<Arc<LocalSessionManager>>>>;
 
+/// A [`Managers`] that does not keep its endpoint's managers alive.
+type WeakManagers = std::sync::Weak<Mutex<Vec<Arc<LocalSessionManager>>>>;
+
+/// The session managers of every endpoint in this process, for
+/// [`mcp_sessions`].
+static ALL_MANAGERS: Mutex<Vec<WeakManagers>> = Mutex::new(Vec::new());
+
+/// How many MCP sessions the endpoints of this process hold.
+pub async fn mcp_sessions() -> usize {
+    let managers: Vec<Arc<LocalSessionManager>> = {
+        let mut all = ALL_MANAGERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.retain(|weak| weak.strong_count() > 0);
+        all.iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .flat_map(|managers| {
+                managers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+            })
+            .collect()
+    };
+    let mut count = 0;
+    for manager in managers {
+        count += manager.sessions.read().await.len();
+    }
+    count
+}
+
 /// What the `/mcp` middleware needs.
 #[derive(Clone)]
 struct Gate {
@@ -268,6 +299,10 @@ pub fn service(app: AppState) -> Router {
             .enforce_origin_validation()
     };
     let managers = Managers::default();
+    ALL_MANAGERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(Arc::downgrade(&managers));
     let views = ToolViews::new();
     views.follow(app.notifier());
     let mcp = mcp_service(&app, &views, config.clone(), Scope::All, &managers);
@@ -365,10 +400,12 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
     }
     let user = principal.user_id.clone();
     let delete = parts.method == Method::DELETE;
+    let host = parts.headers.get(header::HOST).cloned();
     parts.extensions.insert(principal);
-    let mut response = CALLER
+    let response = CALLER
         .scope(user, next.run(Request::from_parts(parts, body)))
         .await;
+    let mut response = explain_refusal(response, host.as_ref()).await;
     // rmcp answers a session's termination with 202, which the Python SDK
     // logs as a failure on every close; the session is ended: 200.
     if delete && response.status() == StatusCode::ACCEPTED {
@@ -378,6 +415,55 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         return crate::gateway::tasks::advertise(response).await;
     }
     response
+}
+
+/// rmcp refuses a `Host`, an `Origin` or an `Accept` in plain text; a
+/// client gets the gateway's shapes instead: for a refused `Host` or
+/// `Origin` the JSON error naming the setting that admits it, for an
+/// unsuitable `Accept` (406) a JSON-RPC error saying what to send.
+async fn explain_refusal(response: Response, host: Option<&HeaderValue>) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if json || !matches!(status, StatusCode::FORBIDDEN | StatusCode::NOT_ACCEPTABLE) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    if status == StatusCode::NOT_ACCEPTABLE {
+        let body = json!({"jsonrpc": "2.0", "id": null, "error": {
+            "code": -32600,
+            "message": format!("{text}: send `Accept: application/json, text/event-stream`"),
+        }});
+        return (StatusCode::NOT_ACCEPTABLE, axum::Json(body)).into_response();
+    }
+    let setting = if text.contains("Host") {
+        let host: String = host
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(100)
+            .collect();
+        Some(format!(
+            "Host `{host}` is not allowed on /mcp: add it to http.allowed_hosts \
+             (MANIFOLD_HTTP__ALLOWED_HOSTS) to serve MCP under that name"
+        ))
+    } else if text.contains("Origin") {
+        Some(
+            "this Origin is not allowed on /mcp: add it to http.allowed_origins \
+             (MANIFOLD_HTTP__ALLOWED_ORIGINS) to let that web page call MCP"
+                .to_owned(),
+        )
+    } else {
+        None
+    };
+    match setting {
+        Some(message) => ApiError::code_response(ErrorCode::Forbidden, &message),
+        None => Response::from_parts(parts, Body::from(text)),
+    }
 }
 
 /// What a POST carried, as far as the endpoint cares.

@@ -97,6 +97,32 @@ pub async fn forward(
     request: ClientRequest,
     context: &RequestContext<RoleServer>,
 ) -> Result<ServerResult, McpError> {
+    let started = std::time::Instant::now();
+    let answer = forward_inner(app, link, server, what, request, context).await;
+    count(server, what, &answer, started.elapsed());
+    answer
+}
+
+/// Counts one forwarded request in [`crate::metrics`]: its outcome is `ok`
+/// or the `data.code` the gateway answered with (`rpc_error` for an
+/// upstream's own error).
+pub(crate) fn count<T>(server: &str, what: &str, answer: &Result<T, McpError>, elapsed: Duration) {
+    let outcome = match answer {
+        Ok(_) => "ok",
+        Err(err) => crate::gateway::handler::outcome_of(err),
+    };
+    crate::metrics::upstream_call(server, what, outcome, elapsed);
+}
+
+/// [`forward`], uncounted.
+async fn forward_inner(
+    app: &AppState,
+    link: &Arc<Link>,
+    server: &str,
+    what: &str,
+    request: ClientRequest,
+    context: &RequestContext<RoleServer>,
+) -> Result<ServerResult, McpError> {
     let upstream_settings = &app.settings().upstream;
     // The longest silence: each progress notification starts it again.
     let silence = Duration::from_secs(upstream_settings.call_timeout_seconds);

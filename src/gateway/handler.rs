@@ -157,6 +157,34 @@ pub fn mcp_error(err: Error) -> McpError {
     )
 }
 
+/// Runs one MCP request and counts it in [`crate::metrics`]: its method,
+/// its outcome (`ok`, the gateway's `data.code`, else `rpc_error`, since an
+/// upstream's codes are not the gateway's to label) and its duration.
+async fn metered<T>(
+    method: &'static str,
+    work: impl Future<Output = Result<T, McpError>>,
+) -> Result<T, McpError> {
+    let started = std::time::Instant::now();
+    let answer = work.await;
+    let outcome = match &answer {
+        Ok(_) => "ok",
+        Err(err) => outcome_of(err),
+    };
+    crate::metrics::mcp_request(method, outcome, started.elapsed());
+    answer
+}
+
+/// The metrics label of an MCP error: the gateway's own `data.code`, or
+/// `rpc_error` (an upstream's codes are not the gateway's to label).
+pub(crate) fn outcome_of(err: &McpError) -> &'static str {
+    err.data
+        .as_ref()
+        .and_then(|data| data.get("code"))
+        .and_then(|code| code.as_str())
+        .and_then(|code| ErrorCode::ALL.iter().find(|known| known.as_str() == code))
+        .map_or("rpc_error", |known| known.as_str())
+}
+
 /// Tools per `tools/list` page; clients follow `nextCursor` for the rest.
 pub const TOOLS_PAGE: usize = 500;
 
@@ -175,23 +203,26 @@ impl ServerHandler for GatewayHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        context.peer.set_peer_info(request.clone());
-        let mut answer = self.negotiate_initialize(&request)?;
-        let principal = principal_of(&context.extensions);
-        let described = info::describe(&self.app, principal.as_ref(), &self.scope).await;
-        answer.capabilities = described.capabilities;
-        answer.server_info = described.server_info;
-        answer.instructions = described.instructions;
-        if answer.protocol_version.as_str() == crate::gateway::tasks::REVISION {
-            crate::gateway::tasks::offer(
-                &self.app,
-                principal.as_ref(),
-                &self.scope,
-                &mut answer.capabilities,
-            )
-            .await;
-        }
-        Ok(answer)
+        metered("initialize", async move {
+            context.peer.set_peer_info(request.clone());
+            let mut answer = self.negotiate_initialize(&request)?;
+            let principal = principal_of(&context.extensions);
+            let described = info::describe(&self.app, principal.as_ref(), &self.scope).await;
+            answer.capabilities = described.capabilities;
+            answer.server_info = described.server_info;
+            answer.instructions = described.instructions;
+            if answer.protocol_version.as_str() == crate::gateway::tasks::REVISION {
+                crate::gateway::tasks::offer(
+                    &self.app,
+                    principal.as_ref(),
+                    &self.scope,
+                    &mut answer.capabilities,
+                )
+                .await;
+            }
+            Ok(answer)
+        })
+        .await
     }
 
     /// `server/discover` (2026-07-28): the same description as `initialize`.
@@ -302,31 +333,35 @@ impl ServerHandler for GatewayHandler {
         request: rmcp::model::SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let principal = principal(&context)?;
-        let servers = content::servers_in_scope(&self.app, &principal, &self.scope).await?;
-        let requests = servers.iter().map(|server| {
-            let level = request.level;
-            let principal = &principal;
-            async move {
-                let link = content::link(&self.app, principal, server).await?;
-                let offers = link
-                    .peer()
-                    .peer_info()
-                    .is_some_and(|info| info.capabilities.logging.is_some());
-                if offers {
-                    let params = rmcp::model::SetLevelRequestParams::new(level);
-                    let request = link.peer().set_level(params);
-                    content::forward(&self.app, &link, server, "logging/setLevel", request).await?;
+        metered("logging/setLevel", async move {
+            let principal = principal(&context)?;
+            let servers = content::servers_in_scope(&self.app, &principal, &self.scope).await?;
+            let requests = servers.iter().map(|server| {
+                let level = request.level;
+                let principal = &principal;
+                async move {
+                    let link = content::link(&self.app, principal, server).await?;
+                    let offers = link
+                        .peer()
+                        .peer_info()
+                        .is_some_and(|info| info.capabilities.logging.is_some());
+                    if offers {
+                        let params = rmcp::model::SetLevelRequestParams::new(level);
+                        let request = link.peer().set_level(params);
+                        content::forward(&self.app, &link, server, "logging/setLevel", request)
+                            .await?;
+                    }
+                    Ok::<(), McpError>(())
                 }
-                Ok::<(), McpError>(())
+            });
+            for outcome in futures::future::join_all(requests).await {
+                if let Err(err) = outcome {
+                    tracing::warn!(error = %err.message, "logging/setLevel not passed on");
+                }
             }
-        });
-        for outcome in futures::future::join_all(requests).await {
-            if let Err(err) = outcome {
-                tracing::warn!(error = %err.message, "logging/setLevel not passed on");
-            }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// The requests the endpoint diverted for 2025-11-25 tasks (see
@@ -341,16 +376,20 @@ impl ServerHandler for GatewayHandler {
             Some(method) if tasks::diverted(&context) => method,
             _ => return Err(tasks::method_not_found(&request.method)),
         };
-        let principal = principal(&context)?;
-        let view = self.view(&principal).await?;
-        let served = tasks::Tasks {
-            app: &self.app,
-            scope: &self.scope,
-            principal: &principal,
-            view,
-            context: &context,
-        };
-        served.serve(method, request.params).await
+        let label = crate::metrics::method_label(method);
+        metered(label, async move {
+            let principal = principal(&context)?;
+            let view = self.view(&principal).await?;
+            let served = tasks::Tasks {
+                app: &self.app,
+                scope: &self.scope,
+                principal: &principal,
+                view,
+                context: &context,
+            };
+            served.serve(method, request.params).await
+        })
+        .await
     }
 
     async fn list_tools(
@@ -358,18 +397,21 @@ impl ServerHandler for GatewayHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let after = content::list::decode_cursor(request.and_then(|r| r.cursor))?;
-        let principal = principal(&context)?;
-        let view = self.view(&principal).await?;
-        let (tools, more) = view.page(after.as_deref(), TOOLS_PAGE);
-        let next_cursor = more
-            .then(|| tools.last())
-            .flatten()
-            .map(|t| URL_SAFE_NO_PAD.encode(t.name.as_bytes()));
-        let tools = tools.to_vec();
-        let mut page = ListToolsResult::with_all_items(tools);
-        page.next_cursor = next_cursor;
-        Ok(page)
+        metered("tools/list", async move {
+            let after = content::list::decode_cursor(request.and_then(|r| r.cursor))?;
+            let principal = principal(&context)?;
+            let view = self.view(&principal).await?;
+            let (tools, more) = view.page(after.as_deref(), TOOLS_PAGE);
+            let next_cursor = more
+                .then(|| tools.last())
+                .flatten()
+                .map(|t| URL_SAFE_NO_PAD.encode(t.name.as_bytes()));
+            let tools = tools.to_vec();
+            let mut page = ListToolsResult::with_all_items(tools);
+            page.next_cursor = next_cursor;
+            Ok(page)
+        })
+        .await
     }
 
     async fn call_tool(
@@ -377,35 +419,38 @@ impl ServerHandler for GatewayHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let principal = principal(&context)?;
-        let view = self.view(&principal).await?;
-        view.check_open()?;
-        let (server, tool) = match (view.resolve(&request.name), &self.scope) {
-            (Some(found), _) => found,
-            // On a per-server route the upstream is the authority on its
-            // own tool names: a name it did not list (yet) is its to answer,
-            // as it would be without the gateway.
-            (None, Scope::Server(server)) => (server.as_str(), request.name.as_ref()),
-            (None, Scope::All) => {
-                return Err(ErrorCode::UnknownTool
-                    .mcp_error(format!("unknown tool: {}", request.name), &[]));
-            }
-        };
-        let link = self
-            .app
-            .sessions()
-            .live_link(&principal, server)
+        metered("tools/call", async move {
+            let principal = principal(&context)?;
+            let view = self.view(&principal).await?;
+            view.check_open()?;
+            let (server, tool) = match (view.resolve(&request.name), &self.scope) {
+                (Some(found), _) => found,
+                // On a per-server route the upstream is the authority on its
+                // own tool names: a name it did not list (yet) is its to answer,
+                // as it would be without the gateway.
+                (None, Scope::Server(server)) => (server.as_str(), request.name.as_ref()),
+                (None, Scope::All) => {
+                    return Err(ErrorCode::UnknownTool
+                        .mcp_error(format!("unknown tool: {}", request.name), &[]));
+                }
+            };
+            let link = self
+                .app
+                .sessions()
+                .live_link(&principal, server)
+                .await
+                .map_err(mcp_error)?;
+            crate::gateway::forward::call_tool(
+                &self.app,
+                self.scope == Scope::All,
+                &link,
+                server,
+                tool,
+                request.arguments,
+                &context,
+            )
             .await
-            .map_err(mcp_error)?;
-        crate::gateway::forward::call_tool(
-            &self.app,
-            self.scope == Scope::All,
-            &link,
-            server,
-            tool,
-            request.arguments,
-            &context,
-        )
+        })
         .await
     }
 
@@ -414,8 +459,11 @@ impl ServerHandler for GatewayHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let cursor = request.and_then(|r| r.cursor);
-        content::list_resources(&self.app, &principal(&context)?, &self.scope, cursor).await
+        metered("resources/list", async move {
+            let cursor = request.and_then(|r| r.cursor);
+            content::list_resources(&self.app, &principal(&context)?, &self.scope, cursor).await
+        })
+        .await
     }
 
     async fn list_resource_templates(
@@ -423,9 +471,12 @@ impl ServerHandler for GatewayHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        let cursor = request.and_then(|r| r.cursor);
-        content::list_resource_templates(&self.app, &principal(&context)?, &self.scope, cursor)
-            .await
+        metered("resources/templates/list", async move {
+            let cursor = request.and_then(|r| r.cursor);
+            content::list_resource_templates(&self.app, &principal(&context)?, &self.scope, cursor)
+                .await
+        })
+        .await
     }
 
     async fn read_resource(
@@ -433,9 +484,12 @@ impl ServerHandler for GatewayHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let principal = principal(&context)?;
-        self.check_open(&principal).await?;
-        content::read_resource(&self.app, &principal, &self.scope, request).await
+        metered("resources/read", async move {
+            let principal = principal(&context)?;
+            self.check_open(&principal).await?;
+            content::read_resource(&self.app, &principal, &self.scope, request).await
+        })
+        .await
     }
 
     #[allow(deprecated)] // resources/subscribe is what pre-2026-07-28 clients send
@@ -444,7 +498,10 @@ impl ServerHandler for GatewayHandler {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        content::subscribe(&self.app, &principal(&context)?, &self.scope, request).await
+        metered("resources/subscribe", async move {
+            content::subscribe(&self.app, &principal(&context)?, &self.scope, request).await
+        })
+        .await
     }
 
     #[allow(deprecated)] // resources/unsubscribe is what pre-2026-07-28 clients send
@@ -453,7 +510,10 @@ impl ServerHandler for GatewayHandler {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        content::unsubscribe(&self.app, &principal(&context)?, &self.scope, request).await
+        metered("resources/unsubscribe", async move {
+            content::unsubscribe(&self.app, &principal(&context)?, &self.scope, request).await
+        })
+        .await
     }
 
     async fn list_prompts(
@@ -461,8 +521,11 @@ impl ServerHandler for GatewayHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let cursor = request.and_then(|r| r.cursor);
-        content::list_prompts(&self.app, &principal(&context)?, &self.scope, cursor).await
+        metered("prompts/list", async move {
+            let cursor = request.and_then(|r| r.cursor);
+            content::list_prompts(&self.app, &principal(&context)?, &self.scope, cursor).await
+        })
+        .await
     }
 
     async fn get_prompt(
@@ -470,9 +533,12 @@ impl ServerHandler for GatewayHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let principal = principal(&context)?;
-        self.check_open(&principal).await?;
-        content::get_prompt(&self.app, &principal, &self.scope, request).await
+        metered("prompts/get", async move {
+            let principal = principal(&context)?;
+            self.check_open(&principal).await?;
+            content::get_prompt(&self.app, &principal, &self.scope, request).await
+        })
+        .await
     }
 
     async fn complete(
@@ -480,6 +546,9 @@ impl ServerHandler for GatewayHandler {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        content::complete(&self.app, &principal(&context)?, &self.scope, request).await
+        metered("completion/complete", async move {
+            content::complete(&self.app, &principal(&context)?, &self.scope, request).await
+        })
+        .await
     }
 }

@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod keys;
 pub mod manager;
 pub mod memory;
+pub mod metered;
 pub mod redis;
 
 use std::sync::Arc;
@@ -273,10 +274,11 @@ fn decode(
 pub async fn connect(options: &StateSettings) -> anyhow::Result<State> {
     let ttl = std::time::Duration::from_secs(options.ttl_seconds);
     let prefix = options.key_prefix.clone();
-    match options.url.redis() {
+    let store = match options.url.redis() {
         None => memory::open(prefix, ttl).await,
         Some(url) => redis::connect(url, prefix, ttl).await,
-    }
+    }?;
+    Ok(metered::Metered::wrap(store))
 }
 
 #[cfg(test)]

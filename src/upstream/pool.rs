@@ -381,6 +381,20 @@ impl LinkPool {
         }
     }
 
+    /// How many open links there are per transport (links being opened or
+    /// closed right now are not counted).
+    pub fn by_transport(&self) -> Vec<(Transport, usize)> {
+        let mut counts: HashMap<Transport, usize> = HashMap::new();
+        for (_, slot) in self.inner.slots() {
+            if let Ok(guard) = slot.link.try_lock()
+                && let Some(link) = guard.as_ref().filter(|l| !l.is_closed())
+            {
+                *counts.entry(link.transport).or_default() += 1;
+            }
+        }
+        counts.into_iter().collect()
+    }
+
     /// How many links are open, and how many of them are stdio children.
     pub fn live(&self) -> (usize, usize) {
         (

@@ -129,6 +129,7 @@ pub(crate) async fn forward<T>(
     request: impl Future<Output = Result<T, ServiceError>>,
 ) -> Result<T, McpError> {
     let limit = Duration::from_secs(app.settings().upstream.call_timeout_seconds);
+    let started = std::time::Instant::now();
     let run = async {
         let _permit = link.health().permit(server).await.map_err(mcp_error)?;
         let answer = request.await;
@@ -137,10 +138,12 @@ pub(crate) async fn forward<T>(
         }
         answer.map_err(|err| upstream_failed(server, what, err, limit))
     };
-    match tokio::time::timeout(limit, run).await {
+    let result = match tokio::time::timeout(limit, run).await {
         Ok(result) => result,
         Err(_) => Err(timed_out(server, what, limit)),
-    }
+    };
+    crate::gateway::forward::count(server, what, &result, started.elapsed());
+    result
 }
 
 /// The session's connected servers.

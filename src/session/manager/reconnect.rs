@@ -203,6 +203,7 @@ async fn run(
                     continue;
                 }
                 slot.end_reconnect(true);
+                crate::metrics::reconnect(server, "ok");
                 context.notifier.publish(&session);
                 tracing::info!(
                     attempts = attempt,
@@ -224,11 +225,13 @@ async fn run(
                     if let Err(err) = context.state.set_failed(&session, server, &message).await {
                         tracing::warn!(error = %err, "could not record FAILED");
                     }
+                    crate::metrics::reconnect(server, "gave_up");
                     slot.end_reconnect(false);
                     context.notifier.publish(&session);
                     return;
                 }
                 tracing::debug!(attempts = attempt, error = %message, "reconnect attempt failed");
+                crate::metrics::reconnect(server, "failed");
                 slot.reconnect_pending(Some(&message), None);
                 match context
                     .state
