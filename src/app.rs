@@ -59,6 +59,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let cipher = Cipher::load(settings.secrets.encryption_key.expose(), &settings.data_dir)?;
         let catalog = catalog::connect(&settings, cipher).await?;
+        catalog::key_check::verify(&catalog, &settings).await?;
         let state = session::connect(&settings.state).await?;
         Self::build_with(settings, catalog, state).await
     }

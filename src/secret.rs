@@ -4,6 +4,13 @@
 //!
 //! Sealed text is `v1:` + base64(nonce ‖ ciphertext ‖ tag), so a future key or
 //! algorithm change can be told apart from today's format.
+//!
+//! `secrets.encryption_key` may list several keys, comma-separated: the first
+//! seals, every one opens. That is how replicas keep reading while
+//! `manifold secrets rotate` moves the catalog from one key to another (see
+//! `docs/deployment.md`). The catalog keeps a key check, a constant sealed
+//! with its key ([`Cipher::seal_key_check`]), so a process holding another
+//! key is told at start-up instead of failing on every secret.
 
 use std::fmt;
 use std::path::Path;
@@ -153,7 +160,8 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Encrypts and decrypts secrets stored in the catalog.
 #[derive(Clone)]
 pub struct Cipher {
-    key: Arc<LessSafeKey>,
+    /// The first key seals; every key opens.
+    keys: Arc<[Arc<LessSafeKey>]>,
 }
 
 impl fmt::Debug for Cipher {
@@ -163,34 +171,64 @@ impl fmt::Debug for Cipher {
 }
 
 const SEALED_PREFIX: &str = "v1:";
-const KEY_FILE: &str = "secret.key";
+/// The key file inside `data_dir`, used when `secrets.encryption_key` is empty.
+pub const KEY_FILE: &str = "secret.key";
+/// What the key check seals: a constant, so it tells only whether a key fits.
+const KEY_CHECK_PLAIN: &str = "manifold secrets key check v1";
 
 impl Cipher {
     /// A cipher over 32 raw key bytes.
     pub fn from_key(key: &[u8; 32]) -> Result<Self, Error> {
-        let unbound = UnboundKey::new(&AES_256_GCM, key)
-            .map_err(|_| Error::internal("AES-256-GCM key rejected"))?;
-        Ok(Self {
-            key: Arc::new(LessSafeKey::new(unbound)),
-        })
+        Self::from_keys(std::slice::from_ref(key))
     }
 
-    /// The key from `secrets.encryption_key` (base64 of 32 bytes) when set,
-    /// otherwise from `data_dir/secret.key`, created with mode 0600 on first use.
+    /// A cipher that seals with the first key and opens with any of them.
+    pub fn from_keys(keys: &[[u8; 32]]) -> Result<Self, Error> {
+        if keys.is_empty() {
+            return Err(Error::internal("a cipher needs at least one key"));
+        }
+        let keys = keys
+            .iter()
+            .map(|key| {
+                UnboundKey::new(&AES_256_GCM, key)
+                    .map(|unbound| Arc::new(LessSafeKey::new(unbound)))
+                    .map_err(|_| Error::internal("AES-256-GCM key rejected"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { keys: keys.into() })
+    }
+
+    /// The keys from `secrets.encryption_key` (base64 of 32 bytes, or several
+    /// such keys separated by commas) when set, otherwise from
+    /// `data_dir/secret.key`, created with mode 0600 on first use.
     pub fn load(configured: &str, data_dir: &Path) -> anyhow::Result<Self> {
-        let key = if configured.is_empty() {
-            load_or_create_key_file(&data_dir.join(KEY_FILE))?
-        } else {
-            decode_key(configured).map_err(|e| anyhow::anyhow!("secrets.encryption_key: {e}"))?
-        };
-        Ok(Self::from_key(&key)?)
+        Ok(Self::from_keys(&load_keys(configured, data_dir)?)?)
     }
 
-    /// Encrypts `plain` into sealed text.
+    /// A cipher that seals with this one's sealing key and opens with this
+    /// one's keys, then `other`'s: a rotation from `other` to `self`.
+    pub fn also_opening(&self, other: &Cipher) -> Cipher {
+        let keys: Vec<_> = self.keys.iter().chain(other.keys.iter()).cloned().collect();
+        Self { keys: keys.into() }
+    }
+
+    /// The key check to store in the catalog: a constant sealed with the
+    /// sealing key (never the key itself).
+    pub fn seal_key_check(&self) -> Result<String, Error> {
+        self.seal(KEY_CHECK_PLAIN)
+    }
+
+    /// Whether one of this cipher's keys opens a stored key check.
+    pub fn opens_key_check(&self, sealed: &str) -> bool {
+        self.open(sealed)
+            .is_ok_and(|plain| plain == KEY_CHECK_PLAIN)
+    }
+
+    /// Encrypts `plain` into sealed text with the first key.
     pub fn seal(&self, plain: &str) -> Result<String, Error> {
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
         let mut buf = plain.as_bytes().to_vec();
-        self.key
+        self.keys[0]
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce_bytes),
                 Aad::empty(),
@@ -202,7 +240,8 @@ impl Cipher {
         Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(out)))
     }
 
-    /// Decrypts sealed text; a wrong key or tampered text is an internal error.
+    /// Decrypts sealed text with whichever key opens it; a wrong key or
+    /// tampered text is an internal error.
     pub fn open(&self, sealed: &str) -> Result<String, Error> {
         let fail = || Error::internal("a stored secret could not be decrypted (wrong key?)");
         let raw = sealed
@@ -211,30 +250,73 @@ impl Cipher {
             .filter(|raw| raw.len() >= NONCE_LEN)
             .ok_or_else(fail)?;
         let (nonce, body) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
-        let mut body = body.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::empty(), &mut body)
-            .map_err(|_| fail())?;
-        String::from_utf8(plain.to_vec()).map_err(|_| fail())
+        for key in self.keys.iter() {
+            let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
+            let mut body = body.to_vec();
+            if let Ok(plain) = key.open_in_place(nonce, Aad::empty(), &mut body) {
+                return String::from_utf8(plain.to_vec()).map_err(|_| fail());
+            }
+        }
+        Err(fail())
     }
 }
 
-/// A 32-byte key for `purpose`, derived (HMAC-SHA256) from the same key
-/// material [`Cipher::load`] uses, so it is stable across restarts and
-/// replicas that share that key, yet never equals the encryption key.
+/// A 32-byte key for `purpose`, derived (HMAC-SHA256) from the sealing key
+/// [`Cipher::load`] uses, so it is stable across restarts and replicas that
+/// share that key, yet never equals the encryption key.
 pub fn derive_key(configured: &str, data_dir: &Path, purpose: &str) -> anyhow::Result<[u8; 32]> {
-    let master = if configured.is_empty() {
-        load_or_create_key_file(&data_dir.join(KEY_FILE))?
-    } else {
-        decode_key(configured).map_err(|e| anyhow::anyhow!("secrets.encryption_key: {e}"))?
-    };
+    let master = load_keys(configured, data_dir)?[0];
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &master);
     let tag = aws_lc_rs::hmac::sign(&key, purpose.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(tag.as_ref());
     Ok(out)
+}
+
+/// Where the keys of a process come from, for messages:
+/// `secrets.encryption_key` or the key file.
+pub fn describe_key_source(configured: &str, data_dir: &Path) -> String {
+    if configured.is_empty() {
+        format!("the key in {}", data_dir.join(KEY_FILE).display())
+    } else {
+        "the configured secrets.encryption_key".to_owned()
+    }
+}
+
+/// The configured keys (at least one), or those of the key file (created
+/// with one new key when absent).
+fn load_keys(configured: &str, data_dir: &Path) -> anyhow::Result<Vec<[u8; 32]>> {
+    if configured.is_empty() {
+        load_or_create_key_file(&data_dir.join(KEY_FILE))
+    } else {
+        decode_key_list(configured).map_err(|e| anyhow::anyhow!("secrets.encryption_key: {e}"))
+    }
+}
+
+/// Decodes one key as [`decode_key`] does, for `secrets rotate --new-key`.
+pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
+    decode_key(text)
+}
+
+/// A key as configuration holds it: standard base64.
+pub fn encode_key(key: &[u8; 32]) -> String {
+    STANDARD.encode(key)
+}
+
+/// Decodes `KEY[,KEY…]`: one or more keys separated by commas (base64 has
+/// no comma), the first being the sealing key.
+fn decode_key_list(text: &str) -> Result<Vec<[u8; 32]>, String> {
+    let parts: Vec<&str> = text.split(',').collect();
+    if parts.len() == 1 {
+        return decode_key(text).map(|key| vec![key]);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            decode_key(part).map_err(|e| format!("key {} of {}: {e}", i + 1, parts.len()))
+        })
+        .collect()
 }
 
 /// Decodes a configured key: base64 (standard or URL-safe) of exactly 32 bytes.
@@ -249,17 +331,35 @@ fn decode_key(text: &str) -> Result<[u8; 32], String> {
         .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
 }
 
-fn load_or_create_key_file(path: &Path) -> anyhow::Result<[u8; 32]> {
+fn load_or_create_key_file(path: &Path) -> anyhow::Result<Vec<[u8; 32]>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => decode_key(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Ok(text) => {
+            decode_key_list(text.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             let key = random_bytes::<32>()?;
             write_private_file(path, &STANDARD.encode(key))?;
             tracing::info!(path = %path.display(), "generated a new secrets encryption key");
-            Ok(key)
+            Ok(vec![key])
         }
         Err(err) => Err(anyhow::anyhow!("reading {}: {err}", path.display())),
     }
+}
+
+/// Replaces `data_dir/secret.key` with `key` (mode 0600) in one rename, so
+/// the file holds the old key or the new one, never a half-written one.
+pub fn replace_key_file(data_dir: &Path, key: &[u8; 32]) -> anyhow::Result<std::path::PathBuf> {
+    let path = data_dir.join(KEY_FILE);
+    let staged = data_dir.join(format!("{KEY_FILE}.new"));
+    match std::fs::remove_file(&staged) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(anyhow::anyhow!("removing {}: {e}", staged.display())),
+    }
+    write_private_file(&staged, &encode_key(key))?;
+    std::fs::rename(&staged, &path)
+        .map_err(|e| anyhow::anyhow!("replacing {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// Creates `path` (and its folder) readable by the owner only; fails if it exists.
@@ -307,6 +407,65 @@ mod tests {
         tampered.push('A');
         assert!(Cipher::from_key(&[1u8; 32])?.open(&tampered).is_err());
         assert!(Cipher::from_key(&[1u8; 32])?.open("garbage").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_list_seals_with_its_first_key_and_opens_with_any() -> anyhow::Result<()> {
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        let list = format!("{}, {}", encode_key(&new), encode_key(&old));
+        let dir = tempfile::tempdir()?;
+        let both = Cipher::load(&list, dir.path())?;
+        let by_old = Cipher::from_key(&old)?.seal("a")?;
+        assert_eq!(both.open(&by_old)?, "a");
+        assert_eq!(Cipher::from_key(&new)?.open(&both.seal("b")?)?, "b");
+        assert!(Cipher::from_key(&old)?.open(&both.seal("b")?).is_err());
+        assert!(
+            !dir.path().join(KEY_FILE).exists(),
+            "a configured key writes no file"
+        );
+        let err = Cipher::load(&format!("{},short", encode_key(&new)), dir.path())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("secrets.encryption_key: key 2 of 2: must be base64")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_key_check_opens_only_with_a_key_that_sealed_it() -> Result<(), Error> {
+        let old = Cipher::from_key(&[1u8; 32])?;
+        let new = Cipher::from_key(&[2u8; 32])?;
+        let check = old.seal_key_check()?;
+        assert!(old.opens_key_check(&check));
+        assert!(!new.opens_key_check(&check));
+        assert!(new.also_opening(&old).opens_key_check(&check));
+        // A rotation cipher seals with the new key.
+        assert!(new.opens_key_check(&new.also_opening(&old).seal_key_check()?));
+        // Some other sealed value is not a key check.
+        assert!(!old.opens_key_check(&old.seal("not the constant")?));
+        Ok(())
+    }
+
+    #[test]
+    fn the_key_file_is_replaced_whole() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let first = Cipher::load("", dir.path())?;
+        let sealed = first.seal("v")?;
+        replace_key_file(dir.path(), &[9u8; 32])?;
+        let second = Cipher::load("", dir.path())?;
+        assert!(second.open(&sealed).is_err());
+        assert_eq!(Cipher::from_key(&[9u8; 32])?.open(&second.seal("w")?)?, "w");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         Ok(())
     }
 

@@ -6,10 +6,13 @@
 //! Business rules (who may see or change what, validation) live in
 //! [`service`], never here. Secret values are sealed by the store with the
 //! [`Cipher`] it was opened with, so nothing reaches
-//! a table in clear text.
+//! a table in clear text; [`key_check`] makes sure every process that shares
+//! a catalog holds the key its secrets were sealed with, and re-seals them
+//! all under a new key (`manifold secrets rotate`).
 
 pub mod events;
 pub mod input;
+pub mod key_check;
 pub mod model;
 pub mod postgres;
 mod rows;
@@ -17,6 +20,7 @@ pub mod service;
 mod sql;
 pub mod sqlite;
 mod store_macro;
+mod store_secrets;
 pub mod url;
 pub mod validate;
 
@@ -121,6 +125,27 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn delete_oauth_credentials(&self, user_id: &str, server: &ServerId) -> Result<bool>;
     /// The catalog's cipher, for other short-lived secrets (OAuth flows).
     fn cipher(&self) -> &Cipher;
+
+    /// The stored key check (a constant sealed with the catalog's key), if
+    /// a key was ever recorded; see [`key_check`].
+    async fn key_check(&self) -> Result<Option<String>>;
+    /// Records `sealed` as the key check unless one exists; returns the
+    /// stored one: this one, or the one another process recorded first.
+    async fn record_key_check(&self, sealed: &str, at: DateTime<Utc>) -> Result<String>;
+    /// One sealed value stored in the catalog, if there is any.
+    async fn any_sealed_value(&self) -> Result<Option<String>>;
+    /// In one transaction: opens every stored secret (server headers and
+    /// env values, OAuth client secrets, users' OAuth credentials) with
+    /// `cipher`, seals it again with `cipher`'s sealing key, and replaces
+    /// the key check with `key_check`. Writers of secrets wait until it
+    /// commits; readers go on reading the committed values. When one value
+    /// does not open, nothing changes.
+    async fn reseal_all(
+        &self,
+        cipher: &Cipher,
+        key_check: &str,
+        at: DateTime<Utc>,
+    ) -> Result<key_check::Resealed>;
 }
 
 /// Opens the catalog named by `catalog.url`, creating the SQLite file and its

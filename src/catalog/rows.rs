@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
+use crate::catalog::key_check::Resealed;
 use crate::catalog::model::{ApiKey, Category, SecretMap, Server, ServerName, Transport};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{ApiKeyId, CategoryId, ServerId};
@@ -166,6 +167,96 @@ impl ServerRow {
             updated_at: self.updated_at,
         })
     }
+}
+
+/// The sealed columns of a `servers` row, for trying a key and re-sealing.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct ServerSecretsRow {
+    pub id: String,
+    name: String,
+    headers: Json<BTreeMap<String, String>>,
+    env: Json<BTreeMap<String, String>>,
+    oauth_client: Json<StoredOAuthClient>,
+}
+
+/// A server's sealed columns after a re-seal, to bind to `RESEAL_SERVER`.
+pub(super) struct ResealedServer {
+    pub headers: Json<BTreeMap<String, String>>,
+    pub env: Json<BTreeMap<String, String>>,
+    pub oauth_client: Json<StoredOAuthClient>,
+}
+
+impl ServerSecretsRow {
+    /// One of the row's sealed values, if it holds any.
+    pub(super) fn first_sealed(self) -> Option<String> {
+        let Self {
+            headers,
+            env,
+            oauth_client,
+            ..
+        } = self;
+        headers
+            .0
+            .into_values()
+            .chain(env.0.into_values())
+            .chain(oauth_client.0.client_secret)
+            .next()
+    }
+
+    /// Every sealed value opened with `cipher` and sealed again with its
+    /// sealing key; `counts` grows by what was re-sealed. A value no key
+    /// opens is an error naming the server and the value's name.
+    pub(super) fn reseal(self, cipher: &Cipher, counts: &mut Resealed) -> Result<ResealedServer> {
+        let name = self.name;
+        let headers = reseal_map(cipher, self.headers.0, &mut counts.header_values, |k| {
+            format!("header `{k}` of server `{name}`")
+        })?;
+        let env = reseal_map(cipher, self.env.0, &mut counts.env_values, |k| {
+            format!("env `{k}` of server `{name}`")
+        })?;
+        let mut oauth_client = self.oauth_client.0;
+        if let Some(sealed) = oauth_client.client_secret.take() {
+            oauth_client.client_secret = Some(reseal_value(cipher, &sealed, || {
+                format!("the OAuth client secret of server `{name}`")
+            })?);
+            counts.client_secrets += 1;
+        }
+        Ok(ResealedServer {
+            headers: Json(headers),
+            env: Json(env),
+            oauth_client: Json(oauth_client),
+        })
+    }
+}
+
+fn reseal_map(
+    cipher: &Cipher,
+    map: BTreeMap<String, String>,
+    count: &mut u64,
+    what: impl Fn(&str) -> String,
+) -> Result<BTreeMap<String, String>> {
+    map.into_iter()
+        .map(|(name, sealed)| {
+            let resealed = reseal_value(cipher, &sealed, || what(&name))?;
+            *count += 1;
+            Ok((name, resealed))
+        })
+        .collect()
+}
+
+/// `sealed` opened with any of `cipher`'s keys and sealed with its first.
+pub(super) fn reseal_value(
+    cipher: &Cipher,
+    sealed: &str,
+    what: impl FnOnce() -> String,
+) -> Result<String> {
+    let plain = cipher.open(sealed).map_err(|_| {
+        Error::internal(format!(
+            "{} does not open with the current key or the new one; nothing was changed",
+            what()
+        ))
+    })?;
+    cipher.seal(&plain)
 }
 
 /// An `api_keys` row.

@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+use crate::config::CatalogBackend;
 use crate::error::{Error, Result};
 
 // ---------------------------------------------------------------- SQL text
@@ -140,6 +141,50 @@ pub(super) const PUT_OAUTH_CREDENTIALS: &str = "INSERT INTO oauth_credentials \
 /// `$1` user, `$2` server.
 pub(super) const DELETE_OAUTH_CREDENTIALS: &str =
     "DELETE FROM oauth_credentials WHERE user_id = $1 AND server_id = $2";
+
+/// The stored key check (see `key_check.rs`).
+pub(super) const GET_KEY_CHECK: &str = "SELECT sealed FROM secrets_key_check WHERE id = 1";
+/// `$1` sealed key check, `$2` time: recorded unless one exists already.
+pub(super) const INSERT_KEY_CHECK: &str = "INSERT INTO secrets_key_check \
+     (id, sealed, created_at, updated_at) VALUES (1, $1, $2, $2) ON CONFLICT (id) DO NOTHING";
+/// `$1` sealed key check, `$2` time: recorded, replacing any earlier one.
+pub(super) const PUT_KEY_CHECK: &str = "INSERT INTO secrets_key_check \
+     (id, sealed, created_at, updated_at) VALUES (1, $1, $2, $2) \
+     ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at";
+/// One OAuth credential, sealed, if any.
+pub(super) const ANY_SEALED_OAUTH_CREDENTIAL: &str = "SELECT sealed FROM oauth_credentials LIMIT 1";
+/// The sealed columns of one server that holds a secret, if any.
+pub(super) const ANY_SERVER_WITH_SECRETS: &str = "SELECT id, name, headers, env, oauth_client \
+     FROM servers WHERE CAST(headers AS TEXT) <> '{}' OR CAST(env AS TEXT) <> '{}' \
+     OR CAST(oauth_client AS TEXT) LIKE '%\"client_secret\"%' LIMIT 1";
+/// The sealed columns of every server.
+pub(super) const SERVER_SECRETS: &str =
+    "SELECT id, name, headers, env, oauth_client FROM servers ORDER BY id";
+/// `$1` id, `$2` headers, `$3` env, `$4` oauth_client; `updated_at` stays:
+/// re-sealing changes no setting.
+pub(super) const RESEAL_SERVER: &str =
+    "UPDATE servers SET headers = $2, env = $3, oauth_client = $4 WHERE id = $1";
+/// Every user's OAuth credentials, sealed.
+pub(super) const OAUTH_CREDENTIALS: &str =
+    "SELECT user_id, server_id, sealed FROM oauth_credentials ORDER BY server_id, user_id";
+/// `$1` user, `$2` server, `$3` sealed value; `updated_at` stays.
+pub(super) const RESEAL_OAUTH_CREDENTIALS: &str =
+    "UPDATE oauth_credentials SET sealed = $3 WHERE user_id = $1 AND server_id = $2";
+
+/// The first statement of a rotation's transaction: it makes writers of
+/// secrets wait until the rotation commits (so none is lost or left sealed
+/// with the old key by a write that raced it), while readers go on reading
+/// the committed values. PostgreSQL: a table lock that still admits plain
+/// `SELECT`s; SQLite: a write, which takes the database's one write lock
+/// before the transaction reads anything.
+pub(super) fn rotation_lock(backend: CatalogBackend) -> &'static str {
+    match backend {
+        CatalogBackend::Postgres => {
+            "LOCK TABLE servers, oauth_credentials, secrets_key_check IN EXCLUSIVE MODE"
+        }
+        CatalogBackend::Sqlite => "UPDATE secrets_key_check SET updated_at = updated_at",
+    }
+}
 
 // ---------------------------------------------------------------- binding
 

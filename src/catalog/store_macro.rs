@@ -304,8 +304,34 @@ macro_rules! sql_catalog_store {
                 fn cipher(&self) -> &$crate::secret::Cipher {
                     &self.cipher
                 }
+
+                async fn key_check(&self) -> Result<Option<String>> {
+                    self.stored_key_check().await
+                }
+
+                async fn record_key_check(
+                    &self,
+                    sealed: &str,
+                    at: DateTime<Utc>,
+                ) -> Result<String> {
+                    self.record_first_key_check(sealed, at).await
+                }
+
+                async fn any_sealed_value(&self) -> Result<Option<String>> {
+                    self.one_sealed_value().await
+                }
+
+                async fn reseal_all(
+                    &self,
+                    cipher: &$crate::secret::Cipher,
+                    key_check: &str,
+                    at: DateTime<Utc>,
+                ) -> Result<$crate::catalog::key_check::Resealed> {
+                    self.reseal_everything(cipher, key_check, at).await
+                }
             }
         };
+        $crate::catalog::store_secrets::sql_secret_store!($store, $backend);
     };
 }
 

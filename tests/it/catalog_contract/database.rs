@@ -42,6 +42,10 @@ pub(super) async fn migrations_applied_twice_are_idempotent(db: &TestDb) -> Test
             &[],
         )
         .await;
-    assert_eq!(versions, ["1", "2", "3"], "each migration is recorded once");
+    assert_eq!(
+        versions,
+        ["1", "2", "3", "4"],
+        "each migration is recorded once"
+    );
     Ok(())
 }

@@ -4,12 +4,14 @@
 //!
 //! The suite is split by concern: [`database`] (ping, migrations, stored
 //! time), [`categories`], [`servers`] (one server at a time),
-//! [`server_lists`] (filters and pages) and [`api_keys`]; [`sqlite_file`]
-//! holds what only the SQLite file can show.
+//! [`server_lists`] (filters and pages), [`api_keys`], [`oauth`] and
+//! [`key_check`] (the secrets key check and re-sealing under a new key);
+//! [`sqlite_file`] holds what only the SQLite file can show.
 
 mod api_keys;
 mod categories;
 mod database;
+mod key_check;
 mod oauth;
 mod server_lists;
 mod servers;
@@ -76,6 +78,12 @@ contract_suite!(
     oauth::oauth_credentials_go_with_their_server,
     database::timestamps_are_kept_to_the_microsecond,
     database::migrations_applied_twice_are_idempotent,
+    key_check::the_first_key_check_recorded_is_the_one_kept,
+    key_check::a_key_that_does_not_open_the_key_check_is_refused,
+    key_check::a_catalog_with_secrets_and_no_key_check_takes_only_a_key_that_opens_them,
+    key_check::any_sealed_value_finds_a_secret_of_every_kind,
+    key_check::a_rotation_reseals_every_secret_and_the_key_check_under_the_new_key,
+    key_check::a_rotation_that_meets_a_value_no_key_opens_changes_nothing,
 );
 
 // ------------------------------------------------------------------ fixtures

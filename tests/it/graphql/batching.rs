@@ -120,6 +120,23 @@ impl CatalogStore for Counting {
     fn cipher(&self) -> &Cipher {
         self.inner.cipher()
     }
+    async fn key_check(&self) -> Result<Option<String>> {
+        self.tick().key_check().await
+    }
+    async fn record_key_check(&self, sealed: &str, at: DateTime<Utc>) -> Result<String> {
+        self.tick().record_key_check(sealed, at).await
+    }
+    async fn any_sealed_value(&self) -> Result<Option<String>> {
+        self.tick().any_sealed_value().await
+    }
+    async fn reseal_all(
+        &self,
+        cipher: &Cipher,
+        key_check: &str,
+        at: DateTime<Utc>,
+    ) -> Result<manifold::catalog::key_check::Resealed> {
+        self.tick().reseal_all(cipher, key_check, at).await
+    }
 }
 
 const CATEGORIES_WITH_SERVER_STATE: &str = "{ categories { edges { node { name
