@@ -1,5 +1,6 @@
-//! The command line: `serve`, `migrate`, `keys create|list|revoke` and
-//! `config check`. Every command reads the same layered settings.
+//! The command line: `serve`, `migrate`, `keys create|list|revoke`,
+//! `secrets rotate` and `config check`. Every command reads the same layered
+//! settings.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage the key that seals stored secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +66,18 @@ enum KeysCommand {
     Revoke {
         /// The key id.
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every stored secret and the key check with a new key, in one
+    /// transaction; run it with the current key configured.
+    Rotate {
+        /// The new key: base64 of 32 bytes (`openssl rand -base64 32`), or
+        /// `-` to read it from standard input.
+        #[arg(long, value_name = "KEY")]
+        new_key: String,
     },
 }
 
@@ -120,6 +138,7 @@ impl Command {
                 let keys = ApiKeys::new(open_catalog(&settings).await?);
                 command.run(&keys).await
             }
+            Self::Secrets { command } => command.run(&settings).await,
             Self::Config {
                 command: ConfigCommand::Check,
             } => {
@@ -172,6 +191,46 @@ impl KeysCommand {
                 keys.revoke(&id).await?;
                 println!("revoked {id}");
             }
+        }
+        Ok(())
+    }
+}
+
+impl SecretsCommand {
+    async fn run(self, settings: &Settings) -> anyhow::Result<()> {
+        let Self::Rotate { new_key } = self;
+        let new_key = if new_key == "-" {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        } else {
+            new_key
+        };
+        let new_key =
+            crate::secret::parse_key(&new_key).map_err(|e| anyhow::anyhow!("--new-key: {e}"))?;
+        let current = Cipher::load(settings.secrets.encryption_key.expose(), &settings.data_dir)?;
+        // No start-up key check here: the catalog may hold the new key already.
+        let catalog = catalog::connect(settings, current.clone()).await?;
+        let done = catalog::key_check::rotate(&catalog, settings, &current, &new_key).await?;
+        let r = done.resealed;
+        println!(
+            "re-sealed {} secrets with the new key ({} header values, {} env values, \
+             {} OAuth client secrets, {} OAuth credentials) and the key check",
+            r.total(),
+            r.header_values,
+            r.env_values,
+            r.client_secrets,
+            r.oauth_credentials
+        );
+        match done.key_file {
+            Some(path) => println!(
+                "{} now holds the new key: restart the gateway to use it",
+                path.display()
+            ),
+            None => println!(
+                "next: set secrets.encryption_key (MANIFOLD_SECRETS__ENCRYPTION_KEY) to the new \
+                 key on every process that uses this catalog, and restart them"
+            ),
         }
         Ok(())
     }

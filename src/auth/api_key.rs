@@ -1,15 +1,19 @@
 //! API keys: `mfk_` + 43 characters of base64url (32 random bytes), stored
 //! only as a SHA-256 hash with the user id, the role and usage times.
 //!
-//! On first start with no active key, [`ApiKeys::bootstrap`] creates an admin
-//! key and writes it to `data_dir/admin.key` (mode 0600); the log names the
-//! file, never the key.
+//! On first start with no active key, [`ApiKeys::bootstrap`] makes the first
+//! admin key: the one given in `MANIFOLD_BOOTSTRAP_ADMIN_KEY` (or in the file
+//! `MANIFOLD_BOOTSTRAP_ADMIN_KEY_FILE` names), which writes nothing to disk,
+//! so a cluster's replicas all start with the key the operator chose;
+//! otherwise a new key written to `data_dir/admin.key` (mode 0600). The log
+//! names the key id or the file, never the key.
 //!
 //! A checked key is remembered (by its hash) for [`PRINCIPAL_CACHE_TTL`], so
 //! the `/mcp` hot path does not query the catalog on every request; a
 //! revocation therefore takes effect within that time on every replica.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -28,6 +32,11 @@ use crate::secret::{Secret, random_bytes, sha256_hex, write_private_file};
 pub const KEY_PREFIX: &str = "mfk_";
 /// File the bootstrap admin key is written to, inside `data_dir`.
 pub const ADMIN_KEY_FILE: &str = "admin.key";
+/// Environment variable that gives the first admin key itself (`mfk_…`).
+pub const BOOTSTRAP_KEY_ENV: &str = "MANIFOLD_BOOTSTRAP_ADMIN_KEY";
+/// Environment variable naming a file that holds the first admin key (a
+/// mounted Kubernetes or Docker secret, say).
+pub const BOOTSTRAP_KEY_FILE_ENV: &str = "MANIFOLD_BOOTSTRAP_ADMIN_KEY_FILE";
 /// The user id of the first admin key. Only API keys may act as this user:
 /// a JWT naming it as `sub` is refused, so an identity provider's account
 /// called `admin` never inherits the bootstrap admin's servers or session.
@@ -65,16 +74,7 @@ impl ApiKeys {
             "{KEY_PREFIX}{}",
             URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
         );
-        let key = ApiKey {
-            id: ApiKeyId::generate(),
-            user_id,
-            role,
-            hash: sha256_hex(secret.as_bytes()),
-            prefix: secret.chars().take(KEY_PREFIX.len() + 6).collect(),
-            created_at: Utc::now().trunc_subsecs(6),
-            last_used_at: None,
-            revoked_at: None,
-        };
+        let key = key_record(user_id, role, &secret);
         self.store.insert_api_key(&key).await?;
         tracing::info!(key = %key.id, user = %key.user_id, role = %key.role, "API key created");
         Ok((key, Secret::new(secret)))
@@ -165,11 +165,22 @@ impl ApiKeys {
             .clear();
     }
 
-    /// With no active key in the catalog, creates an admin key (user
-    /// [`BOOTSTRAP_ADMIN`]) and writes it
-    /// to `data_dir/admin.key` (0600). Returns the file when one was written.
+    /// With no active key in the catalog, makes the first admin key (user
+    /// [`BOOTSTRAP_ADMIN`]): the one the environment gives (see
+    /// [`bootstrap_key_from_env`]), written nowhere; otherwise a new one,
+    /// written to `data_dir/admin.key` (0600). Returns the file when one was
+    /// written. A malformed key in the environment is an error even when
+    /// keys exist, so a typo is never silently ignored.
     pub async fn bootstrap(&self, data_dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+        let given = bootstrap_key_from_env()?;
         if self.store.count_active_api_keys().await? > 0 {
+            if given.is_some() {
+                tracing::debug!("API keys exist: {BOOTSTRAP_KEY_ENV} is not used");
+            }
+            return Ok(None);
+        }
+        if let Some(given) = given {
+            self.adopt_bootstrap_key(&given).await?;
             return Ok(None);
         }
         let path = data_dir.join(ADMIN_KEY_FILE);
@@ -186,6 +197,106 @@ impl ApiKeys {
     }
 }
 
+impl ApiKeys {
+    /// Stores `given` as an admin key of [`BOOTSTRAP_ADMIN`]. Replicas
+    /// starting together all give the same key: whichever stores it first
+    /// wins and the others find it. A revoked key is refused, never revived.
+    async fn adopt_bootstrap_key(&self, given: &Secret<String>) -> anyhow::Result<()> {
+        let hash = sha256_hex(given.expose().as_bytes());
+        let usable = |found: Option<ApiKey>| match found {
+            Some(key) if key.revoked_at.is_some() => Err(anyhow::anyhow!(
+                "{BOOTSTRAP_KEY_ENV}: this key was revoked; give a new one (or create a key \
+                 with `manifold keys create --user NAME --admin`)"
+            )),
+            found => Ok(found.is_some()),
+        };
+        if usable(self.store.find_api_key(&hash).await?)? {
+            return Ok(());
+        }
+        let key = key_record(BOOTSTRAP_ADMIN.to_owned(), Role::Admin, given.expose());
+        if let Err(err) = self.store.insert_api_key(&key).await {
+            // Another replica stored the same key a moment ago.
+            if usable(self.store.find_api_key(&hash).await?)? {
+                return Ok(());
+            }
+            return Err(err.into());
+        }
+        tracing::info!(key = %key.id, "no API key existed: the admin key given in {BOOTSTRAP_KEY_ENV} is now active");
+        Ok(())
+    }
+}
+
+/// The catalog record of the key `secret`: its hash, never the key.
+fn key_record(user_id: String, role: Role, secret: &str) -> ApiKey {
+    ApiKey {
+        id: ApiKeyId::generate(),
+        user_id,
+        role,
+        hash: sha256_hex(secret.as_bytes()),
+        prefix: secret.chars().take(KEY_PREFIX.len() + 6).collect(),
+        created_at: Utc::now().trunc_subsecs(6),
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// The first admin key the environment gives: `MANIFOLD_BOOTSTRAP_ADMIN_KEY`
+/// (the key itself) or `MANIFOLD_BOOTSTRAP_ADMIN_KEY_FILE` (a file holding
+/// it; surrounding whitespace is ignored), not both. `None` when neither is
+/// set (or both are empty).
+pub fn bootstrap_key_from_env() -> anyhow::Result<Option<Secret<String>>> {
+    given_bootstrap_key(
+        std::env::var(BOOTSTRAP_KEY_ENV).ok(),
+        std::env::var_os(BOOTSTRAP_KEY_FILE_ENV),
+    )
+}
+
+/// Shortest and longest random part of a bootstrap key (after `mfk_`).
+const GIVEN_KEY_CHARS: std::ops::RangeInclusive<usize> = 32..=150;
+
+fn given_bootstrap_key(
+    value: Option<String>,
+    file: Option<OsString>,
+) -> anyhow::Result<Option<Secret<String>>> {
+    let value = value.filter(|v| !v.is_empty());
+    let file = file.filter(|f| !f.is_empty()).map(PathBuf::from);
+    let (text, source) = match (value, file) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "{BOOTSTRAP_KEY_ENV} and {BOOTSTRAP_KEY_FILE_ENV} are both set: set one of them"
+        ),
+        (Some(value), None) => (value, BOOTSTRAP_KEY_ENV.to_owned()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!(
+                    "{BOOTSTRAP_KEY_FILE_ENV}: cannot read {}: {e}",
+                    path.display()
+                )
+            })?;
+            (
+                text,
+                format!("{BOOTSTRAP_KEY_FILE_ENV} ({})", path.display()),
+            )
+        }
+        (None, None) => return Ok(None),
+    };
+    let key = text.trim();
+    let random = key.strip_prefix(KEY_PREFIX).unwrap_or_default();
+    let well_formed = GIVEN_KEY_CHARS.contains(&random.len())
+        && random
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        // Never echo the value: it is (or was meant to be) a credential.
+        anyhow::bail!(
+            "{source}: must be `{KEY_PREFIX}` followed by {} to {} letters, digits, `-` or `_` \
+             (e.g. `{KEY_PREFIX}$(openssl rand -hex 32)`)",
+            GIVEN_KEY_CHARS.start(),
+            GIVEN_KEY_CHARS.end()
+        );
+    }
+    Ok(Some(Secret::new(key.to_owned())))
+}
+
 fn key_not_found() -> Error {
     Error::not_found(ErrorCode::ApiKeyNotFound, "API key")
 }
@@ -193,4 +304,46 @@ fn key_not_found() -> Error {
 /// When a key was last used, for display.
 pub fn describe_last_use(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "never".to_owned(), |t| t.to_rfc3339())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(value: Option<&str>, file: Option<&Path>) -> anyhow::Result<Option<String>> {
+        given_bootstrap_key(value.map(str::to_owned), file.map(OsString::from))
+            .map(|key| key.map(|k| k.expose().clone()))
+    }
+
+    #[test]
+    fn a_bootstrap_key_comes_from_the_variable_or_the_file_it_names() -> anyhow::Result<()> {
+        let key = format!("mfk_{}", "a1".repeat(32));
+        assert_eq!(given(Some(&key), None)?, Some(key.clone()));
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("admin-key");
+        std::fs::write(&path, format!("{key}\n"))?;
+        assert_eq!(given(None, Some(&path))?, Some(key.clone()));
+        assert_eq!(given(None, None)?, None);
+        assert_eq!(given(Some(""), None)?, None);
+        let both = given(Some(&key), Some(&path)).expect_err("both set");
+        assert!(both.to_string().contains("both set"), "{both}");
+        let missing = given(None, Some(&dir.path().join("nope"))).expect_err("no file");
+        assert!(
+            missing.to_string().starts_with(BOOTSTRAP_KEY_FILE_ENV),
+            "{missing}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_malformed_bootstrap_key_is_refused_without_echoing_it() {
+        let short = "mfk_tooShort123";
+        let no_prefix = format!("key_{}", "b".repeat(40));
+        let odd = format!("mfk_{}!", "c".repeat(40));
+        for bad in [short, no_prefix.as_str(), odd.as_str()] {
+            let err = given(Some(bad), None).expect_err("refused").to_string();
+            assert!(err.starts_with(BOOTSTRAP_KEY_ENV), "{err}");
+            assert!(!err.contains(bad), "the value is echoed: {err}");
+        }
+    }
 }

@@ -45,6 +45,7 @@ mod resilience;
 mod rest_categories;
 mod rest_errors;
 mod rest_servers;
+mod secrets;
 mod serve;
 mod session_catalog;
 mod session_connect;
