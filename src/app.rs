@@ -1,13 +1,23 @@
-//! [`Application`]: connects the catalog and the state store, binds the
-//! listener (port 0 works: read the port back), then serves until shutdown.
+//! [`Application`]: binds the listener (port 0 works: read the port back),
+//! connects the catalog and the state store, then serves until shutdown
+//! and drains (see [`server`] for the connection limits and the drain, and
+//! [`startup`] for what start-up asks of the host).
+
+mod server;
+mod startup;
+
+pub use server::{Drain, Draining, Limits, PROBE_RESERVE};
+pub use startup::{open_catalog, open_file_limit, raise_open_file_limit};
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Router;
+use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Json, Router};
 use tokio::net::TcpListener;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -22,7 +32,6 @@ use crate::auth::api_key::ApiKeys;
 use crate::catalog::{self, Catalog, CatalogService};
 use crate::config::Settings;
 use crate::ratelimit::RateLimits;
-use crate::secret::Cipher;
 use crate::session::bus::SessionNotifier;
 use crate::session::manager::{ManagerOptions, SessionManager};
 use crate::session::{self, State, fanout};
@@ -40,6 +49,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    draining: Draining,
 }
 
 /// Random request ids (`req_…`) for requests that arrive without one.
@@ -54,14 +64,15 @@ impl MakeRequestId for MakeId {
 }
 
 impl Application {
-    /// Opens the catalog (applying migrations) and the state store, creates
-    /// the first admin key when none exists, and binds `listen`.
+    /// Binds `listen`, then opens the catalog (applying migrations) and the
+    /// state store and creates the first admin key when none exists: a
+    /// process that cannot listen writes nothing into `data_dir`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let cipher = Cipher::load(settings.secrets.encryption_key.expose(), &settings.data_dir)?;
-        let catalog = catalog::connect(&settings, cipher).await?;
+        let listener = bind(&settings).await?;
+        let catalog = open_catalog(&settings).await?;
         catalog::key_check::verify(&catalog, &settings).await?;
         let state = session::connect(&settings.state).await?;
-        Self::build_with(settings, catalog, state).await
+        Self::build_on(listener, settings, catalog, state).await
     }
 
     /// As [`Application::build`], over an already-open catalog and state store.
@@ -70,19 +81,33 @@ impl Application {
         catalog: Catalog,
         state: State,
     ) -> anyhow::Result<Self> {
+        let listener = bind(&settings).await?;
+        Self::build_on(listener, settings, catalog, state).await
+    }
+
+    async fn build_on(
+        listener: TcpListener,
+        settings: Settings,
+        catalog: Catalog,
+        state: State,
+    ) -> anyhow::Result<Self> {
         ApiKeys::new(catalog.clone())
             .bootstrap(&settings.data_dir)
-            .await?;
-        let addr = settings.listen_addr()?;
-        let listener = TcpListener::bind(addr)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            .with_context(|| {
+                format!(
+                    "writing the first admin key into data_dir `{}`",
+                    settings.data_dir.display()
+                )
+            })?;
         let public_base = public_base(&settings, listener.local_addr()?);
         let app = wire(settings, catalog, state, &public_base)?;
+        let draining = Draining::default();
         Ok(Self {
             listener,
-            router: router(app.clone()),
+            router: router(app.clone()).layer(Extension(draining.clone())),
             state: app,
+            draining,
         })
     }
 
@@ -96,37 +121,100 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes, then drains at once: the listener
+    /// closes, requests in flight get `http.shutdown_grace_seconds`, event
+    /// streams end, links close (tests and embedding).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.serve(shutdown, Duration::ZERO).await
+    }
+
+    /// As [`Application::run_until`], but `/readyz` answers 503 for
+    /// `http.drain_delay_seconds` before the listener closes, so a load
+    /// balancer stops sending work first (the `serve` command on SIGTERM).
+    pub async fn run_draining(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let delay = Duration::from_secs(self.state.settings().http.drain_delay_seconds);
+        self.serve(shutdown, delay).await
+    }
+
+    async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        delay: Duration,
+    ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr()?, "manifold listening");
-        // Small streamed writes (SSE, MCP responses) must not wait on
-        // delayed ACKs: turn Nagle off on every accepted connection.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
-        // Open `/mcp` streams end when shutdown starts, so draining does not
-        // wait for clients that hold a GET stream open.
-        let token = self.state.shutdown_token().clone();
-        // Peer addresses reach handlers as `ConnectInfo` (anonymous sessions).
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                token.cancel();
-            })
-            .await?;
+        let http = &self.state.settings().http;
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(http.header_read_timeout_seconds),
+            keep_alive_timeout: Duration::from_secs(http.keep_alive_timeout_seconds),
+            max_connections: http.max_connections,
+        };
+        let drain = Drain {
+            delay,
+            grace: Duration::from_secs(http.shutdown_grace_seconds),
+        };
+        // Open `/mcp` streams (and the background tasks) end on this token
+        // once the requests in flight are done.
+        let streams_end = self.state.shutdown_token().clone();
+        server::Server::new(self.listener, self.router, limits, self.draining)
+            .run(shutdown, drain, streams_end)
+            .await;
         // Upstream links end with the process: stdio children are reaped.
-        self.state.sessions().pool().close_all().await;
-        tracing::info!("manifold stopped");
+        let closing = std::time::Instant::now();
+        let pool = self.state.sessions().pool();
+        if tokio::time::timeout(LINKS_CLOSE, pool.close_all())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "upstream links did not all close within {} s",
+                LINKS_CLOSE.as_secs()
+            );
+        }
+        tracing::info!(
+            links_closed_in_ms = closing.elapsed().as_millis(),
+            "manifold stopped"
+        );
         Ok(())
     }
+}
+
+/// The longest closing the upstream links may take at shutdown (a stdio
+/// child gets 2 s after stdin closes, then SIGTERM and 2 s, then SIGKILL).
+const LINKS_CLOSE: Duration = Duration::from_secs(15);
+
+/// Binds `listen`.
+async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
+    let addr = settings.listen_addr()?;
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (listen / MANIFOLD_LISTEN): {e}"))
+}
+
+/// `GET /readyz`: 503 from the moment the process starts draining, so a
+/// load balancer stops sending it work; otherwise the dependency checks.
+async fn readyz(
+    draining: Option<Extension<Draining>>,
+    state: axum::extract::State<AppState>,
+) -> Response {
+    if draining.is_some_and(|Extension(d)| d.is_draining()) {
+        let body = serde_json::json!({
+            "status": "draining",
+            "error": crate::http::ErrorDetail {
+                code: crate::error::ErrorCode::NotReady,
+                message: "draining: this process is shutting down and takes no new work".into(),
+                field: None,
+                authorization_url: None,
+            },
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    health::readyz(state).await.into_response()
 }
 
 /// Wires the services over a catalog and a state store; `public_base` is the
@@ -258,7 +346,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .merge(ui)
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(readyz))
         .route(CALLBACK_PATH, get(rest::oauth_callback))
         .nest(rest::BASE, api)
         .nest_service("/mcp", crate::gateway::endpoint::service(app.clone()))

@@ -114,17 +114,13 @@ fn config_failure(err: &ConfigError) -> ExitCode {
 }
 
 async fn open_catalog(settings: &Settings) -> anyhow::Result<catalog::Catalog> {
-    let cipher = Cipher::load(settings.secrets.encryption_key.expose(), &settings.data_dir)?;
-    catalog::connect(settings, cipher).await
+    crate::app::open_catalog(settings).await
 }
 
 impl Command {
     async fn run(self, settings: Settings) -> anyhow::Result<()> {
         match self {
-            Self::Serve => {
-                let app = Application::build(settings).await?;
-                app.run_until(shutdown_signal()).await
-            }
+            Self::Serve => serve(settings).await,
             Self::Migrate => {
                 let catalog = open_catalog(&settings).await?;
                 println!(
@@ -236,31 +232,85 @@ impl SecretsCommand {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// `serve`: the first SIGTERM or Ctrl-C drains (see
+/// [`Application::run_draining`]); a second one ends the process at once
+/// (stdio children then see their stdin close).
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    crate::app::raise_open_file_limit();
+    let app = Application::build(settings).await?;
+    let mut signals = StopSignals::listen();
+    let (first, first_seen) = tokio::sync::oneshot::channel::<()>();
+    let watcher = tokio::spawn(async move {
+        let (signal, _) = signals.next().await;
+        tracing::info!(signal, "shutting down (a second signal exits at once)");
+        let _ = first.send(());
+        let (signal, number) = signals.next().await;
+        tracing::warn!(signal, "second signal: exiting at once, without draining");
+        std::process::exit(128 + number);
+    });
+    let served = app
+        .run_draining(async move {
+            let _ = first_seen.await;
+        })
+        .await;
+    watcher.abort();
+    served
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), registered once for the whole run, so a
+/// second signal is never missed between two waits.
+struct StopSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let register = |kind: SignalKind, name: &str| {
+                signal(kind)
+                    .inspect_err(|err| tracing::error!(error = %err, "cannot listen for {name}"))
+                    .ok()
+            };
+            Self {
+                term: register(SignalKind::terminate(), "SIGTERM"),
+                int: register(SignalKind::interrupt(), "SIGINT"),
             }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next stop signal: its name and number.
+    async fn next(&mut self) -> (&'static str, i32) {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        if signal.recv().await.is_none() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.term) => ("SIGTERM", 15),
+                () = recv(&mut self.int) => ("SIGINT", 2),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %err, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+            ("Ctrl-C", 2)
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
-    tracing::info!("shutting down");
 }

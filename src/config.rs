@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::secret::{Secret, SecretUrl};
@@ -64,6 +64,9 @@ pub struct CatalogSettings {
     pub url: SecretUrl,
     /// Largest number of pooled catalog connections.
     pub max_connections: u32,
+    /// Time allowed to reach the catalog database at start (PostgreSQL):
+    /// past it, start-up fails naming the host.
+    pub connect_timeout_seconds: u64,
 }
 
 /// Where per-session connection state lives.
@@ -133,6 +136,21 @@ pub struct HttpSettings {
     /// The gateway's URL as clients reach it (`https://mcp.example.com`),
     /// used in generated client configs; empty = `http://` + the request's `Host`.
     pub public_url: String,
+    /// On SIGTERM `/readyz` answers 503 at once; the listener keeps accepting
+    /// this long (so a load balancer sees the 503 first), then closes.
+    pub drain_delay_seconds: u64,
+    /// Once the listener is closed, requests and tool calls in flight get this
+    /// long to finish before the remaining connections are cut.
+    pub shutdown_grace_seconds: u64,
+    /// A client must send a request's complete header within this long of
+    /// connecting (or of the request's first byte); otherwise the connection
+    /// is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    pub keep_alive_timeout_seconds: u64,
+    /// Most client connections served at once; past it only the health probes
+    /// (and `/metrics`) are answered, on a small reserve of extra connections.
+    pub max_connections: usize,
 }
 
 /// Log output.
@@ -200,6 +218,7 @@ impl Default for CatalogSettings {
         Self {
             url: SecretUrl::default(),
             max_connections: 10,
+            connect_timeout_seconds: 10,
         }
     }
 }
@@ -245,6 +264,11 @@ impl Default for HttpSettings {
                 "http://[::1]:*".into(),
             ],
             public_url: String::new(),
+            drain_delay_seconds: 5,
+            shutdown_grace_seconds: 30,
+            header_read_timeout_seconds: 10,
+            keep_alive_timeout_seconds: 75,
+            max_connections: 10_000,
         }
     }
 }
@@ -324,13 +348,9 @@ impl Settings {
             }
             None => {}
         }
-        for (name, value) in env {
-            let Some(key) = env_key(&name) else { continue };
-            let value: figment::value::Value = value.parse().unwrap_or_else(|e| match e {});
-            figment = figment.merge(Serialized::default(&key, value));
-        }
-        let settings: Settings = figment.extract().map_err(first_error)?;
-        settings.validate()?;
+        let mut env = env::EnvValues::read(env);
+        let settings = env.extract(&figment)?;
+        settings.validate().map_err(|e| env.name_variable(e))?;
         Ok(settings)
     }
 
@@ -398,6 +418,23 @@ impl Settings {
                 "http.request_timeout_seconds",
                 self.http.request_timeout_seconds,
             ),
+            (
+                "catalog.connect_timeout_seconds",
+                self.catalog.connect_timeout_seconds,
+            ),
+            (
+                "http.shutdown_grace_seconds",
+                self.http.shutdown_grace_seconds,
+            ),
+            (
+                "http.header_read_timeout_seconds",
+                self.http.header_read_timeout_seconds,
+            ),
+            (
+                "http.keep_alive_timeout_seconds",
+                self.http.keep_alive_timeout_seconds,
+            ),
+            ("http.max_connections", self.http.max_connections as u64),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be greater than 0"));
@@ -567,13 +604,16 @@ fn first_error(err: figment::Error) -> ConfigError {
         key
     };
     let mut message = err.kind.to_string();
-    if let Some(source) = err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
-        message = format!("{message} (from {source})");
+    // A file is worth naming; a line of Manifold's code is not.
+    if let Some(figment::Source::File(path)) = err.metadata.as_ref().and_then(|m| m.source.as_ref())
+    {
+        message = format!("{message} (from {})", path.display());
     }
     ConfigError { key, message }
 }
 
 mod auth;
+mod env;
 mod state;
 pub use auth::{AnonymousSettings, AuthSettings, JwtSettings, OAuthSettings};
 pub use state::StateUrl;

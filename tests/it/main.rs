@@ -40,6 +40,7 @@ mod oauth_replicas;
 mod oauth_revoke;
 mod oauth_two_users;
 mod openapi;
+mod operations;
 mod rate_limits;
 mod resilience;
 mod rest_categories;
