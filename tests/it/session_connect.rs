@@ -298,6 +298,9 @@ async fn connection_state_survives_a_gateway_restart_with_redis() {
         s.state.url = manifold::config::StateUrl::parse(&crate::support::redis::redis_url())
             .expect("a state URL");
         s.state.key_prefix = prefix.clone();
+        // Both processes need the catalog's secrets key (each has its own data_dir).
+        s.secrets.encryption_key =
+            manifold::secret::Secret::new("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".into());
     };
     let first = spawn_app_with(settings).await;
     add_public(
