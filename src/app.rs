@@ -1,7 +1,7 @@
 //! [`Application`]: binds the listener (port 0 works: read the port back),
 //! connects the catalog and the state store, then serves until shutdown
-//! and drains (see [`server`] for the connection limits and the drain, and
-//! [`startup`] for what start-up asks of the host).
+//! and drains (see `app/server.rs` for the connection limits and the drain,
+//! and `app/startup.rs` for what start-up asks of the host).
 
 mod server;
 mod startup;

@@ -69,7 +69,7 @@ impl Draining {
     }
 }
 
-/// The limits of [`Server`], from `[http]`.
+/// The connection limits of the server loop, from `[http]`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_read_timeout: Duration,
