@@ -139,7 +139,8 @@ async fn at_the_connection_cap_the_probes_still_answer_and_other_requests_get_50
     };
     let raw = |addr: String, request: String| async move {
         let mut stream = TcpStream::connect(&addr).await.expect("connects");
-        stream.write_all(request.as_bytes()).await.expect("sent");
+        // A connection past the reserve may be closed before this write.
+        let _ = stream.write_all(request.as_bytes()).await;
         let mut answer = Vec::new();
         let read =
             tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
