@@ -12,7 +12,6 @@ use crate::auth::api_key::{ApiKeys, describe_last_use};
 use crate::catalog;
 use crate::config::{ConfigError, Settings};
 use crate::principal::Role;
-use crate::secret::Cipher;
 use crate::telemetry;
 
 /// Manifold: one MCP endpoint in front of many upstream MCP servers.
@@ -204,9 +203,9 @@ impl SecretsCommand {
         };
         let new_key =
             crate::secret::parse_key(&new_key).map_err(|e| anyhow::anyhow!("--new-key: {e}"))?;
-        let current = Cipher::load(settings.secrets.encryption_key.expose(), &settings.data_dir)?;
         // No start-up key check here: the catalog may hold the new key already.
-        let catalog = catalog::connect(settings, current.clone()).await?;
+        let catalog = open_catalog(settings).await?;
+        let current = catalog.cipher().clone();
         let done = catalog::key_check::rotate(&catalog, settings, &current, &new_key).await?;
         let r = done.resealed;
         println!(
