@@ -47,6 +47,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// A bound, ready-to-serve Manifold.
 pub struct Application {
     listener: TcpListener,
+    /// `metrics.listen`, when `/metrics` has its own listener.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     draining: Draining,
@@ -91,6 +93,14 @@ impl Application {
         catalog: Catalog,
         state: State,
     ) -> anyhow::Result<Self> {
+        let metrics_listener =
+            match settings.metrics.listen.trim() {
+                _ if !settings.metrics.enabled => None,
+                "" => None,
+                addr => Some(TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (metrics.listen): {e}")
+                })?),
+            };
         ApiKeys::new(catalog.clone())
             .bootstrap(&settings.data_dir)
             .await
@@ -105,10 +115,16 @@ impl Application {
         let draining = Draining::default();
         Ok(Self {
             listener,
+            metrics_listener,
             router: router(app.clone()).layer(Extension(draining.clone())),
             state: app,
             draining,
         })
+    }
+
+    /// The address `/metrics` is served on when it has its own listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref()?.local_addr().ok()
     }
 
     /// The address actually bound (the real port when `listen` used port 0).
@@ -148,6 +164,20 @@ impl Application {
         delay: Duration,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr()?, "manifold listening");
+        if let Some(listener) = self.metrics_listener {
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "metrics listening");
+            let stop = self.state.shutdown_token().clone();
+            let metrics = metrics_router(self.state.clone());
+            tokio::spawn(async move {
+                let served = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(err) = served {
+                    tracing::warn!(error = %err, "the metrics listener failed");
+                }
+            });
+        }
         let http = &self.state.settings().http;
         let limits = Limits {
             header_read_timeout: Duration::from_secs(http.header_read_timeout_seconds),
@@ -313,6 +343,64 @@ fn public_base(settings: &Settings, bound: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, bound.port()))
 }
 
+/// Counts every response in [`crate::metrics`] by surface and status
+/// class, with the time to its head.
+async fn count_http(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let surface = crate::metrics::surface(request.uri().path());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::http_response(surface, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// `/metrics`: the gauges sampled now, then every metric as OpenMetrics
+/// text (unauthenticated; `metrics.enabled` turns it off).
+async fn metrics_page(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let pool = app.sessions().pool();
+    let links: Vec<(&'static str, usize)> = pool
+        .by_transport()
+        .into_iter()
+        .map(|(transport, count)| (transport.as_str(), count))
+        .collect();
+    let all = [
+        crate::catalog::Transport::Stdio,
+        crate::catalog::Transport::Sse,
+        crate::catalog::Transport::Websocket,
+        crate::catalog::Transport::StreamableHttp,
+    ];
+    let links: Vec<(&'static str, usize)> = all
+        .iter()
+        .map(|t| {
+            let count = links
+                .iter()
+                .find(|(name, _)| *name == t.as_str())
+                .map_or(0, |(_, n)| *n);
+            (t.as_str(), count)
+        })
+        .collect();
+    let (_, stdio) = pool.live();
+    let sessions = crate::gateway::endpoint::mcp_sessions().await;
+    crate::metrics::sample(&links, stdio, sessions);
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::encode(),
+    )
+        .into_response()
+}
+
+/// The router of a separate `metrics.listen` listener: `/metrics` alone.
+pub fn metrics_router(app: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .with_state(app)
+}
+
 /// The whole HTTP surface.
 pub fn router(app: AppState) -> Router {
     let settings = app.settings();
@@ -343,9 +431,14 @@ pub fn router(app: AppState) -> Router {
     } else {
         Router::new()
     };
-    Router::new()
-        .merge(ui)
-        .route("/healthz", get(health::healthz))
+    let metrics_here = settings.metrics.enabled && settings.metrics.listen.trim().is_empty();
+    let base = Router::new().merge(ui);
+    let base = if metrics_here {
+        base.route("/metrics", get(metrics_page))
+    } else {
+        base
+    };
+    base.route("/healthz", get(health::healthz))
         .route("/readyz", get(readyz))
         .route(CALLBACK_PATH, get(rest::oauth_callback))
         .nest(rest::BASE, api)
@@ -359,6 +452,7 @@ pub fn router(app: AppState) -> Router {
         .fallback(rest::route_not_found)
         .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(axum::middleware::from_fn(count_http))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
         .layer(SetSensitiveRequestHeadersLayer::new([

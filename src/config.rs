@@ -39,6 +39,27 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub graphql: GraphqlSettings,
     pub ui: UiSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Prometheus metrics at `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` (unauthenticated, OpenMetrics text).
+    pub enabled: bool,
+    /// `host:port` of a separate listener for `/metrics` alone; empty
+    /// serves it on the main listener.
+    pub listen: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: String::new(),
+        }
+    }
 }
 
 /// The admin web page served at `/`.
@@ -209,6 +230,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             graphql: GraphqlSettings::default(),
             ui: UiSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -589,6 +611,7 @@ fn env_key(name: &str) -> Option<String> {
             | "auth"
             | "graphql"
             | "ui"
+            | "metrics"
     );
     (known && !key.split('.').any(str::is_empty)).then_some(key)
 }

@@ -46,6 +46,18 @@ fn environment_variables_override_nested_keys_with_double_underscores() -> anyho
 }
 
 #[test]
+fn the_metrics_keys_come_from_the_environment_too() -> anyhow::Result<()> {
+    assert!(load(&[])?.metrics.enabled);
+    let s = load(&[
+        ("MANIFOLD_METRICS__ENABLED", "false"),
+        ("MANIFOLD_METRICS__LISTEN", "0.0.0.0:9100"),
+    ])?;
+    assert!(!s.metrics.enabled);
+    assert_eq!(s.metrics.listen, "0.0.0.0:9100");
+    Ok(())
+}
+
+#[test]
 fn the_data_dir_moves_the_default_sqlite_file() -> anyhow::Result<()> {
     let s = load(&[("MANIFOLD_DATA_DIR", "/srv/m")])?;
     assert_eq!(s.catalog_url(), "sqlite:///srv/m/manifold.db");
