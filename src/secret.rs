@@ -293,7 +293,7 @@ fn load_keys(configured: &str, data_dir: &Path) -> anyhow::Result<Vec<[u8; 32]>>
     }
 }
 
-/// Decodes one key as [`decode_key`] does, for `secrets rotate --new-key`.
+/// Decodes one key as `decode_key` does, for `secrets rotate --new-key`.
 pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
     decode_key(text)
 }
