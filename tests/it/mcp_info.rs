@@ -4,48 +4,26 @@
 //! instructions and `serverInfo`; on `/mcp` the connected servers'
 //! instructions composed under their names.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, spawn_app};
-use crate::support::python::{fixture_script, python2};
+use crate::support::python::{python2, run_client};
 use crate::support::rest::{add_fixture, add_public, connect};
 use crate::support::upstreams::{Everything, EverythingMode};
 
 /// Runs `mcp_info_client.py CONNECT URL KEY` (killed after 60 s); the JSON
 /// object it prints last.
 async fn server_says(connect: &str, url: String, key: &str) -> Value {
-    let (python, script): (PathBuf, PathBuf) = (python2(), fixture_script("mcp_info_client.py"));
-    let args = [connect.to_owned(), url, key.to_owned()];
-    let output = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .args(&args)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while matches!(child.try_wait(), Ok(None)) {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().expect("the client's output")
-    })
+    let args = vec![connect.to_owned(), url, key.to_owned()];
+    run_client(
+        python2(),
+        "mcp_info_client.py",
+        args,
+        Duration::from_secs(60),
+    )
     .await
-    .expect("the client ran");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "client failed: {stderr}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("client printed no JSON ({e}): {stdout}\n{stderr}"))
 }
 
 /// An app where `alice` connected server-everything (streamable HTTP, `http`)

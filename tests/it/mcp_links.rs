@@ -4,36 +4,25 @@
 //! route they stay the upstream's own. Checked with the Python SDK 2.x
 //! against server-everything.
 
-use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, spawn_app};
-use crate::support::python::{fixture_script, python2};
+use crate::support::python::{python2, run_client};
 use crate::support::rest::{add_public, connect};
 use crate::support::upstreams::{Everything, EverythingMode};
 
 /// Runs `mcp_links_client.py` against `path`; its JSON report.
 async fn links_report(app: &TestApp, path: &str, key: &str, prefix: &str) -> Value {
     let args = vec![app.url(path), key.to_owned(), prefix.to_owned()];
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python2())
-            .arg(fixture_script("mcp_links_client.py"))
-            .args(&args)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .output()
-            .expect("the links client runs")
-    })
+    run_client(
+        python2(),
+        "mcp_links_client.py",
+        args,
+        Duration::from_secs(120),
+    )
     .await
-    .expect("joined");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the links client failed:\n{stderr}"
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no JSON ({e}): {stdout}\n{stderr}"))
 }
 
 /// Every shown URI (at least one per source) starts with `prefix` and reads

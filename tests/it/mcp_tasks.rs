@@ -11,12 +11,12 @@
 //! `countdown` over WebSocket, legacy SSE and stdio, so every upstream
 //! transport's raw path is crossed.
 
-use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, spawn_app};
-use crate::support::python::{PyServer, fixture_script, python};
+use crate::support::python::{PyServer, fixture_script, python, run_client};
 use crate::support::rest::{add_public, connect};
 use crate::support::upstreams::{Everything, EverythingMode};
 
@@ -27,30 +27,19 @@ fn full_capability() -> Value {
 
 /// Runs the tasks client against `path` for `tool`; its JSON report.
 async fn tasks_report(app: &TestApp, path: &str, key: &str, tool: &str, args: Value) -> Value {
-    let argv = vec![
+    let args = vec![
         app.url(path),
         key.to_owned(),
         tool.to_owned(),
         args.to_string(),
     ];
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python())
-            .arg(fixture_script("mcp_tasks_client.py"))
-            .args(&argv)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .output()
-            .expect("the tasks client runs")
-    })
+    run_client(
+        python(),
+        "mcp_tasks_client.py",
+        args,
+        Duration::from_secs(180),
+    )
     .await
-    .expect("joined");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the tasks client failed on {path} {tool}:\n{stderr}"
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no JSON ({e}): {stdout}\n{stderr}"))
 }
 
 /// What every report must show; `prefix` is what task ids start with on

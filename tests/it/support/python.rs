@@ -60,6 +60,44 @@ pub fn fixture_script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Runs the client script `script` (under `tests/fixtures`) with
+/// `python` and `args`, killed after `limit`; it must exit 0, and its last
+/// stdout line is its JSON report.
+pub async fn run_client(
+    python: PathBuf,
+    script: &str,
+    args: Vec<String>,
+    limit: Duration,
+) -> serde_json::Value {
+    let path = fixture_script(script);
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(&python)
+            .arg(&path)
+            .args(&args)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+        let deadline = Instant::now() + limit;
+        while matches!(child.try_wait(), Ok(None)) {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("the client's output")
+    })
+    .await
+    .expect("the client ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}\n{stderr}"))
+}
+
 /// One `py_server.py` process, killed (its whole process group) and reaped
 /// on drop; it can also be killed and restarted on the same port (see
 /// [`Restartable`]).
