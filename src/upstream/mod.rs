@@ -30,6 +30,7 @@ pub mod schema_patch;
 pub mod sse;
 pub mod stdio;
 pub mod streamable_http;
+pub mod task_watch;
 pub mod via;
 pub mod websocket;
 

@@ -36,6 +36,8 @@ use rmcp::service::{
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServiceError};
 use tokio_util::sync::CancellationToken;
 
+use crate::upstream::task_watch::TaskWatchers;
+
 /// Something an upstream announced about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkEvent {
@@ -106,31 +108,8 @@ pub struct Relay {
     events: Option<Arc<dyn LinkEvents>>,
     /// The tasks (2025-11-25) this link's clients created: whose status
     /// notifications go where (see [`Relay::watch_task`]).
-    tasks: Mutex<Tasks>,
+    tasks: TaskWatchers,
 }
-
-/// Who hears of one upstream task.
-struct Watcher {
-    /// The client that created the task.
-    peer: Peer<RoleServer>,
-    /// The task id that client knows.
-    exposed_id: String,
-    /// Insertion order, for eviction.
-    seq: u64,
-}
-
-/// The watched tasks of one link, by upstream task id.
-#[derive(Default)]
-struct Tasks {
-    next: u64,
-    by_id: HashMap<String, Watcher>,
-}
-
-/// Most tasks watched on one link; the oldest is forgotten first.
-const MAX_WATCHED_TASKS: usize = 1024;
-
-/// Statuses after which a task changes no more.
-const TERMINAL: &[&str] = &["completed", "failed", "cancelled"];
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -226,80 +205,21 @@ impl Relay {
             calls: Mutex::new(Calls::default()),
             registering: tokio::sync::Mutex::new(()),
             events,
-            tasks: Mutex::new(Tasks::default()),
+            tasks: TaskWatchers::default(),
         }
     }
 
-    /// Sends the upstream's status notifications (`notifications/tasks/status`)
-    /// of task `upstream_id` to `peer`, the client that created it, under
-    /// `exposed_id`, until the task ends (at most `MAX_WATCHED_TASKS`
-    /// per link; the oldest is forgotten first).
+    /// Sends the upstream's status notifications of task `upstream_id` to
+    /// `peer`, the client that created it, under `exposed_id` (see
+    /// [`TaskWatchers`]).
     pub fn watch_task(&self, upstream_id: &str, peer: Peer<RoleServer>, exposed_id: String) {
-        let mut tasks = self
-            .tasks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if tasks.by_id.len() >= MAX_WATCHED_TASKS
-            && let Some(oldest) = tasks
-                .by_id
-                .iter()
-                .min_by_key(|(_, w)| w.seq)
-                .map(|(id, _)| id.clone())
-        {
-            tasks.by_id.remove(&oldest);
-        }
-        let seq = tasks.next;
-        tasks.next += 1;
-        tasks.by_id.insert(
-            upstream_id.to_owned(),
-            Watcher {
-                peer,
-                exposed_id,
-                seq,
-            },
-        );
+        self.tasks.watch(upstream_id, peer, exposed_id);
     }
 
     /// Passes an upstream's `notifications/tasks/status` to the client whose
-    /// task it is, with the task id that client knows; dropped when no
-    /// client of this link created the task.
-    pub async fn task_status(&self, mut params: serde_json::Value) {
-        let Some(upstream_id) = params
-            .get("taskId")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-        else {
-            return;
-        };
-        let terminal = params
-            .get("status")
-            .and_then(|v| v.as_str())
-            .is_some_and(|status| TERMINAL.contains(&status));
-        let target = {
-            let mut tasks = self
-                .tasks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let target = tasks
-                .by_id
-                .get(&upstream_id)
-                .map(|w| (w.peer.clone(), w.exposed_id.clone()));
-            if terminal {
-                tasks.by_id.remove(&upstream_id);
-            }
-            target
-        };
-        let Some((peer, exposed_id)) = target else {
-            tracing::debug!(task = %upstream_id, "status of a task no client here created; dropped");
-            return;
-        };
-        params["taskId"] = serde_json::Value::String(exposed_id);
-        let notification = rmcp::model::ServerNotification::CustomNotification(
-            rmcp::model::CustomNotification::new("notifications/tasks/status", Some(params)),
-        );
-        if let Err(err) = peer.send_notification(notification).await {
-            tracing::debug!(error = %err, "task status not delivered to its client");
-        }
+    /// task it is (see [`TaskWatchers`]).
+    pub async fn task_status(&self, params: serde_json::Value) {
+        self.tasks.status(params).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
