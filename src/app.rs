@@ -281,19 +281,18 @@ fn wire(
     let catalog_service = CatalogService::new(catalog.clone());
     let notifier = SessionNotifier::with_catalog(catalog_service.events().clone());
     let shutdown = tokio_util::sync::CancellationToken::new();
-    if let Some(redis_url) = settings.state.url.redis() {
-        match fanout::start(
-            redis_url,
-            &settings.state.key_prefix,
-            notifier.clone(),
-            shutdown.child_token(),
-        ) {
-            Ok(sender) => notifier.set_fanout(sender),
-            Err(err) => tracing::warn!(
-                error = %err,
-                "change events stay in this process: cannot use the state store's Redis URL"
-            ),
-        }
+    match fanout::start(
+        &settings.state.backend(),
+        &settings.state.key_prefix,
+        notifier.clone(),
+        shutdown.child_token(),
+    ) {
+        Ok(Some(sender)) => notifier.set_fanout(sender),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(
+            error = %err,
+            "change events stay in this process: cannot use the state store's Redis URL"
+        ),
     }
     let rate_limits = RateLimits::new(&settings.limits, shutdown.child_token());
     let auth = Authenticator::new(&settings);

@@ -94,8 +94,11 @@ pub struct CatalogSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateSettings {
-    /// `memory` or `redis://…` / `rediss://…`, parsed once when read.
+    /// `memory`, `redis://…` / `rediss://…` or `redis+cluster://…`, parsed
+    /// once when read.
     pub url: StateUrl,
+    /// A Redis Cluster's seed nodes, instead of a `redis+cluster://` URL.
+    pub cluster_nodes: ClusterNodes,
     /// Prepended to every key (lets several deployments share one Redis).
     pub key_prefix: String,
     /// Lifetime of every connection-state key, refreshed on each write.
@@ -245,10 +248,39 @@ impl Default for CatalogSettings {
     }
 }
 
+impl StateSettings {
+    /// Where the state store is, from `url` and `cluster_nodes` together.
+    pub fn backend(&self) -> StateBackend<'_> {
+        state::backend(&self.url, &self.cluster_nodes)
+    }
+
+    /// A cluster is named once, and its key prefix leaves the session id as
+    /// the keys' hash tag.
+    fn check_cluster(&self) -> Result<(), ConfigError> {
+        if !self.cluster_nodes.is_empty() && self.url != StateUrl::Memory {
+            return Err(ConfigError::new(
+                "state.cluster_nodes",
+                format!(
+                    "set either state.url or state.cluster_nodes, not both (state.url is `{}`)",
+                    self.url
+                ),
+            ));
+        }
+        if self.backend().is_cluster() && self.key_prefix.contains(['{', '}']) {
+            return Err(ConfigError::new(
+                "state.key_prefix",
+                "must not contain `{` or `}` with a Redis Cluster (the session id in braces is the keys' hash tag)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for StateSettings {
     fn default() -> Self {
         Self {
             url: StateUrl::Memory,
+            cluster_nodes: ClusterNodes::default(),
             key_prefix: String::new(),
             ttl_seconds: 86_400,
         }
@@ -400,6 +432,7 @@ impl Settings {
                 "must not contain spaces or `*`",
             ));
         }
+        self.state.check_cluster()?;
         for (key, value) in [
             ("state.ttl_seconds", self.state.ttl_seconds),
             (
@@ -639,7 +672,7 @@ mod auth;
 mod env;
 mod state;
 pub use auth::{AnonymousSettings, AuthSettings, JwtSettings, OAuthSettings};
-pub use state::StateUrl;
+pub use state::{ClusterNodes, StateBackend, StateUrl};
 mod graphql;
 pub use graphql::{GraphqlSettings, Playground};
 

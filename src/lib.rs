@@ -22,9 +22,9 @@
 //!   the egress policy, the per-session link pool, input-schema patching and
 //!   per-user OAuth to upstreams ([`upstream::oauth`]); [`catalog`] is the SQL
 //!   store (SQLite or PostgreSQL) with its model and change events;
-//!   [`session`] is per-session connection state (in memory or Redis; the
-//!   seed's MCPRedisManager) and the session event bus ([`session::bus`],
-//!   carried between replicas by [`session::fanout`]).
+//!   [`session`] is per-session connection state (in memory, Redis or a
+//!   Redis Cluster; the seed's MCPRedisManager) and the session event bus
+//!   ([`session::bus`], carried between replicas by [`session::fanout`]).
 //! - **Core words**: [`error`] ([`error::ErrorCode`], every code a client can
 //!   see), [`ids`], [`principal`] (who is calling), [`net`], [`secret`],
 //!   [`config`], [`telemetry`] and [`metrics`] (Prometheus).

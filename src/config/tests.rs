@@ -307,3 +307,57 @@ fn unset_secrets_print_empty_and_a_bad_state_url_never_echoes_its_password() {
     assert_eq!(err.key, "state.url");
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+#[test]
+fn a_redis_cluster_is_named_by_a_cluster_url_or_a_list_of_nodes() -> anyhow::Result<()> {
+    let nodes = vec!["redis://10.0.0.1:7000", "redis://10.0.0.2:7001"];
+    let s = load(&[(
+        "MANIFOLD_STATE__URL",
+        "redis+cluster://10.0.0.1:7000,10.0.0.2:7001",
+    )])?;
+    assert_eq!(s.state.backend(), StateBackend::Cluster(nodes.clone()));
+    assert_eq!(s.state.url.redis(), None);
+    for list in [
+        "10.0.0.1:7000,10.0.0.2:7001",
+        r#"["10.0.0.1:7000", "redis://10.0.0.2:7001"]"#,
+    ] {
+        let s = load(&[("MANIFOLD_STATE__CLUSTER_NODES", list)])?;
+        assert_eq!(
+            s.state.backend(),
+            StateBackend::Cluster(nodes.clone()),
+            "{list}"
+        );
+    }
+    assert_eq!(load(&[])?.state.backend(), StateBackend::Memory);
+    Ok(())
+}
+
+#[test]
+fn bad_cluster_settings_name_their_key_and_never_echo_a_password() {
+    let err = load(&[("MANIFOLD_STATE__URL", "redis+cluster://u:hunter2@a:1,,b:2")])
+        .expect_err("an empty node");
+    assert_eq!(err.key, "state.url");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = load(&[("MANIFOLD_STATE__CLUSTER_NODES", "http://a:1")]).expect_err("not redis");
+    assert_eq!(err.key, "state.cluster_nodes");
+    let err = load(&[
+        ("MANIFOLD_STATE__URL", "redis://127.0.0.1:6379"),
+        ("MANIFOLD_STATE__CLUSTER_NODES", "a:1"),
+    ])
+    .expect_err("both");
+    assert_eq!(err.key, "state.cluster_nodes");
+    let err = load(&[
+        ("MANIFOLD_STATE__CLUSTER_NODES", "a:1"),
+        ("MANIFOLD_STATE__KEY_PREFIX", "app{1}:"),
+    ])
+    .expect_err("a brace in the prefix");
+    assert_eq!(err.key, "state.key_prefix");
+    // Standalone Redis keeps accepting braces in the prefix.
+    assert!(
+        load(&[
+            ("MANIFOLD_STATE__URL", "redis://127.0.0.1:6379"),
+            ("MANIFOLD_STATE__KEY_PREFIX", "app{1}:"),
+        ])
+        .is_ok()
+    );
+}

@@ -14,6 +14,13 @@
 //! version read each other's session events, and an older replica ignores
 //! catalog events as malformed.
 //!
+//! On a Redis Cluster the channel is an ordinary (not sharded) one: the
+//! cluster carries a `PUBLISH` on any node to the subscribers on every node,
+//! so delivery does not depend on which node owns which slot. One cluster
+//! connection (RESP3, so its pushes carry the messages) publishes and
+//! subscribes; the redis client subscribes again by itself after a node
+//! reconnects or the topology changes.
+//!
 //! Delivery is best effort, like Redis pub/sub itself: while the
 //! subscription is down (it reconnects with backoff) other replicas' events
 //! are missed; the gateway's cached views still expire after a short TTL,
@@ -26,7 +33,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use redis::cluster::ClusterClientBuilder;
+use redis::{ProtocolVersion, PushKind};
+
 use crate::catalog::events::CatalogEvent;
+use crate::config::StateBackend;
 use crate::ids::SessionId;
 use crate::session::bus::{Change, SessionEvent, SessionNotifier};
 
@@ -87,27 +98,69 @@ pub fn channel(prefix: &str) -> String {
 }
 
 /// Starts publishing this process's events and delivering other processes'
-/// to `notifier`, until `stop` fires. Returns the sender the notifier
-/// publishes into.
+/// to `notifier`, until `stop` fires, when the state store is Redis or a
+/// Redis Cluster. Returns the sender the notifier publishes into (`None` for
+/// the memory store: there are no other replicas to reach).
 pub fn start(
-    url: &str,
+    backend: &StateBackend<'_>,
     prefix: &str,
     notifier: SessionNotifier,
     stop: CancellationToken,
-) -> Result<mpsc::Sender<Outgoing>, redis::RedisError> {
-    let client = redis::Client::open(url)?;
+) -> Result<Option<mpsc::Sender<Outgoing>>, redis::RedisError> {
     let origin = nanoid::nanoid!();
     let channel = channel(prefix);
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(publish_loop(
-        client.clone(),
-        channel.clone(),
-        origin.clone(),
-        rx,
-        stop.clone(),
-    ));
-    tokio::spawn(subscribe_loop(client, channel, origin, notifier, stop));
-    Ok(tx)
+    match backend {
+        StateBackend::Memory => return Ok(None),
+        StateBackend::Redis(url) => {
+            let client = redis::Client::open(*url)?;
+            tokio::spawn(publish_loop(
+                client.clone(),
+                channel.clone(),
+                origin.clone(),
+                rx,
+                stop.clone(),
+            ));
+            tokio::spawn(subscribe_loop(client, channel, origin, notifier, stop));
+        }
+        StateBackend::Cluster(nodes) => {
+            let (pushes, received) = mpsc::channel(QUEUE);
+            // Never blocks the connection: past QUEUE waiting messages, drop.
+            let push_sender = move |push: redis::PushInfo| pushes.try_send(push);
+            let client = ClusterClientBuilder::new(nodes.iter().copied())
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(push_sender)
+                .build()?;
+            let link = ClusterLink {
+                channel,
+                origin,
+                notifier,
+            };
+            tokio::spawn(link.run(client, rx, received, stop));
+        }
+    }
+    Ok(Some(tx))
+}
+
+/// Hands an event another process published to this process's listeners
+/// (this process's own events come back too and are skipped).
+fn deliver(notifier: &SessionNotifier, origin: &str, payload: &str) {
+    match serde_json::from_str::<Incoming>(payload) {
+        Ok(Incoming::Session(wire)) if wire.origin != origin => {
+            if let Ok(session) = SessionId::parse(&wire.session) {
+                notifier.deliver(SessionEvent {
+                    session,
+                    server: wire.server,
+                    change: wire.change,
+                });
+            }
+        }
+        Ok(Incoming::Catalog(wire)) if wire.origin != origin => {
+            notifier.catalog().deliver(wire.catalog);
+        }
+        Ok(_) => {}
+        Err(err) => tracing::debug!(error = %err, "ignoring a malformed change event"),
+    }
 }
 
 async fn publish_loop(
@@ -201,24 +254,80 @@ async fn subscribe_loop(
                 tracing::warn!("change-event subscription closed; reconnecting");
                 break;
             };
-            let Ok(payload) = message.get_payload::<String>() else {
-                continue;
+            if let Ok(payload) = message.get_payload::<String>() {
+                deliver(&notifier, &origin, &payload);
+            }
+        }
+    }
+}
+
+/// The cross-replica channel on a Redis Cluster.
+struct ClusterLink {
+    channel: String,
+    origin: String,
+    notifier: SessionNotifier,
+}
+
+impl ClusterLink {
+    /// Connects and subscribes (again after a failure, with backoff), then
+    /// publishes `events` and delivers the messages among `pushes`, until
+    /// `stop` fires.
+    async fn run(
+        self,
+        client: redis::cluster::ClusterClient,
+        mut events: mpsc::Receiver<Outgoing>,
+        mut pushes: mpsc::Receiver<redis::PushInfo>,
+        stop: CancellationToken,
+    ) {
+        let mut backoff = BACKOFF_MIN;
+        let mut conn = loop {
+            let subscribed = async {
+                let mut conn = client.get_async_connection().await?;
+                conn.subscribe(&self.channel).await?;
+                Ok::<_, redis::RedisError>(conn)
             };
-            match serde_json::from_str::<Incoming>(&payload) {
-                Ok(Incoming::Session(wire)) if wire.origin != origin => {
-                    if let Ok(session) = SessionId::parse(&wire.session) {
-                        notifier.deliver(SessionEvent {
-                            session,
-                            server: wire.server,
-                            change: wire.change,
-                        });
+            let result = tokio::select! {
+                () = stop.cancelled() => return,
+                result = subscribed => result,
+            };
+            match result {
+                Ok(conn) => break conn,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot subscribe to other replicas' change events on the Redis Cluster; retrying");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        };
+        tracing::debug!(channel = %self.channel, "listening for other replicas' change events on the Redis Cluster");
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                event = events.recv() => {
+                    let Some(event) = event else { return };
+                    let Ok(payload) = event.payload(&self.origin) else { continue };
+                    let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                        .arg(&self.channel)
+                        .arg(&payload)
+                        .query_async(&mut conn)
+                        .await;
+                    if let Err(err) = sent {
+                        tracing::warn!(error = %err, "change event not published to other replicas");
                     }
                 }
-                Ok(Incoming::Catalog(wire)) if wire.origin != origin => {
-                    notifier.catalog().deliver(wire.catalog);
+                push = pushes.recv() => {
+                    let Some(push) = push else { return };
+                    if push.kind != PushKind::Message {
+                        continue;
+                    }
+                    let message = redis::Msg::from_push_info(push);
+                    if let Some(payload) = message.and_then(|m| m.get_payload::<String>().ok()) {
+                        deliver(&self.notifier, &self.origin, &payload);
+                    }
                 }
-                Ok(_) => {}
-                Err(err) => tracing::debug!(error = %err, "ignoring a malformed change event"),
             }
         }
     }

@@ -12,6 +12,15 @@
 //! - `{P}oauth:flow:{H}`: a pending OAuth authorization (`H`: hex SHA-256)
 //! - `{P}lease:{L}`: the holder of lease `L` (see [`lease`])
 //!
+//! On a Redis Cluster ([`Layout::HashTagged`]) the session id in a session's
+//! keys sits in braces, `{P}mcp:session:{{S}}:server:{N}:status` and so on:
+//! Redis hashes only the text between the first `{` and the next `}`, so all
+//! keys of one session share one hash slot, and the multi-key transactions,
+//! scripts and `UNLINK`s of one session stay legal there. Session ids and
+//! server names never contain braces, so the tag is exactly the id. Other
+//! keys are single keys and keep their names; standalone Redis and the
+//! memory store use the plain names above.
+//!
 //! A [`SessionId`] may contain `:`, so the SCAN pattern `{P}mcp:session:{S}:*`
 //! alone could also match keys of a session named `{S}:x`. [`SessionKeys::owns`]
 //! therefore decides exactly which keys belong to one session; server names
@@ -22,6 +31,17 @@
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::SessionId;
+
+/// How the keys of a session are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `{P}mcp:session:{S}:…`, the seed's names (memory, standalone Redis).
+    #[default]
+    Plain,
+    /// `{P}mcp:session:{{S}}:…`: the session id is the Redis Cluster hash
+    /// tag, so a session's keys share one slot.
+    HashTagged,
+}
 
 /// The per-server fields, in the order [`ServerKeys::all`] lists them.
 pub const FIELDS: [&str; 4] = ["status", "tools", "connected_at", "error"];
@@ -127,11 +147,13 @@ pub fn sessions_scan_pattern(prefix: &str) -> String {
 }
 
 /// The session `key` belongs to when it is that session's connections set
-/// or one of the fields of `server` in it; `None` for any other key.
+/// or one of the fields of `server` in it, in `layout`; `None` for any other
+/// key.
 ///
 /// Server names contain no `:`, so the suffix `:server:{server}:{field}`
-/// (or `:connections`) names exactly one session: the rest of the key.
-pub fn session_of(prefix: &str, key: &str, server: &str) -> Option<SessionId> {
+/// (or `:connections`) names exactly one session: the rest of the key (in
+/// braces with [`Layout::HashTagged`]).
+pub fn session_of(layout: Layout, prefix: &str, key: &str, server: &str) -> Option<SessionId> {
     let rest = key.strip_prefix(prefix)?.strip_prefix("mcp:session:")?;
     let session = match rest.strip_suffix(":connections") {
         Some(session) => session,
@@ -141,6 +163,10 @@ pub fn session_of(prefix: &str, key: &str, server: &str) -> Option<SessionId> {
                 .strip_suffix(server)?
                 .strip_suffix(":server:")
         })?,
+    };
+    let session = match layout {
+        Layout::Plain => session,
+        Layout::HashTagged => session.strip_prefix('{')?.strip_suffix('}')?,
     };
     SessionId::parse(session).ok()
 }
@@ -153,11 +179,19 @@ pub struct SessionKeys {
 }
 
 impl SessionKeys {
-    /// The keys of `session` under `prefix`.
+    /// The keys of `session` under `prefix`, with the plain names.
     pub fn new(prefix: &str, session: &SessionId) -> Self {
-        Self {
-            base: format!("{prefix}mcp:session:{}:", session.as_str()),
-        }
+        Self::in_layout(Layout::Plain, prefix, session)
+    }
+
+    /// The keys of `session` under `prefix`, named as `layout` says.
+    pub fn in_layout(layout: Layout, prefix: &str, session: &SessionId) -> Self {
+        let session = session.as_str();
+        let base = match layout {
+            Layout::Plain => format!("{prefix}mcp:session:{session}:"),
+            Layout::HashTagged => format!("{prefix}mcp:session:{{{session}}}:"),
+        };
+        Self { base }
     }
 
     /// `{prefix}mcp:session:{sid}:connections`, the set of connected servers.
@@ -307,30 +341,74 @@ mod tests {
             sessions_scan_pattern(r"a?[b]\c:"),
             r"a\?\[b\]\\c:mcp:session:*"
         );
-        for raw in [
-            "a",
-            "a:b",
-            "a:server:x",
-            "a:server:x:status",
-            "b:connections",
-        ] {
-            let s = sid(raw);
-            let keys = SessionKeys::new("p:", &s);
-            for key in keys.server("x").unwrap().all() {
-                assert_eq!(session_of("p:", key, "x"), Some(s.clone()), "{key}");
-                assert_eq!(session_of("p:", key, "y"), None, "{key}");
-                assert_eq!(session_of("q:", key, "x"), None, "{key}");
+        for layout in [Layout::Plain, Layout::HashTagged] {
+            let other = match layout {
+                Layout::Plain => Layout::HashTagged,
+                Layout::HashTagged => Layout::Plain,
+            };
+            for raw in [
+                "a",
+                "a:b",
+                "a:server:x",
+                "a:server:x:status",
+                "b:connections",
+            ] {
+                let s = sid(raw);
+                let keys = SessionKeys::in_layout(layout, "p:", &s);
+                for key in keys.server("x").unwrap().all() {
+                    let found = session_of(layout, "p:", key, "x");
+                    assert_eq!(found, Some(s.clone()), "{key}");
+                    assert_eq!(session_of(layout, "p:", key, "y"), None, "{key}");
+                    assert_eq!(session_of(layout, "q:", key, "x"), None, "{key}");
+                    // A key of one layout never reads as the other's.
+                    assert_eq!(session_of(other, "p:", key, "x"), None, "{key}");
+                }
+                for key in keys.server("y").unwrap().all() {
+                    assert_eq!(session_of(layout, "p:", key, "x"), None, "{key}");
+                }
+                let set = keys.connections();
+                assert_eq!(session_of(layout, "p:", &set, "x"), Some(s));
+                assert_eq!(session_of(other, "p:", &set, "x"), None);
             }
-            for key in keys.server("y").unwrap().all() {
-                assert_eq!(session_of("p:", key, "x"), None, "{key}");
+            assert_eq!(session_of(layout, "p:", "p:mcp:binding:x", "x"), None);
+            for key in [
+                "p:mcp:session::server:x:status",
+                "p:mcp:session:{}:server:x:status",
+            ] {
+                assert_eq!(session_of(layout, "p:", key, "x"), None, "{key}");
             }
-            assert_eq!(session_of("p:", &keys.connections(), "x"), Some(s));
         }
-        assert_eq!(session_of("p:", "p:mcp:binding:x", "x"), None);
+    }
+
+    /// The part of `key` Redis Cluster hashes: the text between the first
+    /// `{` and the next `}` when it is not empty, else the whole key.
+    fn hash_tag(key: &str) -> &str {
+        key.find('{')
+            .and_then(|open| {
+                let tail = &key[open + 1..];
+                tail.find('}')
+                    .filter(|&close| close > 0)
+                    .map(|close| &tail[..close])
+            })
+            .unwrap_or(key)
+    }
+
+    #[test]
+    fn hash_tagged_keys_carry_the_session_id_in_braces() {
+        let keys = SessionKeys::in_layout(Layout::HashTagged, "p:", &sid("user-1"));
+        let server = keys.server("github").unwrap();
+        assert_eq!(server.status, "p:mcp:session:{user-1}:server:github:status");
+        assert_eq!(server.tools, "p:mcp:session:{user-1}:server:github:tools");
         assert_eq!(
-            session_of("p:", "p:mcp:session::server:x:status", "x"),
-            None
+            server.connected_at,
+            "p:mcp:session:{user-1}:server:github:connected_at"
         );
+        assert_eq!(server.error, "p:mcp:session:{user-1}:server:github:error");
+        assert_eq!(keys.connections(), "p:mcp:session:{user-1}:connections");
+        assert_eq!(keys.scan_pattern(), "p:mcp:session:{user-1}:*");
+        assert_eq!(SessionKeys::new("p:", &sid("s")), {
+            SessionKeys::in_layout(Layout::default(), "p:", &sid("s"))
+        });
     }
 
     #[test]
@@ -470,6 +548,27 @@ mod tests {
                 prop_assert_eq!(&readings[i][0].1, &reading);
             }
             prop_assert_eq!(&readings[4][0].1, &None);
+        }
+
+        /// On a cluster every key of a session hashes by the session id
+        /// alone, reads back to it, and belongs to it only.
+        #[test]
+        fn hash_tagged_keys_of_a_session_share_its_slot_and_read_back(
+            prefix in "[a-z:?]{0,6}",
+            one in pair(),
+            two in pair(),
+        ) {
+            let keys = SessionKeys::in_layout(Layout::HashTagged, &prefix, &one.0);
+            let mut all: Vec<String> =
+                keys.server(&one.1).unwrap().all().iter().map(|k| k.to_string()).collect();
+            all.push(keys.connections());
+            let other = SessionKeys::in_layout(Layout::HashTagged, &prefix, &two.0);
+            for key in &all {
+                prop_assert_eq!(hash_tag(key), one.0.as_str());
+                prop_assert_eq!(session_of(Layout::HashTagged, &prefix, key, &one.1), Some(one.0.clone()));
+                prop_assert!(keys.owns(key));
+                prop_assert_eq!(other.owns(key), one.0 == two.0, "{}", key);
+            }
         }
 
         #[test]

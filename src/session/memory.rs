@@ -349,7 +349,8 @@ impl StateStore for MemoryState {
         let now = txn.now;
         let mut affected = BTreeSet::new();
         txn.map.retain(|key, entry| {
-            let Some(session) = keys::session_of(&self.prefix, key, server) else {
+            let Some(session) = keys::session_of(keys::Layout::Plain, &self.prefix, key, server)
+            else {
                 return true;
             };
             let live = entry.expires_at > now;

@@ -2,10 +2,10 @@
 //! `RECONNECTING`, `DISCONNECTED`, `FAILED`), the cached tool list, when it
 //! connected and the last error — the seed's MCPRedisManager.
 //!
-//! [`StateStore`] has two backends, one file each: [`memory`] (the embedded
-//! default, expiring entries with a purge task) and [`redis`]. Key names are
-//! built in [`keys`] only. A write is atomic: no reader ever sees `CONNECTED`
-//! without its tools.
+//! [`StateStore`] has two backends: [`memory`] (the embedded default,
+//! expiring entries with a purge task) and [`redis`] (standalone or Redis
+//! Cluster). Key names are built in [`keys`] only. A write is atomic: no
+//! reader ever sees `CONNECTED` without its tools.
 
 pub mod bus;
 pub mod fanout;
@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::StateSettings;
+use crate::config::{StateBackend, StateSettings};
 use crate::error::{Error, Result};
 use crate::ids::SessionId;
 use crate::upstream::oauth::FlowStore;
@@ -269,14 +269,15 @@ fn decode(
     }
 }
 
-/// Opens the store `options` name (the `[state]` settings): in memory, or
-/// in Redis.
+/// Opens the store `options` name (the `[state]` settings): in memory, in
+/// Redis, or in a Redis Cluster.
 pub async fn connect(options: &StateSettings) -> anyhow::Result<State> {
     let ttl = std::time::Duration::from_secs(options.ttl_seconds);
     let prefix = options.key_prefix.clone();
-    let store = match options.url.redis() {
-        None => memory::open(prefix, ttl).await,
-        Some(url) => redis::connect(url, prefix, ttl).await,
+    let store = match options.backend() {
+        StateBackend::Memory => memory::open(prefix, ttl).await,
+        StateBackend::Redis(url) => redis::connect(url, prefix, ttl).await,
+        StateBackend::Cluster(nodes) => redis::connect_cluster(&nodes, prefix, ttl).await,
     }?;
     Ok(metered::Metered::wrap(store))
 }

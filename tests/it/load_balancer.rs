@@ -1,8 +1,9 @@
 //! Two real `manifold serve` replicas sharing PostgreSQL and Redis behind a
 //! real HAProxy (round robin, no stickiness, `/readyz` health checks):
 //! one MCP session's calls spread over both, a change made through one
-//! reaches a GET stream held on the other, a drained replica loses no
-//! call, and a killed one fails only the calls it held.
+//! reaches a GET stream held on the other (with the state on one Redis, and
+//! again on a Redis Cluster), a drained replica loses no call, and a killed
+//! one fails only the calls it held.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use tempfile::TempDir;
 use crate::operations::{Served, serve};
 use crate::support::db::{create_postgres_database, drop_postgres_database};
 use crate::support::mcp::exchange;
-use crate::support::redis::{free_port, redis_url};
+use crate::support::redis::{cluster_url, free_port, redis_url};
 use crate::support::unique;
 use crate::support::upstreams::FixtureHttp;
 
@@ -106,14 +107,19 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// The replicas with their state on the test Redis.
     async fn start() -> Self {
+        Self::start_with_state(redis_url()).await
+    }
+
+    /// The replicas with their state at `state_url` (`state.url`).
+    async fn start_with_state(state_url: String) -> Self {
         let database = create_postgres_database().await;
         let prefix = format!("{}:", unique("lb"));
-        let redis = redis_url();
         let env = |database: &str| {
             vec![
                 ("MANIFOLD_CATALOG__URL", database.to_owned()),
-                ("MANIFOLD_STATE__URL", redis.clone()),
+                ("MANIFOLD_STATE__URL", state_url.clone()),
                 ("MANIFOLD_STATE__KEY_PREFIX", prefix.clone()),
                 ("MANIFOLD_SECRETS__ENCRYPTION_KEY", KEY.to_owned()),
                 ("MANIFOLD_HTTP__DRAIN_DELAY_SECONDS", "1".to_owned()),
@@ -296,9 +302,21 @@ fn exited_cleanly(served: &mut Served, limit: Duration) -> bool {
 
 #[tokio::test]
 async fn one_session_spreads_over_both_replicas_and_hears_changes_made_on_either() {
+    spreads_and_hears_changes(redis_url()).await;
+}
+
+#[tokio::test]
+async fn the_same_holds_with_the_state_store_on_a_redis_cluster() {
+    spreads_and_hears_changes(cluster_url()).await;
+}
+
+/// One MCP session through the balancer: 200 calls spread over both
+/// replicas, and a GET stream on one hears a connect made through either,
+/// with the replicas' state at `state_url`.
+async fn spreads_and_hears_changes(state_url: String) {
     let fixture = FixtureHttp::start();
     let other = FixtureHttp::start();
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start_with_state(state_url).await;
     cluster.add_and_connect("lbfix", &fixture.url()).await;
     let session = cluster.session().await;
 

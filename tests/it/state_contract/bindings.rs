@@ -55,7 +55,7 @@ pub(super) async fn bindings_are_apart_from_connection_state(kind: Kind) {
     // Clearing the connection state of a session leaves MCP sessions alone.
     b.state.clear_session(&s).await.unwrap();
     assert!(b.state.mcp_session("m1").await.unwrap().is_some());
-    if kind == Kind::Redis {
+    if kind.is_redis() {
         let key = format!("{}mcp:binding:m1", b.prefix);
         let raw: String = ::redis::cmd("GET")
             .arg(&key)

@@ -3,15 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use ::redis::aio::MultiplexedConnection;
 use manifold::session::ConnectionStatus;
 
-use super::{Backend, Kind, LONG_TTL, sid, tools};
+use super::{Backend, Kind, LONG_TTL, Raw, sid, tools};
 
 /// Every raw key under `prefix` with its `DUMP` (value bytes, no TTL).
-async fn dump_all(raw: &mut MultiplexedConnection, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+async fn dump_all(raw: &mut Raw, prefix: &str) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
-    for key in crate::support::redis::scan_keys(raw, &format!("{prefix}*")).await {
+    for key in raw.keys(&format!("{prefix}*")).await {
         let dump: Vec<u8> = ::redis::cmd("DUMP")
             .arg(&key)
             .query_async(raw)
@@ -22,7 +21,7 @@ async fn dump_all(raw: &mut MultiplexedConnection, prefix: &str) -> BTreeMap<Str
     out
 }
 
-async fn pttl(raw: &mut MultiplexedConnection, key: &str) -> i64 {
+async fn pttl(raw: &mut Raw, key: &str) -> i64 {
     ::redis::cmd("PTTL")
         .arg(key)
         .query_async(raw)
@@ -46,12 +45,17 @@ pub(super) async fn forget_server_removes_one_server_from_every_session_and_noth
 
     // What must survive byte for byte: every key but x's and the sets that hold x.
     let prefix = b.prefix.clone();
+    let (alice_set, carol_set, tricky_set) = (
+        format!("{}:connections", b.session_base("alice")),
+        format!("{}:connections", b.session_base("carol")),
+        format!("{}:connections", b.session_base("a:server:x")),
+    );
     let before = match b.raw.as_mut() {
         Some(raw) => dump_all(raw, &prefix).await,
         None => BTreeMap::new(),
     };
     let ttl_before = match b.raw.as_mut() {
-        Some(raw) => pttl(raw, &format!("{prefix}mcp:session:alice:connections")).await,
+        Some(raw) => pttl(raw, &alice_set).await,
         None => 0,
     };
 
@@ -97,16 +101,15 @@ pub(super) async fn forget_server_removes_one_server_from_every_session_and_noth
         }
         assert!(after.keys().all(|k| !gone(k)), "{after:?}");
         // Carol's set never held x: untouched too.
-        let carol_set = format!("{prefix}mcp:session:carol:connections");
         assert_eq!(before.get(&carol_set), after.get(&carol_set));
         // The TTLs of the sets it left were not refreshed.
-        let ttl_after = pttl(raw, &format!("{prefix}mcp:session:alice:connections")).await;
+        let ttl_after = pttl(raw, &alice_set).await;
         assert!(
             0 < ttl_after && ttl_after <= ttl_before,
             "{ttl_before} → {ttl_after}"
         );
         // The emptied set of the tricky session is gone.
-        assert!(!after.contains_key(&format!("{prefix}mcp:session:a:server:x:connections")));
+        assert!(before.contains_key(&tricky_set) && !after.contains_key(&tricky_set));
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) async fn sessions_are_isolated(kind: Kind) {
         tools(&["search"])
     );
     b.assert_connected(&a, &["github"]).await;
-    if kind == Kind::Redis {
+    if kind.is_redis() {
         assert!(b.raw_keys("bob").await.is_empty());
         assert_eq!(b.raw_keys("alice").await.len(), 4);
     }
@@ -66,7 +66,7 @@ pub(super) async fn clear_session_removes_every_key_of_the_session(kind: Kind) {
     b.state.set_disconnected(&s, "gone").await.unwrap();
     b.connect(&other, "github", &["search"]).await;
 
-    if kind == Kind::Redis {
+    if kind.is_redis() {
         assert_eq!(b.raw_keys("user-1").await.len(), 10);
     }
     // 2 × 3 connected keys, the set, 2 failed keys, 1 disconnected key.
@@ -76,7 +76,7 @@ pub(super) async fn clear_session_removes_every_key_of_the_session(kind: Kind) {
     }
     b.assert_connected(&s, &[]).await;
     assert_eq!(b.state.clear_session(&s).await.unwrap(), 0);
-    if kind == Kind::Redis {
+    if kind.is_redis() {
         assert_eq!(b.raw_keys("user-1").await, Vec::<String>::new());
         assert_eq!(b.raw_keys("user-2").await.len(), 4);
     }
@@ -99,7 +99,7 @@ pub(super) async fn clear_session_counts_keys_across_many_scan_pages(kind: Kind)
         servers as u64 * 3 + 1
     );
     b.assert_connected(&s, &[]).await;
-    if kind == Kind::Redis {
+    if kind.is_redis() {
         assert!(b.raw_keys("big").await.is_empty());
     }
 }

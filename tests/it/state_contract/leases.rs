@@ -36,7 +36,7 @@ pub(super) async fn an_expired_lease_is_free_and_its_old_holder_cannot_release_i
     let mut b = Backend::open(kind, LONG_TTL).await;
     let ttl = Duration::from_millis(400);
     assert!(b.state.try_lease(NAME, "a", ttl).await.unwrap());
-    if kind == Kind::Redis {
+    if kind.is_redis() {
         let key = format!("{}lease:{NAME}", b.prefix);
         let raw = b.raw();
         let holder: String = ::redis::cmd("GET")

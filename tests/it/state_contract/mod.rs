@@ -1,7 +1,10 @@
 //! The `StateStore` contract: one suite, run against every backend
-//! (`state_contract::memory::…`, `state_contract::redis::…`), plus checks only
-//! Redis can show (raw key names and values, TTL on every key, outages) in
-//! `state_contract::redis_only::…`.
+//! (`state_contract::memory::…`, `state_contract::redis::…` and
+//! `state_contract::cluster::…`, the last on the 3-master Redis Cluster of
+//! `scripts/fixtures/redis-cluster.sh`), plus checks only Redis can show (raw
+//! key names and values, TTL on every key, outages) in
+//! `state_contract::redis_only::…` and, for the cluster's hash-tagged key
+//! names and its masters, `state_contract::cluster_only::…`.
 //!
 //! The suite is split by concern: [`transitions`] (the states of one server),
 //! [`isolation`] (sessions apart, clearing a session), [`expiry`] (TTLs) and
@@ -19,6 +22,7 @@
 #![allow(clippy::unwrap_used)] // a test may unwrap: a panic is its failure report
 
 mod bindings;
+mod cluster_only;
 mod expiry;
 mod forget;
 mod isolation;
@@ -29,7 +33,9 @@ mod transitions;
 
 use std::time::Duration;
 
-use ::redis::aio::MultiplexedConnection;
+use ::redis::aio::{ConnectionLike, MultiplexedConnection};
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{Cmd, Pipeline, RedisFuture, Value as RedisValue};
 use chrono::{DateTime, TimeZone, Utc};
 use manifold::ids::SessionId;
 use manifold::session::{ConnectionState, ConnectionStatus, State};
@@ -44,35 +50,106 @@ const LONG_TTL: Duration = Duration::from_secs(600);
 enum Kind {
     Memory,
     Redis,
+    Cluster,
+}
+
+impl Kind {
+    /// Whether the store is Redis (standalone or cluster), with raw keys to read.
+    fn is_redis(self) -> bool {
+        matches!(self, Self::Redis | Self::Cluster)
+    }
+}
+
+/// A plain connection to the Redis (or cluster) under a store, to read and
+/// write raw keys.
+enum Raw {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Raw {
+    /// Every key matching `pattern`, sorted: by SCAN on one Redis, by
+    /// `KEYS` on every master of a cluster (the client gathers the answers;
+    /// a test may use KEYS on its own few keys).
+    async fn keys(&mut self, pattern: &str) -> Vec<String> {
+        match self {
+            Self::Single(conn) => support::redis::scan_keys(conn, pattern).await,
+            Self::Cluster(conn) => {
+                let mut keys: Vec<String> = ::redis::cmd("KEYS")
+                    .arg(pattern)
+                    .query_async(conn)
+                    .await
+                    .expect("KEYS works on every master");
+                keys.sort();
+                keys
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Raw {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, RedisValue> {
+        match self {
+            Self::Single(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<RedisValue>> {
+        match self {
+            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
 }
 
 /// A store under test, with what the Redis-aware checks need.
 struct Backend {
+    kind: Kind,
     state: State,
     prefix: String,
-    /// A plain connection to the same Redis (Redis only).
-    raw: Option<MultiplexedConnection>,
+    /// A plain connection to the same Redis or cluster (Redis only).
+    raw: Option<Raw>,
 }
 
 impl Backend {
     async fn open(kind: Kind, ttl: Duration) -> Self {
-        match kind {
+        let (state, prefix, raw) = match kind {
             Kind::Memory => {
                 let prefix = format!("{}:", support::unique("t:"));
                 let state = manifold::session::memory::open(prefix.clone(), ttl)
                     .await
                     .expect("the memory store opens");
-                Self {
-                    state,
-                    prefix,
-                    raw: None,
-                }
+                (state, prefix, None)
             }
             Kind::Redis => {
                 let (state, prefix) = support::redis::fresh_redis(ttl).await;
-                let raw = Some(support::redis::raw().await);
-                Self { state, prefix, raw }
+                let raw = Raw::Single(support::redis::raw().await);
+                (state, prefix, Some(raw))
             }
+            Kind::Cluster => {
+                let (state, prefix) = support::redis::fresh_cluster(ttl).await;
+                let raw = Raw::Cluster(support::redis::raw_cluster().await);
+                (state, prefix, Some(raw))
+            }
+        };
+        Self {
+            kind,
+            state,
+            prefix,
+            raw,
         }
     }
 
@@ -80,27 +157,44 @@ impl Backend {
     /// connection (so its reads can land between the commands of a write that
     /// were not atomic), for memory the same store.
     async fn second_handle(&self) -> State {
-        match self.raw {
-            None => self.state.clone(),
-            Some(_) => {
+        match self.kind {
+            Kind::Memory => self.state.clone(),
+            Kind::Redis => {
                 let url = support::redis::redis_url();
                 manifold::session::redis::connect(&url, self.prefix.clone(), LONG_TTL)
                     .await
                     .unwrap_or_else(|e| support::redis::unreachable(&url, format!("{e:#}")))
             }
+            Kind::Cluster => {
+                let nodes = support::redis::cluster_nodes();
+                let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+                manifold::session::redis::connect_cluster(&nodes, self.prefix.clone(), LONG_TTL)
+                    .await
+                    .unwrap_or_else(|e| support::redis::cluster_unreachable(format!("{e:#}")))
+            }
         }
     }
 
     /// The plain Redis connection (Redis only).
-    fn raw(&mut self) -> &mut MultiplexedConnection {
+    fn raw(&mut self) -> &mut Raw {
         self.raw.as_mut().expect("a raw connection")
+    }
+
+    /// `{prefix}mcp:session:{session}`, the start of every key of `session`:
+    /// on a cluster the id sits in braces (the keys' hash tag).
+    fn session_base(&self, session: &str) -> String {
+        match self.kind {
+            Kind::Cluster => format!("{}mcp:session:{{{session}}}", self.prefix),
+            Kind::Memory | Kind::Redis => format!("{}mcp:session:{session}", self.prefix),
+        }
     }
 
     /// Every raw key of `session` (Redis only; empty for memory).
     async fn raw_keys(&mut self, session: &str) -> Vec<String> {
-        let pattern = format!("{}mcp:session:{session}:*", self.prefix);
+        // Braces are no glob characters: they match themselves.
+        let pattern = format!("{}:*", self.session_base(session));
         match self.raw.as_mut() {
-            Some(raw) => support::redis::scan_keys(raw, &pattern).await,
+            Some(raw) => raw.keys(&pattern).await,
             None => Vec::new(),
         }
     }
@@ -247,6 +341,12 @@ macro_rules! contract_for_all {
         // Redis's TTLs run on the server's clock: real time.
         contract!(
             redis, super::Kind::Redis,
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
+            untimed: [$($module::$name),*],
+            timed: [$($tmodule::$tname),*],
+        );
+        contract!(
+            cluster, super::Kind::Cluster,
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
             untimed: [$($module::$name),*],
             timed: [$($tmodule::$tname),*],

@@ -71,9 +71,10 @@ pub(super) async fn no_reader_ever_sees_connected_without_tools(kind: Kind) {
     }
     // For Redis, also read the raw keys, which no decoding can tidy up.
     if let Some(mut raw) = b.raw.take() {
+        let base = b.session_base("racer");
         let keys: Vec<String> = ["status", "tools", "connected_at", "error"]
             .iter()
-            .map(|field| format!("{}mcp:session:racer:server:github:{field}", b.prefix))
+            .map(|field| format!("{base}:server:github:{field}"))
             .collect();
         let (done, reads) = (done.clone(), reads.clone());
         readers.push(tokio::spawn(async move {

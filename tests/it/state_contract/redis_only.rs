@@ -2,17 +2,16 @@
 
 use std::time::Duration;
 
-use ::redis::aio::MultiplexedConnection;
 use chrono::DateTime;
 use manifold::session::ConnectionStatus;
 use serde_json::Value;
 
-use super::{Backend, Kind, LONG_TTL, at, sid, tools};
+use super::{Backend, Kind, LONG_TTL, Raw, at, sid, tools};
 use crate::support;
 use crate::support::redis::RedisServer;
 
 /// The string stored at `key`.
-async fn get(raw: &mut MultiplexedConnection, key: String) -> String {
+async fn get(raw: &mut Raw, key: String) -> String {
     ::redis::cmd("GET").arg(key).query_async(raw).await.unwrap()
 }
 
@@ -59,9 +58,14 @@ async fn keys_and_values_use_exactly_the_documented_names_and_formats() {
 
 #[tokio::test]
 async fn stored_garbage_reads_as_disconnected_and_never_panics() {
-    let mut b = Backend::open(Kind::Redis, LONG_TTL).await;
+    stored_garbage_reads_as_disconnected(Kind::Redis).await;
+}
+
+/// Garbage written straight into the keys of a session (Redis or cluster).
+pub(super) async fn stored_garbage_reads_as_disconnected(kind: Kind) {
+    let mut b = Backend::open(kind, LONG_TTL).await;
     let s = sid("user-1");
-    let base = format!("{}mcp:session:user-1:server", b.prefix);
+    let base = format!("{}:server", b.session_base("user-1"));
     let garbage: [(&str, &[u8]); 7] = [
         ("a:status", b"bogus"),
         ("b:status", b"CONNECTED"),

@@ -191,15 +191,15 @@ pub(super) async fn disconnecting_removes_tools_error_and_set_membership(kind: K
     b.assert_status(&s, "never", ConnectionStatus::Disconnected)
         .await;
 
-    if kind == Kind::Redis {
+    if kind.is_redis() {
         // Only the three DISCONNECTED status keys are left; the set is gone.
-        let p = b.prefix.clone();
+        let base = b.session_base("user-1");
         assert_eq!(
             b.raw_keys("user-1").await,
             [
-                format!("{p}mcp:session:user-1:server:github:status"),
-                format!("{p}mcp:session:user-1:server:jira:status"),
-                format!("{p}mcp:session:user-1:server:never:status"),
+                format!("{base}:server:github:status"),
+                format!("{base}:server:jira:status"),
+                format!("{base}:server:never:status"),
             ]
         );
     }

@@ -1,9 +1,11 @@
 //! Redis for tests: the shared server named by `MANIFOLD_TEST_REDIS_URL`
-//! (default `redis://127.0.0.1:6379`), a unique key prefix per test, and
-//! private throw-away `redis-server` processes for outage tests.
+//! (default `redis://127.0.0.1:6379`), the Redis Cluster that
+//! `scripts/fixtures/redis-cluster.sh` starts, a unique key prefix per test,
+//! and private throw-away `redis-server` processes for outage tests.
 //!
 //! A test that needs Redis and cannot reach it FAILS with a message saying
-//! what to start; it never skips. `scripts/test` starts a Redis when none runs.
+//! what to start; it never skips. `scripts/test` starts a Redis when none
+//! runs, and the cluster.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -35,6 +37,72 @@ pub async fn fresh_redis(ttl: Duration) -> (State, String) {
         Ok(state) => (state, prefix),
         Err(err) => unreachable(&url, format!("{err:#}")),
     }
+}
+
+/// The seed nodes of the test Redis Cluster as `redis://` URLs, from
+/// `MANIFOLD_TEST_REDIS_CLUSTER_NODES` (`host:port,host:port,…`) or else the
+/// node list `scripts/fixtures/redis-cluster.sh` wrote under the test cache.
+/// Panics with what to run when there is neither.
+pub fn cluster_nodes() -> Vec<String> {
+    let file = super::python::test_cache().join("redis-cluster/nodes");
+    let listed = std::env::var("MANIFOLD_TEST_REDIS_CLUSTER_NODES")
+        .ok()
+        .filter(|nodes| !nodes.trim().is_empty())
+        .or_else(|| std::fs::read_to_string(&file).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no test Redis Cluster: MANIFOLD_TEST_REDIS_CLUSTER_NODES is unset and {} is missing.\n\
+                 Run `scripts/fixtures/redis-cluster.sh` (or `scripts/test`, which runs it) to start one. \
+                 Redis Cluster tests never skip.",
+                file.display()
+            )
+        });
+    listed
+        .trim()
+        .split(',')
+        .filter(|node| !node.trim().is_empty())
+        .map(|node| format!("redis://{}", node.trim()))
+        .collect()
+}
+
+/// The test cluster as a `state.url`: `redis+cluster://host:port,host:port,…`.
+pub fn cluster_url() -> String {
+    let hosts: Vec<String> = cluster_nodes()
+        .iter()
+        .map(|node| node.trim_start_matches("redis://").to_owned())
+        .collect();
+    format!("redis+cluster://{}", hosts.join(","))
+}
+
+/// Panics with what to do when the test cluster cannot be used.
+pub fn cluster_unreachable(err: impl std::fmt::Display) -> ! {
+    panic!(
+        "the test Redis Cluster at {:?} is not reachable: {err}\n\
+         Run `scripts/fixtures/redis-cluster.sh` (it restarts a stopped cluster) or `scripts/test`. \
+         Redis Cluster tests never skip.",
+        cluster_nodes()
+    )
+}
+
+/// A state store on the test Redis Cluster with a fresh key prefix.
+pub async fn fresh_cluster(ttl: Duration) -> (State, String) {
+    let nodes = cluster_nodes();
+    let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let prefix = format!("{}:", super::unique("t:"));
+    match manifold::session::redis::connect_cluster(&nodes, prefix.clone(), ttl).await {
+        Ok(state) => (state, prefix),
+        Err(err) => cluster_unreachable(format!("{err:#}")),
+    }
+}
+
+/// A plain connection to the test Redis Cluster, to look at raw keys.
+pub async fn raw_cluster() -> redis::cluster_async::ClusterConnection {
+    let client = redis::cluster::ClusterClient::new(cluster_nodes())
+        .unwrap_or_else(|e| cluster_unreachable(e));
+    client
+        .get_async_connection()
+        .await
+        .unwrap_or_else(|e| cluster_unreachable(e))
 }
 
 /// A plain connection to the test Redis, to look at raw keys.

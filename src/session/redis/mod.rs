@@ -1,23 +1,26 @@
-//! The Redis state store, over one auto-reconnecting
-//! [`ConnectionManager`].
+//! The Redis state store, on a standalone Redis or a Redis Cluster (see
+//! `link` for the connection and what differs between the two).
 //!
-//! - Key names come from [`keys`] only.
+//! - Key names come from [`keys`] only; on a cluster a session's keys carry
+//!   its id as hash tag ([`keys::Layout`]), so they share one slot.
 //! - Every write is one `MULTI`/`EXEC` transaction
 //!   ([`redis::pipe().atomic()`](redis::Pipeline::atomic)), and `get` reads the
 //!   four keys of a server with one `MGET`, so a reader never sees `CONNECTED`
 //!   without its tools. Each key is written with `PX ttl` and each write ends
 //!   with `PEXPIRE` on the session's connections set.
 //! - `clear_session` walks the session's keys with `SCAN MATCH … COUNT`
-//!   (never `KEYS`) and `UNLINK`s them page by page; `forget_server` walks
-//!   every session's keys the same way.
+//!   (never `KEYS`; on a cluster, on every master) and `UNLINK`s them page by
+//!   page; `forget_server` walks every session's keys the same way.
 //! - A lease is taken with `SET key holder NX PX ttl` and released by a Lua
 //!   compare-and-delete, so only its holder ever frees it.
 //! - Start-up fails fast with a clear message when Redis is unreachable. Once
 //!   running, an outage turns calls into [`Error::Unavailable`] within about
-//!   the timeouts below (never a hang), and the same store works again once
-//!   Redis is back: the manager reconnects on its own.
+//!   the timeouts in `link` (never a hang), and the same store works again
+//!   once Redis is back: the connection reconnects on its own.
 //!
 //! Stored garbage never panics; see `decode` in the session module for how it reads.
+
+mod link;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +28,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::keys::{self, SessionKeys};
+use self::link::{Link, Scan};
+use super::keys::{self, Layout, SessionKeys};
 use super::{
     ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, check_lease,
     decode, decode_binding, encode_binding,
@@ -35,36 +38,9 @@ use super::{
 use crate::error::{Error, Result};
 use crate::upstream::oauth::FlowStore;
 
-/// Time limit for opening one TCP (or TLS) connection to Redis.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time limit for one command or transaction's answer.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Extra connection attempts per (re)connect before a call gives up; the
-/// manager starts a new reconnect on the next call anyway.
-const CONNECT_RETRIES: usize = 1;
-/// Pause before the retry.
-const RETRY_DELAY: Duration = Duration::from_millis(100);
 /// Overall limit on start-up (connect, handshake and the first `PING`).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Keys asked for per `SCAN` page.
-const SCAN_COUNT: usize = 500;
 
-/// One `SCAN cursor MATCH pattern COUNT …` step: the next cursor (0 at the
-/// end) and the keys of this page.
-async fn scan_page(
-    conn: &mut ConnectionManager,
-    cursor: u64,
-    pattern: &str,
-) -> redis::RedisResult<(u64, Vec<Vec<u8>>)> {
-    redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(SCAN_COUNT)
-        .query_async(conn)
-        .await
-}
 /// Deletes `KEYS[1]` only while it holds `ARGV[1]`: a lease is released by
 /// its holder only, never after it expired and another holder took it.
 const RELEASE_LEASE: &str = r"
@@ -88,16 +64,29 @@ end
 return 0
 ";
 
-/// Connects to Redis at `url`; fails with a clear message if it is not
-/// reachable now. Every key is written under `prefix` with `ttl`.
+/// Connects to the standalone Redis at `url`; fails with a clear message if
+/// it is not reachable now. Every key is written under `prefix` with `ttl`.
 pub async fn connect(url: &str, prefix: String, ttl: Duration) -> anyhow::Result<State> {
     Ok(Arc::new(RedisState::connect(url, prefix, ttl).await?))
+}
+
+/// Connects to the Redis Cluster of the seed `nodes` (node URLs); fails
+/// with a clear message if it is not reachable now. Every key is written
+/// under `prefix` with `ttl`, a session's keys in one slot.
+pub async fn connect_cluster(
+    nodes: &[&str],
+    prefix: String,
+    ttl: Duration,
+) -> anyhow::Result<State> {
+    Ok(Arc::new(
+        RedisState::connect_cluster(nodes, prefix, ttl).await?,
+    ))
 }
 
 /// The Redis [`StateStore`].
 #[derive(Clone)]
 pub struct RedisState {
-    conn: ConnectionManager,
+    conn: Link,
     prefix: String,
     /// The TTL in milliseconds (`PX` / `PEXPIRE`), at least 1.
     ttl_ms: u64,
@@ -106,6 +95,7 @@ pub struct RedisState {
 impl std::fmt::Debug for RedisState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisState")
+            .field("layout", &self.conn.layout())
             .field("prefix", &self.prefix)
             .field("ttl_ms", &self.ttl_ms)
             .finish_non_exhaustive()
@@ -127,25 +117,44 @@ fn redacted(url: &str) -> String {
 }
 
 impl RedisState {
-    /// Connects and checks the link with a `PING`.
+    /// Connects to a standalone Redis and checks the link with a `PING`.
     pub async fn connect(url: &str, prefix: String, ttl: Duration) -> anyhow::Result<Self> {
         let shown = redacted(url);
+        Self::open(Link::standalone(url), prefix, ttl)
+            .await
+            .with_context(|| format!("cannot reach the Redis state store at {shown}"))
+    }
+
+    /// Connects to a Redis Cluster by its seed `nodes` and checks every
+    /// master with a `PING`.
+    pub async fn connect_cluster(
+        nodes: &[&str],
+        prefix: String,
+        ttl: Duration,
+    ) -> anyhow::Result<Self> {
+        let shown: Vec<String> = nodes.iter().map(|node| redacted(node)).collect();
+        Self::open(Link::cluster(nodes), prefix, ttl)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot reach the Redis Cluster state store at {}",
+                    shown.join(", ")
+                )
+            })
+    }
+
+    async fn open(
+        link: impl Future<Output = redis::RedisResult<Link>>,
+        prefix: String,
+        ttl: Duration,
+    ) -> anyhow::Result<Self> {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         if ttl_ms == 0 {
             anyhow::bail!("the state TTL must be at least 1 ms");
         }
-        let client = redis::Client::open(url)
-            .with_context(|| format!("invalid Redis URL for the state store: {shown}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(CONNECT_RETRIES)
-            .set_min_delay(RETRY_DELAY)
-            .set_max_delay(RETRY_DELAY * 4);
         let start = async {
-            let conn = ConnectionManager::new_with_config(client, config).await?;
             let store = Self {
-                conn,
+                conn: link.await?,
                 prefix,
                 ttl_ms,
             };
@@ -156,15 +165,14 @@ impl RedisState {
             .await
             .map_err(|_| anyhow::anyhow!("timed out after {STARTUP_TIMEOUT:?}"))
             .and_then(|res| res)
-            .with_context(|| format!("cannot reach the Redis state store at {shown}"))
     }
 
     fn session(&self, session: &SessionId) -> SessionKeys {
-        SessionKeys::new(&self.prefix, session)
+        SessionKeys::in_layout(self.conn.layout(), &self.prefix, session)
     }
 
     /// A handle for one call (clones share the one multiplexed connection).
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Link {
         self.conn.clone()
     }
 
@@ -386,12 +394,10 @@ impl StateStore for RedisState {
 
     async fn clear_session(&self, session: &SessionId) -> Result<u64> {
         let keys = self.session(session);
-        let pattern = keys.scan_pattern();
         let mut conn = self.conn();
-        let mut cursor: u64 = 0;
+        let mut scan = Scan::new(&conn, keys.scan_pattern()).await?;
         let mut deleted = 0;
-        loop {
-            let (next, page) = scan_page(&mut conn, cursor, &pattern).await?;
+        while let Some(page) = scan.next_page().await? {
             // The pattern may also match a session whose id extends this one.
             let mine: Vec<&[u8]> = page
                 .iter()
@@ -406,35 +412,36 @@ impl StateStore for RedisState {
                     .await?;
                 deleted += gone;
             }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
         }
+        Ok(deleted)
     }
 
     /// One pass of `SCAN MATCH {prefix}mcp:session:* COUNT …` over the
     /// sessions' keys; per page, one `MULTI`/`EXEC` that deletes the
-    /// server's keys and `SREM`s it from the set of each session seen.
+    /// server's keys and `SREM`s it from the set of each session seen (on a
+    /// cluster, one per session: a transaction stays within one slot).
     async fn forget_server(&self, server: &str) -> Result<Vec<SessionId>> {
         keys::check_server(server)?;
-        let pattern = keys::sessions_scan_pattern(&self.prefix);
+        let layout = self.conn.layout();
         let mut conn = self.conn();
+        let mut scan = Scan::new(&conn, keys::sessions_scan_pattern(&self.prefix)).await?;
         let mut seen = std::collections::HashSet::new();
         let mut affected = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, page) = scan_page(&mut conn, cursor, &pattern).await?;
+        while let Some(page) = scan.next_page().await? {
             let sessions: Vec<SessionId> = page
                 .iter()
                 .filter_map(|key| std::str::from_utf8(key).ok())
-                .filter_map(|key| keys::session_of(&self.prefix, key, server))
+                .filter_map(|key| keys::session_of(layout, &self.prefix, key, server))
                 .filter(|session| seen.insert(session.clone()))
                 .collect();
-            if !sessions.is_empty() {
+            let per_transaction = match layout {
+                Layout::Plain => sessions.len().max(1),
+                Layout::HashTagged => 1,
+            };
+            for batch in sessions.chunks(per_transaction) {
                 let mut pipe = redis::pipe();
                 pipe.atomic();
-                for session in &sessions {
+                for session in batch {
                     let keys = self.session(session);
                     pipe.cmd("DEL")
                         .arg(&keys.server(server)?.all()[..])
@@ -443,18 +450,15 @@ impl StateStore for RedisState {
                         .arg(server);
                 }
                 let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
-                for (session, pair) in sessions.into_iter().zip(counts.chunks(2)) {
+                for (session, pair) in batch.iter().zip(counts.chunks(2)) {
                     if pair.iter().any(|&n| n > 0) {
-                        affected.push(session);
+                        affected.push(session.clone());
                     }
                 }
             }
-            if next == 0 {
-                affected.sort();
-                return Ok(affected);
-            }
-            cursor = next;
         }
+        affected.sort();
+        Ok(affected)
     }
 
     async fn bind_mcp_session(&self, id: &str, binding: &McpBinding) -> Result<()> {
