@@ -400,6 +400,50 @@ pub fn metrics_router(app: AppState) -> Router {
         .with_state(app)
 }
 
+/// The span of one HTTP request: its request id, method, matched route
+/// (the router's layers run after routing) and path; the user is recorded
+/// once authenticated. With traces on it is also the trace's server span.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let path = req.uri().path();
+    let route = match req.extensions().get::<axum::extract::MatchedPath>() {
+        Some(matched) => Some(matched.as_str()),
+        // `/mcp` is a nested service: axum names no route for its inner one.
+        None if path.starts_with("/mcp/s/") => Some("/mcp/s/{server}"),
+        None => None,
+    };
+    let span = tracing::info_span!(
+        crate::telemetry::REQUEST_SPAN,
+        request_id = %id,
+        method = %req.method(),
+        route,
+        path = %path,
+        user = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+    );
+    #[cfg(feature = "otel")]
+    crate::telemetry::otel::adopt(&span, req.method(), route, req.headers());
+    span
+}
+
+/// Puts the request span's trace context into the request's extensions,
+/// where the MCP handlers, which rmcp runs in tasks of their own, find it.
+#[cfg(feature = "otel")]
+async fn carry_trace(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(trace) = crate::telemetry::otel::RequestTrace::current() {
+        request.extensions_mut().insert(trace);
+    }
+    next.run(request).await
+}
+
 /// The whole HTTP surface.
 pub fn router(app: AppState) -> Router {
     let settings = app.settings();
@@ -417,14 +461,7 @@ pub fn router(app: AppState) -> Router {
     // which carries the request id.
     let trace = TraceLayer::new_for_http()
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
-        .make_span_with(|req: &Request<_>| {
-        let id = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty)
-    });
+        .make_span_with(request_span);
     let ui = if settings.ui.enabled {
         crate::ui::router()
     } else {
@@ -437,7 +474,8 @@ pub fn router(app: AppState) -> Router {
     } else {
         base
     };
-    base.route("/healthz", get(health::healthz))
+    let routes = base
+        .route("/healthz", get(health::healthz))
         .route("/readyz", get(readyz))
         .route(CALLBACK_PATH, get(rest::oauth_callback))
         .nest(rest::BASE, api)
@@ -451,7 +489,11 @@ pub fn router(app: AppState) -> Router {
         .fallback(rest::route_not_found)
         .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(axum::middleware::from_fn(count_http))
+        .layer(axum::middleware::from_fn(count_http));
+    // Inside the request span: its trace context for the MCP handlers.
+    #[cfg(feature = "otel")]
+    let routes = routes.layer(axum::middleware::from_fn(carry_trace));
+    routes
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
         .layer(SetSensitiveRequestHeadersLayer::new([

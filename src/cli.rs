@@ -94,7 +94,10 @@ impl Cli {
             Err(err) => return config_failure(&err),
         };
         telemetry::init(&settings.log);
-        match self.command.run(settings).await {
+        let ran = self.command.run(settings).await;
+        // The spans still queued (traces on): sent before the process ends.
+        telemetry::shutdown().await;
+        match ran {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 if let Some(config) = err.downcast_ref::<ConfigError>() {

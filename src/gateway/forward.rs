@@ -30,6 +30,7 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServiceError};
+use tracing::Instrument as _;
 
 use crate::gateway::content::{link_broke, upstream_failed};
 use crate::gateway::handler::mcp_error;
@@ -89,29 +90,76 @@ pub async fn call_tool(
 /// through `link` for the client of `context`, with everything a
 /// forwarded call gets (see the module docs), and returns the upstream's
 /// answer.
+///
+/// It runs in an `upstream call` span (debug level, so free unless logged
+/// or traced) with the server, method, tool and outcome; with traces on,
+/// the span is a child of the HTTP request's and its `traceparent` goes to
+/// the upstream (see `telemetry::otel`).
 pub async fn forward(
     app: &AppState,
     link: &Arc<Link>,
     server: &str,
     what: &str,
-    request: ClientRequest,
+    #[cfg_attr(not(feature = "otel"), allow(unused_mut))] mut request: ClientRequest,
     context: &RequestContext<RoleServer>,
 ) -> Result<ServerResult, McpError> {
     let started = std::time::Instant::now();
-    let answer = forward_inner(app, link, server, what, request, context).await;
-    count(server, what, &answer, started.elapsed());
+    let span = tracing::debug_span!(
+        crate::telemetry::UPSTREAM_SPAN,
+        server,
+        method = what,
+        tool = tool_of(&request),
+        outcome = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    #[cfg(feature = "otel")]
+    crate::telemetry::otel::outgoing(
+        &span,
+        context.extensions.get::<axum::http::request::Parts>(),
+        rmcp::model::GetExtensions::extensions_mut(&mut request),
+    );
+    let answer = forward_inner(app, link, server, what, request, context)
+        .instrument(span.clone())
+        .await;
+    let outcome = count(server, what, &answer, started.elapsed());
+    span.record("outcome", outcome);
+    #[cfg(feature = "otel")]
+    if answer.is_err() {
+        crate::telemetry::otel::failed(&span);
+    }
     answer
+}
+
+/// The tool a forwarded `tools/call` names (rmcp's own request, or the raw
+/// one of a task-augmented call).
+fn tool_of(request: &ClientRequest) -> Option<&str> {
+    match request {
+        ClientRequest::CallToolRequest(call) => Some(call.params.name.as_ref()),
+        ClientRequest::CustomRequest(custom) if custom.method == "tools/call" => custom
+            .params
+            .as_ref()
+            .and_then(|params| params.get("name"))
+            .and_then(serde_json::Value::as_str),
+        _ => None,
+    }
 }
 
 /// Counts one forwarded request in [`crate::metrics`]: its outcome is `ok`
 /// or the `data.code` the gateway answered with (`rpc_error` for an
 /// upstream's own error).
-pub(crate) fn count<T>(server: &str, what: &str, answer: &Result<T, McpError>, elapsed: Duration) {
+pub(crate) fn count<T>(
+    server: &str,
+    what: &str,
+    answer: &Result<T, McpError>,
+    elapsed: Duration,
+) -> &'static str {
     let outcome = match answer {
         Ok(_) => "ok",
         Err(err) => crate::gateway::handler::outcome_of(err),
     };
     crate::metrics::upstream_call(server, what, outcome, elapsed);
+    outcome
 }
 
 /// [`forward`], uncounted.

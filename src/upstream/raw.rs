@@ -381,9 +381,13 @@ impl StreamableHttpClient for RawHttp {
         message: ClientJsonRpcMessage,
         session_id: Option<Arc<str>>,
         auth_token: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
+        mut custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        // The W3C trace context of the upstream call, when traces are on.
+        if let Some(trace) = crate::telemetry::trace_headers(&message) {
+            custom_headers.extend(trace.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         if RawLane::wants(&message) {
             return self
                 .post_raw(uri, message, session_id, auth_token, custom_headers, limits)

@@ -279,10 +279,12 @@ impl Connection {
 
     /// POSTs one client message to the endpoint; 2xx expected.
     async fn post(&self, endpoint: Url, message: ClientJsonRpcMessage) -> Result<(), Error> {
-        let response = self
-            .http
-            .post(endpoint)
-            .headers((*self.headers).clone())
+        let mut request = self.http.post(endpoint).headers((*self.headers).clone());
+        // The W3C trace context of the upstream call, when traces are on.
+        if let Some(trace) = crate::telemetry::trace_headers(&message) {
+            request = request.headers(trace.clone());
+        }
+        let response = request
             .timeout(self.post_timeout)
             .json(&message)
             .send()

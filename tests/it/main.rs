@@ -43,6 +43,8 @@ mod oauth_revoke;
 mod oauth_two_users;
 mod openapi;
 mod operations;
+#[cfg(feature = "otel")]
+mod otel;
 mod rate_limits;
 mod resilience;
 mod rest_categories;
