@@ -1,7 +1,7 @@
 # Manifold's container image.
 #
 #   docker build -t manifold .                      # builds the binary in rust:1-bookworm
-#   cargo build --release --locked && \
+#   cargo build --release --locked --features otel && \
 #   docker build --target runtime-prebuilt -t manifold .   # copies target/release/manifold
 #
 # Both targets give the same runtime: debian:bookworm-slim with ca-certificates,
@@ -66,8 +66,10 @@ COPY target/release/manifold /usr/local/bin/manifold
 
 # ----------------------------------------------------------------- builder ---
 FROM ${RUST_IMAGE} AS builder
-# Extra cargo features, space-separated (e.g. --build-arg CARGO_FEATURES=otel).
-ARG CARGO_FEATURES=""
+# Cargo features, space-separated: OpenTelemetry traces (`otel`, off until
+# OTEL_EXPORTER_OTLP_ENDPOINT is set) by default; --build-arg CARGO_FEATURES=
+# builds without.
+ARG CARGO_FEATURES="otel"
 WORKDIR /src
 COPY . .
 # The registry and target folders are cache mounts, so a rebuild only compiles
