@@ -146,6 +146,18 @@ pub(super) fn init(settings: &LogSettings, filter: EnvFilter) -> Started {
             endpoint = %crate::secret::redact_url(&endpoint),
             "OpenTelemetry traces on: spans go over OTLP/HTTP"
         );
+        let protocol = [
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()));
+        if let Some(protocol) = protocol.filter(|p| p.trim() != "http/protobuf") {
+            tracing::warn!(
+                protocol,
+                "OTEL_EXPORTER_OTLP_PROTOCOL is ignored: traces go as http/protobuf, the only protocol built in"
+            );
+        }
     } else {
         // Another subscriber was there first (tests): nothing to export to.
         let _ = provider.shutdown();
