@@ -13,6 +13,7 @@
 pub mod events;
 pub mod input;
 pub mod key_check;
+mod metered;
 pub mod model;
 pub mod postgres;
 mod rows;
@@ -149,12 +150,14 @@ pub trait CatalogStore: Send + Sync + 'static {
 }
 
 /// Opens the catalog named by `catalog.url`, creating the SQLite file and its
-/// folder when needed, and applies pending migrations.
+/// folder when needed, and applies pending migrations. Every operation of
+/// the catalog it returns is timed in [`crate::metrics`].
 pub async fn connect(settings: &Settings, cipher: Cipher) -> anyhow::Result<Catalog> {
     let url = settings.catalog_url();
     let max = settings.catalog.max_connections;
-    match settings.catalog_backend()? {
+    let catalog = match settings.catalog_backend()? {
         CatalogBackend::Sqlite => sqlite::connect(&url, max, cipher).await,
         CatalogBackend::Postgres => postgres::connect(&url, max, cipher).await,
-    }
+    }?;
+    Ok(metered::Metered::wrap(catalog))
 }

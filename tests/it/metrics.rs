@@ -63,10 +63,11 @@ async fn counters_move_with_real_calls_and_the_text_parses() {
     let app = spawn_app().await;
     // A server name no other test uses: its counters are this test's alone.
     let server = format!("met{}", std::process::id());
+    let url = app.url("/metrics");
+    let first = scrape(&app, &url).await;
     add_public(&app, fixture_server(&server)).await;
     let key = app.user_key("metrics-user").await;
     connect(&app, &server, &key).await;
-    let url = app.url("/metrics");
     let before = scrape(&app, &url).await;
     let client = mcp_client(&app, "/mcp", &key).await;
     const N: usize = 7;
@@ -107,6 +108,9 @@ async fn counters_move_with_real_calls_and_the_text_parses() {
             "manifold_store_operation_duration_seconds_count{operation=\"mcp_session\",store=\"state\"}"
         ) >= N as f64
     );
+    // The catalog is metered too: creating the server wrote one row.
+    let inserts = "manifold_store_operation_duration_seconds_count{operation=\"insert_server\",store=\"catalog\"}";
+    assert!(value(&after, inserts) - value(&first, inserts) >= 1.0);
     // Sampled gauges: this app holds one stdio link and one MCP session.
     assert!(value(&after, "manifold_upstream_links{transport=\"stdio\"}") >= 1.0);
     assert!(value(&after, "manifold_stdio_children{}") >= 1.0);
