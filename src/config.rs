@@ -207,6 +207,13 @@ pub struct LimitsSettings {
     pub user_burst: u32,
     pub anonymous_per_second: u32,
     pub anonymous_burst: u32,
+    /// Sustained `/mcp` requests per second of one signed-in user (any
+    /// role): agents fan out, so the gateway endpoint has its own bucket,
+    /// apart from the admin API's. Anonymous callers keep the anonymous
+    /// limits on `/mcp` too.
+    pub mcp_per_second: u32,
+    /// `/mcp` requests one user may send at once before the rate applies.
+    pub mcp_burst: u32,
 }
 
 /// Encryption of secrets at rest.
@@ -336,6 +343,8 @@ impl Default for LimitsSettings {
             user_burst: 200,
             anonymous_per_second: 10,
             anonymous_burst: 50,
+            mcp_per_second: 1_000,
+            mcp_burst: 2_000,
         }
     }
 }
@@ -549,6 +558,7 @@ impl Settings {
                 self.limits.anonymous_per_second,
                 self.limits.anonymous_burst,
             ),
+            ("mcp", self.limits.mcp_per_second, self.limits.mcp_burst),
         ] {
             if per_second > 1_000_000 {
                 return Err(ConfigError::new(

@@ -1,7 +1,10 @@
 //! Rate limits per principal: a token bucket (GCRA, from `governor`) per user
-//! id, with the quota of the principal's role (`[limits]` in the config),
-//! checked on every authenticated request — REST and `/mcp` alike — right
-//! after the principal is known. All API keys of one user share its bucket.
+//! id, checked on every authenticated request right after the principal is
+//! known. All API keys of one user share its bucket. The admin API (REST,
+//! GraphQL) uses the quota of the principal's role; `/mcp` has its own
+//! bucket per signed-in user (`limits.mcp_*`, high, as agents fan out), so
+//! neither surface uses up the other's allowance. Anonymous callers have
+//! one bucket for both.
 //!
 //! Limits are per process: with N replicas behind a load balancer a user may
 //! reach up to N× the configured rate. Buckets that have refilled are swept
@@ -27,11 +30,13 @@ struct Limiters {
     admin: Option<DefaultKeyedRateLimiter<String>>,
     user: Option<DefaultKeyedRateLimiter<String>>,
     anonymous: Option<DefaultKeyedRateLimiter<String>>,
+    /// `/mcp` requests of signed-in users, whatever their role.
+    mcp: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl Limiters {
     fn all(&self) -> impl Iterator<Item = &DefaultKeyedRateLimiter<String>> {
-        [&self.admin, &self.user, &self.anonymous]
+        [&self.admin, &self.user, &self.anonymous, &self.mcp]
             .into_iter()
             .flatten()
     }
@@ -53,6 +58,7 @@ impl RateLimits {
             admin: limiter(settings.admin_per_second, settings.admin_burst),
             user: limiter(settings.user_per_second, settings.user_burst),
             anonymous: limiter(settings.anonymous_per_second, settings.anonymous_burst),
+            mcp: limiter(settings.mcp_per_second, settings.mcp_burst),
         });
         if limiters.all().next().is_some() {
             tokio::spawn(sweep(Arc::downgrade(&limiters), shutdown));
@@ -63,13 +69,32 @@ impl RateLimits {
         }
     }
 
-    /// Takes one token from `principal`'s bucket, or says how long to wait.
+    /// Takes one token from `principal`'s admin-API bucket, or says how
+    /// long to wait.
     pub fn check(&self, principal: &Principal) -> Result<(), Error> {
         let (limiter, role) = match principal.role {
             Role::Admin => (&self.limiters.admin, "admin"),
             Role::Anonymous => (&self.limiters.anonymous, "anonymous"),
             Role::User => (&self.limiters.user, "user"),
         };
+        self.take(limiter, role, principal)
+    }
+
+    /// Takes one token from `principal`'s `/mcp` bucket (the anonymous one
+    /// for anonymous callers), or says how long to wait.
+    pub fn check_mcp(&self, principal: &Principal) -> Result<(), Error> {
+        match principal.role {
+            Role::Anonymous => self.take(&self.limiters.anonymous, "anonymous", principal),
+            Role::Admin | Role::User => self.take(&self.limiters.mcp, "mcp", principal),
+        }
+    }
+
+    fn take(
+        &self,
+        limiter: &Option<DefaultKeyedRateLimiter<String>>,
+        role: &'static str,
+        principal: &Principal,
+    ) -> Result<(), Error> {
         let Some(limiter) = limiter else {
             return Ok(());
         };
@@ -148,8 +173,40 @@ mod tests {
             user_burst: user.1,
             admin_per_second: admin.0,
             admin_burst: admin.1,
+            mcp_per_second: 0,
             ..LimitsSettings::default()
         }
+    }
+
+    #[tokio::test]
+    async fn mcp_has_its_own_bucket_apart_from_the_admin_api() {
+        let limits = RateLimits::new(
+            &LimitsSettings {
+                mcp_per_second: 1,
+                mcp_burst: 5,
+                ..settings((1, 2), (0, 0))
+            },
+            CancellationToken::new(),
+        );
+        let alice = principal("alice", Role::User);
+        for _ in 0..2 {
+            limits.check(&alice).unwrap();
+        }
+        assert!(limits.check(&alice).is_err(), "the API bucket is empty");
+        for _ in 0..5 {
+            limits.check_mcp(&alice).unwrap();
+        }
+        assert!(
+            limits.check_mcp(&alice).is_err(),
+            "the /mcp burst is used up"
+        );
+        // Admins are limited on /mcp by the /mcp quota, not the admin one.
+        let root = principal("root", Role::Admin);
+        for _ in 0..5 {
+            limits.check_mcp(&root).unwrap();
+        }
+        assert!(limits.check_mcp(&root).is_err());
+        limits.check(&root).unwrap();
     }
 
     #[tokio::test]

@@ -352,7 +352,7 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
     };
     gate.app.sessions().via().record(&principal.user_id, hops);
     tracing::Span::current().record("user", principal.user_id.as_str());
-    if let Err(err) = gate.app.rate_limits().check(&principal) {
+    if let Err(err) = gate.app.rate_limits().check_mcp(&principal) {
         return ApiError(err).into_response();
     }
     if let Some(session) = parts.headers.get(&MCP_SESSION_ID) {

@@ -1,6 +1,8 @@
-//! Rate limits per principal: a user's burst passes, then REST and `/mcp`
-//! answer 429 `rate_limited` with `Retry-After` until the bucket refills;
-//! other users and admins have their own buckets.
+//! Rate limits per principal: a user's burst passes, then the surface
+//! answers 429 `rate_limited` with `Retry-After` until the bucket refills.
+//! The admin API (per role) and `/mcp` (its own bucket per user) are limited
+//! apart, so a busy agent never uses up its owner's API allowance nor the
+//! other way round; other users have their own buckets.
 //!
 //! The limits refill one request a second, so a test asserts "limited within
 //! a few requests" rather than "limited at exactly request N": a slow machine
@@ -12,15 +14,18 @@ use reqwest::{Response, StatusCode, header};
 use serde_json::Value;
 
 use crate::support::app::{TestApp, code, spawn_app, spawn_app_with};
-use crate::support::mcp::initialize;
+use crate::support::mcp::{initialize, open_session};
 
-/// Users: 1 request/s, burst 3. Admins: 1 request/s, burst 5.
+/// API: users 1 request/s, burst 3; admins 1 request/s, burst 5.
+/// `/mcp`: 1 request/s, burst 4, per user whatever the role.
 async fn limited_app() -> TestApp {
     spawn_app_with(|s| {
         s.limits.user_per_second = 1;
         s.limits.user_burst = 3;
         s.limits.admin_per_second = 1;
         s.limits.admin_burst = 5;
+        s.limits.mcp_per_second = 1;
+        s.limits.mcp_burst = 4;
     })
     .await
 }
@@ -79,24 +84,35 @@ where
 }
 
 #[tokio::test]
-async fn a_user_past_their_burst_gets_429_with_retry_after_on_rest_and_mcp() {
+async fn a_user_past_their_burst_gets_429_with_retry_after_on_rest_and_mcp_apart() {
     let app = limited_app().await;
     let alice = app.user_key("alice").await;
     let alice_again = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
 
-    // The burst of 3 passes, on both surfaces, then REST says 429.
-    assert_eq!(rest(&app, &alice).await.status(), StatusCode::OK);
-    assert_eq!(mcp(&app, "/mcp", &alice).await.status(), StatusCode::OK);
+    // The API burst of 3 passes, then REST says 429.
     let (limited, passed) = until_limited(20, || rest(&app, &alice)).await;
-    assert!(passed >= 1, "the whole burst of 3 passes");
+    assert!(passed >= 3, "the whole burst of 3 passes, got {passed}");
     let (retry_after, code) = rate_limited(limited).await;
     assert_eq!(code, "rate_limited");
     assert!(retry_after <= 1, "one token refills in a second");
 
-    // The same user's bucket is shared by every surface and every API key
-    // (a token may refill on a slow machine, hence "within 2").
-    let (limited, _) = until_limited(2, || mcp(&app, "/mcp", &alice_again)).await;
+    // /mcp has its own bucket: alice's agent still gets its whole burst of
+    // 4, over every API key of hers and every MCP route, then 429.
+    for (path, key) in [
+        ("/mcp", &alice),
+        ("/mcp", &alice_again),
+        ("/mcp/s/x", &alice),
+    ] {
+        let status = mcp(&app, path, key).await.status();
+        assert_ne!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{path}: the API's 429 reached /mcp"
+        );
+    }
+    let (limited, passed) = until_limited(20, || mcp(&app, "/mcp", &alice_again)).await;
+    assert!(passed >= 1, "the rest of the /mcp burst passes");
     let (retry_after, code) = rate_limited(limited).await;
     assert_eq!(code, "rate_limited");
     assert!(retry_after >= 1);
@@ -138,12 +154,45 @@ async fn an_admin_has_its_own_limit() {
     assert_eq!(rate_limited(limited).await.1, "rate_limited");
     // The limited admin does not slow the user down.
     assert_eq!(rest(&app, &alice).await.status(), StatusCode::OK);
-    let (limited, passed) = until_limited(30, || mcp(&app, "/mcp", &alice)).await;
+    // On /mcp an admin is limited like anyone, by the /mcp quota (burst 4).
+    let (limited, passed) = until_limited(30, || mcp(&app, "/mcp", &app.admin_key)).await;
     assert!(
-        passed >= 2,
-        "the rest of the user's burst passes, got {passed}"
+        passed >= 4,
+        "the admin's /mcp burst of 4 passes, got {passed}"
     );
     assert_eq!(rate_limited(limited).await.1, "rate_limited");
+}
+
+#[tokio::test]
+async fn by_default_an_agent_fanning_out_is_not_throttled() {
+    // Default limits: the API's user burst is 200; an agent's fan-out of
+    // 600 /mcp requests at once in one MCP session must all pass.
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    let session = open_session(&app, "/mcp", &alice).await;
+    let sends = (0..600).map(|id| {
+        let ping = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+        let (app, alice, session) = (&app, &alice, &session);
+        async move {
+            app.mcp_post("/mcp", Some(alice), Some(session), &ping)
+                .await
+        }
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(sends)
+        .await
+        .iter()
+        .map(Response::status)
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{:?}",
+        statuses
+            .iter()
+            .filter(|s| **s != StatusCode::OK)
+            .collect::<Vec<_>>()
+    );
+    // The API keeps its own (lower) limits: the agent spent none of them.
+    assert_eq!(rest(&app, &alice).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
