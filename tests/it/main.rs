@@ -7,6 +7,7 @@ mod support;
 
 mod auth_anonymous;
 mod auth_jwt;
+mod bench_smoke;
 mod catalog_contract;
 mod config_check;
 mod docs;

@@ -1,0 +1,428 @@
+//! `mcp-bench`: what the gateway costs, measured against real upstreams in
+//! one run (`scripts/bench` builds release and runs it).
+//!
+//! ```text
+//! mcp-bench [--quick] [--out target/bench]
+//! ```
+//!
+//! It starts the Rust fixture (`mcp-fixture`) and server-everything over
+//! streamable HTTP and a `manifold serve` beside them (separate processes,
+//! so the gateway's CPU time can be read from `/proc`), then measures:
+//! - `tools/call` straight to each upstream, through `/mcp` and through
+//!   `/mcp/s/{server}` at 1, 8, 32 and 128 clients (one MCP session per
+//!   client and connection, raw JSON-RPC over HTTP/1.1): req/s, p50, p99,
+//!   gateway CPU per call;
+//! - `tools/list` of 10 servers × 50 tools against the same 500 tools from
+//!   one upstream;
+//! - connect latency per transport (stdio, streamable HTTP, SSE, WebSocket);
+//! - memory: a fresh gateway's RSS idle, after 25,000 MCP sessions created
+//!   and deleted, with 1,000 and 10,000 idle sessions, and with 100 users
+//!   holding one live link each.
+//!
+//! It prints one table and writes it as JSON to `OUT/latest.json` (and
+//! `OUT/bench-<unix time>.json`). `--quick` runs every part briefly: a
+//! smoke test that it works, not numbers to quote.
+
+#[path = "mcp_bench/load.rs"]
+mod load;
+#[path = "mcp_bench/procs.rs"]
+mod procs;
+#[path = "mcp_bench/report.rs"]
+mod report;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+use load::{Endpoint, Session};
+use procs::Proc;
+use report::Report;
+
+/// Measures the gateway against its upstreams.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-bench")]
+struct Args {
+    /// Run every part briefly (a smoke test, not numbers to quote).
+    #[arg(long)]
+    quick: bool,
+    /// Folder for the JSON results.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+/// How much of everything to do.
+struct Plan {
+    clients: &'static [usize],
+    warmup: Duration,
+    window: Duration,
+    list_rounds: usize,
+    connect_rounds: usize,
+    cycles: usize,
+    sessions: [usize; 2],
+    linked_users: usize,
+}
+
+const FULL: Plan = Plan {
+    clients: &[1, 8, 32, 128],
+    warmup: Duration::from_secs(1),
+    window: Duration::from_secs(5),
+    list_rounds: 300,
+    connect_rounds: 20,
+    cycles: 25_000,
+    sessions: [1_000, 10_000],
+    linked_users: 100,
+};
+
+const QUICK: Plan = Plan {
+    clients: &[1, 8],
+    warmup: Duration::from_millis(100),
+    window: Duration::from_millis(400),
+    list_rounds: 10,
+    connect_rounds: 2,
+    cycles: 200,
+    sessions: [100, 300],
+    linked_users: 5,
+};
+
+const JWT_SECRET: &str = "mcp-bench-hs256-secret-not-for-production-0123456789";
+
+/// A bearer token for `user` (admins get the `admin` role).
+fn token(user: &str, admin: bool) -> String {
+    let claims = json!({
+        "sub": user,
+        "exp": chrono::Utc::now().timestamp() + 24 * 3600,
+        "roles": if admin { vec!["admin"] } else { vec![] },
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap_or_else(|e| panic!("signing a token: {e}"))
+}
+
+/// A running gateway and how to reach its admin API.
+struct Gateway {
+    proc: Proc,
+    base: String,
+    http: reqwest::Client,
+    admin: String,
+    _data: procs::TempDir,
+}
+
+impl Gateway {
+    fn start() -> anyhow::Result<Self> {
+        let data = procs::TempDir::new("mcp-bench")?;
+        let (proc, port) = procs::gateway(
+            data.path(),
+            &[
+                ("MANIFOLD_AUTH__JWT__HS256_SECRET", JWT_SECRET.into()),
+                // Measure the gateway, not the per-user rate limits.
+                ("MANIFOLD_LIMITS__ADMIN_PER_SECOND", "0".into()),
+                ("MANIFOLD_LIMITS__USER_PER_SECOND", "0".into()),
+                ("MANIFOLD_LIMITS__MCP_PER_SECOND", "0".into()),
+            ],
+        )?;
+        Ok(Self {
+            proc,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            admin: token("bench-admin", true),
+            _data: data,
+        })
+    }
+
+    fn endpoint(&self, path: &str, user: &str) -> anyhow::Result<Endpoint> {
+        Endpoint::parse(&format!("{}{path}", self.base), Some(token(user, false)))
+    }
+
+    async fn rest(&self, token: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut request = self.http.post(&url).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("POST {path}: {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn add_server(&self, server: Value) -> anyhow::Result<()> {
+        self.rest(&self.admin, "/servers", Some(server))
+            .await
+            .map(drop)
+    }
+
+    async fn connect(&self, user: &str, server: &str) -> anyhow::Result<()> {
+        let path = format!("/servers/{server}/connect");
+        let answer = self.rest(&token(user, false), &path, None).await?;
+        if answer["status"] != "CONNECTED" {
+            bail!("connect {server}: {answer}");
+        }
+        Ok(())
+    }
+
+    async fn disconnect(&self, user: &str, server: &str) -> anyhow::Result<()> {
+        let path = format!("/servers/{server}/disconnect");
+        self.rest(&token(user, false), &path, None).await.map(drop)
+    }
+
+    fn rss(&self) -> anyhow::Result<u64> {
+        procs::rss_bytes(self.proc.pid())
+    }
+}
+
+fn http_server(name: &str, url: &str) -> Value {
+    json!({"name": name, "transport": "streamable_http", "url": url, "is_public": true})
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = if args.quick { &QUICK } else { &FULL };
+    if cfg!(debug_assertions) && !args.quick {
+        eprintln!("warning: a debug build; `scripts/bench` builds release");
+    }
+    let mut report = Report::new(args.quick);
+    proxy(plan, &mut report).await.context("tools/call")?;
+    tools_list(plan, &mut report).await.context("tools/list")?;
+    connects(plan, &mut report).await.context("connect")?;
+    memory(plan, &mut report).await.context("memory")?;
+    report.print();
+    report.write(&args.out)?;
+    Ok(())
+}
+
+/// `tools/call` of `echo` direct, via `/mcp` and via `/mcp/s/{server}`.
+async fn proxy(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let (_fixture, fixture_url) = procs::fixture_http(&[])?;
+    let (_everything, port) = procs::everything("streamableHttp")?;
+    let everything_url = format!("http://127.0.0.1:{port}/mcp");
+    let gateway = Gateway::start()?;
+    gateway
+        .add_server(http_server("fixture", &fixture_url))
+        .await?;
+    gateway
+        .add_server(http_server("everything", &everything_url))
+        .await?;
+    for server in ["fixture", "everything"] {
+        gateway.connect("bench", server).await?;
+    }
+    for (server, url) in [("fixture", &fixture_url), ("everything", &everything_url)] {
+        let targets = [
+            (
+                "direct",
+                Endpoint::parse(url, None)?,
+                "echo".to_owned(),
+                None,
+            ),
+            (
+                "/mcp",
+                gateway.endpoint("/mcp", "bench")?,
+                format!("{server}__echo"),
+                Some(gateway.proc.pid()),
+            ),
+            (
+                "/mcp/s",
+                gateway.endpoint(&format!("/mcp/s/{server}"), "bench")?,
+                "echo".to_owned(),
+                Some(gateway.proc.pid()),
+            ),
+        ];
+        for &clients in plan.clients {
+            for (route, endpoint, tool, watch) in &targets {
+                let run =
+                    load::run(endpoint, tool, clients, plan.warmup, plan.window, *watch).await?;
+                report.call(server, route, clients, &run);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `tools/list` of 10 servers × 50 tools through `/mcp`, and of the same
+/// 500 tools straight from one upstream.
+async fn tools_list(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let gateway = Gateway::start()?;
+    let mut fixtures = Vec::new();
+    for i in 0..10 {
+        // 7 tools of its own + 43 = 50.
+        let (proc, url) = procs::fixture_http(&[("FIXTURE_TOOL_COUNT", "43".into())])?;
+        gateway
+            .add_server(http_server(&format!("l{i}"), &url))
+            .await?;
+        gateway.connect("lister", &format!("l{i}")).await?;
+        fixtures.push(proc);
+    }
+    let (_big, big_url) = procs::fixture_http(&[
+        ("FIXTURE_TOOL_COUNT", "493".into()),
+        ("FIXTURE_PAGE_SIZE", "500".into()),
+    ])?;
+    let mut p50 = Vec::new();
+    for endpoint in [
+        gateway.endpoint("/mcp", "lister")?,
+        Endpoint::parse(&big_url, None)?,
+    ] {
+        let mut session = Session::open(&endpoint).await?;
+        let mut times = Vec::with_capacity(plan.list_rounds);
+        for _ in 0..plan.list_rounds {
+            let (took, tools) = session.list_tools().await?;
+            if tools != 500 {
+                bail!("tools/list listed {tools} tools, not 500");
+            }
+            times.push(took);
+        }
+        session.close().await.ok();
+        p50.push(report::p50_ms(times));
+    }
+    report.list(p50[0], p50[1]);
+    Ok(())
+}
+
+/// REST connect latency per transport (each round: connect, disconnect).
+async fn connects(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let gateway = Gateway::start()?;
+    let (_fixture, fixture_url) = procs::fixture_http(&[])?;
+    let (_sse, sse_port) = procs::everything("sse")?;
+    let (_ws, ws_url) = procs::python_websocket()?;
+    let fixture = procs::sibling("mcp-fixture")?;
+    let servers = [
+        (
+            "stdio",
+            json!({"name": "c-stdio", "transport": "stdio", "is_public": true,
+                   "command": fixture, "args": ["--transport", "stdio"]}),
+        ),
+        ("streamable_http", http_server("c-http", &fixture_url)),
+        (
+            "sse",
+            json!({"name": "c-sse", "transport": "sse", "is_public": true,
+                   "url": format!("http://127.0.0.1:{sse_port}/sse")}),
+        ),
+        (
+            "websocket",
+            json!({"name": "c-ws", "transport": "websocket", "is_public": true, "url": ws_url}),
+        ),
+    ];
+    for (transport, server) in servers {
+        let name = server["name"].as_str().unwrap_or_default().to_owned();
+        gateway.add_server(server).await?;
+        let mut times = Vec::new();
+        for _ in 0..plan.connect_rounds {
+            let started = Instant::now();
+            gateway.connect("connector", &name).await?;
+            times.push(started.elapsed());
+            gateway.disconnect("connector", &name).await?;
+        }
+        report.connect(transport, report::p50_ms(times));
+    }
+    Ok(())
+}
+
+/// Opens `count` idle MCP sessions for users `{prefix}{n / 50}` over 16
+/// connections; returns them.
+async fn open_sessions(
+    gateway: &Gateway,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Session>> {
+    const LANES: usize = 16;
+    let mut tasks = Vec::new();
+    for lane in 0..LANES {
+        let endpoints: Vec<Endpoint> = (lane..count)
+            .step_by(LANES)
+            .map(|n| gateway.endpoint("/mcp", &format!("{prefix}{}", n / 50)))
+            .collect::<anyhow::Result<_>>()?;
+        tasks.push(tokio::spawn(async move {
+            let mut sessions = Vec::new();
+            for endpoint in endpoints {
+                sessions.push(Session::open(&endpoint).await?);
+            }
+            anyhow::Ok(sessions)
+        }));
+    }
+    let mut sessions = Vec::with_capacity(count);
+    for task in tasks {
+        sessions.extend(task.await??);
+    }
+    Ok(sessions)
+}
+
+/// Creates and deletes `count` MCP sessions, 16 at a time.
+async fn cycle_sessions(gateway: &Gateway, count: usize) -> anyhow::Result<()> {
+    const LANES: usize = 16;
+    let mut tasks = Vec::new();
+    for lane in 0..LANES {
+        let endpoint = gateway.endpoint("/mcp", &format!("cycler{lane}"))?;
+        let rounds = count / LANES;
+        tasks.push(tokio::spawn(async move {
+            let mut session = Session::connect(&endpoint).await?;
+            for _ in 0..rounds {
+                session.initialize().await?;
+                let status = session.close().await?;
+                if status != 200 && status != 204 {
+                    bail!("DELETE /mcp answered {status}");
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// A fresh gateway's memory: idle, after create/delete cycles, with idle
+/// sessions, with live links.
+async fn memory(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let gateway = Gateway::start()?;
+    let (_fixture, fixture_url) = procs::fixture_http(&[])?;
+    gateway
+        .add_server(http_server("fixture", &fixture_url))
+        .await?;
+    // Let start-up work settle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = gateway.rss()?;
+    report.memory("idle", 0, idle, None);
+
+    cycle_sessions(&gateway, plan.cycles).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after_cycles = gateway.rss()?;
+    report.memory("after create+delete", plan.cycles, after_cycles, None);
+
+    let before_sessions = gateway.rss()?;
+    let mut held = Vec::new();
+    let mut opened = 0;
+    for &target in &plan.sessions {
+        held.extend(open_sessions(&gateway, &format!("idle{opened}-"), target - opened).await?);
+        opened = target;
+        let rss = gateway.rss()?;
+        let per = (rss.saturating_sub(before_sessions)) as f64 / target as f64;
+        report.memory("idle MCP sessions", target, rss, Some(per));
+    }
+    drop(held);
+
+    let before_links = gateway.rss()?;
+    for user in 0..plan.linked_users {
+        gateway.connect(&format!("linked{user}"), "fixture").await?;
+    }
+    let rss = gateway.rss()?;
+    let per = (rss.saturating_sub(before_links)) as f64 / plan.linked_users as f64;
+    report.memory(
+        "users with one live link",
+        plan.linked_users,
+        rss,
+        Some(per),
+    );
+    Ok(())
+}
