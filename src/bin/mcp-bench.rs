@@ -328,33 +328,36 @@ async fn connects(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens `count` idle MCP sessions for users `{prefix}{n / 50}` over 16
-/// connections; returns them.
-async fn open_sessions(
-    gateway: &Gateway,
-    prefix: &str,
-    count: usize,
-) -> anyhow::Result<Vec<Session>> {
+/// Opens `count` idle MCP sessions, 50 per user `{prefix}{n}`, 16 users at
+/// a time, each user's over one connection that is closed afterwards (the
+/// sessions stay: an MCP session outlives its connections).
+async fn open_sessions(gateway: &Gateway, prefix: &str, count: usize) -> anyhow::Result<()> {
     const LANES: usize = 16;
+    const PER_USER: usize = 50;
+    let users = count.div_ceil(PER_USER);
     let mut tasks = Vec::new();
     for lane in 0..LANES {
-        let endpoints: Vec<Endpoint> = (lane..count)
+        let endpoints: Vec<(Endpoint, usize)> = (lane..users)
             .step_by(LANES)
-            .map(|n| gateway.endpoint("/mcp", &format!("{prefix}{}", n / 50)))
+            .map(|u| {
+                let n = PER_USER.min(count - u * PER_USER);
+                Ok((gateway.endpoint("/mcp", &format!("{prefix}{u}"))?, n))
+            })
             .collect::<anyhow::Result<_>>()?;
         tasks.push(tokio::spawn(async move {
-            let mut sessions = Vec::new();
-            for endpoint in endpoints {
-                sessions.push(Session::open(&endpoint).await?);
+            for (endpoint, n) in endpoints {
+                let mut session = Session::connect(&endpoint).await?;
+                for _ in 0..n {
+                    session.initialize().await?;
+                }
             }
-            anyhow::Ok(sessions)
+            anyhow::Ok(())
         }));
     }
-    let mut sessions = Vec::with_capacity(count);
     for task in tasks {
-        sessions.extend(task.await??);
+        task.await??;
     }
-    Ok(sessions)
+    Ok(())
 }
 
 /// Creates and deletes `count` MCP sessions, 16 at a time.
@@ -401,16 +404,14 @@ async fn memory(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     report.memory("after create+delete", plan.cycles, after_cycles, None);
 
     let before_sessions = gateway.rss()?;
-    let mut held = Vec::new();
     let mut opened = 0;
     for &target in &plan.sessions {
-        held.extend(open_sessions(&gateway, &format!("idle{opened}-"), target - opened).await?);
+        open_sessions(&gateway, &format!("idle{opened}-"), target - opened).await?;
         opened = target;
         let rss = gateway.rss()?;
         let per = (rss.saturating_sub(before_sessions)) as f64 / target as f64;
         report.memory("idle MCP sessions", target, rss, Some(per));
     }
-    drop(held);
 
     let before_links = gateway.rss()?;
     for user in 0..plan.linked_users {
