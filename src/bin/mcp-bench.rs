@@ -51,6 +51,16 @@ struct Args {
     /// Folder for the JSON results.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Which parts to run (`calls`, `list`, `connect`, `memory`); all by
+    /// default. For profiling one of them.
+    #[arg(long, value_delimiter = ',')]
+    parts: Vec<String>,
+    /// Client counts for `calls`, instead of the plan's.
+    #[arg(long, value_delimiter = ',')]
+    clients: Vec<usize>,
+    /// Upstreams for `calls` (`fixture`, `everything`); both by default.
+    #[arg(long, value_delimiter = ',')]
+    upstreams: Vec<String>,
 }
 
 /// How much of everything to do.
@@ -193,18 +203,39 @@ async fn main() -> anyhow::Result<()> {
     if cfg!(debug_assertions) && !args.quick {
         eprintln!("warning: a debug build; `scripts/bench` builds release");
     }
+    let part = |name: &str| args.parts.is_empty() || args.parts.iter().any(|p| p == name);
+    let clients = if args.clients.is_empty() {
+        plan.clients
+    } else {
+        &args.clients[..]
+    };
     let mut report = Report::new(args.quick);
-    proxy(plan, &mut report).await.context("tools/call")?;
-    tools_list(plan, &mut report).await.context("tools/list")?;
-    connects(plan, &mut report).await.context("connect")?;
-    memory(plan, &mut report).await.context("memory")?;
+    if part("calls") {
+        proxy(plan, clients, &args.upstreams, &mut report)
+            .await
+            .context("tools/call")?;
+    }
+    if part("list") {
+        tools_list(plan, &mut report).await.context("tools/list")?;
+    }
+    if part("connect") {
+        connects(plan, &mut report).await.context("connect")?;
+    }
+    if part("memory") {
+        memory(plan, &mut report).await.context("memory")?;
+    }
     report.print();
     report.write(&args.out)?;
     Ok(())
 }
 
 /// `tools/call` of `echo` direct, via `/mcp` and via `/mcp/s/{server}`.
-async fn proxy(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+async fn proxy(
+    plan: &Plan,
+    clients: &[usize],
+    upstreams: &[String],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let (_fixture, fixture_url) = procs::fixture_http(&[])?;
     let (_everything, port) = procs::everything("streamableHttp")?;
     let everything_url = format!("http://127.0.0.1:{port}/mcp");
@@ -218,7 +249,11 @@ async fn proxy(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     for server in ["fixture", "everything"] {
         gateway.connect("bench", server).await?;
     }
+    eprintln!("gateway pid {}", gateway.proc.pid());
     for (server, url) in [("fixture", &fixture_url), ("everything", &everything_url)] {
+        if !upstreams.is_empty() && !upstreams.iter().any(|u| u == server) {
+            continue;
+        }
         let targets = [
             (
                 "direct",
@@ -239,7 +274,7 @@ async fn proxy(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
                 Some(gateway.proc.pid()),
             ),
         ];
-        for &clients in plan.clients {
+        for &clients in clients {
             for (route, endpoint, tool, watch) in &targets {
                 let run =
                     load::run(endpoint, tool, clients, plan.warmup, plan.window, *watch).await?;
