@@ -244,9 +244,18 @@ fn mcp_service(
     )
 }
 
+/// The route (empty for `/mcp`, else the server name) of the MCP session a
+/// request presented, as its binding says; the middleware checked that the
+/// session is the caller's.
+#[derive(Debug, Clone)]
+struct BoundRoute(String);
+
 /// `/mcp/s/{server}`: the caller must see `server` in the catalog (404
 /// otherwise, before any MCP processing); whether it is connected in the
-/// caller's session is the handler's concern.
+/// caller's session is the handler's concern. A request in an MCP session
+/// the caller opened on this very route was checked when the session
+/// began, so it skips the catalog: the per-server route costs what `/mcp`
+/// costs.
 async fn per_server(
     State(per_server): State<PerServer>,
     Path(server): Path<String>,
@@ -262,6 +271,15 @@ async fn per_server(
             "server",
         ))
         .into_response();
+    }
+    if let Some(BoundRoute(route)) = request.extensions().get::<BoundRoute>()
+        && *route == server
+    {
+        let service = per_server.service(&server);
+        return match tower::ServiceExt::oneshot(service, request).await {
+            Ok(response) => response.into_response(),
+            Err(never) => match never {},
+        };
     }
     match per_server
         .app
@@ -360,7 +378,9 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
             return session_not_found();
         };
         match gate.app.state_store().mcp_session(session).await {
-            Ok(Some(binding)) if binding.user == principal.user_id => {}
+            Ok(Some(binding)) if binding.user == principal.user_id => {
+                parts.extensions.insert(BoundRoute(binding.route));
+            }
             Ok(Some(_)) => return session_not_found(),
             Ok(None) => {
                 gate.close_everywhere(session).await;

@@ -204,6 +204,12 @@ pub fn gateway(data_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<(Proc,
         .env("MANIFOLD_DATA_DIR", data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // Allocator tuning from the caller's environment reaches the gateway.
+    for (k, v) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("MIMALLOC_") {
+            command.env(k, v);
+        }
+    }
     for (k, v) in env {
         command.env(k, v);
     }
