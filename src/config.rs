@@ -42,40 +42,6 @@ pub struct Settings {
     pub metrics: MetricsSettings,
 }
 
-/// Prometheus metrics at `/metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsSettings {
-    /// Serve `/metrics` (unauthenticated, OpenMetrics text).
-    pub enabled: bool,
-    /// `host:port` of a separate listener for `/metrics` alone; empty
-    /// serves it on the main listener.
-    pub listen: String,
-}
-
-impl Default for MetricsSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            listen: String::new(),
-        }
-    }
-}
-
-/// The admin web page served at `/`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UiSettings {
-    /// Serve the embedded admin page at `/` and its files under `/ui/`.
-    pub enabled: bool,
-}
-
-impl Default for UiSettings {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
-}
-
 /// Where categories, servers and API keys live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -194,28 +160,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Request rate limits per principal, a token bucket per user id with a
-/// quota per role. `*_per_second = 0` means unlimited for that role.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsSettings {
-    /// Sustained requests per second of one admin user.
-    pub admin_per_second: u32,
-    /// Requests one admin user may make at once before the rate applies.
-    pub admin_burst: u32,
-    pub user_per_second: u32,
-    pub user_burst: u32,
-    pub anonymous_per_second: u32,
-    pub anonymous_burst: u32,
-    /// Sustained `/mcp` requests per second of one signed-in user (any
-    /// role): agents fan out, so the gateway endpoint has its own bucket,
-    /// apart from the admin API's. Anonymous callers keep the anonymous
-    /// limits on `/mcp` too.
-    pub mcp_per_second: u32,
-    /// `/mcp` requests one user may send at once before the rate applies.
-    pub mcp_burst: u32,
-}
-
 /// Encryption of secrets at rest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -330,21 +274,6 @@ impl Default for HttpSettings {
             header_read_timeout_seconds: 10,
             keep_alive_timeout_seconds: 75,
             max_connections: 10_000,
-        }
-    }
-}
-
-impl Default for LimitsSettings {
-    fn default() -> Self {
-        Self {
-            admin_per_second: 100,
-            admin_burst: 500,
-            user_per_second: 50,
-            user_burst: 200,
-            anonymous_per_second: 10,
-            anonymous_burst: 50,
-            mcp_per_second: 1_000,
-            mcp_burst: 2_000,
         }
     }
 }
@@ -546,35 +475,7 @@ impl Settings {
                 ));
             }
         }
-        for (role, per_second, burst) in [
-            (
-                "admin",
-                self.limits.admin_per_second,
-                self.limits.admin_burst,
-            ),
-            ("user", self.limits.user_per_second, self.limits.user_burst),
-            (
-                "anonymous",
-                self.limits.anonymous_per_second,
-                self.limits.anonymous_burst,
-            ),
-            ("mcp", self.limits.mcp_per_second, self.limits.mcp_burst),
-        ] {
-            if per_second > 1_000_000 {
-                return Err(ConfigError::new(
-                    &format!("limits.{role}_per_second"),
-                    "must be at most 1000000 (0 means unlimited)",
-                ));
-            }
-            if per_second > 0 && burst == 0 {
-                return Err(ConfigError::new(
-                    &format!("limits.{role}_burst"),
-                    format!(
-                        "must be at least 1 while limits.{role}_per_second is set (0 there means unlimited)"
-                    ),
-                ));
-            }
-        }
+        self.limits.validate()?;
         self.validate_auth()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", format!("not a valid filter: {e}")))?;
@@ -685,6 +586,12 @@ pub use auth::{AnonymousSettings, AuthSettings, JwtSettings, OAuthSettings};
 pub use state::{ClusterNodes, StateBackend, StateUrl};
 mod graphql;
 pub use graphql::{GraphqlSettings, Playground};
+mod limits;
+pub use limits::LimitsSettings;
+mod metrics;
+pub use metrics::MetricsSettings;
+mod ui;
+pub use ui::UiSettings;
 
 #[cfg(test)]
 mod tests;
