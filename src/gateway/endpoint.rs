@@ -23,22 +23,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::store::{
     SessionState, SessionStore, SessionStoreError,
 };
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::catalog::ServerName;
 use crate::gateway::handler::{GatewayHandler, Scope};
+use crate::gateway::posted::{Posted, accepts_anything, checked_json, is_json};
 use crate::gateway::view::ToolViews;
 use crate::http::ApiError;
 use crate::principal::Principal;
@@ -483,194 +482,5 @@ async fn explain_refusal(response: Response, host: Option<&HeaderValue>) -> Resp
     match setting {
         Some(message) => ApiError::code_response(ErrorCode::Forbidden, &message),
         None => Response::from_parts(parts, Body::from(text)),
-    }
-}
-
-/// What a POST carried, as far as the endpoint cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Posted {
-    /// `initialize`: its answer may carry the `tasks` capability.
-    Initialize,
-    /// A 2025-11-25 task request, diverted to a private method.
-    Diverted,
-    /// Anything else.
-    Other,
-}
-
-/// Whether an `Accept` header takes any media type (`*/*`) without naming
-/// the types MCP answers with.
-fn accepts_anything(accept: Option<&HeaderValue>) -> bool {
-    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let types: Vec<&str> = accept
-        .split(',')
-        .map(|t| t.split(';').next().unwrap_or_default().trim())
-        .collect();
-    types.contains(&"*/*")
-        && !(types.contains(&"application/json") && types.contains(&"text/event-stream"))
-}
-
-/// Whether a `Content-Type` names JSON (rmcp answers 415 to anything else).
-fn is_json(content_type: Option<&HeaderValue>) -> bool {
-    content_type
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// Reads a JSON POST body (413 past `limit` bytes) and checks that it is one
-/// JSON-RPC message; hands it back for rmcp to serve (diverted when it is a
-/// request of 2025-11-25's tasks and `tasks` is set), or answers the
-/// JSON-RPC error itself.
-async fn checked_json(body: Body, limit: usize, tasks: bool) -> Result<(Body, Posted), Response> {
-    let mut collected = Vec::new();
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::code_response(
-                ErrorCode::UnreadableBody,
-                "the request body could not be read",
-            )
-        })?;
-        if chunk.len() > limit.saturating_sub(collected.len()) {
-            return Err(ApiError::code_response(
-                ErrorCode::PayloadTooLarge,
-                &format!("the request body exceeds {limit} bytes"),
-            ));
-        }
-        collected.extend_from_slice(&chunk);
-    }
-    if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&collected) {
-        if tasks && let Some(diverted) = crate::gateway::tasks::divert(&message, &collected) {
-            return Ok((Body::from(diverted), Posted::Diverted));
-        }
-        // A standard method whose params do not fit it parses as a custom
-        // request, which rmcp would answer "method not found" (or, for
-        // `initialize`, "Session ID is required"): it is invalid params.
-        if let ClientJsonRpcMessage::Request(request) = &message
-            && let ClientRequest::CustomRequest(custom) = &request.request
-            && STANDARD_METHODS.contains(&custom.method.as_str())
-        {
-            let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
-            let body = json!({"jsonrpc": "2.0", "id": id, "error": {
-                "code": -32602,
-                "message": format!("Invalid params: the params of {} do not fit the method", custom.method),
-            }});
-            return Err((StatusCode::OK, axum::Json(body)).into_response());
-        }
-        if let ClientJsonRpcMessage::Request(request) = &message
-            && matches!(request.request, ClientRequest::InitializeRequest(_))
-        {
-            return Ok((Body::from(Bytes::from(collected)), Posted::Initialize));
-        }
-        return Ok((Body::from(Bytes::from(collected)), Posted::Other));
-    }
-    Err(match serde_json::from_slice::<Value>(&collected) {
-        Err(err) => jsonrpc_error(
-            Value::Null,
-            -32700,
-            &format!("Parse error: the body is not valid JSON ({err})"),
-        ),
-        Ok(value) => {
-            // Echo the id when the message has a usable one.
-            let id = match value.get("id") {
-                Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
-                _ => Value::Null,
-            };
-            jsonrpc_error(
-                id,
-                -32600,
-                "Invalid Request: the body is not a JSON-RPC request, notification or response this server knows",
-            )
-        }
-    })
-}
-
-/// The MCP request methods: a request for one of them that does not parse
-/// has invalid params (-32602), not an unknown method.
-const STANDARD_METHODS: &[&str] = &[
-    "initialize",
-    "ping",
-    "server/discover",
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "logging/setLevel",
-    "subscriptions/listen",
-    "tasks/get",
-    "tasks/cancel",
-];
-
-/// A JSON-RPC error response with HTTP 400.
-fn jsonrpc_error(id: Value, code: i64, message: &str) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    async fn answer(body: &'static str, limit: usize) -> (StatusCode, Value) {
-        let response = checked_json(Body::from(body), limit, false)
-            .await
-            .unwrap_err();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap())
-    }
-
-    #[test]
-    fn only_json_media_types_are_checked() {
-        let json = |v: &'static str| is_json(Some(&HeaderValue::from_static(v)));
-        assert!(json("application/json"));
-        assert!(json("Application/JSON; charset=utf-8"));
-        assert!(!json("text/plain"));
-        assert!(!json("application/json-patch+json"));
-        assert!(!is_json(None));
-    }
-
-    #[tokio::test]
-    async fn a_json_rpc_message_passes_through_unchanged() {
-        let raw = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
-        let (body, _) = checked_json(Body::from(raw), 1024, false).await.unwrap();
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        assert_eq!(&bytes[..], raw.as_bytes());
-    }
-
-    #[tokio::test]
-    async fn bad_bodies_get_json_rpc_errors() {
-        let (status, parse) = answer("{oops", 1024).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(parse["error"]["code"], -32700);
-        assert_eq!(parse["id"], Value::Null);
-        let (status, invalid) = answer(r#"{"jsonrpc":"2.0","id":"q","method":7}"#, 1024).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(invalid["error"]["code"], -32600);
-        assert_eq!(invalid["id"], "q");
-        let (_, object_id) = answer(r#"{"id":{"a":1}}"#, 1024).await;
-        assert_eq!(
-            object_id["id"],
-            Value::Null,
-            "only strings and numbers are ids"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_body_past_the_limit_is_payload_too_large() {
-        let (status, body) = answer(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 8).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(body["error"]["code"], ErrorCode::PayloadTooLarge.as_str());
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`endpoint`] mounts rmcp's streamable-HTTP service behind API-key
 //!   authentication and binds each `Mcp-Session-Id` to the user who opened it;
+//!   [`posted`] checks a POST's headers and body before rmcp sees it;
 //!   [`batch`] splits the JSON-RPC batches protocol 2025-03-26 allows.
 //! - [`handler`] serves `tools/list` from the session's cached tools and
 //!   routes `tools/call` to the owning upstream link through [`forward`]
@@ -30,5 +31,6 @@ pub mod handler;
 pub mod info;
 pub mod namespace;
 pub mod notify;
+pub mod posted;
 pub mod tasks;
 pub mod view;
