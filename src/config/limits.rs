@@ -1,4 +1,4 @@
-//! `[limits]`: request rate limits per principal (see `crate::ratelimit`).
+//! `[limits]`: request rate limits per principal, enforced by the rate limiter.
 
 use serde::{Deserialize, Serialize};
 
