@@ -40,6 +40,7 @@ pub struct Settings {
     pub graphql: GraphqlSettings,
     pub ui: UiSettings,
     pub metrics: MetricsSettings,
+    pub mcp: McpSettings,
 }
 
 /// Where categories, servers and API keys live.
@@ -185,6 +186,7 @@ impl Default for Settings {
             graphql: GraphqlSettings::default(),
             ui: UiSettings::default(),
             metrics: MetricsSettings::default(),
+            mcp: McpSettings::default(),
         }
     }
 }
@@ -476,6 +478,7 @@ impl Settings {
             }
         }
         self.limits.validate()?;
+        self.mcp.validate()?;
         self.validate_auth()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", format!("not a valid filter: {e}")))?;
@@ -556,6 +559,7 @@ fn env_key(name: &str) -> Option<String> {
             | "graphql"
             | "ui"
             | "metrics"
+            | "mcp"
     );
     (known && !key.split('.').any(str::is_empty)).then_some(key)
 }
@@ -590,6 +594,8 @@ mod limits;
 pub use limits::LimitsSettings;
 mod metrics;
 pub use metrics::MetricsSettings;
+mod mcp;
+pub use mcp::McpSettings;
 mod ui;
 pub use ui::UiSettings;
 

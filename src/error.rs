@@ -127,6 +127,7 @@ error_codes! {
     FieldNotAllowed = "field_not_allowed", Some(422), INVALID_PARAMS, "A field does not apply to this server's transport.";
     InvalidMcpSessionId = "invalid_mcp_session_id", Some(422), INVALID_PARAMS, "An MCP session id is not 1-200 printable characters without spaces or `*?[]{}\\`.";
     SessionNotFound = "session_not_found", Some(404), INVALID_PARAMS, "`/mcp`: the `Mcp-Session-Id` is unknown, ended, or belongs to another principal.";
+    TooManySessions = "too_many_sessions", Some(429), INVALID_REQUEST, "`/mcp`: the principal holds `mcp.max_sessions_per_user` MCP sessions on this replica already; end one (DELETE with its `Mcp-Session-Id`) or let an idle one expire.";
     UnreadableBody = "unreadable_body", Some(400), INVALID_PARAMS, "`/mcp`: the request body could not be read.";
     UnknownTool = "unknown_tool", None, INVALID_PARAMS, "MCP: no tool of that name in this session's view.";
     UnknownPrompt = "unknown_prompt", None, INVALID_PARAMS, "MCP: no prompt of that name in this session's view.";

@@ -22,6 +22,7 @@
 //! | `manifold_store_errors_total` | `store`, `operation` | their failures |
 //! | `manifold_reconnects_total` | `server`, `outcome` | link reopen attempts |
 //! | `manifold_rate_limited_total` | `role` | requests refused by a rate limit |
+//! | `manifold_mcp_sessions_refused_total` | | `initialize` refused by `mcp.max_sessions_per_user` |
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -117,6 +118,7 @@ struct Metrics {
     store_errors: Family<StoreLabels, Counter>,
     reconnects: Family<ReconnectLabels, Counter>,
     rate_limited: Family<RoleLabel, Counter>,
+    sessions_refused: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -138,6 +140,7 @@ impl Metrics {
             store_errors: Family::default(),
             reconnects: Family::default(),
             rate_limited: Family::default(),
+            sessions_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -204,6 +207,11 @@ impl Metrics {
             "rate_limited",
             "Requests refused by a rate limit, by role",
             metrics.rate_limited.clone(),
+        );
+        registry.register(
+            "mcp_sessions_refused",
+            "MCP sessions refused because the principal held mcp.max_sessions_per_user",
+            metrics.sessions_refused.clone(),
         );
         Self {
             registry,
@@ -373,6 +381,11 @@ pub fn rate_limited(role: &'static str) {
         .rate_limited
         .get_or_create(&RoleLabel { role })
         .inc();
+}
+
+/// Records one `initialize` refused by `mcp.max_sessions_per_user`.
+pub fn mcp_session_refused() {
+    METRICS.sessions_refused.inc();
 }
 
 /// The whole registry as OpenMetrics text.

@@ -134,6 +134,8 @@ impl Gateway {
                 ("MANIFOLD_LIMITS__ADMIN_PER_SECOND", "0".into()),
                 ("MANIFOLD_LIMITS__USER_PER_SECOND", "0".into()),
                 ("MANIFOLD_LIMITS__MCP_PER_SECOND", "0".into()),
+                // Measure memory per session, not the cap on sessions per user.
+                ("MANIFOLD_MCP__MAX_SESSIONS_PER_USER", "0".into()),
             ],
         )?;
         Ok(Self {

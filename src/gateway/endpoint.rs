@@ -37,6 +37,7 @@ use serde_json::json;
 
 use crate::catalog::ServerName;
 use crate::gateway::handler::{GatewayHandler, Scope};
+use crate::gateway::ledger::{Full, Ledger, Reservation};
 use crate::gateway::posted::{Posted, accepts_anything, checked_json, is_json};
 use crate::gateway::view::ToolViews;
 use crate::http::ApiError;
@@ -158,6 +159,8 @@ pub async fn mcp_sessions() -> usize {
 struct Gate {
     app: AppState,
     managers: Managers,
+    /// The sessions each principal holds here (`mcp.max_sessions_per_user`).
+    ledger: Arc<Ledger>,
 }
 
 impl Gate {
@@ -176,6 +179,57 @@ impl Gate {
                 tracing::debug!(error = %err, "closing an ended MCP session");
             }
         }
+        self.ledger.remove([session]);
+    }
+
+    /// Whether some local session manager still holds `session`.
+    async fn holds(&self, session: &str) -> bool {
+        let managers: Vec<Arc<LocalSessionManager>> = self
+            .managers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let id: rmcp::transport::streamable_http_server::SessionId = session.to_owned().into();
+        for manager in managers {
+            if manager.sessions.read().await.contains_key(&id) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A place for one more MCP session of `user`, or the 429 that refuses
+    /// it. At the limit, the sessions that ended unseen (idle timeout) are
+    /// dropped from the count first.
+    async fn reserve(&self, user: &str) -> Result<Reservation, Response> {
+        let held = match self.ledger.reserve(user) {
+            Ok(place) => return Ok(place),
+            Err(Full(held)) => held,
+        };
+        let mut ended = Vec::new();
+        for session in &held {
+            if !self.holds(session).await {
+                ended.push(session.as_str());
+            }
+        }
+        self.ledger.remove(ended);
+        self.ledger.reserve(user).map_err(|_| {
+            crate::metrics::mcp_session_refused();
+            tracing::info!(
+                user,
+                max = self.ledger.max(),
+                "refused an MCP session: the principal holds the most allowed"
+            );
+            ApiError::code_response(
+                ErrorCode::TooManySessions,
+                &format!(
+                    "you hold {} MCP sessions on this gateway, the most allowed \
+                     (mcp.max_sessions_per_user); end one with DELETE and its \
+                     Mcp-Session-Id, or let an idle one expire",
+                    self.ledger.max()
+                ),
+            )
+        })
     }
 }
 
@@ -224,7 +278,11 @@ fn mcp_service(
     managers: &Managers,
 ) -> McpService {
     config.session_store = Some(Arc::new(BindingStore::new(app.clone(), &scope)));
-    let manager = Arc::new(LocalSessionManager::default());
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(std::time::Duration::from_secs(
+        app.settings().mcp.session_idle_seconds,
+    ));
+    let manager = Arc::new(manager);
     managers
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -331,7 +389,12 @@ pub fn service(app: AppState) -> Router {
         services: Arc::default(),
     };
     let limit = app.settings().http.max_body_bytes;
-    let gate = Gate { app, managers };
+    let ledger = Ledger::new(app.settings().mcp.max_sessions_per_user);
+    let gate = Gate {
+        app,
+        managers,
+        ledger,
+    };
     let endpoint = Router::new()
         .route(
             "/s/{server}",
@@ -378,6 +441,7 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         };
         match gate.app.state_store().mcp_session(session).await {
             Ok(Some(binding)) if binding.user == principal.user_id => {
+                gate.ledger.enter(&principal.user_id, session);
                 parts.extensions.insert(BoundRoute(binding.route));
             }
             Ok(Some(_)) => return session_not_found(),
@@ -417,8 +481,19 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
     if posted == Posted::Diverted {
         parts.extensions.insert(crate::gateway::tasks::Diverted);
     }
+    let place = if posted == Posted::Initialize {
+        match gate.reserve(&principal.user_id).await {
+            Ok(place) => Some(place),
+            Err(refused) => return refused,
+        }
+    } else {
+        None
+    };
     let user = principal.user_id.clone();
     let delete = parts.method == Method::DELETE;
+    let ending = delete
+        .then(|| parts.headers.get(&MCP_SESSION_ID).cloned())
+        .flatten();
     let host = parts.headers.get(header::HOST).cloned();
     parts.extensions.insert(principal);
     let response = CALLER
@@ -430,7 +505,21 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
     if delete && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::OK;
     }
+    if let Some(ended) = ending.as_ref().and_then(|id| id.to_str().ok())
+        && response.status().is_success()
+    {
+        gate.ledger.remove([ended]);
+    }
     if posted == Posted::Initialize && response.status() == StatusCode::OK {
+        if let (Some(place), Some(id)) = (
+            place,
+            response
+                .headers()
+                .get(&MCP_SESSION_ID)
+                .and_then(|id| id.to_str().ok()),
+        ) {
+            place.commit(id);
+        }
         return crate::gateway::tasks::advertise(response).await;
     }
     response

@@ -18,6 +18,8 @@
 //!   reads the session event bus ([`crate::session::bus`]).
 //! - [`tasks`] relays MCP tasks (2025-11-25): task-augmented calls and
 //!   `tasks/*` routed to the upstream that owns each task.
+//! - [`ledger`] counts the MCP sessions each principal holds
+//!   (`mcp.max_sessions_per_user`).
 //! - [`view`] caches each session's tool list and name routes between changes.
 //! - [`namespace`] names tools `{server}__{tool}` within function-calling
 //!   limits, reversibly (input schemas were already made valid by
@@ -29,6 +31,7 @@ pub mod endpoint;
 pub mod forward;
 pub mod handler;
 pub mod info;
+pub mod ledger;
 pub mod namespace;
 pub mod notify;
 pub mod posted;

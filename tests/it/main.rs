@@ -34,6 +34,7 @@ mod mcp_per_server;
 mod mcp_relay;
 mod mcp_replicas;
 mod mcp_roots;
+mod mcp_session_limits;
 mod mcp_storm;
 mod mcp_tasks;
 mod mcp_versions;
