@@ -5,6 +5,7 @@
 
 mod server;
 mod startup;
+mod trim;
 
 pub use server::{Drain, Draining, Limits, PROBE_RESERVE};
 pub use startup::{open_catalog, open_file_limit, raise_open_file_limit};
@@ -191,6 +192,7 @@ impl Application {
         // Open `/mcp` streams (and the background tasks) end on this token
         // once the requests in flight are done.
         let streams_end = self.state.shutdown_token().clone();
+        trim::start(self.state.clone(), streams_end.clone());
         server::Server::new(self.listener, self.router, limits, self.draining)
             .run(shutdown, drain, streams_end)
             .await;
