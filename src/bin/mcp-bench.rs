@@ -16,8 +16,9 @@
 //!   one upstream;
 //! - connect latency per transport (stdio, streamable HTTP, SSE, WebSocket);
 //! - memory: a fresh gateway's RSS idle, after 25,000 MCP sessions created
-//!   and deleted, with 1,000 and 10,000 idle sessions, and with 100 users
-//!   holding one live link each.
+//!   and deleted, with 1,000 and 10,000 idle sessions, after they all
+//!   ended, with 1,000 users holding one live link each, and after those
+//!   links closed.
 //!
 //! It prints one table and writes it as JSON to `OUT/latest.json` (and
 //! `OUT/bench-<unix time>.json`). `--quick` runs every part briefly: a
@@ -73,6 +74,9 @@ struct Plan {
     cycles: usize,
     sessions: [usize; 2],
     linked_users: usize,
+    /// How long ended sessions and links get to give memory back (the
+    /// gateway looks every 5 s).
+    settle: Duration,
 }
 
 const FULL: Plan = Plan {
@@ -83,7 +87,8 @@ const FULL: Plan = Plan {
     connect_rounds: 20,
     cycles: 25_000,
     sessions: [1_000, 10_000],
-    linked_users: 100,
+    linked_users: 1_000,
+    settle: Duration::from_secs(7),
 };
 
 const QUICK: Plan = Plan {
@@ -95,6 +100,7 @@ const QUICK: Plan = Plan {
     cycles: 200,
     sessions: [100, 300],
     linked_users: 5,
+    settle: Duration::from_millis(200),
 };
 
 const JWT_SECRET: &str = "mcp-bench-hs256-secret-not-for-production-0123456789";
@@ -365,10 +371,14 @@ async fn connects(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The MCP sessions of one user, with the endpoint that user reaches.
+type Opened = Vec<(Endpoint, Vec<String>)>;
+
 /// Opens `count` idle MCP sessions, 50 per user `{prefix}{n}`, 16 users at
 /// a time, each user's over one connection that is closed afterwards (the
-/// sessions stay: an MCP session outlives its connections).
-async fn open_sessions(gateway: &Gateway, prefix: &str, count: usize) -> anyhow::Result<()> {
+/// sessions stay: an MCP session outlives its connections). Returns them,
+/// for [`close_sessions`].
+async fn open_sessions(gateway: &Gateway, prefix: &str, count: usize) -> anyhow::Result<Opened> {
     const LANES: usize = 16;
     const PER_USER: usize = 50;
     let users = count.div_ceil(PER_USER);
@@ -382,10 +392,44 @@ async fn open_sessions(gateway: &Gateway, prefix: &str, count: usize) -> anyhow:
             })
             .collect::<anyhow::Result<_>>()?;
         tasks.push(tokio::spawn(async move {
+            let mut opened = Opened::new();
             for (endpoint, n) in endpoints {
                 let mut session = Session::connect(&endpoint).await?;
+                let mut ids = Vec::with_capacity(n);
                 for _ in 0..n {
                     session.initialize().await?;
+                    ids.extend(session.session_id().map(str::to_owned));
+                }
+                opened.push((endpoint, ids));
+            }
+            anyhow::Ok(opened)
+        }));
+    }
+    let mut opened = Opened::new();
+    for task in tasks {
+        opened.extend(task.await??);
+    }
+    Ok(opened)
+}
+
+/// Ends every session [`open_sessions`] opened (`DELETE`), 16 users at a time.
+async fn close_sessions(opened: Opened) -> anyhow::Result<()> {
+    const LANES: usize = 16;
+    let mut lanes: Vec<Opened> = (0..LANES).map(|_| Opened::new()).collect();
+    for (n, user) in opened.into_iter().enumerate() {
+        lanes[n % LANES].push(user);
+    }
+    let mut tasks = Vec::new();
+    for lane in lanes {
+        tasks.push(tokio::spawn(async move {
+            for (endpoint, ids) in lane {
+                let mut session = Session::connect(&endpoint).await?;
+                for id in ids {
+                    session.resume(id);
+                    let status = session.close().await?;
+                    if status != 200 && status != 204 {
+                        bail!("DELETE /mcp answered {status}");
+                    }
                 }
             }
             anyhow::Ok(())
@@ -442,13 +486,20 @@ async fn memory(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
 
     let before_sessions = gateway.rss()?;
     let mut opened = 0;
+    let mut sessions = Opened::new();
     for &target in &plan.sessions {
-        open_sessions(&gateway, &format!("idle{opened}-"), target - opened).await?;
+        sessions.extend(open_sessions(&gateway, &format!("idle{opened}-"), target - opened).await?);
         opened = target;
         let rss = gateway.rss()?;
         let per = (rss.saturating_sub(before_sessions)) as f64 / target as f64;
         report.memory("idle MCP sessions", target, rss, Some(per));
     }
+
+    // The sessions end; the gateway gives their memory back within a few
+    // seconds (it trims the heap when fewer sessions and links are open).
+    close_sessions(sessions).await?;
+    tokio::time::sleep(plan.settle).await;
+    report.memory("sessions ended", opened, gateway.rss()?, None);
 
     let before_links = gateway.rss()?;
     for user in 0..plan.linked_users {
@@ -462,5 +513,12 @@ async fn memory(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
         rss,
         Some(per),
     );
+    for user in 0..plan.linked_users {
+        gateway
+            .disconnect(&format!("linked{user}"), "fixture")
+            .await?;
+    }
+    tokio::time::sleep(plan.settle).await;
+    report.memory("links closed", plan.linked_users, gateway.rss()?, None);
     Ok(())
 }

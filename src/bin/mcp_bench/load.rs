@@ -154,6 +154,16 @@ impl Session {
         Ok(())
     }
 
+    /// The MCP session this connection is in, if any.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// Continues MCP session `id` (opened earlier, on any connection).
+    pub fn resume(&mut self, id: String) {
+        self.session_id = Some(id);
+    }
+
     /// Ends the MCP session (`DELETE`).
     pub async fn close(&mut self) -> anyhow::Result<u16> {
         let request = self.request(Method::DELETE, Full::default())?;
