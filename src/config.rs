@@ -535,35 +535,6 @@ impl Settings {
     }
 }
 
-/// The dotted settings key an environment variable names
-/// (`MANIFOLD_STATE__URL` → `state.url`), or `None` for variables that are not
-/// settings, so unrelated `MANIFOLD_*` variables (test knobs, say) are ignored.
-fn env_key(name: &str) -> Option<String> {
-    let key = name
-        .strip_prefix(ENV_PREFIX)?
-        .to_ascii_lowercase()
-        .replace("__", ".");
-    let top = key.split('.').next().unwrap_or_default();
-    let known = matches!(
-        top,
-        "listen"
-            | "data_dir"
-            | "catalog"
-            | "state"
-            | "upstream"
-            | "http"
-            | "log"
-            | "secrets"
-            | "limits"
-            | "auth"
-            | "graphql"
-            | "ui"
-            | "metrics"
-            | "mcp"
-    );
-    (known && !key.split('.').any(str::is_empty)).then_some(key)
-}
-
 fn first_error(err: figment::Error) -> ConfigError {
     let key = err.path.join(".");
     let key = if key.is_empty() {

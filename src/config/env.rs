@@ -13,7 +13,7 @@ use figment::error::Kind;
 use figment::providers::Serialized;
 use figment::value::Value;
 
-use super::{ConfigError, Settings, env_key};
+use super::{ConfigError, ENV_PREFIX, Settings};
 
 /// The settings variables of an environment, in the order they came.
 #[derive(Debug, Default)]
@@ -143,6 +143,35 @@ fn plain(expected: &str) -> String {
         "a sequence" => "a list such as [\"a\", \"b\"]".into(),
         other => other.to_owned(),
     }
+}
+
+/// The dotted settings key an environment variable names
+/// (`MANIFOLD_STATE__URL` → `state.url`), or `None` for variables that are not
+/// settings, so unrelated `MANIFOLD_*` variables (test knobs, say) are ignored.
+fn env_key(name: &str) -> Option<String> {
+    let key = name
+        .strip_prefix(ENV_PREFIX)?
+        .to_ascii_lowercase()
+        .replace("__", ".");
+    let top = key.split('.').next().unwrap_or_default();
+    let known = matches!(
+        top,
+        "listen"
+            | "data_dir"
+            | "catalog"
+            | "state"
+            | "upstream"
+            | "http"
+            | "log"
+            | "secrets"
+            | "limits"
+            | "auth"
+            | "graphql"
+            | "ui"
+            | "metrics"
+            | "mcp"
+    );
+    (known && !key.split('.').any(str::is_empty)).then_some(key)
 }
 
 #[cfg(test)]

@@ -164,17 +164,20 @@ struct Gate {
 }
 
 impl Gate {
+    /// The session managers of this endpoint (`/mcp` and each server route).
+    fn managers(&self) -> Vec<Arc<LocalSessionManager>> {
+        self.managers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Closes `session` in every local session manager (a no-op where it is
     /// unknown): its binding is gone, so it ended on some replica.
     async fn close_everywhere(&self, session: &str) {
         use rmcp::transport::streamable_http_server::SessionManager as _;
-        let managers: Vec<Arc<LocalSessionManager>> = self
-            .managers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
         let id: rmcp::transport::streamable_http_server::SessionId = session.to_owned().into();
-        for manager in managers {
+        for manager in self.managers() {
             if let Err(err) = manager.close_session(&id).await {
                 tracing::debug!(error = %err, "closing an ended MCP session");
             }
@@ -184,13 +187,8 @@ impl Gate {
 
     /// Whether some local session manager still holds `session`.
     async fn holds(&self, session: &str) -> bool {
-        let managers: Vec<Arc<LocalSessionManager>> = self
-            .managers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
         let id: rmcp::transport::streamable_http_server::SessionId = session.to_owned().into();
-        for manager in managers {
+        for manager in self.managers() {
             if manager.sessions.read().await.contains_key(&id) {
                 return true;
             }
