@@ -159,6 +159,8 @@ pub async fn mcp_sessions() -> usize {
 struct Gate {
     app: AppState,
     managers: Managers,
+    /// The endpoint's tool views (shared with its handlers).
+    views: ToolViews,
     /// The sessions each principal holds here (`mcp.max_sessions_per_user`).
     ledger: Arc<Ledger>,
 }
@@ -183,6 +185,45 @@ impl Gate {
             }
         }
         self.ledger.remove([session]);
+    }
+
+    /// A 2025-11-25 `tools/list`: rmcp serves it unless a tool of the
+    /// session's view carries fields rmcp drops (`execution`); then it is
+    /// diverted to `tasks`, which puts them back at the cost of building the
+    /// whole answer as a JSON tree. Outside a session, or when the view
+    /// cannot be read, it is diverted (the handler reports the failure).
+    async fn list_tools(
+        &self,
+        principal: &Principal,
+        parts: &axum::http::request::Parts,
+        body: Body,
+    ) -> (Body, Posted) {
+        let plain = match parts.extensions.get::<BoundRoute>() {
+            Some(BoundRoute(route)) => {
+                let scope = if route.is_empty() {
+                    Scope::All
+                } else {
+                    Scope::Server(route.clone())
+                };
+                self.views
+                    .get(&self.app, principal, &scope)
+                    .await
+                    .is_ok_and(|view| !view.has_extras())
+            }
+            None => false,
+        };
+        if plain {
+            return (body, Posted::Other);
+        }
+        let limit = self.app.settings().http.max_body_bytes;
+        let raw = axum::body::to_bytes(body, limit).await.unwrap_or_default();
+        match serde_json::from_slice(&raw)
+            .ok()
+            .and_then(|message| crate::gateway::tasks::divert(&message, &raw))
+        {
+            Some(diverted) => (Body::from(diverted), Posted::Diverted),
+            None => (Body::from(raw), Posted::Other),
+        }
     }
 
     /// Whether some local session manager still holds `session`.
@@ -389,6 +430,7 @@ pub fn service(app: AppState) -> Router {
     let limit = app.settings().http.max_body_bytes;
     let ledger = Ledger::new(app.settings().mcp.max_sessions_per_user);
     let gate = Gate {
+        views: per_server_state.views.clone(),
         app,
         managers,
         ledger,
@@ -473,6 +515,13 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
             }
             Err(response) => return response,
         }
+    } else {
+        body
+    };
+    let body = if posted == Posted::ToolsList {
+        let (body, kind) = gate.list_tools(&principal, &parts, body).await;
+        posted = kind;
+        body
     } else {
         body
     };

@@ -21,6 +21,9 @@ pub enum Posted {
     Initialize,
     /// A 2025-11-25 task request, diverted to a private method.
     Diverted,
+    /// A 2025-11-25 `tools/list`, not diverted yet: only a view whose tools
+    /// carry fields rmcp drops needs it (see `tasks::divert`).
+    ToolsList,
     /// Anything else.
     Other,
 }
@@ -49,8 +52,9 @@ pub fn is_json(content_type: Option<&HeaderValue>) -> bool {
 
 /// Reads a JSON POST body (413 past `limit` bytes) and checks that it is one
 /// JSON-RPC message; hands it back for rmcp to serve (diverted when it is a
-/// request of 2025-11-25's tasks and `tasks` is set), or answers the
-/// JSON-RPC error itself.
+/// request of 2025-11-25's tasks and `tasks` is set; a 2025-11-25
+/// `tools/list` comes back as [`Posted::ToolsList`] for the caller to
+/// decide), or answers the JSON-RPC error itself.
 pub async fn checked_json(
     body: Body,
     limit: usize,
@@ -74,6 +78,12 @@ pub async fn checked_json(
         collected.extend_from_slice(&chunk);
     }
     if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&collected) {
+        if tasks
+            && let ClientJsonRpcMessage::Request(request) = &message
+            && matches!(request.request, ClientRequest::ListToolsRequest(_))
+        {
+            return Ok((Body::from(Bytes::from(collected)), Posted::ToolsList));
+        }
         if tasks && let Some(diverted) = crate::gateway::tasks::divert(&message, &collected) {
             return Ok((Body::from(diverted), Posted::Diverted));
         }

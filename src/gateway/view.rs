@@ -123,6 +123,12 @@ impl ToolView {
         self.extras.get(name)
     }
 
+    /// Whether some exposed tool has fields rmcp's `Tool` does not carry
+    /// (only then must a 2025-11-25 `tools/list` be served apart from rmcp).
+    pub fn has_extras(&self) -> bool {
+        !self.extras.is_empty()
+    }
+
     /// The view refusing calls because `server` (fail-closed) is `FAILED`.
     pub fn blocked_by(mut self, server: Option<String>) -> Self {
         self.blocked = server;

@@ -16,9 +16,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::app::{TestApp, spawn_app};
+use crate::support::mcp::{complete_handshake, exchange, post_at, start_session};
 use crate::support::python::{PyServer, fixture_script, python, run_client};
 use crate::support::rest::{add_public, connect};
 use crate::support::upstreams::{Everything, EverythingMode};
+
+/// The revision that has tasks.
+const V: &str = "2025-11-25";
 
 /// The `tasks` capability both upstreams declare (and `/mcp` advertises).
 fn full_capability() -> Value {
@@ -198,8 +202,7 @@ fn rpc(id: u64, method: &str, params: Value) -> Value {
 
 #[tokio::test]
 async fn a_task_is_reachable_only_from_its_own_session_and_only_on_2025_11_25() {
-    use crate::support::mcp::{complete_handshake, exchange, post, start_session};
-    const V: &str = "2025-11-25";
+    use crate::support::mcp::post;
     let everything = Everything::start(EverythingMode::StreamableHttp);
     let app = spawn_app().await;
     add_public(
@@ -297,5 +300,44 @@ async fn a_task_is_reachable_only_from_its_own_session_and_only_on_2025_11_25() 
         })
         .unwrap_or_else(|| panic!("listed: {tools}"));
     assert!(research.get("execution").is_none(), "{research}");
+    app.stop().await;
+}
+
+/// The `tools` of a `tools/list` in `session` on `path` under `version`.
+async fn listed(app: &TestApp, path: &str, key: &str, session: &str, version: &str) -> Value {
+    let (_, _, tools) = exchange(post_at(
+        app,
+        path,
+        key,
+        Some(session),
+        Some(version),
+        &rpc(1, "tools/list", json!({})),
+    ))
+    .await;
+    tools["result"]["tools"].clone()
+}
+
+#[tokio::test]
+async fn without_task_tools_a_2025_11_25_tools_list_is_the_one_of_earlier_revisions() {
+    // A view with no `execution` is served by rmcp itself on 2025-11-25
+    // (the tasks path rebuilds the answer only when it must add fields):
+    // the answer is the same either way, on both routes.
+    let app = spawn_app().await;
+    crate::support::rest::add_fixture(&app, "fx").await;
+    let alice = app.user_key("alice").await;
+    connect(&app, "fx", &alice).await;
+    for path in ["/mcp", "/mcp/s/fx"] {
+        let (new_session, _) = start_session(&app, path, &alice, V).await;
+        complete_handshake(&app, path, &alice, &new_session, V).await;
+        let (old_session, _) = start_session(&app, path, &alice, "2025-06-18").await;
+        complete_handshake(&app, path, &alice, &old_session, "2025-06-18").await;
+        let new = listed(&app, path, &alice, &new_session, V).await;
+        let old = listed(&app, path, &alice, &old_session, "2025-06-18").await;
+        assert!(
+            new.as_array().is_some_and(|tools| tools.len() > 3),
+            "{path}: {new}"
+        );
+        assert_eq!(new, old, "{path}");
+    }
     app.stop().await;
 }
