@@ -38,6 +38,7 @@ use serde_json::json;
 use crate::catalog::ServerName;
 use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::gateway::ledger::{Full, Ledger, Reservation};
+use crate::gateway::notify::Forwarders;
 use crate::gateway::posted::{Posted, accepts_anything, checked_json, is_json};
 use crate::gateway::view::ToolViews;
 use crate::http::ApiError;
@@ -280,6 +281,7 @@ type McpService = StreamableHttpService<GatewayHandler, LocalSessionManager>;
 struct PerServer {
     app: AppState,
     views: ToolViews,
+    forwarders: Forwarders,
     config: StreamableHttpServerConfig,
     managers: Managers,
     services: Arc<Mutex<HashMap<String, McpService>>>,
@@ -298,6 +300,7 @@ impl PerServer {
                 mcp_service(
                     &self.app,
                     &self.views,
+                    &self.forwarders,
                     self.config.clone(),
                     Scope::Server(server.to_owned()),
                     &self.managers,
@@ -312,6 +315,7 @@ impl PerServer {
 fn mcp_service(
     app: &AppState,
     views: &ToolViews,
+    forwarders: &Forwarders,
     mut config: StreamableHttpServerConfig,
     scope: Scope,
     managers: &Managers,
@@ -326,12 +330,13 @@ fn mcp_service(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(manager.clone());
-    let (app, views) = (app.clone(), views.clone());
+    let (app, views, forwarders) = (app.clone(), views.clone(), forwarders.clone());
     StreamableHttpService::new(
         move || {
             Ok(GatewayHandler::scoped(
                 app.clone(),
                 views.clone(),
+                forwarders.clone(),
                 scope.clone(),
             ))
         },
@@ -419,10 +424,19 @@ pub fn service(app: AppState) -> Router {
         .push(Arc::downgrade(&managers));
     let views = ToolViews::new();
     views.follow(app.notifier());
-    let mcp = mcp_service(&app, &views, config.clone(), Scope::All, &managers);
+    let forwarders = Forwarders::start(app.notifier(), app.shutdown_token().child_token());
+    let mcp = mcp_service(
+        &app,
+        &views,
+        &forwarders,
+        config.clone(),
+        Scope::All,
+        &managers,
+    );
     let per_server_state = PerServer {
         app: app.clone(),
         views,
+        forwarders,
         config,
         managers: managers.clone(),
         services: Arc::default(),

@@ -16,8 +16,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::http::request::Parts;
 use rmcp::model::{
@@ -28,10 +27,10 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::error::{Error, ErrorCode, json_rpc};
 use crate::gateway::info;
+use crate::gateway::notify::{Forwarders, Registration};
 use crate::gateway::view::{ToolView, ToolViews};
 use crate::principal::Principal;
 // Resources, prompts and completions (content/).
@@ -62,26 +61,24 @@ pub struct GatewayHandler {
     views: ToolViews,
     /// The upstreams this session exposes.
     scope: Scope,
-    /// Cancels the change forwarder.
-    cancel: CancellationToken,
-    /// Fires `cancel` when the last clone of this handler is dropped.
-    _stop_forwarder: Arc<DropGuard>,
-    /// Whether the change forwarder was started (at most one per session).
-    forwarding: Arc<AtomicBool>,
+    /// Where an initialized session registers for change notifications.
+    forwarders: Forwarders,
+    /// This session's registration (set once initialized), dropped with
+    /// the last clone of this handler.
+    registration: Arc<OnceLock<Registration>>,
 }
 
 impl GatewayHandler {
     /// A handler exposing `scope` of the caller's session, reading tool
-    /// lists through `views`.
-    pub fn scoped(app: AppState, views: ToolViews, scope: Scope) -> Self {
-        let cancel = CancellationToken::new();
+    /// lists through `views`; once initialized, the session is notified of
+    /// changes through `forwarders`.
+    pub fn scoped(app: AppState, views: ToolViews, forwarders: Forwarders, scope: Scope) -> Self {
         Self {
             app,
             views,
             scope,
-            _stop_forwarder: Arc::new(cancel.clone().drop_guard()),
-            cancel,
-            forwarding: Arc::new(AtomicBool::new(false)),
+            forwarders,
+            registration: Arc::default(),
         }
     }
 
@@ -243,16 +240,10 @@ impl ServerHandler for GatewayHandler {
             tracing::warn!("initialized without an authenticated caller; no change notifications");
             return;
         };
-        if self.forwarding.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        crate::gateway::notify::spawn(
-            self.app.notifier(),
-            principal.session,
-            self.scope.clone(),
-            context.peer,
-            self.cancel.child_token(),
-        );
+        self.registration.get_or_init(|| {
+            self.forwarders
+                .register(principal.session, self.scope.clone(), context.peer)
+        });
     }
 
     /// A client's roots changed: the session's upstreams are told, so they

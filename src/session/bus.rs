@@ -171,7 +171,8 @@ impl SessionNotifier {
         self.tx.subscribe()
     }
 
-    /// How many forwarders (and other receivers) are listening right now.
+    /// How many receivers are listening right now (each `/mcp` endpoint's
+    /// dispatcher and tool views, GraphQL subscriptions, `listen` streams).
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
     }

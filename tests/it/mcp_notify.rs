@@ -14,6 +14,8 @@ async fn connecting_and_disconnecting_notifies_only_the_owners_mcp_sessions() {
     add_fixture(&app, "fx").await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
+    // The endpoint's dispatcher listens once for every MCP session.
+    let listening = app.state.notifier().subscribers();
 
     let (alice_client, mut alice_changed) = mcp_client_watching_tools(&app, "/mcp", &alice).await;
     let (bob_client, mut bob_changed) = mcp_client_watching_tools(&app, "/mcp", &bob).await;
@@ -39,16 +41,28 @@ async fn connecting_and_disconnecting_notifies_only_the_owners_mcp_sessions() {
         .expect("the client is still running");
     assert!(tool_names(&alice_client).await.is_empty());
 
-    assert_eq!(app.state.notifier().subscribers(), 2, "one forwarder each");
+    // Idle MCP sessions hold no listener (nor task) of their own.
+    let mut more = Vec::new();
+    for _ in 0..5 {
+        more.push(mcp_client_watching_tools(&app, "/mcp", &alice).await);
+    }
+    assert_eq!(
+        app.state.notifier().subscribers(),
+        listening,
+        "one listener for all sessions"
+    );
+    // Each of them is told of a change.
+    connect(&app, "fx", &alice).await;
+    for (_, changed) in &mut more {
+        tokio::time::timeout(Duration::from_secs(2), changed.recv())
+            .await
+            .expect("list_changed within 2 s in every open session")
+            .expect("the client is still running");
+    }
     alice_client.cancel().await.expect("client closes");
     bob_client.cancel().await.expect("client closes");
-    // Closing the MCP sessions ends their forwarders.
-    tokio::time::timeout(Duration::from_secs(2), async {
-        while app.state.notifier().subscribers() > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("forwarders end with their sessions");
+    for (client, _) in more {
+        client.cancel().await.expect("client closes");
+    }
     app.stop().await;
 }
