@@ -16,7 +16,8 @@
 //!   one upstream;
 //! - connect latency per transport (stdio, streamable HTTP, SSE, WebSocket);
 //! - memory: a fresh gateway's RSS idle, after 25,000 MCP sessions created
-//!   and deleted, with 1,000 and 10,000 idle sessions, after they all
+//!   and deleted, with 1,000 and 10,000 idle sessions (and the gateway's
+//!   CPU use while those sit idle), after they all
 //!   ended, with 1,000 users holding one live link each, and after those
 //!   links closed.
 //!
@@ -494,6 +495,15 @@ async fn memory(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
         let per = (rss.saturating_sub(before_sessions)) as f64 / target as f64;
         report.memory("idle MCP sessions", target, rss, Some(per));
     }
+    // What idle sessions cost when nothing happens.
+    let ticks = procs::cpu_ticks(gateway.proc.pid())?;
+    let started = Instant::now();
+    tokio::time::sleep(plan.window).await;
+    let used = procs::ticks_to_us(procs::cpu_ticks(gateway.proc.pid())? - ticks);
+    report.idle_cpu(
+        opened,
+        used / started.elapsed().as_micros().max(1) as f64 * 100.0,
+    );
 
     // The sessions end; the gateway gives their memory back within a few
     // seconds (it trims the heap when fewer sessions and links are open).

@@ -22,6 +22,7 @@ pub struct Report {
     list: Option<Value>,
     connects: Vec<Value>,
     memory: Vec<Value>,
+    idle_cpu: Option<Value>,
 }
 
 impl Report {
@@ -32,6 +33,7 @@ impl Report {
             list: None,
             connects: Vec::new(),
             memory: Vec::new(),
+            idle_cpu: None,
         }
     }
 
@@ -54,6 +56,12 @@ impl Report {
     pub fn connect(&mut self, transport: &str, p50_ms: f64) {
         self.connects
             .push(json!({"transport": transport, "p50_ms": p50_ms}));
+    }
+
+    /// The gateway's CPU use (% of one core) while `sessions` MCP sessions
+    /// sit idle.
+    pub fn idle_cpu(&mut self, sessions: usize, percent: f64) {
+        self.idle_cpu = Some(json!({"sessions": sessions, "percent_of_a_core": percent}));
     }
 
     pub fn memory(&mut self, what: &str, count: usize, rss: u64, per_item: Option<f64>) {
@@ -151,6 +159,13 @@ impl Report {
                 each
             );
         }
+        if let Some(idle) = &self.idle_cpu {
+            println!(
+                "gateway CPU with {} idle MCP sessions: {:.2} % of a core",
+                idle["sessions"].as_u64().unwrap_or(0),
+                idle["percent_of_a_core"].as_f64().unwrap_or(0.0)
+            );
+        }
     }
 
     /// Writes `latest.json` and `bench-<unix time>.json` under `dir`.
@@ -164,6 +179,7 @@ impl Report {
             "tools_list": self.list,
             "connect": self.connects,
             "memory": self.memory,
+            "idle_cpu": self.idle_cpu,
         });
         let text = serde_json::to_string_pretty(&value)?;
         std::fs::write(dir.join("latest.json"), &text)?;
