@@ -4,6 +4,7 @@
 //! - [`endpoint`] mounts rmcp's streamable-HTTP service behind API-key
 //!   authentication and binds each `Mcp-Session-Id` to the user who opened it;
 //!   [`posted`] checks a POST's headers and body before rmcp sees it;
+//!   [`binding`] keeps each session's owner and handshake in the state store;
 //!   [`batch`] splits the JSON-RPC batches protocol 2025-03-26 allows.
 //! - [`handler`] serves `tools/list` from the session's cached tools and
 //!   routes `tools/call` to the owning upstream link through [`forward`]
@@ -26,6 +27,7 @@
 //!   [`crate::upstream::schema_patch`] when the tools were read).
 
 pub mod batch;
+pub mod binding;
 pub mod content;
 pub mod endpoint;
 pub mod forward;

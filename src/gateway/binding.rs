@@ -1,0 +1,85 @@
+//! The MCP session bindings: rmcp's `SessionStore` over the state store.
+//!
+//! [`BindingStore`] keeps each session's owner, route and `initialize`
+//! params under `{prefix}mcp:binding:{id}`, so that any replica can restore
+//! a session it does not hold, and a session opened on one route reads as
+//! unknown on another.
+
+use rmcp::transport::streamable_http_server::session::store::{
+    SessionState, SessionStore, SessionStoreError,
+};
+
+use crate::gateway::handler::Scope;
+use crate::session::McpBinding;
+use crate::state::AppState;
+
+tokio::task_local! {
+    /// The user of the request being served; [`BindingStore::store`] reads
+    /// it (rmcp calls it while serving the `initialize` POST, in this task).
+    pub(crate) static CALLER: String;
+}
+
+/// rmcp's [`SessionStore`] over the state store, for one route.
+#[derive(Clone)]
+pub struct BindingStore {
+    app: AppState,
+    /// Empty for `/mcp`, the server name for `/mcp/s/{server}`.
+    route: String,
+}
+
+impl BindingStore {
+    /// The store of the route `scope` serves.
+    pub fn new(app: AppState, scope: &Scope) -> Self {
+        let route = match scope {
+            Scope::All => String::new(),
+            Scope::Server(name) => name.clone(),
+        };
+        Self { app, route }
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for BindingStore {
+    /// The handshake of a session opened on this route (another route's
+    /// session reads as unknown).
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let Some(binding) = self.app.state_store().mcp_session(session_id).await? else {
+            return Ok(None);
+        };
+        if binding.route != self.route {
+            return Ok(None);
+        }
+        match serde_json::from_value(binding.initialize) {
+            Ok(params) => Ok(Some(SessionState::new(params))),
+            Err(err) => {
+                tracing::warn!(error = %err, "stored initialize params are unreadable");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Binds a new session to the caller of the current request.
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let user = CALLER
+            .try_with(Clone::clone)
+            .map_err(|_| "an MCP session was stored outside an authenticated request")?;
+        let binding = McpBinding {
+            user,
+            route: self.route.clone(),
+            initialize: serde_json::to_value(&state.initialize_params)?,
+        };
+        self.app
+            .state_store()
+            .bind_mcp_session(session_id, &binding)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.app
+            .state_store()
+            .forget_mcp_session(session_id)
+            .await?;
+        Ok(())
+    }
+}
