@@ -30,11 +30,10 @@ pub struct BindingStore {
 impl BindingStore {
     /// The store of the route `scope` serves.
     pub fn new(app: AppState, scope: &Scope) -> Self {
-        let route = match scope {
-            Scope::All => String::new(),
-            Scope::Server(name) => name.clone(),
-        };
-        Self { app, route }
+        Self {
+            app,
+            route: scope.route().to_owned(),
+        }
     }
 }
 

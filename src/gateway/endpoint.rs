@@ -126,17 +126,11 @@ impl Gate {
         body: Body,
     ) -> (Body, Posted) {
         let plain = match parts.extensions.get::<BoundRoute>() {
-            Some(BoundRoute(route)) => {
-                let scope = if route.is_empty() {
-                    Scope::All
-                } else {
-                    Scope::Server(route.clone())
-                };
-                self.views
-                    .get(&self.app, principal, &scope)
-                    .await
-                    .is_ok_and(|view| !view.has_extras())
-            }
+            Some(BoundRoute(route)) => self
+                .views
+                .get(&self.app, principal, &Scope::of_route(route))
+                .await
+                .is_ok_and(|view| !view.has_extras()),
             None => false,
         };
         if plain {

@@ -53,6 +53,26 @@ pub enum Scope {
     Server(String),
 }
 
+impl Scope {
+    /// The route an MCP session binding records for this scope: empty for
+    /// `/mcp`, the server name for `/mcp/s/{server}`.
+    pub fn route(&self) -> &str {
+        match self {
+            Scope::All => "",
+            Scope::Server(name) => name,
+        }
+    }
+
+    /// The scope of a binding's `route` (see [`Scope::route`]).
+    pub fn of_route(route: &str) -> Self {
+        if route.is_empty() {
+            Scope::All
+        } else {
+            Scope::Server(route.to_owned())
+        }
+    }
+}
+
 /// The MCP handler of one `/mcp` session.
 #[derive(Clone)]
 pub struct GatewayHandler {

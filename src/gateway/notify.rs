@@ -156,12 +156,7 @@ async fn dispatch(
                     .flat_map(|(session, list)| list.iter().map(|t| (session.clone(), t.clone())))
                     .collect();
                 for (session, target) in all {
-                    deliver(
-                        &targets,
-                        session,
-                        target,
-                        vec![Note::Tools, Note::Resources, Note::Prompts],
-                    );
+                    deliver(&targets, session, target, Note::every_list());
                 }
             }
             Err(RecvError::Closed) => return,
@@ -205,7 +200,7 @@ pub(crate) async fn next_notes(
             Ok(event) if event.session == *session => return Some(notifications(scope, &event)),
             Ok(_) => {}
             Err(RecvError::Lagged(_)) => {
-                return Some(vec![Note::Tools, Note::Resources, Note::Prompts]);
+                return Some(Note::every_list());
             }
             Err(RecvError::Closed) => return None,
         }
@@ -221,7 +216,7 @@ pub(crate) fn notifications(scope: &Scope, event: &SessionEvent) -> Vec<Note> {
         return Vec::new();
     }
     match &event.change {
-        Change::Connections => vec![Note::Tools, Note::Resources, Note::Prompts],
+        Change::Connections => Note::every_list(),
         Change::Tools => vec![Note::Tools],
         Change::Resources => vec![Note::Resources],
         Change::Prompts => vec![Note::Prompts],
@@ -241,6 +236,13 @@ pub(crate) enum Note {
     Resources,
     Prompts,
     Updated(String),
+}
+
+impl Note {
+    /// All three list changes (what a session is told when any may apply).
+    fn every_list() -> Vec<Note> {
+        vec![Note::Tools, Note::Resources, Note::Prompts]
+    }
 }
 
 async fn send(peer: &Peer<RoleServer>, note: Note) -> Result<(), ServiceError> {
