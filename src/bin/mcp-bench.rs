@@ -199,6 +199,66 @@ impl Gateway {
     fn rss(&self) -> anyhow::Result<u64> {
         procs::rss_bytes(self.proc.pid())
     }
+
+    /// The gateway's own clocks so far, from `/metrics`: time spent
+    /// answering `tools/call` (from rmcp's handing it over to the answer)
+    /// and time spent in the upstream leg of calls to `server`.
+    async fn clocks(&self, server: &str) -> anyhow::Result<Clocks> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let mut clocks = Clocks::default();
+        for line in text.lines() {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let value: f64 = value.parse().unwrap_or(0.0);
+            let handler = name.contains("method=\"tools/call\"");
+            if name.contains("mcp_request_duration_seconds_sum") && handler {
+                clocks.handler.0 += value;
+            } else if name.contains("mcp_request_duration_seconds_count") && handler {
+                clocks.handler.1 += value;
+            } else if name.contains(&format!("server=\"{server}\"")) {
+                if name.contains("upstream_call_duration_seconds_sum") {
+                    clocks.upstream.0 += value;
+                } else if name.contains("upstream_call_duration_seconds_count") {
+                    clocks.upstream.1 += value;
+                }
+            }
+        }
+        Ok(clocks)
+    }
+}
+
+/// Sums and counts of two of the gateway's latency histograms.
+#[derive(Debug, Default, Clone, Copy)]
+struct Clocks {
+    /// `tools/call` answered by the handler: (seconds, calls).
+    handler: (f64, f64),
+    /// The upstream leg of those calls: (seconds, calls).
+    upstream: (f64, f64),
+}
+
+impl Clocks {
+    /// Mean ms in the handler and in the upstream leg since `before`.
+    fn since(self, before: Clocks) -> (f64, f64) {
+        let mean = |now: (f64, f64), then: (f64, f64)| {
+            let calls = now.1 - then.1;
+            if calls > 0.0 {
+                1e3 * (now.0 - then.0) / calls
+            } else {
+                f64::NAN
+            }
+        };
+        (
+            mean(self.handler, before.handler),
+            mean(self.upstream, before.upstream),
+        )
+    }
 }
 
 fn http_server(name: &str, url: &str) -> Value {
@@ -285,9 +345,17 @@ async fn proxy(
         ];
         for &clients in clients {
             for (route, endpoint, tool, watch) in &targets {
+                let before = match watch {
+                    Some(_) => Some(gateway.clocks(server).await?),
+                    None => None,
+                };
                 let run =
                     load::run(endpoint, tool, clients, plan.warmup, plan.window, *watch).await?;
-                report.call(server, route, clients, &run);
+                let split = match before {
+                    Some(before) => Some(gateway.clocks(server).await?.since(before)),
+                    None => None,
+                };
+                report.call(server, route, clients, &run, split);
             }
         }
     }

@@ -37,12 +37,24 @@ impl Report {
         }
     }
 
-    pub fn call(&mut self, server: &str, route: &str, clients: usize, run: &Run) {
+    /// One `tools/call` run; `split` is the gateway's mean ms in its
+    /// handler and in the upstream leg (warm-up included), through a
+    /// gateway.
+    pub fn call(
+        &mut self,
+        server: &str,
+        route: &str,
+        clients: usize,
+        run: &Run,
+        split: Option<(f64, f64)>,
+    ) {
         self.calls.push(json!({
             "server": server, "route": route, "clients": clients,
             "calls": run.calls, "per_second": run.per_second(),
             "p50_ms": run.p50_ms, "p99_ms": run.p99_ms,
             "gateway_cpu_us_per_call": run.cpu_us_per_call,
+            "handler_mean_ms": split.map(|s| s.0),
+            "upstream_leg_mean_ms": split.map(|s| s.1),
         }));
     }
 
@@ -83,7 +95,7 @@ impl Report {
         }
         println!("tools/call `echo`, one MCP session per client:");
         println!(
-            "  {:<11} {:<8} {:>7} {:>9} {:>8} {:>8} {:>9} {:>10} {:>12}",
+            "  {:<11} {:<8} {:>7} {:>9} {:>8} {:>8} {:>9} {:>10} {:>14} {:>17}",
             "server",
             "route",
             "clients",
@@ -92,7 +104,8 @@ impl Report {
             "p99 ms",
             "of direct",
             "added p50",
-            "gw CPU µs/call"
+            "gw CPU µs/call",
+            "handler/upstream"
         );
         for c in &self.calls {
             let clients = c["clients"].as_u64().unwrap_or(0) as usize;
@@ -114,8 +127,15 @@ impl Report {
             let cpu = c["gateway_cpu_us_per_call"]
                 .as_f64()
                 .map_or(String::new(), |v| format!("{v:.0}"));
+            let split = match (
+                c["handler_mean_ms"].as_f64(),
+                c["upstream_leg_mean_ms"].as_f64(),
+            ) {
+                (Some(handler), Some(upstream)) => format!("{handler:.3}/{upstream:.3}"),
+                _ => String::new(),
+            };
             println!(
-                "  {:<11} {:<8} {:>7} {:>9.0} {:>8.3} {:>8.3} {:>9} {:>10} {:>12}",
+                "  {:<11} {:<8} {:>7} {:>9.0} {:>8.3} {:>8.3} {:>9} {:>10} {:>14} {:>17}",
                 server,
                 c["route"].as_str().unwrap_or(""),
                 clients,
@@ -124,7 +144,8 @@ impl Report {
                 c["p99_ms"].as_f64().unwrap_or(0.0),
                 ratio,
                 added,
-                cpu
+                cpu,
+                split
             );
         }
         if let Some(list) = &self.list {
