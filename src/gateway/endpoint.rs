@@ -34,6 +34,7 @@ use serde_json::json;
 
 use crate::catalog::ServerName;
 use crate::gateway::binding::{BindingStore, CALLER};
+use crate::gateway::direct::{Hello, Sessions};
 use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::gateway::ledger::{Full, Ledger, Reservation};
 use crate::gateway::notify::Forwarders;
@@ -194,7 +195,7 @@ impl Gate {
 }
 
 /// The MCP service of one scope.
-type McpService = StreamableHttpService<GatewayHandler, LocalSessionManager>;
+type McpService = StreamableHttpService<GatewayHandler, Sessions>;
 
 /// The per-server services, made on first use of each server name.
 #[derive(Clone)]
@@ -250,6 +251,7 @@ fn mcp_service(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(manager.clone());
+    let sessions = Sessions::new(app.clone(), views.clone(), scope.clone(), manager);
     let (app, views, forwarders) = (app.clone(), views.clone(), forwarders.clone());
     StreamableHttpService::new(
         move || {
@@ -260,7 +262,7 @@ fn mcp_service(
                 scope.clone(),
             ))
         },
-        manager,
+        Arc::new(sessions),
         config,
     )
 }
@@ -417,6 +419,7 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
             Ok(Some(binding)) if binding.user == principal.user_id => {
                 gate.ledger.enter(&principal.user_id, session);
                 parts.extensions.insert(BoundRoute(binding.route));
+                parts.extensions.insert(Hello(Arc::new(binding.initialize)));
             }
             Ok(Some(_)) => return session_not_found(),
             Ok(None) => {

@@ -24,12 +24,14 @@ use crate::error::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::request::Parts;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, JsonObject,
-    ServerResult,
+    ProgressToken, RequestId, ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServiceError};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::gateway::content::{link_broke, upstream_failed};
@@ -37,14 +39,43 @@ use crate::gateway::handler::mcp_error;
 use crate::gateway::namespace::wrap_content_uri;
 use crate::state::AppState;
 use crate::upstream::Link;
-use crate::upstream::relay::{Caller, cancel};
+use crate::upstream::http_call::{self, Posted};
+use crate::upstream::relay::{Caller, Downstream, Registration, cancel};
+
+/// The client side of one forwarded request.
+pub struct Origin<'a> {
+    /// The HTTP request it came in (its `Mcp-Session-Id`; with traces on,
+    /// the span context the upstream call continues).
+    pub parts: Option<&'a Parts>,
+    /// Where the client's progress, log messages and requests go.
+    pub downstream: Downstream,
+    /// The client's id of the request.
+    pub id: RequestId,
+    /// The progress token the client sent, if it asked for progress.
+    pub progress_token: Option<ProgressToken>,
+    /// Fires when the client cancels the request.
+    pub ct: CancellationToken,
+}
+
+impl<'a> Origin<'a> {
+    /// The origin of a request rmcp's session handed to the handler.
+    pub fn of(context: &'a RequestContext<RoleServer>) -> Self {
+        Self {
+            parts: context.extensions.get::<Parts>(),
+            downstream: Downstream::Peer(context.peer.clone()),
+            id: context.id.clone(),
+            progress_token: context.meta.get_progress_token(),
+            ct: context.ct.clone(),
+        }
+    }
+}
 
 /// How long an answer waits for the call's last progress notifications to
 /// reach the caller first.
 const PROGRESS_GRACE: Duration = Duration::from_millis(100);
 
 /// Calls `tool` (the upstream's own name) on `server` through `link` for
-/// the client of `context`, and returns the upstream's result unchanged,
+/// the client of `origin`, and returns the upstream's result unchanged,
 /// except that on the aggregate endpoint (`wrap_uris`) the URIs of resource
 /// links and embedded resources are wrapped as `resources/read` there
 /// expects them.
@@ -55,14 +86,14 @@ pub async fn call_tool(
     server: &str,
     tool: &str,
     arguments: Option<JsonObject>,
-    context: &RequestContext<RoleServer>,
+    origin: &Origin<'_>,
 ) -> Result<CallToolResponse, McpError> {
     let mut params = CallToolRequestParams::new(tool.to_owned());
     if let Some(arguments) = arguments {
         params = params.with_arguments(arguments);
     }
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-    let answer = forward(app, link, server, "tools/call", request, context).await?;
+    let answer = forward(app, link, server, "tools/call", request, origin).await?;
     match answer {
         ServerResult::CallToolResult(mut result) => {
             // Legacy upstreams send no `resultType`; 2026-07-28 clients
@@ -87,7 +118,7 @@ pub async fn call_tool(
 }
 
 /// Sends `request` (`what` names it in errors and logs) to `server`
-/// through `link` for the client of `context`, with everything a
+/// through `link` for the client of `origin`, with everything a
 /// forwarded call gets (see the module docs), and returns the upstream's
 /// answer.
 ///
@@ -101,7 +132,7 @@ pub async fn forward(
     server: &str,
     what: &str,
     #[cfg_attr(not(feature = "otel"), allow(unused_mut))] mut request: ClientRequest,
-    context: &RequestContext<RoleServer>,
+    origin: &Origin<'_>,
 ) -> Result<ServerResult, McpError> {
     let started = std::time::Instant::now();
     let span = tracing::debug_span!(
@@ -116,10 +147,10 @@ pub async fn forward(
     #[cfg(feature = "otel")]
     crate::telemetry::otel::outgoing(
         &span,
-        context.extensions.get::<axum::http::request::Parts>(),
+        origin.parts,
         rmcp::model::GetExtensions::extensions_mut(&mut request),
     );
-    let answer = forward_inner(app, link, server, what, request, context)
+    let answer = forward_inner(app, link, server, what, request, origin)
         .instrument(span.clone())
         .await;
     let outcome = count(server, what, &answer, started.elapsed());
@@ -169,7 +200,7 @@ async fn forward_inner(
     server: &str,
     what: &str,
     request: ClientRequest,
-    context: &RequestContext<RoleServer>,
+    origin: &Origin<'_>,
 ) -> Result<ServerResult, McpError> {
     let upstream_settings = &app.settings().upstream;
     // The longest silence: each progress notification starts it again.
@@ -181,38 +212,27 @@ async fn forward_inner(
     let left = limit.saturating_sub(queued.elapsed());
     let quiet_left = silence.saturating_sub(queued.elapsed());
     let caller = Caller {
-        peer: context.peer.clone(),
-        request_id: context.id.clone(),
-        progress_token: context.meta.get_progress_token(),
-        client: context
-            .extensions
-            .get::<axum::http::request::Parts>()
+        downstream: origin.downstream.clone(),
+        request_id: origin.id.clone(),
+        progress_token: origin.progress_token.clone(),
+        client: origin
+            .parts
             .and_then(|parts| parts.headers.get("mcp-session-id"))
             .and_then(|id| id.to_str().ok())
             .map(str::to_owned),
     };
-    let sent = link
-        .relay()
-        .send(
-            link.peer(),
-            request,
-            PeerRequestOptions::with_timeout(left),
-            caller,
-        )
-        .await;
-    let (handle, registration) = match sent {
-        Ok(sent) => sent,
-        Err(err) => return Err(failure(link, server, what, err, limit).await),
-    };
-    let upstream_id = handle.id.clone();
-    let upstream = handle.peer.clone();
-    let response = handle.await_response();
+    let (upstream_id, response, registration) =
+        match send(link, server, what, request, caller, left, limit).await {
+            Ok(sent) => sent,
+            Err(err) => return Err(err),
+        };
+    let upstream = link.peer().clone();
     tokio::pin!(response);
     let mut quiet = Box::pin(tokio::time::sleep(quiet_left));
     let answer = loop {
         tokio::select! {
             answer = &mut response => break answer,
-            () = context.ct.cancelled() => {
+            () = origin.ct.cancelled() => {
                 cancel(&upstream, upstream_id, "the client cancelled the call").await;
                 tracing::info!(server, what, "request cancelled by the client");
                 return Err(ErrorCode::Cancelled.mcp_error(format!("{server}: the call was cancelled"), &[]));
@@ -236,10 +256,78 @@ async fn forward_inner(
     match answer {
         Ok(answer) => {
             link.health().answered();
-            if context.meta.get_progress_token().is_some() {
+            if origin.progress_token.is_some() {
                 registration.progress_delivered(PROGRESS_GRACE).await;
             }
             Ok(answer)
+        }
+        Err(err) => Err(failure(link, server, what, err, limit).await),
+    }
+}
+
+/// The upstream's answer to a forwarded request, still to come.
+type Answer = futures::future::BoxFuture<'static, Result<ServerResult, ServiceError>>;
+
+/// Sends `request` for `caller` through `link` and registers it with the
+/// link's relay: a plain `tools/call` on a streamable-HTTP link is posted
+/// straight to the upstream (see `upstream::http_call`), anything else (or
+/// a call the upstream would not take that way) through rmcp's peer, with
+/// `left` as its time limit. Returns the upstream's id of the request, its
+/// answer to come and the registration.
+async fn send(
+    link: &Arc<Link>,
+    server: &str,
+    what: &str,
+    request: ClientRequest,
+    caller: Caller,
+    left: Duration,
+    limit: Duration,
+) -> Result<(RequestId, Answer, Registration), McpError> {
+    let direct = matches!(request, ClientRequest::CallToolRequest(_))
+        .then(|| link.health().lane().route())
+        .flatten();
+    if let Some(route) = direct {
+        let (id, token) = http_call::next_id();
+        let registration = link
+            .relay()
+            .register(id.clone(), token.clone(), caller.clone());
+        let posted = http_call::post(
+            &route,
+            link.peer(),
+            link.relay(),
+            request.clone(),
+            id.clone(),
+            token,
+        )
+        .await;
+        if let Posted::Answer(answer) = posted {
+            let peer = link.peer().clone();
+            let timed_id = id.clone();
+            let answer: Answer = Box::pin(async move {
+                match tokio::time::timeout(left, answer).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        cancel(&peer, timed_id, "no answer in time").await;
+                        Err(ServiceError::Timeout { timeout: left })
+                    }
+                }
+            });
+            return Ok((id, answer, registration));
+        }
+    }
+    let sent = link
+        .relay()
+        .send(
+            link.peer(),
+            request,
+            PeerRequestOptions::with_timeout(left),
+            caller,
+        )
+        .await;
+    match sent {
+        Ok((handle, registration)) => {
+            let id = handle.id.clone();
+            Ok((id, Box::pin(handle.await_response()), registration))
         }
         Err(err) => Err(failure(link, server, what, err, limit).await),
     }

@@ -174,10 +174,53 @@ pub fn mcp_error(err: Error) -> McpError {
     )
 }
 
+/// `tools/call` of `request` by `principal` in `scope`: the tool is looked
+/// up in the principal's view (`unknown_tool` when it is not there, except
+/// on a per-server route) and the call forwarded to the session's link for
+/// the client of `origin`.
+pub(crate) async fn call_tool(
+    app: &AppState,
+    views: &ToolViews,
+    scope: &Scope,
+    principal: &Principal,
+    request: CallToolRequestParams,
+    origin: &crate::gateway::forward::Origin<'_>,
+) -> Result<CallToolResponse, McpError> {
+    let view = views.get(app, principal, scope).await.map_err(mcp_error)?;
+    view.check_open()?;
+    let (server, tool) = match (view.resolve(&request.name), scope) {
+        (Some(found), _) => found,
+        // On a per-server route the upstream is the authority on its own
+        // tool names: a name it did not list (yet) is its to answer, as it
+        // would be without the gateway.
+        (None, Scope::Server(server)) => (server.as_str(), request.name.as_ref()),
+        (None, Scope::All) => {
+            return Err(
+                ErrorCode::UnknownTool.mcp_error(format!("unknown tool: {}", request.name), &[])
+            );
+        }
+    };
+    let link = app
+        .sessions()
+        .live_link(principal, server)
+        .await
+        .map_err(mcp_error)?;
+    crate::gateway::forward::call_tool(
+        app,
+        *scope == Scope::All,
+        &link,
+        server,
+        tool,
+        request.arguments,
+        origin,
+    )
+    .await
+}
+
 /// Runs one MCP request and counts it in [`crate::metrics`]: its method,
 /// its outcome (`ok`, the gateway's `data.code`, else `rpc_error`, since an
 /// upstream's codes are not the gateway's to label) and its duration.
-async fn metered<T>(
+pub(crate) async fn metered<T>(
     method: &'static str,
     work: impl Future<Output = Result<T, McpError>>,
 ) -> Result<T, McpError> {
@@ -432,33 +475,14 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<CallToolResponse, McpError> {
         metered("tools/call", async move {
             let principal = principal(&context)?;
-            let view = self.view(&principal).await?;
-            view.check_open()?;
-            let (server, tool) = match (view.resolve(&request.name), &self.scope) {
-                (Some(found), _) => found,
-                // On a per-server route the upstream is the authority on its
-                // own tool names: a name it did not list (yet) is its to answer,
-                // as it would be without the gateway.
-                (None, Scope::Server(server)) => (server.as_str(), request.name.as_ref()),
-                (None, Scope::All) => {
-                    return Err(ErrorCode::UnknownTool
-                        .mcp_error(format!("unknown tool: {}", request.name), &[]));
-                }
-            };
-            let link = self
-                .app
-                .sessions()
-                .live_link(&principal, server)
-                .await
-                .map_err(mcp_error)?;
-            crate::gateway::forward::call_tool(
+            let origin = crate::gateway::forward::Origin::of(&context);
+            call_tool(
                 &self.app,
-                self.scope == Scope::All,
-                &link,
-                server,
-                tool,
-                request.arguments,
-                &context,
+                &self.views,
+                &self.scope,
+                &principal,
+                request,
+                &origin,
             )
             .await
         })

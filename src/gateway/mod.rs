@@ -5,7 +5,9 @@
 //!   authentication and binds each `Mcp-Session-Id` to the user who opened it;
 //!   [`posted`] checks a POST's headers and body before rmcp sees it;
 //!   [`binding`] keeps each session's owner and handshake in the state store;
-//!   [`batch`] splits the JSON-RPC batches protocol 2025-03-26 allows.
+//!   [`batch`] splits the JSON-RPC batches protocol 2025-03-26 allows;
+//!   [`direct`] serves the hot path, a plain `tools/call`, without rmcp's
+//!   session worker.
 //! - [`handler`] serves `tools/list` from the session's cached tools and
 //!   routes `tools/call` to the owning upstream link through [`forward`]
 //!   (progress, cancellation, timeouts, upstream failures).
@@ -29,6 +31,7 @@
 pub mod batch;
 pub mod binding;
 pub mod content;
+pub mod direct;
 pub mod endpoint;
 pub mod forward;
 pub mod handler;

@@ -395,9 +395,15 @@ impl Tasks<'_> {
         params: Value,
     ) -> Result<Value, McpError> {
         let request = raw::request(method, Some(params));
-        let answer =
-            crate::gateway::forward::forward(self.app, link, server, method, request, self.context)
-                .await?;
+        let answer = crate::gateway::forward::forward(
+            self.app,
+            link,
+            server,
+            method,
+            request,
+            &crate::gateway::forward::Origin::of(self.context),
+        )
+        .await?;
         Ok(raw::unwrap(answer))
     }
 

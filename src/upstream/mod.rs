@@ -18,9 +18,11 @@
 //! [`schema_patch`] repairs the input schemas of the tools a link reads, so
 //! every surface stores and shows the same valid schema.
 
+pub mod downstream;
 pub mod egress;
 mod errors;
 pub mod health;
+pub mod http_call;
 mod http_watch;
 pub mod oauth;
 pub mod pool;

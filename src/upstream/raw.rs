@@ -38,6 +38,8 @@ use rmcp::transport::streamable_http_client::{
     StreamableHttpPostResponse, StreamableHttpResponseLimits,
 };
 use serde_json::{Map, Value};
+
+use crate::upstream::http_call::HttpRoute;
 use sse_stream::{Error as SseError, Sse, SseStream};
 
 /// The key an answer is wrapped under.
@@ -61,6 +63,9 @@ pub struct RawLane {
     outstanding: AtomicUsize,
     /// The upstream's `capabilities` as it sent them.
     capabilities: Mutex<Option<Value>>,
+    /// How rmcp's last POST reached the upstream (streamable HTTP), for
+    /// tool calls posted without it (see `http_call`).
+    route: Mutex<Option<HttpRoute>>,
 }
 
 impl RawLane {
@@ -124,6 +129,28 @@ impl RawLane {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The route of rmcp's last POST, when a tool call can take it.
+    pub fn route(&self) -> Option<HttpRoute> {
+        self.route.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Notes how rmcp is posting (kept while the session and credentials
+    /// stay the same; forgotten when they cannot be reused).
+    fn note_route(
+        &self,
+        http: &reqwest::Client,
+        uri: &Arc<str>,
+        session: Option<&Arc<str>>,
+        auth: Option<&String>,
+        headers: &HashMap<HeaderName, HeaderValue>,
+    ) {
+        let mut route = self.route.lock().unwrap_or_else(|e| e.into_inner());
+        if route.as_ref().is_some_and(|r| r.same(session, auth)) {
+            return;
+        }
+        *route = HttpRoute::of_post(http, uri, session, auth, headers);
     }
 
     /// Reads one upstream message (what a transport received as `text`).
@@ -315,7 +342,7 @@ fn scope_of(header: &str) -> Option<String> {
 }
 
 /// The body of `response`, refused past `limit` bytes.
-async fn read_bounded(
+pub(crate) async fn read_bounded(
     response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, StreamableHttpError<reqwest::Error>> {
@@ -388,6 +415,13 @@ impl StreamableHttpClient for RawHttp {
         if let Some(trace) = crate::telemetry::trace_headers(&message) {
             custom_headers.extend(trace.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        self.lane.note_route(
+            &self.http,
+            &uri,
+            session_id.as_ref(),
+            auth_token.as_ref(),
+            &custom_headers,
+        );
         if RawLane::wants(&message) {
             return self
                 .post_raw(uri, message, session_id, auth_token, custom_headers, limits)

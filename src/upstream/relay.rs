@@ -34,6 +34,8 @@ use rmcp::service::{
     InboundStreamOrigin, OriginatingRequestId, PeerRequestOptions, RequestHandle, RoleClient,
 };
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServiceError};
+
+pub use crate::upstream::downstream::{CallStream, Downstream};
 use tokio_util::sync::CancellationToken;
 
 use crate::upstream::task_watch::TaskWatchers;
@@ -65,8 +67,8 @@ pub trait LinkEvents: Send + Sync + 'static {
 /// The `/mcp` client a forwarded call came from.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The client's MCP session.
-    pub peer: Peer<RoleServer>,
+    /// Where the client is reached.
+    pub downstream: Downstream,
     /// The id of the client's `tools/call`.
     pub request_id: RequestId,
     /// The progress token the client sent, if it asked for progress.
@@ -244,6 +246,20 @@ impl Relay {
     ) -> Result<(RequestHandle<RoleClient>, Registration), ServiceError> {
         let _registering = self.registering.lock().await;
         let handle = peer.send_request_with_option(request, options).await?;
+        let registration = self.register(handle.id.clone(), handle.progress_token.clone(), caller);
+        Ok((handle, registration))
+    }
+
+    /// Registers the call of `caller` the upstream knows as request `id`
+    /// with progress token `upstream_token`, until the returned
+    /// [`Registration`] is dropped (for calls sent without rmcp's peer:
+    /// before they are sent).
+    pub fn register(
+        self: &Arc<Self>,
+        id: RequestId,
+        upstream_token: ProgressToken,
+        caller: Caller,
+    ) -> Registration {
         let activity = Arc::new(tokio::sync::Notify::new());
         let forwarding = Arc::new(tokio::sync::watch::Sender::new(0));
         let reported = Arc::new(tokio::sync::watch::Sender::new(false));
@@ -251,10 +267,10 @@ impl Relay {
         let seq = calls.next;
         calls.next += 1;
         calls.by_id.insert(
-            handle.id.clone(),
+            id.clone(),
             InFlight {
                 seq,
-                upstream_token: handle.progress_token.clone(),
+                upstream_token,
                 caller,
                 done: CancellationToken::new(),
                 activity: activity.clone(),
@@ -263,14 +279,13 @@ impl Relay {
             },
         );
         drop(calls);
-        let registration = Registration {
+        Registration {
             relay: self.clone(),
-            id: handle.id.clone(),
+            id,
             activity,
             forwarding,
             reported,
-        };
-        Ok((handle, registration))
+        }
     }
 
     /// Waits for a registration in progress, so that a message racing it
@@ -298,16 +313,16 @@ impl Relay {
                 c.caller
                     .progress_token
                     .clone()
-                    .map(|t| (c.caller.peer.clone(), t, c.forwarding.clone()))
+                    .map(|t| (c.caller.downstream.clone(), t, c.forwarding.clone()))
             })
         };
-        let Some((peer, token, forwarding)) = target else {
+        let Some((downstream, token, forwarding)) = target else {
             tracing::debug!(token = ?params.progress_token, "progress for no caller; dropped");
             return;
         };
         forwarding.send_modify(|n| *n += 1);
         params.progress_token = token;
-        if let Err(err) = peer.notify_progress(params).await {
+        if let Err(err) = downstream.notify_progress(params).await {
             tracing::debug!(error = %err, "progress not delivered to the caller");
         }
         forwarding.send_modify(|n| *n = n.saturating_sub(1));
@@ -327,7 +342,7 @@ impl Relay {
             tracing::debug!("upstream log message outside any call; dropped");
             return;
         };
-        if let Err(err) = caller.peer.notify_logging_message(params).await {
+        if let Err(err) = caller.downstream.notify_log(params).await {
             tracing::debug!(error = %err, "log message not delivered to the caller");
         }
     }
@@ -369,9 +384,9 @@ impl Relay {
             ));
         };
         let allowed = caller
-            .peer
-            .peer_info()
-            .is_some_and(|info| needs.allowed_by(&info.capabilities));
+            .downstream
+            .capabilities()
+            .is_some_and(|caps| needs.allowed_by(&caps));
         if !allowed {
             return Err(refusal(
                 ErrorCode::ClientCapabilityMissing,
@@ -389,24 +404,13 @@ impl Relay {
         let upstream_ct = upstream.ct.clone();
         // A task of its own: the task-local "originating request" of this
         // (upstream) handler must not leak into the downstream request.
-        let task = tokio::spawn(async move {
-            let peer = caller.peer;
-            let handle = peer
-                .send_request_with_option(request, PeerRequestOptions::no_options())
-                .await?;
-            let id = handle.id.clone();
+        let stop = Box::pin(async move {
             tokio::select! {
-                answer = handle.await_response() => answer,
-                () = done.cancelled() => {
-                    cancel(&peer, id, "the tool call that caused this request ended").await;
-                    Err(ServiceError::Cancelled { reason: Some("call ended".into()) })
-                }
-                () = upstream_ct.cancelled() => {
-                    cancel(&peer, id, "the upstream cancelled this request").await;
-                    Err(ServiceError::Cancelled { reason: Some("upstream cancelled".into()) })
-                }
+                () = done.cancelled() => "the tool call that caused this request ended",
+                () = upstream_ct.cancelled() => "the upstream cancelled this request",
             }
         });
+        let task = tokio::spawn(async move { caller.downstream.ask(request, stop).await });
         let abort = task.abort_handle();
         let _abort_on_drop = scopeguard(move || abort.abort());
         match task.await {
@@ -461,9 +465,9 @@ impl Relay {
         let origin = upstream.extensions.get::<InboundStreamOrigin>();
         let owner = self.certain_caller(origin).filter(|caller| {
             caller
-                .peer
-                .peer_info()
-                .is_some_and(|info| Needs::Roots.allowed_by(&info.capabilities))
+                .downstream
+                .capabilities()
+                .is_some_and(|caps| Needs::Roots.allowed_by(&caps))
         });
         if owner.is_none() {
             tracing::debug!("roots/list with no certain caller that has roots: an empty list");

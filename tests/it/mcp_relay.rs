@@ -40,7 +40,7 @@ const REACH: Duration = Duration::from_secs(10);
 
 /// What a test client saw arrive from the gateway.
 #[derive(Debug, Clone, PartialEq)]
-enum Seen {
+pub(crate) enum Seen {
     Progress(ProgressNotificationParam),
     ToolsChanged,
     ResourcesChanged,
@@ -50,7 +50,7 @@ enum Seen {
 
 /// An rmcp client that answers sampling, elicitation and roots (when
 /// `capable`) and reports every notification it receives.
-struct TestClient {
+pub(crate) struct TestClient {
     capable: bool,
     seen: mpsc::UnboundedSender<Seen>,
 }
@@ -133,10 +133,10 @@ impl ClientHandler for TestClient {
     }
 }
 
-type Client = RunningService<RoleClient, TestClient>;
+pub(crate) type Client = RunningService<RoleClient, TestClient>;
 
 /// An rmcp client on `/mcp` with `key`, and what it sees.
-async fn relay_client(
+pub(crate) async fn relay_client(
     app: &TestApp,
     key: &str,
     capable: bool,
@@ -157,7 +157,7 @@ async fn add_and_connect(app: &TestApp, name: &str, key: &str) {
 
 /// Calls a tool and returns its text and whether it is an error result
 /// (panics on an MCP error).
-async fn call_text(client: &Client, name: &str, args: Value) -> (String, bool) {
+pub(crate) async fn call_text(client: &Client, name: &str, args: Value) -> (String, bool) {
     let result = client
         .call_tool(call(name, args))
         .await
@@ -166,7 +166,7 @@ async fn call_text(client: &Client, name: &str, args: Value) -> (String, bool) {
 }
 
 /// The `data.code` of a failed call.
-fn error_code(err: &ServiceError) -> String {
+pub(crate) fn error_code(err: &ServiceError) -> String {
     match err {
         ServiceError::McpError(e) => e
             .data
@@ -179,7 +179,7 @@ fn error_code(err: &ServiceError) -> String {
 }
 
 /// Sends `tools/call` and returns rmcp's handle (id and progress token).
-async fn start_call(
+pub(crate) async fn start_call(
     client: &Client,
     name: &str,
     args: Value,
@@ -193,7 +193,7 @@ async fn start_call(
 }
 
 /// The next thing seen that `pick` accepts, within `limit`.
-async fn wait_for<T>(
+pub(crate) async fn wait_for<T>(
     rx: &mut mpsc::UnboundedReceiver<Seen>,
     limit: Duration,
     mut pick: impl FnMut(Seen) -> Option<T>,

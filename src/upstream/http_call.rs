@@ -1,0 +1,444 @@
+//! Tool calls posted straight to a streamable-HTTP upstream.
+//!
+//! rmcp's client hands each request to its service task, then to its
+//! transport worker, which posts it and spawns one more task to read the
+//! answer's event stream; the answer travels back through all three. A
+//! `tools/call` on a streamable-HTTP link is posted here instead, in the
+//! caller's own task, with the HTTP client, session, credentials and
+//! headers of rmcp's last POST on that link (its [`HttpRoute`], kept by the
+//! link's `RawHttp`). What the upstream sends on the answer's stream
+//! meanwhile goes where rmcp would send it: progress and log messages to
+//! the link's [`Relay`], list changes to its events, and its
+//! `sampling`/`elicitation`/`roots` requests to the link's handler, whose
+//! answers are posted back on the same session.
+//!
+//! Whatever rmcp knows how to recover from is left to rmcp: an upstream
+//! that refuses the POST with a 4xx status (credentials to refresh, a
+//! session to renew) or an id-less error, or that cannot be reached, gets
+//! the call again through rmcp's own client, which renews, refreshes or
+//! breaks the link as it always does. The upstream served none of these.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::http::{HeaderName, HeaderValue};
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, GetMeta, JsonRpcMessage, NumberOrString, ProgressToken,
+    RequestId, ServerJsonRpcMessage, ServerNotification, ServerResult,
+};
+use rmcp::service::{InboundStreamOrigin, RequestContext, Service as _};
+use rmcp::transport::streamable_http_client::StreamableHttpResponseLimits;
+use rmcp::{Peer, RoleClient, ServiceError};
+use sse_stream::SseStream;
+
+use crate::error::ErrorCode;
+use crate::upstream::raw::read_bounded;
+use crate::upstream::relay::{LinkEvent, Relay};
+use crate::upstream::{UpstreamClient, with_causes};
+
+/// How rmcp's last POST on a link reached the upstream: the session and
+/// everything sent with it.
+#[derive(Clone)]
+pub struct HttpRoute {
+    pub(crate) http: reqwest::Client,
+    pub(crate) uri: Arc<str>,
+    pub(crate) session: Arc<str>,
+    pub(crate) auth: Option<String>,
+    pub(crate) headers: HashMap<HeaderName, HeaderValue>,
+}
+
+impl std::fmt::Debug for HttpRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRoute")
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpRoute {
+    /// The route of a POST rmcp makes, when a call can take it: a session
+    /// of a revision before 2026-07-28 (whose requests carry per-request
+    /// headers a route cannot reuse).
+    pub(crate) fn of_post(
+        http: &reqwest::Client,
+        uri: &Arc<str>,
+        session: Option<&Arc<str>>,
+        auth: Option<&String>,
+        headers: &HashMap<HeaderName, HeaderValue>,
+    ) -> Option<Self> {
+        let session = session?;
+        if headers.keys().any(|name| name.as_str() == "mcp-method") {
+            return None;
+        }
+        Some(Self {
+            http: http.clone(),
+            uri: uri.clone(),
+            session: session.clone(),
+            auth: auth.cloned(),
+            headers: headers
+                .iter()
+                .filter(|(name, _)| !is_trace_header(name))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    }
+
+    /// Whether a POST with `session` and `auth` went the same way.
+    pub(crate) fn same(&self, session: Option<&Arc<str>>, auth: Option<&String>) -> bool {
+        session.is_some_and(|s| *s == self.session) && auth == self.auth.as_ref()
+    }
+
+    /// A POST of `message` on this route.
+    fn post(
+        &self,
+        message: &ClientJsonRpcMessage,
+    ) -> Result<reqwest::RequestBuilder, ServiceError> {
+        let body = serde_json::to_vec(message).map_err(|e| broken(format!("encoding: {e}")))?;
+        let mut request = self
+            .http
+            .post(self.uri.as_ref())
+            .header(
+                reqwest::header::ACCEPT,
+                "text/event-stream, application/json",
+            )
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("mcp-session-id", self.session.as_ref());
+        if let Some(auth) = &self.auth {
+            request = request.bearer_auth(auth);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        if let Some(trace) = crate::telemetry::trace_headers(message) {
+            for (name, value) in trace.iter() {
+                request = request.header(name, value);
+            }
+        }
+        Ok(request.body(body))
+    }
+}
+
+/// The W3C trace headers belong to one call, never to a route.
+fn is_trace_header(name: &HeaderName) -> bool {
+    matches!(name.as_str(), "traceparent" | "tracestate")
+}
+
+/// Ids of the calls posted here: far above rmcp's own (a `u32` count from
+/// 0) on the same upstream session, and exact in a JavaScript number.
+static NEXT_ID: AtomicI64 = AtomicI64::new(1 << 40);
+
+/// A fresh request id and the progress token that goes with it (rmcp sends
+/// one with every request, so an upstream sees the same here).
+pub fn next_id() -> (RequestId, ProgressToken) {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    (
+        NumberOrString::Number(id),
+        ProgressToken(NumberOrString::Number(id)),
+    )
+}
+
+/// What became of a call posted here.
+pub enum Posted {
+    /// The upstream took it: the answer to wait for.
+    Answer(BoxFuture<'static, Result<ServerResult, ServiceError>>),
+    /// The upstream did not serve it (see the module docs): send it
+    /// through rmcp.
+    Refused,
+}
+
+/// Posts `request` (a `tools/call`) as request `id` with progress `token`
+/// on `route`, for the link whose rmcp peer is `peer` and relay `relay`.
+pub async fn post(
+    route: &HttpRoute,
+    peer: &Peer<RoleClient>,
+    relay: &Arc<Relay>,
+    mut request: ClientRequest,
+    id: RequestId,
+    token: ProgressToken,
+) -> Posted {
+    request.get_meta_mut().set_progress_token(token);
+    let message = ClientJsonRpcMessage::request(request, id.clone());
+    let sent = match route.post(&message) {
+        Ok(sent) => sent.send().await,
+        Err(_) => return Posted::Refused,
+    };
+    let response = match sent {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::debug!(error = %with_causes(&err), "a direct upstream POST failed; through rmcp");
+            return Posted::Refused;
+        }
+    };
+    let status = response.status();
+    if status.is_client_error() {
+        tracing::debug!(%status, "the upstream refused a direct POST; through rmcp");
+        return Posted::Refused;
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if status.is_success() && content_type.starts_with("application/json") {
+        let limit = StreamableHttpResponseLimits::default().max_json_response_size;
+        let body = match read_bounded(response, limit).await {
+            Ok(body) => body,
+            Err(err) => return answered(Err(broken(err.to_string()))),
+        };
+        return match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
+            // An id-less error: the upstream refused the session.
+            Ok(JsonRpcMessage::Error(error)) if error.id.is_none() => Posted::Refused,
+            Ok(message) => answered(match the_answer(message, &id) {
+                Read::Answer(answer) => answer,
+                Read::Other(_) => Err(broken("the upstream answered another request".into())),
+            }),
+            Err(err) => answered(Err(broken(format!("an unreadable answer: {err}")))),
+        };
+    }
+    if !status.is_success() || !content_type.starts_with("text/event-stream") {
+        return answered(Err(ServiceError::McpError(
+            ErrorCode::UpstreamProtocolError.mcp_error(
+                format!("tools/call answered HTTP {status} ({content_type})"),
+                &[],
+            ),
+        )));
+    }
+    let stream = Stream {
+        route: route.clone(),
+        peer: peer.clone(),
+        client: UpstreamClient::new(relay.clone()),
+        relay: relay.clone(),
+        origin: InboundStreamOrigin::OutboundRequest(id.clone()),
+        id,
+    };
+    Posted::Answer(Box::pin(stream.read(response)))
+}
+
+fn answered(answer: Result<ServerResult, ServiceError>) -> Posted {
+    Posted::Answer(Box::pin(std::future::ready(answer)))
+}
+
+/// A transport failure in the middle of a call (rmcp says the same of a
+/// stream that broke).
+fn broken(reason: String) -> ServiceError {
+    tracing::debug!(%reason, "a direct upstream call broke");
+    ServiceError::TransportClosed
+}
+
+/// An upstream message on a call's answer stream.
+enum Read {
+    /// The answer to the call.
+    Answer(Result<ServerResult, ServiceError>),
+    /// Anything else.
+    Other(ServerJsonRpcMessage),
+}
+
+/// What `message` is to the call with request `id`.
+fn the_answer(message: ServerJsonRpcMessage, id: &RequestId) -> Read {
+    match message {
+        JsonRpcMessage::Response(response) if response.id == *id => {
+            Read::Answer(Ok(response.result))
+        }
+        JsonRpcMessage::Error(error) if error.id.as_ref() == Some(id) => {
+            Read::Answer(Err(ServiceError::McpError(error.error)))
+        }
+        other => Read::Other(other),
+    }
+}
+
+/// The answer stream of one call posted here.
+struct Stream {
+    route: HttpRoute,
+    peer: Peer<RoleClient>,
+    client: UpstreamClient,
+    relay: Arc<Relay>,
+    origin: InboundStreamOrigin,
+    id: RequestId,
+}
+
+impl Stream {
+    /// Reads the answer's events until the answer.
+    async fn read(self, response: reqwest::Response) -> Result<ServerResult, ServiceError> {
+        let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+        // The upstream's requests being served; dropped (aborted) with the
+        // call.
+        let mut asked = tokio::task::JoinSet::new();
+        while let Some(event) = events.next().await {
+            while asked.try_join_next().is_some() {}
+            let event = event.map_err(|e| broken(format!("the event stream: {e}")))?;
+            let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                continue;
+            };
+            let message: ServerJsonRpcMessage = match serde_json::from_str(&data) {
+                Ok(message) => message,
+                Err(err) => {
+                    tracing::debug!(error = %err, "an unreadable upstream message; skipped");
+                    continue;
+                }
+            };
+            let message = match the_answer(message, &self.id) {
+                Read::Answer(answer) => return answer,
+                Read::Other(message) => message,
+            };
+            match message {
+                JsonRpcMessage::Notification(notification) => {
+                    self.notified(notification.notification).await;
+                }
+                JsonRpcMessage::Request(request) => {
+                    self.asked(&mut asked, request.id, request.request);
+                }
+                _ => tracing::debug!("an answer to no request of this call; skipped"),
+            }
+        }
+        Err(broken("the event stream ended before the answer".into()))
+    }
+
+    /// Hands an upstream notification on, as the link's handler does.
+    #[allow(deprecated)] // logging is still what pre-2026-07-28 peers use
+    async fn notified(&self, notification: ServerNotification) {
+        let event = match notification {
+            ServerNotification::ProgressNotification(n) => {
+                return self.relay.progress(n.params).await;
+            }
+            ServerNotification::LoggingMessageNotification(n) => {
+                return self.relay.log(n.params, Some(&self.origin)).await;
+            }
+            ServerNotification::ToolListChangedNotification(_) => LinkEvent::ToolsChanged,
+            ServerNotification::ResourceListChangedNotification(_) => LinkEvent::ResourcesChanged,
+            ServerNotification::PromptListChangedNotification(_) => LinkEvent::PromptsChanged,
+            ServerNotification::ResourceUpdatedNotification(n) => {
+                LinkEvent::ResourceUpdated { uri: n.params.uri }
+            }
+            ServerNotification::CustomNotification(n)
+                if n.method == "notifications/tasks/status" =>
+            {
+                if let Some(params) = n.params {
+                    self.relay.task_status(params).await;
+                }
+                return;
+            }
+            other => {
+                tracing::debug!(
+                    ?other,
+                    "an upstream notification no client asked for; dropped"
+                );
+                return;
+            }
+        };
+        self.relay.event(self.peer.clone(), event).await;
+    }
+
+    /// Serves an upstream request through the link's handler (in a task of
+    /// `tasks`: the answer may take a person's time, and the answer stream
+    /// goes on meanwhile) and posts the answer back.
+    fn asked(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        id: RequestId,
+        request: rmcp::model::ServerRequest,
+    ) {
+        let mut context = RequestContext::new(id.clone(), self.peer.clone());
+        context.extensions.insert(self.origin.clone());
+        let (client, route) = (self.client.clone(), self.route.clone());
+        tasks.spawn(async move {
+            let message = match client.handle_request(request, context).await {
+                Ok(result) => ClientJsonRpcMessage::response(result, id),
+                Err(error) => ClientJsonRpcMessage::error(error, Some(id)),
+            };
+            answer_upstream(&route, &message).await;
+        });
+    }
+}
+
+/// Posts a client's answer to an upstream request.
+async fn answer_upstream(route: &HttpRoute, message: &ClientJsonRpcMessage) {
+    let sent = match route.post(message) {
+        Ok(request) => request.send().await,
+        Err(_) => return,
+    };
+    match sent {
+        Ok(response) if response.status().is_success() => {}
+        Ok(response) => {
+            tracing::debug!(status = %response.status(), "the upstream refused an answer");
+        }
+        Err(err) => {
+            tracing::debug!(error = %with_causes(&err), "an answer did not reach the upstream")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(names: &[&'static str]) -> HashMap<HeaderName, HeaderValue> {
+        names
+            .iter()
+            .map(|n| (HeaderName::from_static(n), HeaderValue::from_static("x")))
+            .collect()
+    }
+
+    #[test]
+    fn a_route_needs_a_session_of_a_revision_with_sessions() {
+        let http = reqwest::Client::new();
+        let uri: Arc<str> = "http://127.0.0.1:1/mcp".into();
+        let session: Arc<str> = "s1".into();
+        let plain = headers(&["mcp-protocol-version"]);
+        assert!(HttpRoute::of_post(&http, &uri, None, None, &plain).is_none());
+        let route = HttpRoute::of_post(&http, &uri, Some(&session), None, &plain)
+            .expect("a legacy session has a route");
+        assert!(route.same(Some(&session), None));
+        assert!(!route.same(Some(&"s2".into()), None), "another session");
+        assert!(
+            !route.same(Some(&session), Some(&"t".to_owned())),
+            "other credentials"
+        );
+        // 2026-07-28 requests carry their method in a header of their own.
+        let modern = headers(&["mcp-method", "mcp-protocol-version"]);
+        assert!(HttpRoute::of_post(&http, &uri, Some(&session), None, &modern).is_none());
+        // One call's trace context is never reused for another.
+        let traced = headers(&["traceparent", "tracestate", "x-api-key"]);
+        let route =
+            HttpRoute::of_post(&http, &uri, Some(&session), None, &traced).expect("a route");
+        let kept: Vec<_> = route.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(kept, ["x-api-key"]);
+    }
+
+    #[test]
+    fn only_the_answer_to_the_call_ends_it() {
+        let id = RequestId::Number(1 << 40);
+        let read =
+            |text: &str| serde_json::from_str::<ServerJsonRpcMessage>(text).expect("a message");
+        let ok = read(&format!(
+            r#"{{"jsonrpc":"2.0","id":{},"result":{{"content":[]}}}}"#,
+            1_i64 << 40
+        ));
+        assert!(matches!(the_answer(ok, &id), Read::Answer(Ok(_))));
+        let failed = read(&format!(
+            r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32602,"message":"no"}}}}"#,
+            1_i64 << 40
+        ));
+        assert!(
+            matches!(the_answer(failed, &id), Read::Answer(Err(ServiceError::McpError(e))) if e.message == "no")
+        );
+        let other = read(r#"{"jsonrpc":"2.0","id":7,"result":{}}"#);
+        assert!(matches!(the_answer(other, &id), Read::Other(_)));
+        let note = read(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#);
+        assert!(matches!(the_answer(note, &id), Read::Other(_)));
+    }
+
+    #[test]
+    fn ids_are_far_above_rmcps_own_and_exact_in_javascript() {
+        let (RequestId::Number(id), ProgressToken(NumberOrString::Number(token))) = next_id()
+        else {
+            panic!("numeric ids");
+        };
+        assert_eq!(id, token);
+        assert!(id > i64::from(u32::MAX));
+        assert!(id < 1 << 53);
+    }
+}
