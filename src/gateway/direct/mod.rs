@@ -12,12 +12,12 @@
 //! - rmcp has checked the request by then (`Accept`, `Content-Type`,
 //!   `Host`/`Origin`, the session, `MCP-Protocol-Version`, the standard
 //!   headers) and the `/mcp` middleware its caller;
-//! - the call is what the handler would run ([`handler::call_tool`]), and
+//! - the call is what the handler would run (`handler::call_tool`), and
 //!   its answer the JSON-RPC message rmcp would send a legacy-session peer,
 //!   on the same kind of SSE response;
 //! - the call's progress, the upstream's log messages and its
 //!   `sampling`/`elicitation`/`roots` requests go on that response stream
-//!   ([`CallStream`]); the client's answers to those requests and its
+//!   ([`CallStream`](crate::upstream::relay::CallStream)); the client's answers to those requests and its
 //!   `notifications/cancelled` for the call come back here
 //!   ([`Sessions::accept_message`]) and never reach rmcp.
 //!
