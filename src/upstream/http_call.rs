@@ -14,9 +14,11 @@
 //!
 //! Whatever rmcp knows how to recover from is left to rmcp: an upstream
 //! that refuses the POST with a 4xx status (credentials to refresh, a
-//! session to renew) or an id-less error, or that cannot be reached, gets
-//! the call again through rmcp's own client, which renews, refreshes or
-//! breaks the link as it always does. The upstream served none of these.
+//! session to renew) or an id-less error, or whose connection cannot be
+//! opened, gets the call again through rmcp's own client, which renews,
+//! refreshes or breaks the link as it always does. The upstream served
+//! none of these. Any other failure after the POST went out ends the call
+//! (`upstream_closed`): the upstream may have it, so it is never sent twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -167,10 +169,14 @@ pub async fn post(
     };
     let response = match sent {
         Ok(response) => response,
-        Err(err) => {
-            tracing::debug!(error = %with_causes(&err), "a direct upstream POST failed; through rmcp");
+        // Nothing reached the upstream: rmcp tries, and breaks the link if
+        // it cannot either.
+        Err(err) if err.is_connect() => {
+            tracing::debug!(error = %with_causes(&err), "a direct upstream POST could not connect; through rmcp");
             return Posted::Refused;
         }
+        // The upstream may have the call: never sent twice.
+        Err(err) => return answered(Err(broken(with_causes(&err)))),
     };
     let status = response.status();
     if status.is_client_error() {
