@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 
 use load::{Endpoint, Session};
 use procs::Proc;
-use report::Report;
+use report::{Clocks, Report};
 
 /// Measures the gateway against its upstreams.
 #[derive(Debug, Parser)]
@@ -231,33 +231,6 @@ impl Gateway {
             }
         }
         Ok(clocks)
-    }
-}
-
-/// Sums and counts of two of the gateway's latency histograms.
-#[derive(Debug, Default, Clone, Copy)]
-struct Clocks {
-    /// `tools/call` answered by the handler: (seconds, calls).
-    handler: (f64, f64),
-    /// The upstream leg of those calls: (seconds, calls).
-    upstream: (f64, f64),
-}
-
-impl Clocks {
-    /// Mean ms in the handler and in the upstream leg since `before`.
-    fn since(self, before: Clocks) -> (f64, f64) {
-        let mean = |now: (f64, f64), then: (f64, f64)| {
-            let calls = now.1 - then.1;
-            if calls > 0.0 {
-                1e3 * (now.0 - then.0) / calls
-            } else {
-                f64::NAN
-            }
-        };
-        (
-            mean(self.handler, before.handler),
-            mean(self.upstream, before.upstream),
-        )
     }
 }
 

@@ -37,7 +37,7 @@ use rmcp::{Peer, RoleClient, ServiceError};
 use sse_stream::SseStream;
 
 use crate::error::ErrorCode;
-use crate::upstream::raw::read_bounded;
+use crate::upstream::raw::{content_type, read_bounded};
 use crate::upstream::relay::{LinkEvent, Relay};
 use crate::upstream::{UpstreamClient, with_causes};
 
@@ -183,12 +183,7 @@ pub async fn post(
         tracing::debug!(%status, "the upstream refused a direct POST; through rmcp");
         return Posted::Refused;
     }
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let content_type = content_type(&response);
     if status.is_success() && content_type.starts_with("application/json") {
         let limit = StreamableHttpResponseLimits::default().max_json_response_size;
         let body = match read_bounded(response, limit).await {

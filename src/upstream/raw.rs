@@ -292,12 +292,7 @@ impl RawHttp {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let content_type = content_type(&response);
         if status.is_success() && content_type.starts_with("text/event-stream") {
             let events = SseStream::from_bytes_stream(response.bytes_stream()).boxed();
             return Ok(StreamableHttpPostResponse::Sse(
@@ -339,6 +334,16 @@ fn scope_of(header: &str) -> Option<String> {
     let start = header.find("scope=\"")? + "scope=\"".len();
     let rest = &header[start..];
     Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The `Content-Type` of `response`, lower-cased (empty when it has none).
+pub(crate) fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
 }
 
 /// The body of `response`, refused past `limit` bytes.

@@ -211,6 +211,34 @@ pub(crate) async fn wait_for<T>(
     .flatten()
 }
 
+/// The steps of the (at most three) progress notifications of a
+/// three-step `progress` call seen next, sorted; each must come under the
+/// client's own `token`, out of 3.
+pub(crate) async fn three_steps(
+    seen: &mut mpsc::UnboundedReceiver<Seen>,
+    token: &ProgressToken,
+) -> Vec<f64> {
+    let mut steps = Vec::new();
+    while let Some(p) = wait_for(seen, Duration::from_millis(500), |s| match s {
+        Seen::Progress(p) => Some(p),
+        _ => None,
+    })
+    .await
+    {
+        assert_eq!(
+            p.progress_token, *token,
+            "progress under the client's token"
+        );
+        assert_eq!(p.total, Some(3.0));
+        steps.push(p.progress);
+        if steps.len() == 3 {
+            break;
+        }
+    }
+    steps.sort_by(f64::total_cmp);
+    steps
+}
+
 #[tokio::test]
 async fn upstream_progress_arrives_under_the_clients_own_progress_token() {
     let app = spawn_app().await;
@@ -225,22 +253,7 @@ async fn upstream_progress_arrives_under_the_clients_own_progress_token() {
         matches!(answer, ServerResult::CallToolResult(_)),
         "{answer:?}"
     );
-    let mut steps = Vec::new();
-    while let Some(p) = wait_for(&mut seen, Duration::from_millis(500), |s| match s {
-        Seen::Progress(p) => Some(p),
-        _ => None,
-    })
-    .await
-    {
-        assert_eq!(p.progress_token, token, "progress under the client's token");
-        assert_eq!(p.total, Some(3.0));
-        steps.push(p.progress);
-        if steps.len() == 3 {
-            break;
-        }
-    }
-    steps.sort_by(f64::total_cmp);
-    assert_eq!(steps, vec![1.0, 2.0, 3.0]);
+    assert_eq!(three_steps(&mut seen, &token).await, vec![1.0, 2.0, 3.0]);
 
     client.cancel().await.expect("client closes");
     app.stop().await;

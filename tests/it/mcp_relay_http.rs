@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rmcp::model::{ProgressToken, ServerResult};
 use serde_json::{Value, json};
 
-use crate::mcp_relay::{Seen, call_text, error_code, relay_client, start_call, wait_for};
+use crate::mcp_relay::{call_text, error_code, relay_client, start_call, three_steps};
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
 use crate::support::mcp::call;
 use crate::support::rest::{add_public, connect, session_server};
@@ -46,21 +46,7 @@ async fn progress_sampling_elicitation_and_roots_reach_the_calling_client() {
         matches!(answer, ServerResult::CallToolResult(_)),
         "{answer:?}"
     );
-    let mut steps = Vec::new();
-    while let Some(p) = wait_for(&mut seen, Duration::from_millis(500), |s| match s {
-        Seen::Progress(p) => Some(p),
-        _ => None,
-    })
-    .await
-    {
-        assert_eq!(p.progress_token, token, "progress under the client's token");
-        steps.push(p.progress);
-        if steps.len() == 3 {
-            break;
-        }
-    }
-    steps.sort_by(f64::total_cmp);
-    assert_eq!(steps, vec![1.0, 2.0, 3.0]);
+    assert_eq!(three_steps(&mut seen, &token).await, vec![1.0, 2.0, 3.0]);
 
     let (sampled, is_error) = call_text(&client, "fx__sample", json!({"prompt": "hello"})).await;
     assert!(!is_error, "{sampled}");

@@ -221,3 +221,30 @@ fn machine() -> Value {
     let cpus = info.lines().filter(|l| l.starts_with("processor")).count();
     json!({"cpu": model, "cpus": cpus})
 }
+
+/// Sums and counts of two of the gateway's latency histograms.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Clocks {
+    /// `tools/call` answered by the handler: (seconds, calls).
+    pub handler: (f64, f64),
+    /// The upstream leg of those calls: (seconds, calls).
+    pub upstream: (f64, f64),
+}
+
+impl Clocks {
+    /// Mean ms in the handler and in the upstream leg since `before`.
+    pub fn since(self, before: Clocks) -> (f64, f64) {
+        let mean = |now: (f64, f64), then: (f64, f64)| {
+            let calls = now.1 - then.1;
+            if calls > 0.0 {
+                1e3 * (now.0 - then.0) / calls
+            } else {
+                f64::NAN
+            }
+        };
+        (
+            mean(self.handler, before.handler),
+            mean(self.upstream, before.upstream),
+        )
+    }
+}
