@@ -32,12 +32,11 @@ use rmcp::model::{
     RequestId, ServerJsonRpcMessage, ServerNotification, ServerResult,
 };
 use rmcp::service::{InboundStreamOrigin, RequestContext, Service as _};
-use rmcp::transport::streamable_http_client::StreamableHttpResponseLimits;
+use rmcp::transport::streamable_http_client::{StreamableHttpError, StreamableHttpResponseLimits};
 use rmcp::{Peer, RoleClient, ServiceError};
 use sse_stream::SseStream;
 
 use crate::error::ErrorCode;
-use crate::upstream::raw::{content_type, read_bounded};
 use crate::upstream::relay::{LinkEvent, Relay};
 use crate::upstream::{UpstreamClient, with_causes};
 
@@ -370,6 +369,33 @@ async fn answer_upstream(route: &HttpRoute, message: &ClientJsonRpcMessage) {
             tracing::debug!(error = %with_causes(&err), "an answer did not reach the upstream")
         }
     }
+}
+
+/// The `Content-Type` of `response`, lower-cased (empty when it has none).
+pub(crate) fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// The body of `response`, refused past `limit` bytes.
+pub(crate) async fn read_bounded(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, StreamableHttpError<reqwest::Error>> {
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(StreamableHttpError::Client)?;
+        if body.len() + chunk.len() > limit {
+            return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use rmcp::transport::streamable_http_client::{
 };
 use serde_json::{Map, Value};
 
-use crate::upstream::http_call::HttpRoute;
+use crate::upstream::http_call::{HttpRoute, content_type, read_bounded};
 use sse_stream::{Error as SseError, Sse, SseStream};
 
 /// The key an answer is wrapped under.
@@ -334,33 +334,6 @@ fn scope_of(header: &str) -> Option<String> {
     let start = header.find("scope=\"")? + "scope=\"".len();
     let rest = &header[start..];
     Some(rest[..rest.find('"')?].to_owned())
-}
-
-/// The `Content-Type` of `response`, lower-cased (empty when it has none).
-pub(crate) fn content_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-}
-
-/// The body of `response`, refused past `limit` bytes.
-pub(crate) async fn read_bounded(
-    response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, StreamableHttpError<reqwest::Error>> {
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(StreamableHttpError::Client)?;
-        if body.len() + chunk.len() > limit {
-            return Err(StreamableHttpError::ResponseBodyTooLarge { max_size: limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 impl StreamableHttpClient for RawHttp {
