@@ -222,10 +222,7 @@ async fn forward_inner(
             .map(str::to_owned),
     };
     let (upstream_id, response, registration) =
-        match send(link, server, what, request, caller, left, limit).await {
-            Ok(sent) => sent,
-            Err(err) => return Err(err),
-        };
+        send(link, server, what, request, caller, left, limit).await?;
     let upstream = link.peer().clone();
     tokio::pin!(response);
     let mut quiet = Box::pin(tokio::time::sleep(quiet_left));
@@ -283,38 +280,16 @@ async fn send(
     left: Duration,
     limit: Duration,
 ) -> Result<(RequestId, Answer, Registration), McpError> {
-    let direct = matches!(request, ClientRequest::CallToolRequest(_))
+    let route = matches!(request, ClientRequest::CallToolRequest(_))
         .then(|| link.health().lane().route())
         .flatten();
-    if let Some(route) = direct {
-        let (id, token) = http_call::next_id();
-        let registration = link
-            .relay()
-            .register(id.clone(), token.clone(), caller.clone());
-        let posted = http_call::post(
-            &route,
-            link.peer(),
-            link.relay(),
-            request.clone(),
-            id.clone(),
-            token,
-        )
-        .await;
-        if let Posted::Answer(answer) = posted {
-            let peer = link.peer().clone();
-            let timed_id = id.clone();
-            let answer: Answer = Box::pin(async move {
-                match tokio::time::timeout(left, answer).await {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        cancel(&peer, timed_id, "no answer in time").await;
-                        Err(ServiceError::Timeout { timeout: left })
-                    }
-                }
-            });
-            return Ok((id, answer, registration));
-        }
-    }
+    let request = match route {
+        Some(route) => match send_direct(link, &route, request, &caller, left).await {
+            Ok(sent) => return Ok(sent),
+            Err(refused) => *refused,
+        },
+        None => request,
+    };
     let sent = link
         .relay()
         .send(
@@ -331,6 +306,37 @@ async fn send(
         }
         Err(err) => Err(failure(link, server, what, err, limit).await),
     }
+}
+
+/// [`send`] of a `tools/call` posted on `route`; the request back when the
+/// upstream did not take it that way.
+async fn send_direct(
+    link: &Arc<Link>,
+    route: &http_call::HttpRoute,
+    request: ClientRequest,
+    caller: &Caller,
+    left: Duration,
+) -> Result<(RequestId, Answer, Registration), Box<ClientRequest>> {
+    let (id, token) = http_call::next_id();
+    let registration = link
+        .relay()
+        .register(id.clone(), token.clone(), caller.clone());
+    let answer =
+        match http_call::post(route, link.peer(), link.relay(), request, id.clone(), token).await {
+            Posted::Answer(answer) => answer,
+            Posted::Refused(request) => return Err(request),
+        };
+    let (peer, timed_id) = (link.peer().clone(), id.clone());
+    let answer: Answer = Box::pin(async move {
+        match tokio::time::timeout(left, answer).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                cancel(&peer, timed_id, "no answer in time").await;
+                Err(ServiceError::Timeout { timeout: left })
+            }
+        }
+    });
+    Ok((id, answer, registration))
 }
 
 /// The MCP error for a failed upstream call. A link that broke under it

@@ -145,9 +145,18 @@ pub fn next_id() -> (RequestId, ProgressToken) {
 pub enum Posted {
     /// The upstream took it: the answer to wait for.
     Answer(BoxFuture<'static, Result<ServerResult, ServiceError>>),
-    /// The upstream did not serve it (see the module docs): send it
-    /// through rmcp.
-    Refused,
+    /// The upstream did not serve it (see the module docs): send this
+    /// request through rmcp.
+    Refused(Box<ClientRequest>),
+}
+
+/// The refusal of the call `message` posted: the request goes back for
+/// rmcp (which gives it an id and progress token of its own).
+fn refused(message: ClientJsonRpcMessage) -> Posted {
+    match message.into_request() {
+        Some((request, _)) => Posted::Refused(Box::new(request)),
+        None => unreachable!("a call is posted as a request"),
+    }
 }
 
 /// Posts `request` (a `tools/call`) as request `id` with progress `token`
@@ -164,7 +173,7 @@ pub async fn post(
     let message = ClientJsonRpcMessage::request(request, id.clone());
     let sent = match route.post(&message) {
         Ok(sent) => sent.send().await,
-        Err(_) => return Posted::Refused,
+        Err(_) => return refused(message),
     };
     let response = match sent {
         Ok(response) => response,
@@ -172,7 +181,7 @@ pub async fn post(
         // it cannot either.
         Err(err) if err.is_connect() => {
             tracing::debug!(error = %with_causes(&err), "a direct upstream POST could not connect; through rmcp");
-            return Posted::Refused;
+            return refused(message);
         }
         // The upstream may have the call: never sent twice.
         Err(err) => return answered(Err(broken(with_causes(&err)))),
@@ -180,7 +189,7 @@ pub async fn post(
     let status = response.status();
     if status.is_client_error() {
         tracing::debug!(%status, "the upstream refused a direct POST; through rmcp");
-        return Posted::Refused;
+        return refused(message);
     }
     let content_type = content_type(&response);
     if status.is_success() && content_type.starts_with("application/json") {
@@ -191,8 +200,8 @@ pub async fn post(
         };
         return match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
             // An id-less error: the upstream refused the session.
-            Ok(JsonRpcMessage::Error(error)) if error.id.is_none() => Posted::Refused,
-            Ok(message) => answered(match the_answer(message, &id) {
+            Ok(JsonRpcMessage::Error(error)) if error.id.is_none() => refused(message),
+            Ok(reply) => answered(match the_answer(reply, &id) {
                 Read::Answer(answer) => answer,
                 Read::Other(_) => Err(broken("the upstream answered another request".into())),
             }),
