@@ -11,16 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::app::spawn_app_with;
-use crate::support::mcp::{SESSION_REVISION, exchange, open_session, post};
+use crate::support::mcp::{SESSION_REVISION, exchange, exchange_all, open_session, post};
 use crate::support::rest::{add_fixture, connect};
-
-/// The JSON-RPC messages of an SSE body, in order.
-fn events(body: &str) -> Vec<Value> {
-    body.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str(data.trim()).ok())
-        .collect()
-}
 
 fn tool_call(id: u64, name: &str, arguments: Value, progress: Option<&str>) -> Value {
     let mut params = json!({"name": name, "arguments": arguments});
@@ -40,28 +32,21 @@ async fn a_tool_call_answers_on_its_stream_in_the_sessions_own_shape_with_progre
 
     // A plain call: one SSE response, one message, the upstream's result
     // without the `resultType` a 2025-11-25 client does not know.
-    let response = post(
+    let response = exchange_all(post(
         &app,
         &alice,
         Some(&session),
         Some(SESSION_REVISION),
         &tool_call(41, "fx__add", json!({"a": 2, "b": 3}), None),
-    )
-    .send()
-    .await
-    .expect("sent");
-    assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    ))
+    .await;
+    assert_eq!(response.status, StatusCode::OK);
     assert!(
-        content_type.starts_with("text/event-stream"),
-        "{content_type}"
+        response.content_type.starts_with("text/event-stream"),
+        "{}",
+        response.content_type
     );
-    let messages = events(&response.text().await.expect("body"));
+    let messages = response.messages;
     assert_eq!(messages.len(), 1, "{messages:?}");
     let answer = &messages[0];
     assert_eq!(answer["id"], 41, "{answer}");
@@ -74,18 +59,16 @@ async fn a_tool_call_answers_on_its_stream_in_the_sessions_own_shape_with_progre
 
     // With a progress token: every step arrives under the client's own
     // token, before the answer, on the same stream.
-    let response = post(
+    let response = exchange_all(post(
         &app,
         &alice,
         Some(&session),
         Some(SESSION_REVISION),
         &tool_call(42, "fx__progress", json!({"steps": 3}), Some("mine")),
-    )
-    .send()
-    .await
-    .expect("sent");
-    assert_eq!(response.status(), StatusCode::OK);
-    let messages = events(&response.text().await.expect("body"));
+    ))
+    .await;
+    assert_eq!(response.status, StatusCode::OK);
+    let messages = response.messages;
     let (answer, progress) = messages.split_last().expect("messages");
     assert_eq!(answer["id"], 42, "the answer comes last: {messages:?}");
     assert_eq!(progress.len(), 3, "{messages:?}");

@@ -211,6 +211,34 @@ pub(crate) async fn wait_for<T>(
     .flatten()
 }
 
+/// The calls in flight on the live link of session `session` to `server`
+/// (`None` without one).
+pub(crate) fn in_flight(app: &TestApp, session: &str, server: &str) -> Option<usize> {
+    app.state
+        .sessions()
+        .pool()
+        .existing(
+            &manifold::ids::SessionId::parse(session).expect("session id"),
+            &manifold::catalog::ServerName::parse(server).expect("server name"),
+        )
+        .map(|link| link.relay().in_flight())
+}
+
+/// The relay fixture `fx`'s count of cancelled calls, asked every 50 ms
+/// until it is `expected` or `tries` answers were something else; the last
+/// answer.
+pub(crate) async fn cancelled_count(client: &Client, expected: &str, tries: usize) -> String {
+    let mut count = String::new();
+    for _ in 0..tries {
+        count = call_text(client, "fx__cancelled_count", json!({})).await.0;
+        if count == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    count
+}
+
 /// The steps of the (at most three) progress notifications of a
 /// three-step `progress` call seen next, sorted; each must come under the
 /// client's own `token`, out of 3.
@@ -303,16 +331,11 @@ async fn cancelling_one_of_two_slow_calls_cancels_only_that_one_upstream() {
         "1",
         "only the cancelled call was cancelled upstream"
     );
-    let relay = app
-        .state
-        .sessions()
-        .pool()
-        .existing(
-            &manifold::ids::SessionId::parse("alice").expect("session id"),
-            &manifold::catalog::ServerName::parse("fx").expect("server name"),
-        )
-        .map(|link| link.relay().in_flight());
-    assert_eq!(relay, Some(0), "no call stays registered");
+    assert_eq!(
+        in_flight(&app, "alice", "fx"),
+        Some(0),
+        "no call stays registered"
+    );
     client.cancel().await.expect("client closes");
     app.stop().await;
 }
@@ -479,15 +502,11 @@ async fn a_slow_upstream_call_times_out_with_upstream_timeout_and_is_cancelled_u
         "{:?}",
         started.elapsed()
     );
-    let mut count = String::new();
-    for _ in 0..40 {
-        count = call_text(&client, "fx__cancelled_count", json!({})).await.0;
-        if count == "1" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(count, "1", "the timed-out request was cancelled upstream");
+    assert_eq!(
+        cancelled_count(&client, "1", 40).await,
+        "1",
+        "the timed-out request was cancelled upstream"
+    );
     client.cancel().await.expect("client closes");
     app.stop().await;
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use rmcp::model::{ProgressToken, ServerResult};
 use serde_json::{Value, json};
 
-use crate::mcp_relay::{call_text, error_code, relay_client, start_call, three_steps};
+use crate::mcp_relay::{
+    call_text, cancelled_count, error_code, in_flight, relay_client, start_call, three_steps,
+};
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
 use crate::support::mcp::call;
 use crate::support::rest::{add_public, connect, session_server};
@@ -93,22 +95,8 @@ async fn a_cancelled_or_timed_out_call_is_cancelled_upstream_and_unregistered() 
         "{:?}",
         started.elapsed()
     );
-    let cancelled = |n: &'static str| {
-        let client = &client;
-        async move {
-            let mut count = String::new();
-            for _ in 0..60 {
-                count = call_text(client, "fx__cancelled_count", json!({})).await.0;
-                if count == n {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            count
-        }
-    };
     assert_eq!(
-        cancelled("1").await,
+        cancelled_count(&client, "1", 60).await,
         "1",
         "the timed-out call was cancelled upstream"
     );
@@ -121,20 +109,15 @@ async fn a_cancelled_or_timed_out_call_is_cancelled_upstream_and_unregistered() 
         .await
         .expect("cancel sent");
     assert_eq!(
-        cancelled("2").await,
+        cancelled_count(&client, "2", 60).await,
         "2",
         "the cancelled call was cancelled upstream"
     );
-    let in_flight = app
-        .state
-        .sessions()
-        .pool()
-        .existing(
-            &manifold::ids::SessionId::parse("alice").expect("session id"),
-            &manifold::catalog::ServerName::parse("fx").expect("server name"),
-        )
-        .map(|link| link.relay().in_flight());
-    assert_eq!(in_flight, Some(0), "no call stays registered");
+    assert_eq!(
+        in_flight(&app, "alice", "fx"),
+        Some(0),
+        "no call stays registered"
+    );
     client.cancel().await.expect("client closes");
     app.stop().await;
 }

@@ -221,9 +221,19 @@ fn messages(content_type: &str, body: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Sends `req` and returns the status, the `Mcp-Session-Id` header and the
-/// JSON-RPC response (the message with an `id`, or `Null`).
-pub async fn exchange(req: reqwest::RequestBuilder) -> (StatusCode, Option<String>, Value) {
+/// One response read whole.
+pub struct Exchanged {
+    pub status: StatusCode,
+    /// Its `Mcp-Session-Id`.
+    pub session: Option<String>,
+    /// Its `Content-Type` (empty when it has none).
+    pub content_type: String,
+    /// Every JSON-RPC message of the body, in order.
+    pub messages: Vec<Value>,
+}
+
+/// Sends `req` and reads the whole response.
+pub async fn exchange_all(req: reqwest::RequestBuilder) -> Exchanged {
     let resp = req.send().await.expect("sent");
     let status = resp.status();
     let session = resp
@@ -238,11 +248,25 @@ pub async fn exchange(req: reqwest::RequestBuilder) -> (StatusCode, Option<Strin
         .unwrap_or_default()
         .to_owned();
     let body = resp.text().await.expect("body");
-    let answer = messages(&content_type, &body)
+    let messages = messages(&content_type, &body);
+    Exchanged {
+        status,
+        session,
+        content_type,
+        messages,
+    }
+}
+
+/// Sends `req` and returns the status, the `Mcp-Session-Id` header and the
+/// JSON-RPC response (the message with an `id`, or `Null`).
+pub async fn exchange(req: reqwest::RequestBuilder) -> (StatusCode, Option<String>, Value) {
+    let exchanged = exchange_all(req).await;
+    let answer = exchanged
+        .messages
         .into_iter()
         .find(|m| m.get("id").is_some_and(|id| !id.is_null()) && m.get("method").is_none())
         .unwrap_or(Value::Null);
-    (status, session, answer)
+    (exchanged.status, exchanged.session, answer)
 }
 
 /// The `Mcp-Session-Id` a response carries; panics when it has none.
