@@ -124,6 +124,7 @@ error_codes! {
     InvalidSecret = "invalid_secret", Some(422), INVALID_PARAMS, "`***` asks to keep a stored secret, but there is none.";
     InvalidOauthClient = "invalid_oauth_client", Some(422), INVALID_PARAMS, "An `oauth_client_secret` without an `oauth_client_id`, or a malformed client.";
     InvalidOauthScope = "invalid_oauth_scope", Some(422), INVALID_PARAMS, "Too many OAuth scopes, or a scope that is not a valid scope token.";
+    InvalidToolFilter = "invalid_tool_filter", Some(422), INVALID_PARAMS, "A tool filter's `allow` or `deny` has more than 200 patterns, or a pattern that is empty, longer than 200 bytes, or holds a space or a control character.";
     FieldNotAllowed = "field_not_allowed", Some(422), INVALID_PARAMS, "A field does not apply to this server's transport.";
     InvalidMcpSessionId = "invalid_mcp_session_id", Some(422), INVALID_PARAMS, "An MCP session id is not 1-200 printable characters without spaces or `*?[]{}\\`.";
     SessionNotFound = "session_not_found", Some(404), INVALID_PARAMS, "`/mcp`: the `Mcp-Session-Id` is unknown, ended, or belongs to another principal.";

@@ -54,8 +54,9 @@ pub struct ServerAudience {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkEffect {
-    /// Created, or only cosmetic fields changed (title, description,
-    /// category, public flag, fail-closed): links stay open.
+    /// Created, or only fields that do not reach the upstream changed
+    /// (title, description, category, public flag, fail-closed, tool
+    /// filter): links stay open.
     Kept,
     /// How to reach the upstream changed (transport, URL, query
     /// parameters, headers, command, arguments, environment, working
@@ -73,6 +74,11 @@ pub struct LinkChange {
     /// The server's name before the change (for a created server, its name).
     pub name: String,
     pub effect: LinkEffect,
+    /// Which of its tools sessions see may have changed under the same
+    /// name: its `tool_filter`, whether it is public, whether it is enabled
+    /// (absent from replicas that predate it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tools_shown: bool,
 }
 
 impl LinkChange {
@@ -84,9 +90,16 @@ impl LinkChange {
             Some(after) if reaches_differently(before, after) => LinkEffect::Changed,
             Some(_) => LinkEffect::Kept,
         };
+        let tools_shown = effect != LinkEffect::Gone
+            && after.is_some_and(|after| {
+                after.tool_filter != before.tool_filter
+                    || after.is_public != before.is_public
+                    || after.enabled != before.enabled
+            });
         Self {
             name: before.name.as_str().to_owned(),
             effect,
+            tools_shown,
         }
     }
 }
@@ -302,6 +315,7 @@ mod tests {
             category_id: None,
             enabled: true,
             fail_closed: false,
+            tool_filter: Default::default(),
             oauth_client_id: None,
             oauth_client_secret: None,
             oauth_scopes: Vec::new(),
@@ -326,6 +340,18 @@ mod tests {
         assert_eq!(effect(|s| s.title = "Y".into()), kept);
         assert_eq!(effect(|s| s.is_public = false), kept);
         assert_eq!(effect(|s| s.fail_closed = true), kept);
+        let shown = |change: fn(&mut Server)| {
+            let mut after = before.clone();
+            change(&mut after);
+            CatalogEvent::server_updated(&before, &after)
+                .link
+                .is_some_and(|link| link.tools_shown)
+        };
+        assert!(shown(|s| s.tool_filter.deny = vec!["echo".into()]));
+        assert!(shown(|s| s.is_public = false));
+        assert!(!shown(|s| s.title = "Y".into()));
+        assert!(shown(|s| s.enabled = false));
+        assert!(!shown(|s| s.url = Some("http://127.0.0.1:2/mcp".into())));
         assert_eq!(
             effect(|s| s.url = Some("http://127.0.0.1:2/mcp".into())),
             changed

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 
 use crate::catalog::model::Transport;
+use crate::catalog::tool_filter::ToolFilter;
 
 /// Treats a present `null` as `Some(None)` (clear the field) and an absent
 /// field as `None` (leave it alone).
@@ -119,6 +120,10 @@ pub struct NewServer {
     /// `FAILED` in it (defaults to false: fail-open).
     #[serde(default)]
     pub fail_closed: bool,
+    /// Which of the upstream's tools sessions see: `allow` and `deny`
+    /// globs over the upstream's tool names (deny wins; empty: all).
+    #[serde(default)]
+    pub tool_filter: ToolFilter,
     /// Pre-registered OAuth client id (with `requires_oauth2`); without one,
     /// Manifold registers itself with the authorization server (RFC 7591).
     pub oauth_client_id: Option<String>,
@@ -170,6 +175,8 @@ pub struct ServerPatch {
     pub category_id: Option<Option<String>>,
     pub enabled: Option<bool>,
     pub fail_closed: Option<bool>,
+    /// Replaces the whole filter; `{}` passes every tool.
+    pub tool_filter: Option<ToolFilter>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub oauth_client_id: Option<Option<String>>,

@@ -22,6 +22,7 @@ mod sql;
 pub mod sqlite;
 mod store_macro;
 mod store_secrets;
+pub mod tool_filter;
 pub mod url;
 pub mod validate;
 

@@ -7,6 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::catalog::tool_filter::ToolFilter;
 use crate::error::{Error, ErrorCode};
 use crate::ids::{ApiKeyId, CategoryId, ServerId};
 use crate::principal::Role;
@@ -180,6 +181,9 @@ pub struct Server {
     pub oauth_client_secret: Option<Secret<String>>,
     /// Scopes to request; empty = what the server advertises.
     pub oauth_scopes: Vec<String>,
+    /// Which of the upstream's tools sessions see (empty: all). Hidden
+    /// tools are left out of every view and listing and cannot be called.
+    pub tool_filter: ToolFilter,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

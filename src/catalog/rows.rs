@@ -9,6 +9,7 @@ use sqlx::types::Json;
 
 use crate::catalog::key_check::Resealed;
 use crate::catalog::model::{ApiKey, Category, SecretMap, Server, ServerName, Transport};
+use crate::catalog::tool_filter::ToolFilter;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{ApiKeyId, CategoryId, ServerId};
 use crate::principal::Role;
@@ -124,6 +125,7 @@ pub(super) struct ServerRow {
     enabled: bool,
     fail_closed: bool,
     oauth_client: Json<StoredOAuthClient>,
+    tool_filter: Json<ToolFilter>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -163,6 +165,7 @@ impl ServerRow {
                 .map(|sealed| cipher.open(&sealed).map(Secret::new))
                 .transpose()?,
             oauth_scopes: self.oauth_client.0.scopes,
+            tool_filter: self.tool_filter.0,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

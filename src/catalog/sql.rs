@@ -25,7 +25,7 @@ macro_rules! server_columns {
     () => {
         "id, name, title, description, transport, url, query_params, headers, command, args, \
          env, cwd, requires_oauth2, is_public, owner, category_id, enabled, fail_closed, \
-         oauth_client, created_at, updated_at"
+         oauth_client, tool_filter, created_at, updated_at"
     };
 }
 
@@ -70,19 +70,19 @@ pub(super) const LIST_CATEGORIES: &str = concat!(
 pub(super) const COUNT_CATEGORIES: &str =
     concat!("SELECT COUNT(*) FROM categories WHERE ", category_search!());
 
-/// Binds [`bind_server!`] (`$1`-`$19`), then `created_at`, `updated_at`.
+/// Binds [`bind_server!`] (`$1`-`$20`), then `created_at`, `updated_at`.
 pub(super) const INSERT_SERVER: &str = concat!(
     "INSERT INTO servers (",
     server_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
 );
-/// Binds [`bind_server!`] (`$1`-`$19`), then `updated_at`.
+/// Binds [`bind_server!`] (`$1`-`$20`), then `updated_at`.
 pub(super) const UPDATE_SERVER: &str = "UPDATE servers SET name = $2, title = $3, \
      description = $4, transport = $5, url = $6, query_params = $7, headers = $8, command = $9, \
      args = $10, env = $11, cwd = $12, requires_oauth2 = $13, is_public = $14, owner = $15, \
-     category_id = $16, enabled = $17, fail_closed = $18, oauth_client = $19, updated_at = $20 \
-     WHERE id = $1";
+     category_id = $16, enabled = $17, fail_closed = $18, oauth_client = $19, tool_filter = $20, \
+     updated_at = $21 WHERE id = $1";
 pub(super) const DELETE_SERVER: &str = "DELETE FROM servers WHERE id = $1";
 pub(super) const GET_SERVER: &str =
     concat!("SELECT ", server_columns!(), " FROM servers WHERE id = $1");
@@ -201,7 +201,7 @@ macro_rules! bind_category {
     };
 }
 
-/// Binds `$1`-`$19` of [`INSERT_SERVER`] / [`UPDATE_SERVER`].
+/// Binds `$1`-`$20` of [`INSERT_SERVER`] / [`UPDATE_SERVER`].
 macro_rules! bind_server {
     ($query:expr, $server:expr, $sealed:expr) => {
         $query
@@ -224,6 +224,7 @@ macro_rules! bind_server {
             .bind($server.enabled)
             .bind($server.fail_closed)
             .bind(&$sealed.oauth_client)
+            .bind(sqlx::types::Json(&$server.tool_filter))
     };
 }
 

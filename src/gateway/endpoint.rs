@@ -347,6 +347,13 @@ pub fn service(app: AppState) -> Router {
     let views = ToolViews::new();
     views.follow(app.notifier());
     let forwarders = Forwarders::start(app.notifier(), app.shutdown_token().child_token());
+    crate::gateway::shown::follow(
+        app.notifier(),
+        app.state_store().clone(),
+        views.clone(),
+        forwarders.clone(),
+        app.shutdown_token().child_token(),
+    );
     let mcp = mcp_service(
         &app,
         &views,

@@ -188,18 +188,7 @@ pub(crate) async fn call_tool(
 ) -> Result<CallToolResponse, McpError> {
     let view = views.get(app, principal, scope).await.map_err(mcp_error)?;
     view.check_open()?;
-    let (server, tool) = match (view.resolve(&request.name), scope) {
-        (Some(found), _) => found,
-        // On a per-server route the upstream is the authority on its own
-        // tool names: a name it did not list (yet) is its to answer, as it
-        // would be without the gateway.
-        (None, Scope::Server(server)) => (server.as_str(), request.name.as_ref()),
-        (None, Scope::All) => {
-            return Err(
-                ErrorCode::UnknownTool.mcp_error(format!("unknown tool: {}", request.name), &[])
-            );
-        }
-    };
+    let (server, tool) = view.route(scope, &request.name)?;
     let link = app
         .sessions()
         .live_link(principal, server)

@@ -40,5 +40,6 @@ pub mod ledger;
 pub mod namespace;
 pub mod notify;
 pub mod posted;
+pub mod shown;
 pub mod tasks;
 pub mod view;

@@ -117,6 +117,11 @@ impl Forwarders {
         self.targets.lock().values().map(Vec::len).sum()
     }
 
+    /// The sessions with at least one registered MCP session, each once.
+    pub fn sessions(&self) -> Vec<SessionId> {
+        self.targets.lock().keys().cloned().collect()
+    }
+
     /// Whether no MCP session is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

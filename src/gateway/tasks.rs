@@ -41,7 +41,6 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
 use serde_json::{Value, json};
 
-use crate::error::ErrorCode;
 use crate::gateway::content;
 use crate::gateway::handler::{Scope, TOOLS_PAGE};
 use crate::gateway::namespace::wrap_content_uri;
@@ -289,13 +288,10 @@ impl Tasks<'_> {
             .and_then(Value::as_str)
             .ok_or_else(|| invalid_params("tools/call needs a tool name"))?
             .to_owned();
-        let (server, tool) = match (self.view.resolve(&name), self.scope) {
-            (Some((server, tool)), _) => (server.to_owned(), tool.to_owned()),
-            (None, Scope::Server(server)) => (server.clone(), name.clone()),
-            (None, Scope::All) => {
-                return Err(ErrorCode::UnknownTool.mcp_error(format!("unknown tool: {name}"), &[]));
-            }
-        };
+        let (server, tool) = self
+            .view
+            .route(self.scope, &name)
+            .map(|(server, tool)| (server.to_owned(), tool.to_owned()))?;
         params["name"] = Value::String(tool);
         strip_progress_token(&mut params);
         let link = self.link(&server).await?;

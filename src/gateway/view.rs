@@ -31,6 +31,7 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::Tool;
 use serde_json::{Map, Value, json};
 
+use crate::catalog::tool_filter::ToolFilter;
 use crate::error::{ErrorCode, Result};
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
@@ -57,6 +58,9 @@ pub struct ToolView {
     extras: HashMap<String, Map<String, Value>>,
     /// A `fail_closed` server that is `FAILED` in the session, if any.
     blocked: Option<String>,
+    /// On a per-server view: the server's `tool_filter`, which a name the
+    /// upstream did not list must pass too.
+    hidden: ToolFilter,
 }
 
 impl ToolView {
@@ -114,6 +118,34 @@ impl ToolView {
             routes,
             extras,
             blocked: None,
+            hidden: ToolFilter::default(),
+        }
+    }
+
+    /// The per-server view also refusing names that `filter` (its server's
+    /// `tool_filter`) hides, listed or not.
+    pub fn filtered_by(mut self, filter: ToolFilter) -> Self {
+        self.hidden = filter;
+        self
+    }
+
+    /// The (server, upstream tool) a `tools/call` of `name` in `scope` goes
+    /// to: the listed tool of that name; on a per-server route, also a name
+    /// the upstream did not list (it is the authority on its own tools, as
+    /// without the gateway) unless the server's `tool_filter` hides it.
+    /// Anything else is `unknown_tool`, exactly as for a tool that does not
+    /// exist.
+    pub fn route<'a>(
+        &'a self,
+        scope: &'a Scope,
+        name: &'a str,
+    ) -> std::result::Result<(&'a str, &'a str), McpError> {
+        match (self.resolve(name), scope) {
+            (Some(found), _) => Ok(found),
+            (None, Scope::Server(server)) if self.hidden.admits(name) => {
+                Ok((server.as_str(), name))
+            }
+            _ => Err(ErrorCode::UnknownTool.mcp_error(format!("unknown tool: {name}"), &[])),
         }
     }
 
@@ -221,6 +253,8 @@ struct Inner {
     /// Bumped by every invalidation of a session; a view built while its
     /// session changed is not kept.
     generations: HashMap<SessionId, u64>,
+    /// Bumped when every view is dropped at once.
+    epoch: u64,
 }
 
 /// The per-process cache of [`ToolView`]s (clone freely; clones share it).
@@ -258,6 +292,14 @@ impl ToolViews {
         *inner.generations.entry(session.clone()).or_default() += 1;
     }
 
+    /// Drops every view (what a catalog change may have changed for any
+    /// session: a server's tool filter, visibility or `enabled`).
+    pub fn invalidate_all(&self) {
+        let mut inner = self.lock();
+        inner.views.clear();
+        inner.epoch += 1;
+    }
+
     /// The principal's view of `scope`, from the cache when fresh.
     pub async fn get(
         &self,
@@ -273,21 +315,24 @@ impl ToolViews {
             {
                 return Ok(entry.view.clone());
             }
+            let session = inner
+                .generations
+                .get(&principal.session)
+                .copied()
+                .unwrap_or(0);
+            (session, inner.epoch)
+        };
+        let view = Arc::new(build(app, principal, scope).await?);
+        let mut inner = self.lock();
+        let now = (
             inner
                 .generations
                 .get(&principal.session)
                 .copied()
-                .unwrap_or(0)
-        };
-        let view = Arc::new(build(app, principal, scope).await?);
-        let mut inner = self.lock();
-        if inner
-            .generations
-            .get(&principal.session)
-            .copied()
-            .unwrap_or(0)
-            == generation
-        {
+                .unwrap_or(0),
+            inner.epoch,
+        );
+        if now == generation {
             if inner.views.len() >= MAX_VIEWS {
                 inner.views.retain(|_, e| e.built.elapsed() < VIEW_TTL);
                 if inner.views.len() >= MAX_VIEWS {
@@ -314,17 +359,17 @@ impl ToolViews {
 /// Reads the session's connected servers that the principal may still see
 /// (for a per-server scope, that one server) and their cached tools.
 async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<ToolView> {
-    let store = app.state_store();
     let mut servers = Vec::new();
     let only = match scope {
         Scope::All => None,
         Scope::Server(name) => Some(name.as_str()),
     };
-    for server in app.sessions().visible_connected(principal, only).await? {
+    let mut hidden = ToolFilter::default();
+    for (server, tools) in app.sessions().connected_tools(principal, only).await? {
         if server.enabled {
-            let tools = store
-                .tools(&principal.session, server.name.as_str())
-                .await?;
+            if only.is_some() {
+                hidden = server.tool_filter.clone();
+            }
             servers.push((server.name.to_string(), tools));
         }
     }
@@ -332,7 +377,9 @@ async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<T
         Scope::All => failed_fail_closed(app, principal).await?,
         Scope::Server(_) => None,
     };
-    Ok(ToolView::build(scope, servers).blocked_by(blocked))
+    Ok(ToolView::build(scope, servers)
+        .blocked_by(blocked)
+        .filtered_by(hidden))
 }
 
 /// The first (by name) `fail_closed` server the principal may see that is

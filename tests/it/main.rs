@@ -60,6 +60,7 @@ mod session_catalog;
 mod session_connect;
 mod session_failures;
 mod state_contract;
+mod tool_governance;
 mod ui;
 mod upstream_errors;
 mod upstream_sse_ws;

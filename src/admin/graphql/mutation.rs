@@ -9,6 +9,7 @@ use crate::admin::graphql::error::{GqlResult, to_gql};
 use crate::admin::graphql::types::{Category, ConnectionResult, DisconnectAllResult, Server};
 use crate::admin::graphql::{app, principal};
 use crate::catalog::input::{CategoryPatch, NewCategory, NewServer, ServerPatch};
+use crate::catalog::tool_filter::ToolFilter;
 use crate::error::Error;
 
 /// The root of every mutation.
@@ -37,6 +38,8 @@ pub(crate) struct CreateServerInput {
     pub category_id: Option<ID>,
     pub enabled: Option<bool>,
     pub fail_closed: Option<bool>,
+    /// Which of the upstream's tools sessions see (absent: all).
+    pub tool_filter: Option<ToolFilterInput>,
     pub oauth_client_id: Option<String>,
     /// Write-only.
     pub oauth_client_secret: Option<String>,
@@ -62,6 +65,7 @@ impl From<CreateServerInput> for NewServer {
             category_id: i.category_id.map(|id| id.0),
             enabled: i.enabled,
             fail_closed: i.fail_closed.unwrap_or(false),
+            tool_filter: i.tool_filter.map(Into::into).unwrap_or_default(),
             oauth_client_id: i.oauth_client_id,
             oauth_client_secret: i.oauth_client_secret,
             oauth_scopes: i.oauth_scopes.unwrap_or_default(),
@@ -90,6 +94,8 @@ pub(crate) struct UpdateServerInput {
     pub category_id: MaybeUndefined<ID>,
     pub enabled: Option<bool>,
     pub fail_closed: Option<bool>,
+    /// Replaces the whole filter; `{}` passes every tool.
+    pub tool_filter: Option<ToolFilterInput>,
     pub oauth_client_id: MaybeUndefined<String>,
     /// `***` keeps the stored secret; `null` clears it.
     pub oauth_client_secret: MaybeUndefined<String>,
@@ -115,9 +121,30 @@ impl From<UpdateServerInput> for ServerPatch {
             category_id: Option::<Option<ID>>::from(i.category_id).map(|o| o.map(|id| id.0)),
             enabled: i.enabled,
             fail_closed: i.fail_closed,
+            tool_filter: i.tool_filter.map(Into::into),
             oauth_client_id: i.oauth_client_id.into(),
             oauth_client_secret: i.oauth_client_secret.into(),
             oauth_scopes: i.oauth_scopes,
+        }
+    }
+}
+
+/// `allow` and `deny` lists of tool-name globs (`*` any run, `?` one
+/// character); a tool passes when `allow` is empty or matches it, and
+/// `deny` does not (deny wins).
+#[derive(InputObject)]
+pub(crate) struct ToolFilterInput {
+    #[graphql(default)]
+    pub allow: Vec<String>,
+    #[graphql(default)]
+    pub deny: Vec<String>,
+}
+
+impl From<ToolFilterInput> for ToolFilter {
+    fn from(i: ToolFilterInput) -> Self {
+        Self {
+            allow: i.allow,
+            deny: i.deny,
         }
     }
 }

@@ -288,6 +288,10 @@ impl Server {
     async fn fail_closed(&self) -> bool {
         self.server.fail_closed
     }
+    /// Which of the upstream's tools sessions see.
+    async fn tool_filter(&self) -> ToolFilter {
+        ToolFilter::of(&self.server.tool_filter)
+    }
     async fn oauth_client_id(&self) -> Option<&str> {
         self.server.oauth_client_id.as_deref()
     }
@@ -398,4 +402,21 @@ pub(crate) struct ConnectionResult {
 pub(crate) struct DisconnectAllResult {
     /// Names of the servers that were connected.
     pub disconnected: Vec<String>,
+}
+
+/// `allow` and `deny` lists of tool-name globs: a tool passes when `allow`
+/// is empty or matches it, and `deny` does not (deny wins).
+#[derive(SimpleObject)]
+pub(crate) struct ToolFilter {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+impl ToolFilter {
+    pub(crate) fn of(filter: &crate::catalog::tool_filter::ToolFilter) -> Self {
+        Self {
+            allow: filter.allow.clone(),
+            deny: filter.deny.clone(),
+        }
+    }
 }

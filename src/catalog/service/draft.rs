@@ -79,6 +79,9 @@ pub(super) fn apply_patch(current: &Server, patch: ServerPatch) -> Result<NewSer
             .unwrap_or_else(|| current.category_id.as_ref().map(|c| c.as_str().to_owned())),
         enabled: Some(patch.enabled.unwrap_or(current.enabled)),
         fail_closed: patch.fail_closed.unwrap_or(current.fail_closed),
+        tool_filter: patch
+            .tool_filter
+            .unwrap_or_else(|| current.tool_filter.clone()),
         oauth_client_id: patch
             .oauth_client_id
             .unwrap_or_else(|| current.oauth_client_id.clone()),
@@ -242,6 +245,7 @@ pub(super) fn build_server(
         category_id,
         enabled: draft.enabled.unwrap_or(true),
         fail_closed: draft.fail_closed,
+        tool_filter: draft.tool_filter.validated_at("tool_filter")?,
         oauth_client_id,
         oauth_client_secret: oauth_client_secret.map(Secret::new),
         oauth_scopes,

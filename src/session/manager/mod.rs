@@ -93,7 +93,14 @@ pub enum OAuthStatus {
 }
 
 impl ServerStatus {
-    fn new(server: &Server, state: ConnectionState, with_tools: bool) -> Self {
+    /// The server as the session sees it: tools its `tool_filter` hides
+    /// are neither counted nor listed.
+    fn new(server: &Server, mut state: ConnectionState, with_tools: bool) -> Self {
+        if !server.tool_filter.is_empty() {
+            state
+                .tools
+                .retain(|tool| server.tool_filter.admits_tool(tool));
+        }
         Self {
             id: server.id.clone(),
             name: server.name.clone(),
@@ -442,14 +449,43 @@ impl SessionManager {
 
     /// Every cached tool of the session's connected servers, with no upstream
     /// round trip. Servers deleted from the catalog, or no longer visible to
-    /// the principal, are left out even while their state lingers.
+    /// the principal, are left out even while their state lingers, and so
+    /// are tools a server's `tool_filter` hides.
     pub async fn tools(&self, principal: &Principal) -> Result<Vec<SessionTool>> {
         let mut out = Vec::new();
-        for server in self.visible_connected(principal, None).await? {
+        for (server, tools) in self.connected_tools(principal, None).await? {
             let name = server.name.to_string();
-            for tool in self.state.tools(&principal.session, &name).await? {
-                out.push(SessionTool::from_cached(&name, &tool));
+            for tool in &tools {
+                out.push(SessionTool::from_cached(&name, tool));
             }
+        }
+        Ok(out)
+    }
+
+    /// The session's connected servers the principal may see (only
+    /// the one named `only`, when given), each with its cached tools that
+    /// its `tool_filter` lets through: what every view of the session's
+    /// tools is built from.
+    ///
+    /// The filter is applied here, when tools are read, rather than when
+    /// they are stored: a changed filter then holds at once for every
+    /// session on every replica, in both directions (a loosened one needs
+    /// no reconnect to show the tools it lets through again).
+    pub async fn connected_tools(
+        &self,
+        principal: &Principal,
+        only: Option<&str>,
+    ) -> Result<Vec<(Server, Vec<Value>)>> {
+        let mut out = Vec::new();
+        for server in self.visible_connected(principal, only).await? {
+            let mut tools = self
+                .state
+                .tools(&principal.session, server.name.as_str())
+                .await?;
+            if !server.tool_filter.is_empty() {
+                tools.retain(|tool| server.tool_filter.admits_tool(tool));
+            }
+            out.push((server, tools));
         }
         Ok(out)
     }

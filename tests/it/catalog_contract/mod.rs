@@ -20,6 +20,7 @@ mod sqlite_file;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use manifold::catalog::tool_filter::ToolFilter;
 use manifold::catalog::{
     ApiKey, Category, CategoryQuery, SecretMap, Server, ServerName, Transport,
 };
@@ -144,6 +145,10 @@ fn server(raw_name: &str, owner: &str, is_public: bool) -> Server {
         category_id: None,
         enabled: true,
         fail_closed: false,
+        tool_filter: ToolFilter {
+            allow: vec!["get_*".to_owned(), "list_?".to_owned()],
+            deny: vec!["get_secret".to_owned()],
+        },
         oauth_client_id: Some(format!("{raw_name}-client")),
         oauth_client_secret: Some(Secret::new("oauth-client-plaintext-1".to_owned())),
         oauth_scopes: vec!["repo".to_owned(), "read:org".to_owned()],

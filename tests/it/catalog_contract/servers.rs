@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use manifold::catalog::tool_filter::ToolFilter;
 use manifold::catalog::{SecretMap, Server, ServerQuery, Transport};
 use manifold::error::Error;
 use manifold::ids::{CategoryId, ServerId};
@@ -49,6 +50,7 @@ pub(super) async fn servers_round_trip_every_field(db: &TestDb) -> TestResult {
         category_id: None,
         enabled: false,
         fail_closed: true,
+        tool_filter: ToolFilter::default(),
         oauth_client_id: None,
         oauth_client_secret: None,
         oauth_scopes: Vec::new(),
