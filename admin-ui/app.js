@@ -40,6 +40,7 @@ const actions = {
   authorize,
   forgetAuthorization,
   toggleTools,
+  setToolShown,
   editServer,
   deleteServer,
   editCategory,
@@ -311,6 +312,34 @@ async function loadTools(id) {
     model.tools.set(id, tools.filter((t) => t.server === s.name));
   } catch (error) {
     model.tools.set(id, error);
+  }
+  view.update(id);
+}
+
+/**
+ * Shows or hides one tool in the signed-in session's MCP views by putting
+ * its `{server}__{tool}` name into (or out of) the session filter's deny
+ * list; the list then reloads with everyone's `hidden` flags.
+ */
+async function setToolShown(id, tool, shown) {
+  const s = model.servers.get(id);
+  if (!s) return;
+  const qualified = `${s.name}__${tool}`;
+  model.errors.delete(id);
+  model.notes.delete(id);
+  try {
+    const filter = await api.sessionToolFilter();
+    const deny = filter.deny.filter((pattern) => pattern !== qualified);
+    if (!shown) deny.push(qualified);
+    await api.setSessionToolFilter({ allow: filter.allow, deny });
+    const { tools } = await api.sessionTools();
+    const mine = tools.filter((t) => t.server === s.name);
+    model.tools.set(id, mine);
+    if (shown && mine.find((t) => t.name === tool)?.hidden) {
+      model.notes.set(id, `${qualified} stays hidden: a pattern of your tool filter still hides it.`);
+    }
+  } catch (error) {
+    if (error.status !== 401) model.errors.set(id, error.message);
   }
   view.update(id);
 }

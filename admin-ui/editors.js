@@ -131,6 +131,15 @@ export function serverDialog(model, server, onSaved) {
         hint: 'While it has failed, block tool calls through the combined /mcp endpoint.',
       }),
       field('enabled', 'Enabled', { kind: 'checkbox', value: server ? server.enabled : true })),
+    h('fieldset', { class: 'tools' }, h('legend', { text: 'Tools sessions see' }),
+      field('tool_filter.allow', 'Show only', {
+        kind: 'textarea', rows: 2, value: (server?.tool_filter?.allow ?? []).join('\n'), placeholder: 'get_*',
+        hint: 'One tool name or glob per line (* any text, ? one character). Empty: every tool.',
+      }),
+      field('tool_filter.deny', 'Hide', {
+        kind: 'textarea', rows: 2, value: (server?.tool_filter?.deny ?? []).join('\n'), placeholder: 'delete_*',
+        hint: 'Hidden from every session and not callable; wins over “Show only”.',
+      })),
     h('fieldset', { class: 'oauth' }, h('legend', { text: 'OAuth' }), oauth),
   ];
 
@@ -170,6 +179,7 @@ function serverBody(form, server, isAdmin) {
     requires_oauth2: val(form, 'requires_oauth2'),
     oauth_client_id: text('oauth_client_id') || null,
     oauth_scopes: text('oauth_scopes').split(/\s+/).filter(Boolean),
+    tool_filter: { allow: lines(val(form, 'tool_filter.allow')), deny: lines(val(form, 'tool_filter.deny')) },
   };
   if (!body.name) throw new FieldError('name', 'Give the server a name.');
   if (!body.title) delete body.title;

@@ -104,8 +104,11 @@ function clearErrors(form, alert) {
 }
 
 function showError(form, alert, error) {
-  const name = typeof error.field === 'string' ? error.field.split(/[.[]/)[0] : null;
-  const control = name ? form.querySelector(`[data-field="${CSS.escape(name)}"]`) : null;
+  // The field itself (`tool_filter.deny`), else the one it belongs to (`headers`).
+  const names = typeof error.field === 'string' ? [error.field, error.field.split(/[.[]/)[0]] : [];
+  const control = names
+    .map((name) => form.querySelector(`[data-field="${CSS.escape(name)}"]`))
+    .find(Boolean) ?? null;
   if (control && !control.closest('[hidden]')) {
     const errorId = uid('err');
     const message = h('p', { class: 'field-error', id: errorId, 'data-testid': 'field-error', text: error.message });

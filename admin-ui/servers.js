@@ -3,12 +3,14 @@
 
 import { h, replace, setVar, uid } from './dom.js';
 
-/** The badge state of a server: [data-status, text]. */
-export function badgeOf(s, busy) {
+/** The badge state of a server: [data-status, text]; `tools`: its loaded tool list, if any. */
+export function badgeOf(s, busy, tools) {
   if (busy === 'connect') return ['busy', 'Connecting…'];
   if (busy === 'disconnect') return ['busy', 'Disconnecting…'];
   if (s.status === 'CONNECTED') {
     const n = s.tool_count ?? 0;
+    const hidden = Array.isArray(tools) ? tools.filter((t) => t.hidden).length : 0;
+    if (hidden) return ['connected', `Connected · ${n - hidden} of ${n} tools shown`];
     return ['connected', `Connected · ${n} ${n === 1 ? 'tool' : 'tools'}`];
   }
   if (s.status === 'RECONNECTING') {
@@ -195,7 +197,7 @@ export class ServersView {
   fill(card, s) {
     const { model } = this;
     const busy = model.busy.get(s.id);
-    const [status, text] = badgeOf(s, busy);
+    const [status, text] = badgeOf(s, busy, model.tools.get(s.id));
     card.dataset.server = s.name;
     card.querySelector('.card-title').textContent = s.title || s.name;
     const badge = card.querySelector('.badge');
@@ -245,7 +247,7 @@ export class ServersView {
     const tools = card.querySelector('.tools');
     tools.hidden = !open;
     card.classList.toggle('expanded', open);
-    if (open) renderTools(tools, model.tools.get(s.id));
+    if (open) renderTools(tools, model.tools.get(s.id), (name, shown) => this.actions.setToolShown(s.id, name, shown));
     else {
       tools.replaceChildren();
       renderedTools.delete(tools);
@@ -257,7 +259,7 @@ export class ServersView {
   }
 }
 
-function renderTools(el, tools) {
+function renderTools(el, tools, setShown) {
   if (tools === undefined || tools === 'loading') {
     renderedTools.delete(el);
     replace(el, h('p', { class: 'muted', role: 'status', text: 'Loading tools…' }));
@@ -280,9 +282,17 @@ function renderTools(el, tools) {
       h('summary', {}, 'Input schema'),
       h('pre', { class: 'schema', tabindex: '0', text: JSON.stringify(tool.input_schema ?? {}, null, 2) }));
     schema.open = opened.has(tool.name);
-    list.append(h('li', { class: 'tool', 'data-testid': 'tool', 'data-tool': tool.name },
+    const toggleId = uid('shown');
+    const toggle = h('input', {
+      type: 'checkbox', id: toggleId, 'data-testid': 'tool-shown',
+      onchange: (event) => setShown(tool.name, event.target.checked),
+    });
+    toggle.checked = !tool.hidden;
+    list.append(h('li', { class: `tool${tool.hidden ? ' hidden-tool' : ''}`, 'data-testid': 'tool', 'data-tool': tool.name },
       h('code', { class: 'tool-name', text: tool.name }),
       tool.description ? h('p', { class: 'tool-desc', text: tool.description }) : null,
+      h('div', { class: 'tool-shown' }, toggle,
+        h('label', { for: toggleId, text: 'Shown to models in my session' })),
       schema));
   }
   if (!tools.length) list.append(h('li', { class: 'muted', text: 'This server offers no tools.' }));

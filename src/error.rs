@@ -124,13 +124,14 @@ error_codes! {
     InvalidSecret = "invalid_secret", Some(422), INVALID_PARAMS, "`***` asks to keep a stored secret, but there is none.";
     InvalidOauthClient = "invalid_oauth_client", Some(422), INVALID_PARAMS, "An `oauth_client_secret` without an `oauth_client_id`, or a malformed client.";
     InvalidOauthScope = "invalid_oauth_scope", Some(422), INVALID_PARAMS, "Too many OAuth scopes, or a scope that is not a valid scope token.";
-    InvalidToolFilter = "invalid_tool_filter", Some(422), INVALID_PARAMS, "A tool filter's `allow` or `deny` has more than 200 patterns, or a pattern that is empty, longer than 200 bytes, or holds a space or a control character.";
+    InvalidToolFilter = "invalid_tool_filter", Some(422), INVALID_PARAMS, "A tool filter's `allow` or `deny` has more than 200 patterns, or a pattern that is empty, longer than 200 characters, or holds a space or a control character.";
     FieldNotAllowed = "field_not_allowed", Some(422), INVALID_PARAMS, "A field does not apply to this server's transport.";
     InvalidMcpSessionId = "invalid_mcp_session_id", Some(422), INVALID_PARAMS, "An MCP session id is not 1-200 printable characters without spaces or `*?[]{}\\`.";
     SessionNotFound = "session_not_found", Some(404), INVALID_PARAMS, "`/mcp`: the `Mcp-Session-Id` is unknown, ended, or belongs to another principal.";
     TooManySessions = "too_many_sessions", Some(429), INVALID_REQUEST, "`/mcp`: the principal holds `mcp.max_sessions_per_user` MCP sessions on this replica already; end one (DELETE with its `Mcp-Session-Id`) or let an idle one expire.";
     UnreadableBody = "unreadable_body", Some(400), INVALID_PARAMS, "`/mcp`: the request body could not be read.";
     UnknownTool = "unknown_tool", None, INVALID_PARAMS, "MCP: no tool of that name in this session's view.";
+    InvalidArguments = "invalid_arguments", None, INVALID_PARAMS, "MCP with `?tools=search`: the arguments of `manifold__search_tools` (`query` a string, `limit` 1-50) or `manifold__call_tool` (`name` a string, `arguments` an object) are wrong; `data.tool` names which.";
     UnknownPrompt = "unknown_prompt", None, INVALID_PARAMS, "MCP: no prompt of that name in this session's view.";
     UnknownResource = "unknown_resource", None, RESOURCE_NOT_FOUND, "MCP: no connected server owns that resource URI.";
     UnsupportedReference = "unsupported_reference", None, INVALID_PARAMS, "MCP: a completion reference is neither a prompt nor a resource template.";

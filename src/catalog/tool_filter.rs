@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// Most patterns in one list.
 pub const MAX_PATTERNS: usize = 200;
-/// Longest pattern, in bytes.
+/// Longest pattern, in characters.
 pub const MAX_PATTERN_LEN: usize = 200;
 
 /// `allow` and `deny` lists of tool-name globs; the default passes every tool.
@@ -23,11 +23,34 @@ pub const MAX_PATTERN_LEN: usize = 200;
 pub struct ToolFilter {
     /// When not empty, only tools matching one of these pass.
     #[serde(default)]
+    #[schema(value_type = Vec<ToolPattern>, max_items = 200)]
     pub allow: Vec<String>,
     /// Tools matching one of these never pass (deny wins over allow).
     #[serde(default)]
+    #[schema(value_type = Vec<ToolPattern>, max_items = 200)]
     pub deny: Vec<String>,
 }
+
+/// One glob over tool names: `*` any run of characters, `?` one; 1-200
+/// characters without spaces or control characters (the OpenAPI schema of
+/// a pattern; patterns are plain strings in the API).
+pub struct ToolPattern;
+
+impl utoipa::PartialSchema for ToolPattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_PATTERN_LEN))
+            .pattern(Some(
+                r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,200}$",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ToolPattern {}
 
 impl ToolFilter {
     /// A filter from the two lists, refused with `invalid_tool_filter` when a
@@ -100,9 +123,9 @@ fn checked(list: &str, patterns: Vec<String>) -> Result<Vec<String>> {
     }
     let mut out: Vec<String> = Vec::with_capacity(patterns.len());
     for pattern in patterns {
-        if pattern.is_empty() || pattern.len() > MAX_PATTERN_LEN {
+        if pattern.is_empty() || pattern.chars().count() > MAX_PATTERN_LEN {
             return Err(invalid(format!(
-                "a pattern in `{list}` must be 1 to {MAX_PATTERN_LEN} bytes"
+                "a pattern in `{list}` must be 1 to {MAX_PATTERN_LEN} characters"
             )));
         }
         if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -115,6 +138,28 @@ fn checked(list: &str, patterns: Vec<String>) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Checks one pattern as a filter's lists do (1-200 characters, no spaces
+/// or control characters); the error (`invalid_tool_filter`) names `field`.
+/// Other owners of patterns (toolset entries) re-code it as theirs.
+pub fn check_pattern(field: &str, pattern: &str) -> Result<()> {
+    let invalid = |message: String| Error::Invalid {
+        code: ErrorCode::InvalidToolFilter,
+        field: Some(field.to_owned()),
+        message,
+    };
+    if pattern.is_empty() || pattern.chars().count() > MAX_PATTERN_LEN {
+        return Err(invalid(format!(
+            "`{field}` must be a pattern of 1 to {MAX_PATTERN_LEN} characters"
+        )));
+    }
+    if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(format!(
+            "the pattern {pattern:?} in `{field}` holds a space or a control character"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `pattern` (`*` any run, `?` one character) matches all of

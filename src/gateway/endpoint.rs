@@ -35,6 +35,7 @@ use serde_json::json;
 use crate::catalog::ServerName;
 use crate::gateway::binding::{BindingStore, CALLER};
 use crate::gateway::direct::{Hello, Sessions};
+use crate::gateway::exposure::Exposure;
 use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::gateway::ledger::{Full, Ledger, Reservation};
 use crate::gateway::notify::Forwarders;
@@ -126,7 +127,10 @@ impl Gate {
         parts: &axum::http::request::Parts,
         body: Body,
     ) -> (Body, Posted) {
+        // A search route lists its two tools, which carry no extra fields.
+        let search = Exposure::of(Some(parts)) == Exposure::Search;
         let plain = match parts.extensions.get::<BoundRoute>() {
+            Some(_) if search => true,
             Some(BoundRoute(route)) => self
                 .views
                 .get(&self.app, principal, &Scope::of_route(route))
@@ -413,6 +417,9 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         Ok(principal) => principal,
         Err(err) => return ApiError(err).into_response(),
     };
+    if let Err(err) = Exposure::from_query(parts.uri.query()) {
+        return ApiError(err).into_response();
+    }
     gate.app.sessions().via().record(&principal.user_id, hops);
     tracing::Span::current().record("user", principal.user_id.as_str());
     if let Err(err) = gate.app.rate_limits().check_mcp(&principal) {

@@ -29,6 +29,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 
 use crate::error::{Error, ErrorCode, json_rpc};
+use crate::gateway::exposure::{self, Exposure};
 use crate::gateway::info;
 use crate::gateway::notify::{Forwarders, Registration};
 use crate::gateway::view::{ToolView, ToolViews};
@@ -177,17 +178,27 @@ pub fn mcp_error(err: Error) -> McpError {
 /// `tools/call` of `request` by `principal` in `scope`: the tool is looked
 /// up in the principal's view (`unknown_tool` when it is not there, except
 /// on a per-server route) and the call forwarded to the session's link for
-/// the client of `origin`.
+/// the client of `origin`. On a search route (`?tools=search`) the
+/// gateway's own two tools are answered too (see [`exposure`]).
 pub(crate) async fn call_tool(
     app: &AppState,
     views: &ToolViews,
     scope: &Scope,
     principal: &Principal,
-    request: CallToolRequestParams,
+    mut request: CallToolRequestParams,
     origin: &crate::gateway::forward::Origin<'_>,
 ) -> Result<CallToolResponse, McpError> {
     let view = views.get(app, principal, scope).await.map_err(mcp_error)?;
     view.check_open()?;
+    if Exposure::of(origin.parts) == Exposure::Search {
+        match request.name.as_ref() {
+            exposure::SEARCH_TOOL => {
+                return exposure::search(&view, request.arguments.as_ref()).map(Into::into);
+            }
+            exposure::CALL_TOOL => request = exposure::unwrap_call(request)?,
+            _ => {}
+        }
+    }
     let (server, tool) = view.route(scope, &request.name)?;
     let link = app
         .sessions()
@@ -444,6 +455,9 @@ impl ServerHandler for GatewayHandler {
             let after = content::list::decode_cursor(request.and_then(|r| r.cursor))?;
             let principal = principal(&context)?;
             let view = self.view(&principal).await?;
+            if Exposure::of(context.extensions.get::<Parts>()) == Exposure::Search {
+                return Ok(ListToolsResult::with_all_items(exposure::listed().to_vec()));
+            }
             let (tools, more) = view.page(after.as_deref(), TOOLS_PAGE);
             let next_cursor = more
                 .then(|| tools.last())

@@ -42,6 +42,7 @@ use rmcp::{ErrorData as McpError, RoleServer};
 use serde_json::{Value, json};
 
 use crate::gateway::content;
+use crate::gateway::exposure::Exposure;
 use crate::gateway::handler::{Scope, TOOLS_PAGE};
 use crate::gateway::namespace::wrap_content_uri;
 use crate::gateway::view::ToolView;
@@ -249,7 +250,13 @@ impl Tasks<'_> {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let after = content::list::decode_cursor(cursor)?;
-        let (tools, more) = self.view.page(after.as_deref(), TOOLS_PAGE);
+        let search = Exposure::of(self.context.extensions.get::<axum::http::request::Parts>())
+            == Exposure::Search;
+        let (tools, more) = if search {
+            (crate::gateway::exposure::listed(), false)
+        } else {
+            self.view.page(after.as_deref(), TOOLS_PAGE)
+        };
         let next_cursor = more.then(|| tools.last()).flatten().map(|t| {
             use base64::Engine;
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t.name.as_bytes())

@@ -24,7 +24,7 @@
 //! its calls.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rmcp::ErrorData as McpError;
@@ -35,10 +35,12 @@ use crate::catalog::tool_filter::ToolFilter;
 use crate::error::{ErrorCode, Result};
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
+use crate::gateway::search::ToolIndex;
 use crate::ids::SessionId;
 use crate::principal::Principal;
 use crate::session::ConnectionStatus;
 use crate::session::bus::{Change, SessionNotifier};
+use crate::session::manager::qualified;
 use crate::state::AppState;
 
 /// How long a view is reused when nothing in this process changed it.
@@ -47,7 +49,7 @@ pub const VIEW_TTL: Duration = Duration::from_secs(2);
 const MAX_VIEWS: usize = 10_000;
 
 /// The tools one scope of one session exposes.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ToolView {
     /// Renamed tools, sorted by name.
     tools: Vec<Tool>,
@@ -58,9 +60,11 @@ pub struct ToolView {
     extras: HashMap<String, Map<String, Value>>,
     /// A `fail_closed` server that is `FAILED` in the session, if any.
     blocked: Option<String>,
-    /// On a per-server view: the server's `tool_filter`, which a name the
-    /// upstream did not list must pass too.
-    hidden: ToolFilter,
+    /// On a per-server view: the server's `tool_filter` and the session's
+    /// own filter, which a name the upstream did not list must pass too.
+    hidden: (ToolFilter, ToolFilter),
+    /// The text index over `tools`, built at the first search.
+    index: OnceLock<ToolIndex>,
 }
 
 impl ToolView {
@@ -118,14 +122,26 @@ impl ToolView {
             routes,
             extras,
             blocked: None,
-            hidden: ToolFilter::default(),
+            hidden: Default::default(),
+            index: OnceLock::new(),
         }
     }
 
-    /// The per-server view also refusing names that `filter` (its server's
-    /// `tool_filter`) hides, listed or not.
-    pub fn filtered_by(mut self, filter: ToolFilter) -> Self {
-        self.hidden = filter;
+    /// The `limit` tools that best match `query`, best first (see
+    /// [`ToolIndex`]); the index is built at the first search of the view.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<&Tool> {
+        let index = self.index.get_or_init(|| ToolIndex::build(&self.tools));
+        index
+            .search(query, limit)
+            .into_iter()
+            .filter_map(|(position, _)| self.tools.get(position))
+            .collect()
+    }
+
+    /// The per-server view also refusing names that `server` (its server's
+    /// `tool_filter`) or `own` (the session's filter) hides, listed or not.
+    pub fn filtered_by(mut self, server: ToolFilter, own: ToolFilter) -> Self {
+        self.hidden = (server, own);
         self
     }
 
@@ -142,7 +158,9 @@ impl ToolView {
     ) -> std::result::Result<(&'a str, &'a str), McpError> {
         match (self.resolve(name), scope) {
             (Some(found), _) => Ok(found),
-            (None, Scope::Server(server)) if self.hidden.admits(name) => {
+            (None, Scope::Server(server))
+                if self.hidden.0.admits(name) && self.hidden.1.admits(&qualified(server, name)) =>
+            {
                 Ok((server.as_str(), name))
             }
             _ => Err(ErrorCode::UnknownTool.mcp_error(format!("unknown tool: {name}"), &[])),
@@ -365,13 +383,23 @@ async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<T
         Scope::Server(name) => Some(name.as_str()),
     };
     let mut hidden = ToolFilter::default();
-    for (server, tools) in app.sessions().connected_tools(principal, only).await? {
-        if server.enabled {
-            if only.is_some() {
-                hidden = server.tool_filter.clone();
-            }
-            servers.push((server.name.to_string(), tools));
+    let own = app.sessions().session_tool_filter(principal).await?;
+    for (server, mut tools) in app.sessions().connected_tools(principal, only).await? {
+        if !server.enabled {
+            continue;
         }
+        let name = server.name.to_string();
+        if !own.is_empty() {
+            tools.retain(|tool| {
+                tool.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|tool| own.admits(&qualified(&name, tool)))
+            });
+        }
+        if only.is_some() {
+            hidden = server.tool_filter.clone();
+        }
+        servers.push((name, tools));
     }
     let blocked = match scope {
         Scope::All => failed_fail_closed(app, principal).await?,
@@ -379,7 +407,7 @@ async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<T
     };
     Ok(ToolView::build(scope, servers)
         .blocked_by(blocked)
-        .filtered_by(hidden))
+        .filtered_by(hidden, own))
 }
 
 /// The first (by name) `fail_closed` server the principal may see that is

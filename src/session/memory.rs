@@ -25,8 +25,9 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::keys::{self, SessionKeys};
 use super::{
     ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, check_lease,
-    decode, decode_binding, encode_binding,
+    decode, decode_binding, decode_tool_filter, encode_binding, encode_tool_filter,
 };
+use crate::catalog::tool_filter::ToolFilter;
 use crate::error::{Error, Result};
 use crate::upstream::oauth::FlowStore;
 
@@ -140,6 +141,17 @@ impl Txn<'_> {
     /// `DEL key`.
     fn del(&mut self, key: &str) {
         self.map.remove(key);
+    }
+
+    /// `GETEX key PX ttl`: the live text at `key`, its deadline pushed to
+    /// the TTL from now (a key in use never expires).
+    fn get_refreshed(&mut self, key: &str) -> Option<String> {
+        let raw = self.text(key)?.to_owned();
+        let expires_at = self.expires_at;
+        if let Some(entry) = self.map.get_mut(key) {
+            entry.expires_at = expires_at;
+        }
+        Some(raw)
     }
 
     /// `SADD key member` then `EXPIRE key ttl`.
@@ -382,16 +394,8 @@ impl StateStore for MemoryState {
 
     async fn mcp_session(&self, id: &str) -> Result<Option<McpBinding>> {
         let key = keys::mcp_binding(&self.prefix, id)?;
-        let mut txn = self.txn();
-        let Some(raw) = txn.text(&key).map(str::to_owned) else {
-            return Ok(None);
-        };
-        // `GETEX … PX ttl`: reading refreshes the deadline.
-        let expires_at = txn.expires_at;
-        if let Some(entry) = txn.map.get_mut(&key) {
-            entry.expires_at = expires_at;
-        }
-        Ok(decode_binding(&raw))
+        let raw = self.txn().get_refreshed(&key);
+        Ok(raw.and_then(|raw| decode_binding(&raw)))
     }
 
     async fn forget_mcp_session(&self, id: &str) -> Result<bool> {
@@ -400,6 +404,23 @@ impl StateStore for MemoryState {
         let existed = txn.text(&key).is_some();
         txn.del(&key);
         Ok(existed)
+    }
+
+    async fn tool_filter(&self, session: &SessionId) -> Result<ToolFilter> {
+        let key = self.session(session).tool_filter();
+        let raw = self.txn().get_refreshed(&key);
+        Ok(raw.map(|raw| decode_tool_filter(&raw)).unwrap_or_default())
+    }
+
+    async fn set_tool_filter(&self, session: &SessionId, filter: &ToolFilter) -> Result<()> {
+        let key = self.session(session).tool_filter();
+        if filter.is_empty() {
+            self.txn().del(&key);
+        } else {
+            let value = encode_tool_filter(filter)?;
+            self.txn().set(&key, value);
+        }
+        Ok(())
     }
 
     async fn health(&self) -> Result<()> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::catalog::tool_filter::ToolFilter;
 use crate::error::Result;
 use crate::ids::SessionId;
 use crate::metrics::timed;
@@ -130,6 +131,17 @@ impl StateStore for Metered {
     }
     async fn forget_mcp_session(&self, id: &str) -> Result<bool> {
         timed(STORE, "forget_mcp_session", self.0.forget_mcp_session(id)).await
+    }
+    async fn tool_filter(&self, session: &SessionId) -> Result<ToolFilter> {
+        timed(STORE, "tool_filter", self.0.tool_filter(session)).await
+    }
+    async fn set_tool_filter(&self, session: &SessionId, filter: &ToolFilter) -> Result<()> {
+        timed(
+            STORE,
+            "set_tool_filter",
+            self.0.set_tool_filter(session, filter),
+        )
+        .await
     }
     async fn health(&self) -> Result<()> {
         timed(STORE, "health", self.0.health()).await

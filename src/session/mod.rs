@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::tool_filter::ToolFilter;
 use crate::config::{StateBackend, StateSettings};
 use crate::error::{Error, Result};
 use crate::ids::SessionId;
@@ -106,8 +107,9 @@ pub struct McpBinding {
 
 /// Raw state operations; both backends pass the same contract tests.
 ///
-/// Every key is written with the configured TTL, and each write refreshes the
-/// TTL of the session's connections set.
+/// Every key is written with the configured TTL, and each write of a
+/// server's state refreshes the TTL of the session's connections set (a
+/// session's tool filter and MCP bindings keep TTLs of their own).
 #[async_trait]
 pub trait StateStore: FlowStore {
     /// The full state of one server in a session (`disconnected()` if none).
@@ -178,6 +180,13 @@ pub trait StateStore: FlowStore {
     async fn mcp_session(&self, id: &str) -> Result<Option<McpBinding>>;
     /// Removes the binding of MCP session `id`; whether there was one.
     async fn forget_mcp_session(&self, id: &str) -> Result<bool>;
+    /// The session's own tool filter, or the empty filter when it has none (or
+    /// what is stored does not read as one: logged, and treated as none).
+    /// Reading refreshes the filter's TTL, so a filter in use never expires.
+    async fn tool_filter(&self, session: &SessionId) -> Result<ToolFilter>;
+    /// Stores the session's tool filter with the TTL, replacing any earlier
+    /// one; an empty filter removes it.
+    async fn set_tool_filter(&self, session: &SessionId, filter: &ToolFilter) -> Result<()>;
     /// Round trip to the backend.
     async fn health(&self) -> Result<()>;
 }
@@ -204,6 +213,21 @@ fn decode_binding(raw: &str) -> Option<McpBinding> {
 /// A binding as stored text.
 fn encode_binding(binding: &McpBinding) -> Result<String> {
     serde_json::to_string(binding).map_err(Error::internal)
+}
+
+/// Reads a stored tool filter; garbage reads as the empty filter (the
+/// session then sees every tool until its user sets a filter again).
+fn decode_tool_filter(raw: &str) -> ToolFilter {
+    serde_json::from_str(raw)
+        .inspect_err(|err| {
+            tracing::warn!(error = %err, "unreadable session tool filter; reading it as none")
+        })
+        .unwrap_or_default()
+}
+
+/// A tool filter as stored text.
+fn encode_tool_filter(filter: &ToolFilter) -> Result<String> {
+    serde_json::to_string(filter).map_err(Error::internal)
 }
 
 /// Reads the four stored values of one server (status, tools, connected_at,
@@ -301,6 +325,27 @@ mod decode_tests {
             decode(Some("DISCONNECTED"), Some("[1]"), None, Some("e")),
             gone
         );
+    }
+
+    #[test]
+    fn a_tool_filter_reads_back_and_garbage_reads_as_none() {
+        let filter = ToolFilter::new(vec!["get-*".into()], vec!["get-secret".into()]).unwrap();
+        let stored = encode_tool_filter(&filter).unwrap();
+        assert_eq!(decode_tool_filter(&stored), filter);
+        for garbage in [
+            "",
+            "{not json",
+            "[]",
+            "null",
+            r#"{"allow":"x"}"#,
+            r#"{"nope":[]}"#,
+        ] {
+            assert_eq!(
+                decode_tool_filter(garbage),
+                ToolFilter::default(),
+                "{garbage:?}"
+            );
+        }
     }
 
     #[test]

@@ -40,6 +40,8 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "DELETE /servers/{id}/oauth",
         "GET /session/servers",
         "GET /session/tools",
+        "GET /session/tool-filter",
+        "PUT /session/tool-filter",
         "GET /session/langchain-config",
         "DELETE /session",
     ]
@@ -161,7 +163,7 @@ async fn schemathesis_finds_no_failure_against_the_openapi_document() {
         "schemathesis generated no test case:\n{stdout}"
     );
     assert!(
-        stdout.contains("Tested: 19"),
+        stdout.contains("Tested: 21"),
         "schemathesis did not test every operation:\n{stdout}"
     );
     let summary = stdout.lines().last().unwrap_or_default();

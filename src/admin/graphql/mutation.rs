@@ -317,4 +317,21 @@ impl MutationRoot {
         let disconnected = app.sessions().clear_session(principal).await.gql()?;
         Ok(DisconnectAllResult { disconnected })
     }
+
+    /// Replaces this session's own tool filter (globs over
+    /// `{server}__{tool}`; `{}` shows every tool): hidden tools leave the
+    /// session's MCP views, whose clients hear `tools/list_changed`.
+    async fn set_session_tool_filter(
+        &self,
+        ctx: &Context<'_>,
+        filter: ToolFilterInput,
+    ) -> async_graphql::Result<crate::admin::graphql::types::ToolFilter> {
+        let (app, principal) = (app(ctx)?, principal(ctx)?);
+        let stored = app
+            .sessions()
+            .set_session_tool_filter(principal, filter.into())
+            .await
+            .gql()?;
+        Ok(crate::admin::graphql::types::ToolFilter::of(&stored))
+    }
 }

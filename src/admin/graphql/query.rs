@@ -304,4 +304,15 @@ impl QueryRoot {
             auth: principal.credential.kind().to_owned(),
         })
     }
+
+    /// This session's own tool filter: globs over `{server}__{tool}` names
+    /// that hide tools from the session's MCP views.
+    async fn session_tool_filter(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::admin::graphql::types::ToolFilter> {
+        let (app, principal) = (app(ctx)?, principal(ctx)?);
+        let filter = app.sessions().session_tool_filter(principal).await.gql()?;
+        Ok(crate::admin::graphql::types::ToolFilter::of(&filter))
+    }
 }

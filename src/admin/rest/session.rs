@@ -9,8 +9,9 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::admin::rest::extract::ApiQuery;
+use crate::admin::rest::extract::{ApiJson, ApiQuery};
 use crate::catalog::service::{ListParams, Page};
+use crate::catalog::tool_filter::ToolFilter;
 use crate::http::{ApiError, ErrorBody};
 use crate::principal::Principal;
 use crate::session::manager::{ServerStatus, SessionTool};
@@ -20,6 +21,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(session_servers))
         .routes(routes!(session_tools))
+        .routes(routes!(get_tool_filter, put_tool_filter))
         .routes(routes!(langchain_config))
         .routes(routes!(clear_session))
         .routes(routes!(connect_server))
@@ -79,6 +81,36 @@ async fn session_tools(
     Ok(Json(SessionTools {
         tools: app.sessions().tools(&principal).await?,
     }))
+}
+
+/// This session's own tool filter: `allow` and `deny` globs over
+/// `{server}__{tool}` names (empty lists: every tool shows).
+#[utoipa::path(get, path = "/session/tool-filter", tag = "session",
+    responses((status = 200, body = ToolFilter), (status = 401, body = ErrorBody)))]
+async fn get_tool_filter(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<ToolFilter>, ApiError> {
+    Ok(Json(app.sessions().session_tool_filter(&principal).await?))
+}
+
+/// Replaces this session's own tool filter: tools it hides leave the
+/// session's `/mcp` views (`/mcp`, `/mcp/s/{server}`) and its MCP clients
+/// hear `notifications/tools/list_changed`. Patterns match
+/// `{server}__{tool}`; a tool passes when `allow` is empty or matches it,
+/// and `deny` does not (deny wins). `{}` shows every tool again.
+#[utoipa::path(put, path = "/session/tool-filter", tag = "session", request_body = ToolFilter,
+    responses((status = 200, body = ToolFilter), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_tool_filter(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(filter): ApiJson<ToolFilter>,
+) -> Result<Json<ToolFilter>, ApiError> {
+    Ok(Json(
+        app.sessions()
+            .set_session_tool_filter(&principal, filter)
+            .await?,
+    ))
 }
 
 /// The `Authorization` value generated client configs carry instead of a

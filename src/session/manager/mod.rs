@@ -34,7 +34,6 @@ use crate::session::bus::SessionNotifier;
 use crate::session::{ConnectionState, ConnectionStatus, State};
 use crate::upstream::oauth::OAuthBroker;
 use crate::upstream::pool::{LinkPool, Slot};
-use crate::upstream::schema_patch::patch_input_schema;
 use crate::upstream::via::Via;
 use crate::upstream::{Link, LinkOptions, Target};
 
@@ -42,8 +41,10 @@ mod catalog;
 mod events;
 mod oauth;
 mod reconnect;
+mod tools;
 
 use events::{LinkContext, fetch_tools};
+pub use tools::{SessionTool, qualified};
 
 /// A server as one session sees it: "GitHub (Connected, 15 tools)".
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -141,38 +142,6 @@ impl ServerStatus {
             }
         }
         self
-    }
-}
-
-/// One cached tool of a session (the seed's `serialize_tools`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SessionTool {
-    /// The owning server's name.
-    pub server: String,
-    pub name: String,
-    pub description: Option<String>,
-    /// The patched input schema.
-    #[schema(value_type = Object)]
-    pub input_schema: Value,
-}
-
-impl SessionTool {
-    /// A tool as cached in the state store (MCP `Tool` JSON), its input
-    /// schema patched.
-    pub fn from_cached(server: &str, tool: &Value) -> Self {
-        Self {
-            server: server.to_owned(),
-            name: tool
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            description: tool
-                .get("description")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            input_schema: patch_input_schema(tool.get("inputSchema")),
-        }
     }
 }
 
@@ -445,72 +414,6 @@ impl SessionManager {
         self.state.clear_session(&principal.session).await?;
         self.notifier.publish(&principal.session);
         Ok(names)
-    }
-
-    /// Every cached tool of the session's connected servers, with no upstream
-    /// round trip. Servers deleted from the catalog, or no longer visible to
-    /// the principal, are left out even while their state lingers, and so
-    /// are tools a server's `tool_filter` hides.
-    pub async fn tools(&self, principal: &Principal) -> Result<Vec<SessionTool>> {
-        let mut out = Vec::new();
-        for (server, tools) in self.connected_tools(principal, None).await? {
-            let name = server.name.to_string();
-            for tool in &tools {
-                out.push(SessionTool::from_cached(&name, tool));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The session's connected servers the principal may see (only
-    /// the one named `only`, when given), each with its cached tools that
-    /// its `tool_filter` lets through: what every view of the session's
-    /// tools is built from.
-    ///
-    /// The filter is applied here, when tools are read, rather than when
-    /// they are stored: a changed filter then holds at once for every
-    /// session on every replica, in both directions (a loosened one needs
-    /// no reconnect to show the tools it lets through again).
-    pub async fn connected_tools(
-        &self,
-        principal: &Principal,
-        only: Option<&str>,
-    ) -> Result<Vec<(Server, Vec<Value>)>> {
-        let mut out = Vec::new();
-        for server in self.visible_connected(principal, only).await? {
-            let mut tools = self
-                .state
-                .tools(&principal.session, server.name.as_str())
-                .await?;
-            if !server.tool_filter.is_empty() {
-                tools.retain(|tool| server.tool_filter.admits_tool(tool));
-            }
-            out.push((server, tools));
-        }
-        Ok(out)
-    }
-
-    /// The session's connected servers (only the one named `only`, when
-    /// given) that the principal may still see, in the state store's order:
-    /// servers deleted from the catalog, or hidden from the principal, since
-    /// they were connected are left out.
-    pub async fn visible_connected(
-        &self,
-        principal: &Principal,
-        only: Option<&str>,
-    ) -> Result<Vec<Server>> {
-        let mut out = Vec::new();
-        for name in self.state.connected_servers(&principal.session).await? {
-            if only.is_some_and(|only| only != name) {
-                continue;
-            }
-            match self.catalog.get_server(principal, &name).await {
-                Ok(server) => out.push(server),
-                Err(Error::NotFound { .. }) => {}
-                Err(other) => return Err(other),
-            }
-        }
-        Ok(out)
     }
 
     /// The session's live link to a connected server, reopened when this

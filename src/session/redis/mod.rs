@@ -20,6 +20,7 @@
 //!
 //! Stored garbage never panics; see `decode` in the session module for how it reads.
 
+mod flows;
 mod link;
 
 use std::sync::Arc;
@@ -32,23 +33,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use self::link::{Link, Scan};
 use super::keys::{self, Layout, SessionKeys};
 use super::{
-    ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, check_lease,
-    decode, decode_binding, encode_binding,
+    ConnectionState, ConnectionStatus, McpBinding, SessionId, State, StateStore, decode,
+    decode_binding, decode_tool_filter, encode_binding, encode_tool_filter,
 };
+use crate::catalog::tool_filter::ToolFilter;
 use crate::error::{Error, Result};
-use crate::upstream::oauth::FlowStore;
 
 /// Overall limit on start-up (connect, handshake and the first `PING`).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Deletes `KEYS[1]` only while it holds `ARGV[1]`: a lease is released by
-/// its holder only, never after it expired and another holder took it.
-const RELEASE_LEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-";
 
 /// `set_reconnecting`: only a `CONNECTED` or `RECONNECTING` server becomes
 /// `RECONNECTING` (KEYS: status, error, connections set; ARGV: error, TTL in
@@ -495,6 +487,42 @@ impl StateStore for RedisState {
         Ok(gone > 0)
     }
 
+    /// `GETEX key PX ttl`, like `mcp_session`: one round trip reads and
+    /// refreshes. The key is the session's, so on a cluster it sits in the
+    /// session's slot.
+    async fn tool_filter(&self, session: &SessionId) -> Result<ToolFilter> {
+        let key = self.session(session).tool_filter();
+        let raw: Option<Vec<u8>> = redis::cmd("GETEX")
+            .arg(&key)
+            .arg("PX")
+            .arg(self.ttl_ms)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(text(raw)
+            .map(|raw| decode_tool_filter(&raw))
+            .unwrap_or_default())
+    }
+
+    /// `SET key json PX ttl`, or `DEL key` for the empty filter.
+    async fn set_tool_filter(&self, session: &SessionId, filter: &ToolFilter) -> Result<()> {
+        let key = self.session(session).tool_filter();
+        if filter.is_empty() {
+            redis::cmd("DEL")
+                .arg(&key)
+                .exec_async(&mut self.conn())
+                .await?;
+        } else {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(encode_tool_filter(filter)?)
+                .arg("PX")
+                .arg(self.ttl_ms)
+                .exec_async(&mut self.conn())
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn health(&self) -> Result<()> {
         let pong: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
         if pong == "PONG" {
@@ -502,59 +530,6 @@ impl StateStore for RedisState {
         } else {
             Err(Error::internal(format!("unexpected PING answer: {pong}")))
         }
-    }
-}
-
-#[async_trait]
-impl FlowStore for RedisState {
-    async fn put_oauth_flow(&self, id: &str, record: &str, ttl: Duration) -> Result<()> {
-        let key = keys::oauth_flow(&self.prefix, id)?;
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        redis::cmd("SET")
-            .arg(&key)
-            .arg(record)
-            .arg("PX")
-            .arg(ms)
-            .exec_async(&mut self.conn())
-            .await?;
-        Ok(())
-    }
-
-    /// `GETDEL`: of two replicas racing on one callback, one gets the flow.
-    async fn take_oauth_flow(&self, id: &str) -> Result<Option<String>> {
-        let key = keys::oauth_flow(&self.prefix, id)?;
-        let raw: Option<Vec<u8>> = redis::cmd("GETDEL")
-            .arg(&key)
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(text(raw))
-    }
-
-    /// `SET key holder NX PX ttl`.
-    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
-        let key = keys::lease(&self.prefix, name)?;
-        check_lease(holder, ttl)?;
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let set: Option<String> = redis::cmd("SET")
-            .arg(&key)
-            .arg(holder)
-            .arg("NX")
-            .arg("PX")
-            .arg(ms)
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(set.is_some())
-    }
-
-    /// A compare-and-delete script (`EVALSHA`, loaded on first use).
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool> {
-        let key = keys::lease(&self.prefix, name)?;
-        let deleted: u64 = redis::Script::new(RELEASE_LEASE)
-            .key(&key)
-            .arg(holder)
-            .invoke_async(&mut self.conn())
-            .await?;
-        Ok(deleted > 0)
     }
 }
 

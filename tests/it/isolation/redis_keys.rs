@@ -109,7 +109,8 @@ async fn snapshot(prefix: &str) -> BTreeMap<String, Stored> {
 }
 
 /// Whether `key` is one of `session`'s connection-state keys, by the
-/// documented layout: `{prefix}mcp:session:{session}:connections` or
+/// documented layout: `{prefix}mcp:session:{session}:connections`,
+/// `…:tool_filter` or
 /// `…:server:{name}:{field}` with a server name without `:`. (A plain
 /// prefix match is not enough: session ids may contain `:`, so the key of
 /// alice's server `pub` also starts with the prefix of a user named
@@ -118,7 +119,7 @@ fn belongs(prefix: &str, session: &str, key: &str) -> bool {
     let Some(rest) = key.strip_prefix(&format!("{prefix}mcp:session:{session}:")) else {
         return false;
     };
-    if rest == "connections" {
+    if rest == "connections" || rest == "tool_filter" {
         return true;
     }
     rest.strip_prefix("server:")

@@ -10,7 +10,8 @@
 //! [`isolation`] (sessions apart, clearing a session), [`expiry`] (TTLs) and
 //! [`races`] (readers never see half a write), [`bindings`] (MCP session
 //! bindings), [`leases`] (exclusive, expiring leases), [`forget`] (a server
-//! removed from every session).
+//! removed from every session), [`tool_filter`] (a session's own tool
+//! filter).
 //!
 //! Every test uses its own key prefix, so tests never see each other's keys.
 //!
@@ -29,6 +30,7 @@ mod isolation;
 mod leases;
 mod races;
 mod redis_only;
+mod tool_filter;
 mod transitions;
 
 use std::time::Duration;
@@ -383,6 +385,13 @@ contract_for_all! {
         forget::forget_server_removes_one_server_from_every_session_and_nothing_else,
         forget::forget_server_reaches_sessions_across_many_scan_pages,
         forget::forget_server_refuses_names_that_could_match_other_keys,
+        tool_filter::a_session_without_a_filter_reads_the_empty_one,
+        tool_filter::a_stored_filter_reads_back_equal,
+        tool_filter::an_empty_filter_removes_the_key,
+        tool_filter::sessions_do_not_see_each_others_filters,
+        tool_filter::a_filter_and_a_server_named_tool_filter_live_apart,
+        tool_filter::clear_session_removes_the_filter,
+        tool_filter::garbage_under_the_filter_key_reads_as_the_empty_filter,
     ],
     timed: [
         expiry::state_expires_after_the_ttl,
@@ -390,5 +399,6 @@ contract_for_all! {
         bindings::a_binding_expires_unless_it_is_used,
         bindings::an_oauth_flow_is_taken_once_and_expires,
         leases::an_expired_lease_is_free_and_its_old_holder_cannot_release_it,
+        tool_filter::a_filter_expires_unless_it_is_read,
     ],
 }

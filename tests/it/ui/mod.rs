@@ -13,6 +13,7 @@ mod live;
 mod oauth;
 mod reconnect;
 mod static_files;
+mod tools;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
