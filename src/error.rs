@@ -111,6 +111,11 @@ error_codes! {
     ServerNotFound = "server_not_found", Some(404), INVALID_PARAMS, "No such server, or the caller may not see it.";
     ServerNameTaken = "server_name_taken", Some(409), INVALID_PARAMS, "A server with this name exists.";
     InvalidServerName = "invalid_server_name", Some(422), INVALID_PARAMS, "A server name is not a valid slug-like name.";
+    ToolsetNotFound = "toolset_not_found", Some(404), INVALID_PARAMS, "No such toolset, or the caller may not see it.";
+    ToolsetNameTaken = "toolset_name_taken", Some(409), INVALID_PARAMS, "A toolset with this name exists.";
+    InvalidToolsetId = "invalid_toolset_id", Some(422), INVALID_PARAMS, "A toolset id is not a `tls_…` id.";
+    InvalidToolsetName = "invalid_toolset_name", Some(422), INVALID_PARAMS, "A toolset name is not a valid slug-like name (`^[a-z0-9][a-z0-9_-]{0,31}$`).";
+    InvalidToolsetEntry = "invalid_toolset_entry", Some(422), INVALID_PARAMS, "A toolset has more than 200 entries, or an entry's `server`, `tool` pattern, `expose_as` (an exact tool only, `^[A-Za-z0-9_-]{1,64}$`, unique in the toolset), `description` (at most 2000 characters, no control characters but newlines and tabs) or `annotations` (an object) is not valid; `field` names it (`entries[3].expose_as`).";
     InvalidTransport = "invalid_transport", Some(422), INVALID_PARAMS, "A transport is not one of `stdio`, `sse`, `websocket`, `streamable_http`.";
     InvalidUrl = "invalid_url", Some(422), INVALID_PARAMS, "A URL is malformed or has the wrong scheme for its transport.";
     MissingUrl = "missing_url", Some(422), INVALID_PARAMS, "A network server needs a `url`.";

@@ -1,4 +1,4 @@
-//! Prefixed random identifiers (`ctg_…`, `mcp_…`, `key_…`), Stripe style.
+//! Prefixed random identifiers (`ctg_…`, `mcp_…`, `key_…`, `tls_…`), Stripe style.
 //!
 //! An id is built only by `generate` or `parse`, so a value of one of these
 //! types always has the right prefix and alphabet.
@@ -89,6 +89,12 @@ prefixed_id!(
     ApiKeyId,
     "key_",
     InvalidApiKeyId
+);
+prefixed_id!(
+    /// A toolset id: `tls_` + 16 random characters.
+    ToolsetId,
+    "tls_",
+    InvalidToolsetId
 );
 
 /// The isolation unit for connection state (by default the principal's id).

@@ -1,13 +1,15 @@
 //! Catalog change events: the [`CatalogService`](super::CatalogService)
 //! publishes one [`CatalogEvent`] after every successful create, update or
-//! delete of a category or a server, whichever surface asked for it. Pages
+//! delete of a category, a server or a toolset, whichever surface asked
+//! for it. Pages
 //! hear them through the `catalogChanged` subscription; with a Redis state
 //! store the gateway's fanout carries them to the other replicas.
 //!
-//! An event names only the kind, id and action, plus (for servers) what a
-//! listener needs to decide who may hear it without reading the row, which
-//! may be gone: the owner and whether the server was and is public; and
-//! what the change means for sessions' links to the server ([`LinkChange`]).
+//! An event names only the kind, id and action, plus (for servers and
+//! toolsets) what a listener needs to decide who may hear it without
+//! reading the row, which may be gone: the owner and whether the record was
+//! and is public; and (servers) what the change means for sessions' links
+//! to the server ([`LinkChange`]).
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::catalog::model::Server;
+use crate::catalog::toolset::Toolset;
 use crate::ids::CategoryId;
 use crate::principal::Principal;
 
@@ -27,6 +30,7 @@ const CAPACITY: usize = 256;
 pub enum CatalogKind {
     Category,
     Server,
+    Toolset,
 }
 
 /// What happened to it.
@@ -38,8 +42,8 @@ pub enum CatalogAction {
     Deleted,
 }
 
-/// Who may hear of a server's change: its owner, admins, and everyone
-/// while it is public (before or after the change).
+/// Who may hear of a server's (or a toolset's) change: its owner, admins,
+/// and everyone while it is public (before or after the change).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerAudience {
     pub owner: String,
@@ -133,6 +137,9 @@ pub struct CatalogEvent {
     /// Servers only (absent from replicas that predate it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkChange>,
+    /// Toolsets only: who may hear of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolset: Option<ServerAudience>,
     /// Whether this process made the change; never sent to other replicas,
     /// so an event that came from one reads `false`.
     #[serde(skip)]
@@ -148,6 +155,43 @@ impl CatalogEvent {
             action,
             server: None,
             link: None,
+            toolset: None,
+            local: false,
+        }
+    }
+
+    /// `toolset` was created.
+    pub fn toolset_created(toolset: &Toolset) -> Self {
+        Self::toolset(toolset, None, Some(toolset.is_public))
+    }
+
+    /// `before` was changed into `after`.
+    pub fn toolset_updated(before: &Toolset, after: &Toolset) -> Self {
+        Self::toolset(after, Some(before.is_public), Some(after.is_public))
+    }
+
+    /// `toolset` was deleted.
+    pub fn toolset_deleted(toolset: &Toolset) -> Self {
+        Self::toolset(toolset, Some(toolset.is_public), None)
+    }
+
+    /// An event about `toolset`; `before`/`after` as in [`Self::server`].
+    pub fn toolset(toolset: &Toolset, before: Option<bool>, after: Option<bool>) -> Self {
+        Self::toolset_of(toolset.id.as_str(), &toolset.owner, before, after)
+    }
+
+    fn toolset_of(id: &str, owner: &str, before: Option<bool>, after: Option<bool>) -> Self {
+        Self {
+            kind: CatalogKind::Toolset,
+            id: id.to_owned(),
+            action: action_of(before, after),
+            server: None,
+            link: None,
+            toolset: Some(ServerAudience {
+                owner: owner.to_owned(),
+                public_before: before,
+                public_after: after,
+            }),
             local: false,
         }
     }
@@ -183,21 +227,17 @@ impl CatalogEvent {
     }
 
     fn server_of(id: &str, owner: &str, before: Option<bool>, after: Option<bool>) -> Self {
-        let action = match (before, after) {
-            (None, _) => CatalogAction::Created,
-            (Some(_), None) => CatalogAction::Deleted,
-            (Some(_), Some(_)) => CatalogAction::Updated,
-        };
         Self {
             kind: CatalogKind::Server,
             id: id.to_owned(),
-            action,
+            action: action_of(before, after),
             server: Some(ServerAudience {
                 owner: owner.to_owned(),
                 public_before: before,
                 public_after: after,
             }),
             link: None,
+            toolset: None,
             local: false,
         }
     }
@@ -205,17 +245,31 @@ impl CatalogEvent {
     /// Whether `principal` could see the record before or after the change
     /// (categories: everyone who may read the catalog).
     pub fn visible_to(&self, principal: &Principal) -> bool {
-        match (self.kind, &self.server) {
-            (CatalogKind::Category, _) => true,
-            (CatalogKind::Server, Some(a)) => {
+        let audience = match self.kind {
+            CatalogKind::Category => return true,
+            CatalogKind::Server => &self.server,
+            CatalogKind::Toolset => &self.toolset,
+        };
+        match audience {
+            Some(a) => {
                 principal.is_admin()
                     || a.owner == principal.user_id
                     || a.public_before == Some(true)
                     || a.public_after == Some(true)
             }
-            // A server event without its audience: admins only.
-            (CatalogKind::Server, None) => principal.is_admin(),
+            // A server or toolset event without its audience: admins only.
+            None => principal.is_admin(),
         }
+    }
+}
+
+/// Created, deleted or updated, from whether the record existed before and
+/// after the change.
+fn action_of(before: Option<bool>, after: Option<bool>) -> CatalogAction {
+    match (before, after) {
+        (None, _) => CatalogAction::Created,
+        (Some(_), None) => CatalogAction::Deleted,
+        (Some(_), Some(_)) => CatalogAction::Updated,
     }
 }
 
@@ -416,5 +470,31 @@ mod tests {
             CatalogEvent::category(&CategoryId::generate(), CatalogAction::Created)
                 .visible_to(&bob)
         );
+    }
+
+    #[test]
+    fn a_toolset_event_reaches_admins_its_owner_and_everyone_while_public() {
+        let (admin, alice, bob) = (
+            who("admin", Role::Admin),
+            who("alice", Role::User),
+            who("bob", Role::User),
+        );
+        let private = CatalogEvent::toolset_of("tls_1", "alice", Some(false), Some(false));
+        assert_eq!(private.kind, CatalogKind::Toolset);
+        assert!(private.visible_to(&admin) && private.visible_to(&alice));
+        assert!(!private.visible_to(&bob));
+        let published = CatalogEvent::toolset_of("tls_1", "admin", None, Some(true));
+        assert_eq!(published.action, CatalogAction::Created);
+        assert!(published.visible_to(&bob));
+        let json = serde_json::to_value(&private).expect("serializes");
+        assert_eq!(json["kind"], "toolset");
+        assert!(json.get("server").is_none() && json.get("link").is_none());
+        let back: CatalogEvent = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, private);
+        let bare = CatalogEvent {
+            toolset: None,
+            ..private
+        };
+        assert!(bare.visible_to(&admin) && !bare.visible_to(&alice));
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::catalog::model::Transport;
 use crate::catalog::tool_filter::ToolFilter;
+use crate::catalog::toolset::{ToolsetEntry, ToolsetExposure};
 
 /// Treats a present `null` as `Some(None)` (clear the field) and an absent
 /// field as `None` (leave it alone).
@@ -186,4 +187,61 @@ pub struct ServerPatch {
     pub oauth_client_secret: Option<Option<String>>,
     #[schema(max_items = 32)]
     pub oauth_scopes: Option<Vec<String>>,
+}
+
+/// A new toolset.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToolset {
+    /// Slug `^[a-z0-9][a-z0-9_-]{0,31}$`; served at `/mcp/t/{name}`.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    pub name: String,
+    /// Display title (defaults to the name), at most 200 characters.
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{0,200}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub title: Option<String>,
+    /// At most 2000 characters.
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{0,2000}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub description: Option<String>,
+    /// Visible to every user (admins only).
+    #[serde(default)]
+    pub is_public: bool,
+    /// `all` (the default) or `search`.
+    pub exposure: Option<ToolsetExposure>,
+    /// Serve the entries' servers' resources too.
+    #[serde(default)]
+    pub resources: bool,
+    /// Serve the entries' servers' prompts too.
+    #[serde(default)]
+    pub prompts: bool,
+    /// The selected tools; each `server` must exist and be visible to the
+    /// toolset's owner.
+    #[serde(default)]
+    #[schema(max_items = 200)]
+    pub entries: Vec<ToolsetEntry>,
+}
+
+/// Changes to a toolset; absent fields stay, `entries` replaces the whole list.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsetPatch {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    pub name: Option<String>,
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{0,200}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub title: Option<String>,
+    #[schema(
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{0,2000}[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
+    pub description: Option<String>,
+    pub is_public: Option<bool>,
+    pub exposure: Option<ToolsetExposure>,
+    pub resources: Option<bool>,
+    pub prompts: Option<bool>,
+    #[schema(max_items = 200)]
+    pub entries: Option<Vec<ToolsetEntry>>,
 }

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 
 use super::{
     ApiKey, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
-    key_check,
+    Toolset, ToolsetName, ToolsetQuery, key_check,
 };
 use crate::config::CatalogBackend;
 use crate::error::Result;
-use crate::ids::{ApiKeyId, CategoryId, ServerId};
+use crate::ids::{ApiKeyId, CategoryId, ServerId, ToolsetId};
 use crate::metrics::timed;
 use crate::secret::{Cipher, Secret};
 
@@ -82,6 +82,30 @@ impl CatalogStore for Metered {
             self.0.fail_closed_servers(visible_to),
         )
         .await
+    }
+
+    async fn insert_toolset(&self, toolset: &Toolset) -> Result<()> {
+        timed(STORE, "insert_toolset", self.0.insert_toolset(toolset)).await
+    }
+    async fn update_toolset(&self, toolset: &Toolset) -> Result<()> {
+        timed(STORE, "update_toolset", self.0.update_toolset(toolset)).await
+    }
+    async fn delete_toolset(&self, id: &ToolsetId) -> Result<bool> {
+        timed(STORE, "delete_toolset", self.0.delete_toolset(id)).await
+    }
+    async fn get_toolset(&self, id: &ToolsetId) -> Result<Option<Toolset>> {
+        timed(STORE, "get_toolset", self.0.get_toolset(id)).await
+    }
+    async fn get_toolset_by_name(&self, name: &ToolsetName) -> Result<Option<Toolset>> {
+        timed(
+            STORE,
+            "get_toolset_by_name",
+            self.0.get_toolset_by_name(name),
+        )
+        .await
+    }
+    async fn list_toolsets(&self, query: &ToolsetQuery) -> Result<Vec<Toolset>> {
+        timed(STORE, "list_toolsets", self.0.list_toolsets(query)).await
     }
 
     async fn insert_api_key(&self, key: &ApiKey) -> Result<()> {

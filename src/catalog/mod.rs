@@ -1,4 +1,5 @@
-//! The catalog: durable configuration in SQL (categories, servers, API keys).
+//! The catalog: durable configuration in SQL (categories, servers,
+//! toolsets, API keys).
 //!
 //! [`CatalogStore`] is the raw storage contract with two backends, one file
 //! each: [`sqlite`] (the embedded default, a file in WAL mode) and
@@ -17,12 +18,15 @@ mod metered;
 pub mod model;
 pub mod postgres;
 mod rows;
+mod rows_toolsets;
 pub mod service;
 mod sql;
+mod sql_toolsets;
 pub mod sqlite;
 mod store_macro;
 mod store_secrets;
 pub mod tool_filter;
+pub mod toolset;
 pub mod url;
 pub mod validate;
 
@@ -33,11 +37,12 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{CatalogBackend, Settings};
 use crate::error::Result;
-use crate::ids::{ApiKeyId, CategoryId, ServerId};
+use crate::ids::{ApiKeyId, CategoryId, ServerId, ToolsetId};
 use crate::secret::{Cipher, Secret};
 
 pub use model::{ApiKey, Category, SecretMap, Server, ServerName, Transport};
 pub use service::CatalogService;
+pub use toolset::{Toolset, ToolsetEntry, ToolsetExposure, ToolsetName};
 
 /// A shared handle on the catalog backend.
 pub type Catalog = Arc<dyn CatalogStore>;
@@ -64,11 +69,23 @@ pub struct ServerQuery {
     pub limit: u32,
 }
 
+/// One page of toolsets, ordered by name.
+#[derive(Debug, Clone, Default)]
+pub struct ToolsetQuery {
+    /// `Some(user)`: only public toolsets and toolsets owned by `user`.
+    /// `None`: every toolset (admins).
+    pub visible_to: Option<String>,
+    /// Return toolsets whose name sorts after this one.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
 /// Raw storage operations; every backend passes the same contract tests.
 ///
 /// Unique violations come back as `Error::Conflict` with the codes
-/// `category_name_taken` / `server_name_taken`; a server whose `category_id`
-/// names no category as `Error::Invalid` with code `category_not_found`.
+/// `category_name_taken` / `server_name_taken` / `toolset_name_taken`; a
+/// server whose `category_id` names no category as `Error::Invalid` with
+/// code `category_not_found`.
 #[async_trait]
 pub trait CatalogStore: Send + Sync + 'static {
     /// Which backend this is.
@@ -96,6 +113,14 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// public ones and those `user` owns, `None`: all. One query, whatever
     /// the size of the catalog.
     async fn fail_closed_servers(&self, visible_to: Option<&str>) -> Result<Vec<String>>;
+
+    async fn insert_toolset(&self, toolset: &Toolset) -> Result<()>;
+    /// Replaces every field but `id` and `created_at`; `NotFound` if absent.
+    async fn update_toolset(&self, toolset: &Toolset) -> Result<()>;
+    async fn delete_toolset(&self, id: &ToolsetId) -> Result<bool>;
+    async fn get_toolset(&self, id: &ToolsetId) -> Result<Option<Toolset>>;
+    async fn get_toolset_by_name(&self, name: &ToolsetName) -> Result<Option<Toolset>>;
+    async fn list_toolsets(&self, query: &ToolsetQuery) -> Result<Vec<Toolset>>;
 
     async fn insert_api_key(&self, key: &ApiKey) -> Result<()>;
     /// The key with this hash, revoked or not.

@@ -18,7 +18,7 @@ use crate::secret::{Cipher, Secret};
 // ---------------------------------------------------------------- values
 
 /// A stored value that does not parse: the table was changed behind our back.
-fn corrupt(column: &'static str) -> impl FnOnce(Error) -> Error {
+pub(super) fn corrupt(column: &'static str) -> impl FnOnce(Error) -> Error {
     move |err| {
         Error::internal(format!(
             "catalog column {column} holds an invalid value: {err}"
@@ -331,7 +331,11 @@ pub(super) fn server_write_error(err: sqlx::Error, server: &Server) -> Error {
 /// Whether `err` breaks the unique constraint named `constraint` (PostgreSQL
 /// reports the name) on `table.column` (SQLite names the column in its message:
 /// `UNIQUE constraint failed: table.column`).
-fn is_unique_violation_of(err: &sqlx::Error, constraint: &str, table_column: &str) -> bool {
+pub(super) fn is_unique_violation_of(
+    err: &sqlx::Error,
+    constraint: &str,
+    table_column: &str,
+) -> bool {
     match err {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             db.constraint() == Some(constraint) || db.message().ends_with(table_column)

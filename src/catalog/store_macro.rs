@@ -13,13 +13,15 @@ macro_rules! sql_catalog_store {
             use chrono::{DateTime, Utc};
 
             use $crate::catalog::rows::{self, ApiKeyRow, CategoryRow, ServerRow};
-            use $crate::catalog::sql;
+            use $crate::catalog::rows_toolsets::{self, ToolsetRow};
             use $crate::catalog::{
                 ApiKey, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
+                Toolset, ToolsetName, ToolsetQuery,
             };
+            use $crate::catalog::{sql, sql_toolsets};
             use $crate::config::CatalogBackend;
             use $crate::error::{Error, Result};
-            use $crate::ids::{ApiKeyId, CategoryId, ServerId};
+            use $crate::ids::{ApiKeyId, CategoryId, ServerId, ToolsetId};
 
             #[async_trait::async_trait]
             impl CatalogStore for $store {
@@ -189,6 +191,75 @@ macro_rules! sql_catalog_store {
                         .bind(visible_to)
                         .fetch_all(&self.pool)
                         .await?)
+                }
+
+                async fn insert_toolset(&self, toolset: &Toolset) -> Result<()> {
+                    $crate::catalog::sql_toolsets::bind_toolset!(
+                        sqlx::query(sql_toolsets::INSERT_TOOLSET),
+                        toolset
+                    )
+                    .bind(sql::stamp(toolset.created_at))
+                    .bind(sql::stamp(toolset.updated_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| rows_toolsets::toolset_write_error(e, toolset))?;
+                    Ok(())
+                }
+
+                async fn update_toolset(&self, toolset: &Toolset) -> Result<()> {
+                    let done = $crate::catalog::sql_toolsets::bind_toolset!(
+                        sqlx::query(sql_toolsets::UPDATE_TOOLSET),
+                        toolset
+                    )
+                    .bind(sql::stamp(toolset.updated_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| rows_toolsets::toolset_write_error(e, toolset))?;
+                    if done.rows_affected() == 0 {
+                        return Err(Error::not_found(
+                            crate::error::ErrorCode::ToolsetNotFound,
+                            "toolset",
+                        ));
+                    }
+                    Ok(())
+                }
+
+                async fn delete_toolset(&self, id: &ToolsetId) -> Result<bool> {
+                    let done = sqlx::query(sql_toolsets::DELETE_TOOLSET)
+                        .bind(id.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn get_toolset(&self, id: &ToolsetId) -> Result<Option<Toolset>> {
+                    sqlx::query_as::<_, ToolsetRow>(sql_toolsets::GET_TOOLSET)
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(ToolsetRow::into_model)
+                        .transpose()
+                }
+
+                async fn get_toolset_by_name(&self, name: &ToolsetName) -> Result<Option<Toolset>> {
+                    sqlx::query_as::<_, ToolsetRow>(sql_toolsets::GET_TOOLSET_BY_NAME)
+                        .bind(name.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(ToolsetRow::into_model)
+                        .transpose()
+                }
+
+                async fn list_toolsets(&self, query: &ToolsetQuery) -> Result<Vec<Toolset>> {
+                    sqlx::query_as::<_, ToolsetRow>(sql_toolsets::LIST_TOOLSETS)
+                        .bind(query.visible_to.as_deref())
+                        .bind(query.after.as_deref())
+                        .bind(sql::limit(query.limit))
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(ToolsetRow::into_model)
+                        .collect()
                 }
 
                 async fn insert_api_key(&self, key: &ApiKey) -> Result<()> {

@@ -32,7 +32,7 @@ impl BindingStore {
     pub fn new(app: AppState, scope: &Scope) -> Self {
         Self {
             app,
-            route: scope.route().to_owned(),
+            route: scope.route().into_owned(),
         }
     }
 }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +32,6 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 
-use crate::catalog::ServerName;
 use crate::gateway::binding::{BindingStore, CALLER};
 use crate::gateway::direct::{Hello, Sessions};
 use crate::gateway::exposure::Exposure;
@@ -128,7 +127,7 @@ impl Gate {
         body: Body,
     ) -> (Body, Posted) {
         // A search route lists its two tools, which carry no extra fields.
-        let search = Exposure::of(Some(parts)) == Exposure::Search;
+        let search = Exposure::requested(Some(parts)) == Some(Exposure::Search);
         let plain = match parts.extensions.get::<BoundRoute>() {
             Some(_) if search => true,
             Some(BoundRoute(route)) => self
@@ -198,6 +197,10 @@ impl Gate {
     }
 }
 
+#[path = "endpoint_routes.rs"]
+mod routes;
+use routes::{per_server, per_toolset};
+
 /// The MCP service of one scope.
 type McpService = StreamableHttpService<GatewayHandler, Sessions>;
 
@@ -215,19 +218,24 @@ struct PerServer {
 impl PerServer {
     /// The service of `server`, created on first use.
     fn service(&self, server: &str) -> McpService {
+        self.service_of(Scope::Server(server.to_owned()))
+    }
+
+    /// The service of `scope` (a server's or a toolset's), created on first use.
+    fn service_of(&self, scope: Scope) -> McpService {
         let mut services = self
             .services
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         services
-            .entry(server.to_owned())
+            .entry(scope.route().into_owned())
             .or_insert_with(|| {
                 mcp_service(
                     &self.app,
                     &self.views,
                     &self.forwarders,
                     self.config.clone(),
-                    Scope::Server(server.to_owned()),
+                    scope,
                     &self.managers,
                 )
             })
@@ -276,54 +284,6 @@ fn mcp_service(
 /// session is the caller's.
 #[derive(Debug, Clone)]
 struct BoundRoute(String);
-
-/// `/mcp/s/{server}`: the caller must see `server` in the catalog (404
-/// otherwise, before any MCP processing); whether it is connected in the
-/// caller's session is the handler's concern. A request in an MCP session
-/// the caller opened on this very route was checked when the session
-/// began, so it skips the catalog: the per-server route costs what `/mcp`
-/// costs.
-async fn per_server(
-    State(per_server): State<PerServer>,
-    Path(server): Path<String>,
-    request: Request,
-) -> Response {
-    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
-        return ApiError(crate::error::Error::Unauthorized("no credentials".into()))
-            .into_response();
-    };
-    if ServerName::parse(&server).is_err() {
-        return ApiError(crate::error::Error::not_found(
-            ErrorCode::ServerNotFound,
-            "server",
-        ))
-        .into_response();
-    }
-    if let Some(BoundRoute(route)) = request.extensions().get::<BoundRoute>()
-        && *route == server
-    {
-        let service = per_server.service(&server);
-        return match tower::ServiceExt::oneshot(service, request).await {
-            Ok(response) => response.into_response(),
-            Err(never) => match never {},
-        };
-    }
-    match per_server
-        .app
-        .catalog()
-        .get_server(&principal, &server)
-        .await
-    {
-        Ok(found) => {
-            let service = per_server.service(found.name.as_str());
-            match tower::ServiceExt::oneshot(service, request).await {
-                Ok(response) => response.into_response(),
-                Err(never) => match never {},
-            }
-        }
-        Err(err) => ApiError(err).into_response(),
-    }
-}
 
 /// The `/mcp` service: mount it with `nest_service("/mcp", …)`.
 pub fn service(app: AppState) -> Router {
@@ -385,7 +345,11 @@ pub fn service(app: AppState) -> Router {
     let endpoint = Router::new()
         .route(
             "/s/{server}",
-            axum::routing::any(per_server).with_state(per_server_state),
+            axum::routing::any(per_server).with_state(per_server_state.clone()),
+        )
+        .route(
+            "/t/{toolset}",
+            axum::routing::any(per_toolset).with_state(per_server_state),
         )
         .fallback_service(mcp)
         .layer(middleware::from_fn_with_state(gate, authenticate));

@@ -68,12 +68,20 @@ impl Exposure {
         Ok(exposure)
     }
 
-    /// The exposure of the HTTP request `parts` (already checked by the
-    /// `/mcp` middleware; a request without parts exposes all tools).
-    pub fn of(parts: Option<&Parts>) -> Self {
-        parts
-            .and_then(|parts| Self::from_query(parts.uri.query()).ok())
-            .unwrap_or_default()
+    /// The exposure the HTTP request `parts` asks for with `tools=`, if it
+    /// does (already checked by the `/mcp` middleware).
+    pub fn requested(parts: Option<&Parts>) -> Option<Self> {
+        let query = parts?.uri.query()?;
+        url::form_urlencoded::parse(query.as_bytes())
+            .any(|(key, _)| key == "tools")
+            .then(|| Self::from_query(Some(query)).ok())
+            .flatten()
+    }
+
+    /// The exposure of a request on a view: what it asks for, else the
+    /// view's own (a toolset's `exposure`, else all tools).
+    pub fn of(parts: Option<&Parts>, view: &ToolView) -> Self {
+        Self::requested(parts).unwrap_or(view.exposure())
     }
 }
 
@@ -205,6 +213,7 @@ mod tests {
             Exposure::from_query(Some("x=1&tools=all")).ok(),
             Some(Exposure::All)
         );
+        assert_eq!(Exposure::requested(None), None);
         let err = Exposure::from_query(Some("tools=some")).expect_err("unknown");
         assert_eq!(err.code(), ErrorCode::InvalidQuery);
     }

@@ -32,6 +32,7 @@ use crate::error::{Error, ErrorCode, json_rpc};
 use crate::gateway::exposure::{self, Exposure};
 use crate::gateway::info;
 use crate::gateway::notify::{Forwarders, Registration};
+pub use crate::gateway::scope::Scope;
 use crate::gateway::view::{ToolView, ToolViews};
 use crate::principal::Principal;
 // Resources, prompts and completions (content/).
@@ -42,37 +43,6 @@ use rmcp::model::{
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ReadResourceRequestParams,
     ReadResourceResponse, SubscribeRequestParams, UnsubscribeRequestParams,
 };
-
-/// Which upstreams one MCP session exposes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Scope {
-    /// `/mcp`: every connected server of the session, names prefixed
-    /// `{server}__`, resource URIs wrapped by
-    /// [`wrap_uri`](crate::gateway::namespace::wrap_uri).
-    All,
-    /// `/mcp/s/{server}`: one connected server, with its own names and URIs.
-    Server(String),
-}
-
-impl Scope {
-    /// The route an MCP session binding records for this scope: empty for
-    /// `/mcp`, the server name for `/mcp/s/{server}`.
-    pub fn route(&self) -> &str {
-        match self {
-            Scope::All => "",
-            Scope::Server(name) => name,
-        }
-    }
-
-    /// The scope of a binding's `route` (see [`Scope::route`]).
-    pub fn of_route(route: &str) -> Self {
-        if route.is_empty() {
-            Scope::All
-        } else {
-            Scope::Server(route.to_owned())
-        }
-    }
-}
 
 /// The MCP handler of one `/mcp` session.
 #[derive(Clone)]
@@ -190,7 +160,7 @@ pub(crate) async fn call_tool(
 ) -> Result<CallToolResponse, McpError> {
     let view = views.get(app, principal, scope).await.map_err(mcp_error)?;
     view.check_open()?;
-    if Exposure::of(origin.parts) == Exposure::Search {
+    if Exposure::of(origin.parts, &view) == Exposure::Search {
         match request.name.as_ref() {
             exposure::SEARCH_TOOL => {
                 return exposure::search(&view, request.arguments.as_ref()).map(Into::into);
@@ -207,7 +177,7 @@ pub(crate) async fn call_tool(
         .map_err(mcp_error)?;
     crate::gateway::forward::call_tool(
         app,
-        *scope == Scope::All,
+        scope.is_aggregate(),
         &link,
         server,
         tool,
@@ -389,7 +359,9 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<(), McpError> {
         metered("logging/setLevel", async move {
             let principal = principal(&context)?;
-            let servers = content::servers_in_scope(&self.app, &principal, &self.scope).await?;
+            let servers =
+                content::servers_in_scope(&self.app, &principal, &self.scope, content::Kind::Any)
+                    .await?;
             let requests = servers.iter().map(|server| {
                 let level = request.level;
                 let principal = &principal;
@@ -455,7 +427,7 @@ impl ServerHandler for GatewayHandler {
             let after = content::list::decode_cursor(request.and_then(|r| r.cursor))?;
             let principal = principal(&context)?;
             let view = self.view(&principal).await?;
-            if Exposure::of(context.extensions.get::<Parts>()) == Exposure::Search {
+            if Exposure::of(context.extensions.get::<Parts>(), &view) == Exposure::Search {
                 return Ok(ListToolsResult::with_all_items(exposure::listed().to_vec()));
             }
             let (tools, more) = view.page(after.as_deref(), TOOLS_PAGE);

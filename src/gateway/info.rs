@@ -87,6 +87,7 @@ pub async fn describe(
     };
     match scope {
         Scope::All => aggregate(app, principal).await,
+        Scope::Toolset(name) => toolset(app, principal, name).await,
         Scope::Server(server) => {
             let wait = Duration::from_secs(app.settings().upstream.tool_fetch_timeout_seconds);
             match upstream_info(app, principal, server, wait).await {
@@ -123,13 +124,14 @@ async fn upstream_info(
 /// instructions composed under their names.
 async fn aggregate(app: &AppState, principal: &Principal) -> ServerConfig {
     let mut config = gateway();
-    let mut servers = match content::servers_in_scope(app, principal, &Scope::All).await {
-        Ok(servers) => servers,
-        Err(err) => {
-            tracing::debug!(error = %err.message, "no connected servers for initialize");
-            return config;
-        }
-    };
+    let mut servers =
+        match content::servers_in_scope(app, principal, &Scope::All, content::Kind::Any).await {
+            Ok(servers) => servers,
+            Err(err) => {
+                tracing::debug!(error = %err.message, "no connected servers for initialize");
+                return config;
+            }
+        };
     servers.sort();
     let infos = futures::future::join_all(servers.iter().map(|server| async move {
         let info = upstream_info(app, principal, server, AGGREGATE_WAIT).await;
@@ -142,6 +144,22 @@ async fn aggregate(app: &AppState, principal: &Principal) -> ServerConfig {
         .filter(|(_, text)| !text.trim().is_empty())
         .collect();
     config.instructions = Some(compose(&quoted));
+    config
+}
+
+/// `/mcp/t/{toolset}`: the gateway's capabilities under the toolset's own
+/// name and title, its description as the instructions.
+async fn toolset(app: &AppState, principal: &Principal, name: &str) -> ServerConfig {
+    let mut config = gateway();
+    config.server_info.name = name.to_owned();
+    if let Ok(toolset) = app.catalog().get_toolset(principal, name).await {
+        if !toolset.title.is_empty() {
+            config.server_info.title = Some(toolset.title.clone());
+        }
+        if !toolset.description.trim().is_empty() {
+            config.instructions = Some(toolset.description.clone());
+        }
+    }
     config
 }
 

@@ -122,6 +122,16 @@ impl Forwarders {
         self.targets.lock().keys().cloned().collect()
     }
 
+    /// The sessions with an MCP session registered on a toolset route.
+    pub fn toolset_sessions(&self) -> Vec<SessionId> {
+        self.targets
+            .lock()
+            .iter()
+            .filter(|(_, targets)| targets.iter().any(|t| matches!(t.scope, Scope::Toolset(_))))
+            .map(|(session, _)| session.clone())
+            .collect()
+    }
+
     /// Whether no MCP session is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -226,7 +236,9 @@ pub(crate) fn notifications(scope: &Scope, event: &SessionEvent) -> Vec<Note> {
         Change::Resources => vec![Note::Resources],
         Change::Prompts => vec![Note::Prompts],
         Change::ResourceUpdated { uri } => match (&event.server, scope) {
-            (Some(server), Scope::All) => vec![Note::Updated(wrap_uri(server, uri))],
+            (Some(server), Scope::All | Scope::Toolset(_)) => {
+                vec![Note::Updated(wrap_uri(server, uri))]
+            }
             (Some(_), Scope::Server(_)) => vec![Note::Updated(uri.clone())],
             // A URI without its server cannot be shown on `/mcp`.
             (None, _) => Vec::new(),

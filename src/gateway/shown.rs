@@ -1,6 +1,6 @@
 //! Keeping `/mcp` clients in step when the catalog changes what they may
 //! see of a server while its links stay open: its `tool_filter`, whether it
-//! is public, whether it is enabled ([`LinkChange::tools_shown`]).
+//! is public, whether it is enabled ([`LinkChange::tools_shown`](crate::catalog::events::LinkChange::tools_shown)).
 //!
 //! Every replica hears every catalog change (the fanout carries them), and
 //! each does two things for its own clients:
@@ -13,13 +13,17 @@
 //!   changed, through the session bus's local delivery: its streams get
 //!   `notifications/tools/list_changed` and GraphQL subscribers hear it.
 //!
+//! A toolset's change (created, edited, deleted) drops every view too and
+//! tells each session with a stream on a toolset route here that its tools
+//! changed (which toolset it shows is not checked: such changes are rare).
+//!
 //! Deleted and renamed servers are not handled here: the session manager
 //! forgets their state and announces it to each session that had some.
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::events::{CatalogEvent, LinkEffect};
+use crate::catalog::events::{CatalogEvent, CatalogKind, LinkEffect};
 use crate::gateway::notify::Forwarders;
 use crate::gateway::view::ToolViews;
 use crate::session::State;
@@ -42,6 +46,16 @@ pub fn follow(
                 event = events.recv() => event,
             };
             match event {
+                Ok(event) if event.kind == CatalogKind::Toolset => {
+                    views.invalidate_all();
+                    for session in forwarders.toolset_sessions() {
+                        notifier.deliver(SessionEvent {
+                            session,
+                            server: None,
+                            change: Change::Tools,
+                        });
+                    }
+                }
                 Ok(event) => {
                     let Some(server) = shown_change(&event) else {
                         continue;

@@ -122,7 +122,7 @@ pub async fn offer(
     capabilities: &mut ServerCapabilities,
 ) {
     let tasks = match (scope, principal) {
-        (Scope::All, _) => {
+        (Scope::All | Scope::Toolset(_), _) => {
             Some(json!({"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}))
         }
         (Scope::Server(server), Some(principal)) => {
@@ -250,8 +250,8 @@ impl Tasks<'_> {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let after = content::list::decode_cursor(cursor)?;
-        let search = Exposure::of(self.context.extensions.get::<axum::http::request::Parts>())
-            == Exposure::Search;
+        let parts = self.context.extensions.get::<axum::http::request::Parts>();
+        let search = Exposure::of(parts, &self.view) == Exposure::Search;
         let (tools, more) = if search {
             (crate::gateway::exposure::listed(), false)
         } else {
@@ -321,12 +321,12 @@ impl Tasks<'_> {
             .to_owned();
         let (server, upstream_id) = match self.scope {
             Scope::Server(server) => (server.clone(), id.clone()),
-            Scope::All => match unwrap_id(&id) {
+            Scope::All | Scope::Toolset(_) => match unwrap_id(&id) {
                 Some((server, upstream)) => (server.to_owned(), upstream.to_owned()),
                 None => return Err(invalid_params(&format!("Task not found: {id}"))),
             },
         };
-        if !content::servers_in_scope(self.app, self.principal, self.scope)
+        if !content::servers_in_scope(self.app, self.principal, self.scope, content::Kind::Any)
             .await?
             .contains(&server)
         {
@@ -350,7 +350,9 @@ impl Tasks<'_> {
             let link = self.link(server).await?;
             return self.forward(&link, server, "tasks/list", params).await;
         }
-        let servers = content::servers_in_scope(self.app, self.principal, self.scope).await?;
+        let servers =
+            content::servers_in_scope(self.app, self.principal, self.scope, content::Kind::Any)
+                .await?;
         let lists = futures::future::join_all(servers.iter().map(|server| async move {
             let link = self.link(server).await.ok()?;
             let lists_tasks = link
@@ -429,14 +431,14 @@ impl Tasks<'_> {
     /// The id this scope's clients know task `id` of `server` by.
     fn exposed_id(&self, server: &str, id: &str) -> String {
         match self.scope {
-            Scope::All => wrap_id(server, id),
+            Scope::All | Scope::Toolset(_) => wrap_id(server, id),
             Scope::Server(_) => id.to_owned(),
         }
     }
 
     /// A task object (`tasks/get`, `tasks/cancel`) named for this scope.
     fn rename(&self, server: &str, task: &mut Value) {
-        if matches!(self.scope, Scope::All) {
+        if self.scope.is_aggregate() {
             rename_task(server, task);
         }
     }
@@ -444,7 +446,7 @@ impl Tasks<'_> {
     /// A tool result: its related-task id named and, on `/mcp`, its
     /// resource URIs wrapped as `tools/call` wraps them.
     fn rewrite_result(&self, server: &str, result: &mut Value) {
-        if !matches!(self.scope, Scope::All) {
+        if !self.scope.is_aggregate() {
             return;
         }
         if let Some(related) = result

@@ -33,6 +33,7 @@ use serde_json::{Map, Value, json};
 
 use crate::catalog::tool_filter::ToolFilter;
 use crate::error::{ErrorCode, Result};
+use crate::gateway::exposure::Exposure;
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap};
 use crate::gateway::search::ToolIndex;
@@ -65,6 +66,9 @@ pub struct ToolView {
     hidden: (ToolFilter, ToolFilter),
     /// The text index over `tools`, built at the first search.
     index: OnceLock<ToolIndex>,
+    /// How the view's tools are listed when a request does not say
+    /// (`?tools=`): a toolset's `exposure`, else all of them.
+    exposure: Exposure,
 }
 
 impl ToolView {
@@ -86,7 +90,7 @@ impl ToolView {
             }
         }
         let names = match scope {
-            Scope::All => Some(NameMap::build(
+            Scope::All | Scope::Toolset(_) => Some(NameMap::build(
                 parsed.iter().map(|(s, t, _)| (s.as_str(), t.name.as_ref())),
                 DEFAULT_SEPARATOR,
             )),
@@ -124,7 +128,19 @@ impl ToolView {
             blocked: None,
             hidden: Default::default(),
             index: OnceLock::new(),
+            exposure: Exposure::All,
         }
+    }
+
+    /// How the view's tools are listed when a request does not say.
+    pub fn exposure(&self) -> Exposure {
+        self.exposure
+    }
+
+    /// The view listed as `exposure` by default.
+    pub fn exposed_as(mut self, exposure: Exposure) -> Self {
+        self.exposure = exposure;
+        self
     }
 
     /// The `limit` tools that best match `query`, best first (see
@@ -136,6 +152,23 @@ impl ToolView {
             .into_iter()
             .filter_map(|(position, _)| self.tools.get(position))
             .collect()
+    }
+
+    /// A view of exactly `tools`, each exposed under its own (final) name
+    /// and routed to (server, upstream tool name); later duplicates of a
+    /// name are left out.
+    pub fn assembled(entries: Vec<(Tool, String, String)>) -> Self {
+        let mut view = Self::default();
+        for (tool, server, original) in entries {
+            let exposed = tool.name.to_string();
+            if view.routes.contains_key(&exposed) {
+                continue;
+            }
+            view.routes.insert(exposed, (server, original));
+            view.tools.push(tool);
+        }
+        view.tools.sort_by(|a, b| a.name.cmp(&b.name));
+        view
     }
 
     /// The per-server view also refusing names that `server` (its server's
@@ -381,6 +414,7 @@ async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<T
     let only = match scope {
         Scope::All => None,
         Scope::Server(name) => Some(name.as_str()),
+        Scope::Toolset(name) => return crate::gateway::toolset::view(app, principal, name).await,
     };
     let mut hidden = ToolFilter::default();
     let own = app.sessions().session_tool_filter(principal).await?;
@@ -403,7 +437,7 @@ async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<T
     }
     let blocked = match scope {
         Scope::All => failed_fail_closed(app, principal).await?,
-        Scope::Server(_) => None,
+        Scope::Server(_) | Scope::Toolset(_) => None,
     };
     Ok(ToolView::build(scope, servers)
         .blocked_by(blocked)

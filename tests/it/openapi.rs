@@ -41,6 +41,11 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "GET /session/servers",
         "GET /session/tools",
         "GET /session/tool-filter",
+        "GET /toolsets",
+        "POST /toolsets",
+        "GET /toolsets/{id}",
+        "PATCH /toolsets/{id}",
+        "DELETE /toolsets/{id}",
         "PUT /session/tool-filter",
         "GET /session/langchain-config",
         "DELETE /session",
@@ -163,7 +168,7 @@ async fn schemathesis_finds_no_failure_against_the_openapi_document() {
         "schemathesis generated no test case:\n{stdout}"
     );
     assert!(
-        stdout.contains("Tested: 21"),
+        stdout.contains("Tested: 26"),
         "schemathesis did not test every operation:\n{stdout}"
     );
     let summary = stdout.lines().last().unwrap_or_default();

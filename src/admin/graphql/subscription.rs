@@ -59,6 +59,7 @@ pub(crate) struct ServerStatusChange {
 pub(crate) enum CatalogKind {
     Category,
     Server,
+    Toolset,
 }
 
 /// What happened to a catalog record.
@@ -83,6 +84,7 @@ impl From<CatalogEvent> for CatalogChange {
             kind: match event.kind {
                 events::CatalogKind::Category => CatalogKind::Category,
                 events::CatalogKind::Server => CatalogKind::Server,
+                events::CatalogKind::Toolset => CatalogKind::Toolset,
             },
             id: ID(event.id),
             action: match event.action {

@@ -9,6 +9,7 @@ mod extract;
 mod oauth;
 mod servers;
 mod session;
+mod toolsets;
 
 use crate::error::ErrorCode;
 use axum::Json;
@@ -36,6 +37,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .routes(routes!(me))
         .merge(categories::router())
         .merge(servers::router())
+        .merge(toolsets::router())
         .merge(session::router())
         .merge(oauth::router())
         .split_for_parts();

@@ -128,18 +128,41 @@ pub(crate) struct LangchainConnection {
     headers: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
+/// Which client config to make.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LangchainQuery {
+    /// One entry for this toolset (id or name) at `/mcp/t/{name}` instead
+    /// of one per connected server.
+    #[param(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$|^tls_[0-9a-z]{16}$")]
+    toolset: Option<String>,
+}
+
 /// A ready `MultiServerMCPClient(connections)` dict for this session: one
 /// entry per connected server, each pointing at the gateway's
-/// `/mcp/s/{server}` (upstream URLs and secrets never leave the gateway).
+/// `/mcp/s/{server}` (upstream URLs and secrets never leave the gateway);
+/// with `?toolset=NAME`, one entry for that toolset at `/mcp/t/{name}`.
 /// Replace the `Authorization` placeholder with your credential.
-#[utoipa::path(get, path = "/session/langchain-config", tag = "session",
-    responses((status = 200, body = std::collections::BTreeMap<String, LangchainConnection>), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/session/langchain-config", tag = "session", params(LangchainQuery),
+    responses((status = 200, body = std::collections::BTreeMap<String, LangchainConnection>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn langchain_config(
     State(app): State<AppState>,
     principal: Principal,
     headers: axum::http::HeaderMap,
+    ApiQuery(q): ApiQuery<LangchainQuery>,
 ) -> Result<Json<std::collections::BTreeMap<String, LangchainConnection>>, ApiError> {
     let base = gateway_base(&app, &headers);
+    if let Some(wanted) = q.toolset {
+        let toolset = app.catalog().get_toolset(&principal, &wanted).await?;
+        let name = toolset.name.as_str().to_owned();
+        let connection = LangchainConnection {
+            transport: "streamable_http",
+            url: format!("{base}/mcp/t/{name}"),
+            headers: [("Authorization", AUTHORIZATION_PLACEHOLDER)].into(),
+        };
+        return Ok(Json([(name, connection)].into()));
+    }
     let mut servers: Vec<String> = app
         .sessions()
         .visible_connected(&principal, None)

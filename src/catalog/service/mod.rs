@@ -1,15 +1,17 @@
-//! The catalog's rules: who may see and change categories and servers, and
-//! what a valid record is. Every surface calls this with the
+//! The catalog's rules: who may see and change categories, servers and
+//! toolsets, and what a valid record is. Every surface calls this with the
 //! [`Principal`](crate::principal::Principal); no surface talks to the store
 //! directly.
 //!
-//! Visibility: admins see everything; a user sees public servers and their
-//! own. A server a principal may not see answers `server_not_found` (404),
-//! never 403, so ids of private servers do not leak.
+//! Visibility: admins see everything; a user sees public servers (and
+//! toolsets) and their own. A server a principal may not see answers
+//! `server_not_found` (404), never 403, so ids of private servers do not
+//! leak; a toolset, `toolset_not_found`.
 
 mod categories;
 mod draft;
 mod servers;
+mod toolsets;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -130,4 +132,8 @@ fn category_not_found() -> Error {
 
 fn server_not_found() -> Error {
     Error::not_found(ErrorCode::ServerNotFound, "server")
+}
+
+fn toolset_not_found() -> Error {
+    Error::not_found(ErrorCode::ToolsetNotFound, "toolset")
 }

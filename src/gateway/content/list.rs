@@ -15,7 +15,7 @@ use rmcp::model::{
 };
 use rmcp::{ErrorData as McpError, ServiceError};
 
-use super::{Capability, advertises, link, servers_in_scope, timed_out, upstream_failed};
+use super::{Capability, Kind, advertises, link, servers_in_scope, timed_out, upstream_failed};
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, NameMap, wrap_uri};
 use crate::principal::Principal;
@@ -62,7 +62,7 @@ where
     for (server, result) in answers {
         match result {
             Ok(items) => lists.push((server, items)),
-            Err(err) if *scope == Scope::All => tracing::warn!(
+            Err(err) if scope.is_aggregate() => tracing::warn!(
                 session = %principal.session,
                 %server,
                 error = %err.message,
@@ -130,7 +130,7 @@ where
     Fut: Future<Output = Result<Vec<T>, ServiceError>>,
 {
     let after = decode_cursor(cursor)?;
-    let servers = servers_in_scope(app, principal, scope).await?;
+    let servers = servers_in_scope(app, principal, scope, Kind::Resources).await?;
     let lists = fan_out(
         app,
         principal,
@@ -144,7 +144,7 @@ where
     let mut keyed: Vec<(String, T)> = Vec::new();
     for (server, found) in lists {
         for mut item in found {
-            if *scope == Scope::All {
+            if scope.is_aggregate() {
                 let wrapped = wrap_uri(&server, uri(&mut item));
                 *uri(&mut item) = wrapped;
             }
@@ -239,7 +239,7 @@ pub async fn list_prompts(
     cursor: Option<String>,
 ) -> Result<ListPromptsResult, McpError> {
     let after = decode_cursor(cursor)?;
-    let servers = servers_in_scope(app, principal, scope).await?;
+    let servers = servers_in_scope(app, principal, scope, Kind::Prompts).await?;
     let (prompts, names) = named_prompts(app, principal, scope, servers).await?;
     // (server, upstream name) → client-visible name, in one pass.
     let visible: HashMap<(&str, &str), &str> = names
@@ -250,7 +250,7 @@ pub async fn list_prompts(
         .iter()
         .filter_map(|(server, prompt)| {
             let mut prompt = prompt.clone();
-            if *scope == Scope::All {
+            if scope.is_aggregate() {
                 prompt.name = (*visible.get(&(server.as_str(), prompt.name.as_str()))?).to_owned();
             }
             Some(prompt)

@@ -154,18 +154,48 @@ async fn connected(app: &AppState, principal: &Principal) -> Result<Vec<String>,
         .map_err(mcp_error)
 }
 
-/// The servers `scope` exposes; the per-server route's server must be
-/// connected.
+/// What a request of a scope reaches its servers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Resources,
+    Prompts,
+    /// Anything (tasks): every server the scope shows tools of.
+    Any,
+}
+
+/// The servers `scope` exposes for `kind`; the per-server route's server
+/// must be connected; a toolset shows its entries' connected servers, for
+/// resources and prompts only when it includes them.
 pub(crate) async fn servers_in_scope(
     app: &AppState,
     principal: &Principal,
     scope: &Scope,
+    kind: Kind,
 ) -> Result<Vec<String>, McpError> {
     let servers = connected(app, principal).await?;
     match scope {
         Scope::All => Ok(servers),
         Scope::Server(name) if servers.contains(name) => Ok(vec![name.clone()]),
         Scope::Server(name) => Err(not_connected(name)),
+        Scope::Toolset(name) => {
+            let toolset = app
+                .catalog()
+                .get_toolset(principal, name)
+                .await
+                .map_err(mcp_error)?;
+            let included = match kind {
+                Kind::Resources => toolset.resources,
+                Kind::Prompts => toolset.prompts,
+                Kind::Any => true,
+            };
+            if !included {
+                return Ok(Vec::new());
+            }
+            Ok(servers
+                .into_iter()
+                .filter(|s| toolset.entries.iter().any(|e| e.server == *s))
+                .collect())
+        }
     }
 }
 

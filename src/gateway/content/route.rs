@@ -11,7 +11,9 @@ use rmcp::model::{
 };
 
 use super::list::named_prompts;
-use super::{forward, link, resource_owner, servers_in_scope, unknown_prompt, unknown_resource};
+use super::{
+    Kind, forward, link, resource_owner, servers_in_scope, unknown_prompt, unknown_resource,
+};
 use crate::gateway::handler::Scope;
 use crate::gateway::namespace::{DEFAULT_SEPARATOR, unwrap_uri, wrap_content_uri, wrap_uri};
 use crate::principal::Principal;
@@ -33,7 +35,7 @@ async fn resolve_prompt(
     scope: &Scope,
     name: &str,
 ) -> Result<(String, String), McpError> {
-    let servers = servers_in_scope(app, principal, scope).await?;
+    let servers = servers_in_scope(app, principal, scope, Kind::Prompts).await?;
     if let Scope::Server(server) = scope {
         return Ok((server.clone(), name.to_owned()));
     }
@@ -56,10 +58,10 @@ async fn resolve_uri(
     scope: &Scope,
     uri: &str,
 ) -> Result<(String, String), McpError> {
-    let servers = servers_in_scope(app, principal, scope).await?;
+    let servers = servers_in_scope(app, principal, scope, Kind::Resources).await?;
     match scope {
         Scope::Server(server) => Ok((server.clone(), uri.to_owned())),
-        Scope::All => {
+        Scope::All | Scope::Toolset(_) => {
             let (server, original) = unwrap_uri(uri).ok_or_else(|| unknown_resource(uri))?;
             if !servers.iter().any(|s| s == server) {
                 return Err(unknown_resource(uri));
@@ -96,7 +98,7 @@ pub async fn read_resource(
             // Results of legacy upstreams carry no `resultType`, which
             // 2026-07-28 clients require (rmcp strips it for legacy clients).
             result.result_type.get_or_insert(ResultType::COMPLETE);
-            if *scope != Scope::All {
+            if !scope.is_aggregate() {
                 return Ok(ReadResourceResponse::Complete(result));
             }
             for content in &mut result.contents {
@@ -170,7 +172,7 @@ pub async fn get_prompt(
     .await?;
     if let GetPromptResponse::Complete(result) = &mut response {
         result.result_type.get_or_insert(ResultType::COMPLETE);
-        if *scope == Scope::All {
+        if scope.is_aggregate() {
             for message in &mut result.messages {
                 wrap_content_uri(&server, &mut message.content);
             }

@@ -7,7 +7,7 @@
 //! must be explainable, and the whole thing is a few hundred lines with no
 //! I/O.
 //!
-//! Ranking. Every tool is one document whose fields are analyzed by [`text`]
+//! Ranking. Every tool is one document whose fields are analyzed by `text`
 //! and weighted by how much they say about what the tool is for: the name
 //! (server prefix included, split into words) weighs most, then the titles,
 //! the parameter names, the parameter descriptions and the description.
@@ -19,7 +19,7 @@
 //! - a query word that is the start of a longer name word ("repo" →
 //!   "repository") earns a prefix bonus;
 //! - a query word also looks for its synonyms and long forms ("ticket" →
-//!   "issue", "pr" → "pull request"; the lists are in [`text`]), because
+//!   "issue", "pr" → "pull request"; the lists are in `text`), because
 //!   agents describe a task in their words, not the tool author's;
 //! - a query word typed exactly as a name word earns a little more than its
 //!   stem alone ("tables" prefers `list_tables` to `describe_table`).

@@ -6,7 +6,8 @@
 //! time), [`categories`], [`servers`] (one server at a time),
 //! [`server_lists`] (filters and pages), [`api_keys`], [`oauth`] and
 //! [`key_check`] (the secrets key check and re-sealing under a new key);
-//! [`sqlite_file`] holds what only the SQLite file can show.
+//! [`toolsets`] (the store) and [`toolset_rules`] (the service's rules over
+//! it); [`sqlite_file`] holds what only the SQLite file can show.
 
 mod api_keys;
 mod categories;
@@ -16,6 +17,8 @@ mod oauth;
 mod server_lists;
 mod servers;
 mod sqlite_file;
+mod toolset_rules;
+mod toolsets;
 
 use std::collections::BTreeMap;
 
@@ -85,6 +88,14 @@ contract_suite!(
     key_check::any_sealed_value_finds_a_secret_of_every_kind,
     key_check::a_rotation_reseals_every_secret_and_the_key_check_under_the_new_key,
     key_check::a_rotation_that_meets_a_value_no_key_opens_changes_nothing,
+    toolsets::toolsets_round_trip_every_field,
+    toolsets::updating_a_missing_toolset_is_not_found,
+    toolsets::toolset_names_are_unique,
+    toolsets::toolsets_are_listed_by_visibility_and_paged_by_name,
+    toolset_rules::users_create_private_toolsets_of_servers_they_can_see,
+    toolset_rules::private_toolsets_are_not_found_by_other_users,
+    toolset_rules::only_the_owner_or_an_admin_changes_a_toolset_and_only_admins_publish,
+    toolset_rules::every_change_is_announced_to_its_audience,
 );
 
 // ------------------------------------------------------------------ fixtures

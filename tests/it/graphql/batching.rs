@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use manifold::catalog::{
     ApiKey, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
+    Toolset, ToolsetName, ToolsetQuery,
 };
 use manifold::config::CatalogBackend;
 use manifold::error::Result;
-use manifold::ids::{ApiKeyId, CategoryId, ServerId};
+use manifold::ids::{ApiKeyId, CategoryId, ServerId, ToolsetId};
 use manifold::secret::{Cipher, Secret};
 use serde_json::{Value, json};
 
@@ -77,6 +78,24 @@ impl CatalogStore for Counting {
     }
     async fn fail_closed_servers(&self, visible_to: Option<&str>) -> Result<Vec<String>> {
         self.tick().fail_closed_servers(visible_to).await
+    }
+    async fn insert_toolset(&self, t: &Toolset) -> Result<()> {
+        self.tick().insert_toolset(t).await
+    }
+    async fn update_toolset(&self, t: &Toolset) -> Result<()> {
+        self.tick().update_toolset(t).await
+    }
+    async fn delete_toolset(&self, id: &ToolsetId) -> Result<bool> {
+        self.tick().delete_toolset(id).await
+    }
+    async fn get_toolset(&self, id: &ToolsetId) -> Result<Option<Toolset>> {
+        self.tick().get_toolset(id).await
+    }
+    async fn get_toolset_by_name(&self, name: &ToolsetName) -> Result<Option<Toolset>> {
+        self.tick().get_toolset_by_name(name).await
+    }
+    async fn list_toolsets(&self, q: &ToolsetQuery) -> Result<Vec<Toolset>> {
+        self.tick().list_toolsets(q).await
     }
     async fn insert_api_key(&self, key: &ApiKey) -> Result<()> {
         self.tick().insert_api_key(key).await

@@ -4,3 +4,4 @@
 mod search;
 mod server_filter;
 mod session_filter;
+mod toolsets;

@@ -1,0 +1,95 @@
+//! The scoped routes of `/mcp`: `/mcp/s/{server}` and `/mcp/t/{toolset}`.
+//! Each checks that the caller may see what the route names (404 before
+//! any MCP processing) and hands the request to that scope's service.
+
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+
+use super::{BoundRoute, PerServer};
+use crate::catalog::ServerName;
+use crate::error::ErrorCode;
+use crate::gateway::handler::Scope;
+use crate::http::ApiError;
+use crate::principal::Principal;
+
+/// `/mcp/s/{server}`: the caller must see `server` in the catalog (404
+/// otherwise, before any MCP processing); whether it is connected in the
+/// caller's session is the handler's concern. A request in an MCP session
+/// the caller opened on this very route was checked when the session
+/// began, so it skips the catalog: the per-server route costs what `/mcp`
+/// costs.
+pub(super) async fn per_server(
+    State(per_server): State<PerServer>,
+    Path(server): Path<String>,
+    request: Request,
+) -> Response {
+    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+        return ApiError(crate::error::Error::Unauthorized("no credentials".into()))
+            .into_response();
+    };
+    if ServerName::parse(&server).is_err() {
+        return ApiError(crate::error::Error::not_found(
+            ErrorCode::ServerNotFound,
+            "server",
+        ))
+        .into_response();
+    }
+    if let Some(BoundRoute(route)) = request.extensions().get::<BoundRoute>()
+        && *route == server
+    {
+        let service = per_server.service(&server);
+        return match tower::ServiceExt::oneshot(service, request).await {
+            Ok(response) => response.into_response(),
+            Err(never) => match never {},
+        };
+    }
+    match per_server
+        .app
+        .catalog()
+        .get_server(&principal, &server)
+        .await
+    {
+        Ok(found) => {
+            let service = per_server.service(found.name.as_str());
+            match tower::ServiceExt::oneshot(service, request).await {
+                Ok(response) => response.into_response(),
+                Err(never) => match never {},
+            }
+        }
+        Err(err) => ApiError(err).into_response(),
+    }
+}
+
+/// `/mcp/t/{toolset}`: the caller must see the toolset (404
+/// `toolset_not_found` otherwise, before any MCP processing); a request in
+/// an MCP session opened on this very route skips the catalog, as on the
+/// per-server route.
+pub(super) async fn per_toolset(
+    State(per_server): State<PerServer>,
+    Path(toolset): Path<String>,
+    request: Request,
+) -> Response {
+    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+        return ApiError(crate::error::Error::Unauthorized("no credentials".into()))
+            .into_response();
+    };
+    let scope = Scope::Toolset(toolset.clone());
+    let bound = request
+        .extensions()
+        .get::<BoundRoute>()
+        .is_some_and(|BoundRoute(route)| *route == scope.route());
+    if !bound
+        && let Err(err) = per_server
+            .app
+            .catalog()
+            .get_toolset(&principal, &toolset)
+            .await
+    {
+        return ApiError(err).into_response();
+    }
+    let service = per_server.service_of(scope);
+    match tower::ServiceExt::oneshot(service, request).await {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
+    }
+}
