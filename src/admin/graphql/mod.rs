@@ -20,6 +20,7 @@ mod mutation;
 mod nullability;
 mod query;
 mod subscription;
+mod toolsets;
 mod types;
 
 use async_graphql::http::GraphiQLSource;

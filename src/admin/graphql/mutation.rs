@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object};
 
 use crate::admin::graphql::error::{GqlResult, to_gql};
+use crate::admin::graphql::toolsets::{CreateToolsetInput, Toolset, UpdateToolsetInput};
 use crate::admin::graphql::types::{Category, ConnectionResult, DisconnectAllResult, Server};
 use crate::admin::graphql::{app, principal};
 use crate::catalog::input::{CategoryPatch, NewCategory, NewServer, ServerPatch};
@@ -316,6 +317,45 @@ impl MutationRoot {
         let (app, principal) = (app(ctx)?, principal(ctx)?);
         let disconnected = app.sessions().clear_session(principal).await.gql()?;
         Ok(DisconnectAllResult { disconnected })
+    }
+
+    /// Creates a toolset owned by the caller (a public one: admins); every
+    /// entry's server must exist and be visible to the caller.
+    async fn create_toolset(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateToolsetInput,
+    ) -> async_graphql::Result<Toolset> {
+        let (app, principal) = (app(ctx)?, principal(ctx)?);
+        let toolset = app
+            .catalog()
+            .create_toolset(principal, input.into())
+            .await
+            .gql()?;
+        Ok(toolset.into())
+    }
+
+    /// Changes a toolset (its owner or an admin); `id` also takes the name.
+    async fn update_toolset(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateToolsetInput,
+    ) -> async_graphql::Result<Option<Toolset>> {
+        let (app, principal) = (app(ctx)?, principal(ctx)?);
+        let toolset = app
+            .catalog()
+            .update_toolset(principal, &id, input.into())
+            .await
+            .gql()?;
+        Ok(Some(toolset.into()))
+    }
+
+    /// Deletes a toolset (its owner or an admin); `id` also takes the name.
+    async fn delete_toolset(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let (app, principal) = (app(ctx)?, principal(ctx)?);
+        app.catalog().delete_toolset(principal, &id).await.gql()?;
+        Ok(true)
     }
 
     /// Replaces this session's own tool filter (globs over

@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, Object};
 
 use crate::admin::graphql::error::{GqlResult, to_gql};
 use crate::admin::graphql::limits::page_cost;
+use crate::admin::graphql::toolsets::{Toolset, ToolsetPage};
 use crate::admin::graphql::types::{
     Category, CategoryConnection, CategoryEdge, Me, PageInfo, Server, ServerConnection, ServerEdge,
     cursor_for,
@@ -303,6 +304,51 @@ impl QueryRoot {
             session: principal.session.to_string(),
             auth: principal.credential.kind().to_owned(),
         })
+    }
+
+    /// The toolsets the caller may see (public ones and their own; admins:
+    /// all), by name, `first` (1-200, default 50) after the cursor `after`.
+    #[graphql(complexity = "page_cost(first, None, child_complexity)")]
+    async fn toolsets(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ToolsetPage> {
+        let (app, principal) = (app(ctx)?, principal(ctx)?);
+        let params = ListParams {
+            limit: check_count("first", first)?,
+            cursor: after,
+            search: None,
+            category_id: None,
+        };
+        let page = app
+            .catalog()
+            .list_toolsets(principal, &params)
+            .await
+            .gql()?;
+        Ok(ToolsetPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// One toolset by `id` or by `name` (exactly one of them); null with
+    /// `toolset_not_found` when there is none or the caller may not see it.
+    async fn toolset(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        name: Option<String>,
+    ) -> async_graphql::Result<Option<Toolset>> {
+        let (app, principal) = (app(ctx)?, principal(ctx)?);
+        let key = match (id, name) {
+            (Some(id), None) => id.0,
+            (None, Some(name)) => name,
+            _ => return Err(bad_argument("pass exactly one of `id` and `name`")),
+        };
+        let toolset = app.catalog().get_toolset(principal, &key).await.gql()?;
+        Ok(Some(toolset.into()))
     }
 
     /// This session's own tool filter: globs over `{server}__{tool}` names

@@ -10,6 +10,7 @@ mod schema;
 mod seed;
 mod sessions;
 mod subscriptions;
+mod toolsets;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
