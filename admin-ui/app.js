@@ -7,6 +7,7 @@ import { closeAllDialogs, confirmDelete } from './forms.js';
 import { LiveStatus } from './live.js';
 import { ServersView } from './servers.js';
 import { SnippetsPanel } from './snippets.js';
+import { ToolsetsPanel } from './toolsets.js';
 
 const TOKEN_KEY = 'manifold.token';
 const EXPIRED = 'Your session has expired or the key was revoked';
@@ -48,6 +49,7 @@ const actions = {
 };
 const view = new ServersView($('servers'), model, actions);
 const snippets = new SnippetsPanel($('snippets'));
+const toolsets = new ToolsetsPanel($('toolsets'), model);
 
 configure({
   token: () => model.token,
@@ -114,18 +116,22 @@ async function start(token, me) {
   $('whoami').textContent = `${me.user_id} · ${me.role}`;
   $('new-category').hidden = me.role !== 'admin';
   $('new-server').hidden = me.auth === 'anonymous';
+  $('new-toolset').hidden = me.auth === 'anonymous';
   $('signin').hidden = true;
   showSignInError('');
   $('account').hidden = false;
   $('app').hidden = false;
   $('servers').setAttribute('aria-busy', 'true');
-  await reload();
+  await Promise.all([reload(), toolsets.refresh()]);
   $('servers').removeAttribute('aria-busy');
   $('main-heading').focus();
   live = new LiveStatus({
     token: () => model.token,
     onChange: applyChange,
-    onCatalog: () => scheduleReload(CATALOG_DEBOUNCE_MS),
+    onCatalog: () => {
+      scheduleReload(CATALOG_DEBOUNCE_MS);
+      toolsets.refresh();
+    },
     onResync: () => reload(),
     poll: () => reload(),
     onMode: (mode) => {
@@ -387,6 +393,7 @@ document.addEventListener('visibilitychange', () => {
 
 $('new-category').addEventListener('click', () => categoryDialog(null, () => reload()));
 $('new-server').addEventListener('click', () => serverDialog(model, null, () => reload()));
+$('new-toolset').addEventListener('click', () => toolsets.open());
 
 // ---- notices ------------------------------------------------------------
 

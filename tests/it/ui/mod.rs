@@ -14,6 +14,7 @@ mod oauth;
 mod reconnect;
 mod static_files;
 mod tools;
+mod toolsets;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
