@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::mcp_relay::error_code;
 use crate::support::app::code;
 use crate::support::mcp::{call, initialize, mcp_client, text_of, tool_names};
 use crate::support::python::{python2, run_client};
@@ -15,18 +16,6 @@ use crate::support::rest::{add_fixture, app_with_connected_fixture, connect};
 
 const SEARCH: &str = "manifold__search_tools";
 const CALL: &str = "manifold__call_tool";
-
-fn mcp_code(err: &rmcp::ServiceError) -> String {
-    match err {
-        rmcp::ServiceError::McpError(e) => e
-            .data
-            .as_ref()
-            .and_then(|d| d["code"].as_str())
-            .unwrap_or("<no data.code>")
-            .to_owned(),
-        other => format!("<not an MCP error: {other}>"),
-    }
-}
 
 fn found_names(result: &Value) -> Vec<String> {
     result["tools"]
@@ -98,7 +87,7 @@ async fn search_mode_lists_two_tools_finds_by_meaning_and_calls_through() {
         .call_tool(call(CALL, json!({"name": "fx__nope", "arguments": {}})))
         .await
         .expect_err("unknown");
-    assert_eq!(mcp_code(&err), "unknown_tool", "{err}");
+    assert_eq!(error_code(&err), "unknown_tool", "{err}");
     for bad in [
         (SEARCH, json!({})),
         (SEARCH, json!({"query": "x", "limit": 0})),
@@ -109,7 +98,7 @@ async fn search_mode_lists_two_tools_finds_by_meaning_and_calls_through() {
             .call_tool(call(bad.0, bad.1.clone()))
             .await
             .expect_err("bad arguments");
-        assert_eq!(mcp_code(&err), "invalid_arguments", "{bad:?}: {err}");
+        assert_eq!(error_code(&err), "invalid_arguments", "{bad:?}: {err}");
     }
     client.cancel().await.expect("close");
 
@@ -120,7 +109,7 @@ async fn search_mode_lists_two_tools_finds_by_meaning_and_calls_through() {
         .call_tool(call(SEARCH, json!({"query": "add"})))
         .await
         .expect_err("not a search route");
-    assert_eq!(mcp_code(&err), "unknown_tool", "{err}");
+    assert_eq!(error_code(&err), "unknown_tool", "{err}");
     plain.cancel().await.expect("close");
     app.stop().await;
 }

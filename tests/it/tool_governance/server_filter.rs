@@ -9,23 +9,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::graphql::data;
+use crate::mcp_relay::error_code;
 use crate::support::app::{TestApp, code};
 use crate::support::mcp::{call, mcp_client, mcp_client_watching_tools, text_of, tool_names};
 use crate::support::python::{python2, run_client};
 use crate::support::rest::{add_fixture, connect, session_server};
-
-/// The error code (`data.code`) of a failed `tools/call`.
-fn mcp_code(err: &rmcp::ServiceError) -> String {
-    match err {
-        rmcp::ServiceError::McpError(e) => e
-            .data
-            .as_ref()
-            .and_then(|d| d["code"].as_str())
-            .unwrap_or("<no data.code>")
-            .to_owned(),
-        other => format!("<not an MCP error: {other}>"),
-    }
-}
 
 async fn set_filter(app: &TestApp, server: &str, filter: Value) -> Value {
     let (status, body) = app
@@ -93,7 +81,7 @@ async fn a_deny_glob_hides_tools_everywhere_and_calls_to_them_are_unknown() {
             .call_tool(call(hidden, json!({"a": 1, "b": 2})))
             .await
             .expect_err("a hidden tool cannot be called");
-        assert_eq!(mcp_code(&err), "unknown_tool", "{hidden}: {err}");
+        assert_eq!(error_code(&err), "unknown_tool", "{hidden}: {err}");
     }
     let echoed = client
         .call_tool(call("fx__echo", json!({"text": "still here"})))
@@ -108,7 +96,7 @@ async fn a_deny_glob_hides_tools_everywhere_and_calls_to_them_are_unknown() {
         .call_tool(call("add", json!({"a": 1, "b": 2})))
         .await
         .expect_err("hidden on the per-server route too");
-    assert_eq!(mcp_code(&err), "unknown_tool", "{err}");
+    assert_eq!(error_code(&err), "unknown_tool", "{err}");
 
     // REST: the session's tools and the server's count.
     assert_eq!(

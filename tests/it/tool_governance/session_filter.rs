@@ -10,22 +10,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::graphql::data;
+use crate::mcp_relay::error_code;
 use crate::support::app::code;
 use crate::support::mcp::{call, mcp_client, mcp_client_watching_tools, tool_names};
 use crate::support::python::{python2, run_client};
 use crate::support::rest::{add_fixture, connect};
-
-fn mcp_code(err: &rmcp::ServiceError) -> String {
-    match err {
-        rmcp::ServiceError::McpError(e) => e
-            .data
-            .as_ref()
-            .and_then(|d| d["code"].as_str())
-            .unwrap_or("<no data.code>")
-            .to_owned(),
-        other => format!("<not an MCP error: {other}>"),
-    }
-}
 
 fn hidden_tools(tools: &Value) -> Vec<String> {
     let mut out: Vec<String> = tools["tools"]
@@ -83,7 +72,7 @@ async fn a_session_filter_hides_tools_from_that_session_only_and_clients_hear_it
         .call_tool(call("fx__add", json!({"a": 1, "b": 2})))
         .await
         .expect_err("hidden");
-    assert_eq!(mcp_code(&err), "unknown_tool", "{err}");
+    assert_eq!(error_code(&err), "unknown_tool", "{err}");
     // The per-server route of the session hides them too.
     let per_server = mcp_client(&app, "/mcp/s/fx", &alice).await;
     assert_eq!(
@@ -94,7 +83,7 @@ async fn a_session_filter_hides_tools_from_that_session_only_and_clients_hear_it
         .call_tool(call("add", json!({"a": 1, "b": 2})))
         .await
         .expect_err("hidden on the per-server route");
-    assert_eq!(mcp_code(&err), "unknown_tool", "{err}");
+    assert_eq!(error_code(&err), "unknown_tool", "{err}");
 
     // REST lists every tool, the hidden ones marked; GraphQL reads the same filter.
     let (_, tools) = app.get("/api/v1/session/tools", &alice).await;

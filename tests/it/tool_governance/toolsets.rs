@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::mcp_relay::error_code;
 use crate::support::app::{TestApp, code};
 use crate::support::mcp::{
     call, initialize, mcp_client, mcp_client_watching_tools, text_of, tool_names,
@@ -15,18 +16,6 @@ use crate::support::mcp::{
 use crate::support::python::{python, run_client};
 use crate::support::rest::{add_fixture, add_public, connect};
 use crate::support::upstreams::FixtureHttp;
-
-fn mcp_code(err: &rmcp::ServiceError) -> String {
-    match err {
-        rmcp::ServiceError::McpError(e) => e
-            .data
-            .as_ref()
-            .and_then(|d| d["code"].as_str())
-            .unwrap_or("<no data.code>")
-            .to_owned(),
-        other => format!("<not an MCP error: {other}>"),
-    }
-}
 
 async fn create_toolset(app: &TestApp, key: &str, body: Value) -> Value {
     let (status, created) = app.post("/api/v1/toolsets", key, body).await;
@@ -117,7 +106,7 @@ async fn a_toolset_mixes_two_servers_renames_redescribes_and_routes_back() {
             .call_tool(call(hidden, json!({"a": 1, "b": 1})))
             .await
             .expect_err("not in the toolset");
-        assert_eq!(mcp_code(&err), "unknown_tool", "{hidden}: {err}");
+        assert_eq!(error_code(&err), "unknown_tool", "{hidden}: {err}");
     }
 
     // Editing the toolset reaches an open stream of it.
