@@ -200,6 +200,39 @@ fn anonymous_contract() -> Vec<(Method, &'static str, &'static str, StatusCode)>
             S::OK,
         ),
         (Method::DELETE, "/session", "/session", S::OK),
+        // An anonymous session may hide tools from its own view.
+        (
+            Method::GET,
+            "/session/tool-filter",
+            "/session/tool-filter",
+            S::OK,
+        ),
+        (
+            Method::PUT,
+            "/session/tool-filter",
+            "/session/tool-filter",
+            S::OK,
+        ),
+        (Method::GET, "/toolsets", "/toolsets", S::OK),
+        (Method::POST, "/toolsets", "/toolsets", S::FORBIDDEN),
+        (
+            Method::GET,
+            "/toolsets/{id}",
+            "/toolsets/{tls}",
+            S::NOT_FOUND,
+        ),
+        (
+            Method::PATCH,
+            "/toolsets/{id}",
+            "/toolsets/{tls}",
+            S::NOT_FOUND,
+        ),
+        (
+            Method::DELETE,
+            "/toolsets/{id}",
+            "/toolsets/{tls}",
+            S::NOT_FOUND,
+        ),
     ]
 }
 
@@ -211,6 +244,9 @@ fn body_for(method: &Method, path: &str) -> Option<Value> {
         ("POST", "/categories") => Some(json!({"name": "anon-cat"})),
         ("PATCH", p) if p.starts_with("/servers/") => Some(json!({"description": "anon"})),
         ("PATCH", p) if p.starts_with("/categories/") => Some(json!({"description": "anon"})),
+        ("PATCH", p) if p.starts_with("/toolsets/") => Some(json!({"description": "anon"})),
+        ("POST", "/toolsets") => Some(json!({"name": "anon-kit", "entries": []})),
+        ("PUT", _) => Some(json!({})),
         ("POST", _) => Some(json!({})),
         _ => None,
     }
@@ -254,6 +290,15 @@ async fn anonymous_clients_list_and_connect_public_servers_and_get_the_documente
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     connect(app, ALICE_PRIV, &w.alice).await;
+    let (status, toolset) = app
+        .post(
+            "/api/v1/toolsets",
+            &w.alice,
+            json!({"name": "alice-kit", "entries": [{"server": ALICE_PRIV, "tool": "*"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{toolset}");
+    let tls = toolset["id"].as_str().expect("id").to_owned();
 
     let contract = anonymous_contract();
     let decided: BTreeSet<(String, String)> = contract
@@ -271,7 +316,8 @@ async fn anonymous_clients_list_and_connect_public_servers_and_get_the_documente
         let path = template
             .replace("{pub}", PUB)
             .replace("{alice}", &w.alice_priv_id)
-            .replace("{ctg}", &ctg);
+            .replace("{ctg}", &ctg)
+            .replace("{tls}", &tls);
         let body = body_for(&method, template);
         let (status, answer) = anon
             .call(app, method.clone(), &format!("/api/v1{path}"), body)
@@ -283,7 +329,12 @@ async fn anonymous_clients_list_and_connect_public_servers_and_get_the_documente
             "anonymous {method} {path} shows alice's server: {text}"
         );
         if status == StatusCode::NOT_FOUND {
-            assert_eq!(code(&answer), "server_not_found", "{path}: {answer}");
+            let expected = if template.starts_with("/toolsets") {
+                "toolset_not_found"
+            } else {
+                "server_not_found"
+            };
+            assert_eq!(code(&answer), expected, "{path}: {answer}");
         }
         if status == StatusCode::FORBIDDEN {
             assert_eq!(code(&answer), "forbidden", "{path}: {answer}");
