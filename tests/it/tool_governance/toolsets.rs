@@ -245,3 +245,74 @@ async fn a_search_toolset_lists_the_two_tools_unless_asked_for_all() {
     all.cancel().await.expect("close");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_toolset_shows_its_servers_resources_and_prompts_only_when_it_includes_them() {
+    let app = crate::support::app::spawn_app().await;
+    let (command, args) = crate::support::upstreams::fixture_stdio();
+    for name in ["notes", "other"] {
+        add_public(
+            &app,
+            json!({"name": name, "transport": "stdio", "command": command, "args": args,
+                   "env": {"FIXTURE_CONTENT": "notes"}}),
+        )
+        .await;
+    }
+    let alice = app.user_key("alice").await;
+    connect(&app, "notes", &alice).await;
+    connect(&app, "other", &alice).await;
+    create_toolset(
+        &app,
+        &alice,
+        json!({"name": "with", "resources": true, "prompts": true,
+               "entries": [{"server": "notes", "tool": "echo"}]}),
+    )
+    .await;
+    create_toolset(
+        &app,
+        &alice,
+        json!({"name": "without", "entries": [{"server": "notes", "tool": "echo"}]}),
+    )
+    .await;
+
+    let with = mcp_client(&app, "/mcp/t/with", &alice).await;
+    let prompts = with.list_all_prompts().await.expect("prompts/list");
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["notes__greet"],
+        "the entry's server only, named as on /mcp"
+    );
+    let resources = with.list_all_resources().await.expect("resources/list");
+    assert!(!resources.is_empty(), "its notes");
+    for resource in &resources {
+        let uri = resource.uri.as_str();
+        assert!(!uri.contains("other"), "only the entry's server: {uri}");
+    }
+    let read = with
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            resources[0].uri.clone(),
+        ))
+        .await
+        .expect("a listed resource reads");
+    assert!(!read.contents.is_empty());
+    with.cancel().await.expect("close");
+
+    let without = mcp_client(&app, "/mcp/t/without", &alice).await;
+    assert!(
+        without
+            .list_all_prompts()
+            .await
+            .expect("prompts/list")
+            .is_empty()
+    );
+    assert!(
+        without
+            .list_all_resources()
+            .await
+            .expect("resources/list")
+            .is_empty()
+    );
+    without.cancel().await.expect("close");
+    app.stop().await;
+}
