@@ -13,7 +13,7 @@ use crate::support::app::{TestApp, code};
 use crate::support::mcp::{
     call, initialize, mcp_client, mcp_client_watching_tools, text_of, tool_names,
 };
-use crate::support::python::{python, run_client};
+use crate::support::python::{python, python2, run_client};
 use crate::support::rest::{add_fixture, add_public, connect};
 use crate::support::upstreams::FixtureHttp;
 
@@ -108,6 +108,25 @@ async fn a_toolset_mixes_two_servers_renames_redescribes_and_routes_back() {
             .expect_err("not in the toolset");
         assert_eq!(error_code(&err), "unknown_tool", "{hidden}: {err}");
     }
+
+    // The official Python SDK 2.x sees and calls the same.
+    let out = run_client(
+        python2(),
+        "mcp_sdk2_client.py",
+        vec![
+            "session".into(),
+            "call".into(),
+            app.url("/mcp/t/kit"),
+            alice.clone(),
+            "plus".into(),
+            json!({"a": 40, "b": 2}).to_string(),
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(out["server"], "kit", "{out}");
+    assert_eq!(out["tools"], json!(["echo", "plus", "who"]), "{out}");
+    assert_eq!(out["structured"], json!({"sum": 42}), "{out}");
 
     // Editing the toolset reaches an open stream of it.
     let (watcher, mut changed) = mcp_client_watching_tools(&app, "/mcp/t/kit", &alice).await;
