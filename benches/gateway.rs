@@ -124,6 +124,8 @@ async fn main() {
         limits: manifold::config::LimitsSettings {
             user_per_second: 1_000_000,
             user_burst: 1_000_000,
+            mcp_per_second: 1_000_000,
+            mcp_burst: 1_000_000,
             ..Default::default()
         },
         ..manifold::Settings::default()
