@@ -58,8 +58,12 @@ async fn two_thousand_slow_headers_are_closed_after_the_timeout_while_healthz_an
                 let answer = get_on_new_connection(&addr, "/healthz").await;
                 let took = asked.elapsed();
                 match answer {
+                    // Starved behind the slow clients, it would wait for
+                    // their 2 s header timeout; the ceiling stays below it
+                    // with room for a busy 2-core CI machine (1 s flaked).
                     Ok(text)
-                        if text.starts_with("HTTP/1.1 200") && took < Duration::from_secs(1) =>
+                        if text.starts_with("HTTP/1.1 200")
+                            && took < Duration::from_millis(1500) =>
                     {
                         answered.fetch_add(1, Ordering::AcqRel);
                         slowest = slowest.max(took);
