@@ -123,16 +123,7 @@ fn checked(list: &str, patterns: Vec<String>) -> Result<Vec<String>> {
     }
     let mut out: Vec<String> = Vec::with_capacity(patterns.len());
     for pattern in patterns {
-        if pattern.is_empty() || pattern.chars().count() > MAX_PATTERN_LEN {
-            return Err(invalid(format!(
-                "a pattern in `{list}` must be 1 to {MAX_PATTERN_LEN} characters"
-            )));
-        }
-        if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid(format!(
-                "the pattern {pattern:?} in `{list}` holds a space or a control character"
-            )));
-        }
+        check_pattern(list, &pattern)?;
         if !out.contains(&pattern) {
             out.push(pattern);
         }

@@ -32,25 +32,17 @@ use crate::state::AppState;
 /// the principal may not see it).
 pub async fn view(app: &AppState, principal: &Principal, name: &str) -> Result<ToolView> {
     let toolset = app.catalog().get_toolset(principal, name).await?;
-    let own = app.sessions().session_tool_filter(principal).await?;
-    let mut servers: HashMap<String, Vec<Value>> = HashMap::new();
-    for (server, tools) in app.sessions().connected_tools(principal, None).await? {
-        if server.enabled
-            && toolset
+    let (_, shown) = app.sessions().shown_tools(principal, None).await?;
+    let servers: HashMap<String, Vec<Value>> = shown
+        .into_iter()
+        .filter(|(server, _)| {
+            toolset
                 .entries
                 .iter()
                 .any(|e| e.server == server.name.as_str())
-        {
-            let name = server.name.to_string();
-            let tools = tools
-                .into_iter()
-                .filter(|tool| {
-                    tool_name(tool).is_some_and(|tool| own.admits(&qualified(&name, tool)))
-                })
-                .collect();
-            servers.insert(name, tools);
-        }
-    }
+        })
+        .map(|(server, tools)| (server.name.to_string(), tools))
+        .collect();
     let exposure = match toolset.exposure {
         ToolsetExposure::All => Exposure::All,
         ToolsetExposure::Search => Exposure::Search,

@@ -417,23 +417,12 @@ async fn build(app: &AppState, principal: &Principal, scope: &Scope) -> Result<T
         Scope::Toolset(name) => return crate::gateway::toolset::view(app, principal, name).await,
     };
     let mut hidden = ToolFilter::default();
-    let own = app.sessions().session_tool_filter(principal).await?;
-    for (server, mut tools) in app.sessions().connected_tools(principal, only).await? {
-        if !server.enabled {
-            continue;
-        }
-        let name = server.name.to_string();
-        if !own.is_empty() {
-            tools.retain(|tool| {
-                tool.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|tool| own.admits(&qualified(&name, tool)))
-            });
-        }
+    let (own, shown) = app.sessions().shown_tools(principal, only).await?;
+    for (server, tools) in shown {
         if only.is_some() {
             hidden = server.tool_filter.clone();
         }
-        servers.push((name, tools));
+        servers.push((server.name.to_string(), tools));
     }
     let blocked = match scope {
         Scope::All => failed_fail_closed(app, principal).await?,

@@ -162,4 +162,32 @@ impl SessionManager {
         }
         Ok(out)
     }
+
+    /// What the session's MCP views show: the enabled servers of
+    /// [`SessionManager::connected_tools`], each less the tools the
+    /// session's own filter hides, and that filter (a per-server view also
+    /// checks names the upstream did not list against it).
+    pub async fn shown_tools(
+        &self,
+        principal: &Principal,
+        only: Option<&str>,
+    ) -> Result<(ToolFilter, Vec<(Server, Vec<Value>)>)> {
+        let own = self.session_tool_filter(principal).await?;
+        let mut out = Vec::new();
+        for (server, mut tools) in self.connected_tools(principal, only).await? {
+            if !server.enabled {
+                continue;
+            }
+            if !own.is_empty() {
+                let name = server.name.as_str();
+                tools.retain(|tool| {
+                    tool.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|tool| own.admits(&qualified(name, tool)))
+                });
+            }
+            out.push((server, tools));
+        }
+        Ok((own, out))
+    }
 }
