@@ -28,6 +28,7 @@
 //!   limits, reversibly (input schemas were already made valid by
 //!   [`crate::upstream::schema_patch`] when the tools were read).
 
+mod audit;
 pub mod batch;
 pub mod binding;
 pub mod content;
