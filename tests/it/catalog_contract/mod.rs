@@ -10,6 +10,7 @@
 //! it); [`sqlite_file`] holds what only the SQLite file can show.
 
 mod api_keys;
+mod audit;
 mod categories;
 mod database;
 mod key_check;
@@ -96,6 +97,10 @@ contract_suite!(
     toolset_rules::private_toolsets_are_not_found_by_other_users,
     toolset_rules::only_the_owner_or_an_admin_changes_a_toolset_and_only_admins_publish,
     toolset_rules::every_change_is_announced_to_its_audience,
+    audit::audit_events_are_written_in_one_batch_and_read_back_whole,
+    audit::audit_events_are_filtered_and_paged_newest_first,
+    audit::retention_deletes_only_events_older_than_the_limit,
+    audit::users_read_only_their_own_events_and_admins_everyone,
 );
 
 // ------------------------------------------------------------------ fixtures
