@@ -204,9 +204,11 @@ pub fn gateway(data_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<(Proc,
         .env("MANIFOLD_DATA_DIR", data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // Allocator tuning from the caller's environment reaches the gateway.
+    // Allocator tuning and audit settings (to compare the trail on and off)
+    // from the caller's environment reach the gateway.
     for (k, v) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("MIMALLOC_") {
+        let k_text = k.to_string_lossy();
+        if k_text.starts_with("MIMALLOC_") || k_text.starts_with("MANIFOLD_AUDIT__") {
             command.env(k, v);
         }
     }
