@@ -118,7 +118,7 @@ impl Audit {
                 .headers
                 .values()
                 .chain(server.env.values())
-                .map(|value| value.expose().as_str())
+                .flat_map(|value| secret_parts(value.expose()))
                 .collect(),
             Ok(None) => Vec::new(),
             Err(err) => {
@@ -162,6 +162,16 @@ impl Audit {
         event.outcome = outcome.to_owned();
         app.audit().record(*event);
     }
+}
+
+/// What of a secret header or environment value to hide: the value, and
+/// the credential of a `Bearer …`/`Basic …`-style value on its own.
+fn secret_parts(value: &str) -> impl Iterator<Item = &str> {
+    let credential = value
+        .split_once(' ')
+        .map(|(_, rest)| rest.trim())
+        .filter(|rest| !rest.is_empty());
+    std::iter::once(value).chain(credential)
 }
 
 /// An answer whose size an event records.
@@ -238,6 +248,14 @@ impl io::Write for Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scheme_and_its_credential_are_both_hidden() {
+        let parts: Vec<&str> = secret_parts("Bearer tok-123").collect();
+        assert_eq!(parts, vec!["Bearer tok-123", "tok-123"]);
+        let plain: Vec<&str> = secret_parts("tok-123").collect();
+        assert_eq!(plain, vec!["tok-123"]);
+    }
 
     #[test]
     fn json_len_is_the_serialized_length() {

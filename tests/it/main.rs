@@ -5,6 +5,7 @@
 
 mod support;
 
+mod audit;
 mod auth_anonymous;
 mod auth_jwt;
 mod bench_smoke;
