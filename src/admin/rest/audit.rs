@@ -48,10 +48,8 @@ pub(crate) struct AuditListQuery {
     /// Page size, 1-200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// `next_cursor` of the previous page (unpadded base64url).
-    #[param(
-        pattern = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
-    )]
+    /// `next_cursor` of the previous page (digits).
+    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
 }
 

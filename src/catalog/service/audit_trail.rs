@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{CatalogService, ListParams, Page, decode_cursor, encode_cursor, limit};
+use super::{CatalogService, ListParams, Page, limit};
 use crate::catalog::audit::{AuditEvent, AuditQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::principal::{Principal, Role};
@@ -20,6 +20,7 @@ pub struct AuditParams {
     pub outcome: Option<String>,
     pub kind: Option<String>,
     pub since: Option<DateTime<Utc>>,
+    /// Events before this time (none when it is not after `since`).
     pub until: Option<DateTime<Utc>>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -32,6 +33,21 @@ impl CatalogService {
         principal: &Principal,
         params: AuditParams,
     ) -> Result<Page<AuditEvent>> {
+        for (field, value, max) in [
+            ("user", &params.user, 200),
+            ("server", &params.server, 200),
+            ("tool", &params.tool, 2000),
+            ("outcome", &params.outcome, 100),
+            ("kind", &params.kind, 100),
+        ] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+                return Err(Error::invalid(
+                    ErrorCode::InvalidQueryParams,
+                    field,
+                    format!("`{field}` is at most {max} characters"),
+                ));
+            }
+        }
         let user = match (principal.role, params.user) {
             (Role::Admin, user) => user.filter(|u| !u.is_empty()),
             (_, Some(user)) if !user.is_empty() && user != principal.user_id => {
@@ -41,25 +57,22 @@ impl CatalogService {
             }
             _ => Some(principal.user_id.clone()),
         };
-        if let (Some(since), Some(until)) = (params.since, params.until)
-            && since >= until
-        {
-            return Err(Error::invalid(
-                ErrorCode::InvalidQueryParams,
-                "until",
-                "`until` must be after `since`",
-            ));
-        }
         let limit = limit(&ListParams {
             limit: params.limit,
             ..ListParams::default()
         })?;
-        let before = decode_cursor(params.cursor.as_deref())?
+        // The cursor is the last event's place in the table, in digits.
+        let before = params
+            .cursor
+            .filter(|c| !c.is_empty())
             .map(|raw| {
-                raw.parse::<i64>().map_err(|_| Error::BadRequest {
-                    code: ErrorCode::InvalidCursor,
-                    message: "the cursor is not one this API returned".into(),
-                })
+                raw.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| Error::BadRequest {
+                        code: ErrorCode::InvalidCursor,
+                        message: "the cursor is not one this API returned".into(),
+                    })
             })
             .transpose()?;
         let query = AuditQuery {
@@ -76,7 +89,7 @@ impl CatalogService {
         let mut rows = self.store.list_audit_events(&query).await?;
         let next_cursor = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
-            rows.last().map(|row| encode_cursor(&row.seq.to_string()))
+            rows.last().map(|row| row.seq.to_string())
         } else {
             None
         };

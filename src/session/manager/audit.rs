@@ -45,11 +45,7 @@ impl SessionManager {
         }
         let mut event = AuditEvent::new(kind, principal, "api");
         event.target = Some(target.to_owned());
-        event.server = server.map(str::to_owned).or_else(|| {
-            crate::catalog::ServerName::parse(target)
-                .ok()
-                .map(|n| n.to_string())
-        });
+        event.server = server.map(str::to_owned);
         event.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         event.outcome = match answer {
             Ok(_) => audit::OK.to_owned(),

@@ -109,11 +109,6 @@ async fn bad_audit_queries_get_clear_errors() {
         ("since=yesterday", StatusCode::BAD_REQUEST, "invalid_query"),
         ("limit=0", StatusCode::UNPROCESSABLE_ENTITY, "invalid_limit"),
         ("cursor=!!", StatusCode::BAD_REQUEST, "invalid_cursor"),
-        (
-            "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query_params",
-        ),
         ("colour=red", StatusCode::BAD_REQUEST, "invalid_query"),
     ] {
         let (got, body) = app

@@ -215,6 +215,8 @@ fn anonymous_contract() -> Vec<(Method, &'static str, &'static str, StatusCode)>
         ),
         (Method::GET, "/toolsets", "/toolsets", S::OK),
         (Method::POST, "/toolsets", "/toolsets", S::FORBIDDEN),
+        // An anonymous session reads its own audit events only.
+        (Method::GET, "/audit", "/audit", S::OK),
         (
             Method::GET,
             "/toolsets/{id}",
@@ -323,7 +325,12 @@ async fn anonymous_clients_list_and_connect_public_servers_and_get_the_documente
             .call(app, method.clone(), &format!("/api/v1{path}"), body)
             .await;
         assert_eq!(status, expected, "anonymous {method} {path}: {answer}");
-        let text = answer.to_string();
+        let mut text = answer.to_string();
+        if template == "/audit" {
+            // The caller's own trail names the ids this caller sent (its
+            // refused connects of alice's server), and nothing else.
+            text = text.replace(&format!("\"target\":\"{}\"", w.alice_priv_id), "");
+        }
         assert!(
             !text.contains(ALICE_PRIV) && !text.contains(&w.alice_priv_id),
             "anonymous {method} {path} shows alice's server: {text}"
