@@ -12,6 +12,7 @@ mod categories;
 mod draft;
 mod servers;
 mod toolsets;
+mod transfer;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,6 +22,8 @@ use serde::Serialize;
 use crate::catalog::Catalog;
 use crate::catalog::events::{CatalogEvent, CatalogEvents};
 use crate::error::{Error, ErrorCode, Result};
+
+pub use transfer::ImportFailure;
 
 /// Default page size of list operations.
 pub const DEFAULT_LIMIT: u32 = 50;
