@@ -356,7 +356,9 @@ fn entry_transport(entry: &McpServerEntry, warnings: &mut Vec<String>) -> Result
     let (field, word) = match (&entry.kind, &entry.transport) {
         (Some(kind), Some(other)) => {
             if transport_word(kind) != transport_word(other) {
-                warnings.push(format!("used `type` `{kind}`; ignored `transport` `{other}`"));
+                warnings.push(format!(
+                    "used `type` `{kind}`; ignored `transport` `{other}`"
+                ));
             }
             ("type", Some(kind))
         }
@@ -383,10 +385,7 @@ fn entry_transport(entry: &McpServerEntry, warnings: &mut Vec<String>) -> Result
 }
 
 /// `***` is what an export shows for a secret: refuse it as a value.
-fn check_placeholders(
-    field: &str,
-    values: &BTreeMap<String, String>,
-) -> Result<(), Error> {
+fn check_placeholders(field: &str, values: &BTreeMap<String, String>) -> Result<(), Error> {
     match values.iter().find(|(_, v)| v.as_str() == REDACTED) {
         Some((key, _)) => Err(placeholder(&format!("{field}.{key}"), &format!("`{key}`"))),
         None => Ok(()),
@@ -397,7 +396,9 @@ fn placeholder(field: &str, what: &str) -> Error {
     Error::invalid(
         ErrorCode::InvalidSecret,
         field,
-        format!("{what} is `***`, the placeholder an export shows for a secret: fill in the real value"),
+        format!(
+            "{what} is `***`, the placeholder an export shows for a secret: fill in the real value"
+        ),
     )
 }
 
@@ -463,7 +464,10 @@ fn manifold_item(server: ManifoldServer) -> ImportItem {
         check_placeholders("headers", &server.headers)?;
         check_placeholders("env", &server.env)?;
         if server.oauth_client_secret.as_deref() == Some(REDACTED) {
-            return Err(placeholder("oauth_client_secret", "the OAuth client secret"));
+            return Err(placeholder(
+                "oauth_client_secret",
+                "the OAuth client secret",
+            ));
         }
         Ok(NewServer {
             name,

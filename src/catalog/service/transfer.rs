@@ -161,7 +161,11 @@ impl CatalogService {
 
     /// Reads `doc` and checks every entry as `create_server` would, plus
     /// the names already taken and the categories named.
-    async fn check_import(&self, principal: &Principal, doc: ImportDocument) -> Result<Vec<Checked>> {
+    async fn check_import(
+        &self,
+        principal: &Principal,
+        doc: ImportDocument,
+    ) -> Result<Vec<Checked>> {
         if principal.is_anonymous() {
             return Err(Error::Forbidden(
                 "anonymous callers may not import servers".into(),
@@ -259,10 +263,7 @@ impl CatalogService {
                 .await?;
             let full = page.len() >= MAX_LIMIT as usize;
             after = page.last().map(|c| c.name.to_lowercase());
-            out.extend(
-                page.into_iter()
-                    .map(|c| (c.id.as_str().to_owned(), c.name)),
-            );
+            out.extend(page.into_iter().map(|c| (c.id.as_str().to_owned(), c.name)));
             if !full {
                 return Ok(out);
             }

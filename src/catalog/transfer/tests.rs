@@ -9,17 +9,29 @@ fn read(doc: serde_json::Value) -> Vec<ImportItem> {
 
 fn code_of(doc: serde_json::Value) -> ErrorCode {
     let doc: ImportDocument = serde_json::from_value(doc).expect("a document");
-    read_document(doc).err().map(|e| e.code()).expect("an error")
+    read_document(doc)
+        .err()
+        .map(|e| e.code())
+        .expect("an error")
 }
 
 #[test]
 fn names_are_normalised_to_valid_server_names() {
-    assert_eq!(normalise_name("GitHub Server").as_deref(), Some("github-server"));
-    assert_eq!(normalise_name("  --My__Tool!! ").as_deref(), Some("my__tool"));
+    assert_eq!(
+        normalise_name("GitHub Server").as_deref(),
+        Some("github-server")
+    );
+    assert_eq!(
+        normalise_name("  --My__Tool!! ").as_deref(),
+        Some("my__tool")
+    );
     assert_eq!(normalise_name("a.b/c").as_deref(), Some("a-b-c"));
     assert_eq!(normalise_name("Ünïcode").as_deref(), Some("n-code"));
     assert_eq!(normalise_name(&"x".repeat(40)).map(|n| n.len()), Some(32));
-    assert_eq!(normalise_name(&format!("{} y", "x".repeat(31))).as_deref(), Some("x".repeat(31).as_str()));
+    assert_eq!(
+        normalise_name(&format!("{} y", "x".repeat(31))).as_deref(),
+        Some("x".repeat(31).as_str())
+    );
     assert_eq!(normalise_name("!!!"), None);
     assert_eq!(normalise_name(""), None);
 }
@@ -51,8 +63,19 @@ fn transports_are_read_from_type_transport_url_or_command() {
     use Transport::*;
     assert_eq!(
         kinds,
-        [Stdio, StreamableHttp, Sse, Websocket, StreamableHttp, StreamableHttp, Sse, Websocket, StreamableHttp, Stdio]
-            .map(Some)
+        [
+            Stdio,
+            StreamableHttp,
+            Sse,
+            Websocket,
+            StreamableHttp,
+            StreamableHttp,
+            Sse,
+            Websocket,
+            StreamableHttp,
+            Stdio
+        ]
+        .map(Some)
     );
     assert!(items.iter().all(|i| i.draft.is_ok()));
 }
@@ -70,7 +93,11 @@ fn an_unknown_type_or_an_entry_without_command_or_url_is_refused_per_entry() {
         .collect();
     assert_eq!(
         codes,
-        [Some(ErrorCode::InvalidTransport), Some(ErrorCode::InvalidTransport), None]
+        [
+            Some(ErrorCode::InvalidTransport),
+            Some(ErrorCode::InvalidTransport),
+            None
+        ]
     );
 }
 
@@ -111,14 +138,17 @@ fn an_exported_secret_placeholder_is_refused_naming_the_field() {
     let fields: Vec<_> = items
         .iter()
         .map(|i| {
-            let err = i.draft.as_ref().err().expect("refused");
+            let err = i.draft.as_ref().expect_err("refused");
             assert_eq!(err.code(), ErrorCode::InvalidSecret);
             err.field().map(str::to_owned)
         })
         .collect();
     assert_eq!(
         fields,
-        [Some("headers.Authorization".to_owned()), Some("env.TOKEN".to_owned())]
+        [
+            Some("headers.Authorization".to_owned()),
+            Some("env.TOKEN".to_owned())
+        ]
     );
 }
 

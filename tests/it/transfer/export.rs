@@ -27,7 +27,9 @@ fn comparable(server: &Value) -> Value {
 
 async fn delete_all(app: &TestApp) {
     for name in all_names(app).await {
-        let (status, body) = app.delete(&format!("/api/v1/servers/{name}"), &app.admin_key).await;
+        let (status, body) = app
+            .delete(&format!("/api/v1/servers/{name}"), &app.admin_key)
+            .await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     }
 }
@@ -40,17 +42,37 @@ async fn an_mcp_servers_export_hides_secrets_and_imports_back_once_they_are_fill
     stdio["env"] = json!({"FIXTURE_TOOL_COUNT": "1"});
     stdio["is_public"] = json!(true);
     create_server(&app, &app.admin_key, stdio).await;
-    create_server(&app, &app.admin_key, json!({"name": "web", "transport": "streamable_http",
-        "url": http.url(), "headers": {"Authorization": "Bearer s3cret"}})).await;
-    create_server(&app, &app.admin_key, json!({"name": "old", "transport": "sse",
-        "url": "http://127.0.0.1:9/sse", "enabled": false})).await;
-    let before: Vec<Value> = servers(&app, &app.admin_key).await.iter().map(comparable).collect();
+    create_server(
+        &app,
+        &app.admin_key,
+        json!({"name": "web", "transport": "streamable_http",
+        "url": http.url(), "headers": {"Authorization": "Bearer s3cret"}}),
+    )
+    .await;
+    create_server(
+        &app,
+        &app.admin_key,
+        json!({"name": "old", "transport": "sse",
+        "url": "http://127.0.0.1:9/sse", "enabled": false}),
+    )
+    .await;
+    let before: Vec<Value> = servers(&app, &app.admin_key)
+        .await
+        .iter()
+        .map(comparable)
+        .collect();
 
     let doc = export(&app, &app.admin_key, "mcp_servers").await;
     let text = doc.to_string();
-    assert!(!text.contains("s3cret"), "a secret leaked into the export: {text}");
+    assert!(
+        !text.contains("s3cret"),
+        "a secret leaked into the export: {text}"
+    );
     let entries = &doc["mcpServers"];
-    assert_eq!(entries["local"]["env"], json!({"FIXTURE_TOOL_COUNT": "***"}));
+    assert_eq!(
+        entries["local"]["env"],
+        json!({"FIXTURE_TOOL_COUNT": "***"})
+    );
     assert!(entries["local"]["command"].is_string() && entries["local"]["args"].is_array());
     assert!(entries["local"].get("type").is_none(), "{doc}");
     assert_eq!(
@@ -86,7 +108,11 @@ async fn an_mcp_servers_export_hides_secrets_and_imports_back_once_they_are_fill
     filled["mcpServers"]["web"]["headers"]["Authorization"] = json!("Bearer s3cret");
     let (status, done) = import(&app, &app.admin_key, &filled, false).await;
     assert_eq!(status, StatusCode::CREATED, "{done}");
-    let mut after: Vec<Value> = servers(&app, &app.admin_key).await.iter().map(comparable).collect();
+    let mut after: Vec<Value> = servers(&app, &app.admin_key)
+        .await
+        .iter()
+        .map(comparable)
+        .collect();
     // mcpServers has no `is_public`: the stdio server comes back private.
     assert_eq!(after[0]["is_public"], false);
     after[0]["is_public"] = json!(true);
@@ -108,20 +134,38 @@ async fn a_user_exports_public_servers_and_their_own_only() {
     let app = spawn_app().await;
     let alice = app.user_key("alice").await;
     let bob = app.user_key("bob").await;
-    create_server(&app, &app.admin_key, json!({"name": "shared", "transport": "streamable_http",
-        "url": "http://127.0.0.1:9/mcp", "is_public": true})).await;
+    create_server(
+        &app,
+        &app.admin_key,
+        json!({"name": "shared", "transport": "streamable_http",
+        "url": "http://127.0.0.1:9/mcp", "is_public": true}),
+    )
+    .await;
     for (key, name) in [(&alice, "alice-own"), (&bob, "bob-own")] {
-        create_server(&app, key, json!({"name": name, "transport": "streamable_http",
-            "url": "http://127.0.0.1:9/mcp"})).await;
+        create_server(
+            &app,
+            key,
+            json!({"name": name, "transport": "streamable_http",
+            "url": "http://127.0.0.1:9/mcp"}),
+        )
+        .await;
     }
     let mine = export(&app, &alice, "mcp_servers").await;
-    let names: Vec<&String> = mine["mcpServers"].as_object().expect("servers").keys().collect();
+    let names: Vec<&String> = mine["mcpServers"]
+        .as_object()
+        .expect("servers")
+        .keys()
+        .collect();
     assert_eq!(names, ["alice-own", "shared"]);
     let every = export(&app, &app.admin_key, "manifold").await;
     assert_eq!(every["servers"].as_array().map(Vec::len), Some(3));
 
     let (status, body) = app.get("/api/v1/export?format=yaml", &alice).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_query"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_query"),
+        "{body}"
+    );
 }
 
 /// Every field a server has, in Manifold's format, on `app`: export,
@@ -140,16 +184,28 @@ async fn manifold_round_trip(app: &TestApp) {
     stdio["enabled"] = json!(false);
     stdio["cwd"] = json!("/tmp");
     create_server(app, &app.admin_key, stdio).await;
-    create_server(app, &app.admin_key, json!({"name": "feed", "transport": "websocket",
-        "url": "ws://127.0.0.1:9/ws", "description": "live"})).await;
-    let before: Vec<Value> = servers(app, &app.admin_key).await.iter().map(comparable).collect();
+    create_server(
+        app,
+        &app.admin_key,
+        json!({"name": "feed", "transport": "websocket",
+        "url": "ws://127.0.0.1:9/ws", "description": "live"}),
+    )
+    .await;
+    let before: Vec<Value> = servers(app, &app.admin_key)
+        .await
+        .iter()
+        .map(comparable)
+        .collect();
 
     let doc = export(app, &app.admin_key, "manifold").await;
     assert_eq!(doc["manifold"], json!({"version": 1}));
     let kit = &doc["servers"][1];
     assert_eq!(kit["category"], "Dev tools");
     assert_eq!(kit["headers"], json!({"X-Team": "***"}));
-    assert!(kit.get("category_id").is_none() && kit.get("id").is_none(), "{kit}");
+    assert!(
+        kit.get("category_id").is_none() && kit.get("id").is_none(),
+        "{kit}"
+    );
 
     delete_all(app).await;
     let mut filled = doc.clone();
@@ -161,13 +217,23 @@ async fn manifold_round_trip(app: &TestApp) {
     assert_eq!(status, StatusCode::CREATED, "{done}");
     assert_eq!(done["created"], 3);
     assert_eq!(done["servers"][1]["warnings"], json!([]));
-    let after: Vec<Value> = servers(app, &app.admin_key).await.iter().map(comparable).collect();
+    let after: Vec<Value> = servers(app, &app.admin_key)
+        .await
+        .iter()
+        .map(comparable)
+        .collect();
     assert_eq!(after, before);
 
     // A category that does not exist here is a warning, not an error.
     delete_all(app).await;
     let (status, body) = app
-        .delete(&format!("/api/v1/categories/{}", category["id"].as_str().unwrap_or_default()), &app.admin_key)
+        .delete(
+            &format!(
+                "/api/v1/categories/{}",
+                category["id"].as_str().unwrap_or_default()
+            ),
+            &app.admin_key,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, done) = import(app, &app.admin_key, &filled, false).await;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::support::app::{code, spawn_app};
 use crate::support::mcp::{call, mcp_client, names_in};
-use crate::support::rest::{connect, fixture_server, create_server};
+use crate::support::rest::{connect, create_server, fixture_server};
 use crate::support::upstreams::{FIXTURE_TOOLS, FixtureHttp, fixture_stdio};
 
 use super::{all_names, import, outcomes, servers};
@@ -44,24 +44,52 @@ async fn an_mcp_servers_document_is_previewed_then_imported_and_both_servers_con
             .map(|e| (&e["source_name"], &e["name"], &e["transport"], &e["action"]))
             .collect::<Vec<_>>(),
         [
-            (&json!("Fixture Stdio"), &json!("fixture-stdio"), &json!("stdio"), &json!("create")),
-            (&json!("web"), &json!("web"), &json!("streamable_http"), &json!("create")),
+            (
+                &json!("Fixture Stdio"),
+                &json!("fixture-stdio"),
+                &json!("stdio"),
+                &json!("create")
+            ),
+            (
+                &json!("web"),
+                &json!("web"),
+                &json!("streamable_http"),
+                &json!("create")
+            ),
         ]
     );
     let warnings = entries[0]["warnings"].to_string();
-    assert!(warnings.contains("renamed") && warnings.contains("alwaysAllow"), "{warnings}");
+    assert!(
+        warnings.contains("renamed") && warnings.contains("alwaysAllow"),
+        "{warnings}"
+    );
     assert_eq!(entries[1]["warnings"], json!([]));
-    assert!(entries.iter().all(|e| e.get("server").is_none() && e.get("error").is_none()));
-    assert!(all_names(&app).await.is_empty(), "a preview creates nothing");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.get("server").is_none() && e.get("error").is_none())
+    );
+    assert!(
+        all_names(&app).await.is_empty(),
+        "a preview creates nothing"
+    );
 
     let (status, done) = import(&app, &app.admin_key, &doc, false).await;
     assert_eq!(status, StatusCode::CREATED, "{done}");
     assert_eq!(done["created"], 2);
     let stdio = &done["servers"][0]["server"];
-    assert!(stdio["id"].as_str().is_some_and(|id| id.starts_with("mcp_")), "{done}");
+    assert!(
+        stdio["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("mcp_")),
+        "{done}"
+    );
     assert_eq!(stdio["title"], "Fixture Stdio");
     assert_eq!(stdio["env"], json!({"FIXTURE_TOOL_COUNT": "***"}));
-    assert_eq!(done["servers"][1]["server"]["headers"], json!({"X-Api-Key": "***"}));
+    assert_eq!(
+        done["servers"][1]["server"]["headers"],
+        json!({"X-Api-Key": "***"})
+    );
     assert_eq!(all_names(&app).await, ["fixture-stdio", "web"]);
 
     // The stored environment reaches the child: its two extra tools show.
@@ -112,9 +140,15 @@ async fn a_user_importing_a_stdio_server_gets_forbidden_for_it_and_nothing_is_cr
     let (status, done) = import(&app, &alice, &only_web, false).await;
     assert_eq!(status, StatusCode::CREATED, "{done}");
     let server = &done["servers"][0]["server"];
-    assert_eq!((&server["owner"], &server["is_public"]), (&json!("alice"), &json!(false)));
+    assert_eq!(
+        (&server["owner"], &server["is_public"]),
+        (&json!("alice"), &json!(false))
+    );
     let bob = app.user_key("bob").await;
-    assert!(servers(&app, &bob).await.is_empty(), "bob does not see alice's import");
+    assert!(
+        servers(&app, &bob).await.is_empty(),
+        "bob does not see alice's import"
+    );
 }
 
 #[tokio::test]
@@ -152,12 +186,19 @@ async fn a_name_clash_or_an_invalid_url_fails_the_whole_import_and_creates_nothi
             ("error".to_owned(), "invalid_secret".to_owned())
         ]
     );
-    assert_eq!(refused["servers"][2]["error"]["field"], "headers.Authorization");
+    assert_eq!(
+        refused["servers"][2]["error"]["field"],
+        "headers.Authorization"
+    );
     assert_eq!(all_names(&app).await, ["taken"], "nothing was created");
 
     // A document that is not one is refused whole, with its own code.
     let (status, body) = import(&app, &app.admin_key, &json!({"servers": "no"}), false).await;
-    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        "{body}"
+    );
     let (status, body) = import(&app, &app.admin_key, &json!({"other": {}}), true).await;
     assert_eq!(
         (status, code(&body)),
@@ -181,8 +222,12 @@ async fn concurrent_imports_of_one_document_create_each_server_once_and_say_whic
     let mut reported = Vec::new();
     for (status, answer) in [a, b] {
         assert!(
-            [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY, StatusCode::CONFLICT]
-                .contains(&status),
+            [
+                StatusCode::CREATED,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::CONFLICT
+            ]
+            .contains(&status),
             "{status} {answer}"
         );
         let created: Vec<&Value> = answer["servers"]
@@ -195,10 +240,17 @@ async fn concurrent_imports_of_one_document_create_each_server_once_and_say_whic
         if status == StatusCode::CONFLICT {
             assert_eq!(code(&answer), "import_incomplete", "{answer}");
         }
-        reported.extend(created.iter().map(|s| s["name"].as_str().unwrap_or_default().to_owned()));
+        reported.extend(
+            created
+                .iter()
+                .map(|s| s["name"].as_str().unwrap_or_default().to_owned()),
+        );
     }
     reported.sort();
     let expected: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
-    assert_eq!(reported, expected, "every server created once, and reported by the import that made it");
+    assert_eq!(
+        reported, expected,
+        "every server created once, and reported by the import that made it"
+    );
     assert_eq!(all_names(&app).await, expected);
 }
