@@ -131,6 +131,9 @@ error_codes! {
     InvalidOauthScope = "invalid_oauth_scope", Some(422), INVALID_PARAMS, "Too many OAuth scopes, or a scope that is not a valid scope token.";
     InvalidToolFilter = "invalid_tool_filter", Some(422), INVALID_PARAMS, "A tool filter's `allow` or `deny` has more than 200 patterns, or a pattern that is empty, longer than 200 characters, or holds a space or a control character.";
     FieldNotAllowed = "field_not_allowed", Some(422), INVALID_PARAMS, "A field does not apply to this server's transport.";
+    InvalidImportDocument = "invalid_import_document", Some(422), INVALID_PARAMS, "An import document has neither `mcpServers` nor Manifold's `servers` (or both), an unknown `manifold.version`, or more than 200 servers; nothing was created.";
+    InvalidImport = "invalid_import", Some(422), INVALID_PARAMS, "Some entries of an import cannot be created (each one's `error` in `servers` says why: `forbidden`, `server_name_taken`, `invalid_url`, `invalid_secret`, …); nothing was created.";
+    ImportIncomplete = "import_incomplete", Some(409), INVALID_PARAMS, "An import failed half-way (a name taken meanwhile, the catalog unreachable): the entries with `action` `create` and a `server` were created, the others were not.";
     InvalidMcpSessionId = "invalid_mcp_session_id", Some(422), INVALID_PARAMS, "An MCP session id is not 1-200 printable characters without spaces or `*?[]{}\\`.";
     SessionNotFound = "session_not_found", Some(404), INVALID_PARAMS, "`/mcp`: the `Mcp-Session-Id` is unknown, ended, or belongs to another principal.";
     TooManySessions = "too_many_sessions", Some(429), INVALID_REQUEST, "`/mcp`: the principal holds `mcp.max_sessions_per_user` MCP sessions on this replica already; end one (DELETE with its `Mcp-Session-Id`) or let an idle one expire.";

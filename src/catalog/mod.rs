@@ -29,6 +29,7 @@ mod store_macro;
 mod store_secrets;
 pub mod tool_filter;
 pub mod toolset;
+pub mod transfer;
 pub mod url;
 pub mod validate;
 

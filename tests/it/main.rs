@@ -62,6 +62,7 @@ mod session_connect;
 mod session_failures;
 mod state_contract;
 mod tool_governance;
+mod transfer;
 mod ui;
 mod upstream_errors;
 mod upstream_sse_ws;

@@ -50,6 +50,8 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "GET /session/langchain-config",
         "DELETE /session",
         "GET /audit",
+        "POST /import",
+        "GET /export",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -93,7 +95,8 @@ fn schemathesis_cli() -> std::path::PathBuf {
 /// transport, `url` for network transports and `command` for stdio, OAuth
 /// fields only with `requires_oauth2`, headers Manifold sets itself) and a
 /// `category_id` must name an existing category: a request the schema
-/// allows may still get 422 there. Every other check stays on for them.
+/// allows may still get 422 there. An import checks each of its servers
+/// the same way (and needs `mcpServers` or `servers`). Every other check stays on for them.
 const SCHEMATHESIS_CONFIG: &str = r#"
 [[operations]]
 include-path = "/servers"
@@ -103,6 +106,11 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 [[operations]]
 include-path = "/servers/{id}"
 include-method = "PATCH"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+[[operations]]
+include-path = "/import"
+include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 "#;
 
@@ -169,7 +177,7 @@ async fn schemathesis_finds_no_failure_against_the_openapi_document() {
         "schemathesis generated no test case:\n{stdout}"
     );
     assert!(
-        stdout.contains("Tested: 27"),
+        stdout.contains("Tested: 29"),
         "schemathesis did not test every operation:\n{stdout}"
     );
     let summary = stdout.lines().last().unwrap_or_default();

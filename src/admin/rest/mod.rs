@@ -1,4 +1,5 @@
-//! The REST admin API under `/api/v1`: categories, servers and `me`, with an
+//! The REST admin API under `/api/v1`: categories, servers (and their
+//! import and export), toolsets, the session and `me`, with an
 //! OpenAPI document generated from the handlers at `/api/v1/openapi.json`.
 //!
 //! Handlers only parse, call a service with the [`Principal`] and render;
@@ -11,6 +12,7 @@ mod oauth;
 mod servers;
 mod session;
 mod toolsets;
+mod transfer;
 
 use crate::error::ErrorCode;
 use axum::Json;
@@ -39,6 +41,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(categories::router())
         .merge(servers::router())
         .merge(toolsets::router())
+        .merge(transfer::router())
         .merge(session::router())
         .merge(oauth::router())
         .merge(audit::router())

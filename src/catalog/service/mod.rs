@@ -14,6 +14,7 @@ mod categories;
 mod draft;
 mod servers;
 mod toolsets;
+mod transfer;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,6 +26,8 @@ use crate::catalog::audit::{self, AuditEvent, Auditor};
 use crate::catalog::events::{CatalogEvent, CatalogEvents};
 use crate::error::{Error, ErrorCode, Result};
 use crate::principal::Principal;
+
+pub use transfer::ImportFailure;
 
 /// Default page size of list operations.
 pub const DEFAULT_LIMIT: u32 = 50;

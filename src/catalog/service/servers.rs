@@ -140,7 +140,7 @@ fn check_owner(principal: &Principal, server: &Server) -> Result<()> {
     }
 }
 
-fn check_server_rights(principal: &Principal, server: &Server) -> Result<()> {
+pub(super) fn check_server_rights(principal: &Principal, server: &Server) -> Result<()> {
     if principal.is_anonymous() {
         return Err(Error::Forbidden(
             "anonymous callers may not create or change servers".into(),

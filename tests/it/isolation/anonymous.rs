@@ -214,6 +214,8 @@ fn anonymous_contract() -> Vec<(Method, &'static str, &'static str, StatusCode)>
             S::OK,
         ),
         (Method::GET, "/toolsets", "/toolsets", S::OK),
+        (Method::POST, "/import", "/import", S::FORBIDDEN),
+        (Method::GET, "/export", "/export", S::OK),
         (Method::POST, "/toolsets", "/toolsets", S::FORBIDDEN),
         // An anonymous session reads its own audit events only.
         (Method::GET, "/audit", "/audit", S::OK),
@@ -248,6 +250,8 @@ fn body_for(method: &Method, path: &str) -> Option<Value> {
         ("PATCH", p) if p.starts_with("/categories/") => Some(json!({"description": "anon"})),
         ("PATCH", p) if p.starts_with("/toolsets/") => Some(json!({"description": "anon"})),
         ("POST", "/toolsets") => Some(json!({"name": "anon-kit", "entries": []})),
+        ("POST", "/import") => Some(json!({"mcpServers": {"anon-imported":
+                                            {"url": "http://127.0.0.1:9/mcp"}}})),
         ("PUT", _) => Some(json!({})),
         ("POST", _) => Some(json!({})),
         _ => None,
