@@ -118,6 +118,13 @@ impl Auditor {
         self.inner.as_ref().map(|inner| inner.live.subscribe())
     }
 
+    /// How many live listeners (`auditEventAdded` subscriptions) there are.
+    pub fn listeners(&self) -> usize {
+        self.inner
+            .as_ref()
+            .map_or(0, |inner| inner.live.receiver_count())
+    }
+
     /// Events dropped because the queue was full, since start.
     pub fn dropped(&self) -> u64 {
         self.inner

@@ -1,6 +1,6 @@
 //! The catalog's rules: who may see and change categories, servers and
 //! toolsets, and what a valid record is. Every surface calls this with the
-//! [`Principal`](crate::principal::Principal); no surface talks to the store
+//! [`Principal`]; no surface talks to the store
 //! directly.
 //!
 //! Visibility: admins see everything; a user sees public servers (and

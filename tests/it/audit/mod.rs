@@ -3,10 +3,12 @@
 //! PostgreSQL ([`calls`]); arguments are kept only when asked and then
 //! without secrets, users read only their own events, and retention
 //! deletes old ones ([`access`]); a stalled database drops events instead
-//! of slowing calls ([`stalled`]).
+//! of slowing calls ([`stalled`]); events reach subscribers live
+//! ([`live`]).
 
 mod access;
 mod calls;
+mod live;
 mod stalled;
 
 use std::time::Duration;
