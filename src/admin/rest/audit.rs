@@ -48,8 +48,8 @@ pub(crate) struct AuditListQuery {
     /// Page size, 1-200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
-    /// `next_cursor` of the previous page (digits).
-    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
+    /// `next_cursor` of the previous page (digits; empty: the first page).
+    #[param(pattern = r"^([1-9][0-9]{0,17})?$")]
     cursor: Option<String>,
 }
 
