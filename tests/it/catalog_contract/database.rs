@@ -44,7 +44,7 @@ pub(super) async fn migrations_applied_twice_are_idempotent(db: &TestDb) -> Test
         .await;
     assert_eq!(
         versions,
-        ["1", "2", "3", "4", "5", "6"],
+        ["1", "2", "3", "4", "5", "6", "8"],
         "each migration is recorded once"
     );
     Ok(())
