@@ -48,10 +48,12 @@ pub struct KeyListParams {
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// A label, 1-64 printable characters.
+    #[schema(min_length = 1, max_length = 64, example = "laptop")]
     pub name: Option<String>,
     /// Whose key it is (default: the caller; another user: admins only).
     pub user_id: Option<String>,
     /// `admin` or `user` (default `user`; `admin`: admins only).
+    #[schema(example = "user")]
     pub role: Option<String>,
 }
 
@@ -59,8 +61,7 @@ pub struct NewKey {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyPage {
     pub items: Vec<ApiKey>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 

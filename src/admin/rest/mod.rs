@@ -1,11 +1,13 @@
-//! The REST admin API under `/api/v1`: categories, servers and `me`, with an
-//! OpenAPI document generated from the handlers at `/api/v1/openapi.json`.
+//! The REST admin API under `/api/v1`: categories, servers, toolsets, API
+//! keys, this session and `me`, with an OpenAPI document generated from the
+//! handlers at `/api/v1/openapi.json`.
 //!
 //! Handlers only parse, call a service with the [`Principal`] and render;
 //! every error is `{"error":{"code","message","field"}}`.
 
 mod categories;
 mod extract;
+mod keys;
 mod oauth;
 mod servers;
 mod session;
@@ -38,6 +40,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(categories::router())
         .merge(servers::router())
         .merge(toolsets::router())
+        .merge(keys::router())
         .merge(session::router())
         .merge(oauth::router())
         .split_for_parts();
