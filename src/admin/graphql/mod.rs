@@ -15,6 +15,7 @@
 
 mod batch;
 mod error;
+mod keys;
 mod limits;
 mod mutation;
 mod nullability;
