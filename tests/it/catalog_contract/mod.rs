@@ -171,6 +171,7 @@ fn server(raw_name: &str, owner: &str, is_public: bool) -> Server {
 fn api_key(user: &str, role: Role, created: i64) -> ApiKey {
     let id = ApiKeyId::generate();
     ApiKey {
+        name: None,
         hash: manifold::secret::sha256_hex(id.as_str().as_bytes()),
         prefix: format!("mfk_{}", &id.as_str()[4..8]),
         id,
