@@ -78,6 +78,7 @@ contract_suite!(
     server_lists::servers_are_paged_by_name,
     server_lists::fail_closed_servers_are_the_enabled_visible_ones_by_name,
     api_keys::api_keys_are_found_touched_revoked_counted_and_listed,
+    api_keys::api_keys_are_got_by_id_paged_per_user_and_counted_per_user,
     oauth::oauth_credentials_are_kept_per_user_and_server_sealed,
     oauth::oauth_credentials_go_with_their_server,
     database::timestamps_are_kept_to_the_microsecond,

@@ -76,6 +76,7 @@ async fn a_key_revoked_on_one_replica_fails_and_its_stream_ends_on_the_other_wit
     let mut doomed = open_stream(&b, &revoked).await;
     let mut other = open_stream(&b, &kept).await;
     assert!(works(&b, &revoked).await && works(&b, &kept).await);
+    assert!(doomed.ended.try_recv().is_err(), "the stream is open");
 
     let (status, body) = a
         .delete(&format!("/api/v1/keys/{revoked_id}"), &a.admin_key)

@@ -210,3 +210,31 @@ async fn a_user_holds_at_most_fifty_active_keys_listed_in_pages() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     create_key(&app, &alice, json!({})).await;
 }
+
+#[tokio::test]
+async fn a_key_revoked_by_another_process_without_fanout_is_refused_within_the_cache_ttl() {
+    let app = spawn_app().await;
+    let (id, alice) = key_of(&app, "alice").await;
+    let (status, _) = app.get("/api/v1/me", &alice).await;
+    assert_eq!(status, StatusCode::OK, "checked, so cached");
+    // What `manifold keys revoke` does: its own process, no fanout.
+    let cli = manifold::auth::api_key::ApiKeys::new(app.state.catalog().store().clone());
+    cli.revoke(&id).await.expect("revoked");
+    let revoked_at = std::time::Instant::now();
+    loop {
+        let (status, body) = app.get("/api/v1/me", &alice).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(3),
+            "still accepted {:?} after the revocation",
+            revoked_at.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let took = revoked_at.elapsed();
+    println!("revoked by another process, refused after {took:?} (cache TTL 1 s)");
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+}
