@@ -196,7 +196,7 @@ impl ApiKeys {
             ));
         }
         let created = self.create(&user_id, role, name.as_deref()).await?;
-        tracing::info!(key = %created.0.id, by = %principal.user_id, "API key created over the API");
+        tracing::debug!(key = %created.0.id, by = %principal.user_id, "API key created over the API");
         Ok(created)
     }
 
@@ -214,7 +214,7 @@ impl ApiKeys {
             .filter(|k| principal.is_admin() || k.user_id == principal.user_id)
             .ok_or_else(key_not_found)?;
         self.revoke_id(&key.id).await?;
-        tracing::info!(key = %key.id, user = %key.user_id, by = %principal.user_id, "API key revoked over the API");
+        tracing::debug!(key = %key.id, user = %key.user_id, by = %principal.user_id, "API key revoked over the API");
         Ok(())
     }
 }

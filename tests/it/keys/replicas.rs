@@ -1,7 +1,7 @@
 //! Two replicas sharing one Redis and one catalog: a key revoked over REST
 //! on replica A is refused on replica B within a second, and B ends the
-//! key's open `/mcp` GET stream within a second too, leaving the streams
-//! of the user's other key alone.
+//! key's open `/mcp` GET stream and its pending call within a second too,
+//! leaving the streams of the user's other key alone.
 
 use std::time::{Duration, Instant};
 
@@ -14,13 +14,15 @@ use super::key_of;
 use crate::support::app::{TestApp, replicas_with};
 use crate::support::db::drop_postgres_database;
 use crate::support::mcp::{SESSION_REVISION, open_session, post};
-use crate::support::rest::{add_fixture, connect};
+use crate::support::rest::{add_fixture, connect, disconnect};
 
 /// The most a revocation may take to reach the other replica.
 const WITHIN: Duration = Duration::from_secs(1);
 
 /// What one open GET stream shows its reader.
 struct Stream {
+    /// The MCP session it belongs to.
+    session: String,
     /// Fires when the body ends.
     ended: oneshot::Receiver<Instant>,
     /// Every chunk of text, as it comes.
@@ -51,7 +53,11 @@ async fn open_stream(app: &TestApp, key: &str) -> Stream {
         }
         let _ = ended_tx.send(Instant::now());
     });
-    Stream { ended, text }
+    Stream {
+        session,
+        ended,
+        text,
+    }
 }
 
 /// Whether `key` authenticates on `app` now.
@@ -72,11 +78,24 @@ async fn a_key_revoked_on_one_replica_fails_and_its_stream_ends_on_the_other_wit
     let (revoked_id, revoked) = key_of(&a, "alice").await;
     let (_, kept) = key_of(&a, "alice").await;
 
+    connect(&a, "fx", &kept).await;
+
     // Both keys have a GET stream open on B, and B has both cached.
     let mut doomed = open_stream(&b, &revoked).await;
     let mut other = open_stream(&b, &kept).await;
     assert!(works(&b, &revoked).await && works(&b, &kept).await);
     assert!(doomed.ended.try_recv().is_err(), "the stream is open");
+    // The revoked key also has a call pending on B, one that takes 60 s.
+    let slow = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                      "params": {"name": "fx__slow", "arguments": {"seconds": 60}}});
+    let pending = post(&b, &revoked, Some(&doomed.session), Some(SESSION_REVISION), &slow);
+    let pending = tokio::spawn(async move {
+        let resp = pending.send().await.expect("sent");
+        let text = resp.text().await.unwrap_or_default();
+        (Instant::now(), text)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pending.is_finished(), "the call is pending");
 
     let (status, body) = a
         .delete(&format!("/api/v1/keys/{revoked_id}"), &a.admin_key)
@@ -107,6 +126,13 @@ async fn a_key_revoked_on_one_replica_fails_and_its_stream_ends_on_the_other_wit
     let ended_after = ended.saturating_duration_since(revoked_at);
     println!("revoked on A, its /mcp GET stream on B ended after {ended_after:?}");
     assert!(ended_after < WITHIN, "{ended_after:?}");
+    let (call_ended, answer) = tokio::time::timeout(WITHIN, pending)
+        .await
+        .expect("replica B ends the revoked key's pending call within 1 s")
+        .expect("the caller ran");
+    let call_ended_after = call_ended.saturating_duration_since(revoked_at);
+    println!("revoked on A, its pending tools/call on B ended after {call_ended_after:?}");
+    assert!(!answer.contains("slept"), "the call was not answered: {answer}");
     let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {}});
     let resp = post(&b, &revoked, None, None, &list).send().await.expect("sent");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "/mcp refuses it too");
@@ -114,7 +140,7 @@ async fn a_key_revoked_on_one_replica_fails_and_its_stream_ends_on_the_other_wit
     // The user's other key and its stream are untouched: it still hears
     // of a change made on A.
     assert!(works(&b, &kept).await);
-    connect(&a, "fx", &kept).await;
+    disconnect(&a, "fx", &kept).await;
     let heard = tokio::time::timeout(Duration::from_secs(10), async {
         let mut seen = String::new();
         while let Some(text) = other.text.recv().await {
