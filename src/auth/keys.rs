@@ -115,7 +115,11 @@ impl ApiKeys {
         may_manage_keys(principal)?;
         let user_id = match params.user.as_deref() {
             _ if !principal.is_admin() => {
-                if params.user.as_ref().is_some_and(|u| *u != principal.user_id) {
+                if params
+                    .user
+                    .as_ref()
+                    .is_some_and(|u| *u != principal.user_id)
+                {
                     return Err(Error::Forbidden(
                         "only admins may list other users' keys".into(),
                     ));
@@ -234,7 +238,10 @@ mod tests {
             let err = parse_key_name(bad).expect_err(bad);
             assert_eq!(err.code(), ErrorCode::InvalidKeyName, "{bad:?}");
         }
-        assert!(parse_key_name(&"é".repeat(64)).is_ok(), "characters, not bytes");
+        assert!(
+            parse_key_name(&"é".repeat(64)).is_ok(),
+            "characters, not bytes"
+        );
     }
 
     #[test]

@@ -196,7 +196,10 @@ mod tests {
             !cache.remember("h1".into(), &principal(&revoked)),
             "a read that began before the revocation is not cached"
         );
-        assert!(cache.watch(&revoked).is_revoked(), "a late watch fires at once");
+        assert!(
+            cache.watch(&revoked).is_revoked(),
+            "a late watch fires at once"
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ApiKey, ApiKeyQuery, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
-    Toolset, ToolsetName, ToolsetQuery, key_check,
+    ApiKey, ApiKeyQuery, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName,
+    ServerQuery, Toolset, ToolsetName, ToolsetQuery, key_check,
 };
 use crate::config::CatalogBackend;
 use crate::error::Result;

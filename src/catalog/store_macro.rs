@@ -15,8 +15,8 @@ macro_rules! sql_catalog_store {
             use $crate::catalog::rows::{self, ApiKeyRow, CategoryRow, ServerRow};
             use $crate::catalog::rows_toolsets::{self, ToolsetRow};
             use $crate::catalog::{
-                ApiKey, ApiKeyQuery, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
-                Toolset, ToolsetName, ToolsetQuery,
+                ApiKey, ApiKeyQuery, CatalogStore, Category, CategoryQuery, Server, ServerName,
+                ServerQuery, Toolset, ToolsetName, ToolsetQuery,
             };
             use $crate::catalog::{sql, sql_toolsets};
             use $crate::config::CatalogBackend;

@@ -470,7 +470,16 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         Some(watch) => revoked::until_revoked(watch, running).await,
         None => running.await,
     };
-    let response = finish(&gate, response, host.as_ref(), delete, ending, posted, place).await;
+    let response = finish(
+        &gate,
+        response,
+        host.as_ref(),
+        delete,
+        ending,
+        posted,
+        place,
+    )
+    .await;
     match watch {
         Some(watch) => revoked::end_stream_when_revoked(response, watch),
         None => response,

@@ -76,14 +76,22 @@ pub(super) async fn api_keys_are_got_by_id_paged_per_user_and_counted_per_user(
     for k in &keys {
         c.insert_api_key(k).await?;
     }
-    assert_eq!(c.get_api_key(&named.id).await?, Some(named.clone()), "the name round-trips");
+    assert_eq!(
+        c.get_api_key(&named.id).await?,
+        Some(named.clone()),
+        "the name round-trips"
+    );
     assert_eq!(c.get_api_key(&ApiKeyId::generate()).await?, None);
     assert_eq!(c.count_active_api_keys_of("alice").await?, 6);
     assert_eq!(c.count_active_api_keys_of("bob").await?, 1);
     assert_eq!(c.count_active_api_keys_of("carol").await?, 0);
     assert!(c.revoke_api_key(&keys[2].id, at(100)).await?);
     assert_eq!(c.count_active_api_keys_of("alice").await?, 5);
-    assert!(c.get_api_key(&keys[2].id).await?.is_some_and(|k| k.revoked_at == Some(at(100))));
+    assert!(
+        c.get_api_key(&keys[2].id)
+            .await?
+            .is_some_and(|k| k.revoked_at == Some(at(100)))
+    );
 
     // Alice's keys, revoked too, newest first (ties by id, descending), in pages of 2.
     let expected: Vec<&ApiKey> = keys.iter().filter(|k| k.user_id == "alice").collect();

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use manifold::catalog::{
-    ApiKey, ApiKeyQuery, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
-    Toolset, ToolsetName, ToolsetQuery,
+    ApiKey, ApiKeyQuery, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName,
+    ServerQuery, Toolset, ToolsetName, ToolsetQuery,
 };
 use manifold::config::CatalogBackend;
 use manifold::error::Result;

@@ -30,20 +30,32 @@ async fn graphql_creates_lists_and_revokes_keys_with_the_rest_rules() {
     )
     .await;
     let made = &made["createApiKey"];
-    assert_eq!((made["userId"].as_str(), made["role"].as_str()), (Some("bob"), Some("admin")));
+    assert_eq!(
+        (made["userId"].as_str(), made["role"].as_str()),
+        (Some("bob"), Some("admin"))
+    );
     assert_eq!(made["name"], "bob's CI");
     let secret = made["key"].as_str().expect("the key, once").to_owned();
     let bob_id = made["id"].as_str().expect("id").to_owned();
     let (status, me) = app.get("/api/v1/me", &secret).await;
     assert_eq!(status, StatusCode::OK, "works at once: {me}");
-    assert_eq!((me["user_id"].as_str(), me["role"].as_str()), (Some("bob"), Some("admin")));
+    assert_eq!(
+        (me["user_id"].as_str(), me["role"].as_str()),
+        (Some("bob"), Some("admin"))
+    );
 
     let listed = data(&app, &app.admin_key, LIST, json!({"user": "bob"})).await;
-    let items = listed["apiKeys"]["items"].as_array().expect("items").clone();
+    let items = listed["apiKeys"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
     assert_eq!(items.len(), 1, "{listed}");
     assert_eq!(items[0]["id"], bob_id.as_str());
     assert!(items[0]["lastUsedAt"].is_string(), "used: {listed}");
-    assert!(!listed.to_string().contains(&secret), "the secret is listed");
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret is listed"
+    );
 
     // A user: own keys only, `user` role only; bob's key is not found.
     let (_, refused) = gql(
@@ -77,7 +89,13 @@ async fn graphql_creates_lists_and_revokes_keys_with_the_rest_rules() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let active = data(&app, &app.admin_key, LIST, json!({"user": "bob"})).await;
     assert_eq!(active["apiKeys"]["items"], json!([]), "{active}");
-    let all = data(&app, &app.admin_key, LIST, json!({"user": "bob", "all": true})).await;
+    let all = data(
+        &app,
+        &app.admin_key,
+        LIST,
+        json!({"user": "bob", "all": true}),
+    )
+    .await;
     assert!(all["apiKeys"]["items"][0]["revokedAt"].is_string(), "{all}");
     let (_, again) = gql(&app, Some(&app.admin_key), REVOKE, json!({"id": bob_id})).await;
     assert_eq!(first_code(&again), "api_key_not_found", "{again}");

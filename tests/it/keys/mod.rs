@@ -17,7 +17,9 @@ async fn create_key(app: &TestApp, key: &str, body: Value) -> Value {
     let (status, created) = app.post("/api/v1/keys", key, body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert!(
-        created["key"].as_str().is_some_and(|k| k.starts_with("mfk_")),
+        created["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("mfk_")),
         "{created}"
     );
     created

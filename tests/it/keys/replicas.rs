@@ -88,7 +88,13 @@ async fn a_key_revoked_on_one_replica_fails_and_its_stream_ends_on_the_other_wit
     // The revoked key also has a call pending on B, one that takes 60 s.
     let slow = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                       "params": {"name": "fx__slow", "arguments": {"seconds": 60}}});
-    let pending = post(&b, &revoked, Some(&doomed.session), Some(SESSION_REVISION), &slow);
+    let pending = post(
+        &b,
+        &revoked,
+        Some(&doomed.session),
+        Some(SESSION_REVISION),
+        &slow,
+    );
     let pending = tokio::spawn(async move {
         let resp = pending.send().await.expect("sent");
         let text = resp.text().await.unwrap_or_default();
@@ -132,10 +138,20 @@ async fn a_key_revoked_on_one_replica_fails_and_its_stream_ends_on_the_other_wit
         .expect("the caller ran");
     let call_ended_after = call_ended.saturating_duration_since(revoked_at);
     println!("revoked on A, its pending tools/call on B ended after {call_ended_after:?}");
-    assert!(!answer.contains("slept"), "the call was not answered: {answer}");
+    assert!(
+        !answer.contains("slept"),
+        "the call was not answered: {answer}"
+    );
     let list = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {}});
-    let resp = post(&b, &revoked, None, None, &list).send().await.expect("sent");
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "/mcp refuses it too");
+    let resp = post(&b, &revoked, None, None, &list)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "/mcp refuses it too"
+    );
 
     // The user's other key and its stream are untouched: it still hears
     // of a change made on A.
@@ -152,11 +168,7 @@ async fn a_key_revoked_on_one_replica_fails_and_its_stream_ends_on_the_other_wit
         false
     })
     .await;
-    assert_eq!(
-        heard,
-        Ok(true),
-        "the other key's stream hears list_changed"
-    );
+    assert_eq!(heard, Ok(true), "the other key's stream hears list_changed");
     assert!(
         other.ended.try_recv().is_err(),
         "the other key's stream is still open"

@@ -64,12 +64,22 @@ async fn a_key_created_over_rest_works_at_once_on_mcp_and_is_listed_used_without
     ] {
         let (status, list) = app.get(path, who).await;
         assert_eq!(status, StatusCode::OK, "{list}");
-        assert_eq!(ids_in(&list), [created["id"].as_str().expect("id")], "{list}");
+        assert_eq!(
+            ids_in(&list),
+            [created["id"].as_str().expect("id")],
+            "{list}"
+        );
         let listed = &list["items"][0];
         assert!(listed["last_used_at"].is_string(), "used: {listed}");
         assert_eq!(listed["name"], "alice's laptop");
-        assert!(listed.get("key").is_none() && listed.get("hash").is_none(), "{listed}");
-        assert!(!list.to_string().contains(&secret), "the secret is listed: {list}");
+        assert!(
+            listed.get("key").is_none() && listed.get("hash").is_none(),
+            "{listed}"
+        );
+        assert!(
+            !list.to_string().contains(&secret),
+            "the secret is listed: {list}"
+        );
         assert!(list["next_cursor"].is_null(), "{list}");
     }
     // The admin's unfiltered list holds the bootstrap key too.
@@ -86,7 +96,10 @@ async fn users_manage_only_their_own_user_keys_and_another_users_key_is_not_foun
 
     // Her own key, with the user role: yes. Anything more: no.
     let own = create_key(&app, &alice, json!({"name": "ci"})).await;
-    assert_eq!((own["user_id"].as_str(), own["role"].as_str()), (Some("alice"), Some("user")));
+    assert_eq!(
+        (own["user_id"].as_str(), own["role"].as_str()),
+        (Some("alice"), Some("user"))
+    );
     for body in [
         json!({"role": "admin"}),
         json!({"user_id": "bob"}),
@@ -115,12 +128,19 @@ async fn users_manage_only_their_own_user_keys_and_another_users_key_is_not_foun
     assert_eq!(ids_in(&list).len(), 2, "{list}");
     assert!(!ids_in(&list).contains(&bob_key_id.as_str()));
     let (status, answer) = app.get("/api/v1/keys?user=bob", &alice).await;
-    assert_eq!((status, code(&answer)), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!(
+        (status, code(&answer)),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
 
     // Bob's key is "not found" to her, exactly like a key that never was.
-    let (status, mine_missing) = app.delete("/api/v1/keys/key_AAAAAAAAAAAAAAAA", &alice).await;
+    let (status, mine_missing) = app
+        .delete("/api/v1/keys/key_AAAAAAAAAAAAAAAA", &alice)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, his) = app.delete(&format!("/api/v1/keys/{bob_key_id}"), &alice).await;
+    let (status, his) = app
+        .delete(&format!("/api/v1/keys/{bob_key_id}"), &alice)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(code(&his), "api_key_not_found");
     assert_eq!(his, mine_missing, "the same answer: no existence leak");
@@ -137,7 +157,10 @@ async fn users_manage_only_their_own_user_keys_and_another_users_key_is_not_foun
     let (status, _) = app.get("/api/v1/me", own_secret).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked at once");
     let (status, again) = app.delete(&format!("/api/v1/keys/{own_id}"), &alice).await;
-    assert_eq!((status, code(&again)), (StatusCode::NOT_FOUND, "api_key_not_found"));
+    assert_eq!(
+        (status, code(&again)),
+        (StatusCode::NOT_FOUND, "api_key_not_found")
+    );
     let (_, active) = app.get("/api/v1/keys", &alice).await;
     assert!(!ids_in(&active).contains(&own_id), "{active}");
     let (_, all) = app.get("/api/v1/keys?include_revoked=true", &alice).await;
@@ -157,7 +180,10 @@ async fn users_manage_only_their_own_user_keys_and_another_users_key_is_not_foun
 
     // And no credentials at all: 401.
     let (status, answer) = app.call(Method::GET, "/api/v1/keys", None, None).await;
-    assert_eq!((status, code(&answer)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    assert_eq!(
+        (status, code(&answer)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
 }
 
 #[tokio::test]
@@ -199,9 +225,16 @@ async fn a_user_holds_at_most_fifty_active_keys_listed_in_pages() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 50, "no key twice");
-    assert_eq!(names.first().map(String::as_str), Some("key 49"), "newest first");
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("key 49"),
+        "newest first"
+    );
     let (status, bad) = app.get("/api/v1/keys?cursor=bm9waXBl", &alice).await;
-    assert_eq!((status, code(&bad)), (StatusCode::BAD_REQUEST, "invalid_cursor"));
+    assert_eq!(
+        (status, code(&bad)),
+        (StatusCode::BAD_REQUEST, "invalid_cursor")
+    );
 
     // Revoking one makes room for one.
     let (_, page) = app.get("/api/v1/keys?limit=1", &alice).await;
