@@ -159,7 +159,7 @@ impl KeysCommand {
         match self {
             Self::Create { user, admin, name } => {
                 let role = if admin { Role::Admin } else { Role::User };
-                let (key, secret) = keys.create(&user, role, name.as_deref()).await?;
+                let (key, secret) = keys.create_named(&user, role, name.as_deref()).await?;
                 eprintln!(
                     "created {} for user `{}` ({}); it is shown only once:",
                     key.id, key.user_id, key.role

@@ -92,9 +92,15 @@ impl ApiKeys {
         self.cache.watch(id)
     }
 
-    /// Creates a key of `user_id` with an optional label; the returned
-    /// secret is shown once and never stored.
-    pub async fn create(
+    /// Creates a key; the returned secret is shown once and never stored.
+    pub async fn create(&self, user_id: &str, role: Role) -> Result<(ApiKey, Secret<String>)> {
+        self.create_named(user_id, role, None).await
+    }
+
+    /// Creates a key of `user_id` with an optional label (see
+    /// [`super::keys::parse_key_name`]); the returned secret is shown once
+    /// and never stored.
+    pub async fn create_named(
         &self,
         user_id: &str,
         role: Role,
@@ -204,7 +210,7 @@ impl ApiKeys {
             return Ok(None);
         }
         let path = data_dir.join(ADMIN_KEY_FILE);
-        let (key, secret) = self.create(BOOTSTRAP_ADMIN, Role::Admin, None).await?;
+        let (key, secret) = self.create(BOOTSTRAP_ADMIN, Role::Admin).await?;
         // A stale file from revoked keys is replaced; the key is only ever in it.
         match std::fs::remove_file(&path) {
             Ok(()) => {}

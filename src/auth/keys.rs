@@ -199,7 +199,7 @@ impl ApiKeys {
                 ),
             ));
         }
-        let created = self.create(&user_id, role, name.as_deref()).await?;
+        let created = self.create_named(&user_id, role, name.as_deref()).await?;
         tracing::debug!(key = %created.0.id, by = %principal.user_id, "API key created over the API");
         Ok(created)
     }

@@ -342,7 +342,7 @@ async fn a_revoked_key_stops_working() {
     let (key, secret) = app
         .state
         .api_keys()
-        .create("carol", manifold::principal::Role::User, None)
+        .create("carol", manifold::principal::Role::User)
         .await
         .expect("key");
     assert_eq!(

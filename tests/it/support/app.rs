@@ -145,7 +145,7 @@ impl TestApp {
         let (_, secret) = self
             .state
             .api_keys()
-            .create(user, Role::User, None)
+            .create(user, Role::User)
             .await
             .expect("key created");
         secret.expose().clone()

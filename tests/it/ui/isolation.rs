@@ -18,7 +18,7 @@ async fn each_users_page_shows_only_what_they_may_see_and_change() {
     let (alice_key, alice) = app
         .state
         .api_keys()
-        .create("alice", Role::User, None)
+        .create("alice", Role::User)
         .await
         .expect("alice's key");
     let alice = alice.expose().clone();
