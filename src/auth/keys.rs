@@ -140,7 +140,13 @@ impl ApiKeys {
                 ));
             }
         };
-        let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
+        // An empty cursor (a well-formed one) starts at the beginning.
+        let after = params
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(decode_cursor)
+            .transpose()?;
         let mut items = self
             .store
             .page_api_keys(&ApiKeyQuery {
