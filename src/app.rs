@@ -319,10 +319,16 @@ fn wire(
         .with_oauth(oauth);
     // Deleted, renamed or re-pointed servers leave no state or links behind.
     sessions.follow_catalog(catalog_service.events(), shutdown.child_token());
+    let api_keys = ApiKeys::new(catalog);
+    // A key revoked here is forgotten by every replica at once.
+    let announcer = notifier.clone();
+    api_keys.set_forward(move |id| announcer.announce_key_revoked(id));
+    let forgetter = api_keys.clone();
+    notifier.on_key_revoked(move |id| forgetter.revoked_elsewhere(id));
     Ok(AppState::new(Services {
         settings,
         catalog: catalog_service,
-        api_keys: ApiKeys::new(catalog),
+        api_keys,
         auth,
         state,
         sessions,

@@ -58,6 +58,9 @@ enum KeysCommand {
         /// Give the key the admin role.
         #[arg(long)]
         admin: bool,
+        /// A label for the key (1-64 printable characters).
+        #[arg(long, value_name = "LABEL")]
+        name: Option<String>,
     },
     /// List keys (never their secret).
     List,
@@ -154,9 +157,9 @@ impl Command {
 impl KeysCommand {
     async fn run(self, keys: &ApiKeys) -> anyhow::Result<()> {
         match self {
-            Self::Create { user, admin } => {
+            Self::Create { user, admin, name } => {
                 let role = if admin { Role::Admin } else { Role::User };
-                let (key, secret) = keys.create(&user, role).await?;
+                let (key, secret) = keys.create_named(&user, role, name.as_deref()).await?;
                 eprintln!(
                     "created {} for user `{}` ({}); it is shown only once:",
                     key.id, key.user_id, key.role

@@ -98,7 +98,9 @@ error_codes! {
     InvalidUserId = "invalid_user_id", Some(422), INVALID_PARAMS, "A user id is not 1-200 printable characters without spaces or `*?[]{}\\`, or starts with `anon_`.";
     InvalidRole = "invalid_role", Some(422), INVALID_PARAMS, "A role is not `admin` or `user`.";
     InvalidSessionId = "invalid_session_id", Some(422), INVALID_PARAMS, "A session id is not 1-200 printable characters without spaces or `*?[]{}\\`.";
-    ApiKeyNotFound = "api_key_not_found", Some(404), INVALID_PARAMS, "No such API key.";
+    ApiKeyNotFound = "api_key_not_found", Some(404), INVALID_PARAMS, "No such API key, it is revoked already, or (to a user) it is another user's.";
+    InvalidKeyName = "invalid_key_name", Some(422), INVALID_PARAMS, "An API key `name` is not 1-64 printable characters.";
+    TooManyApiKeys = "too_many_api_keys", Some(409), INVALID_PARAMS, "The user holds 50 active API keys, the most allowed; revoke one first.";
     CategoryNotFound = "category_not_found", Some(404), INVALID_PARAMS, "No such category; 422 when a server's `category_id` names one.";
     CategoryNameTaken = "category_name_taken", Some(409), INVALID_PARAMS, "A category with this name (case-insensitive) exists.";
     InvalidServerId = "invalid_server_id", Some(422), INVALID_PARAMS, "A server id is not a `mcp_…` id.";

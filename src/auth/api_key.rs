@@ -8,15 +8,22 @@
 //! otherwise a new key written to `data_dir/admin.key` (mode 0600). The log
 //! names the key id or the file, never the key.
 //!
-//! A checked key is remembered (by its hash) for [`PRINCIPAL_CACHE_TTL`], so
-//! the `/mcp` hot path does not query the catalog on every request; a
-//! revocation therefore takes effect within that time on every replica.
+//! A checked key is remembered (by its hash) for [`PRINCIPAL_CACHE_TTL`]
+//! (1 s), so the `/mcp` hot path does not query the catalog on every
+//! request. A revocation is immediate in the process that makes it and,
+//! through the hook set with [`ApiKeys::set_forward`] (the state store's
+//! fanout), on every other replica as soon as they hear of it: each drops
+//! the key's cached principal and ends its open `/mcp` streams and pending
+//! requests ([`KeyCache`]). The TTL bounds how long a revocation stays
+//! unseen when that announcement is lost or there is none (the `manifold
+//! keys revoke` command has no fanout).
+//!
+//! Who may list, create and revoke which keys over the API is in
+//! [`super::keys`].
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,6 +34,8 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{ApiKeyId, SessionId};
 use crate::principal::{Credential, Principal, Role, parse_user_id};
 use crate::secret::{Secret, random_bytes, sha256_hex, write_private_file};
+
+pub use super::revocation::{KeyCache, KeyWatch, PRINCIPAL_CACHE_TTL};
 
 /// Every key starts with this.
 pub const KEY_PREFIX: &str = "mfk_";
@@ -43,19 +52,15 @@ pub const BOOTSTRAP_KEY_FILE_ENV: &str = "MANIFOLD_BOOTSTRAP_ADMIN_KEY_FILE";
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
-/// How long a checked key's principal is reused without a catalog lookup.
-pub const PRINCIPAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-/// Most principals remembered at once (the cache empties when full).
-const PRINCIPAL_CACHE_MAX: usize = 10_000;
-
-/// Principals of recently checked keys, by key hash.
-type PrincipalCache = Mutex<HashMap<String, (Instant, Principal)>>;
+/// Where a revocation made here is announced to other replicas.
+type Forward = Box<dyn Fn(&ApiKeyId) + Send + Sync>;
 
 /// Issues, checks and revokes API keys.
 #[derive(Clone)]
 pub struct ApiKeys {
-    store: Catalog,
-    recent: Arc<PrincipalCache>,
+    pub(super) store: Catalog,
+    cache: KeyCache,
+    forward: Arc<OnceLock<Forward>>,
 }
 
 impl ApiKeys {
@@ -63,18 +68,52 @@ impl ApiKeys {
     pub fn new(store: Catalog) -> Self {
         Self {
             store,
-            recent: Arc::default(),
+            cache: KeyCache::default(),
+            forward: Arc::default(),
         }
+    }
+
+    /// Passes the id of every key revoked in this process from now on to
+    /// `forward` as well (once; later calls are ignored): the wiring sends
+    /// it to the other replicas.
+    pub fn set_forward(&self, forward: impl Fn(&ApiKeyId) + Send + Sync + 'static) {
+        let _ = self.forward.set(Box::new(forward));
+    }
+
+    /// Another replica revoked key `id`: forget it here at once (its
+    /// cached principal, its open `/mcp` streams and pending requests).
+    pub fn revoked_elsewhere(&self, id: &ApiKeyId) {
+        let ended = self.cache.revoke(id);
+        tracing::info!(key = %id, ended, "API key revoked on another replica: forgotten here");
+    }
+
+    /// Fires when key `id` is revoked, here or (once announced) elsewhere.
+    pub fn watch(&self, id: &ApiKeyId) -> KeyWatch {
+        self.cache.watch(id)
     }
 
     /// Creates a key; the returned secret is shown once and never stored.
     pub async fn create(&self, user_id: &str, role: Role) -> Result<(ApiKey, Secret<String>)> {
+        self.create_named(user_id, role, None).await
+    }
+
+    /// Creates a key of `user_id` with an optional label (see
+    /// [`super::keys::parse_key_name`]); the returned secret is shown once
+    /// and never stored.
+    pub async fn create_named(
+        &self,
+        user_id: &str,
+        role: Role,
+        name: Option<&str>,
+    ) -> Result<(ApiKey, Secret<String>)> {
         let user_id = parse_user_id(user_id)?;
+        let name = name.map(super::keys::parse_key_name).transpose()?;
         let secret = format!(
             "{KEY_PREFIX}{}",
             URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
         );
-        let key = key_record(user_id, role, &secret);
+        let mut key = key_record(user_id, role, &secret);
+        key.name = name;
         self.store.insert_api_key(&key).await?;
         tracing::info!(key = %key.id, user = %key.user_id, role = %key.role, "API key created");
         Ok((key, Secret::new(secret)))
@@ -86,19 +125,27 @@ impl ApiKeys {
     }
 
     /// Revokes a key; `api_key_not_found` if absent or already revoked.
+    /// Takes effect here at once and on the other replicas as soon as the
+    /// announcement reaches them.
     pub async fn revoke(&self, id: &str) -> Result<()> {
         let id = ApiKeyId::parse(id).map_err(|_| key_not_found())?;
-        if self
+        self.revoke_id(&id).await
+    }
+
+    pub(super) async fn revoke_id(&self, id: &ApiKeyId) -> Result<()> {
+        if !self
             .store
-            .revoke_api_key(&id, Utc::now().trunc_subsecs(6))
+            .revoke_api_key(id, Utc::now().trunc_subsecs(6))
             .await?
         {
-            self.forget_all();
-            tracing::info!(key = %id, "API key revoked");
-            Ok(())
-        } else {
-            Err(key_not_found())
+            return Err(key_not_found());
         }
+        let ended = self.cache.revoke(id);
+        if let Some(forward) = self.forward.get() {
+            forward(id);
+        }
+        tracing::info!(key = %id, ended, "API key revoked");
+        Ok(())
     }
 
     /// The principal a presented key stands for, or 401.
@@ -108,7 +155,7 @@ impl ApiKeys {
             return Err(unauthorized());
         }
         let hash = sha256_hex(presented.as_bytes());
-        if let Some(principal) = self.remembered(&hash) {
+        if let Some(principal) = self.cache.principal(&hash) {
             return Ok(principal);
         }
         let key = self
@@ -117,6 +164,9 @@ impl ApiKeys {
             .await?
             .filter(|k| k.revoked_at.is_none())
             .ok_or_else(unauthorized)?;
+        if self.cache.is_revoked(&key.id) {
+            return Err(unauthorized());
+        }
         let now = Utc::now();
         if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY) {
             // Usage times are advisory: a failed write must not fail the request.
@@ -134,35 +184,11 @@ impl ApiKeys {
             role: key.role,
             credential: Credential::ApiKey { key_id: key.id },
         };
-        self.remember(hash, &principal);
-        Ok(principal)
-    }
-
-    fn remembered(&self, hash: &str) -> Option<Principal> {
-        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent
-            .get(hash)
-            .filter(|(at, _)| at.elapsed() < PRINCIPAL_CACHE_TTL)
-            .map(|(_, principal)| principal.clone())
-    }
-
-    fn remember(&self, hash: String, principal: &Principal) {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if recent.len() >= PRINCIPAL_CACHE_MAX {
-            recent.retain(|_, (at, _)| at.elapsed() < PRINCIPAL_CACHE_TTL);
-            if recent.len() >= PRINCIPAL_CACHE_MAX {
-                recent.clear();
-            }
+        // Revoked while the catalog was read: refused, not cached.
+        if !self.cache.remember(hash, &principal) {
+            return Err(unauthorized());
         }
-        recent.insert(hash, (Instant::now(), principal.clone()));
-    }
-
-    /// Forgets every remembered principal (after a revocation in this process).
-    fn forget_all(&self) {
-        self.recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        Ok(principal)
     }
 
     /// With no active key in the catalog, makes the first admin key (user
@@ -230,6 +256,7 @@ impl ApiKeys {
 fn key_record(user_id: String, role: Role, secret: &str) -> ApiKey {
     ApiKey {
         id: ApiKeyId::generate(),
+        name: None,
         user_id,
         role,
         hash: sha256_hex(secret.as_bytes()),
@@ -297,7 +324,7 @@ fn given_bootstrap_key(
     Ok(Some(Secret::new(key.to_owned())))
 }
 
-fn key_not_found() -> Error {
+pub(super) fn key_not_found() -> Error {
     Error::not_found(ErrorCode::ApiKeyNotFound, "API key")
 }
 

@@ -11,6 +11,8 @@
 pub mod anonymous;
 pub mod api_key;
 pub mod jwt;
+pub mod keys;
+pub mod revocation;
 
 /// The ways a request may authenticate besides API keys, built once from
 /// the settings.

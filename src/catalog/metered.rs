@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ApiKey, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
-    Toolset, ToolsetName, ToolsetQuery, key_check,
+    ApiKey, ApiKeyQuery, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName,
+    ServerQuery, Toolset, ToolsetName, ToolsetQuery, key_check,
 };
 use crate::config::CatalogBackend;
 use crate::error::Result;
@@ -116,6 +116,20 @@ impl CatalogStore for Metered {
     }
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
         timed(STORE, "list_api_keys", self.0.list_api_keys()).await
+    }
+    async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>> {
+        timed(STORE, "get_api_key", self.0.get_api_key(id)).await
+    }
+    async fn page_api_keys(&self, query: &ApiKeyQuery) -> Result<Vec<ApiKey>> {
+        timed(STORE, "page_api_keys", self.0.page_api_keys(query)).await
+    }
+    async fn count_active_api_keys_of(&self, user_id: &str) -> Result<u64> {
+        timed(
+            STORE,
+            "count_active_api_keys_of",
+            self.0.count_active_api_keys_of(user_id),
+        )
+        .await
     }
     async fn revoke_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
         timed(STORE, "revoke_api_key", self.0.revoke_api_key(id, at)).await

@@ -83,6 +83,18 @@ pub struct ToolsetQuery {
     pub limit: u32,
 }
 
+/// One page of API keys, newest first (ties by id, descending).
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeyQuery {
+    /// `Some(user)`: only `user`'s keys. `None`: everyone's.
+    pub user_id: Option<String>,
+    /// Whether revoked keys are listed too.
+    pub include_revoked: bool,
+    /// Return keys that sort after this one (its creation time and id).
+    pub after: Option<(DateTime<Utc>, ApiKeyId)>,
+    pub limit: u32,
+}
+
 /// Raw storage operations; every backend passes the same contract tests.
 ///
 /// Unique violations come back as `Error::Conflict` with the codes
@@ -130,6 +142,12 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
     /// Every key, newest first.
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// The key with this id, revoked or not.
+    async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>>;
+    /// One page of keys (see [`ApiKeyQuery`]).
+    async fn page_api_keys(&self, query: &ApiKeyQuery) -> Result<Vec<ApiKey>>;
+    /// Number of `user`'s keys not revoked.
+    async fn count_active_api_keys_of(&self, user_id: &str) -> Result<u64>;
     /// Marks a key revoked; `false` if absent or already revoked.
     async fn revoke_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<bool>;
     async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<()>;

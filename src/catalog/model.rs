@@ -196,15 +196,19 @@ impl Server {
 }
 
 /// An API key as stored: only the SHA-256 of the secret is kept.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
+    #[schema(value_type = String, example = "key_a1b2c3d4e5f6g7h8")]
     pub id: ApiKeyId,
+    /// The label its owner gave it (1-64 printable characters), if any.
+    pub name: Option<String>,
     pub user_id: String,
     pub role: Role,
     /// Hex SHA-256 of the full key text; never shown.
     #[serde(skip)]
+    #[schema(ignore)]
     pub hash: String,
-    /// The first characters of the key (`mfk_AbCd`), to recognise it in lists.
+    /// The first characters of the key (`mfk_AbCdEf`), to recognise it in lists.
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,

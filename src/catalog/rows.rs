@@ -273,12 +273,14 @@ pub(super) struct ApiKeyRow {
     created_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
+    name: Option<String>,
 }
 
 impl ApiKeyRow {
     pub(super) fn into_model(self) -> Result<ApiKey> {
         Ok(ApiKey {
             id: ApiKeyId::parse(&self.id).map_err(corrupt("api_keys.id"))?,
+            name: self.name,
             user_id: self.user_id,
             role: Role::parse(&self.role).map_err(corrupt("api_keys.role"))?,
             hash: self.hash,

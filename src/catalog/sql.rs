@@ -31,7 +31,7 @@ macro_rules! server_columns {
 
 macro_rules! api_key_columns {
     () => {
-        "id, user_id, role, hash, prefix, created_at, last_used_at, revoked_at"
+        "id, user_id, role, hash, prefix, created_at, last_used_at, revoked_at, name"
     };
 }
 
@@ -112,7 +112,7 @@ pub(super) const LIST_FAIL_CLOSED: &str = "SELECT name FROM servers \
 pub(super) const INSERT_API_KEY: &str = concat!(
     "INSERT INTO api_keys (",
     api_key_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 );
 pub(super) const FIND_API_KEY: &str = concat!(
     "SELECT ",
@@ -124,6 +124,26 @@ pub(super) const LIST_API_KEYS: &str = concat!(
     api_key_columns!(),
     " FROM api_keys ORDER BY created_at DESC, id DESC"
 );
+pub(super) const GET_API_KEY: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM api_keys WHERE id = $1"
+);
+/// `$1` user or NULL (all), `$2` include revoked keys, `$3`/`$4` the id and
+/// creation time of the last key of the previous page or NULL, `$5` limit:
+/// newest first, ties by id.
+pub(super) const PAGE_API_KEYS: &str = concat!(
+    "SELECT ",
+    api_key_columns!(),
+    " FROM api_keys \
+     WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1) \
+     AND ($2 OR revoked_at IS NULL) \
+     AND (CAST($3 AS TEXT) IS NULL OR created_at < $4 OR (created_at = $4 AND id < $3)) \
+     ORDER BY created_at DESC, id DESC LIMIT $5"
+);
+/// `$1` user.
+pub(super) const COUNT_ACTIVE_API_KEYS_OF: &str =
+    "SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL";
 pub(super) const REVOKE_API_KEY: &str =
     "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
 pub(super) const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";

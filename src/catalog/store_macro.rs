@@ -15,8 +15,8 @@ macro_rules! sql_catalog_store {
             use $crate::catalog::rows::{self, ApiKeyRow, CategoryRow, ServerRow};
             use $crate::catalog::rows_toolsets::{self, ToolsetRow};
             use $crate::catalog::{
-                ApiKey, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
-                Toolset, ToolsetName, ToolsetQuery,
+                ApiKey, ApiKeyQuery, CatalogStore, Category, CategoryQuery, Server, ServerName,
+                ServerQuery, Toolset, ToolsetName, ToolsetQuery,
             };
             use $crate::catalog::{sql, sql_toolsets};
             use $crate::config::CatalogBackend;
@@ -272,6 +272,7 @@ macro_rules! sql_catalog_store {
                         .bind(sql::stamp(key.created_at))
                         .bind(key.last_used_at.map(sql::stamp))
                         .bind(key.revoked_at.map(sql::stamp))
+                        .bind(key.name.as_deref())
                         .execute(&self.pool)
                         .await?;
                     Ok(())
@@ -293,6 +294,41 @@ macro_rules! sql_catalog_store {
                         .into_iter()
                         .map(ApiKeyRow::into_model)
                         .collect()
+                }
+
+                async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>> {
+                    sqlx::query_as::<_, ApiKeyRow>(sql::GET_API_KEY)
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(ApiKeyRow::into_model)
+                        .transpose()
+                }
+
+                async fn page_api_keys(&self, query: &ApiKeyQuery) -> Result<Vec<ApiKey>> {
+                    let (after_at, after_id) = match &query.after {
+                        Some((at, id)) => (Some(sql::stamp(*at)), Some(id.as_str())),
+                        None => (None, None),
+                    };
+                    sqlx::query_as::<_, ApiKeyRow>(sql::PAGE_API_KEYS)
+                        .bind(query.user_id.as_deref())
+                        .bind(query.include_revoked)
+                        .bind(after_id)
+                        .bind(after_at)
+                        .bind(sql::limit(query.limit))
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(ApiKeyRow::into_model)
+                        .collect()
+                }
+
+                async fn count_active_api_keys_of(&self, user_id: &str) -> Result<u64> {
+                    let n: i64 = sqlx::query_scalar(sql::COUNT_ACTIVE_API_KEYS_OF)
+                        .bind(user_id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    sql::count(n)
                 }
 
                 async fn revoke_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<bool> {

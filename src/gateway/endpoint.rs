@@ -39,6 +39,7 @@ use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::gateway::ledger::{Full, Ledger, Reservation};
 use crate::gateway::notify::Forwarders;
 use crate::gateway::posted::{Posted, accepts_anything, checked_json, is_json};
+use crate::gateway::revoked;
 use crate::gateway::view::ToolViews;
 use crate::http::ApiError;
 use crate::principal::Principal;
@@ -457,11 +458,47 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         .then(|| parts.headers.get(&MCP_SESSION_ID).cloned())
         .flatten();
     let host = parts.headers.get(header::HOST).cloned();
+    let watch = revoked::watch(
+        &gate.app,
+        &principal,
+        &parts.method,
+        parts.headers.get(&MCP_SESSION_ID),
+    );
     parts.extensions.insert(principal);
-    let response = CALLER
-        .scope(user, next.run(Request::from_parts(parts, body)))
-        .await;
-    let mut response = explain_refusal(response, host.as_ref()).await;
+    let running = CALLER.scope(user, next.run(Request::from_parts(parts, body)));
+    let response = match &watch {
+        Some(watch) => revoked::until_revoked(watch, running).await,
+        None => running.await,
+    };
+    let response = finish(
+        &gate,
+        response,
+        host.as_ref(),
+        delete,
+        ending,
+        posted,
+        place,
+    )
+    .await;
+    match watch {
+        Some(watch) => revoked::end_stream_when_revoked(response, watch),
+        None => response,
+    }
+}
+
+/// What the middleware does with the answer: `/mcp`'s own shapes for
+/// rmcp's refusals, 200 for an ended session, the session ledger, and
+/// the tasks capability on `initialize`.
+async fn finish(
+    gate: &Gate,
+    response: Response,
+    host: Option<&HeaderValue>,
+    delete: bool,
+    ending: Option<HeaderValue>,
+    posted: Posted,
+    place: Option<Reservation>,
+) -> Response {
+    let mut response = explain_refusal(response, host).await;
     // rmcp answers a session's termination with 202, which the Python SDK
     // logs as a failure on every close; the session is ended: 200.
     if delete && response.status() == StatusCode::ACCEPTED {

@@ -42,6 +42,7 @@ pub mod ledger;
 pub mod namespace;
 pub mod notify;
 pub mod posted;
+pub mod revoked;
 pub mod scope;
 pub mod search;
 pub mod shown;

@@ -16,7 +16,10 @@
 //! subscribers and other replicas the same way.
 //!
 //! The channels are per process; with a Redis state store, [`fanout`]
-//! carries every event to the other replicas too.
+//! carries every event to the other replicas too, and API key revocations
+//! ([`SessionNotifier::announce_key_revoked`]), which the key cache hears
+//! through [`SessionNotifier::on_key_revoked`] (the session layer knows
+//! nothing of keys but their ids).
 //!
 //! [`fanout`]: crate::session::fanout
 
@@ -26,7 +29,7 @@ use tokio::sync::broadcast;
 use tokio::sync::mpsc;
 
 use crate::catalog::events::CatalogEvents;
-use crate::ids::SessionId;
+use crate::ids::{ApiKeyId, SessionId};
 use crate::session::fanout::Outgoing;
 
 /// How many events a slow subscriber may fall behind before it lags (a
@@ -35,6 +38,9 @@ const CAPACITY: usize = 256;
 
 /// A synchronous listener of delivered events.
 type Hook = Box<dyn Fn(&SessionEvent) + Send + Sync>;
+
+/// A synchronous listener of API keys revoked on other replicas.
+type KeyHook = Box<dyn Fn(&ApiKeyId) + Send + Sync>;
 
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -70,6 +76,8 @@ pub struct SessionNotifier {
     tx: broadcast::Sender<SessionEvent>,
     /// Called synchronously with every delivered event (see [`SessionNotifier::on_deliver`]).
     hooks: Arc<RwLock<Vec<Hook>>>,
+    /// Called with every API key another replica revoked.
+    key_hooks: Arc<RwLock<Vec<KeyHook>>>,
     /// Where events also go for other replicas (see `fanout`), once set.
     fanout: Arc<OnceLock<mpsc::Sender<Outgoing>>>,
     /// Catalog changes (shared with the catalog service that publishes them).
@@ -100,6 +108,7 @@ impl SessionNotifier {
         Self {
             tx,
             hooks: Arc::default(),
+            key_hooks: Arc::default(),
             fanout: Arc::default(),
             catalog,
         }
@@ -164,6 +173,37 @@ impl SessionNotifier {
                 tracing::warn!(error = %err, "catalog event not queued for other replicas");
             }
         });
+    }
+
+    /// Tells the other replicas that API key `id` was revoked (this
+    /// process forgot it already). Without a fanout, nothing to do.
+    pub fn announce_key_revoked(&self, id: &ApiKeyId) {
+        if let Some(fanout) = self.fanout.get()
+            && let Err(err) = fanout.try_send(Outgoing::KeyRevoked(id.clone()))
+        {
+            tracing::warn!(key = %id, error = %err, "API key revocation not queued for other replicas; they forget the key when their cache expires");
+        }
+    }
+
+    /// Runs `hook` with every API key another replica revoked, as soon as
+    /// the announcement arrives (the wiring makes the key cache forget it).
+    pub fn on_key_revoked(&self, hook: impl Fn(&ApiKeyId) + Send + Sync + 'static) {
+        self.key_hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(hook));
+    }
+
+    /// Hands a revocation another replica announced to the hooks.
+    pub fn deliver_key_revoked(&self, id: &ApiKeyId) {
+        for hook in self
+            .key_hooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            hook(id);
+        }
     }
 
     /// A receiver of every event published from now on.

@@ -12,7 +12,9 @@
 //! {kind, id, action, server?}}`; session events keep their first format
 //! (`{"origin", "session", "server", "change"}`), so replicas of either
 //! version read each other's session events, and an older replica ignores
-//! catalog events as malformed.
+//! catalog events as malformed. A revoked API key travels as `{"origin",
+//! "key_revoked": "key_…"}` (older replicas ignore it the same way, and
+//! forget the key when their principal cache expires).
 //!
 //! On a Redis Cluster the channel is an ordinary (not sharded) one: the
 //! cluster carries a `PUBLISH` on any node to the subscribers on every node,
@@ -38,7 +40,7 @@ use redis::{ProtocolVersion, PushKind};
 
 use crate::catalog::events::CatalogEvent;
 use crate::config::StateBackend;
-use crate::ids::SessionId;
+use crate::ids::{ApiKeyId, SessionId};
 use crate::session::bus::{Change, SessionEvent, SessionNotifier};
 
 /// Events waiting to be published; beyond this, new ones are dropped (logged).
@@ -51,6 +53,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 pub enum Outgoing {
     Session(SessionEvent),
     Catalog(CatalogEvent),
+    /// An API key was revoked: every replica forgets it at once.
+    KeyRevoked(ApiKeyId),
 }
 
 /// One session event on the wire.
@@ -69,11 +73,19 @@ struct CatalogWire {
     catalog: CatalogEvent,
 }
 
+/// One revoked API key on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyWire {
+    origin: String,
+    key_revoked: String,
+}
+
 /// Any message on the channel.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Incoming {
     Catalog(CatalogWire),
+    KeyRevoked(KeyWire),
     Session(Wire),
 }
 
@@ -88,6 +100,10 @@ impl Outgoing {
                 change: event.change,
             }),
             Self::Catalog(catalog) => serde_json::to_string(&CatalogWire { origin, catalog }),
+            Self::KeyRevoked(id) => serde_json::to_string(&KeyWire {
+                origin,
+                key_revoked: id.to_string(),
+            }),
         }
     }
 }
@@ -157,6 +173,11 @@ fn deliver(notifier: &SessionNotifier, origin: &str, payload: &str) {
         }
         Ok(Incoming::Catalog(wire)) if wire.origin != origin => {
             notifier.catalog().deliver(wire.catalog);
+        }
+        Ok(Incoming::KeyRevoked(wire)) if wire.origin != origin => {
+            if let Ok(id) = ApiKeyId::parse(&wire.key_revoked) {
+                notifier.deliver_key_revoked(&id);
+            }
         }
         Ok(_) => {}
         Err(err) => tracing::debug!(error = %err, "ignoring a malformed change event"),
@@ -357,6 +378,14 @@ mod tests {
             Ok(Incoming::Catalog(wire)) => assert_eq!(wire.catalog, event),
             other => panic!("not a catalog event: {other:?}"),
         }
+        let key = ApiKeyId::generate();
+        let payload = Outgoing::KeyRevoked(key.clone())
+            .payload("o")
+            .expect("serialized");
+        assert!(matches!(
+            serde_json::from_str::<Incoming>(&payload),
+            Ok(Incoming::KeyRevoked(wire)) if wire.key_revoked == key.as_str()
+        ));
         let category = CatalogEvent::category(&CategoryId::generate(), CatalogAction::Deleted);
         let payload = Outgoing::Catalog(category.clone())
             .payload("o")

@@ -15,6 +15,7 @@ mod docs;
 mod fixtures;
 mod graphql;
 mod isolation;
+mod keys;
 mod load_balancer;
 mod mcp_bad_params;
 mod mcp_batches;

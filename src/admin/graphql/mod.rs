@@ -16,6 +16,7 @@
 mod audit;
 mod batch;
 mod error;
+mod keys;
 mod limits;
 mod mutation;
 mod nullability;

@@ -358,6 +358,25 @@ impl MutationRoot {
         Ok(true)
     }
 
+    /// Creates an API key (by default the caller's own with the `user`
+    /// role; another user's or an `admin` key: admins only). The answer's
+    /// `key` is the only time the secret is ever shown.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: crate::admin::graphql::keys::CreateApiKeyInput,
+    ) -> async_graphql::Result<crate::admin::graphql::keys::CreatedApiKey> {
+        crate::admin::graphql::keys::create(ctx, input).await
+    }
+
+    /// Revokes an API key (admins: any; users: their own): it stops
+    /// working on every replica within a second and its open `/mcp`
+    /// streams end. `api_key_not_found` when absent, already revoked, or
+    /// another user's.
+    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        crate::admin::graphql::keys::revoke(ctx, id).await
+    }
+
     /// Replaces this session's own tool filter (globs over
     /// `{server}__{tool}`; `{}` shows every tool): hidden tools leave the
     /// session's MCP views, whose clients hear `tools/list_changed`.

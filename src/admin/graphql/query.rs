@@ -390,6 +390,22 @@ impl QueryRoot {
         Ok(Some(toolset.into()))
     }
 
+    /// API keys, newest first: admins everyone's (`user` narrows), users
+    /// their own; active ones only unless `includeRevoked`. `first` is
+    /// 1-200 (default 50), `after` the previous page's `nextCursor`.
+    #[graphql(complexity = "page_cost(first, None, child_complexity)")]
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        user: Option<String>,
+        include_revoked: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<crate::admin::graphql::keys::ApiKeyPage> {
+        let first = check_count("first", first)?;
+        crate::admin::graphql::keys::list(ctx, user, include_revoked, first, after).await
+    }
+
     /// This session's own tool filter: globs over `{server}__{tool}` names
     /// that hide tools from the session's MCP views.
     async fn session_tool_filter(

@@ -1,6 +1,7 @@
 //! The REST admin API under `/api/v1`: categories, servers (and their
-//! import and export), toolsets, the session and `me`, with an
-//! OpenAPI document generated from the handlers at `/api/v1/openapi.json`.
+//! import and export), toolsets, API keys, the audit trail, this session and
+//! `me`, with an OpenAPI document generated from the handlers at
+//! `/api/v1/openapi.json`.
 //!
 //! Handlers only parse, call a service with the [`Principal`] and render;
 //! every error is `{"error":{"code","message","field"}}`.
@@ -8,6 +9,7 @@
 mod audit;
 mod categories;
 mod extract;
+mod keys;
 mod oauth;
 mod servers;
 mod session;
@@ -42,6 +44,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(servers::router())
         .merge(toolsets::router())
         .merge(transfer::router())
+        .merge(keys::router())
         .merge(session::router())
         .merge(oauth::router())
         .merge(audit::router())

@@ -79,6 +79,7 @@ contract_suite!(
     server_lists::servers_are_paged_by_name,
     server_lists::fail_closed_servers_are_the_enabled_visible_ones_by_name,
     api_keys::api_keys_are_found_touched_revoked_counted_and_listed,
+    api_keys::api_keys_are_got_by_id_paged_per_user_and_counted_per_user,
     oauth::oauth_credentials_are_kept_per_user_and_server_sealed,
     oauth::oauth_credentials_go_with_their_server,
     database::timestamps_are_kept_to_the_microsecond,
@@ -176,6 +177,7 @@ fn server(raw_name: &str, owner: &str, is_public: bool) -> Server {
 fn api_key(user: &str, role: Role, created: i64) -> ApiKey {
     let id = ApiKeyId::generate();
     ApiKey {
+        name: None,
         hash: manifold::secret::sha256_hex(id.as_str().as_bytes()),
         prefix: format!("mfk_{}", &id.as_str()[4..8]),
         id,

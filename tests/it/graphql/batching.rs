@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use manifold::catalog::{
-    ApiKey, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName, ServerQuery,
-    Toolset, ToolsetName, ToolsetQuery,
+    ApiKey, ApiKeyQuery, Catalog, CatalogStore, Category, CategoryQuery, Server, ServerName,
+    ServerQuery, Toolset, ToolsetName, ToolsetQuery,
 };
 use manifold::config::CatalogBackend;
 use manifold::error::Result;
@@ -105,6 +105,15 @@ impl CatalogStore for Counting {
     }
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
         self.tick().list_api_keys().await
+    }
+    async fn get_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>> {
+        self.tick().get_api_key(id).await
+    }
+    async fn page_api_keys(&self, query: &ApiKeyQuery) -> Result<Vec<ApiKey>> {
+        self.tick().page_api_keys(query).await
+    }
+    async fn count_active_api_keys_of(&self, user_id: &str) -> Result<u64> {
+        self.tick().count_active_api_keys_of(user_id).await
     }
     async fn revoke_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
         self.tick().revoke_api_key(id, at).await

@@ -10,6 +10,7 @@
 //! (`bob-priv`), each backed by its own `mcp-fixture` process.
 
 mod anonymous;
+mod anonymous_contract;
 mod auth;
 mod mcp;
 mod oauth;
