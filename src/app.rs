@@ -196,6 +196,9 @@ impl Application {
         server::Server::new(self.listener, self.router, limits, self.draining)
             .run(shutdown, drain, streams_end)
             .await;
+        // The audit events of the requests just served are written before
+        // the process goes.
+        self.state.audit().close().await;
         // Upstream links end with the process: stdio children are reaped.
         let closing = std::time::Instant::now();
         let pool = self.state.sessions().pool();
@@ -280,7 +283,8 @@ fn wire(
         reconnect_max_delay: Duration::from_secs(upstream.reconnect_max_delay_seconds),
         reconnect_give_up: Duration::from_secs(upstream.reconnect_give_up_seconds),
     };
-    let catalog_service = CatalogService::new(catalog.clone());
+    let audit = crate::catalog::audit::Auditor::start(catalog.clone(), &settings.audit);
+    let catalog_service = CatalogService::new(catalog.clone()).with_audit(audit);
     let notifier = SessionNotifier::with_catalog(catalog_service.events().clone());
     let shutdown = tokio_util::sync::CancellationToken::new();
     match fanout::start(

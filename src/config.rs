@@ -41,6 +41,7 @@ pub struct Settings {
     pub ui: UiSettings,
     pub metrics: MetricsSettings,
     pub mcp: McpSettings,
+    pub audit: AuditSettings,
 }
 
 /// Where categories, servers and API keys live.
@@ -187,6 +188,7 @@ impl Default for Settings {
             ui: UiSettings::default(),
             metrics: MetricsSettings::default(),
             mcp: McpSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -479,6 +481,7 @@ impl Settings {
         }
         self.limits.validate()?;
         self.mcp.validate()?;
+        self.audit.validate()?;
         self.validate_auth()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", format!("not a valid filter: {e}")))?;
@@ -567,6 +570,8 @@ mod metrics;
 pub use metrics::MetricsSettings;
 mod mcp;
 pub use mcp::McpSettings;
+mod audit;
+pub use audit::AuditSettings;
 mod ui;
 pub use ui::UiSettings;
 

@@ -96,6 +96,11 @@ struct ReconnectLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RoleLabel {
     role: &'static str,
 }
@@ -119,6 +124,7 @@ struct Metrics {
     reconnects: Family<ReconnectLabels, Counter>,
     rate_limited: Family<RoleLabel, Counter>,
     sessions_refused: Counter,
+    audit_events: Family<ResultLabel, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -141,6 +147,7 @@ impl Metrics {
             reconnects: Family::default(),
             rate_limited: Family::default(),
             sessions_refused: Counter::default(),
+            audit_events: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -212,6 +219,11 @@ impl Metrics {
             "mcp_sessions_refused",
             "MCP sessions refused because the principal held mcp.max_sessions_per_user",
             metrics.sessions_refused.clone(),
+        );
+        registry.register(
+            "audit_events",
+            "Audit events by result: written, dropped (the queue was full) or failed (the insert failed)",
+            metrics.audit_events.clone(),
         );
         Self {
             registry,
@@ -386,6 +398,14 @@ pub fn rate_limited(role: &'static str) {
 /// Records one `initialize` refused by `mcp.max_sessions_per_user`.
 pub fn mcp_session_refused() {
     METRICS.sessions_refused.inc();
+}
+
+/// Records `n` audit events that were `written`, `dropped` or `failed`.
+pub fn audit_events(result: &'static str, n: u64) {
+    METRICS
+        .audit_events
+        .get_or_create(&ResultLabel { result })
+        .inc_by(n);
 }
 
 /// The whole registry as OpenMetrics text.

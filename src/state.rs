@@ -66,6 +66,11 @@ impl AppState {
         &self.shared.catalog
     }
 
+    /// The audit trail's recorder.
+    pub fn audit(&self) -> &crate::catalog::audit::Auditor {
+        self.shared.catalog.audit()
+    }
+
     /// API key issuing and checking.
     pub fn api_keys(&self) -> &ApiKeys {
         &self.shared.api_keys

@@ -197,4 +197,27 @@ impl CatalogStore for Metered {
         )
         .await
     }
+
+    async fn insert_audit_events(&self, events: &[super::audit::AuditEvent]) -> Result<()> {
+        timed(
+            STORE,
+            "insert_audit_events",
+            self.0.insert_audit_events(events),
+        )
+        .await
+    }
+    async fn list_audit_events(
+        &self,
+        query: &super::audit::AuditQuery,
+    ) -> Result<Vec<super::audit::StoredAuditEvent>> {
+        timed(STORE, "list_audit_events", self.0.list_audit_events(query)).await
+    }
+    async fn delete_audit_events_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        timed(
+            STORE,
+            "delete_audit_events_before",
+            self.0.delete_audit_events_before(before),
+        )
+        .await
+    }
 }

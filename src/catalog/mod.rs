@@ -11,6 +11,7 @@
 //! a catalog holds the key its secrets were sealed with, and re-seals them
 //! all under a new key (`manifold secrets rotate`).
 
+pub mod audit;
 pub mod events;
 pub mod input;
 pub mod key_check;
@@ -21,6 +22,7 @@ mod rows;
 mod rows_toolsets;
 pub mod service;
 mod sql;
+mod sql_audit;
 mod sql_toolsets;
 pub mod sqlite;
 mod store_macro;
@@ -132,6 +134,16 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn touch_api_key(&self, id: &ApiKeyId, at: DateTime<Utc>) -> Result<()>;
     /// Number of keys not revoked.
     async fn count_active_api_keys(&self) -> Result<u64>;
+
+    /// Writes `events` with one statement (nothing when empty).
+    async fn insert_audit_events(&self, events: &[audit::AuditEvent]) -> Result<()>;
+    /// One page of events, newest written first.
+    async fn list_audit_events(
+        &self,
+        query: &audit::AuditQuery,
+    ) -> Result<Vec<audit::StoredAuditEvent>>;
+    /// Deletes events that arrived before `before`; how many.
+    async fn delete_audit_events_before(&self, before: DateTime<Utc>) -> Result<u64>;
 
     /// One user's OAuth credentials for one server (opened), if stored.
     async fn get_oauth_credentials(

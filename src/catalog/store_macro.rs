@@ -400,6 +400,52 @@ macro_rules! sql_catalog_store {
                 ) -> Result<$crate::catalog::key_check::Resealed> {
                     self.reseal_everything(cipher, key_check, at).await
                 }
+
+                async fn insert_audit_events(
+                    &self,
+                    events: &[$crate::catalog::audit::AuditEvent],
+                ) -> Result<()> {
+                    if events.is_empty() {
+                        return Ok(());
+                    }
+                    let mut insert =
+                        sqlx::QueryBuilder::new($crate::catalog::sql_audit::INSERT_AUDIT_PREFIX);
+                    insert.push_values(events, |mut row, event| {
+                        $crate::catalog::sql_audit::push_event!(row, event);
+                    });
+                    insert.build().execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn list_audit_events(
+                    &self,
+                    query: &$crate::catalog::audit::AuditQuery,
+                ) -> Result<Vec<$crate::catalog::audit::StoredAuditEvent>> {
+                    use $crate::catalog::sql_audit::{AuditRow, LIST_AUDIT};
+                    sqlx::query_as::<_, AuditRow>(LIST_AUDIT)
+                        .bind(query.user.as_deref())
+                        .bind(query.server.as_deref())
+                        .bind(query.tool.as_deref())
+                        .bind(query.outcome.as_deref())
+                        .bind(query.kind.as_deref())
+                        .bind(query.since.map(sql::stamp))
+                        .bind(query.until.map(sql::stamp))
+                        .bind(query.before)
+                        .bind(sql::limit(query.limit))
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(AuditRow::into_model)
+                        .collect()
+                }
+
+                async fn delete_audit_events_before(&self, before: DateTime<Utc>) -> Result<u64> {
+                    let done = sqlx::query($crate::catalog::sql_audit::DELETE_AUDIT_BEFORE)
+                        .bind(sql::stamp(before))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                }
             }
         };
         $crate::catalog::store_secrets::sql_secret_store!($store, $backend);

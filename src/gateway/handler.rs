@@ -28,7 +28,9 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
 
+use crate::catalog::audit::kind;
 use crate::error::{Error, ErrorCode, json_rpc};
+use crate::gateway::audit::Audit;
 use crate::gateway::exposure::{self, Exposure};
 use crate::gateway::info;
 use crate::gateway::notify::{Forwarders, Registration};
@@ -90,6 +92,22 @@ impl GatewayHandler {
     /// of the session is `FAILED` (the cached tool view knows; see
     /// [`ToolView::check_open`]). Per-server routes show one server and
     /// need no check.
+    /// The audit event of a `kind` request about `target` with `params`.
+    fn audit(
+        &self,
+        kind: &str,
+        principal: &Principal,
+        context: &RequestContext<RoleServer>,
+        target: &str,
+        params: &impl serde::Serialize,
+    ) -> Audit {
+        let parts = context.extensions.get::<Parts>();
+        let mut audit = Audit::begin(&self.app, kind, principal, &self.scope, parts);
+        audit.target(target);
+        audit.request(params);
+        audit
+    }
+
     async fn check_open(&self, principal: &Principal) -> Result<(), McpError> {
         if self.scope != Scope::All {
             return Ok(());
@@ -155,9 +173,27 @@ pub(crate) async fn call_tool(
     views: &ToolViews,
     scope: &Scope,
     principal: &Principal,
-    mut request: CallToolRequestParams,
+    request: CallToolRequestParams,
     origin: &crate::gateway::forward::Origin<'_>,
 ) -> Result<CallToolResponse, McpError> {
+    let mut audit = Audit::begin(app, kind::TOOL_CALL, principal, scope, origin.parts);
+    let answer = route_call(app, views, scope, principal, request, origin, &mut audit).await;
+    audit.finish_call(app, &answer);
+    answer
+}
+
+/// [`call_tool`], telling `audit` which tool of which server it called.
+async fn route_call(
+    app: &AppState,
+    views: &ToolViews,
+    scope: &Scope,
+    principal: &Principal,
+    mut request: CallToolRequestParams,
+    origin: &crate::gateway::forward::Origin<'_>,
+    audit: &mut Audit,
+) -> Result<CallToolResponse, McpError> {
+    audit.target(&request.name);
+    audit.request(&request.arguments);
     let view = views.get(app, principal, scope).await.map_err(mcp_error)?;
     view.check_open()?;
     if Exposure::of(origin.parts, &view) == Exposure::Search {
@@ -165,11 +201,19 @@ pub(crate) async fn call_tool(
             exposure::SEARCH_TOOL => {
                 return exposure::search(&view, request.arguments.as_ref()).map(Into::into);
             }
-            exposure::CALL_TOOL => request = exposure::unwrap_call(request)?,
+            exposure::CALL_TOOL => {
+                request = exposure::unwrap_call(request)?;
+                audit.target(&request.name);
+                audit.request(&request.arguments);
+            }
             _ => {}
         }
     }
     let (server, tool) = view.route(scope, &request.name)?;
+    audit.server(server);
+    audit
+        .arguments(app, server, request.arguments.as_ref())
+        .await;
     let link = app
         .sessions()
         .live_link(principal, server)
@@ -213,6 +257,16 @@ pub(crate) fn outcome_of(err: &McpError) -> &'static str {
         .and_then(|code| code.as_str())
         .and_then(|code| ErrorCode::ALL.iter().find(|known| known.as_str() == code))
         .map_or("rpc_error", |known| known.as_str())
+}
+
+/// What a `completion/complete` is about: its prompt's name or its
+/// resource template's URI.
+fn completion_target(request: &CompleteRequestParams) -> String {
+    match &request.r#ref {
+        rmcp::model::Reference::Prompt(prompt) => prompt.name.clone(),
+        rmcp::model::Reference::Resource(resource) => resource.uri.clone(),
+        _ => String::new(),
+    }
 }
 
 /// Tools per `tools/list` page; clients follow `nextCursor` for the rest.
@@ -496,8 +550,15 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<ReadResourceResponse, McpError> {
         metered("resources/read", async move {
             let principal = principal(&context)?;
-            self.check_open(&principal).await?;
-            content::read_resource(&self.app, &principal, &self.scope, request).await
+            let target = request.uri.clone();
+            let audit = self.audit(kind::RESOURCE_READ, &principal, &context, &target, &request);
+            let answer = async {
+                self.check_open(&principal).await?;
+                content::read_resource(&self.app, &principal, &self.scope, request).await
+            }
+            .await;
+            audit.finish(&self.app, &answer);
+            answer
         })
         .await
     }
@@ -545,8 +606,15 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<GetPromptResponse, McpError> {
         metered("prompts/get", async move {
             let principal = principal(&context)?;
-            self.check_open(&principal).await?;
-            content::get_prompt(&self.app, &principal, &self.scope, request).await
+            let target = request.name.clone();
+            let audit = self.audit(kind::PROMPT_GET, &principal, &context, &target, &request);
+            let answer = async {
+                self.check_open(&principal).await?;
+                content::get_prompt(&self.app, &principal, &self.scope, request).await
+            }
+            .await;
+            audit.finish(&self.app, &answer);
+            answer
         })
         .await
     }
@@ -557,7 +625,12 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
         metered("completion/complete", async move {
-            content::complete(&self.app, &principal(&context)?, &self.scope, request).await
+            let principal = principal(&context)?;
+            let target = completion_target(&request);
+            let audit = self.audit(kind::COMPLETION, &principal, &context, &target, &request);
+            let answer = content::complete(&self.app, &principal, &self.scope, request).await;
+            audit.finish(&self.app, &answer);
+            answer
         })
         .await
     }

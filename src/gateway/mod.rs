@@ -31,6 +31,7 @@
 
 pub use crate::session::namespace;
 
+mod audit;
 pub mod batch;
 pub mod binding;
 pub mod content;

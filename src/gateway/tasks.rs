@@ -41,6 +41,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
 use serde_json::{Value, json};
 
+use crate::catalog::audit::kind;
+use crate::gateway::audit::Audit;
 use crate::gateway::content;
 use crate::gateway::exposure::Exposure;
 use crate::gateway::handler::{Scope, TOOLS_PAGE};
@@ -232,7 +234,18 @@ impl Tasks<'_> {
         let params = params.unwrap_or_else(|| json!({}));
         let answer = match method {
             "tools/list" => self.list_tools(&params)?,
-            "tools/call" => self.call_tool(params).await?,
+            "tools/call" => {
+                let parts = self.context.extensions.get::<axum::http::request::Parts>();
+                let mut audit =
+                    Audit::begin(self.app, kind::TASK_CALL, self.principal, self.scope, parts);
+                if let Some(name) = params.get("name").and_then(Value::as_str) {
+                    audit.target(name);
+                }
+                audit.request(&params.get("arguments"));
+                let answer = self.call_tool(params, &mut audit).await;
+                audit.finish(self.app, &answer);
+                answer?
+            }
             "tasks/get" | "tasks/result" | "tasks/cancel" => {
                 self.about_task(method, params).await?
             }
@@ -288,7 +301,7 @@ impl Tasks<'_> {
     /// name; a task in the answer is watched for its creator and named for
     /// this scope. An upstream that runs the call at once answers a plain
     /// result, passed on as `tools/call` would.
-    async fn call_tool(&self, mut params: Value) -> Result<Value, McpError> {
+    async fn call_tool(&self, mut params: Value, audit: &mut Audit) -> Result<Value, McpError> {
         self.view.check_open()?;
         let name = params
             .get("name")
@@ -299,6 +312,9 @@ impl Tasks<'_> {
             .view
             .route(self.scope, &name)
             .map(|(server, tool)| (server.to_owned(), tool.to_owned()))?;
+        audit.server(&server);
+        let arguments = params.get("arguments").and_then(Value::as_object);
+        audit.arguments(self.app, &server, arguments).await;
         params["name"] = Value::String(tool);
         strip_progress_token(&mut params);
         let link = self.link(&server).await?;

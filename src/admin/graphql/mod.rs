@@ -13,6 +13,7 @@
 //! Subscriptions run over WebSocket at `/graphql/ws` (see `subscription.rs`).
 //! The SDL is committed as `schema.graphql`; [`sdl`] prints it from code.
 
+mod audit;
 mod batch;
 mod error;
 mod limits;

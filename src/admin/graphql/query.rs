@@ -1,6 +1,7 @@
 //! Queries: categories, servers (with this session's state) and `me`.
 
 use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
 
 use crate::admin::graphql::error::{GqlResult, to_gql};
 use crate::admin::graphql::limits::page_cost;
@@ -293,6 +294,44 @@ impl QueryRoot {
         };
         let server = app.catalog().get_server(principal, &key).await.gql()?;
         Ok(Some(Server::new(server)))
+    }
+
+    /// Audit events, newest first, `first` (1-200, default 50) after the
+    /// cursor `after`: admins read everyone's (`user` narrows), others only
+    /// their own. `outcome: "error"` matches every outcome but `ok`.
+    #[graphql(complexity = "page_cost(first, None, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        user: Option<String>,
+        server: Option<String>,
+        tool: Option<String>,
+        outcome: Option<String>,
+        kind: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<crate::admin::graphql::audit::AuditEventConnection> {
+        let (app, principal) = (app(ctx)?, principal(ctx)?);
+        let params = crate::catalog::service::AuditParams {
+            user,
+            server,
+            tool,
+            outcome,
+            kind,
+            since,
+            until,
+            limit: check_count("first", first)?,
+            cursor: after,
+        };
+        let page = app
+            .catalog()
+            .list_audit_events(principal, params)
+            .await
+            .gql()?;
+        Ok(page.into())
     }
 
     /// The authenticated caller.

@@ -260,6 +260,42 @@ impl SubscriptionRoot {
             }
         }))
     }
+    /// An audit event recorded by this replica, as it happens: everyone's
+    /// for admins, the caller's own for others.
+    async fn audit_event_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = crate::admin::graphql::audit::AuditEvent> + use<>>
+    {
+        let (app, principal) = (app(ctx)?.clone(), principal(ctx)?.clone());
+        let credential = ctx.data_opt::<SocketCredential>().cloned();
+        if let Some(credential) = &credential {
+            still_valid(&app, credential, &principal).await.gql()?;
+        }
+        let events = app.audit().subscribe();
+        let watch = (app, principal, credential, events);
+        Ok(futures::stream::unfold(watch, |mut w| async move {
+            loop {
+                let event = match w.3.as_mut()?.recv().await {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "auditEventAdded: events missed");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                if !event.visible_to(&w.1) {
+                    continue;
+                }
+                if !may_go_on(&w.0, w.2.as_ref(), &w.1, "auditEventAdded").await {
+                    return None;
+                }
+                let event = crate::admin::graphql::audit::AuditEvent::from((*event).clone());
+                return Some((event, w));
+            }
+        }))
+    }
+
     /// A category or server (visible to the caller before or after the
     /// change) was created, changed or deleted, through any surface.
     async fn catalog_changed(

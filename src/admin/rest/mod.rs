@@ -4,6 +4,7 @@
 //! Handlers only parse, call a service with the [`Principal`] and render;
 //! every error is `{"error":{"code","message","field"}}`.
 
+mod audit;
 mod categories;
 mod extract;
 mod oauth;
@@ -40,6 +41,7 @@ pub fn router() -> (axum::Router<AppState>, OpenApi) {
         .merge(toolsets::router())
         .merge(session::router())
         .merge(oauth::router())
+        .merge(audit::router())
         .split_for_parts();
     document_common_responses(&mut api);
     api.info = InfoBuilder::new()

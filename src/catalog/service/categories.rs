@@ -38,7 +38,10 @@ impl CatalogService {
         };
         self.store.insert_category(&category).await?;
         tracing::info!(category = %category.id, "category created");
-        self.changed(CatalogEvent::category(&category.id, CatalogAction::Created));
+        self.changed(
+            principal,
+            CatalogEvent::category(&category.id, CatalogAction::Created),
+        );
         Ok(category)
     }
 
@@ -103,7 +106,10 @@ impl CatalogService {
         }
         category.updated_at = now();
         self.store.update_category(&category).await?;
-        self.changed(CatalogEvent::category(&category.id, CatalogAction::Updated));
+        self.changed(
+            principal,
+            CatalogEvent::category(&category.id, CatalogAction::Updated),
+        );
         Ok(category)
     }
 
@@ -114,7 +120,10 @@ impl CatalogService {
         let id = CategoryId::parse(id).map_err(|_| category_not_found())?;
         if self.store.delete_category(&id).await? {
             tracing::info!("category deleted");
-            self.changed(CatalogEvent::category(&id, CatalogAction::Deleted));
+            self.changed(
+                principal,
+                CatalogEvent::category(&id, CatalogAction::Deleted),
+            );
             Ok(())
         } else {
             Err(category_not_found())

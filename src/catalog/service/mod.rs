@@ -8,6 +8,8 @@
 //! `server_not_found` (404), never 403, so ids of private servers do not
 //! leak; a toolset, `toolset_not_found`.
 
+mod audit_trail;
+pub use audit_trail::AuditParams;
 mod categories;
 mod draft;
 mod servers;
@@ -19,8 +21,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::catalog::Catalog;
+use crate::catalog::audit::{self, AuditEvent, Auditor};
 use crate::catalog::events::{CatalogEvent, CatalogEvents};
 use crate::error::{Error, ErrorCode, Result};
+use crate::principal::Principal;
 
 /// Default page size of list operations.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -49,6 +53,7 @@ pub struct Page<T> {
 pub struct CatalogService {
     store: Catalog,
     events: CatalogEvents,
+    audit: Auditor,
 }
 
 fn now() -> DateTime<Utc> {
@@ -108,7 +113,19 @@ impl CatalogService {
         Self {
             store,
             events: CatalogEvents::default(),
+            audit: Auditor::disabled(),
         }
+    }
+
+    /// Records every change (and, for the edges, every call) in `audit`.
+    pub fn with_audit(mut self, audit: Auditor) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// The audit trail's recorder.
+    pub fn audit(&self) -> &Auditor {
+        &self.audit
     }
 
     /// Where a [`CatalogEvent`] goes after every successful change.
@@ -116,7 +133,25 @@ impl CatalogService {
         &self.events
     }
 
-    fn changed(&self, event: CatalogEvent) {
+    /// Publishes `event`, which `principal` caused, and records it in the
+    /// audit trail.
+    fn changed(&self, principal: &Principal, event: CatalogEvent) {
+        if self.audit.enabled() {
+            let mut audit = AuditEvent::new(audit::kind::CATALOG_CHANGE, principal, "api");
+            audit.target = Some(event.id.clone());
+            audit.server = event.link.as_ref().map(|link| link.name.clone());
+            let kind = serde_json::to_value(event.kind).ok();
+            let action = serde_json::to_value(event.action).ok();
+            audit.detail = Some(format!(
+                "{} {}",
+                kind.as_ref().and_then(|v| v.as_str()).unwrap_or("record"),
+                action
+                    .as_ref()
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("changed")
+            ));
+            self.audit.record(audit);
+        }
         self.events.publish(event);
     }
 

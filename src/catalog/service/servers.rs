@@ -84,7 +84,7 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         self.store.insert_server(&server).await?;
         tracing::info!(id = %server.id, transport = %server.transport, "server created");
-        self.changed(CatalogEvent::server_created(&server));
+        self.changed(principal, CatalogEvent::server_created(&server));
         Ok(server)
     }
 
@@ -108,7 +108,7 @@ impl CatalogService {
         )?;
         check_server_rights(principal, &server)?;
         self.store.update_server(&server).await?;
-        self.changed(CatalogEvent::server_updated(&current, &server));
+        self.changed(principal, CatalogEvent::server_updated(&current, &server));
         Ok(server)
     }
 
@@ -122,7 +122,7 @@ impl CatalogService {
         check_server_rights(principal, &server)?;
         if self.store.delete_server(&server.id).await? {
             tracing::info!(id = %server.id, "server deleted");
-            self.changed(CatalogEvent::server_deleted(&server));
+            self.changed(principal, CatalogEvent::server_deleted(&server));
             Ok(())
         } else {
             Err(server_not_found())

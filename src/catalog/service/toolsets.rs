@@ -81,7 +81,7 @@ impl CatalogService {
         self.check_entry_servers(principal, &toolset).await?;
         self.store.insert_toolset(&toolset).await?;
         tracing::info!(id = %toolset.id, entries = toolset.entries.len(), "toolset created");
-        self.changed(CatalogEvent::toolset_created(&toolset));
+        self.changed(principal, CatalogEvent::toolset_created(&toolset));
         Ok(toolset)
     }
 
@@ -106,7 +106,7 @@ impl CatalogService {
         check_toolset_rights(principal, &toolset)?;
         self.check_entry_servers(principal, &toolset).await?;
         self.store.update_toolset(&toolset).await?;
-        self.changed(CatalogEvent::toolset_updated(&current, &toolset));
+        self.changed(principal, CatalogEvent::toolset_updated(&current, &toolset));
         Ok(toolset)
     }
 
@@ -118,7 +118,7 @@ impl CatalogService {
         check_toolset_rights(principal, &toolset)?;
         if self.store.delete_toolset(&toolset.id).await? {
             tracing::info!(id = %toolset.id, "toolset deleted");
-            self.changed(CatalogEvent::toolset_deleted(&toolset));
+            self.changed(principal, CatalogEvent::toolset_deleted(&toolset));
             Ok(())
         } else {
             Err(toolset_not_found())

@@ -25,6 +25,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::catalog::audit::kind;
 use crate::catalog::service::{ListParams, Page};
 use crate::catalog::{CatalogService, Server, Transport};
 use crate::error::{Error, ErrorCode, Result};
@@ -37,6 +38,7 @@ use crate::upstream::pool::{LinkPool, Slot};
 use crate::upstream::via::Via;
 use crate::upstream::{Link, LinkOptions, Target};
 
+mod audit;
 mod catalog;
 mod events;
 mod oauth;
@@ -294,6 +296,13 @@ impl SessionManager {
     /// Connects (or refreshes) a server for the principal's session.
     #[tracing::instrument(skip_all, fields(session = %principal.session, server = id_or_name))]
     pub async fn connect(&self, principal: &Principal, id_or_name: &str) -> Result<ServerStatus> {
+        let started = std::time::Instant::now();
+        let answer = self.connect_now(principal, id_or_name).await;
+        self.audit_status(kind::CONNECT, principal, id_or_name, started, &answer);
+        answer
+    }
+
+    async fn connect_now(&self, principal: &Principal, id_or_name: &str) -> Result<ServerStatus> {
         let server = self.catalog.get_server(principal, id_or_name).await?;
         let session = &principal.session;
         match self.connect_server(principal, &server).await {
@@ -385,6 +394,17 @@ impl SessionManager {
     /// are untouched.
     #[tracing::instrument(skip_all, fields(session = %principal.session, server = id_or_name))]
     pub async fn disconnect(
+        &self,
+        principal: &Principal,
+        id_or_name: &str,
+    ) -> Result<ServerStatus> {
+        let started = std::time::Instant::now();
+        let answer = self.disconnect_now(principal, id_or_name).await;
+        self.audit_status(kind::DISCONNECT, principal, id_or_name, started, &answer);
+        answer
+    }
+
+    async fn disconnect_now(
         &self,
         principal: &Principal,
         id_or_name: &str,

@@ -35,7 +35,23 @@ impl SessionManager {
         state: &str,
         issuer: Option<&str>,
     ) -> Result<ServerStatus> {
+        let started = std::time::Instant::now();
         let done = self.broker()?.complete(code, state, issuer).await?;
+        let server = self
+            .catalog
+            .get_server(&done.principal, done.server_id.as_str())
+            .await
+            .ok()
+            .map(|server| server.name.to_string());
+        let authorized: Result<()> = Ok(());
+        self.audit_action(
+            crate::catalog::audit::kind::OAUTH_AUTHORIZATION,
+            &done.principal,
+            done.server_id.as_str(),
+            server.as_deref(),
+            started,
+            &authorized,
+        );
         self.connect(&done.principal, done.server_id.as_str()).await
     }
 
