@@ -10,7 +10,7 @@ import { formatMs } from './tryit.js';
 
 const POLL_MS = 5000;
 const PAGE = 50;
-const KINDS = ['tools/call', 'resources/read', 'prompts/get', 'completion/complete', 'connect', 'disconnect', 'oauth_authorization', 'catalog_change'];
+const KINDS = ['tools/call', 'resources/read', 'prompts/get', 'completion/complete', 'tasks/call', 'connect', 'disconnect', 'oauth_authorization', 'catalog_change'];
 
 /** An event from GraphQL (camelCase) in the REST shape (snake_case). */
 export function fromLive(e) {
@@ -43,7 +43,7 @@ export class ActivityPanel {
     this.form = h('form', { class: 'activity-filters', 'aria-label': 'Filter activity', novalidate: true },
       text('server', 'Server', 'any'),
       text('tool', 'Tool, URI or prompt', 'any'),
-      text('outcome', 'Outcome', 'ok or an error code'),
+      text('outcome', 'Outcome', 'ok, error or a code'),
       h('div', { class: 'field' }, h('label', { for: kindId, text: 'Kind' }),
         h('select', { id: kindId, name: 'kind' }, h('option', { value: '', text: 'Any' }),
           KINDS.map((k) => h('option', { value: k, text: k })))),
@@ -82,7 +82,7 @@ export class ActivityPanel {
     if (me?.role !== 'admin' && e.user_id && e.user_id !== me?.user_id) return false;
     return (!f.server || e.server === f.server)
       && (!f.tool || e.target === f.tool)
-      && (!f.outcome || e.outcome === f.outcome)
+      && (!f.outcome || e.outcome === f.outcome || (f.outcome === 'error' && e.outcome !== 'ok'))
       && (!f.kind || e.kind === f.kind)
       && (!f.user || e.user_id === f.user);
   }

@@ -15,6 +15,7 @@ mod reconnect;
 mod static_files;
 mod tools;
 mod toolsets;
+mod tryit;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
