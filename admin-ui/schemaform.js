@@ -70,7 +70,9 @@ function node(schema, name, depth, required) {
 function objectNode(schema, name, depth, required) {
   const props = schema.properties && typeof schema.properties === 'object' ? schema.properties : {};
   const needed = new Set(Array.isArray(schema.required) ? schema.required : []);
-  const children = Object.entries(props).map(([key, sub]) => [key, node(sub, key, depth + 1, needed.has(key))]);
+  // Required fields first (JSON objects need not keep their keys' order).
+  const keys = Object.keys(props).sort((a, b) => Number(needed.has(b)) - Number(needed.has(a)));
+  const children = keys.map((key) => [key, node(props[key], key, depth + 1, needed.has(key))]);
   const hint = hintOf(schema);
   const body = [
     hint && depth > 0 ? h('p', { class: 'hint', text: hint }) : null,

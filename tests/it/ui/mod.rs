@@ -6,6 +6,7 @@
 //! panic saying so. Screenshots land in `tests/artifacts/ui/`.
 
 mod a11y;
+mod activity;
 mod catalog;
 mod e2e;
 mod isolation;
