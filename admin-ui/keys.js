@@ -4,7 +4,7 @@
 
 import { api } from './api.js';
 import { h, replace, uid } from './dom.js';
-import { FieldError, confirmDelete, field, openDialog, val } from './forms.js';
+import { FieldError, field, openDialog, val } from './forms.js';
 import { copyText } from './snippets.js';
 
 const when = (at) => (at ? new Date(at).toLocaleString() : '—');
@@ -44,9 +44,15 @@ export class KeysPanel {
         h('td', { 'data-testid': 'key-state' }, k.revoked_at ? h('span', { class: 'tag warn', text: `Revoked ${when(k.revoked_at)}` }) : h('span', { class: 'tag', text: 'Active' })),
         h('td', {}, k.revoked_at ? null : h('button', {
           type: 'button', class: 'btn small ghost danger', 'aria-label': `Revoke ${label}`,
-          onclick: () => confirmDelete(label, 'Every client using this key is refused from now on, on every replica.', async () => {
-            await api.revokeKey(k.id);
-            await this.refresh();
+          onclick: () => openDialog({
+            title: `Revoke ${label}?`,
+            intro: 'Every client using this key is refused from now on, on every replica.',
+            submitLabel: 'Revoke',
+            danger: true,
+            submit: async () => {
+              await api.revokeKey(k.id);
+              await this.refresh();
+            },
           }),
         }, 'Revoke')));
     });

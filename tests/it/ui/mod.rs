@@ -10,11 +10,13 @@ mod activity;
 mod catalog;
 mod e2e;
 mod isolation;
+mod keys;
 mod live;
 mod oauth;
 mod reconnect;
 mod static_files;
 mod tools;
+mod transfer;
 mod toolsets;
 mod tryit;
 
