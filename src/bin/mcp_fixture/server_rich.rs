@@ -2,8 +2,8 @@
 //! a tool and its result: annotations and a title, an input schema with
 //! nested objects, arrays and enums, an image result and a resource link.
 
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Resource, Tool, ToolAnnotations};
 use rmcp::ErrorData as McpError;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Resource, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 use super::{no_args, text, tool};
@@ -56,8 +56,12 @@ pub(super) fn rich_tools() -> Vec<Tool> {
                 .idempotent(false)
                 .open_world(false),
         ),
-        tool("tiny_image", "Answers with a 4×4 orange PNG image.", no_args())
-            .with_annotations(ToolAnnotations::with_title("Tiny image").read_only(true)),
+        tool(
+            "tiny_image",
+            "Answers with a 4×4 orange PNG image.",
+            no_args(),
+        )
+        .with_annotations(ToolAnnotations::with_title("Tiny image").read_only(true)),
         tool(
             "link_note",
             "Answers with a resource link to the note `name` (`readme` or `todo`).",
@@ -88,9 +92,13 @@ pub(super) fn call_rich(name: &str, args: &JsonObject) -> Result<CallToolResult,
             let note = args.get("name").and_then(Value::as_str).unwrap_or("readme");
             let link = Resource::new(format!("note://fixture/{note}"), note)
                 .with_description("A note of the fixture");
-            Ok(CallToolResult::success(vec![ContentBlock::resource_link(link)]))
+            Ok(CallToolResult::success(vec![ContentBlock::resource_link(
+                link,
+            )]))
         }
-        other => Err(McpError::invalid_params(format!("unknown tool: {other}"), None)),
+        other => Err(McpError::invalid_params(
+            format!("unknown tool: {other}"),
+            None,
+        )),
     }
 }
-

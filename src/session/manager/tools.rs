@@ -73,18 +73,12 @@ impl SessionTool {
             server: server.to_owned(),
             namespaced_name: candidate(server, &name, DEFAULT_SEPARATOR),
             name,
-            title: tool
-                .get("title")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            title: tool.get("title").and_then(Value::as_str).map(str::to_owned),
             description: tool
                 .get("description")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-            annotations: tool
-                .get("annotations")
-                .filter(|a| a.is_object())
-                .cloned(),
+            annotations: tool.get("annotations").filter(|a| a.is_object()).cloned(),
             input_schema: patch_input_schema(tool.get("inputSchema")),
             hidden: false,
         }

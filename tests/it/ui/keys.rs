@@ -22,7 +22,11 @@ async fn the_page_creates_a_working_key_and_revokes_it() {
     let key = created["key"].as_str().expect("the key the page showed");
     let (status, me) = app.get("/api/v1/me", key).await;
     assert_eq!(status, StatusCode::OK, "{me}");
-    assert_eq!((me["user_id"].as_str(), me["role"].as_str()), (Some("carol"), Some("user")), "{me}");
+    assert_eq!(
+        (me["user_id"].as_str(), me["role"].as_str()),
+        (Some("carol"), Some("user")),
+        "{me}"
+    );
     run.reply(Value::Null).await;
     run.wait_for("revoked").await;
     let (status, body) = app.get("/api/v1/me", key).await;

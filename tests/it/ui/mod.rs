@@ -16,8 +16,8 @@ mod oauth;
 mod reconnect;
 mod static_files;
 mod tools;
-mod transfer;
 mod toolsets;
+mod transfer;
 mod tryit;
 
 use reqwest::StatusCode;

@@ -30,7 +30,11 @@ async fn the_page_imports_a_stdio_and_an_http_server_and_connects_both() {
     .await;
     run.wait_for("previewed").await;
     let (_, servers) = app.get("/api/v1/servers", &app.admin_key).await;
-    assert_eq!(servers["items"], json!([]), "a preview created servers: {servers}");
+    assert_eq!(
+        servers["items"],
+        json!([]),
+        "a preview created servers: {servers}"
+    );
     run.reply(Value::Null).await;
     run.wait_for("imported").await;
     for name in ["local-fx", "remote-fx"] {
