@@ -113,4 +113,10 @@ export const api = {
   disconnect: (id) => request('POST', `/servers/${seg(id)}/disconnect`),
   authorize: (id) => request('POST', `/servers/${seg(id)}/oauth/authorize`),
   forgetAuthorization: (id) => request('DELETE', `/servers/${seg(id)}/oauth`),
+  keys: () => request('GET', '/keys'),
+  createKey: (body) => request('POST', '/keys', body),
+  revokeKey: (id) => request('DELETE', `/keys/${seg(id)}`),
+  audit: (query) => request('GET', `/audit?${new URLSearchParams(query)}`),
+  importServers: (body, dryRun) => request('POST', `/import${dryRun ? '?dry_run=true' : ''}`, body),
+  exportCatalog: (format) => request('GET', `/export?format=${encodeURIComponent(format)}`),
 };

@@ -8,6 +8,11 @@ import { LiveStatus } from './live.js';
 import { ServersView } from './servers.js';
 import { SnippetsPanel } from './snippets.js';
 import { ToolsetsPanel } from './toolsets.js';
+import { ActivityPanel } from './activity.js';
+import { KeysPanel } from './keys.js';
+import { SearchBox } from './search.js';
+import { TransferPanel } from './transfer.js';
+import { TryIt } from './tryit.js';
 
 const TOKEN_KEY = 'manifold.token';
 const EXPIRED = 'Your session has expired or the key was revoked';
@@ -26,9 +31,12 @@ const model = {
   openTools: new Set(),
   tools: new Map(),
   eventAt: new Map(),
+  search: [],
 };
 
 let live = null;
+let activity = null;
+let allToolsLoading = null;
 let resyncTimer = null;
 let generation = 0;
 // Loads started / the newest load applied: an older load never overwrites a newer one.
@@ -46,10 +54,33 @@ const actions = {
   deleteServer,
   editCategory,
   deleteCategory,
+  tryit: new TryIt({ token: () => model.token, onUnauthorized: () => signOut(EXPIRED) }),
+  searchCounted: (words, servers, tools) => search.count(words, servers, tools),
 };
 const view = new ServersView($('servers'), model, actions);
 const snippets = new SnippetsPanel($('snippets'));
 const toolsets = new ToolsetsPanel($('toolsets'), model);
+const keys = new KeysPanel($('keys'), model);
+const search = new SearchBox($('search'), {
+  onChange: (words) => {
+    model.search = words;
+    view.render();
+    if (words.length) loadAllTools();
+  },
+});
+const transfer = new TransferPanel($('transfer'), model, {
+  connect: async (name) => {
+    try {
+      applyStatus(await api.connect(name));
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, message: error.message };
+    } finally {
+      scheduleReload(300);
+    }
+  },
+  onCreated: () => reload(),
+});
 
 configure({
   token: () => model.token,
@@ -96,6 +127,11 @@ function signOut(message = '') {
   clearTimeout(resyncTimer);
   live?.stop();
   live = null;
+  activity?.stop();
+  activity = null;
+  actions.tryit.reset();
+  search.clear();
+  model.search = [];
   sessionStorage.removeItem(TOKEN_KEY);
   closeAllDialogs();
   Object.assign(model, { me: null, token: null, categories: [] });
@@ -117,12 +153,14 @@ async function start(token, me) {
   $('new-category').hidden = me.role !== 'admin';
   $('new-server').hidden = me.auth === 'anonymous';
   $('new-toolset').hidden = me.auth === 'anonymous';
+  for (const el of document.querySelectorAll('[data-signed-in]')) el.hidden = me.auth === 'anonymous';
+  activity = me.auth === 'anonymous' ? null : new ActivityPanel($('activity'), model);
   $('signin').hidden = true;
   showSignInError('');
   $('account').hidden = false;
   $('app').hidden = false;
   $('servers').setAttribute('aria-busy', 'true');
-  await Promise.all([reload(), toolsets.refresh()]);
+  await Promise.all([reload(), toolsets.refresh(), activity?.refresh(), me.auth === 'anonymous' ? null : keys.refresh()]);
   $('servers').removeAttribute('aria-busy');
   $('main-heading').focus();
   live = new LiveStatus({
@@ -140,7 +178,15 @@ async function start(token, me) {
       el.dataset.mode = mode;
     },
     onRejected: () => api.me().catch(() => {}),
+    extra: activity ? {
+      activity: {
+        query: 'subscription Activity { auditEventAdded { id at kind userId server target outcome durationMs surface clientName } }',
+        next: (data) => data.auditEventAdded && activity?.add(data.auditEventAdded),
+        up: (up) => activity?.setLive(up),
+      },
+    } : {},
   });
+  activity?.setLive(false);
   live.start();
 }
 
@@ -182,6 +228,7 @@ async function reload() {
   }
   model.servers = next;
   view.render();
+  if (model.search.length) loadAllTools();
   for (const id of model.openTools) if (next.get(id)?.status === 'CONNECTED' && !model.tools.has(id)) loadTools(id);
   snippets.refresh(connectedNames());
 }
@@ -323,6 +370,23 @@ async function loadTools(id) {
 }
 
 /**
+ * Loads every connected server's tools at once (for the search) when one
+ * of them has no loaded list.
+ */
+function loadAllTools() {
+  const missing = [...model.servers.values()].some((s) => s.status === 'CONNECTED' && !Array.isArray(model.tools.get(s.id)));
+  if (!missing || allToolsLoading) return;
+  allToolsLoading = api.sessionTools().then(({ tools }) => {
+    for (const s of model.servers.values()) {
+      if (s.status === 'CONNECTED') model.tools.set(s.id, tools.filter((t) => t.server === s.name));
+    }
+    view.render();
+  }).catch(() => {}).finally(() => {
+    allToolsLoading = null;
+  });
+}
+
+/**
  * Shows or hides one tool in the signed-in session's MCP views by putting
  * its `{server}__{tool}` name into (or out of) the session filter's deny
  * list; the list then reloads with everyone's `hidden` flags.
@@ -394,6 +458,7 @@ document.addEventListener('visibilitychange', () => {
 $('new-category').addEventListener('click', () => categoryDialog(null, () => reload()));
 $('new-server').addEventListener('click', () => serverDialog(model, null, () => reload()));
 $('new-toolset').addEventListener('click', () => toolsets.open());
+$('new-key').addEventListener('click', () => keys.open());
 
 // ---- notices ------------------------------------------------------------
 

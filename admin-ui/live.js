@@ -20,7 +20,9 @@ export class LiveStatus {
    * `token()`: the credential; `onChange(change)`: one serverStatusChanged;
    * `onCatalog(change)`: one catalogChanged; `onResync()`: the socket (re)opened, refresh everything once;
    * `poll()`: refresh while not live; `onMode('live'|'polling')`;
-   * `onRejected()`: the gateway refused the credential.
+   * `onRejected()`: the gateway refused the credential;
+   * `extra`: more subscriptions on the same socket, `{ id: { query, next(data), up(bool) } }`
+   * — one that errors (a gateway without it) reports `up(false)` and leaves the socket alone.
    */
   constructor(handlers) {
     this.handlers = handlers;
@@ -104,6 +106,10 @@ export class LiveStatus {
         for (const [id, query] of Object.entries(SUBSCRIPTIONS)) {
           this.send(socket, { id, type: 'subscribe', payload: { query } });
         }
+        for (const [id, extra] of Object.entries(this.handlers.extra ?? {})) {
+          this.send(socket, { id, type: 'subscribe', payload: { query: extra.query } });
+          extra.up(true);
+        }
         this.setMode('live');
         this.handlers.onResync();
         break;
@@ -112,12 +118,21 @@ export class LiveStatus {
         break;
       case 'next': {
         const data = message.payload?.data;
+        const extra = this.handlers.extra?.[message.id];
+        if (extra) {
+          if (data) extra.next(data);
+          break;
+        }
         if (message.id === 'status' && data?.serverStatusChanged) this.handlers.onChange(data.serverStatusChanged);
         else if (message.id === 'catalog' && data?.catalogChanged) this.handlers.onCatalog(data.catalogChanged);
         break;
       }
       case 'error':
       case 'complete':
+        if (this.handlers.extra?.[message.id]) {
+          this.handlers.extra[message.id].up(false);
+          break;
+        }
         // A subscription ended: start over on a fresh socket.
         socket.close(1000, 'resubscribe');
         break;
@@ -129,6 +144,7 @@ export class LiveStatus {
   retry() {
     if (this.stopped) return;
     this.setMode('polling');
+    for (const extra of Object.values(this.handlers.extra ?? {})) extra.up(false);
     clearTimeout(this.retryTimer);
     const delay = this.retryMs * (0.75 + Math.random() * 0.5);
     this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);

@@ -2,6 +2,8 @@
 // focus and open tool lists survive live updates.
 
 import { h, replace, setVar, uid } from './dom.js';
+import { matchOf } from './search.js';
+import { forgetTools, renderTools } from './toollist.js';
 
 /** The badge state of a server: [data-status, text]; `tools`: its loaded tool list, if any. */
 export function badgeOf(s, busy, tools) {
@@ -67,19 +69,33 @@ export class ServersView {
     const sections = [];
     const seen = new Set();
     const entries = [...model.categories.map((c) => [c.id, c]), ['', null]];
+    const words = model.search ?? [];
+    let matchedServers = 0;
+    let matchedTools = 0;
     for (const [id, category] of entries) {
       const servers = byCategory.get(id).sort(byTitle);
       if (!servers.length && !(category && isAdmin)) continue;
       const group = this.group(id, category);
+      let shown = 0;
       const cards = servers.map((s) => {
         seen.add(s.id);
-        return this.card(s);
+        const card = this.card(s);
+        if (!card.hidden) {
+          shown += 1;
+          const tools = model.tools.get(s.id);
+          matchedTools += card.matching ? card.matching.length : (Array.isArray(tools) ? tools.length : 0);
+        }
+        return card;
       });
+      matchedServers += shown;
       const body = group.querySelector('.cards');
       const empty = cards.length ? [] : [h('p', { class: 'muted', text: 'No servers in this category yet.' })];
       syncChildren(body, cards.length ? cards : empty);
+      // A search hides groups left without a matching card.
+      group.hidden = words.length > 0 && shown === 0;
       sections.push(group);
     }
+    this.actions.searchCounted?.(words, matchedServers, matchedTools);
     for (const id of [...this.cards.keys()]) if (!seen.has(id)) this.cards.delete(id);
     for (const id of [...this.groups.keys()]) {
       if (!sections.some((g) => g.dataset.categoryId === id)) this.groups.delete(id);
@@ -155,6 +171,10 @@ export class ServersView {
       h('p', { class: 'card-meta' }),
       h('p', { class: 'card-desc' }),
       h('p', { class: 'card-health muted', 'data-testid': 'link-health', hidden: true }),
+      h('details', { class: 'card-failure', 'data-testid': 'failure-details', hidden: true },
+        h('summary', {}, 'Show full error'),
+        h('pre', { class: 'failure-text', tabindex: '0' })),
+      h('p', { class: 'card-matches', 'data-testid': 'search-matches', hidden: true }),
       h('div', { class: 'card-error', role: 'alert', hidden: true }),
       h('p', { class: 'card-note', role: 'status' }),
       h('div', { class: 'card-actions' },
@@ -217,6 +237,22 @@ export class ServersView {
     const healthText = healthOf(s);
     if (health.textContent !== healthText) health.textContent = healthText;
     health.hidden = !healthText;
+    // The badge clamps a long failure to three lines: the whole text is here.
+    const failure = card.querySelector('.card-failure');
+    const failureText = s.status === 'FAILED' && s.oauth !== 'required' ? (s.last_error || '') : '';
+    const pre = failure.querySelector('pre');
+    if (pre.textContent !== failureText) pre.textContent = failureText;
+    failure.hidden = !failureText;
+    if (!failureText) failure.open = false;
+    const { shown: matches, tools: matching } = matchOf(s, model.tools.get(s.id), model.search ?? []);
+    card.hidden = !matches;
+    card.matching = matching;
+    const matchLine = card.querySelector('.card-matches');
+    if (matching?.length) {
+      replace(matchLine, `Matching ${matching.length === 1 ? 'tool' : 'tools'}: `,
+        matching.map((t, i) => [i ? ', ' : '', h('code', { text: t.namespaced_name || t.name })]));
+    }
+    matchLine.hidden = !matching?.length;
     const error = card.querySelector('.card-error');
     const message = model.errors.get(s.id) ?? '';
     if (error.textContent !== message) error.textContent = message;
@@ -247,10 +283,15 @@ export class ServersView {
     const tools = card.querySelector('.tools');
     tools.hidden = !open;
     card.classList.toggle('expanded', open);
-    if (open) renderTools(tools, model.tools.get(s.id), (name, shown) => this.actions.setToolShown(s.id, name, shown));
-    else {
+    if (open) {
+      renderTools(tools, model.tools.get(s.id), {
+        setShown: (name, shown) => this.actions.setToolShown(s.id, name, shown),
+        tryit: this.actions.tryit,
+        shownOnly: matching,
+      });
+    } else {
       tools.replaceChildren();
-      renderedTools.delete(tools);
+      forgetTools(tools);
     }
     if (focused && (focused.hidden || focused.disabled) && !busy) {
       const next = [...card.querySelectorAll('.card-actions button')].find((b) => !b.hidden && !b.disabled);
@@ -258,50 +299,6 @@ export class ServersView {
     }
   }
 }
-
-function renderTools(el, tools, setShown) {
-  if (tools === undefined || tools === 'loading') {
-    renderedTools.delete(el);
-    replace(el, h('p', { class: 'muted', role: 'status', text: 'Loading tools…' }));
-    return;
-  }
-  if (tools instanceof Error) {
-    renderedTools.delete(el);
-    replace(el, h('p', { class: 'inline-error', role: 'alert', text: tools.message }));
-    return;
-  }
-  // An update with the same tools leaves the list (and what the reader
-  // opened in it) alone; a changed list keeps the opened schemas open.
-  const signature = JSON.stringify(tools);
-  if (renderedTools.get(el) === signature) return;
-  const opened = new Set([...el.querySelectorAll('details[open]')]
-    .map((d) => d.closest('[data-tool]')?.getAttribute('data-tool')));
-  const list = h('ul', { class: 'tool-list', 'data-testid': 'tool-list' });
-  for (const tool of tools) {
-    const schema = h('details', {},
-      h('summary', {}, 'Input schema'),
-      h('pre', { class: 'schema', tabindex: '0', text: JSON.stringify(tool.input_schema ?? {}, null, 2) }));
-    schema.open = opened.has(tool.name);
-    const toggleId = uid('shown');
-    const toggle = h('input', {
-      type: 'checkbox', id: toggleId, 'data-testid': 'tool-shown',
-      onchange: (event) => setShown(tool.name, event.target.checked),
-    });
-    toggle.checked = !tool.hidden;
-    list.append(h('li', { class: `tool${tool.hidden ? ' hidden-tool' : ''}`, 'data-testid': 'tool', 'data-tool': tool.name },
-      h('code', { class: 'tool-name', text: tool.name }),
-      tool.description ? h('p', { class: 'tool-desc', text: tool.description }) : null,
-      h('div', { class: 'tool-shown' }, toggle,
-        h('label', { for: toggleId, text: 'Shown to models in my session' })),
-      schema));
-  }
-  if (!tools.length) list.append(h('li', { class: 'muted', text: 'This server offers no tools.' }));
-  replace(el, list);
-  renderedTools.set(el, signature);
-}
-
-/** The tools each open list was last drawn from (see `renderTools`). */
-const renderedTools = new WeakMap();
 
 /** A category icon: same-origin images (the CSP allows no others) or text. */
 function iconNode(icon) {

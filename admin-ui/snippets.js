@@ -100,13 +100,20 @@ export class SnippetsPanel {
   }
 }
 
-async function copyText(pre, status) {
-  const text = pre.textContent;
+/** Copies the text of `pre` (or the value of an input) and says so in `status`. */
+export async function copyText(pre, status) {
+  const text = pre instanceof HTMLInputElement || pre instanceof HTMLTextAreaElement ? pre.value : pre.textContent;
   try {
     if (!navigator.clipboard?.writeText) throw new Error('no clipboard');
     await navigator.clipboard.writeText(text);
     flash(status, 'Copied');
   } catch {
+    if (pre instanceof HTMLInputElement || pre instanceof HTMLTextAreaElement) {
+      pre.select();
+      pre.focus();
+      flash(status, 'Selected: press Ctrl+C (⌘C) to copy');
+      return;
+    }
     const range = document.createRange();
     range.selectNodeContents(pre);
     const selection = window.getSelection();

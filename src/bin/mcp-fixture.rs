@@ -20,6 +20,10 @@
 //!   (roots/list), `notify` (tools/resources/prompts list_changed or
 //!   resources/updated), `die` (exits mid-call) and `cancelled_count` (how
 //!   many `slow` calls were cancelled).
+//! - `FIXTURE_RICH=1` adds `file_ticket` (a title, annotations and an input
+//!   schema with nested objects, an array and an enum; answers with what it
+//!   got as structuredContent), `tiny_image` (an image result) and
+//!   `link_note` (a resource link).
 //! - `FIXTURE_CONTENT=notes|broken|slow` adds resources, a prompt and
 //!   completions; `FIXTURE_NOTE_COUNT=N` adds N notes (see [`content`]).
 //! - `FIXTURE_OAUTH=1` (streamable HTTP only) puts `/mcp` behind OAuth 2.1:

@@ -24,9 +24,12 @@
 //! - [`ledger`] counts the MCP sessions each principal holds
 //!   (`mcp.max_sessions_per_user`).
 //! - [`view`] caches each session's tool list and name routes between changes.
-//! - [`namespace`] names tools `{server}__{tool}` within function-calling
-//!   limits, reversibly (input schemas were already made valid by
+//! - [`namespace`] (in [`crate::session`], so that the REST tool list can
+//!   name tools as `/mcp` does) names tools `{server}__{tool}` within
+//!   function-calling limits, reversibly (input schemas were already made valid by
 //!   [`crate::upstream::schema_patch`] when the tools were read).
+
+pub use crate::session::namespace;
 
 mod audit;
 pub mod batch;
@@ -39,7 +42,6 @@ pub mod forward;
 pub mod handler;
 pub mod info;
 pub mod ledger;
-pub mod namespace;
 pub mod notify;
 pub mod posted;
 pub mod revoked;

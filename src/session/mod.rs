@@ -13,6 +13,7 @@ pub mod keys;
 pub mod manager;
 pub mod memory;
 pub mod metered;
+pub mod namespace;
 pub mod redis;
 
 use std::sync::Arc;

@@ -48,9 +48,9 @@ await run(async () => {
     await expectText(badge(alice, SERVER), `Connected · ${COUNT - 1} tools`, `the badge of ${SERVER} after the admin's filter`);
     await button(card(alice, SERVER), 'Tools').click();
     const names = card(alice, SERVER).getByTestId('tool').locator('.tool-name');
-    await until('the tool list', `${COUNT - 1} tools without ${SERVER_HIDDEN}`, async () => {
+    await until('the tool list', `${COUNT - 1} tools without ${SERVER}__${SERVER_HIDDEN}`, async () => {
       const seen = await names.allTextContents();
-      return { ok: seen.length === COUNT - 1 && !seen.includes(SERVER_HIDDEN), seen };
+      return { ok: seen.length === COUNT - 1 && !seen.includes(`${SERVER}__${SERVER_HIDDEN}`) && seen.every((n) => n.startsWith(`${SERVER}__`)), seen };
     });
   });
 

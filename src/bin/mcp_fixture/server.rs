@@ -6,6 +6,8 @@
 
 #[path = "server_relay.rs"]
 mod relay;
+#[path = "server_rich.rs"]
+mod rich;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use rmcp::model::{
 use serde_json::{Map, Value, json};
 
 use relay::{is_relay_tool, relay_tools};
+use rich::{call_rich, is_rich_tool, rich_tools};
 
 /// `tools/list` page size unless `FIXTURE_PAGE_SIZE` says otherwise.
 pub const PAGE_SIZE: usize = 50;
@@ -44,6 +47,9 @@ pub struct Settings {
     /// `FIXTURE_RELAY=1`: add the tools that exercise a gateway's relay
     /// (`sample`, `elicit`, `roots`, `notify`, `die`, `cancelled_count`).
     pub relay: bool,
+    /// `FIXTURE_RICH=1`: add the tools that exercise what a client shows of
+    /// tools and results (`file_ticket`, `tiny_image`, `link_note`).
+    pub rich: bool,
     /// `FIXTURE_PAGE_SIZE`: tools per `tools/list` page (default [`PAGE_SIZE`]).
     pub page_size: usize,
 }
@@ -76,6 +82,7 @@ impl Settings {
             page_size,
             broken_schema: flag("FIXTURE_NO_SCHEMA"),
             relay: flag("FIXTURE_RELAY"),
+            rich: flag("FIXTURE_RICH"),
         })
     }
 }
@@ -185,6 +192,9 @@ impl Fixture {
         }
         if self.settings.relay {
             tools.extend(relay_tools());
+        }
+        if self.settings.rich {
+            tools.extend(rich_tools());
         }
         if self.settings.broken_schema {
             // Requires a property it never declares: schema patching must fix it.
@@ -306,6 +316,7 @@ impl Fixture {
             "broken_schema" if self.settings.broken_schema => {
                 Ok(CallToolResult::success(vec![text("broken_schema called")]))
             }
+            name if self.settings.rich && is_rich_tool(name) => call_rich(name, args),
             name if self.settings.relay && is_relay_tool(name) => {
                 self.call_relay(name, args, context).await
             }

@@ -9,6 +9,8 @@
 //! replica, in both directions (a loosened one needs no reconnect to show
 //! the tools it lets through again).
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -18,6 +20,7 @@ use crate::catalog::tool_filter::ToolFilter;
 use crate::error::{Error, Result};
 use crate::principal::Principal;
 use crate::session::bus::Change;
+use crate::session::namespace::{DEFAULT_SEPARATOR, NameMap, candidate};
 use crate::upstream::schema_patch::patch_input_schema;
 
 /// The name a session's own tool filter matches for `tool` of `server`:
@@ -32,8 +35,21 @@ pub fn qualified(server: &str, tool: &str) -> String {
 pub struct SessionTool {
     /// The owning server's name.
     pub server: String,
+    /// The upstream's name for the tool.
     pub name: String,
+    /// The name the session's `/mcp` clients (and their models) see:
+    /// `{server}__{tool}`, kept within `^[A-Za-z0-9_-]{1,64}$` (see
+    /// [`crate::session::namespace`]).
+    pub namespaced_name: String,
+    /// The upstream's display title, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     pub description: Option<String>,
+    /// The upstream's MCP tool annotations (`title`, `readOnlyHint`,
+    /// `destructiveHint`, `idempotentHint`, `openWorldHint`), as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub annotations: Option<Value>,
     /// The patched input schema.
     #[schema(value_type = Object)]
     pub input_schema: Value,
@@ -45,18 +61,24 @@ pub struct SessionTool {
 impl SessionTool {
     /// A tool as cached in the state store (MCP `Tool` JSON), its input
     /// schema patched.
+    /// Its `namespaced_name` is the plain candidate name; [`SessionManager::tools`]
+    /// names each tool as the session's `/mcp` does.
     pub fn from_cached(server: &str, tool: &Value) -> Self {
+        let name = tool
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         Self {
             server: server.to_owned(),
-            name: tool
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            namespaced_name: candidate(server, &name, DEFAULT_SEPARATOR),
+            name,
+            title: tool.get("title").and_then(Value::as_str).map(str::to_owned),
             description: tool
                 .get("description")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            annotations: tool.get("annotations").filter(|a| a.is_object()).cloned(),
             input_schema: patch_input_schema(tool.get("inputSchema")),
             hidden: false,
         }
@@ -68,16 +90,39 @@ impl SessionManager {
     /// round trip. Servers deleted from the catalog, or no longer visible to
     /// the principal, are left out even while their state lingers, and so
     /// are tools a server's `tool_filter` hides. Tools the session's own
-    /// filter hides are listed, marked `hidden`.
+    /// filter hides are listed, marked `hidden`. Each tool the session's
+    /// `/mcp` shows carries the name it has there (a shortened or
+    /// de-duplicated one included); the others carry the name they would
+    /// have.
     pub async fn tools(&self, principal: &Principal) -> Result<Vec<SessionTool>> {
         let own = self.state.tool_filter(&principal.session).await?;
         let mut out = Vec::new();
+        let mut enabled = Vec::new();
         for (server, tools) in self.connected_tools(principal, None).await? {
             let name = server.name.to_string();
             for tool in &tools {
                 let mut listed = SessionTool::from_cached(&name, tool);
                 listed.hidden = !own.admits(&qualified(&name, &listed.name));
+                enabled.push(server.enabled && !listed.hidden);
                 out.push(listed);
+            }
+        }
+        let shown = out
+            .iter()
+            .zip(&enabled)
+            .filter(|(_, shown)| **shown)
+            .map(|(t, _)| (t.server.as_str(), t.name.as_str()));
+        let names = NameMap::build(shown, DEFAULT_SEPARATOR);
+        let by_pair: HashMap<(String, String), String> = names
+            .names()
+            .filter_map(|name| {
+                let (server, tool) = names.resolve(name)?;
+                Some(((server.to_owned(), tool.to_owned()), name.to_owned()))
+            })
+            .collect();
+        for tool in &mut out {
+            if let Some(name) = by_pair.get(&(tool.server.clone(), tool.name.clone())) {
+                tool.namespaced_name.clone_from(name);
             }
         }
         Ok(out)

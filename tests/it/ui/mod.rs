@@ -6,15 +6,19 @@
 //! panic saying so. Screenshots land in `tests/artifacts/ui/`.
 
 mod a11y;
+mod activity;
 mod catalog;
 mod e2e;
 mod isolation;
+mod keys;
 mod live;
 mod oauth;
 mod reconnect;
 mod static_files;
 mod tools;
 mod toolsets;
+mod transfer;
+mod tryit;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
