@@ -62,7 +62,7 @@ await run(async () => {
       await card(page, SERVER).getByTestId('tool').first().locator('details > summary').click();
       await shot(page, `${scheme}-tools`);
       await audit(page, `${scheme} servers`);
-    }, { allow: [/status of 404/] }); // until GET /api/v1/keys is on main
+    });
 
     await step(`${scheme}: search, Try it with a result, and Activity have no serious violation`, async () => {
       await page.getByLabel('Search servers and tools', { exact: true }).fill('echo');

@@ -34,7 +34,7 @@ await run(async () => {
       const seen = (await texts(page.getByTestId('activity-status')))[0];
       return { ok: /· live$/.test(seen ?? ''), seen };
     });
-  }, { allow: [/status of 404/] }); // until GET /api/v1/keys is on main
+  });
 
   await step('her tool calls appear live, with outcome and duration, and bob\'s do not', async () => {
     await rendezvous('watching');

@@ -32,7 +32,7 @@ await run(async () => {
     await signIn(page, ALICE_KEY, 'alice · user');
     await expectVisible(card(page, SERVER), `the card of ${SERVER}`);
     await expectVisible(card(page, FAILED), `the card of ${FAILED}`);
-  }, { allow: [/status of 404/] }); // until GET /api/v1/keys is on main
+  });
 
   await step('the whole failure text of a failed server can be read', async () => {
     const details = card(page, FAILED).getByTestId('failure-details');
