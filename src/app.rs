@@ -319,7 +319,7 @@ fn wire(
         .with_oauth(oauth);
     // Deleted, renamed or re-pointed servers leave no state or links behind.
     sessions.follow_catalog(catalog_service.events(), shutdown.child_token());
-    let api_keys = ApiKeys::new(catalog);
+    let api_keys = ApiKeys::new(catalog).with_audit(catalog_service.audit().clone());
     // A key revoked here is forgotten by every replica at once.
     let announcer = notifier.clone();
     api_keys.set_forward(move |id| announcer.announce_key_revoked(id));

@@ -61,6 +61,7 @@ pub struct ApiKeys {
     pub(super) store: Catalog,
     cache: KeyCache,
     forward: Arc<OnceLock<Forward>>,
+    pub(super) audit: crate::catalog::audit::Auditor,
 }
 
 impl ApiKeys {
@@ -70,7 +71,14 @@ impl ApiKeys {
             store,
             cache: KeyCache::default(),
             forward: Arc::default(),
+            audit: crate::catalog::audit::Auditor::disabled(),
         }
+    }
+
+    /// Records keys created and revoked over the API in `audit`.
+    pub fn with_audit(mut self, audit: crate::catalog::audit::Auditor) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Passes the id of every key revoked in this process from now on to

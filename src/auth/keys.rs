@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::api_key::{ApiKeys, key_not_found};
+use crate::catalog::audit::{self, AuditEvent};
 use crate::catalog::{ApiKey, ApiKeyQuery};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::ApiKeyId;
@@ -206,6 +207,7 @@ impl ApiKeys {
             ));
         }
         let created = self.create_named(&user_id, role, name.as_deref()).await?;
+        self.audited(principal, &created.0, "api_key created");
         tracing::debug!(key = %created.0.id, by = %principal.user_id, "API key created over the API");
         Ok(created)
     }
@@ -224,8 +226,23 @@ impl ApiKeys {
             .filter(|k| principal.is_admin() || k.user_id == principal.user_id)
             .ok_or_else(key_not_found)?;
         self.revoke_id(&key.id).await?;
+        self.audited(principal, &key, "api_key revoked");
         tracing::debug!(key = %key.id, user = %key.user_id, by = %principal.user_id, "API key revoked over the API");
         Ok(())
+    }
+}
+
+impl ApiKeys {
+    /// Records a change `principal` made to `key` in the audit trail (a
+    /// `catalog_change` naming the key, never its secret).
+    fn audited(&self, principal: &Principal, key: &ApiKey, what: &str) {
+        if !self.audit.enabled() {
+            return;
+        }
+        let mut event = AuditEvent::new(audit::kind::CATALOG_CHANGE, principal, "api");
+        event.target = Some(key.id.to_string());
+        event.detail = Some(format!("{what} for {}", key.user_id));
+        self.audit.record(event);
     }
 }
 
