@@ -158,3 +158,31 @@ async fn events_past_retention_are_deleted_when_the_gateway_starts_and_hourly() 
     app.stop().await;
     crate::support::db::drop_postgres_database(&url).await;
 }
+
+#[tokio::test]
+async fn keys_made_and_revoked_over_the_api_are_in_the_trail_without_their_secret() {
+    let app = spawn_app().await;
+    let (status, created) = app
+        .post(
+            "/api/v1/keys",
+            &app.admin_key,
+            json!({"user_id": "carol", "name": "ci"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("a key id");
+    let secret = created["key"].as_str().expect("the secret, once");
+    let (status, _) = app
+        .delete(&format!("/api/v1/keys/{id}"), &app.admin_key)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let changes = events(&app, &app.admin_key, "kind=catalog_change", 2).await;
+    assert_eq!(changes[0]["detail"], "api_key revoked for carol");
+    assert_eq!(changes[1]["detail"], "api_key created for carol");
+    assert!(
+        changes
+            .iter()
+            .all(|e| e["target"] == id && e["user_id"] == "admin")
+    );
+    assert!(!json!(changes).to_string().contains(secret));
+}
