@@ -34,6 +34,7 @@ pub use crate::session::namespace;
 mod audit;
 pub mod batch;
 pub mod binding;
+mod call;
 pub mod content;
 pub mod direct;
 pub mod endpoint;
