@@ -170,6 +170,7 @@ fn env_key(name: &str) -> Option<String> {
             | "ui"
             | "metrics"
             | "mcp"
+            | "audit"
     );
     (known && !key.split('.').any(str::is_empty)).then_some(key)
 }
@@ -177,6 +178,20 @@ fn env_key(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_top_level_setting_can_be_set_from_the_environment() {
+        let defaults = toml::Table::try_from(Settings::default()).expect("settings serialize");
+        for top in defaults.keys() {
+            let name = format!("{ENV_PREFIX}{}", top.to_ascii_uppercase());
+            assert_eq!(env_key(&name).as_deref(), Some(top.as_str()), "{name}");
+        }
+        assert_eq!(
+            env_key("MANIFOLD_AUDIT__ENABLED").as_deref(),
+            Some("audit.enabled")
+        );
+        assert_eq!(env_key("MANIFOLD_TEST_CACHE"), None);
+    }
 
     #[test]
     fn a_variable_covers_its_key_and_the_keys_inside_it_only() {

@@ -29,6 +29,10 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 const LIVE_CAPACITY: usize = 1024;
 /// The longest [`Auditor::close`] waits for the queue to be written.
 const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+/// How long the writer lets events gather after the first of a batch, so
+/// that a steady trickle of calls is written one insert per batch rather
+/// than one insert per call (live listeners are told at once regardless).
+const GATHER_FOR: Duration = Duration::from_millis(100);
 
 /// Records audit events (clone freely; clones share the queue). A disabled
 /// auditor (`audit.enabled = false`) records nothing.
@@ -190,7 +194,7 @@ impl Writer {
                     if n == 0 {
                         break;
                     }
-                    self.write(&mut batch).await;
+                    self.gather(&mut received, &mut batch, &stop).await;
                 }
                 _ = retention.tick() => self.expire().await,
             }
@@ -199,6 +203,36 @@ impl Writer {
         received.close();
         while received.recv_many(&mut batch, self.batch).await > 0 {
             self.write(&mut batch).await;
+        }
+    }
+
+    /// After the first event of a batch: lets more arrive for [`GATHER_FOR`]
+    /// (sleeping, so that recording an event wakes no one), then writes
+    /// everything queued, `batch` events per insert.
+    async fn gather(
+        &self,
+        received: &mut mpsc::Receiver<AuditEvent>,
+        batch: &mut Vec<AuditEvent>,
+        stop: &CancellationToken,
+    ) {
+        if batch.len() < self.batch {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(GATHER_FOR) => {}
+            }
+        }
+        loop {
+            while batch.len() < self.batch {
+                match received.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
+                }
+            }
+            self.write(batch).await;
+            if received.is_empty() {
+                return;
+            }
         }
     }
 
