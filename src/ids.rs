@@ -17,6 +17,12 @@ const ALPHABET: [char; 36] = [
 /// 36^16 ≈ 8·10^24 values: collisions are not a practical concern.
 const RANDOM_LEN: usize = 16;
 
+/// `prefix` followed by [`RANDOM_LEN`] random characters of the id
+/// alphabet: the shape of every prefixed id, typed or not (audit events).
+pub fn random_id(prefix: &str) -> String {
+    format!("{prefix}{}", nanoid::nanoid!(RANDOM_LEN, &ALPHABET))
+}
+
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $code:ident) => {
         $(#[$doc])*
@@ -30,7 +36,7 @@ macro_rules! prefixed_id {
 
             /// A fresh random id.
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, nanoid::nanoid!(RANDOM_LEN, &ALPHABET)))
+                Self(random_id($prefix))
             }
 
             /// Accepts only `PREFIX` followed by 16 characters of the id alphabet.

@@ -99,7 +99,7 @@ impl AuditEvent {
             _ => None,
         };
         Self {
-            id: format!("{ID_PREFIX}{}", nanoid::nanoid!(16, &ID_ALPHABET)),
+            id: crate::ids::random_id(ID_PREFIX),
             at: Utc::now(),
             kind: kind.to_owned(),
             user_id: principal.user_id.clone(),
@@ -126,12 +126,6 @@ impl AuditEvent {
         principal.role == Role::Admin || self.user_id == principal.user_id
     }
 }
-
-/// Characters of event ids (as the catalog's other ids).
-const ID_ALPHABET: [char; 36] = [
-    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',
-    'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z',
-];
 
 /// One page of audit events, newest first.
 #[derive(Debug, Clone, Default)]
