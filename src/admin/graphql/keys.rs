@@ -46,14 +46,8 @@ impl From<crate::catalog::ApiKey> for ApiKey {
 /// A key just created: its fields and, this once, the key itself.
 #[derive(SimpleObject)]
 pub(crate) struct CreatedApiKey {
-    pub id: ID,
-    pub name: Option<String>,
-    pub user_id: String,
-    pub role: String,
-    pub prefix: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub api_key: ApiKey,
     /// The key (`mfk_…`) to send as `Authorization: Bearer`. Shown only
     /// in this answer: store it now.
     pub key: String,
@@ -113,14 +107,7 @@ pub(crate) async fn create(
     };
     let (k, secret) = app.api_keys().create_for(principal, new).await.gql()?;
     Ok(CreatedApiKey {
-        id: ID(k.id.to_string()),
-        name: k.name,
-        user_id: k.user_id,
-        role: k.role.as_str().to_owned(),
-        prefix: k.prefix,
-        created_at: k.created_at,
-        last_used_at: k.last_used_at,
-        revoked_at: k.revoked_at,
+        api_key: k.into(),
         key: secret.expose().clone(),
     })
 }
