@@ -17,7 +17,7 @@ const ALPHABET: [char; 36] = [
 /// 36^16 ≈ 8·10^24 values: collisions are not a practical concern.
 const RANDOM_LEN: usize = 16;
 
-/// `prefix` followed by [`RANDOM_LEN`] random characters of the id
+/// `prefix` followed by 16 random characters of the id
 /// alphabet: the shape of every prefixed id, typed or not (audit events).
 pub fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", nanoid::nanoid!(RANDOM_LEN, &ALPHABET))
