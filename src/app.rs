@@ -396,8 +396,8 @@ async fn metrics_page(
         })
         .collect();
     let (_, stdio) = pool.live();
-    let sessions = crate::gateway::endpoint::mcp_sessions().await;
-    crate::metrics::sample(&links, stdio, sessions);
+    let sessions = crate::gateway::endpoint::mcp_sessions();
+    crate::metrics::sample(&links, stdio, sessions.sessions, sessions.awake);
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         crate::metrics::encode(),

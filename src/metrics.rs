@@ -18,6 +18,7 @@
 //! | `manifold_upstream_links` | `transport` | live upstream links (sampled at scrape) |
 //! | `manifold_stdio_children` | | running stdio upstream processes (sampled at scrape) |
 //! | `manifold_mcp_sessions` | | MCP sessions held by this process (sampled at scrape) |
+//! | `manifold_mcp_sessions_awake` | | Of those, the ones not asleep (`mcp.session_warm_seconds`) |
 //! | `manifold_store_operation_duration_seconds` | `store`, `operation` | catalog and state-store operations |
 //! | `manifold_store_errors_total` | `store`, `operation` | their failures |
 //! | `manifold_reconnects_total` | `server`, `outcome` | link reopen attempts |
@@ -119,6 +120,7 @@ struct Metrics {
     links: Family<TransportLabel, Gauge>,
     stdio_children: Gauge,
     mcp_sessions: Gauge,
+    mcp_sessions_awake: Gauge,
     store_latency: Latencies<StoreLabels>,
     store_errors: Family<StoreLabels, Counter>,
     reconnects: Family<ReconnectLabels, Counter>,
@@ -142,6 +144,7 @@ impl Metrics {
             links: Family::default(),
             stdio_children: Gauge::default(),
             mcp_sessions: Gauge::default(),
+            mcp_sessions_awake: Gauge::default(),
             store_latency: Family::new_with_constructor(latency),
             store_errors: Family::default(),
             reconnects: Family::default(),
@@ -194,6 +197,11 @@ impl Metrics {
             "mcp_sessions",
             "MCP sessions held by this process",
             metrics.mcp_sessions.clone(),
+        );
+        registry.register(
+            "mcp_sessions_awake",
+            "MCP sessions held by this process that are not asleep",
+            metrics.mcp_sessions_awake.clone(),
         );
         registry.register(
             "store_operation_duration_seconds",
@@ -337,7 +345,12 @@ pub fn upstream_call(server: &str, method: &str, outcome: &str, elapsed: Duratio
 
 /// Sets the sampled gauges: live links per transport, stdio children and
 /// MCP sessions.
-pub fn sample(links: &[(&'static str, usize)], stdio_children: usize, mcp_sessions: usize) {
+pub fn sample(
+    links: &[(&'static str, usize)],
+    stdio_children: usize,
+    mcp_sessions: usize,
+    mcp_sessions_awake: usize,
+) {
     let m = &*METRICS;
     for (transport, count) in links {
         m.links
@@ -348,6 +361,8 @@ pub fn sample(links: &[(&'static str, usize)], stdio_children: usize, mcp_sessio
         .set(i64::try_from(stdio_children).unwrap_or(i64::MAX));
     m.mcp_sessions
         .set(i64::try_from(mcp_sessions).unwrap_or(i64::MAX));
+    m.mcp_sessions_awake
+        .set(i64::try_from(mcp_sessions_awake).unwrap_or(i64::MAX));
 }
 
 /// Records one catalog or state-store operation (`store`: `catalog` or

@@ -32,7 +32,8 @@ pub fn start(app: AppState, stop: CancellationToken) {
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let sessions = crate::gateway::endpoint::mcp_sessions().await;
+            // Sessions put to sleep free their memory as surely as ended ones.
+            let sessions = crate::gateway::endpoint::mcp_sessions().awake;
             let (links, _) = app.sessions().pool().live();
             let now = sessions + links;
             if now < held {

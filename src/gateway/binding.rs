@@ -14,9 +14,11 @@ use crate::session::McpBinding;
 use crate::state::AppState;
 
 tokio::task_local! {
-    /// The user of the request being served; [`BindingStore::store`] reads
-    /// it (rmcp calls it while serving the `initialize` POST, in this task).
-    pub(crate) static CALLER: String;
+    /// The caller of the request being served; [`BindingStore::store`] reads
+    /// its user (rmcp calls it while serving the `initialize` POST, in this
+    /// task), and a sleeping session woken by the request replays its
+    /// handshake as this caller.
+    pub(crate) static CALLER: crate::principal::Principal;
 }
 
 /// rmcp's [`SessionStore`] over the state store, for one route.
@@ -60,7 +62,7 @@ impl SessionStore for BindingStore {
     /// Binds a new session to the caller of the current request.
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
         let user = CALLER
-            .try_with(Clone::clone)
+            .try_with(|caller| caller.user_id.clone())
             .map_err(|_| "an MCP session was stored outside an authenticated request")?;
         let binding = McpBinding {
             user,

@@ -33,7 +33,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::json;
 
 use crate::gateway::binding::{BindingStore, CALLER};
-use crate::gateway::direct::{Hello, Sessions};
+use crate::gateway::direct::{Endpoint, Held, Hello, MakeHandler, Sessions};
 use crate::gateway::exposure::Exposure;
 use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::gateway::ledger::{Full, Ledger, Reservation};
@@ -50,18 +50,19 @@ pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id")
 
 /// Every session manager of this process (the `/mcp` one and one per
 /// server route), so an ended session can be closed in all of them.
-type Managers = Arc<Mutex<Vec<Arc<LocalSessionManager>>>>;
+type Managers = Arc<Mutex<Vec<Arc<Sessions>>>>;
 
 /// A [`Managers`] that does not keep its endpoint's managers alive.
-type WeakManagers = std::sync::Weak<Mutex<Vec<Arc<LocalSessionManager>>>>;
+type WeakManagers = std::sync::Weak<Mutex<Vec<Arc<Sessions>>>>;
 
 /// The session managers of every endpoint in this process, for
 /// [`mcp_sessions`].
 static ALL_MANAGERS: Mutex<Vec<WeakManagers>> = Mutex::new(Vec::new());
 
-/// How many MCP sessions the endpoints of this process hold.
-pub async fn mcp_sessions() -> usize {
-    let managers: Vec<Arc<LocalSessionManager>> = {
+/// How many MCP sessions the endpoints of this process hold, and how many
+/// of them are awake.
+pub fn mcp_sessions() -> Held {
+    let managers: Vec<Arc<Sessions>> = {
         let mut all = ALL_MANAGERS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -76,11 +77,13 @@ pub async fn mcp_sessions() -> usize {
             })
             .collect()
     };
-    let mut count = 0;
-    for manager in managers {
-        count += manager.sessions.read().await.len();
-    }
-    count
+    managers.iter().fold(Held::default(), |total, manager| {
+        let held = manager.held();
+        Held {
+            sessions: total.sessions + held.sessions,
+            awake: total.awake + held.awake,
+        }
+    })
 }
 
 /// What the `/mcp` middleware needs.
@@ -96,7 +99,7 @@ struct Gate {
 
 impl Gate {
     /// The session managers of this endpoint (`/mcp` and each server route).
-    fn managers(&self) -> Vec<Arc<LocalSessionManager>> {
+    fn managers(&self) -> Vec<Arc<Sessions>> {
         self.managers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -106,12 +109,9 @@ impl Gate {
     /// Closes `session` in every local session manager (a no-op where it is
     /// unknown): its binding is gone, so it ended on some replica.
     async fn close_everywhere(&self, session: &str) {
-        use rmcp::transport::streamable_http_server::SessionManager as _;
         let id: rmcp::transport::streamable_http_server::SessionId = session.to_owned().into();
         for manager in self.managers() {
-            if let Err(err) = manager.close_session(&id).await {
-                tracing::debug!(error = %err, "closing an ended MCP session");
-            }
+            manager.end(&id).await;
         }
         self.ledger.remove([session]);
     }
@@ -152,15 +152,10 @@ impl Gate {
         }
     }
 
-    /// Whether some local session manager still holds `session`.
-    async fn holds(&self, session: &str) -> bool {
+    /// Whether some endpoint still holds `session`, awake or asleep.
+    fn holds(&self, session: &str) -> bool {
         let id: rmcp::transport::streamable_http_server::SessionId = session.to_owned().into();
-        for manager in self.managers() {
-            if manager.sessions.read().await.contains_key(&id) {
-                return true;
-            }
-        }
-        false
+        self.managers().iter().any(|manager| manager.holds(&id))
     }
 
     /// A place for one more MCP session of `user`, or the 429 that refuses
@@ -173,7 +168,7 @@ impl Gate {
         };
         let mut ended = Vec::new();
         for session in &held {
-            if !self.holds(session).await {
+            if !self.holds(session) {
                 ended.push(session.as_str());
             }
         }
@@ -254,30 +249,44 @@ fn mcp_service(
     scope: Scope,
     managers: &Managers,
 ) -> McpService {
-    config.session_store = Some(Arc::new(BindingStore::new(app.clone(), &scope)));
+    let store = BindingStore::new(app.clone(), &scope);
+    config.session_store = Some(Arc::new(store.clone()));
     let mut manager = LocalSessionManager::default();
     manager.session_config.keep_alive = Some(std::time::Duration::from_secs(
         app.settings().mcp.session_idle_seconds,
     ));
-    let manager = Arc::new(manager);
-    managers
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(manager.clone());
-    let sessions = Sessions::new(app.clone(), views.clone(), scope.clone(), manager);
-    let (app, views, forwarders) = (app.clone(), views.clone(), forwarders.clone());
-    StreamableHttpService::new(
-        move || {
-            Ok(GatewayHandler::scoped(
+    let make: MakeHandler = {
+        let (app, views, forwarders, scope) = (
+            app.clone(),
+            views.clone(),
+            forwarders.clone(),
+            scope.clone(),
+        );
+        Arc::new(move || {
+            GatewayHandler::scoped(
                 app.clone(),
                 views.clone(),
                 forwarders.clone(),
                 scope.clone(),
-            ))
+            )
+        })
+    };
+    let sessions = Arc::new(Sessions::new(
+        Endpoint {
+            app: app.clone(),
+            views: views.clone(),
+            scope,
+            make: make.clone(),
+            store,
+            ct: config.cancellation_token.clone(),
         },
-        Arc::new(sessions),
-        config,
-    )
+        Arc::new(manager),
+    ));
+    managers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(sessions.clone());
+    StreamableHttpService::new(move || Ok(make()), sessions, config)
 }
 
 /// The route (empty for `/mcp`, else the server name) of the MCP session a
@@ -452,7 +461,7 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
     } else {
         None
     };
-    let user = principal.user_id.clone();
+    let caller = principal.clone();
     let delete = parts.method == Method::DELETE;
     let ending = delete
         .then(|| parts.headers.get(&MCP_SESSION_ID).cloned())
@@ -465,7 +474,7 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         parts.headers.get(&MCP_SESSION_ID),
     );
     parts.extensions.insert(principal);
-    let running = CALLER.scope(user, next.run(Request::from_parts(parts, body)));
+    let running = CALLER.scope(caller, next.run(Request::from_parts(parts, body)));
     let response = match &watch {
         Some(watch) => revoked::until_revoked(watch, running).await,
         None => running.await,
@@ -507,7 +516,9 @@ async fn finish(
     if let Some(ended) = ending.as_ref().and_then(|id| id.to_str().ok())
         && response.status().is_success()
     {
-        gate.ledger.remove([ended]);
+        // rmcp closed the session where it was awake; asleep, only its
+        // entry remained.
+        gate.close_everywhere(ended).await;
     }
     if posted == Posted::Initialize && response.status() == StatusCode::OK {
         if let (Some(place), Some(id)) = (

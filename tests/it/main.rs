@@ -39,6 +39,7 @@ mod mcp_relay_http;
 mod mcp_replicas;
 mod mcp_roots;
 mod mcp_session_limits;
+mod mcp_sleep;
 mod mcp_storm;
 mod mcp_tasks;
 mod mcp_versions;

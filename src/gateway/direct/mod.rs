@@ -32,7 +32,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::request::Parts;
 use futures::Stream;
@@ -51,6 +51,7 @@ use rmcp::transport::streamable_http_server::session::{
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::gateway::binding::BindingStore;
 use crate::gateway::forward::Origin;
 use crate::gateway::handler::{self, Scope};
 use crate::gateway::tasks::Diverted;
@@ -59,9 +60,12 @@ use crate::principal::Principal;
 use crate::state::AppState;
 use crate::upstream::relay::Downstream;
 
+mod sleep;
 mod stream;
 
 use crate::upstream::relay::CallStream as _;
+use sleep::Life;
+pub use sleep::{Held, MakeHandler};
 use stream::{CallEvents, DirectStream};
 
 /// The `initialize` params of the session a request belongs to, as its
@@ -75,9 +79,11 @@ pub struct Hello(pub Arc<serde_json::Value>);
 /// JavaScript number.
 const FIRST_ASK_ID: i64 = 1 << 40;
 
-/// rmcp's session manager, with direct calls (see the module docs).
+/// rmcp's session manager, with direct calls and sleeping sessions (see
+/// the module docs and [`sleep`]).
 pub struct Sessions {
     local: Arc<LocalSessionManager>,
+    life: Arc<Life>,
     direct: Direct,
 }
 
@@ -85,6 +91,7 @@ pub struct Sessions {
 #[derive(Clone)]
 struct Direct {
     local: Arc<LocalSessionManager>,
+    life: Arc<Life>,
     app: AppState,
     views: ToolViews,
     scope: Scope,
@@ -101,18 +108,9 @@ struct Shared {
     calls: Mutex<HashMap<(SessionId, RequestId), CancellationToken>>,
     /// Requests sent to clients on direct-call streams, by session and id.
     asked: Mutex<HashMap<(SessionId, RequestId), Asked>>,
-    /// When each session's rmcp worker was last told of direct calls.
-    touched: Mutex<Touched>,
     /// rmcp's idle timeout of a session (`mcp.session_idle_seconds`).
     keep_alive: Duration,
     next_ask: AtomicI64,
-}
-
-#[derive(Default)]
-struct Touched {
-    at: HashMap<SessionId, Instant>,
-    /// The map's size after the last sweep of stale entries.
-    swept: usize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -121,29 +119,57 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// What [`Sessions`] serve: the scope, and how to make and restore the
+/// handler of a session.
+pub struct Endpoint {
+    pub app: AppState,
+    pub views: ToolViews,
+    pub scope: Scope,
+    /// Makes the handler of a woken session.
+    pub make: MakeHandler,
+    /// The session bindings of the endpoint's route.
+    pub store: BindingStore,
+    /// The services of woken sessions end with it.
+    pub ct: CancellationToken,
+}
+
 impl Sessions {
-    /// Wraps `local`, serving direct calls of `scope` with `views`.
-    pub fn new(
-        app: AppState,
-        views: ToolViews,
-        scope: Scope,
-        local: Arc<LocalSessionManager>,
-    ) -> Self {
+    /// Wraps `local`, serving direct calls of the endpoint with its views,
+    /// putting idle sessions to sleep after `mcp.session_warm_seconds`.
+    pub fn new(endpoint: Endpoint, local: Arc<LocalSessionManager>) -> Self {
+        let Endpoint {
+            app,
+            views,
+            scope,
+            make,
+            store,
+            ct,
+        } = endpoint;
         let keep_alive = local
             .session_config
             .keep_alive
             .unwrap_or(Duration::from_secs(300));
+        let mcp = &app.settings().mcp;
+        let life = Arc::new(Life::new(
+            local.clone(),
+            store,
+            make,
+            ct,
+            Duration::from_secs(mcp.session_warm_seconds.min(mcp.session_idle_seconds)),
+            Duration::from_secs(mcp.session_idle_seconds),
+        ));
         Self {
             local: local.clone(),
+            life: life.clone(),
             direct: Direct {
                 local,
+                life,
                 app,
                 views,
                 scope,
                 shared: Arc::new(Shared {
                     calls: Mutex::default(),
                     asked: Mutex::default(),
-                    touched: Mutex::default(),
                     keep_alive,
                     next_ask: AtomicI64::new(FIRST_ASK_ID),
                 }),
@@ -295,28 +321,7 @@ impl Direct {
     /// quarter of its idle timeout: direct calls pass it by, and an idle
     /// worker would end the session (and its GET stream) under them.
     async fn touch(&self, session: &SessionId) {
-        let now = Instant::now();
-        let due = {
-            let mut touched = lock(&self.shared.touched);
-            let fresh = touched
-                .at
-                .get(session)
-                .is_some_and(|at| now.duration_since(*at) < self.shared.keep_alive / 4);
-            if !fresh {
-                touched.at.insert(session.clone(), now);
-                // Sessions come and go: drop the stale entries whenever the
-                // map has doubled since the last sweep.
-                if touched.at.len() > 2 * touched.swept + 64 {
-                    let keep_alive = self.shared.keep_alive;
-                    touched
-                        .at
-                        .retain(|_, at| now.duration_since(*at) < keep_alive);
-                    touched.swept = touched.at.len();
-                }
-            }
-            !fresh
-        };
-        if !due {
+        if !self.life.used(session, self.shared.keep_alive / 4) {
             return;
         }
         let handle = self.local.sessions.read().await.get(session).cloned();
@@ -342,12 +347,52 @@ impl Drop for InFlight {
     }
 }
 
+impl Sessions {
+    /// Whether this endpoint holds `id`, awake or asleep.
+    pub fn holds(&self, id: &SessionId) -> bool {
+        self.life.holds(id)
+    }
+
+    /// How many sessions this endpoint holds.
+    pub fn held(&self) -> Held {
+        self.life.held()
+    }
+
+    /// Ends `id` here, awake or asleep: its binding is gone.
+    pub async fn end(&self, id: &SessionId) {
+        self.life.end(id).await;
+    }
+
+    /// Runs `serve` on rmcp's session of `id`, waking it first; if rmcp
+    /// lost the session unseen, wakes it once more and tries again.
+    async fn on_rmcp<T, F, Fut>(
+        &self,
+        id: &SessionId,
+        serve: F,
+    ) -> Result<T, LocalSessionManagerError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, LocalSessionManagerError>>,
+    {
+        match serve().await {
+            Err(LocalSessionManagerError::SessionNotFound(_)) => {
+                self.life.lost(id);
+                self.life.wake(id).await?;
+                serve().await
+            }
+            served => served,
+        }
+    }
+}
+
 impl SessionManager for Sessions {
     type Error = LocalSessionManagerError;
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        self.local.create_session().await
+        let (id, transport) = self.local.create_session().await?;
+        self.life.made(&id);
+        Ok((id, transport))
     }
 
     async fn initialize_session(
@@ -359,12 +404,12 @@ impl SessionManager for Sessions {
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        self.local.has_session(id).await
+        Ok(self.life.holds(id) || self.local.has_session(id).await?)
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        lock(&self.direct.shared.touched).at.remove(id);
-        self.local.close_session(id).await
+        self.life.ended(id).await;
+        Ok(())
     }
 
     async fn create_stream(
@@ -375,7 +420,23 @@ impl SessionManager for Sessions {
         use futures::StreamExt as _;
         match direct_call(message) {
             Route::Direct(call) => Ok(self.direct.serve(id.clone(), call).left_stream()),
-            Route::Rmcp(message) => Ok(self.local.create_stream(id, message).await?.right_stream()),
+            Route::Rmcp(message) => {
+                let open = self.life.open(id).await?;
+                let stream = match self.local.create_stream(id, message.clone()).await {
+                    Err(LocalSessionManagerError::SessionNotFound(_)) => {
+                        self.life.lost(id);
+                        self.life.wake(id).await?;
+                        self.local.create_stream(id, message).await?
+                    }
+                    stream => stream?,
+                };
+                Ok(stream
+                    .map(move |event| {
+                        let _open = &open;
+                        event
+                    })
+                    .right_stream())
+            }
         }
     }
 
@@ -421,14 +482,24 @@ impl SessionManager for Sessions {
             }
             message => message,
         };
-        self.local.accept_message(id, message).await
+        self.life.wake_if_asleep(id).await?;
+        self.on_rmcp(id, || self.local.accept_message(id, message.clone()))
+            .await
     }
 
     async fn create_standalone_stream(
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.local.create_standalone_stream(id).await
+        use futures::StreamExt as _;
+        let open = self.life.open(id).await?;
+        let stream = self
+            .on_rmcp(id, || self.local.create_standalone_stream(id))
+            .await?;
+        Ok(stream.map(move |event| {
+            let _open = &open;
+            event
+        }))
     }
 
     async fn resume(
@@ -436,14 +507,24 @@ impl SessionManager for Sessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.local.resume(id, last_event_id).await
+        use futures::StreamExt as _;
+        let open = self.life.open(id).await?;
+        let stream = self.local.resume(id, last_event_id).await?;
+        Ok(stream.map(move |event| {
+            let _open = &open;
+            event
+        }))
     }
 
     async fn restore_session(
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        self.local.restore_session(id).await
+        let outcome = self.local.restore_session(id.clone()).await?;
+        if matches!(outcome, RestoreOutcome::Restored(_)) {
+            self.life.made(&id);
+        }
+        Ok(outcome)
     }
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {
