@@ -16,8 +16,10 @@
 //!   one upstream;
 //! - connect latency per transport (stdio, streamable HTTP, SSE, WebSocket);
 //! - memory: a fresh gateway's RSS idle, after 25,000 MCP sessions created
-//!   and deleted, with 1,000 and 10,000 idle sessions (and the gateway's
-//!   CPU use while those sit idle), after they all
+//!   and deleted, with 1,000 idle sessions just opened (awake), with 1,000
+//!   and 10,000 asleep (the memory part's gateway puts a session to sleep
+//!   after `Plan::warm` without requests, 5 s, instead of the default 60 s;
+//!   and the gateway's CPU use while those sit idle), after they all
 //!   ended, with 1,000 users holding one live link each, and after those
 //!   links closed.
 //!
@@ -74,6 +76,9 @@ struct Plan {
     connect_rounds: usize,
     cycles: usize,
     sessions: [usize; 2],
+    /// `mcp.session_warm_seconds` of the memory part's gateway: how long
+    /// an idle session stays awake before it is put to sleep.
+    warm: Duration,
     linked_users: usize,
     /// How long ended sessions and links get to give memory back (the
     /// gateway looks every 5 s).
@@ -88,6 +93,7 @@ const FULL: Plan = Plan {
     connect_rounds: 20,
     cycles: 25_000,
     sessions: [1_000, 10_000],
+    warm: Duration::from_secs(5),
     linked_users: 1_000,
     settle: Duration::from_secs(7),
 };
@@ -100,6 +106,7 @@ const QUICK: Plan = Plan {
     connect_rounds: 2,
     cycles: 200,
     sessions: [100, 300],
+    warm: Duration::from_secs(1),
     linked_users: 5,
     settle: Duration::from_millis(200),
 };
@@ -132,19 +139,23 @@ struct Gateway {
 
 impl Gateway {
     fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// A gateway with `env` on top of the bench's settings.
+    fn start_with(env: &[(&str, String)]) -> anyhow::Result<Self> {
         let data = procs::TempDir::new("mcp-bench")?;
-        let (proc, port) = procs::gateway(
-            data.path(),
-            &[
-                ("MANIFOLD_AUTH__JWT__HS256_SECRET", JWT_SECRET.into()),
-                // Measure the gateway, not the per-user rate limits.
-                ("MANIFOLD_LIMITS__ADMIN_PER_SECOND", "0".into()),
-                ("MANIFOLD_LIMITS__USER_PER_SECOND", "0".into()),
-                ("MANIFOLD_LIMITS__MCP_PER_SECOND", "0".into()),
-                // Measure memory per session, not the cap on sessions per user.
-                ("MANIFOLD_MCP__MAX_SESSIONS_PER_USER", "0".into()),
-            ],
-        )?;
+        let mut settings = vec![
+            ("MANIFOLD_AUTH__JWT__HS256_SECRET", JWT_SECRET.into()),
+            // Measure the gateway, not the per-user rate limits.
+            ("MANIFOLD_LIMITS__ADMIN_PER_SECOND", "0".into()),
+            ("MANIFOLD_LIMITS__USER_PER_SECOND", "0".into()),
+            ("MANIFOLD_LIMITS__MCP_PER_SECOND", "0".into()),
+            // Measure memory per session, not the cap on sessions per user.
+            ("MANIFOLD_MCP__MAX_SESSIONS_PER_USER", "0".into()),
+        ];
+        settings.extend(env.iter().cloned());
+        let (proc, port) = procs::gateway(data.path(), &settings)?;
         Ok(Self {
             proc,
             base: format!("http://127.0.0.1:{port}"),
@@ -511,7 +522,10 @@ async fn cycle_sessions(gateway: &Gateway, count: usize) -> anyhow::Result<()> {
 /// A fresh gateway's memory: idle, after create/delete cycles, with idle
 /// sessions, with live links.
 async fn memory(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
-    let gateway = Gateway::start()?;
+    let gateway = Gateway::start_with(&[(
+        "MANIFOLD_MCP__SESSION_WARM_SECONDS",
+        plan.warm.as_secs().to_string(),
+    )])?;
     let (_fixture, fixture_url) = procs::fixture_http(&[])?;
     gateway
         .add_server(http_server("fixture", &fixture_url))
@@ -529,12 +543,20 @@ async fn memory(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let before_sessions = gateway.rss()?;
     let mut opened = 0;
     let mut sessions = Opened::new();
-    for &target in &plan.sessions {
+    for (n, &target) in plan.sessions.iter().enumerate() {
         sessions.extend(open_sessions(&gateway, &format!("idle{opened}-"), target - opened).await?);
         opened = target;
+        let per = |rss: u64| (rss.saturating_sub(before_sessions)) as f64 / target as f64;
+        if n == 0 {
+            // Just opened, every session is still awake (rmcp's worker and
+            // service); after the warm period they are put to sleep.
+            let rss = gateway.rss()?;
+            report.memory("idle MCP sessions, awake", target, rss, Some(per(rss)));
+        }
+        // Swept every quarter of the warm period; the heap is trimmed every 5 s.
+        tokio::time::sleep(plan.warm * 3 / 2 + plan.settle).await;
         let rss = gateway.rss()?;
-        let per = (rss.saturating_sub(before_sessions)) as f64 / target as f64;
-        report.memory("idle MCP sessions", target, rss, Some(per));
+        report.memory("idle MCP sessions, asleep", target, rss, Some(per(rss)));
     }
     // What idle sessions cost when nothing happens.
     let ticks = procs::cpu_ticks(gateway.proc.pid())?;
