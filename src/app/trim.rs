@@ -4,8 +4,8 @@
 //! glibc's allocator keeps what a program frees for later use (split over
 //! up to eight arenas per core), so without this a gateway's RSS stays at
 //! its peak: measured, 351 MiB still held seconds after 4,000 idle sessions
-//! were deleted, 30 MiB once trimmed. Every few seconds, when fewer sessions or links are open
-//! than at the last look, `malloc_trim(0)` returns the free pages of every
+//! were deleted, 30 MiB once trimmed. Every few seconds, when fewer sessions
+//! or links are open, or fewer sessions awake, than at the last look, `malloc_trim(0)` returns the free pages of every
 //! arena (on a thread of tokio's blocking pool). Elsewhere than glibc it
 //! does nothing.
 
@@ -32,8 +32,10 @@ pub fn start(app: AppState, stop: CancellationToken) {
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            // Sessions put to sleep free their memory as surely as ended ones.
-            let sessions = crate::gateway::endpoint::mcp_sessions().awake;
+            // Sessions put to sleep free most of their memory, ended ones
+            // the rest: either makes this sum fall.
+            let mcp = crate::gateway::endpoint::mcp_sessions();
+            let sessions = mcp.sessions + mcp.awake;
             let (links, _) = app.sessions().pool().live();
             let now = sessions + links;
             if now < held {

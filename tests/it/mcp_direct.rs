@@ -11,7 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::app::spawn_app_with;
-use crate::support::mcp::{SESSION_REVISION, exchange, exchange_all, open_session, post};
+use crate::support::mcp::{
+    SESSION_REVISION, exchange, exchange_all, listen, open_session, post, until_list_changed,
+};
 use crate::support::rest::{add_fixture, connect};
 
 fn tool_call(id: u64, name: &str, arguments: Value, progress: Option<&str>) -> Value {
@@ -164,18 +166,7 @@ async fn a_session_busy_with_tool_calls_is_not_dropped_as_idle() {
     let alice = app.user_key("alice").await;
     connect(&app, "fx", &alice).await;
     let session = open_session(&app, "/mcp", &alice).await;
-    let listen = app
-        .client
-        .get(app.url("/mcp"))
-        .bearer_auth(&alice)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", SESSION_REVISION)
-        .send()
-        .await
-        .expect("GET sent");
-    assert_eq!(listen.status(), StatusCode::OK);
-    let mut listen = listen.bytes_stream();
+    let mut listen = listen(&app, &alice, &session).await;
 
     let until = Instant::now() + Duration::from_millis(2500);
     let mut id = 100;
@@ -195,17 +186,5 @@ async fn a_session_busy_with_tool_calls_is_not_dropped_as_idle() {
     }
     // The GET stream is still the session's: a change reaches it.
     connect(&app, "fy", &alice).await;
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !seen.contains("notifications/tools/list_changed") {
-        let chunk = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut listen))
-            .await
-            .unwrap_or_else(|_| panic!("no list_changed on the GET stream within 5 s: {seen}"));
-        match chunk {
-            Some(Ok(bytes)) => seen.push_str(&String::from_utf8_lossy(&bytes)),
-            other => panic!(
-                "the GET stream ended (the session was dropped as idle): {other:?} after {seen}"
-            ),
-        }
-    }
+    until_list_changed(&mut listen).await;
 }

@@ -77,15 +77,7 @@ async fn one_session_more_than_the_limit_is_refused_until_one_ends() {
     let (status, body) = try_initialize(&app, "/mcp", &alice).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     let refused: f64 = metrics
         .lines()
         .find_map(|line| line.strip_prefix("manifold_mcp_sessions_refused_total "))

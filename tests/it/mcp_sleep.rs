@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use crate::support::app::{TestApp, spawn_app_with};
 use crate::support::log::CapturedLog;
 use crate::support::mcp::{
-    SESSION_REVISION, exchange, initialize, names_in, open_session, post, post_at,
+    SESSION_REVISION, exchange, initialize, listen, names_in, open_session, post, post_at,
+    until_list_changed,
 };
 use crate::support::rest::{add_fixture, connect};
 
@@ -124,15 +125,7 @@ async fn an_idle_session_sleeps_and_serves_calls_and_lists_as_before() {
     ))
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("\nmanifold_mcp_sessions_awake "),
         "operators see how many sessions are awake: {metrics}"
@@ -152,18 +145,7 @@ async fn a_get_stream_keeps_its_session_awake_and_gets_its_notifications() {
     asleep(&log, &session, 1).await;
 
     // Opening the stream wakes the session; open, it stays awake.
-    let listen = app
-        .client
-        .get(app.url("/mcp"))
-        .bearer_auth(&alice)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", SESSION_REVISION)
-        .send()
-        .await
-        .expect("GET sent");
-    assert_eq!(listen.status(), StatusCode::OK);
-    let mut listen = listen.bytes_stream();
+    let mut listen = listen(&app, &alice, &session).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
         times(&log, &woke(&session)),
@@ -178,17 +160,7 @@ async fn a_get_stream_keeps_its_session_awake_and_gets_its_notifications() {
 
     // The woken session was registered for changes as the caller.
     connect(&app, "fy", &alice).await;
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !seen.contains("notifications/tools/list_changed") {
-        let chunk = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut listen))
-            .await
-            .unwrap_or_else(|_| panic!("no list_changed on the GET stream within 5 s: {seen}"));
-        match chunk {
-            Some(Ok(bytes)) => seen.push_str(&String::from_utf8_lossy(&bytes)),
-            other => panic!("the GET stream ended: {other:?} after {seen}"),
-        }
-    }
+    until_list_changed(&mut listen).await;
     // Closed, the stream no longer holds the session awake.
     drop(listen);
     asleep(&log, &session, 2).await;

@@ -19,15 +19,7 @@ const CALLS: usize = 120;
 
 /// `manifold_audit_events_total{result}` as `/metrics` shows it.
 async fn counted(app: &crate::support::app::TestApp, result: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = app.metrics().await;
     let prefix = format!("manifold_audit_events_total{{result=\"{result}\"}} ");
     text.lines()
         .find_map(|line| line.strip_prefix(&prefix))

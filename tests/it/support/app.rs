@@ -116,6 +116,18 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// POSTs a JSON-RPC `body` to an MCP route (`/mcp`, `/mcp/s/{server}`)
     /// with the `Accept` header MCP requires, as `key` (none: no
     /// `Authorization`) and, when given, in MCP session `session`.

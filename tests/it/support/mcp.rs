@@ -312,3 +312,41 @@ pub async fn open_session(app: &TestApp, path: &str, key: &str) -> String {
     complete_handshake(app, path, key, &session, SESSION_REVISION).await;
     session
 }
+
+/// Opens the GET stream of `session` on `/mcp` as `key`; it must answer 200.
+pub async fn listen(
+    app: &TestApp,
+    key: &str,
+    session: &str,
+) -> impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin + use<> {
+    let response = app
+        .client
+        .get(app.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", SESSION_REVISION)
+        .send()
+        .await
+        .expect("GET sent");
+    assert_eq!(response.status(), StatusCode::OK, "the GET stream");
+    response.bytes_stream()
+}
+
+/// Reads `stream` until a `notifications/tools/list_changed` arrives;
+/// panics if the stream ends or none comes within 5 s.
+pub async fn until_list_changed(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
+) {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !seen.contains("notifications/tools/list_changed") {
+        let chunk = tokio::time::timeout_at(deadline, futures::StreamExt::next(stream))
+            .await
+            .unwrap_or_else(|_| panic!("no list_changed on the GET stream within 5 s: {seen}"));
+        match chunk {
+            Some(Ok(bytes)) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            other => panic!("the GET stream ended: {other:?} after {seen}"),
+        }
+    }
+}
