@@ -80,7 +80,7 @@ pub struct Hello(pub Arc<serde_json::Value>);
 const FIRST_ASK_ID: i64 = 1 << 40;
 
 /// rmcp's session manager, with direct calls and sleeping sessions (see
-/// the module docs and [`sleep`]).
+/// the module docs and `mcp.session_warm_seconds`).
 pub struct Sessions {
     local: Arc<LocalSessionManager>,
     life: Arc<Life>,
