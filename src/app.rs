@@ -61,7 +61,10 @@ struct MakeId;
 
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let id = format!("req_{}", nanoid::nanoid!(16));
+        let id = format!(
+            "req_{}",
+            nanoid::nanoid!(16, &nanoid::alphabet::SAFE, crate::ids::random_bytes)
+        );
         header::HeaderValue::from_str(&id).ok().map(RequestId::new)
     }
 }

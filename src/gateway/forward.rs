@@ -312,7 +312,7 @@ async fn send(
 /// upstream did not take it that way.
 async fn send_direct(
     link: &Arc<Link>,
-    route: &http_call::HttpRoute,
+    route: &Arc<http_call::HttpRoute>,
     request: ClientRequest,
     caller: &Caller,
     left: Duration,

@@ -37,6 +37,7 @@ use rmcp::{Peer, RoleClient, ServiceError};
 use sse_stream::SseStream;
 
 use crate::error::ErrorCode;
+use crate::upstream::call_answer;
 use crate::upstream::relay::{LinkEvent, Relay};
 use crate::upstream::{UpstreamClient, with_causes};
 
@@ -45,7 +46,8 @@ use crate::upstream::{UpstreamClient, with_causes};
 #[derive(Clone)]
 pub struct HttpRoute {
     pub(crate) http: reqwest::Client,
-    pub(crate) uri: Arc<str>,
+    /// The endpoint, parsed once for every call of the route.
+    pub(crate) url: reqwest::Url,
     pub(crate) session: Arc<str>,
     pub(crate) auth: Option<String>,
     pub(crate) headers: HashMap<HeaderName, HeaderValue>,
@@ -54,7 +56,7 @@ pub struct HttpRoute {
 impl std::fmt::Debug for HttpRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpRoute")
-            .field("uri", &self.uri)
+            .field("url", &self.url.as_str())
             .finish_non_exhaustive()
     }
 }
@@ -76,7 +78,7 @@ impl HttpRoute {
         }
         Some(Self {
             http: http.clone(),
-            uri: uri.clone(),
+            url: reqwest::Url::parse(uri).ok()?,
             session: session.clone(),
             auth: auth.cloned(),
             headers: headers
@@ -100,7 +102,7 @@ impl HttpRoute {
         let body = serde_json::to_vec(message).map_err(|e| broken(format!("encoding: {e}")))?;
         let mut request = self
             .http
-            .post(self.uri.as_ref())
+            .post(self.url.clone())
             .header(
                 reqwest::header::ACCEPT,
                 "text/event-stream, application/json",
@@ -162,7 +164,7 @@ fn refused(message: ClientJsonRpcMessage) -> Posted {
 /// Posts `request` (a `tools/call`) as request `id` with progress `token`
 /// on `route`, for the link whose rmcp peer is `peer` and relay `relay`.
 pub async fn post(
-    route: &HttpRoute,
+    route: &Arc<HttpRoute>,
     peer: &Peer<RoleClient>,
     relay: &Arc<Relay>,
     mut request: ClientRequest,
@@ -198,10 +200,13 @@ pub async fn post(
             Ok(body) => body,
             Err(err) => return answered(Err(broken(err.to_string()))),
         };
-        return match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
+        return match call_answer::read(&body, &id) {
+            Ok(call_answer::Read::Result(result)) => answered(Ok(result)),
             // An id-less error: the upstream refused the session.
-            Ok(JsonRpcMessage::Error(error)) if error.id.is_none() => refused(message),
-            Ok(reply) => answered(match the_answer(reply, &id) {
+            Ok(call_answer::Read::Message(JsonRpcMessage::Error(error))) if error.id.is_none() => {
+                refused(message)
+            }
+            Ok(call_answer::Read::Message(reply)) => answered(match the_answer(reply, &id) {
                 Read::Answer(answer) => answer,
                 Read::Other(_) => Err(broken("the upstream answered another request".into())),
             }),
@@ -261,7 +266,7 @@ fn the_answer(message: ServerJsonRpcMessage, id: &RequestId) -> Read {
 
 /// The answer stream of one call posted here.
 struct Stream {
-    route: HttpRoute,
+    route: Arc<HttpRoute>,
     peer: Peer<RoleClient>,
     client: UpstreamClient,
     relay: Arc<Relay>,
@@ -282,8 +287,9 @@ impl Stream {
             let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
                 continue;
             };
-            let message: ServerJsonRpcMessage = match serde_json::from_str(&data) {
-                Ok(message) => message,
+            let message = match call_answer::read(data.as_bytes(), &self.id) {
+                Ok(call_answer::Read::Result(result)) => return Ok(result),
+                Ok(call_answer::Read::Message(message)) => message,
                 Err(err) => {
                     tracing::debug!(error = %err, "an unreadable upstream message; skipped");
                     continue;

@@ -65,7 +65,7 @@ pub struct RawLane {
     capabilities: Mutex<Option<Value>>,
     /// How rmcp's last POST reached the upstream (streamable HTTP), for
     /// tool calls posted without it (see `http_call`).
-    route: Mutex<Option<HttpRoute>>,
+    route: Mutex<Option<Arc<HttpRoute>>>,
 }
 
 impl RawLane {
@@ -132,7 +132,7 @@ impl RawLane {
     }
 
     /// The route of rmcp's last POST, when a tool call can take it.
-    pub fn route(&self) -> Option<HttpRoute> {
+    pub fn route(&self) -> Option<Arc<HttpRoute>> {
         self.route.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -150,7 +150,7 @@ impl RawLane {
         if route.as_ref().is_some_and(|r| r.same(session, auth)) {
             return;
         }
-        *route = HttpRoute::of_post(http, uri, session, auth, headers);
+        *route = HttpRoute::of_post(http, uri, session, auth, headers).map(Arc::new);
     }
 
     /// Reads one upstream message (what a transport received as `text`).

@@ -204,11 +204,14 @@ pub fn gateway(data_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<(Proc,
         .env("MANIFOLD_DATA_DIR", data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // Allocator tuning and audit settings (to compare the trail on and off)
-    // from the caller's environment reach the gateway.
+    // Allocator and runtime tuning, log and audit settings (to compare
+    // them on and off) from the caller's environment reach the gateway.
     for (k, v) in std::env::vars_os() {
         let k_text = k.to_string_lossy();
-        if k_text.starts_with("MIMALLOC_") || k_text.starts_with("MANIFOLD_AUDIT__") {
+        if ["MIMALLOC_", "TOKIO_", "MANIFOLD_AUDIT__", "MANIFOLD_LOG__"]
+            .iter()
+            .any(|prefix| k_text.starts_with(prefix))
+        {
             command.env(k, v);
         }
     }
