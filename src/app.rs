@@ -61,9 +61,12 @@ struct MakeId;
 
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        // 96 random bits as 16 URL-safe characters (nanoid's alphabet).
+        use base64::Engine as _;
+        let random = crate::ids::random_bytes(12);
         let id = format!(
             "req_{}",
-            nanoid::nanoid!(16, &nanoid::alphabet::SAFE, crate::ids::random_bytes)
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
         );
         header::HeaderValue::from_str(&id).ok().map(RequestId::new)
     }

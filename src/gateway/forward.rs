@@ -258,7 +258,7 @@ async fn forward_inner(
             }
             Ok(answer)
         }
-        Err(err) => Err(failure(link, server, what, err, limit).await),
+        Err(err) => Err(Box::pin(failure(link, server, what, err, limit)).await),
     }
 }
 
@@ -304,7 +304,7 @@ async fn send(
             let id = handle.id.clone();
             Ok((id, Box::pin(handle.await_response()), registration))
         }
-        Err(err) => Err(failure(link, server, what, err, limit).await),
+        Err(err) => Err(Box::pin(failure(link, server, what, err, limit)).await),
     }
 }
 

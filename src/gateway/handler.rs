@@ -168,18 +168,24 @@ pub(crate) use crate::gateway::call::call_tool;
 /// Runs one MCP request and counts it in [`crate::metrics`]: its method,
 /// its outcome (`ok`, the gateway's `data.code`, else `rpc_error`, since an
 /// upstream's codes are not the gateway's to label) and its duration.
-pub(crate) async fn metered<T>(
+///
+/// A plain future around `work` rather than an `async fn`: an `async fn`
+/// keeps its argument and the awaited future in two places, which doubled
+/// the size (and the copying) of every MCP request's future.
+pub(crate) fn metered<T>(
     method: &'static str,
     work: impl Future<Output = Result<T, McpError>>,
-) -> Result<T, McpError> {
+) -> impl Future<Output = Result<T, McpError>> {
+    use futures::FutureExt as _;
     let started = std::time::Instant::now();
-    let answer = work.await;
-    let outcome = match &answer {
-        Ok(_) => "ok",
-        Err(err) => outcome_of(err),
-    };
-    crate::metrics::mcp_request(method, outcome, started.elapsed());
-    answer
+    work.map(move |answer| {
+        let outcome = match &answer {
+            Ok(_) => "ok",
+            Err(err) => outcome_of(err),
+        };
+        crate::metrics::mcp_request(method, outcome, started.elapsed());
+        answer
+    })
 }
 
 /// The metrics label of an MCP error: the gateway's own `data.code`, or

@@ -498,7 +498,9 @@ impl SessionManager {
                 return Ok(link.clone());
             }
         }
-        self.link(principal, server).await
+        // Boxed: opening a link is a large future, which every call would
+        // otherwise carry (and copy) inline.
+        Box::pin(self.link(principal, server)).await
     }
 
     /// The slot's link when it is still alive, else a newly opened one
