@@ -37,9 +37,10 @@ use rmcp::{Peer, RoleClient, ServiceError};
 use sse_stream::SseStream;
 
 use crate::error::ErrorCode;
-use crate::upstream::call_answer;
 use crate::upstream::relay::{LinkEvent, Relay};
 use crate::upstream::{UpstreamClient, with_causes};
+
+mod call_answer;
 
 /// How rmcp's last POST on a link reached the upstream: the session and
 /// everything sent with it.

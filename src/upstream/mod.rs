@@ -18,7 +18,6 @@
 //! [`schema_patch`] repairs the input schemas of the tools a link reads, so
 //! every surface stores and shows the same valid schema.
 
-mod call_answer;
 pub mod downstream;
 pub mod egress;
 mod errors;
