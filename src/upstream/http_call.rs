@@ -44,7 +44,6 @@ mod call_answer;
 
 /// How rmcp's last POST on a link reached the upstream: the session and
 /// everything sent with it.
-#[derive(Clone)]
 pub struct HttpRoute {
     pub(crate) http: reqwest::Client,
     /// The endpoint, parsed once for every call of the route.

@@ -44,6 +44,11 @@ fn request(id: u64, method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
+/// A `ping` (no params, as clients send it).
+fn ping(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "ping"})
+}
+
 /// Sends `message` in `session` and returns the answer, which must be 200.
 async fn ask(app: &TestApp, key: &str, session: &str, message: &Value) -> Value {
     let (status, _, answer) = exchange(post(
@@ -96,14 +101,8 @@ async fn an_idle_session_sleeps_and_serves_calls_and_lists_as_before() {
         1,
         "tools/list did not wake it"
     );
-    let ping = ask(
-        &app,
-        &alice,
-        &session,
-        &json!({"jsonrpc": "2.0", "id": 4, "method": "ping"}),
-    )
-    .await;
-    assert_eq!(ping["result"], json!({}), "{ping}");
+    let pong = ask(&app, &alice, &session, &ping(4)).await;
+    assert_eq!(pong["result"], json!({}), "{pong}");
 
     // Asleep again, it ends with DELETE like any session.
     asleep(&log, &session, 2).await;
@@ -191,14 +190,8 @@ async fn a_sleeping_session_keeps_its_place_under_the_session_limit() {
     .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
     // Still served: the limit refused the third, it closed none.
-    let ping = ask(
-        &app,
-        &alice,
-        &first,
-        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
-    )
-    .await;
-    assert_eq!(ping["id"], 1, "{ping}");
+    let pong = ask(&app, &alice, &first, &ping(1)).await;
+    assert_eq!(pong["id"], 1, "{pong}");
 }
 
 #[tokio::test]
@@ -222,13 +215,7 @@ async fn many_sessions_woken_at_once_each_answer_once() {
             let (app, alice, session) = (&app, &alice, session.clone());
             let id = n as u64 * 10 + k;
             asks.push(async move {
-                let answer = ask(
-                    app,
-                    alice,
-                    &session,
-                    &json!({"jsonrpc": "2.0", "id": id, "method": "ping"}),
-                )
-                .await;
+                let answer = ask(app, alice, &session, &ping(id)).await;
                 assert_eq!(answer["id"], id, "{answer}");
             });
         }
