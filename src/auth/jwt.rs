@@ -10,6 +10,7 @@
 //! key ids cannot hammer the identity provider.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -17,6 +18,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use super::verified::{self, Verified};
 use crate::config::JwtSettings;
 use crate::error::Error;
 use crate::ids::SessionId;
@@ -45,6 +47,8 @@ pub struct JwtVerifier {
     audience: String,
     roles_claim: String,
     leeway: u64,
+    /// Tokens already verified, until they expire.
+    verified: Verified,
 }
 
 impl JwtVerifier {
@@ -57,6 +61,7 @@ impl JwtVerifier {
             client: reqwest::Client::new(),
             min_refetch: Duration::from_secs(settings.jwks_refetch_seconds),
             cache: tokio::sync::Mutex::default(),
+            generation: AtomicU64::new(0),
         });
         if hs256.is_none() && jwks.is_none() {
             return None;
@@ -68,30 +73,57 @@ impl JwtVerifier {
             audience: settings.audience.clone(),
             roles_claim: settings.roles_claim.clone(),
             leeway: settings.leeway_seconds,
+            verified: Verified::default(),
         })
     }
 
     /// The principal a token stands for, or 401 with a short reason.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Error> {
+        let digest = verified::digest(token);
+        let jwks_fetch = self.jwks.as_ref().map_or(0, Jwks::generation);
+        if let Some(principal) =
+            self.verified
+                .get(&digest, verified::now(), self.leeway, jwks_fetch)
+        {
+            return Ok(principal);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthorized("the bearer token is neither an API key nor a JWT"))?;
-        let key = if header.alg == Algorithm::HS256 {
-            self.hs256
+        let (key, keys) = if header.alg == Algorithm::HS256 {
+            let key = self
+                .hs256
                 .clone()
-                .ok_or_else(|| unauthorized("HS256 tokens are not accepted"))?
+                .ok_or_else(|| unauthorized("HS256 tokens are not accepted"))?;
+            (key, None)
         } else if ASYMMETRIC.contains(&header.alg) {
             let jwks = self
                 .jwks
                 .as_ref()
                 .ok_or_else(|| unauthorized("only HS256 tokens are accepted"))?;
-            jwks.key(header.kid.as_deref(), header.alg).await?
+            let (key, fetch) = jwks.key(header.kid.as_deref(), header.alg).await?;
+            (key, Some(fetch))
         } else {
             return Err(unauthorized("the token's algorithm is not accepted"));
         };
         let data =
             jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation(header.alg))
                 .map_err(|e| unauthorized(reason(e.kind())))?;
-        let claims = data.claims;
+        let principal = self.principal(&data.claims)?;
+        // `exp` is required and checked above; a token whose `exp` is not
+        // a whole number is verified every time.
+        if let Some(exp) = data.claims.get("exp").and_then(Value::as_u64) {
+            let (fetch, refresh_by) = match keys {
+                Some(fetch) => (Some(fetch.generation), Some(fetch.refresh_by)),
+                None => (None, None),
+            };
+            self.verified
+                .put(digest, principal.clone(), exp, fetch, refresh_by);
+        }
+        Ok(principal)
+    }
+
+    /// The principal the verified `claims` stand for.
+    fn principal(&self, claims: &Map<String, Value>) -> Result<Principal, Error> {
         let sub = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -103,7 +135,7 @@ impl JwtVerifier {
                 "the token's `sub` names the bootstrap admin, which only its API key may act as",
             ));
         }
-        let role = if roles(&claims, &self.roles_claim).any(|r| r == "admin") {
+        let role = if roles(claims, &self.roles_claim).any(|r| r == "admin") {
             Role::Admin
         } else {
             Role::User
@@ -181,6 +213,15 @@ struct Jwks {
     client: reqwest::Client,
     min_refetch: Duration,
     cache: tokio::sync::Mutex<JwksCache>,
+    /// Counts the successful fetches: tokens verified with an earlier
+    /// fetch's keys are verified again.
+    generation: AtomicU64,
+}
+
+/// Which fetch of the JWKS gave a key, and when it is due again.
+struct Fetch {
+    generation: u64,
+    refresh_by: Instant,
 }
 
 #[derive(Default)]
@@ -195,8 +236,14 @@ struct JwksCache {
 }
 
 impl Jwks {
-    /// The key for `kid` (refetching at most once per `min_refetch`).
-    async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, Error> {
+    /// The current fetch (0 before the first).
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The key for `kid` (refetching at most once per `min_refetch`), and
+    /// the fetch it came from.
+    async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<(DecodingKey, Fetch), Error> {
         let mut cache = self.cache.lock().await;
         let may_fetch = cache
             .attempted
@@ -216,7 +263,15 @@ impl Jwks {
         if pinned.is_some_and(|p| p != alg) {
             return Err(unauthorized("the token's algorithm does not match its key"));
         }
-        Ok(key)
+        // Fetched, since a key was found.
+        let fetched = cache.fetched.unwrap_or_else(Instant::now);
+        Ok((
+            key,
+            Fetch {
+                generation: self.generation(),
+                refresh_by: fetched + JWKS_MAX_AGE,
+            },
+        ))
     }
 
     /// Fetches the set; on failure keeps the keys it had.
@@ -248,6 +303,7 @@ impl Jwks {
         cache.single = if all.len() == 1 { all.pop() } else { None };
         cache.keys = keys;
         cache.fetched = Some(Instant::now());
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     async fn download(&self) -> Result<JwkSet, reqwest::Error> {

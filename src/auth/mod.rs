@@ -13,6 +13,7 @@ pub mod api_key;
 pub mod jwt;
 pub mod keys;
 pub mod revocation;
+mod verified;
 
 /// The ways a request may authenticate besides API keys, built once from
 /// the settings.

@@ -8,10 +8,12 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
+use rmcp::model::{CallToolRequest, ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use crate::error::ErrorCode;
+use crate::gateway::tasks::contains;
 use crate::http::ApiError;
 
 /// What a POST carried, as far as the endpoint cares.
@@ -77,6 +79,11 @@ pub async fn checked_json(
         }
         collected.extend_from_slice(&chunk);
     }
+    if is_tool_call(&collected) && !(tasks && contains(&collected, b"\"task\"")) {
+        // What the whole parse below would make of it too: a plain
+        // `tools/call`, neither diverted nor refused.
+        return Ok((Body::from(Bytes::from(collected)), Posted::Other));
+    }
     if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&collected) {
         if tasks
             && let ClientJsonRpcMessage::Request(request) = &message
@@ -127,6 +134,22 @@ pub async fn checked_json(
             )
         }
     })
+}
+
+/// Whether `raw` is a `tools/call` request, as rmcp reads it.
+///
+/// rmcp reads a client's request as one of twenty request types, each tried
+/// in turn, and a `tools/call` only fits the fourteenth: thirteen failed
+/// attempts, each building an error message. The same message read with
+/// `tools/call` as its only request type takes one attempt through the same
+/// parsing. The other request types ahead of it each name another method,
+/// so a message that reads as a `tools/call` here reads as one there.
+fn is_tool_call(raw: &[u8]) -> bool {
+    contains(raw, b"tools/call")
+        && matches!(
+            serde_json::from_slice::<JsonRpcMessage<CallToolRequest, IgnoredAny, IgnoredAny>>(raw),
+            Ok(JsonRpcMessage::Request(_))
+        )
 }
 
 /// The MCP request methods: a request for one of them that does not parse
@@ -207,6 +230,49 @@ mod tests {
             Value::Null,
             "only strings and numbers are ids"
         );
+    }
+
+    #[test]
+    fn a_tool_call_is_recognized_as_rmcp_reads_it() {
+        let reads_as_a_call = |raw: &str| {
+            matches!(
+                serde_json::from_slice::<ClientJsonRpcMessage>(raw.as_bytes()),
+                Ok(JsonRpcMessage::Request(r)) if matches!(r.request, ClientRequest::CallToolRequest(_))
+            )
+        };
+        let calls = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#,
+            r#"{"params":{"arguments":{"a":[1,{"b":null}]},"name":"x"},"method":"tools/call","id":"s","jsonrpc":"2.0"}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"e","arguments":null,"_meta":{"progressToken":3}}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"e","_meta":null},"extra":true}"#,
+            r#"{"jsonrpc":"2.0","id":4.0,"method":"tools/call","params":{"name":"e","requestState":"s","other":1}}"#,
+        ];
+        for raw in calls {
+            assert!(reads_as_a_call(raw), "rmcp reads a call: {raw}");
+            assert!(is_tool_call(raw.as_bytes()), "recognized: {raw}");
+        }
+        let others = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"e"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e","arguments":[1]}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e","_meta":"m"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e"},"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e"},"error":null}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"e"}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"e"}}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/call","params":{"name":"e"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"tools/call"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e"}} x"#,
+        ];
+        for raw in others {
+            assert!(!is_tool_call(raw.as_bytes()), "not recognized: {raw}");
+            assert!(
+                !reads_as_a_call(raw),
+                "rmcp does not read a call either: {raw}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -99,7 +99,7 @@ pub fn divert(message: &ClientJsonRpcMessage, raw: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Whether `haystack` contains `needle`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 

@@ -320,3 +320,30 @@ async fn a_flood_of_unknown_key_ids_does_not_refetch_the_jwks() {
         "unknown kids within the refetch interval must not reach the provider"
     );
 }
+
+#[tokio::test]
+async fn a_token_accepted_before_is_refused_once_it_expires() {
+    let app = spawn_app_with(|s| {
+        s.auth.jwt.hs256_secret = manifold::secret::Secret::new(SECRET.to_string());
+        s.auth.jwt.leeway_seconds = 0;
+    })
+    .await;
+    // `exp` is in whole seconds: this one ends within the next 2 s.
+    let exp = now() + 2;
+    let token = hs256(&json!({"sub": "erin", "exp": exp}), SECRET);
+    for _ in 0..3 {
+        let (status, me) = app.get("/api/v1/me", &token).await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        assert_eq!(me["user_id"], "erin");
+    }
+    while now() <= exp {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, body) = app.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(code(&body), "unauthorized");
+    assert!(
+        body.to_string().contains("expired"),
+        "the reason says why: {body}"
+    );
+}
