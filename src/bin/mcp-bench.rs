@@ -11,7 +11,9 @@
 //! - `tools/call` straight to each upstream, through `/mcp` and through
 //!   `/mcp/s/{server}` at 1, 8, 32 and 128 clients (one MCP session per
 //!   client and connection, raw JSON-RPC over HTTP/1.1): req/s, p50, p99,
-//!   gateway CPU per call;
+//!   gateway CPU per call; and, when HAProxy is installed (the tests'
+//!   fixtures install it), through a plain HTTP proxy in front of the same
+//!   upstream: what any proxy hop costs on this machine;
 //! - `tools/list` of 10 servers × 50 tools against the same 500 tools from
 //!   one upstream;
 //! - connect latency per transport (stdio, streamable HTTP, SSE, WebSocket);
@@ -303,35 +305,31 @@ async fn proxy(
         gateway.connect("bench", server).await?;
     }
     eprintln!("gateway pid {}", gateway.proc.pid());
-    for (server, url) in [("fixture", &fixture_url), ("everything", &everything_url)] {
+    // A plain HTTP proxy hop in front of the same upstreams, for scale.
+    let plain = procs::haproxy(gateway._data.path(), &[&fixture_url, &everything_url])?;
+    if plain.is_none() {
+        eprintln!("haproxy is not installed: no plain-proxy rows");
+    }
+    let servers = [("fixture", &fixture_url), ("everything", &everything_url)];
+    for (i, (server, url)) in servers.into_iter().enumerate() {
         if !upstreams.is_empty() && !upstreams.iter().any(|u| u == server) {
             continue;
         }
-        let targets = [
-            (
-                "direct",
-                Endpoint::parse(url, None)?,
-                "echo".to_owned(),
-                None,
-            ),
-            (
-                "/mcp",
-                gateway.endpoint("/mcp", "bench")?,
-                format!("{server}__echo"),
-                Some(gateway.proc.pid()),
-            ),
-            (
-                "/mcp/s",
-                gateway.endpoint(&format!("/mcp/s/{server}"), "bench")?,
-                "echo".to_owned(),
-                Some(gateway.proc.pid()),
-            ),
-        ];
+        let (gw, echo) = (Some(gateway.proc.pid()), "echo".to_owned());
+        let mut targets = vec![("direct", Endpoint::parse(url, None)?, echo.clone(), None)];
+        if let Some((proxy, urls)) = &plain {
+            let endpoint = Endpoint::parse(&urls[i], None)?;
+            targets.push(("haproxy", endpoint, echo.clone(), Some(proxy.pid())));
+        }
+        let named = format!("{server}__echo");
+        targets.push(("/mcp", gateway.endpoint("/mcp", "bench")?, named, gw));
+        let route = gateway.endpoint(&format!("/mcp/s/{server}"), "bench")?;
+        targets.push(("/mcp/s", route, echo, gw));
         for &clients in clients {
             for (route, endpoint, tool, watch) in &targets {
-                let before = match watch {
-                    Some(_) => Some(gateway.clocks(server).await?),
-                    None => None,
+                let before = match route.starts_with("/mcp") {
+                    true => Some(gateway.clocks(server).await?),
+                    false => None,
                 };
                 let run =
                     load::run(endpoint, tool, clients, plan.warmup, plan.window, *watch).await?;

@@ -33,7 +33,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::json;
 
 use crate::gateway::binding::{BindingStore, CALLER};
-use crate::gateway::direct::{Endpoint, Held, Hello, MakeHandler, Sessions};
+use crate::gateway::direct::{Endpoint, Held, Hello, MakeHandler, Sessions, stash};
 use crate::gateway::exposure::Exposure;
 use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::gateway::ledger::{Full, Ledger, Reservation};
@@ -434,9 +434,13 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
             .get("mcp-protocol-version")
             .is_some_and(|v| v.as_bytes() == crate::gateway::tasks::REVISION.as_bytes());
         match checked_json(body, gate.app.settings().http.max_body_bytes, tasks).await {
-            Ok((body, kind)) => {
+            Ok((body, kind, call)) => {
                 posted = kind;
-                body
+                // In a session, rmcp need not read a call again.
+                match call.filter(|_| parts.extensions.get::<BoundRoute>().is_some()) {
+                    Some(call) => stash(&mut parts, call).unwrap_or(body),
+                    None => body,
+                }
             }
             Err(response) => return response,
         }

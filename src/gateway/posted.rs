@@ -13,6 +13,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use crate::error::ErrorCode;
+use crate::gateway::direct::ToolCall;
 use crate::gateway::tasks::contains;
 use crate::http::ApiError;
 
@@ -61,7 +62,7 @@ pub async fn checked_json(
     body: Body,
     limit: usize,
     tasks: bool,
-) -> Result<(Body, Posted), Response> {
+) -> Result<(Body, Posted, Option<ToolCall>), Response> {
     let mut collected = Vec::new();
     let mut chunks = body.into_data_stream();
     while let Some(chunk) = chunks.next().await {
@@ -79,20 +80,26 @@ pub async fn checked_json(
         }
         collected.extend_from_slice(&chunk);
     }
-    if is_tool_call(&collected) && !(tasks && contains(&collected, b"\"task\"")) {
+    if let Some(call) = tool_call(&collected)
+        && !(tasks && contains(&collected, b"\"task\""))
+    {
         // What the whole parse below would make of it too: a plain
         // `tools/call`, neither diverted nor refused.
-        return Ok((Body::from(Bytes::from(collected)), Posted::Other));
+        return Ok((
+            Body::from(Bytes::from(collected)),
+            Posted::Other,
+            Some(call),
+        ));
     }
     if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(&collected) {
         if tasks
             && let ClientJsonRpcMessage::Request(request) = &message
             && matches!(request.request, ClientRequest::ListToolsRequest(_))
         {
-            return Ok((Body::from(Bytes::from(collected)), Posted::ToolsList));
+            return Ok((Body::from(Bytes::from(collected)), Posted::ToolsList, None));
         }
         if tasks && let Some(diverted) = crate::gateway::tasks::divert(&message, &collected) {
-            return Ok((Body::from(diverted), Posted::Diverted));
+            return Ok((Body::from(diverted), Posted::Diverted, None));
         }
         // A standard method whose params do not fit it parses as a custom
         // request, which rmcp would answer "method not found" (or, for
@@ -111,9 +118,9 @@ pub async fn checked_json(
         if let ClientJsonRpcMessage::Request(request) = &message
             && matches!(request.request, ClientRequest::InitializeRequest(_))
         {
-            return Ok((Body::from(Bytes::from(collected)), Posted::Initialize));
+            return Ok((Body::from(Bytes::from(collected)), Posted::Initialize, None));
         }
-        return Ok((Body::from(Bytes::from(collected)), Posted::Other));
+        return Ok((Body::from(Bytes::from(collected)), Posted::Other, None));
     }
     Err(match serde_json::from_slice::<Value>(&collected) {
         Err(err) => jsonrpc_error(
@@ -136,7 +143,7 @@ pub async fn checked_json(
     })
 }
 
-/// Whether `raw` is a `tools/call` request, as rmcp reads it.
+/// `raw` read as a `tools/call` request, when rmcp reads it as one.
 ///
 /// rmcp reads a client's request as one of twenty request types, each tried
 /// in turn, and a `tools/call` only fits the fourteenth: thirteen failed
@@ -144,12 +151,14 @@ pub async fn checked_json(
 /// `tools/call` as its only request type takes one attempt through the same
 /// parsing. The other request types ahead of it each name another method,
 /// so a message that reads as a `tools/call` here reads as one there.
-fn is_tool_call(raw: &[u8]) -> bool {
-    contains(raw, b"tools/call")
-        && matches!(
-            serde_json::from_slice::<JsonRpcMessage<CallToolRequest, IgnoredAny, IgnoredAny>>(raw),
-            Ok(JsonRpcMessage::Request(_))
-        )
+fn tool_call(raw: &[u8]) -> Option<ToolCall> {
+    if !contains(raw, b"tools/call") {
+        return None;
+    }
+    match serde_json::from_slice::<JsonRpcMessage<CallToolRequest, IgnoredAny, IgnoredAny>>(raw) {
+        Ok(JsonRpcMessage::Request(call)) => Some(call),
+        _ => None,
+    }
 }
 
 /// The MCP request methods: a request for one of them that does not parse
@@ -209,7 +218,7 @@ mod tests {
     #[tokio::test]
     async fn a_json_rpc_message_passes_through_unchanged() {
         let raw = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
-        let (body, _) = checked_json(Body::from(raw), 1024, false).await.unwrap();
+        let (body, _, _) = checked_json(Body::from(raw), 1024, false).await.unwrap();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         assert_eq!(&bytes[..], raw.as_bytes());
     }
@@ -249,7 +258,7 @@ mod tests {
         ];
         for raw in calls {
             assert!(reads_as_a_call(raw), "rmcp reads a call: {raw}");
-            assert!(is_tool_call(raw.as_bytes()), "recognized: {raw}");
+            assert!(tool_call(raw.as_bytes()).is_some(), "recognized: {raw}");
         }
         let others = [
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
@@ -267,7 +276,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e"}} x"#,
         ];
         for raw in others {
-            assert!(!is_tool_call(raw.as_bytes()), "not recognized: {raw}");
+            assert!(tool_call(raw.as_bytes()).is_none(), "not recognized: {raw}");
             assert!(
                 !reads_as_a_call(raw),
                 "rmcp does not read a call either: {raw}"

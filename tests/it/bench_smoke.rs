@@ -32,14 +32,25 @@ async fn the_quick_benchmark_runs_and_reports_every_part() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.path().join("latest.json")).unwrap()).unwrap();
     let calls = report["tools_call"].as_array().unwrap();
-    // 2 upstreams x 3 routes x 2 client counts, every one with calls made.
-    assert_eq!(calls.len(), 12, "{calls:?}");
+    // 2 upstreams x 4 routes (direct, through HAProxy, which the test
+    // fixtures install, /mcp and /mcp/s) x 2 client counts, every one with
+    // calls made.
+    assert_eq!(calls.len(), 16, "{calls:?}");
+    let routes: std::collections::BTreeSet<&str> =
+        calls.iter().filter_map(|c| c["route"].as_str()).collect();
+    assert_eq!(
+        routes,
+        ["/mcp", "/mcp/s", "direct", "haproxy"]
+            .into_iter()
+            .collect()
+    );
     for call in calls {
         assert!(call["calls"].as_u64().unwrap() > 0, "{call}");
-        let through_gateway = call["route"] != "direct";
+        // The CPU of the process in between: the gateway or HAProxy.
+        let through_a_proxy = call["route"] != "direct";
         assert_eq!(
             call["gateway_cpu_us_per_call"].is_number(),
-            through_gateway,
+            through_a_proxy,
             "{call}"
         );
     }

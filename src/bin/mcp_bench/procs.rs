@@ -250,3 +250,61 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// HAProxy (when it is installed) as a plain HTTP reverse proxy in front
+/// of `upstreams` (`/mcp` URLs on 127.0.0.1), one listener each, with its
+/// defaults otherwise: what any proxy hop costs on this machine. Returns
+/// it and the URLs to call through it, in the order given.
+pub fn haproxy(data_dir: &Path, upstreams: &[&str]) -> anyhow::Result<Option<(Proc, Vec<String>)>> {
+    let Ok(binary) = which("haproxy") else {
+        return Ok(None);
+    };
+    let mut config = String::from(
+        "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n",
+    );
+    let mut urls = Vec::new();
+    let mut ports = Vec::new();
+    for (i, upstream) in upstreams.iter().enumerate() {
+        let url = reqwest::Url::parse(upstream)?;
+        let target = format!(
+            "{}:{}",
+            url.host_str().context("an upstream URL without a host")?,
+            url.port_or_known_default()
+                .context("an upstream URL without a port")?
+        );
+        let port = free_port()?;
+        config.push_str(&format!(
+            "frontend f{i}\n  bind 127.0.0.1:{port}\n  default_backend b{i}\n\
+             backend b{i}\n  http-reuse always\n  server s{i} {target}\n"
+        ));
+        urls.push(format!("http://127.0.0.1:{port}{}", url.path()));
+        ports.push(port);
+    }
+    let path = data_dir.join("haproxy.cfg");
+    std::fs::write(&path, config)?;
+    let child = Command::new(binary)
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start haproxy")?;
+    let proc = Proc {
+        child,
+        name: "haproxy".into(),
+    };
+    for port in ports {
+        wait_port(port, "haproxy")?;
+    }
+    Ok(Some((proc, urls)))
+}
+
+/// `name` on `PATH`.
+fn which(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("PATH").context("no PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .with_context(|| format!("{name} is not installed"))
+}

@@ -93,7 +93,10 @@ impl Report {
         if self.quick {
             println!("(--quick: a smoke run; these numbers are not to be quoted)");
         }
-        println!("tools/call `echo`, one MCP session per client:");
+        println!(
+            "tools/call `echo`, one MCP session per client (haproxy: a plain HTTP proxy in front of \
+             the same upstream; CPU per call is the gateway's on /mcp rows, HAProxy's on its own):"
+        );
         println!(
             "  {:<11} {:<8} {:>7} {:>9} {:>8} {:>8} {:>9} {:>10} {:>14} {:>17}",
             "server",
@@ -104,7 +107,7 @@ impl Report {
             "p99 ms",
             "of direct",
             "added p50",
-            "gw CPU µs/call",
+            "CPU µs/call",
             "handler/upstream"
         );
         for c in &self.calls {

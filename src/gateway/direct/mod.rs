@@ -61,11 +61,13 @@ use crate::state::AppState;
 use crate::upstream::relay::Downstream;
 
 mod sleep;
+mod stash;
 mod stream;
 
 use crate::upstream::relay::CallStream as _;
 use sleep::Life;
 pub use sleep::{Held, MakeHandler};
+pub use stash::{ToolCall, stash};
 use stream::{CallEvents, DirectStream};
 
 /// The `initialize` params of the session a request belongs to, as its
@@ -418,7 +420,7 @@ impl SessionManager for Sessions {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         use futures::StreamExt as _;
-        match direct_call(message) {
+        match direct_call(stash::unstash(message)) {
             Route::Direct(call) => Ok(self.direct.serve(id.clone(), call).left_stream()),
             Route::Rmcp(message) => {
                 let open = self.life.open(id).await?;
