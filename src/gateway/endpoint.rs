@@ -197,8 +197,15 @@ impl Gate {
 mod routes;
 use routes::{per_server, per_toolset};
 
-/// The MCP service of one scope.
-type McpService = StreamableHttpService<GatewayHandler, Sessions>;
+/// The MCP service of one scope, shared: rmcp's own `Service` impl clones
+/// the whole service, its settings included, for every request, so requests
+/// call [`StreamableHttpService::handle`] on the shared one instead.
+type McpService = Arc<StreamableHttpService<GatewayHandler, Sessions>>;
+
+/// `service`'s answer to `request`.
+async fn serve(service: &McpService, request: Request) -> Response {
+    service.handle(request).await.map(Body::new)
+}
 
 /// The per-server services, made on first use of each server name.
 #[derive(Clone)]
@@ -214,15 +221,15 @@ struct PerServer {
 impl PerServer {
     /// The service of `server`, created on first use.
     fn service(&self, server: &str) -> McpService {
+        if let Some(service) = self.lock().get(server) {
+            return service.clone();
+        }
         self.service_of(Scope::Server(server.to_owned()))
     }
 
     /// The service of `scope` (a server's or a toolset's), created on first use.
     fn service_of(&self, scope: Scope) -> McpService {
-        let mut services = self
-            .services
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut services = self.lock();
         services
             .entry(scope.route().into_owned())
             .or_insert_with(|| {
@@ -236,6 +243,12 @@ impl PerServer {
                 )
             })
             .clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, McpService>> {
+        self.services
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -286,7 +299,11 @@ fn mcp_service(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(sessions.clone());
-    StreamableHttpService::new(move || Ok(make()), sessions, config)
+    Arc::new(StreamableHttpService::new(
+        move || Ok(make()),
+        sessions,
+        config,
+    ))
 }
 
 /// The route (empty for `/mcp`, else the server name) of the MCP session a
@@ -361,7 +378,7 @@ pub fn service(app: AppState) -> Router {
             "/t/{toolset}",
             axum::routing::any(per_toolset).with_state(per_server_state),
         )
-        .fallback_service(mcp)
+        .fallback(move |request: Request| async move { serve(&mcp, request).await })
         .layer(middleware::from_fn_with_state(gate, authenticate));
     crate::gateway::batch::with_batches(endpoint, limit)
 }

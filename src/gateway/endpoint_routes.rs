@@ -5,7 +5,7 @@
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 
-use super::{BoundRoute, PerServer};
+use super::{BoundRoute, PerServer, serve};
 use crate::catalog::ServerName;
 use crate::error::ErrorCode;
 use crate::gateway::handler::Scope;
@@ -37,11 +37,7 @@ pub(super) async fn per_server(
     if let Some(BoundRoute(route)) = request.extensions().get::<BoundRoute>()
         && *route == server
     {
-        let service = per_server.service(&server);
-        return match tower::ServiceExt::oneshot(service, request).await {
-            Ok(response) => response.into_response(),
-            Err(never) => match never {},
-        };
+        return serve(&per_server.service(&server), request).await;
     }
     match per_server
         .app
@@ -49,13 +45,7 @@ pub(super) async fn per_server(
         .get_server(&principal, &server)
         .await
     {
-        Ok(found) => {
-            let service = per_server.service(found.name.as_str());
-            match tower::ServiceExt::oneshot(service, request).await {
-                Ok(response) => response.into_response(),
-                Err(never) => match never {},
-            }
-        }
+        Ok(found) => serve(&per_server.service(found.name.as_str()), request).await,
         Err(err) => ApiError(err).into_response(),
     }
 }
@@ -87,9 +77,5 @@ pub(super) async fn per_toolset(
     {
         return ApiError(err).into_response();
     }
-    let service = per_server.service_of(scope);
-    match tower::ServiceExt::oneshot(service, request).await {
-        Ok(response) => response.into_response(),
-        Err(never) => match never {},
-    }
+    serve(&per_server.service_of(scope), request).await
 }
