@@ -19,7 +19,6 @@
 //! server-to-client request) still belong to the replica that holds them.
 
 use crate::error::ErrorCode;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -195,7 +194,7 @@ impl Gate {
 
 #[path = "endpoint_routes.rs"]
 mod routes;
-use routes::{per_server, per_toolset};
+use routes::{PerServer, per_server, per_toolset};
 
 /// The MCP service of one scope, shared: rmcp's own `Service` impl clones
 /// the whole service, its settings included, for every request, so requests
@@ -205,51 +204,6 @@ type McpService = Arc<StreamableHttpService<GatewayHandler, Sessions>>;
 /// `service`'s answer to `request`.
 async fn serve(service: &McpService, request: Request) -> Response {
     service.handle(request).await.map(Body::new)
-}
-
-/// The per-server services, made on first use of each server name.
-#[derive(Clone)]
-struct PerServer {
-    app: AppState,
-    views: ToolViews,
-    forwarders: Forwarders,
-    config: StreamableHttpServerConfig,
-    managers: Managers,
-    services: Arc<Mutex<HashMap<String, McpService>>>,
-}
-
-impl PerServer {
-    /// The service of `server`, created on first use.
-    fn service(&self, server: &str) -> McpService {
-        if let Some(service) = self.lock().get(server) {
-            return service.clone();
-        }
-        self.service_of(Scope::Server(server.to_owned()))
-    }
-
-    /// The service of `scope` (a server's or a toolset's), created on first use.
-    fn service_of(&self, scope: Scope) -> McpService {
-        let mut services = self.lock();
-        services
-            .entry(scope.route().into_owned())
-            .or_insert_with(|| {
-                mcp_service(
-                    &self.app,
-                    &self.views,
-                    &self.forwarders,
-                    self.config.clone(),
-                    scope,
-                    &self.managers,
-                )
-            })
-            .clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, McpService>> {
-        self.services
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// rmcp's streamable-HTTP service making one handler of `scope` per session,

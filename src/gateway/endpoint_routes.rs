@@ -1,16 +1,25 @@
 //! The scoped routes of `/mcp`: `/mcp/s/{server}` and `/mcp/t/{toolset}`.
 //! Each checks that the caller may see what the route names (404 before
-//! any MCP processing) and hands the request to that scope's service.
+//! any MCP processing) and hands the request to that scope's service
+//! ([`PerServer`], one per server or toolset, made on first use).
 
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 
-use super::{BoundRoute, PerServer, serve};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
+
+use super::{BoundRoute, Managers, McpService, mcp_service, serve};
 use crate::catalog::ServerName;
 use crate::error::ErrorCode;
 use crate::gateway::handler::Scope;
+use crate::gateway::notify::Forwarders;
+use crate::gateway::view::ToolViews;
 use crate::http::ApiError;
 use crate::principal::Principal;
+use crate::state::AppState;
 
 /// `/mcp/s/{server}`: the caller must see `server` in the catalog (404
 /// otherwise, before any MCP processing); whether it is connected in the
@@ -78,4 +87,49 @@ pub(super) async fn per_toolset(
         return ApiError(err).into_response();
     }
     serve(&per_server.service_of(scope), request).await
+}
+
+/// The per-server services, made on first use of each server name.
+#[derive(Clone)]
+pub(super) struct PerServer {
+    pub(super) app: AppState,
+    pub(super) views: ToolViews,
+    pub(super) forwarders: Forwarders,
+    pub(super) config: StreamableHttpServerConfig,
+    pub(super) managers: Managers,
+    pub(super) services: Arc<Mutex<HashMap<String, McpService>>>,
+}
+
+impl PerServer {
+    /// The service of `server`, created on first use.
+    fn service(&self, server: &str) -> McpService {
+        if let Some(service) = self.lock().get(server) {
+            return service.clone();
+        }
+        self.service_of(Scope::Server(server.to_owned()))
+    }
+
+    /// The service of `scope` (a server's or a toolset's), created on first use.
+    fn service_of(&self, scope: Scope) -> McpService {
+        let mut services = self.lock();
+        services
+            .entry(scope.route().into_owned())
+            .or_insert_with(|| {
+                mcp_service(
+                    &self.app,
+                    &self.views,
+                    &self.forwarders,
+                    self.config.clone(),
+                    scope,
+                    &self.managers,
+                )
+            })
+            .clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, McpService>> {
+        self.services
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }

@@ -150,18 +150,12 @@ pub fn everything_script() -> anyhow::Result<PathBuf> {
 /// port.
 pub fn everything(mode: &str) -> anyhow::Result<(Proc, u16)> {
     let port = free_port()?;
-    let child = Command::new("node")
+    let mut command = Command::new("node");
+    command
         .arg(everything_script()?)
         .arg(mode)
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start server-everything with `node`")?;
-    let proc = Proc {
-        child,
-        name: format!("server-everything {mode}"),
-    };
+        .env("PORT", port.to_string());
+    let proc = quiet(command, &format!("server-everything {mode}"))?;
     wait_port(port, &proc.name)?;
     Ok((proc, port))
 }
@@ -177,17 +171,11 @@ pub fn python_websocket() -> anyhow::Result<(Proc, String)> {
         );
     }
     let port = free_port()?;
-    let child = Command::new(python)
+    let mut command = Command::new(python);
+    command
         .arg(script)
-        .args(["--transport", "websocket", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start the Python WebSocket fixture")?;
-    let proc = Proc {
-        child,
-        name: "py_server websocket".into(),
-    };
+        .args(["--transport", "websocket", "--port", &port.to_string()]);
+    let proc = quiet(command, "py_server websocket")?;
     wait_port(port, &proc.name)?;
     Ok((proc, format!("ws://127.0.0.1:{port}/ws")))
 }
@@ -282,21 +270,26 @@ pub fn haproxy(data_dir: &Path, upstreams: &[&str]) -> anyhow::Result<Option<(Pr
     }
     let path = data_dir.join("haproxy.cfg");
     std::fs::write(&path, config)?;
-    let child = Command::new(binary)
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start haproxy")?;
-    let proc = Proc {
-        child,
-        name: "haproxy".into(),
-    };
+    let mut command = Command::new(binary);
+    command.arg("-f").arg(&path);
+    let proc = quiet(command, "haproxy")?;
     for port in ports {
         wait_port(port, "haproxy")?;
     }
     Ok(Some((proc, urls)))
+}
+
+/// `command` started as `name`, its output discarded.
+fn quiet(mut command: Command, name: &str) -> anyhow::Result<Proc> {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("start {name}"))?;
+    Ok(Proc {
+        child,
+        name: name.to_owned(),
+    })
 }
 
 /// `name` on `PATH`.
