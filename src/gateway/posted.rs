@@ -145,7 +145,7 @@ pub async fn checked_json(
 
 /// `raw` read as a `tools/call` request, when rmcp reads it as one.
 ///
-/// rmcp reads a client's request as one of twenty request types, each tried
+/// rmcp reads a client's request as one of twenty-two request types, each tried
 /// in turn, and a `tools/call` only fits the fourteenth: thirteen failed
 /// attempts, each building an error message. The same message read with
 /// `tools/call` as its only request type takes one attempt through the same

@@ -1,6 +1,6 @@
 //! A `tools/call` read once.
 //!
-//! rmcp reads every POST body again as a client message, one of twenty
+//! rmcp reads every POST body again as a client message, one of twenty-two
 //! request types tried in turn, of which `tools/call` is the fourteenth.
 //! The `/mcp` middleware has already read a plain call (see
 //! `posted::checked_json`), so it hands rmcp a `ping` with the call's id in
