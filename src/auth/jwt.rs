@@ -81,10 +81,8 @@ impl JwtVerifier {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Error> {
         let digest = verified::digest(token);
         let jwks_fetch = self.jwks.as_ref().map_or(0, Jwks::generation);
-        if let Some(principal) =
-            self.verified
-                .get(&digest, verified::now(), self.leeway, jwks_fetch)
-        {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(principal) = self.verified.get(&digest, now, self.leeway, jwks_fetch) {
             return Ok(principal);
         }
         let header = jsonwebtoken::decode_header(token)

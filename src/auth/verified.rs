@@ -35,6 +35,15 @@ struct Entry {
     refresh_by: Option<Instant>,
 }
 
+impl Entry {
+    /// Whether neither `exp` (with `leeway` seconds of skew) nor the
+    /// refetch of its keys has passed, at `now` (seconds since the epoch)
+    /// and `at`.
+    fn current(&self, now: u64, leeway: u64, at: Instant) -> bool {
+        self.exp >= now.saturating_sub(leeway) && self.refresh_by.is_none_or(|due| at < due)
+    }
+}
+
 /// The verified tokens of one verifier.
 #[derive(Default)]
 pub struct Verified {
@@ -49,13 +58,6 @@ pub fn digest(token: &str) -> [u8; 32] {
     key
 }
 
-/// Seconds since the epoch, as the JWT checks count them.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Verified {
     /// The principal of a token verified before, if its entry still holds
     /// at `now` with `leeway` seconds of skew, `jwks` being the current JWKS
@@ -63,9 +65,8 @@ impl Verified {
     pub fn get(&self, digest: &[u8; 32], now: u64, leeway: u64, jwks: u64) -> Option<Principal> {
         let entries = self.lock();
         let entry = entries.get(digest)?;
-        let holds = entry.exp >= now.saturating_sub(leeway)
-            && entry.keys.is_none_or(|keys| keys == jwks)
-            && entry.refresh_by.is_none_or(|at| Instant::now() < at);
+        let holds = entry.current(now, leeway, Instant::now())
+            && entry.keys.is_none_or(|keys| keys == jwks);
         holds.then(|| entry.principal.clone())
     }
 
@@ -80,9 +81,8 @@ impl Verified {
     ) {
         let mut entries = self.lock();
         if entries.len() >= CAPACITY && !entries.contains_key(&digest) {
-            let now = now();
-            entries
-                .retain(|_, e| e.exp >= now && e.refresh_by.is_none_or(|at| Instant::now() < at));
+            let (now, at) = (jsonwebtoken::get_current_timestamp(), Instant::now());
+            entries.retain(|_, e| e.current(now, 0, at));
             if entries.len() >= CAPACITY {
                 entries.clear();
             }

@@ -327,9 +327,10 @@ async fn proxy(
         targets.push(("/mcp/s", route, echo, gw));
         for &clients in clients {
             for (route, endpoint, tool, watch) in &targets {
-                let before = match route.starts_with("/mcp") {
-                    true => Some(gateway.clocks(server).await?),
-                    false => None,
+                let before = if route.starts_with("/mcp") {
+                    Some(gateway.clocks(server).await?)
+                } else {
+                    None
                 };
                 let run =
                     load::run(endpoint, tool, clients, plan.warmup, plan.window, *watch).await?;

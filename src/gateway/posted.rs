@@ -80,8 +80,8 @@ pub async fn checked_json(
         }
         collected.extend_from_slice(&chunk);
     }
-    if let Some(call) = tool_call(&collected)
-        && !(tasks && contains(&collected, b"\"task\""))
+    if !(tasks && contains(&collected, b"\"task\""))
+        && let Some(call) = tool_call(&collected)
     {
         // What the whole parse below would make of it too: a plain
         // `tools/call`, neither diverted nor refused.
