@@ -74,8 +74,12 @@ pub(super) async fn serve(
     let connection = shared.builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     let mut shutting_down = false;
+    // One timer, re-armed only when it fires: the connection's own state
+    // changes never wake its task (each wake in the middle of a request
+    // would reschedule the task and rouse an idle worker thread).
+    let check = tokio::time::sleep_until(conn.next_check(&limits));
+    tokio::pin!(check);
     loop {
-        let deadline = conn.deadline(&limits);
         tokio::select! {
             served = connection.as_mut() => {
                 if let Err(err) = served {
@@ -87,21 +91,14 @@ pub(super) async fn serve(
                 shutting_down = true;
                 connection.as_mut().graceful_shutdown();
             }
-            () = sleep_until(deadline) => {
+            () = check.as_mut() => {
                 if conn.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
                     tracing::debug!(%peer, "closed a connection: no complete request header in time, or idle too long");
                     break;
                 }
+                check.as_mut().reset(conn.next_check(&limits));
             }
-            () = conn.changed.notified() => {}
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -156,8 +153,6 @@ struct ConnState {
     idle_since_ms: AtomicU64,
     /// 1 + when the first byte arrived while idle; 0 while none did.
     head_since_ms: AtomicU64,
-    /// Woken when the deadline may have moved.
-    changed: Notify,
 }
 
 impl ConnState {
@@ -168,7 +163,6 @@ impl ConnState {
             fresh: AtomicBool::new(true),
             idle_since_ms: AtomicU64::new(0),
             head_since_ms: AtomicU64::new(0),
-            changed: Notify::new(),
         }
     }
 
@@ -192,15 +186,26 @@ impl ConnState {
         })
     }
 
+    /// When to look at the deadline next: at it, and at the latest after
+    /// the shorter of the two timeouts. No change of state can bring the
+    /// deadline before that: a request's end puts it a keep-alive timeout
+    /// ahead, a request's first bytes a header timeout ahead, and a
+    /// request's start removes it.
+    fn next_check(&self, limits: &Limits) -> Instant {
+        let latest = Instant::now() + limits.header_read_timeout.min(limits.keep_alive_timeout);
+        self.deadline(limits)
+            .map_or(latest, |deadline| deadline.min(latest))
+    }
+
     /// Bytes arrived: while idle, they start a request header.
     fn received(&self) {
-        if self.active.load(Ordering::Acquire) == 0
-            && self
-                .head_since_ms
-                .compare_exchange(0, self.now_ms() + 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            self.changed.notify_one();
+        if self.active.load(Ordering::Acquire) == 0 {
+            let _ = self.head_since_ms.compare_exchange(
+                0,
+                self.now_ms() + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
     }
 
@@ -209,7 +214,6 @@ impl ConnState {
         self.active.fetch_add(1, Ordering::AcqRel);
         self.fresh.store(false, Ordering::Release);
         self.head_since_ms.store(0, Ordering::Release);
-        self.changed.notify_one();
         ActiveGuard(self.clone())
     }
 }
@@ -223,7 +227,6 @@ impl Drop for ActiveGuard {
         if conn.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             conn.idle_since_ms.store(conn.now_ms(), Ordering::Release);
             conn.head_since_ms.store(0, Ordering::Release);
-            conn.changed.notify_one();
         }
     }
 }
