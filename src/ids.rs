@@ -26,15 +26,53 @@ pub fn random_id(prefix: &str) -> String {
     )
 }
 
-/// `size` random bytes for nanoid, from AWS-LC's per-thread generator.
-/// nanoid's own default seeds a new generator from the kernel for every
-/// id: a `getrandom` system call on each request (ids of requests and of
-/// audit events). This one draws the same quality of randomness without
-/// the call, and falls back to nanoid's if AWS-LC ever refuses.
+/// `size` random bytes for ids (nanoid's source of randomness, request
+/// ids), from AWS-LC's generator, drawn a kilobyte at a time per thread:
+/// two or three ids are made per proxied call, and each draw of AWS-LC
+/// costs more than the bytes it gives. nanoid's own default seeds a new
+/// generator from the kernel for every id (a `getrandom` system call);
+/// this falls back to it only if AWS-LC ever refuses. Only ids come from
+/// here, never secrets (those are `secret::random_bytes`), and the gateway
+/// never forks, so bytes drawn ahead are never handed out twice.
 pub fn random_bytes(size: usize) -> Vec<u8> {
+    use std::cell::RefCell;
+    thread_local! {
+        static DRAWN: RefCell<Ahead> = const { RefCell::new(Ahead { bytes: [0; AHEAD], used: AHEAD }) };
+    }
+    if size > AHEAD {
+        return draw(size);
+    }
+    DRAWN.with_borrow_mut(|ahead| {
+        if ahead.used + size > AHEAD {
+            if fill(&mut ahead.bytes).is_err() {
+                return nanoid::rngs::default(size);
+            }
+            ahead.used = 0;
+        }
+        let bytes = ahead.bytes[ahead.used..ahead.used + size].to_vec();
+        ahead.used += size;
+        bytes
+    })
+}
+
+/// How many random bytes a thread draws ahead.
+const AHEAD: usize = 1024;
+
+/// Random bytes drawn ahead, of which `used` are handed out.
+struct Ahead {
+    bytes: [u8; AHEAD],
+    used: usize,
+}
+
+fn fill(bytes: &mut [u8]) -> Result<(), aws_lc_rs::error::Unspecified> {
     use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+    SystemRandom::new().fill(bytes)
+}
+
+/// `size` random bytes drawn at once.
+fn draw(size: usize) -> Vec<u8> {
     let mut bytes = vec![0; size];
-    match SystemRandom::new().fill(&mut bytes) {
+    match fill(&mut bytes) {
         Ok(()) => bytes,
         Err(_) => nanoid::rngs::default(size),
     }
@@ -172,6 +210,21 @@ mod tests {
         assert!(id.as_str().starts_with("ctg_"));
         assert_eq!(CategoryId::parse(id.as_str()).ok(), Some(id));
         assert!(ServerId::parse(CategoryId::generate().as_str()).is_err());
+    }
+
+    #[test]
+    fn random_bytes_drawn_ahead_are_never_handed_out_twice() {
+        // Enough draws of nanoid's size to refill the thread's bytes many
+        // times, and one larger than what is drawn ahead.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let bytes = random_bytes(45);
+            assert_eq!(bytes.len(), 45);
+            assert!(seen.insert(bytes), "the same bytes twice");
+        }
+        assert_eq!(random_bytes(AHEAD + 1).len(), AHEAD + 1);
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| random_id("x_")).collect();
+        assert_eq!(ids.len(), 1000);
     }
 
     proptest! {

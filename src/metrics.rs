@@ -59,7 +59,7 @@ struct SurfaceLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct McpLabels {
     method: &'static str,
-    outcome: String,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,7 +71,7 @@ struct MethodLabel {
 struct UpstreamLabels {
     server: String,
     method: &'static str,
-    outcome: String,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -312,14 +312,11 @@ pub fn method_label(method: &str) -> &'static str {
 }
 
 /// Records one MCP request; `outcome` is `ok` or an error code.
-pub fn mcp_request(method: &str, outcome: &str, elapsed: Duration) {
+pub fn mcp_request(method: &str, outcome: &'static str, elapsed: Duration) {
     let m = &*METRICS;
     let method = method_label(method);
     m.mcp_requests
-        .get_or_create(&McpLabels {
-            method,
-            outcome: outcome.to_owned(),
-        })
+        .get_or_create(&McpLabels { method, outcome })
         .inc();
     m.mcp_latency
         .get_or_create(&MethodLabel { method })
@@ -327,18 +324,17 @@ pub fn mcp_request(method: &str, outcome: &str, elapsed: Duration) {
 }
 
 /// Records one request forwarded to `server`.
-pub fn upstream_call(server: &str, method: &str, outcome: &str, elapsed: Duration) {
+pub fn upstream_call(server: &str, method: &str, outcome: &'static str, elapsed: Duration) {
     let m = &*METRICS;
-    m.upstream_calls
-        .get_or_create(&UpstreamLabels {
-            server: server.to_owned(),
-            method: method_label(method),
-            outcome: outcome.to_owned(),
-        })
-        .inc();
+    let labels = UpstreamLabels {
+        server: server.to_owned(),
+        method: method_label(method),
+        outcome,
+    };
+    m.upstream_calls.get_or_create(&labels).inc();
     m.upstream_latency
         .get_or_create(&ServerLabel {
-            server: server.to_owned(),
+            server: labels.server,
         })
         .observe(elapsed.as_secs_f64());
 }

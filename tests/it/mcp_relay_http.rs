@@ -2,8 +2,9 @@
 //! gateway posts itself (`upstream::http_call`) rather than through rmcp's
 //! client: progress under the client's own token, sampling / elicitation /
 //! roots answered by the calling client, cancellation and timeouts that
-//! reach the upstream, an upstream that dies mid-call, and one that
-//! restarted and forgot the session.
+//! reach the upstream (also for a call whose request the client closed),
+//! an upstream that dies mid-call, and one that restarted and forgot the
+//! session.
 //!
 //! The upstream is `mcp-fixture --transport streamable-http` with
 //! `FIXTURE_RELAY=1`; the clients are rmcp's, on the running app's `/mcp`.
@@ -17,7 +18,7 @@ use crate::mcp_relay::{
     call_text, cancelled_count, error_code, in_flight, relay_client, start_call, three_steps,
 };
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
-use crate::support::mcp::call;
+use crate::support::mcp::{SESSION_REVISION, call, open_session, post};
 use crate::support::rest::{add_public, connect, session_server};
 use crate::support::upstreams::{FixtureHttp, Restartable};
 
@@ -172,6 +173,63 @@ async fn an_upstream_that_dies_mid_call_fails_it_at_once_and_one_that_restarted_
     }
     let fx = session_server(&app, &alice, "fx").await;
     assert_eq!(fx["status"], "CONNECTED", "{fx}");
+    client.cancel().await.expect("client closes");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_whose_request_is_closed_runs_on_until_its_client_cancels_it() {
+    let app = spawn_app().await;
+    let alice = app.user_key("alice").await;
+    let _fixture = add_http_relay(&app, "fx", &alice).await;
+    let (client, _seen) = relay_client(&app, &alice, true).await;
+    let session = open_session(&app, "/mcp", &alice).await;
+
+    // The client gives up on a slow call before any of its response came
+    // (the head of a call's response waits for its answer, up to a
+    // second): the request is closed.
+    let slow = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "fx__slow", "arguments": {"seconds": 30}},
+    });
+    let request = post(&app, &alice, Some(&session), Some(SESSION_REVISION), &slow);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), request.send())
+            .await
+            .is_err(),
+        "no head within 300 ms"
+    );
+    // A disconnect is not a cancellation: the call runs on upstream.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(in_flight(&app, "alice", "fx"), Some(1));
+    assert_eq!(cancelled_count(&client, "0", 1).await, "0");
+
+    // Its cancellation, sent after the close, still reaches the upstream.
+    let cancel = json!({
+        "jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 7, "reason": "gave up"},
+    });
+    let response = post(
+        &app,
+        &alice,
+        Some(&session),
+        Some(SESSION_REVISION),
+        &cancel,
+    )
+    .send()
+    .await
+    .expect("sent");
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    assert_eq!(
+        cancelled_count(&client, "1", 60).await,
+        "1",
+        "the closed call was cancelled upstream"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while in_flight(&app, "alice", "fx") != Some(0) {
+        assert!(Instant::now() < deadline, "the call stays registered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     client.cancel().await.expect("client closes");
     app.stop().await;
 }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::Stream;
@@ -112,15 +113,23 @@ impl Drop for AskGuard {
     }
 }
 
+/// A direct call's answer, boxed so that it can move to a task of its own.
+type Answer = Pin<Box<dyn Future<Output = ServerJsonRpcMessage> + Send>>;
+
 /// The SSE events of one direct call: what the call sends the client while
 /// it runs, then its answer; the call runs as the stream is polled.
+///
+/// Dropped before its answer (the client closed the request), the call
+/// runs on in a task of its own: a disconnect is not a cancellation, and
+/// the client's `notifications/cancelled` for it, which may come after the
+/// close, still finds it and tells the upstream.
 pub(super) struct CallEvents {
     rx: mpsc::UnboundedReceiver<ServerJsonRpcMessage>,
-    answer: Option<
-        sync_wrapper::SyncWrapper<Pin<Box<dyn Future<Output = ServerJsonRpcMessage> + Send>>>,
-    >,
+    answer: Option<sync_wrapper::SyncWrapper<Answer>>,
     /// Messages to send before the stream ends.
     queued: std::collections::VecDeque<ServerJsonRpcMessage>,
+    /// The first event, read ahead by [`CallEvents::first`].
+    first: Option<ServerSseMessage>,
 }
 
 impl CallEvents {
@@ -134,6 +143,32 @@ impl CallEvents {
             rx,
             answer: Some(sync_wrapper::SyncWrapper::new(Box::pin(answer))),
             queued: std::collections::VecDeque::new(),
+            first: None,
+        }
+    }
+
+    /// Runs the call until its first event is ready, for at most `wait`:
+    /// a plain call's only event is its answer, which then leaves in one
+    /// write with the response's head. A call that sends something first,
+    /// or takes longer, goes on as the response streams.
+    pub(super) async fn first(mut self, wait: Duration) -> Self {
+        use futures::StreamExt as _;
+        if let Ok(first) = tokio::time::timeout(wait, self.next()).await {
+            self.first = first;
+        }
+        self
+    }
+}
+
+impl Drop for CallEvents {
+    fn drop(&mut self) {
+        let Some(answer) = self.answer.take() else {
+            return;
+        };
+        // Outside a runtime (only when the process is ending) there is
+        // nothing left to run it on.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(answer.into_inner());
         }
     }
 }
@@ -143,6 +178,9 @@ impl Stream for CallEvents {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(event) = this.first.take() {
+            return Poll::Ready(Some(event));
+        }
         if let Some(message) = this.queued.pop_front() {
             return Poll::Ready(Some(ServerSseMessage::from_message(message)));
         }
@@ -194,6 +232,7 @@ mod tests {
             rx,
             answer: Some(sync_wrapper::SyncWrapper::new(Box::pin(answer))),
             queued: std::collections::VecDeque::new(),
+            first: None,
         };
         (tx, events)
     }
@@ -223,6 +262,48 @@ mod tests {
         assert_eq!(kinds, ["note", "note", "note", "answer"]);
         // Once the answer is out, nothing more can be sent on the stream.
         assert!(tx.send(progress(4.0)).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_answer_is_read_ahead_but_a_slow_call_is_left_to_stream() {
+        let (_tx, quick) = events(async {
+            ServerJsonRpcMessage::response(ServerResult::empty(()), RequestId::Number(1))
+        });
+        let quick = quick.first(Duration::from_secs(1)).await;
+        assert!(quick.first.is_some() && quick.answer.is_none());
+        assert_eq!(
+            quick.map(|e| kind(&e)).collect::<Vec<_>>().await,
+            ["answer"]
+        );
+
+        let (_tx, slow) = events(async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            ServerJsonRpcMessage::response(ServerResult::empty(()), RequestId::Number(2))
+        });
+        let started = tokio::time::Instant::now();
+        let slow = slow.first(Duration::from_secs(1)).await;
+        // Given up after the wait, with the call still running in the stream.
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        assert!(slow.first.is_none() && slow.answer.is_some());
+        assert_eq!(slow.map(|e| kind(&e)).collect::<Vec<_>>().await, ["answer"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_stream_is_dropped_runs_on_to_its_end() {
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let (_tx, events) = events(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            done_tx.send(()).expect("the test waits");
+            ServerJsonRpcMessage::response(ServerResult::empty(()), RequestId::Number(3))
+        });
+        // The client gives up while the call runs: the stream is dropped.
+        let events = events.first(Duration::from_secs(1)).await;
+        assert!(events.answer.is_some());
+        drop(events);
+        tokio::time::timeout(Duration::from_secs(5), done)
+            .await
+            .expect("the call ran on after its stream was dropped")
+            .expect("and ended");
     }
 
     #[tokio::test]
