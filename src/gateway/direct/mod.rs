@@ -14,9 +14,7 @@
 //!   headers) and the `/mcp` middleware its caller;
 //! - the call is what the handler would run (`handler::call_tool`), and
 //!   its answer the JSON-RPC message rmcp would send a legacy-session peer,
-//!   on the same kind of SSE response. The call runs before the response's
-//!   head is sent, for up to a second (`HEAD_WAIT`): a plain call's head
-//!   and answer then leave in one write;
+//!   on the same kind of SSE response;
 //! - the call's progress, the upstream's log messages and its
 //!   `sampling`/`elicitation`/`roots` requests go on that response stream
 //!   ([`CallStream`](crate::upstream::relay::CallStream)); the client's answers to those requests and its
@@ -29,9 +27,9 @@
 //! event ids, so a client that loses it cannot resume it with
 //! `Last-Event-ID` (rmcp's streams can be resumed for 60 s). A disconnect
 //! is not a cancellation: a call whose request is closed before its answer
-//! (some clients close it when they cancel a call, before its head came)
-//! runs on in a task of its own, its answer lost, and the client's
-//! `notifications/cancelled` for it still cancels it upstream.
+//! (rmcp's client closes it when it cancels a call whose response head has
+//! not come yet) runs on in a task of its own, its answer lost, and the
+//! client's `notifications/cancelled` for it still cancels it upstream.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
@@ -79,12 +77,6 @@ use stream::{CallEvents, DirectStream};
 /// request's extensions.
 #[derive(Debug, Clone)]
 pub struct Hello(pub Arc<serde_json::Value>);
-
-/// How long a direct call may run before its response's head is sent. A
-/// call that ends sooner is answered in one write, head and answer; a
-/// longer one gets its head (and rmcp's keep-alive comments) while it runs,
-/// so that proxies in between do not take it for a dead connection.
-const HEAD_WAIT: Duration = Duration::from_secs(1);
 
 /// The first id of the requests direct calls send to clients: far above
 /// the ids rmcp gives its own (a `u32` count from 0), and exact in a
@@ -431,10 +423,7 @@ impl SessionManager for Sessions {
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         use futures::StreamExt as _;
         match direct_call(stash::unstash(message)) {
-            Route::Direct(call) => {
-                let events = self.direct.serve(id.clone(), call);
-                Ok(events.first(HEAD_WAIT).await.left_stream())
-            }
+            Route::Direct(call) => Ok(self.direct.serve(id.clone(), call).left_stream()),
             Route::Rmcp(message) => {
                 let open = self.life.open(id).await?;
                 let stream = match self.local.create_stream(id, message.clone()).await {

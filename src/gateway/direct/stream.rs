@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::Stream;
@@ -128,8 +127,6 @@ pub(super) struct CallEvents {
     answer: Option<sync_wrapper::SyncWrapper<Answer>>,
     /// Messages to send before the stream ends.
     queued: std::collections::VecDeque<ServerJsonRpcMessage>,
-    /// The first event, read ahead by [`CallEvents::first`].
-    first: Option<ServerSseMessage>,
 }
 
 impl CallEvents {
@@ -143,20 +140,7 @@ impl CallEvents {
             rx,
             answer: Some(sync_wrapper::SyncWrapper::new(Box::pin(answer))),
             queued: std::collections::VecDeque::new(),
-            first: None,
         }
-    }
-
-    /// Runs the call until its first event is ready, for at most `wait`:
-    /// a plain call's only event is its answer, which then leaves in one
-    /// write with the response's head. A call that sends something first,
-    /// or takes longer, goes on as the response streams.
-    pub(super) async fn first(mut self, wait: Duration) -> Self {
-        use futures::StreamExt as _;
-        if let Ok(first) = tokio::time::timeout(wait, self.next()).await {
-            self.first = first;
-        }
-        self
     }
 }
 
@@ -178,9 +162,6 @@ impl Stream for CallEvents {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if let Some(event) = this.first.take() {
-            return Poll::Ready(Some(event));
-        }
         if let Some(message) = this.queued.pop_front() {
             return Poll::Ready(Some(ServerSseMessage::from_message(message)));
         }
@@ -213,6 +194,7 @@ mod tests {
     use futures::StreamExt as _;
     use rmcp::model::{JsonRpcMessage, ProgressToken, ServerResult};
     use rmcp::model::{ProgressNotification, ProgressNotificationParam};
+    use std::time::Duration;
 
     fn progress(step: f64) -> ServerJsonRpcMessage {
         ServerJsonRpcMessage::notification(
@@ -232,7 +214,6 @@ mod tests {
             rx,
             answer: Some(sync_wrapper::SyncWrapper::new(Box::pin(answer))),
             queued: std::collections::VecDeque::new(),
-            first: None,
         };
         (tx, events)
     }
@@ -265,30 +246,6 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_answer_is_read_ahead_but_a_slow_call_is_left_to_stream() {
-        let (_tx, quick) = events(async {
-            ServerJsonRpcMessage::response(ServerResult::empty(()), RequestId::Number(1))
-        });
-        let quick = quick.first(Duration::from_secs(1)).await;
-        assert!(quick.first.is_some() && quick.answer.is_none());
-        assert_eq!(
-            quick.map(|e| kind(&e)).collect::<Vec<_>>().await,
-            ["answer"]
-        );
-
-        let (_tx, slow) = events(async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            ServerJsonRpcMessage::response(ServerResult::empty(()), RequestId::Number(2))
-        });
-        let started = tokio::time::Instant::now();
-        let slow = slow.first(Duration::from_secs(1)).await;
-        // Given up after the wait, with the call still running in the stream.
-        assert_eq!(started.elapsed(), Duration::from_secs(1));
-        assert!(slow.first.is_none() && slow.answer.is_some());
-        assert_eq!(slow.map(|e| kind(&e)).collect::<Vec<_>>().await, ["answer"]);
-    }
-
-    #[tokio::test(start_paused = true)]
     async fn a_call_whose_stream_is_dropped_runs_on_to_its_end() {
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let (_tx, events) = events(async move {
@@ -297,8 +254,9 @@ mod tests {
             ServerJsonRpcMessage::response(ServerResult::empty(()), RequestId::Number(3))
         });
         // The client gives up while the call runs: the stream is dropped.
-        let events = events.first(Duration::from_secs(1)).await;
-        assert!(events.answer.is_some());
+        let mut events = events;
+        let early = tokio::time::timeout(Duration::from_secs(1), events.next()).await;
+        assert!(early.is_err() && events.answer.is_some());
         drop(events);
         tokio::time::timeout(Duration::from_secs(5), done)
             .await
