@@ -196,9 +196,14 @@ pub fn gateway(data_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<(Proc,
     // them on and off) from the caller's environment reach the gateway.
     for (k, v) in std::env::vars_os() {
         let k_text = k.to_string_lossy();
-        if ["MIMALLOC_", "TOKIO_", "MANIFOLD_AUDIT__", "MANIFOLD_LOG__"]
-            .iter()
-            .any(|prefix| k_text.starts_with(prefix))
+        if [
+            "GLIBC_TUNABLES",
+            "TOKIO_",
+            "MANIFOLD_AUDIT__",
+            "MANIFOLD_LOG__",
+        ]
+        .iter()
+        .any(|prefix| k_text.starts_with(prefix))
         {
             command.env(k, v);
         }
