@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::support::app::spawn_app_with;
 use crate::support::mcp::{
-    SESSION_REVISION, exchange, exchange_all, listen, open_session, post, until_list_changed,
+    SESSION_REVISION, cancel_request, exchange, exchange_all, listen, open_session, post,
+    until_list_changed,
 };
 use crate::support::rest::{add_fixture, connect};
 
@@ -118,22 +119,10 @@ async fn notifications_cancelled_ends_a_call_in_flight_at_once() {
         tokio::spawn(exchange(request))
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let cancel = json!({
-        "jsonrpc": "2.0",
-        "method": "notifications/cancelled",
-        "params": {"requestId": 7, "reason": "changed my mind"},
-    });
-    let response = post(
-        &app,
-        &alice,
-        Some(&session),
-        Some(SESSION_REVISION),
-        &cancel,
-    )
-    .send()
-    .await
-    .expect("sent");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        cancel_request(&app, &alice, &session, 7, "changed my mind").await,
+        StatusCode::ACCEPTED
+    );
     let (status, _, answer) = tokio::time::timeout(Duration::from_secs(10), slow)
         .await
         .expect("the cancelled call ends at once")

@@ -18,7 +18,7 @@ use crate::mcp_relay::{
     call_text, cancelled_count, error_code, in_flight, relay_client, start_call, three_steps,
 };
 use crate::support::app::{TestApp, spawn_app, spawn_app_with};
-use crate::support::mcp::{SESSION_REVISION, call, open_session, post};
+use crate::support::mcp::{SESSION_REVISION, call, cancel_request, open_session, post};
 use crate::support::rest::{add_public, connect, session_server};
 use crate::support::upstreams::{FixtureHttp, Restartable};
 
@@ -204,21 +204,10 @@ async fn a_call_whose_request_is_closed_runs_on_until_its_client_cancels_it() {
     assert_eq!(cancelled_count(&client, "0", 1).await, "0");
 
     // Its cancellation, sent after the close, still reaches the upstream.
-    let cancel = json!({
-        "jsonrpc": "2.0", "method": "notifications/cancelled",
-        "params": {"requestId": 7, "reason": "gave up"},
-    });
-    let response = post(
-        &app,
-        &alice,
-        Some(&session),
-        Some(SESSION_REVISION),
-        &cancel,
-    )
-    .send()
-    .await
-    .expect("sent");
-    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    assert_eq!(
+        cancel_request(&app, &alice, &session, 7, "gave up").await,
+        reqwest::StatusCode::ACCEPTED
+    );
     assert_eq!(
         cancelled_count(&client, "1", 60).await,
         "1",

@@ -173,6 +173,27 @@ pub fn post(
     post_at(app, "/mcp", key, session, version, body)
 }
 
+/// Posts `notifications/cancelled` for request `id` of the 2025-11-25
+/// `session` to `/mcp` as `key`; the HTTP status it got.
+pub async fn cancel_request(
+    app: &TestApp,
+    key: &str,
+    session: &str,
+    id: u64,
+    reason: &str,
+) -> reqwest::StatusCode {
+    let cancel = serde_json::json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": id, "reason": reason},
+    });
+    post(app, key, Some(session), Some(SESSION_REVISION), &cancel)
+        .send()
+        .await
+        .expect("sent")
+        .status()
+}
+
 /// A POST of `body` to `path` as `key`, with the `Accept` header MCP
 /// requires, an optional `Mcp-Session-Id` and `MCP-Protocol-Version`, and
 /// for the stateless revision its standard headers.
