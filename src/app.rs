@@ -170,7 +170,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
         delay: Duration,
     ) -> anyhow::Result<()> {
-        tracing::info!(addr = %self.local_addr()?, "manifold listening");
+        tracing::info!(
+            addr = %self.local_addr()?,
+            worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
+            "manifold listening"
+        );
         if let Some(listener) = self.metrics_listener {
             let addr = listener.local_addr()?;
             tracing::info!(%addr, "metrics listening");

@@ -90,12 +90,30 @@ enum ConfigCommand {
 }
 
 impl Cli {
-    /// Runs the chosen command; the exit code is 2 for bad configuration.
-    pub async fn run(self) -> ExitCode {
+    /// Loads the settings, starts the async runtime with their
+    /// `worker_threads` and runs the chosen command on it; the exit code is
+    /// 2 for bad configuration.
+    pub fn run(self) -> ExitCode {
         let settings = match Settings::load(self.config.as_deref()) {
             Ok(settings) => settings,
             Err(err) => return config_failure(&err),
         };
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        runtime.enable_all();
+        if settings.worker_threads > 0 {
+            runtime.worker_threads(settings.worker_threads);
+        }
+        match runtime.build() {
+            Ok(runtime) => runtime.block_on(self.run_with(settings)),
+            Err(err) => {
+                eprintln!("error: cannot start the async runtime: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// Runs the chosen command with `settings`.
+    async fn run_with(self, settings: Settings) -> ExitCode {
         telemetry::init(&settings.log);
         let ran = self.command.run(settings).await;
         // The spans still queued (traces on): sent before the process ends.

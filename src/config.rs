@@ -20,6 +20,9 @@ use crate::secret::{Secret, SecretUrl};
 pub const DEFAULT_CONFIG_FILE: &str = "manifold.toml";
 /// Prefix of every environment variable Manifold reads.
 pub const ENV_PREFIX: &str = "MANIFOLD_";
+/// The most `worker_threads` allowed: a typo (an extra zero) fails at start
+/// instead of starting thousands of threads.
+pub const MAX_WORKER_THREADS: usize = 1024;
 
 /// All of Manifold's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +32,9 @@ pub struct Settings {
     pub listen: String,
     /// Folder for the SQLite catalog, the generated admin key and secrets key.
     pub data_dir: PathBuf,
+    /// Threads that run the gateway's tasks; 0 means one per CPU the
+    /// process may use.
+    pub worker_threads: usize,
     pub catalog: CatalogSettings,
     pub state: StateSettings,
     pub upstream: UpstreamSettings,
@@ -176,6 +182,7 @@ impl Default for Settings {
         Self {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
+            worker_threads: 0,
             catalog: CatalogSettings::default(),
             state: StateSettings::default(),
             upstream: UpstreamSettings::default(),
@@ -355,6 +362,15 @@ impl Settings {
         self.listen_addr()?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("data_dir", "must not be empty"));
+        }
+        if self.worker_threads > MAX_WORKER_THREADS {
+            return Err(ConfigError::new(
+                "worker_threads",
+                format!(
+                    "must be at most {MAX_WORKER_THREADS} (0 = one per CPU), not {}",
+                    self.worker_threads
+                ),
+            ));
         }
         self.catalog_backend()?;
         if self.catalog.max_connections == 0 {

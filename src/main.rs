@@ -1,10 +1,10 @@
-//! The `manifold` binary: parse the command line, hand over to the library.
+//! The `manifold` binary: parse the command line, hand over to the library
+//! (which starts the async runtime once the settings are read).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    manifold::cli::Cli::parse().run().await
+fn main() -> ExitCode {
+    manifold::cli::Cli::parse().run()
 }

@@ -114,6 +114,8 @@ fn an_invalid_value_names_its_key() {
             "maybe",
             "auth.anonymous",
         ),
+        ("MANIFOLD_WORKER_THREADS", "20000", "worker_threads"),
+        ("MANIFOLD_WORKER_THREADS", "-1", "worker_threads"),
     ];
     for (var, value, key) in cases {
         let err = load(&[(var, value)]).err();
@@ -126,6 +128,19 @@ fn an_invalid_value_names_its_key() {
         );
         assert!(!err.to_string().contains('\n'), "one line: {err}");
     }
+}
+
+#[test]
+fn worker_threads_default_to_one_per_cpu_and_are_read_from_the_environment() -> anyhow::Result<()> {
+    assert_eq!(load(&[])?.worker_threads, 0, "0: one per CPU");
+    let s = load(&[("MANIFOLD_WORKER_THREADS", "1")])?;
+    assert_eq!(s.worker_threads, 1);
+    let most = MAX_WORKER_THREADS.to_string();
+    assert_eq!(
+        load(&[("MANIFOLD_WORKER_THREADS", &most)])?.worker_threads,
+        MAX_WORKER_THREADS
+    );
+    Ok(())
 }
 
 #[test]

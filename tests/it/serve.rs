@@ -200,6 +200,32 @@ async fn serve_in_an_empty_folder_creates_its_data_and_answers() {
     assert_eq!(list["items"][0]["name"], "Productivity");
 }
 
+#[tokio::test]
+async fn serve_runs_its_work_on_the_configured_number_of_threads() {
+    let dir = tempfile::tempdir().expect("dir");
+    let client = reqwest::Client::new();
+    // 3 on a 2-CPU machine: the setting, not the CPU count, decides.
+    for threads in ["1", "3"] {
+        let served = serve(dir.path(), &[("MANIFOLD_WORKER_THREADS", threads)]);
+        let health = client
+            .get(format!("{}/healthz", served.base))
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(health.status(), StatusCode::OK);
+        let log = served.log();
+        let listening = log
+            .iter()
+            .find(|line| line.contains("manifold listening"))
+            .expect("the listening line");
+        assert!(
+            listening.contains(&format!("worker_threads={threads}")),
+            "{listening}"
+        );
+        assert!(terminate(served), "SIGTERM shuts down cleanly");
+    }
+}
+
 #[test]
 fn key_commands_create_list_and_revoke() {
     let dir = tempfile::tempdir().expect("dir");
