@@ -88,6 +88,16 @@ impl Served {
     }
 }
 
+/// The status of a GET of `path` on `served`.
+async fn status(client: &reqwest::Client, served: &Served, path: &str) -> StatusCode {
+    client
+        .get(format!("{}{path}", served.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .status()
+}
+
 /// Sends SIGTERM and waits; returns whether the process exited cleanly.
 pub fn terminate(mut served: Served) -> bool {
     let pid = served.child.id().to_string();
@@ -101,18 +111,8 @@ async fn serve_in_an_empty_folder_creates_its_data_and_answers() {
     let dir = tempfile::tempdir().expect("dir");
     let served = serve(dir.path(), &[]);
     let client = reqwest::Client::new();
-    let health = client
-        .get(format!("{}/healthz", served.base))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status(), StatusCode::OK);
-    let ready = client
-        .get(format!("{}/readyz", served.base))
-        .send()
-        .await
-        .expect("readyz");
-    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(status(&client, &served, "/healthz").await, StatusCode::OK);
+    assert_eq!(status(&client, &served, "/readyz").await, StatusCode::OK);
     // The admin page and its entry script, with no configuration and no key.
     let page = client.get(&served.base).send().await.expect("GET /");
     assert_eq!(page.status(), StatusCode::OK);
@@ -207,12 +207,7 @@ async fn serve_runs_its_work_on_the_configured_number_of_threads() {
     // 3 on a 2-CPU machine: the setting, not the CPU count, decides.
     for threads in ["1", "3"] {
         let served = serve(dir.path(), &[("MANIFOLD_WORKER_THREADS", threads)]);
-        let health = client
-            .get(format!("{}/healthz", served.base))
-            .send()
-            .await
-            .expect("healthz");
-        assert_eq!(health.status(), StatusCode::OK);
+        assert_eq!(status(&client, &served, "/healthz").await, StatusCode::OK);
         let log = served.log();
         let listening = log
             .iter()
