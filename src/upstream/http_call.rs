@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use rmcp::model::{
@@ -37,6 +37,7 @@ use rmcp::{Peer, RoleClient, ServiceError};
 use sse_stream::SseStream;
 
 use crate::error::ErrorCode;
+use crate::upstream::http1::{self, Http1, SendError};
 use crate::upstream::relay::{LinkEvent, Relay};
 use crate::upstream::{UpstreamClient, with_causes};
 
@@ -46,11 +47,18 @@ mod call_answer;
 /// everything sent with it.
 pub struct HttpRoute {
     pub(crate) http: reqwest::Client,
+    /// The plain-HTTP/1.1 client that drives its connections in the
+    /// caller's task, when the route can take it (see `http1`).
+    pub(crate) http1: Option<Arc<Http1>>,
+    /// `url`'s path and query: the target of an HTTP/1.1 request.
+    pub(crate) target: Option<axum::http::Uri>,
     /// The endpoint, parsed once for every call of the route.
     pub(crate) url: reqwest::Url,
     pub(crate) session: Arc<str>,
     pub(crate) auth: Option<String>,
     pub(crate) headers: HashMap<HeaderName, HeaderValue>,
+    /// `Mcp-Session-Id` and `Authorization`, made once for every call.
+    fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl std::fmt::Debug for HttpRoute {
@@ -67,6 +75,7 @@ impl HttpRoute {
     /// headers a route cannot reuse).
     pub(crate) fn of_post(
         http: &reqwest::Client,
+        http1: Option<&Arc<Http1>>,
         uri: &Arc<str>,
         session: Option<&Arc<str>>,
         auth: Option<&String>,
@@ -76,9 +85,26 @@ impl HttpRoute {
         if headers.keys().any(|name| name.as_str() == "mcp-method") {
             return None;
         }
+        let url = reqwest::Url::parse(uri).ok()?;
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let mut fixed = vec![(
+            HeaderName::from_static("mcp-session-id"),
+            HeaderValue::from_str(session).ok()?,
+        )];
+        if let Some(auth) = auth {
+            let mut value = HeaderValue::from_str(&format!("Bearer {auth}")).ok()?;
+            value.set_sensitive(true);
+            fixed.push((reqwest::header::AUTHORIZATION, value));
+        }
         Some(Self {
+            fixed,
             http: http.clone(),
-            url: reqwest::Url::parse(uri).ok()?,
+            http1: http1.cloned(),
+            target: target.parse().ok(),
+            url,
             session: session.clone(),
             auth: auth.cloned(),
             headers: headers
@@ -94,33 +120,94 @@ impl HttpRoute {
         session.is_some_and(|s| *s == self.session) && auth == self.auth.as_ref()
     }
 
-    /// A POST of `message` on this route.
-    fn post(
-        &self,
-        message: &ClientJsonRpcMessage,
-    ) -> Result<reqwest::RequestBuilder, ServiceError> {
-        let body = serde_json::to_vec(message).map_err(|e| broken(format!("encoding: {e}")))?;
+    /// Posts `message` on this route: through [`Http1`] when the route
+    /// can take it, through reqwest otherwise.
+    async fn send(&self, message: &ClientJsonRpcMessage) -> Result<Reply, Unanswered> {
+        let body = serde_json::to_vec(message)
+            .map_err(|e| Unanswered::Unsent(format!("encoding: {e}")))?;
+        let trace = crate::telemetry::trace_headers(message);
+        if let (Some(http1), Some(target)) = (&self.http1, &self.target) {
+            let mut request = axum::http::Request::post(target.clone())
+                .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+                .map_err(|e| Unanswered::Unsent(e.to_string()))?;
+            let headers = request.headers_mut();
+            headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(ACCEPTED));
+            headers.insert(
+                reqwest::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            for (name, value) in self.fixed.iter().map(|(k, v)| (k, v)).chain(&self.headers) {
+                headers.append(name.clone(), value.clone());
+            }
+            for (name, value) in trace.iter().flat_map(|trace| trace.iter()) {
+                headers.append(name.clone(), value.clone());
+            }
+            return match http1.send(request).await {
+                Ok(response) => Ok(Reply::of_http1(response)),
+                Err(SendError::Connect(err)) => Err(Unanswered::Unsent(err.to_string())),
+                Err(err @ SendError::Broken(_)) => Err(Unanswered::Broken(err.to_string())),
+            };
+        }
         let mut request = self
             .http
             .post(self.url.clone())
-            .header(
-                reqwest::header::ACCEPT,
-                "text/event-stream, application/json",
-            )
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("mcp-session-id", self.session.as_ref());
-        if let Some(auth) = &self.auth {
-            request = request.bearer_auth(auth);
-        }
-        for (name, value) in &self.headers {
+            .header(reqwest::header::ACCEPT, ACCEPTED)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in self.fixed.iter().map(|(k, v)| (k, v)).chain(&self.headers) {
             request = request.header(name, value);
         }
-        if let Some(trace) = crate::telemetry::trace_headers(message) {
-            for (name, value) in trace.iter() {
-                request = request.header(name, value);
-            }
+        for (name, value) in trace.iter().flat_map(|trace| trace.iter()) {
+            request = request.header(name, value);
         }
-        Ok(request.body(body))
+        match request.body(body).send().await {
+            Ok(response) => Ok(Reply::of_reqwest(response)),
+            Err(err) if err.is_connect() => Err(Unanswered::Unsent(with_causes(&err))),
+            Err(err) => Err(Unanswered::Broken(with_causes(&err))),
+        }
+    }
+}
+
+/// What a call accepts from its upstream.
+const ACCEPTED: &str = "text/event-stream, application/json";
+
+/// Why a POST on a route got no response.
+enum Unanswered {
+    /// Nothing reached the upstream.
+    Unsent(String),
+    /// The upstream may have the request.
+    Broken(String),
+}
+
+/// A body's bytes as they come, from either client.
+type ByteStream = futures::stream::BoxStream<'static, Result<hyper::body::Bytes, std::io::Error>>;
+
+/// An upstream's response to a POST on a route.
+struct Reply {
+    status: StatusCode,
+    /// Lower-cased; empty when there is none.
+    content_type: String,
+    body: ByteStream,
+}
+
+impl Reply {
+    fn of_reqwest(response: reqwest::Response) -> Self {
+        Self {
+            status: response.status(),
+            content_type: content_type(response.headers()),
+            body: response
+                .bytes_stream()
+                .map(|c| c.map_err(std::io::Error::other))
+                .boxed(),
+        }
+    }
+
+    fn of_http1(response: axum::http::Response<http1::Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self {
+            status: parts.status,
+            content_type: content_type(&parts.headers),
+            body: body.map(|c| c.map_err(std::io::Error::other)).boxed(),
+        }
     }
 }
 
@@ -173,30 +260,29 @@ pub async fn post(
 ) -> Posted {
     request.get_meta_mut().set_progress_token(token);
     let message = ClientJsonRpcMessage::request(request, id.clone());
-    let sent = match route.post(&message) {
-        Ok(sent) => sent.send().await,
-        Err(_) => return refused(message),
-    };
-    let response = match sent {
+    let response = match route.send(&message).await {
         Ok(response) => response,
         // Nothing reached the upstream: rmcp tries, and breaks the link if
         // it cannot either.
-        Err(err) if err.is_connect() => {
-            tracing::debug!(error = %with_causes(&err), "a direct upstream POST could not connect; through rmcp");
+        Err(Unanswered::Unsent(reason)) => {
+            tracing::debug!(%reason, "a direct upstream POST was not sent; through rmcp");
             return refused(message);
         }
         // The upstream may have the call: never sent twice.
-        Err(err) => return answered(Err(broken(with_causes(&err)))),
+        Err(Unanswered::Broken(reason)) => return answered(Err(broken(reason))),
     };
-    let status = response.status();
+    let Reply {
+        status,
+        content_type,
+        body,
+    } = response;
     if status.is_client_error() {
         tracing::debug!(%status, "the upstream refused a direct POST; through rmcp");
         return refused(message);
     }
-    let content_type = content_type(&response);
     if status.is_success() && content_type.starts_with("application/json") {
         let limit = StreamableHttpResponseLimits::default().max_json_response_size;
-        let body = match read_bounded(response, limit).await {
+        let body = match collect_bounded(body, limit).await {
             Ok(body) => body,
             Err(err) => return answered(Err(broken(err.to_string()))),
         };
@@ -229,7 +315,7 @@ pub async fn post(
         origin: InboundStreamOrigin::OutboundRequest(id.clone()),
         id,
     };
-    Posted::Answer(Box::pin(stream.read(response)))
+    Posted::Answer(Box::pin(stream.read(body)))
 }
 
 fn answered(answer: Result<ServerResult, ServiceError>) -> Posted {
@@ -276,8 +362,8 @@ struct Stream {
 
 impl Stream {
     /// Reads the answer's events until the answer.
-    async fn read(self, response: reqwest::Response) -> Result<ServerResult, ServiceError> {
-        let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+    async fn read(self, body: ByteStream) -> Result<ServerResult, ServiceError> {
+        let mut events = SseStream::from_bytes_stream(body);
         // The upstream's requests being served; dropped (aborted) with the
         // call.
         let mut asked = tokio::task::JoinSet::new();
@@ -288,7 +374,10 @@ impl Stream {
                 continue;
             };
             let message = match call_answer::read(data.as_bytes(), &self.id) {
-                Ok(call_answer::Read::Result(result)) => return Ok(result),
+                Ok(call_answer::Read::Result(result)) => {
+                    finish(events);
+                    return Ok(result);
+                }
                 Ok(call_answer::Read::Message(message)) => message,
                 Err(err) => {
                     tracing::debug!(error = %err, "an unreadable upstream message; skipped");
@@ -296,7 +385,10 @@ impl Stream {
                 }
             };
             let message = match the_answer(message, &self.id) {
-                Read::Answer(answer) => return answer,
+                Read::Answer(answer) => {
+                    finish(events);
+                    return answer;
+                }
                 Read::Other(message) => message,
             };
             match message {
@@ -371,25 +463,40 @@ impl Stream {
 
 /// Posts a client's answer to an upstream request.
 async fn answer_upstream(route: &HttpRoute, message: &ClientJsonRpcMessage) {
-    let sent = match route.post(message) {
-        Ok(request) => request.send().await,
-        Err(_) => return,
-    };
-    match sent {
-        Ok(response) if response.status().is_success() => {}
-        Ok(response) => {
-            tracing::debug!(status = %response.status(), "the upstream refused an answer");
+    match route.send(message).await {
+        Ok(reply) if reply.status.is_success() => {
+            // Read to its end, so that its connection can be used again.
+            let _ = collect_bounded(reply.body, ANSWER_LIMIT).await;
         }
-        Err(err) => {
-            tracing::debug!(error = %with_causes(&err), "an answer did not reach the upstream")
+        Ok(reply) => {
+            tracing::debug!(status = %reply.status, "the upstream refused an answer");
+        }
+        Err(Unanswered::Unsent(reason) | Unanswered::Broken(reason)) => {
+            tracing::debug!(%reason, "an answer did not reach the upstream")
         }
     }
 }
 
-/// The `Content-Type` of `response`, lower-cased (empty when it has none).
-pub(crate) fn content_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
+/// How much of the upstream's reply to an answer is read (it has none).
+const ANSWER_LIMIT: usize = 64 * 1024;
+
+/// The rest of a call's answer stream, once its answer is in: read beside
+/// the call (briefly), so that the connection under it can serve another.
+fn finish<S: futures::Stream + Send + Unpin + 'static>(mut events: S) {
+    use futures::FutureExt as _;
+    if let Some(None) = events.next().now_or_never() {
+        return;
+    }
+    tokio::spawn(async move {
+        let rest = async { while events.next().await.is_some() {} };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rest).await;
+    });
+}
+
+/// The `Content-Type` among `headers`, lower-cased (empty when there is
+/// none).
+pub(crate) fn content_type(headers: &axum::http::HeaderMap) -> String {
+    headers
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
@@ -401,8 +508,15 @@ pub(crate) async fn read_bounded(
     response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, StreamableHttpError<reqwest::Error>> {
+    collect_bounded(response.bytes_stream(), limit).await
+}
+
+/// The bytes of `chunks`, refused past `limit`.
+async fn collect_bounded<E: std::error::Error + Send + Sync + 'static>(
+    mut chunks: impl futures::Stream<Item = Result<hyper::body::Bytes, E>> + Unpin,
+    limit: usize,
+) -> Result<Vec<u8>, StreamableHttpError<E>> {
     let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(StreamableHttpError::Client)?;
         if body.len() + chunk.len() > limit {
@@ -430,8 +544,8 @@ mod tests {
         let uri: Arc<str> = "http://127.0.0.1:1/mcp".into();
         let session: Arc<str> = "s1".into();
         let plain = headers(&["mcp-protocol-version"]);
-        assert!(HttpRoute::of_post(&http, &uri, None, None, &plain).is_none());
-        let route = HttpRoute::of_post(&http, &uri, Some(&session), None, &plain)
+        assert!(HttpRoute::of_post(&http, None, &uri, None, None, &plain).is_none());
+        let route = HttpRoute::of_post(&http, None, &uri, Some(&session), None, &plain)
             .expect("a legacy session has a route");
         assert!(route.same(Some(&session), None));
         assert!(!route.same(Some(&"s2".into()), None), "another session");
@@ -441,11 +555,11 @@ mod tests {
         );
         // 2026-07-28 requests carry their method in a header of their own.
         let modern = headers(&["mcp-method", "mcp-protocol-version"]);
-        assert!(HttpRoute::of_post(&http, &uri, Some(&session), None, &modern).is_none());
+        assert!(HttpRoute::of_post(&http, None, &uri, Some(&session), None, &modern).is_none());
         // One call's trace context is never reused for another.
         let traced = headers(&["traceparent", "tracestate", "x-api-key"]);
         let route =
-            HttpRoute::of_post(&http, &uri, Some(&session), None, &traced).expect("a route");
+            HttpRoute::of_post(&http, None, &uri, Some(&session), None, &traced).expect("a route");
         let kept: Vec<_> = route.headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(kept, ["x-api-key"]);
     }

@@ -40,6 +40,7 @@ use rmcp::transport::streamable_http_client::{
 use serde_json::{Map, Value};
 
 use crate::upstream::http_call::{HttpRoute, content_type, read_bounded};
+use crate::upstream::http1::Http1;
 use sse_stream::{Error as SseError, Sse, SseStream};
 
 /// The key an answer is wrapped under.
@@ -141,6 +142,7 @@ impl RawLane {
     fn note_route(
         &self,
         http: &reqwest::Client,
+        http1: Option<&Arc<Http1>>,
         uri: &Arc<str>,
         session: Option<&Arc<str>>,
         auth: Option<&String>,
@@ -150,7 +152,7 @@ impl RawLane {
         if route.as_ref().is_some_and(|r| r.same(session, auth)) {
             return;
         }
-        *route = HttpRoute::of_post(http, uri, session, auth, headers).map(Arc::new);
+        *route = HttpRoute::of_post(http, http1, uri, session, auth, headers).map(Arc::new);
     }
 
     /// Reads one upstream message (what a transport received as `text`).
@@ -203,12 +205,18 @@ pub fn unwrap(result: ServerResult) -> Value {
 #[derive(Clone)]
 pub(crate) struct RawHttp {
     http: reqwest::Client,
+    /// For tool calls posted without rmcp, when the upstream is plain HTTP.
+    http1: Option<Arc<Http1>>,
     lane: Arc<RawLane>,
 }
 
 impl RawHttp {
-    pub(crate) fn new(http: reqwest::Client, lane: Arc<RawLane>) -> Self {
-        Self { http, lane }
+    pub(crate) fn new(http: reqwest::Client, http1: Option<Http1>, lane: Arc<RawLane>) -> Self {
+        Self {
+            http,
+            http1: http1.map(Arc::new),
+            lane,
+        }
     }
 
     /// An event stream whose messages pass the lane.
@@ -292,7 +300,7 @@ impl RawHttp {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let content_type = content_type(&response);
+        let content_type = content_type(response.headers());
         if status.is_success() && content_type.starts_with("text/event-stream") {
             let events = SseStream::from_bytes_stream(response.bytes_stream()).boxed();
             return Ok(StreamableHttpPostResponse::Sse(
@@ -395,6 +403,7 @@ impl StreamableHttpClient for RawHttp {
         }
         self.lane.note_route(
             &self.http,
+            self.http1.as_ref(),
             &uri,
             session_id.as_ref(),
             auth_token.as_ref(),

@@ -15,6 +15,7 @@ use rmcp::transport::{AuthClient, StreamableHttpClientTransport};
 use crate::error::Error;
 use crate::upstream::health::LinkHealth;
 use crate::upstream::http_watch::HttpWatch;
+use crate::upstream::http1::Http1;
 use crate::upstream::raw::RawHttp;
 use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 
@@ -66,7 +67,10 @@ pub(crate) async fn open(
     // link (see `HttpWatch`) instead of waiting through a long back-off.
     config.retry_config = Arc::new(retry_policy());
     // Under everything: reqwest, with answers wanted raw read through the lane.
-    let http = RawHttp::new(http_client(options)?, health.lane().clone());
+    let http1 = reqwest::Url::parse(url.as_str())
+        .ok()
+        .and_then(|url| Http1::of(&url, options.egress, options.connect_timeout));
+    let http = RawHttp::new(http_client(options)?, http1, health.lane().clone());
     let server = target.name.as_str();
     let service = match &target.oauth {
         // Each request carries this user's access token, refreshed before

@@ -1,0 +1,188 @@
+//! Unit tests of the in-task HTTP/1.1 client against a real local HTTP
+//! server: connection reuse, an upstream restarted on the same port,
+//! refused connections and the egress policy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::StreamExt as _;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use super::*;
+
+/// A local HTTP/1.1 server that answers a POST with `HOST|BODY` and counts
+/// the connections it accepted; dropped, it closes them all.
+struct Server {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                conns.spawn(async move {
+                    let service = service_fn(|request: hyper::Request<Incoming>| async move {
+                        let host = request.headers()[header::HOST].clone();
+                        let body = request.into_body().collect().await?.to_bytes();
+                        let mut echo = host.as_bytes().to_vec();
+                        echo.push(b'|');
+                        echo.extend_from_slice(&body);
+                        Ok::<_, hyper::Error>(hyper::Response::new(Full::new(Bytes::from(echo))))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn client(addr: SocketAddr, policy: EgressPolicy) -> Arc<Http1> {
+    let url = reqwest::Url::parse(&format!("http://{addr}/mcp")).expect("url");
+    Arc::new(Http1::of(&url, policy, Duration::from_secs(2)).expect("plain HTTP"))
+}
+
+fn post(body: &'static str) -> Request<Full<Bytes>> {
+    Request::post("/mcp")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("request")
+}
+
+/// Sends `body` and reads the whole answer.
+async fn call(http: &Arc<Http1>, body: &'static str) -> Result<String, SendError> {
+    let response = http.send(post(body)).await?;
+    let mut body = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = body.next().await {
+        text.extend_from_slice(&chunk.map_err(SendError::Broken)?);
+    }
+    Ok(String::from_utf8(text).expect("utf-8"))
+}
+
+#[tokio::test]
+async fn calls_one_after_another_share_one_connection() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let http = client(server.addr, EgressPolicy::default());
+    for body in ["one", "two", "three"] {
+        let answer = call(&http, body).await.expect("an answer");
+        assert_eq!(answer, format!("{}|{body}", server.addr));
+    }
+    assert_eq!(server.accepted(), 1, "each call opened a connection");
+}
+
+#[tokio::test]
+async fn calls_at_once_open_a_connection_each_and_keep_them() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let http = client(server.addr, EgressPolicy::default());
+    let (a, b) = tokio::join!(call(&http, "a"), call(&http, "b"));
+    assert!(a.expect("a").ends_with("|a"));
+    assert!(b.expect("b").ends_with("|b"));
+    assert_eq!(server.accepted(), 2);
+    let (a, b) = tokio::join!(call(&http, "a"), call(&http, "b"));
+    assert!(a.is_ok() && b.is_ok());
+    assert_eq!(server.accepted(), 2, "the idle connections were not reused");
+}
+
+#[tokio::test]
+async fn an_upstream_restarted_on_the_same_port_gets_the_next_call() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let addr = server.addr;
+    let http = client(addr, EgressPolicy::default());
+    call(&http, "before").await.expect("an answer");
+    // The upstream goes away with its connections, and comes back.
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let again = Server::start(addr).await;
+    let answer = call(&http, "after")
+        .await
+        .expect("an answer after the restart");
+    assert_eq!(answer, format!("{addr}|after"));
+    assert_eq!(again.accepted(), 1);
+}
+
+#[tokio::test]
+async fn a_body_left_unread_closes_its_connection() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let http = client(server.addr, EgressPolicy::default());
+    let response = http.send(post("left")).await.expect("a response");
+    drop(response);
+    call(&http, "next").await.expect("an answer");
+    assert_eq!(server.accepted(), 2, "a half-read connection was reused");
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_connect_failure() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let http = client(addr, EgressPolicy::default());
+    match call(&http, "x").await {
+        Err(SendError::Connect(err)) => assert_eq!(err.code(), ErrorCode::UpstreamUnreachable),
+        other => panic!("expected a connect failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_egress_policy_is_applied_before_dialing() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let strict = EgressPolicy {
+        deny_private: false,
+        deny_loopback: true,
+    };
+    let http = client(server.addr, strict);
+    match call(&http, "x").await {
+        Err(SendError::Connect(err)) => assert_eq!(err.code(), ErrorCode::EgressDenied),
+        other => panic!("expected an egress refusal, got {other:?}"),
+    }
+    assert_eq!(server.accepted(), 0);
+}
+
+#[test]
+fn only_plain_http_takes_it() {
+    let policy = EgressPolicy::default();
+    let of = |url: &str| {
+        Http1::of(
+            &reqwest::Url::parse(url).expect("url"),
+            policy,
+            Duration::from_secs(1),
+        )
+    };
+    assert!(of("https://example.com/mcp").is_none());
+    let plain = of("http://example.com/mcp").expect("plain HTTP");
+    assert_eq!(plain.authority, "example.com");
+    assert_eq!(plain.port, 80);
+    let ported = of("http://127.0.0.1:8080/mcp").expect("plain HTTP");
+    assert_eq!(ported.authority, "127.0.0.1:8080");
+}
