@@ -250,7 +250,10 @@ fn proxied() -> bool {
 }
 
 /// A response body; reading it moves its connection on, and the end of it
-/// gives the connection back for the next request.
+/// gives the connection back for the next request. Dropped before its end
+/// (a call's answer stream once the answer is in), it reads what has
+/// already come without waiting: when that is the end, the connection is
+/// kept; otherwise it is closed.
 pub(crate) struct Body {
     body: Incoming,
     conn: Option<Conn>,
@@ -282,6 +285,26 @@ impl Stream for Body {
                     return Poll::Ready(None);
                 }
                 Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// How many frames a dropped body reads, at most, looking for its end.
+const DRAIN_FRAMES: usize = 8;
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..DRAIN_FRAMES {
+            conn.drive(&mut cx);
+            match Pin::new(&mut self.body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(None) => return self.home.put_back(conn),
+                Poll::Ready(Some(Err(_))) | Poll::Pending => return,
             }
         }
     }

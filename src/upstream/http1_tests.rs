@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt as _;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt as _, Either, Full, StreamBody};
+use hyper::body::{Bytes, Frame, Incoming};
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -37,16 +37,8 @@ impl Server {
                 };
                 count.fetch_add(1, Ordering::SeqCst);
                 conns.spawn(async move {
-                    let service = service_fn(|request: hyper::Request<Incoming>| async move {
-                        let host = request.headers()[header::HOST].clone();
-                        let body = request.into_body().collect().await?.to_bytes();
-                        let mut echo = host.as_bytes().to_vec();
-                        echo.push(b'|');
-                        echo.extend_from_slice(&body);
-                        Ok::<_, hyper::Error>(hyper::Response::new(Full::new(Bytes::from(echo))))
-                    });
                     let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
+                        .serve_connection(TokioIo::new(stream), service_fn(answer))
                         .await;
                 });
             }
@@ -63,6 +55,44 @@ impl Server {
     }
 }
 
+/// `HOST|BODY`; on `/slow`, the first half at once and the rest 300 ms
+/// later.
+async fn answer(
+    request: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Answer>, hyper::Error> {
+    let slow = request.uri().path() == "/slow";
+    let host = request.headers()[header::HOST].clone();
+    let body = request.into_body().collect().await?.to_bytes();
+    let mut echo = host.as_bytes().to_vec();
+    echo.push(b'|');
+    echo.extend_from_slice(&body);
+    if !slow {
+        return Ok(hyper::Response::new(Answer::Left(Full::new(Bytes::from(
+            echo,
+        )))));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, hyper::Error>>(2);
+    let rest = echo.split_off(echo.len() / 2);
+    tokio::spawn(async move {
+        let _ = tx.send(Ok(Frame::data(Bytes::from(echo)))).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = tx.send(Ok(Frame::data(Bytes::from(rest)))).await;
+    });
+    let stream = frames_of(rx);
+    Ok(hyper::Response::new(Answer::Right(StreamBody::new(stream))))
+}
+
+type Answer = Either<
+    Full<Bytes>,
+    StreamBody<futures::stream::BoxStream<'static, Result<Frame<Bytes>, hyper::Error>>>,
+>;
+
+fn frames_of(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, hyper::Error>>,
+) -> futures::stream::BoxStream<'static, Result<Frame<Bytes>, hyper::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
@@ -75,7 +105,11 @@ fn client(addr: SocketAddr, policy: EgressPolicy) -> Arc<Http1> {
 }
 
 fn post(body: &'static str) -> Request<Full<Bytes>> {
-    Request::post("/mcp")
+    post_to("/mcp", body)
+}
+
+fn post_to(path: &'static str, body: &'static str) -> Request<Full<Bytes>> {
+    Request::post(path)
         .body(Full::new(Bytes::from_static(body.as_bytes())))
         .expect("request")
 }
@@ -133,13 +167,50 @@ async fn an_upstream_restarted_on_the_same_port_gets_the_next_call() {
 }
 
 #[tokio::test]
-async fn a_body_left_unread_closes_its_connection() {
+async fn a_body_dropped_once_it_has_all_come_keeps_its_connection() {
     let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
     let http = client(server.addr, EgressPolicy::default());
-    let response = http.send(post("left")).await.expect("a response");
+    let response = http.send(post("whole")).await.expect("a response");
+    // The answer is small: it has come whole with the head.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     drop(response);
     call(&http, "next").await.expect("an answer");
+    assert_eq!(server.accepted(), 1, "a fully read connection was closed");
+}
+
+#[tokio::test]
+async fn a_body_dropped_before_its_end_closes_its_connection() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let http = client(server.addr, EgressPolicy::default());
+    let response = http
+        .send(post_to("/slow", "half"))
+        .await
+        .expect("a response");
+    let mut body = response.into_body();
+    let first = body.next().await.expect("a first chunk").expect("data");
+    assert!(!first.is_empty());
+    drop(body);
+    call(&http, "next").await.expect("an answer");
     assert_eq!(server.accepted(), 2, "a half-read connection was reused");
+}
+
+#[tokio::test]
+async fn a_body_read_to_its_end_in_pieces_keeps_its_connection() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let http = client(server.addr, EgressPolicy::default());
+    let response = http
+        .send(post_to("/slow", "pieces"))
+        .await
+        .expect("a response");
+    let mut body = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = body.next().await {
+        text.extend_from_slice(&chunk.expect("data"));
+    }
+    assert_eq!(text, format!("{}|pieces", server.addr).as_bytes());
+    drop(body);
+    call(&http, "next").await.expect("an answer");
+    assert_eq!(server.accepted(), 1);
 }
 
 #[tokio::test]

@@ -374,10 +374,7 @@ impl Stream {
                 continue;
             };
             let message = match call_answer::read(data.as_bytes(), &self.id) {
-                Ok(call_answer::Read::Result(result)) => {
-                    finish(events);
-                    return Ok(result);
-                }
+                Ok(call_answer::Read::Result(result)) => return Ok(result),
                 Ok(call_answer::Read::Message(message)) => message,
                 Err(err) => {
                     tracing::debug!(error = %err, "an unreadable upstream message; skipped");
@@ -385,10 +382,7 @@ impl Stream {
                 }
             };
             let message = match the_answer(message, &self.id) {
-                Read::Answer(answer) => {
-                    finish(events);
-                    return answer;
-                }
+                Read::Answer(answer) => return answer,
                 Read::Other(message) => message,
             };
             match message {
@@ -479,19 +473,6 @@ async fn answer_upstream(route: &HttpRoute, message: &ClientJsonRpcMessage) {
 
 /// How much of the upstream's reply to an answer is read (it has none).
 const ANSWER_LIMIT: usize = 64 * 1024;
-
-/// The rest of a call's answer stream, once its answer is in: read beside
-/// the call (briefly), so that the connection under it can serve another.
-fn finish<S: futures::Stream + Send + Unpin + 'static>(mut events: S) {
-    use futures::FutureExt as _;
-    if let Some(None) = events.next().now_or_never() {
-        return;
-    }
-    tokio::spawn(async move {
-        let rest = async { while events.next().await.is_some() {} };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rest).await;
-    });
-}
 
 /// The `Content-Type` among `headers`, lower-cased (empty when there is
 /// none).
