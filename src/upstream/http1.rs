@@ -148,9 +148,9 @@ impl Http1 {
             .headers_mut()
             .insert(header::HOST, self.authority.clone());
         loop {
-            let mut conn = match self.take() {
-                Some(conn) => conn,
-                None => self.connect().await?,
+            let (mut conn, reused) = match self.take() {
+                Some(conn) => (conn, true),
+                None => (self.connect().await?, false),
             };
             let mut sending = std::pin::pin!(conn.send.try_send_request(request));
             let sent = std::future::poll_fn(|cx| {
@@ -166,11 +166,25 @@ impl Http1 {
                         home: self.clone(),
                     }));
                 }
-                // Never written: safe to send on another connection.
                 Err(mut err) => match err.take_message() {
-                    Some(unsent) => {
-                        tracing::debug!(error = %err.error(), "an upstream connection closed before a request; another one");
+                    // Never written, on a kept connection the upstream
+                    // closed meanwhile: the next one (at last a new one).
+                    Some(unsent) if reused => {
+                        tracing::debug!(error = %err.error(), "a kept upstream connection closed before a request; another one");
                         request = unsent;
+                    }
+                    // Never written, on a new connection: nothing reached
+                    // the upstream.
+                    Some(_) => {
+                        return Err(SendError::Connect(Error::Upstream {
+                            code: ErrorCode::UpstreamUnreachable,
+                            message: format!(
+                                "{}:{} closed a new connection before the request: {}",
+                                self.host,
+                                self.port,
+                                err.error()
+                            ),
+                        }));
                     }
                     None => return Err(SendError::Broken(err.into_error())),
                 },

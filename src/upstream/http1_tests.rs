@@ -226,6 +226,28 @@ async fn nothing_listening_is_a_connect_failure() {
 }
 
 #[tokio::test]
+async fn an_upstream_that_closes_new_connections_is_not_redialed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let closer = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let http = client(addr, EgressPolicy::default());
+    let failed = call(&http, "x").await;
+    closer.abort();
+    assert!(
+        matches!(&failed, Err(SendError::Connect(_) | SendError::Broken(_))),
+        "expected a failure, got {failed:?}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "dialed again and again");
+}
+
+#[tokio::test]
 async fn the_egress_policy_is_applied_before_dialing() {
     let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
     let strict = EgressPolicy {
