@@ -37,11 +37,13 @@ use rmcp::{Peer, RoleClient, ServiceError};
 use sse_stream::SseStream;
 
 use crate::error::ErrorCode;
-use crate::upstream::http1::{self, Http1, SendError};
 use crate::upstream::relay::{LinkEvent, Relay};
 use crate::upstream::{UpstreamClient, with_causes};
 
 mod call_answer;
+pub(crate) mod http1;
+
+use http1::{Http1, SendError};
 
 /// How rmcp's last POST on a link reached the upstream: the session and
 /// everything sent with it.

@@ -22,7 +22,6 @@ pub mod downstream;
 pub mod egress;
 mod errors;
 pub mod health;
-mod http1;
 pub mod http_call;
 mod http_watch;
 pub mod oauth;

@@ -39,8 +39,8 @@ use rmcp::transport::streamable_http_client::{
 };
 use serde_json::{Map, Value};
 
+use crate::upstream::http_call::http1::Http1;
 use crate::upstream::http_call::{HttpRoute, content_type, read_bounded};
-use crate::upstream::http1::Http1;
 use sse_stream::{Error as SseError, Sse, SseStream};
 
 /// The key an answer is wrapped under.

@@ -14,8 +14,8 @@ use rmcp::transport::{AuthClient, StreamableHttpClientTransport};
 
 use crate::error::Error;
 use crate::upstream::health::LinkHealth;
+use crate::upstream::http_call::http1::Http1;
 use crate::upstream::http_watch::HttpWatch;
-use crate::upstream::http1::Http1;
 use crate::upstream::raw::RawHttp;
 use crate::upstream::{LinkOptions, Remote, Target, UpstreamClient, init_error};
 

@@ -17,7 +17,7 @@
 //! written on it, and a request hyper gives back unwritten is sent again on
 //! a fresh connection, never one that may have reached the upstream.
 //!
-//! [`HttpRoute`]: super::http_call::HttpRoute
+//! [`HttpRoute`]: super::HttpRoute
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -33,8 +33,8 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::egress::EgressPolicy;
 use crate::error::{Error, ErrorCode};
+use crate::upstream::egress::EgressPolicy;
 
 /// Idle connections kept per route; more are closed when they come back.
 const MAX_IDLE: usize = 256;
