@@ -192,15 +192,15 @@ impl Http1 {
         }
     }
 
-    /// An idle connection the upstream has not closed.
+    /// An idle connection the upstream has not closed (each is looked at,
+    /// and a closed one dropped, outside the lock).
     fn take(&self) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some((mut conn, since)) = idle.pop() {
+        loop {
+            let (mut conn, since) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
             if since.elapsed() < IDLE_FOR && conn.usable() {
                 return Some(conn);
             }
         }
-        None
     }
 
     /// Keeps `conn` for another request, when it can take one.
