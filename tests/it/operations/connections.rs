@@ -160,9 +160,9 @@ async fn at_the_connection_cap_the_probes_still_answer_and_other_requests_get_50
         assert!(read.is_ok(), "the server answered or closed within 5 s");
         String::from_utf8_lossy(&answer).into_owned()
     };
-    let fine = raw(served.addr.clone(), api(&key)).await;
-    assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
-
+    // No request before the cap is reached: a connection the server lets
+    // go a moment after its client saw it close would leave a slot free
+    // (the key is shown to work once the cap is gone, below).
     let mut held = Vec::new();
     for _ in 0..20 {
         held.push(slow_client(&served.addr).await);
