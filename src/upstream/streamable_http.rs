@@ -67,9 +67,7 @@ pub(crate) async fn open(
     // link (see `HttpWatch`) instead of waiting through a long back-off.
     config.retry_config = Arc::new(retry_policy());
     // Under everything: reqwest, with answers wanted raw read through the lane.
-    let http1 = reqwest::Url::parse(url.as_str())
-        .ok()
-        .and_then(|url| Http1::of(&url, options.egress, options.connect_timeout));
+    let http1 = Http1::of(url, options.egress, options.connect_timeout);
     let http = RawHttp::new(http_client(options)?, http1, health.lane().clone());
     let server = target.name.as_str();
     let service = match &target.oauth {

@@ -116,7 +116,16 @@ fn post_to(path: &'static str, body: &'static str) -> Request<Full<Bytes>> {
 
 /// Sends `body` and reads the whole answer.
 async fn call(http: &Arc<Http1>, body: &'static str) -> Result<String, SendError> {
-    let response = http.send(post(body)).await?;
+    call_to(http, "/mcp", body).await
+}
+
+/// Sends `body` to `path` and reads the whole answer.
+async fn call_to(
+    http: &Arc<Http1>,
+    path: &'static str,
+    body: &'static str,
+) -> Result<String, SendError> {
+    let response = http.send(post_to(path, body)).await?;
     let mut body = response.into_body();
     let mut text = Vec::new();
     while let Some(chunk) = body.next().await {
@@ -198,17 +207,8 @@ async fn a_body_dropped_before_its_end_closes_its_connection() {
 async fn a_body_read_to_its_end_in_pieces_keeps_its_connection() {
     let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
     let http = client(server.addr, EgressPolicy::default());
-    let response = http
-        .send(post_to("/slow", "pieces"))
-        .await
-        .expect("a response");
-    let mut body = response.into_body();
-    let mut text = Vec::new();
-    while let Some(chunk) = body.next().await {
-        text.extend_from_slice(&chunk.expect("data"));
-    }
-    assert_eq!(text, format!("{}|pieces", server.addr).as_bytes());
-    drop(body);
+    let answer = call_to(&http, "/slow", "pieces").await.expect("an answer");
+    assert_eq!(answer, format!("{}|pieces", server.addr));
     call(&http, "next").await.expect("an answer");
     assert_eq!(server.accepted(), 1);
 }
