@@ -38,7 +38,6 @@ use crate::gateway::handler::{GatewayHandler, Scope};
 use crate::gateway::ledger::{Full, Ledger, Reservation};
 use crate::gateway::notify::Forwarders;
 use crate::gateway::posted::{Posted, accepts_anything, checked_json, is_json};
-use crate::gateway::reply::Hold;
 use crate::gateway::revoked;
 use crate::gateway::view::ToolViews;
 use crate::http::ApiError;
@@ -204,11 +203,11 @@ type McpService = Arc<StreamableHttpService<GatewayHandler, Sessions>>;
 
 /// `service`'s answer to `request`; a POST's in one write when it can be
 /// (see [`reply`](crate::gateway::reply)).
-async fn serve(service: &McpService, hold: &Hold, request: Request) -> Response {
+async fn serve(service: &McpService, request: Request) -> Response {
     let post = request.method() == Method::POST;
     let response = service.handle(request).await.map(Body::new);
     if post {
-        crate::gateway::reply::one_write(response, hold).await
+        crate::gateway::reply::one_write(response).await
     } else {
         response
     }
@@ -315,9 +314,7 @@ pub fn service(app: AppState) -> Router {
         Scope::All,
         &managers,
     );
-    let hold = Hold::start(app.shutdown_token().child_token());
     let per_server_state = PerServer {
-        hold: hold.clone(),
         app: app.clone(),
         views,
         forwarders,
@@ -342,10 +339,7 @@ pub fn service(app: AppState) -> Router {
             "/t/{toolset}",
             axum::routing::any(per_toolset).with_state(per_server_state),
         )
-        .fallback(move |request: Request| {
-            let hold = hold.clone();
-            async move { serve(&mcp, &hold, request).await }
-        })
+        .fallback(move |request: Request| async move { serve(&mcp, request).await })
         .layer(middleware::from_fn_with_state(gate, authenticate));
     crate::gateway::batch::with_batches(endpoint, limit)
 }

@@ -16,7 +16,6 @@ use crate::catalog::ServerName;
 use crate::error::ErrorCode;
 use crate::gateway::handler::Scope;
 use crate::gateway::notify::Forwarders;
-use crate::gateway::reply::Hold;
 use crate::gateway::view::ToolViews;
 use crate::http::ApiError;
 use crate::principal::Principal;
@@ -47,7 +46,7 @@ pub(super) async fn per_server(
     if let Some(BoundRoute(route)) = request.extensions().get::<BoundRoute>()
         && *route == server
     {
-        return serve(&per_server.service(&server), &per_server.hold, request).await;
+        return serve(&per_server.service(&server), request).await;
     }
     match per_server
         .app
@@ -55,10 +54,7 @@ pub(super) async fn per_server(
         .get_server(&principal, &server)
         .await
     {
-        Ok(found) => {
-            let service = per_server.service(found.name.as_str());
-            serve(&service, &per_server.hold, request).await
-        }
+        Ok(found) => serve(&per_server.service(found.name.as_str()), request).await,
         Err(err) => ApiError(err).into_response(),
     }
 }
@@ -90,7 +86,7 @@ pub(super) async fn per_toolset(
     {
         return ApiError(err).into_response();
     }
-    serve(&per_server.service_of(scope), &per_server.hold, request).await
+    serve(&per_server.service_of(scope), request).await
 }
 
 /// The per-server services, made on first use of each server name.
@@ -102,8 +98,6 @@ pub(super) struct PerServer {
     pub(super) config: StreamableHttpServerConfig,
     pub(super) managers: Managers,
     pub(super) services: Arc<Mutex<HashMap<String, McpService>>>,
-    /// The clock of held answer heads (see `reply`).
-    pub(super) hold: Hold,
 }
 
 impl PerServer {

@@ -3,17 +3,13 @@
 //! rmcp answers every request in a session with an SSE stream whose head
 //! it hands out at once: the head went out in one write, and the answer,
 //! a moment later, in a second. [`one_write`] holds the head until the
-//! stream's first event (at most about [`HOLD`]), so that both go out together;
+//! stream's first event (at most [`HOLD`]), so that both go out together;
 //! and when that event is the whole answer (one JSON-RPC response, no event
 //! id, the stream over) it answers `application/json` instead, as the MCP
 //! transport lets a server answer any request of a client that accepts
 //! both (rmcp insists that clients do). A call still running after
 //! [`HOLD`], or one that sends progress or asks its client something
 //! first, gets its SSE stream as before.
-//!
-//! The hold ends on the ticks of one clock per endpoint ([`Hold`]), not on
-//! a timer per call: a timer per call cost more wake-ups between the two
-//! worker threads than the write it saved.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -24,55 +20,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, SizeHint};
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
-/// How long a POST's SSE head waits for the stream's first event, at
-/// most: long enough for the answer of a quick call, short next to any
-/// client's wait for a response head (minutes) and to rmcp's SSE
-/// keep-alive (15 s). The wait ends on the second tick of [`Hold`]'s clock,
-/// so it lasts between half of this and all of it.
+/// How long a POST's SSE head waits for the stream's first event: long
+/// enough for the answer of a quick call, short next to any client's wait
+/// for a response head (minutes) and to rmcp's SSE keep-alive (15 s).
 pub const HOLD: Duration = Duration::from_secs(1);
 
-/// The clock that ends held heads: it ticks every half [`HOLD`] in a task
-/// that ends with `ct` (after which nothing is held).
-#[derive(Clone)]
-pub struct Hold(watch::Receiver<u64>);
-
-impl Hold {
-    /// Starts the clock; it stops when `ct` is cancelled.
-    pub fn start(ct: CancellationToken) -> Self {
-        let (tx, rx) = watch::channel(0u64);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(HOLD / 2);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    () = ct.cancelled() => break,
-                    _ = every.tick() => tx.send_modify(|n| *n = n.wrapping_add(1)),
-                }
-            }
-        });
-        Self(rx)
-    }
-
-    /// Resolves on the clock's second tick from now (at once when it
-    /// stopped).
-    async fn over(&self) {
-        let mut ticks = self.0.clone();
-        ticks.borrow_and_update();
-        for _ in 0..2 {
-            if ticks.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
 /// `response` (rmcp's answer to a POST), its head held for the first event
-/// of its SSE stream until `hold` is over; `application/json` when that
-/// event is all there is.
-pub async fn one_write(response: Response, hold: &Hold) -> Response {
+/// of its SSE stream; `application/json` when that event is all there is.
+pub async fn one_write(response: Response) -> Response {
     let streams = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -81,16 +37,11 @@ pub async fn one_write(response: Response, hold: &Hold) -> Response {
         return response;
     }
     let (mut parts, mut body) = response.into_parts();
-    let first = tokio::select! {
-        biased;
-        first = body.frame() => Some(first),
-        () = hold.over() => None,
-    };
-    let first = match first {
+    let first = match tokio::time::timeout(HOLD, body.frame()).await {
         // Nothing yet: the head goes out now, the events as they come.
-        None => return Response::from_parts(parts, body),
-        Some(None) => return Response::from_parts(parts, Body::empty()),
-        Some(Some(first)) => first,
+        Err(_) => return Response::from_parts(parts, body),
+        Ok(None) => return Response::from_parts(parts, Body::empty()),
+        Ok(Some(first)) => first,
     };
     // Whether the stream is over already (then the end goes out with the
     // event, or the event is the whole answer), or has more to send now.
@@ -247,10 +198,6 @@ impl hyper::body::Body for Resumed {
 mod tests {
     use super::*;
 
-    async fn one_write(response: Response) -> Response {
-        super::one_write(response, &Hold::start(CancellationToken::new())).await
-    }
-
     fn sse(body: Body) -> Response {
         Response::builder()
             .header(header::CONTENT_TYPE, "text/event-stream")
@@ -354,15 +301,9 @@ mod tests {
     async fn a_slow_stream_gets_its_head_after_the_hold_and_its_events_later() {
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Frame<Bytes>, std::io::Error>>();
         let body = Body::new(http_body_util::StreamBody::new(rx));
-        let hold = Hold::start(CancellationToken::new());
-        tokio::time::sleep(HOLD / 3).await;
         let started = tokio::time::Instant::now();
-        let response = super::one_write(sse(body), &hold).await;
-        let held = started.elapsed();
-        assert!(
-            held >= HOLD / 2 && held <= HOLD,
-            "the head waited two ticks of the clock, no more: {held:?}"
-        );
+        let response = one_write(sse(body)).await;
+        assert_eq!(started.elapsed(), HOLD, "the head waited the hold, no more");
         let event = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
         tx.unbounded_send(Ok(Frame::data(Bytes::from(event))))
             .unwrap();
@@ -370,22 +311,6 @@ mod tests {
         let (content_type, body) = read(response).await;
         assert_eq!(content_type, "text/event-stream");
         assert_eq!(body, event.as_bytes());
-    }
-
-    #[tokio::test]
-    async fn once_the_clock_stopped_nothing_is_held() {
-        let ct = CancellationToken::new();
-        let hold = Hold::start(ct.clone());
-        ct.cancel();
-        let (_tx, rx) = futures::channel::mpsc::unbounded::<Result<Frame<Bytes>, std::io::Error>>();
-        let pending = sse(Body::new(http_body_util::StreamBody::new(rx)));
-        let response = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            super::one_write(pending, &hold),
-        )
-        .await
-        .expect("the head is not held without a clock");
-        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]
