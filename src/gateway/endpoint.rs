@@ -201,16 +201,9 @@ use routes::{PerServer, per_server, per_toolset};
 /// call [`StreamableHttpService::handle`] on the shared one instead.
 type McpService = Arc<StreamableHttpService<GatewayHandler, Sessions>>;
 
-/// `service`'s answer to `request`; a POST's in one write when it can be
-/// (see [`reply`](crate::gateway::reply)).
+/// `service`'s answer to `request`.
 async fn serve(service: &McpService, request: Request) -> Response {
-    let post = request.method() == Method::POST;
-    let response = service.handle(request).await.map(Body::new);
-    if post {
-        crate::gateway::reply::one_write(response).await
-    } else {
-        response
-    }
+    service.handle(request).await.map(Body::new)
 }
 
 /// rmcp's streamable-HTTP service making one handler of `scope` per session,

@@ -4,8 +4,7 @@
 //! - [`endpoint`] mounts rmcp's streamable-HTTP service behind API-key
 //!   authentication and binds each `Mcp-Session-Id` to the user who opened it;
 //!   [`posted`] checks a POST's headers and body before rmcp sees it;
-//!   [`reply`] sends a POST's answer in one write (JSON when it is one
-//!   message); [`binding`] keeps each session's owner and handshake in the state store;
+//!   [`binding`] keeps each session's owner and handshake in the state store;
 //!   [`batch`] splits the JSON-RPC batches protocol 2025-03-26 allows;
 //!   [`direct`] serves the hot path, a plain `tools/call`, without rmcp's
 //!   session worker.
@@ -46,7 +45,6 @@ pub mod info;
 pub mod ledger;
 pub mod notify;
 pub mod posted;
-pub mod reply;
 pub mod revoked;
 pub mod scope;
 pub mod search;
