@@ -7,7 +7,10 @@
 //! were deleted, 30 MiB once trimmed. Every few seconds, when fewer sessions
 //! or links are open, or fewer sessions awake, than at the last look, `malloc_trim(0)` returns the free pages of every
 //! arena (on a thread of tokio's blocking pool). Elsewhere than glibc it
-//! does nothing.
+//! does nothing. The `manifold` binary itself allocates with jemalloc,
+//! whose background thread gives freed pages back on its own (see
+//! `main.rs`); there this trims what C libraries (SQLite) allocate through
+//! glibc, and the in-process test server's heap.
 
 use std::time::Duration;
 
