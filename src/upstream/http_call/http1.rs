@@ -17,6 +17,13 @@
 //! written on it, and a request hyper gives back unwritten is sent again on
 //! a fresh connection, never one that may have reached the upstream.
 //!
+//! A call stops reading once it has its answer, and an upstream often sends
+//! the end of the answer's event stream a moment later, in a write of its
+//! own. Such a connection is kept with the rest of its response: the next
+//! call that wants it reads that rest first (what has come by then, without
+//! waiting) and takes the connection when the response has ended, or
+//! closes it and looks further.
+//!
 //! [`HttpRoute`]: super::HttpRoute
 
 use std::pin::Pin;
@@ -88,6 +95,9 @@ struct Conn {
     io: http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
     /// The connection has ended (closed by either side, or failed).
     ended: bool,
+    /// The unread rest of its last response, when that was let go before
+    /// its end.
+    rest: Option<Incoming>,
 }
 
 impl Conn {
@@ -108,6 +118,30 @@ impl Conn {
     fn usable(&mut self) -> bool {
         self.drive(&mut Context::from_waker(Waker::noop()));
         !self.ended && self.send.is_ready()
+    }
+
+    /// Reads what has come of the last response's rest, without waiting:
+    /// `Ready(true)` once that response has ended (or there was no rest),
+    /// `Pending` while more of it is to come, `Ready(false)` when it failed
+    /// or goes on for more than [`DRAIN_FRAMES`] frames.
+    fn finish(&mut self) -> Poll<bool> {
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..DRAIN_FRAMES {
+            self.drive(&mut cx);
+            let Some(rest) = self.rest.as_mut() else {
+                return Poll::Ready(true);
+            };
+            match Pin::new(rest).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(None) => {
+                    self.rest = None;
+                    return Poll::Ready(true);
+                }
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(false)
     }
 }
 
@@ -161,7 +195,7 @@ impl Http1 {
             match sent {
                 Ok(response) => {
                     return Ok(response.map(|body| Body {
-                        body,
+                        body: Some(body),
                         conn: Some(conn),
                         home: self.clone(),
                     }));
@@ -192,20 +226,27 @@ impl Http1 {
         }
     }
 
-    /// An idle connection the upstream has not closed (each is looked at,
-    /// and a closed one dropped, outside the lock).
+    /// An idle connection the upstream has not closed, its last response
+    /// over (each is looked at, and one that cannot take a request now
+    /// closed, outside the lock).
     fn take(&self) -> Option<Conn> {
         loop {
             let (mut conn, since) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
-            if since.elapsed() < IDLE_FOR && conn.usable() {
+            if since.elapsed() < IDLE_FOR && conn.finish() == Poll::Ready(true) && conn.usable() {
                 return Some(conn);
             }
         }
     }
 
-    /// Keeps `conn` for another request, when it can take one.
+    /// Keeps `conn` for another request, when it can take one, or will once
+    /// the rest of its last response has come.
     fn put_back(&self, mut conn: Conn) {
-        if !conn.usable() {
+        let keep = match conn.finish() {
+            Poll::Ready(true) => conn.usable(),
+            Poll::Pending => !conn.ended,
+            Poll::Ready(false) => false,
+        };
+        if !keep {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -233,6 +274,7 @@ impl Http1 {
                         send,
                         io,
                         ended: false,
+                        rest: None,
                     });
                 }
                 Ok(Err(err)) => last = Some(format!("{addr}: {err}")),
@@ -265,11 +307,12 @@ fn proxied() -> bool {
 
 /// A response body; reading it moves its connection on, and the end of it
 /// gives the connection back for the next request. Dropped before its end
-/// (a call's answer stream once the answer is in), it reads what has
-/// already come without waiting: when that is the end, the connection is
-/// kept; otherwise it is closed.
+/// (a call's answer stream once the answer is in), it goes back with its
+/// connection, which the next call takes once the rest has come (see
+/// [`Conn::finish`]).
 pub(crate) struct Body {
-    body: Incoming,
+    /// `None` once it has ended or failed.
+    body: Option<Incoming>,
     conn: Option<Conn>,
     home: Arc<Http1>,
 }
@@ -280,19 +323,24 @@ impl Stream for Body {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            let Some(body) = this.body.as_mut() else {
+                return Poll::Ready(None);
+            };
             if let Some(conn) = &mut this.conn {
                 conn.drive(cx);
             }
-            match Pin::new(&mut this.body).poll_frame(cx) {
+            match Pin::new(body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => return Poll::Ready(Some(Ok(data))),
                     Err(_trailers) => continue,
                 },
                 Poll::Ready(Some(Err(err))) => {
+                    this.body = None;
                     this.conn = None;
                     return Poll::Ready(Some(Err(err)));
                 }
                 Poll::Ready(None) => {
+                    this.body = None;
                     if let Some(conn) = this.conn.take() {
                         this.home.put_back(conn);
                     }
@@ -304,23 +352,17 @@ impl Stream for Body {
     }
 }
 
-/// How many frames a dropped body reads, at most, looking for its end.
+/// How many frames of a response's rest are read, at most, looking for
+/// its end, before its connection is given up.
 const DRAIN_FRAMES: usize = 8;
 
 impl Drop for Body {
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        let (Some(mut conn), Some(rest)) = (self.conn.take(), self.body.take()) else {
             return;
         };
-        let mut cx = Context::from_waker(Waker::noop());
-        for _ in 0..DRAIN_FRAMES {
-            conn.drive(&mut cx);
-            match Pin::new(&mut self.body).poll_frame(&mut cx) {
-                Poll::Ready(Some(Ok(_))) => continue,
-                Poll::Ready(None) => return self.home.put_back(conn),
-                Poll::Ready(Some(Err(_))) | Poll::Pending => return,
-            }
-        }
+        conn.rest = Some(rest);
+        self.home.put_back(conn);
     }
 }
 

@@ -187,10 +187,8 @@ async fn a_body_dropped_once_it_has_all_come_keeps_its_connection() {
     assert_eq!(server.accepted(), 1, "a fully read connection was closed");
 }
 
-#[tokio::test]
-async fn a_body_dropped_before_its_end_closes_its_connection() {
-    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
-    let http = client(server.addr, EgressPolicy::default());
+/// Sends to `/slow`, reads the first half of the answer and lets the rest go.
+async fn half_read(http: &Arc<Http1>) {
     let response = http
         .send(post_to("/slow", "half"))
         .await
@@ -198,9 +196,38 @@ async fn a_body_dropped_before_its_end_closes_its_connection() {
     let mut body = response.into_body();
     let first = body.next().await.expect("a first chunk").expect("data");
     assert!(!first.is_empty());
-    drop(body);
-    call(&http, "next").await.expect("an answer");
+}
+
+#[tokio::test]
+async fn a_connection_whose_last_answer_has_not_ended_is_not_reused() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let http = client(server.addr, EgressPolicy::default());
+    half_read(&http).await;
+    // The rest of the answer comes 300 ms later: the next call cannot
+    // have that connection now.
+    let answer = call(&http, "next").await.expect("an answer");
+    assert_eq!(answer, format!("{}|next", server.addr));
     assert_eq!(server.accepted(), 2, "a half-read connection was reused");
+}
+
+#[tokio::test]
+async fn a_connection_whose_last_answer_ended_after_it_was_let_go_is_reused() {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr")).await;
+    let http = client(server.addr, EgressPolicy::default());
+    half_read(&http).await;
+    // The rest comes while the connection is idle; the next call reads it
+    // and sends on the same connection.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let answer = call(&http, "next").await.expect("an answer");
+    assert_eq!(
+        answer,
+        format!("{}|next", server.addr),
+        "the rest of the last answer was read as this one"
+    );
+    assert_eq!(server.accepted(), 1, "the connection was not kept");
+    let answer = call(&http, "again").await.expect("an answer");
+    assert_eq!(answer, format!("{}|again", server.addr));
+    assert_eq!(server.accepted(), 1);
 }
 
 #[tokio::test]
