@@ -58,12 +58,7 @@ impl Audit {
                 .get("mcp-session-id")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            event.client_name = parts
-                .extensions
-                .get::<Hello>()
-                .and_then(|hello| hello.0.pointer("/clientInfo/name"))
-                .and_then(|name| name.as_str())
-                .map(str::to_owned);
+            event.client_name = parts.extensions.get::<Hello>().and_then(Hello::client_name);
         }
         Self {
             event: Some(Box::new(event)),

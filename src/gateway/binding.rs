@@ -50,7 +50,7 @@ impl SessionStore for BindingStore {
         if binding.route != self.route {
             return Ok(None);
         }
-        match serde_json::from_value(binding.initialize) {
+        match serde_json::from_str(binding.initialize.get()) {
             Ok(params) => Ok(Some(SessionState::new(params))),
             Err(err) => {
                 tracing::warn!(error = %err, "stored initialize params are unreadable");
@@ -67,7 +67,7 @@ impl SessionStore for BindingStore {
         let binding = McpBinding {
             user,
             route: self.route.clone(),
-            initialize: serde_json::to_value(&state.initialize_params)?,
+            initialize: serde_json::value::to_raw_value(&state.initialize_params)?,
         };
         self.app
             .state_store()

@@ -378,7 +378,9 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
             Ok(Some(binding)) if binding.user == principal.user_id => {
                 gate.ledger.enter(&principal.user_id, session);
                 parts.extensions.insert(BoundRoute(binding.route));
-                parts.extensions.insert(Hello(Arc::new(binding.initialize)));
+                parts
+                    .extensions
+                    .insert(Hello(Arc::from(binding.initialize)));
             }
             Ok(Some(_)) => return session_not_found(),
             Ok(None) => {

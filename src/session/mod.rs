@@ -94,7 +94,7 @@ impl ConnectionState {
 
 /// What the state store keeps for one MCP session (one `Mcp-Session-Id` on
 /// `/mcp`), so that any replica can check who may use it and rebuild it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct McpBinding {
     /// The user who opened the MCP session; anyone else gets 404.
     pub user: String,
@@ -102,8 +102,19 @@ pub struct McpBinding {
     /// `/mcp/s/{server}` (a session never moves between routes).
     pub route: String,
     /// The client's `initialize` params, replayed when another replica
-    /// restores the session.
-    pub initialize: serde_json::Value,
+    /// restores the session. Kept as the JSON text they were stored as:
+    /// every request of the session reads its binding, and few need more
+    /// of these than the client's name.
+    pub initialize: Box<serde_json::value::RawValue>,
+}
+
+impl PartialEq for McpBinding {
+    /// Equal owner and route, and the same `initialize` text.
+    fn eq(&self, other: &Self) -> bool {
+        self.user == other.user
+            && self.route == other.route
+            && self.initialize.get() == other.initialize.get()
+    }
 }
 
 /// Raw state operations; both backends pass the same contract tests.

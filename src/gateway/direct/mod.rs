@@ -76,7 +76,26 @@ use stream::{CallEvents, DirectStream};
 /// binding recorded them; the `/mcp` middleware puts them into the
 /// request's extensions.
 #[derive(Debug, Clone)]
-pub struct Hello(pub Arc<serde_json::Value>);
+pub struct Hello(pub Arc<serde_json::value::RawValue>);
+
+impl Hello {
+    /// `clientInfo.name`, when the params carry one.
+    pub fn client_name(&self) -> Option<String> {
+        /// The part of the params read here; the rest is skipped unparsed.
+        #[derive(serde::Deserialize)]
+        struct Params<'a> {
+            #[serde(rename = "clientInfo", borrow)]
+            client_info: Option<Info<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Info<'a> {
+            #[serde(borrow)]
+            name: Option<std::borrow::Cow<'a, str>>,
+        }
+        let params: Params<'_> = serde_json::from_str(self.0.get()).ok()?;
+        params.client_info?.name.map(std::borrow::Cow::into_owned)
+    }
+}
 
 /// The first id of the requests direct calls send to clients: far above
 /// the ids rmcp gives its own (a `u32` count from 0), and exact in a
@@ -556,5 +575,19 @@ mod tests {
         assert!(
             matches!(back, Route::Rmcp(JsonRpcMessage::Request(r)) if r.id == RequestId::Number(2))
         );
+    }
+
+    #[test]
+    fn the_client_name_is_read_from_the_stored_params() {
+        let hello = |json: &str| {
+            Hello(Arc::from(
+                serde_json::value::RawValue::from_string(json.into()).expect("json"),
+            ))
+        };
+        let stored = r#"{"protocolVersion":"2025-11-25","capabilities":{"roots":{}},"clientInfo":{"version":"1","name":"lang\"chain"}}"#;
+        assert_eq!(hello(stored).client_name().as_deref(), Some("lang\"chain"));
+        assert_eq!(hello(r#"{"capabilities":{}}"#).client_name(), None);
+        assert_eq!(hello(r#"{"clientInfo":{"name":7}}"#).client_name(), None);
+        assert_eq!(hello("[]").client_name(), None);
     }
 }

@@ -58,7 +58,7 @@ impl DirectStream {
 impl CallStream for DirectStream {
     fn capabilities(&self) -> Option<ClientCapabilities> {
         let hello = self.hello.as_ref()?;
-        serde_json::from_value::<InitializeRequestParams>((*hello.0).clone())
+        serde_json::from_str::<InitializeRequestParams>(hello.0.get())
             .ok()
             .map(|params| params.capabilities)
     }

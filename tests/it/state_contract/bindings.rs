@@ -12,11 +12,12 @@ fn binding(user: &str) -> McpBinding {
     McpBinding {
         user: user.to_owned(),
         route: String::new(),
-        initialize: json!({
+        initialize: serde_json::value::to_raw_value(&json!({
             "protocolVersion": "2025-11-25",
             "capabilities": {},
             "clientInfo": {"name": "c", "version": "1"}
-        }),
+        }))
+        .unwrap(),
     }
 }
 
