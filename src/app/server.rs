@@ -26,6 +26,7 @@
 //!   which ends them, and whatever is still open is cut.
 
 mod connection;
+mod own_wakes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

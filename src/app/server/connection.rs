@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::own_wakes::OwnWakes;
 use super::{Draining, Limits};
 use crate::error::ErrorCode;
 use crate::http::ApiError;
@@ -71,8 +72,7 @@ pub(super) async fn serve(
     };
     let service = hyper::service::service_fn(move |request| requests.clone().serve(request));
     let limits = shared.limits;
-    let connection = shared.builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
+    let mut connection = OwnWakes::new(shared.builder.serve_connection_with_upgrades(io, service));
     let mut shutting_down = false;
     // One timer, re-armed only when it fires: the connection's own state
     // changes never wake its task (each wake in the middle of a request
@@ -81,7 +81,7 @@ pub(super) async fn serve(
     tokio::pin!(check);
     loop {
         tokio::select! {
-            served = connection.as_mut() => {
+            served = &mut connection => {
                 if let Err(err) = served {
                     tracing::debug!(%peer, error = %err, "connection ended with an error");
                 }
@@ -89,7 +89,7 @@ pub(super) async fn serve(
             }
             () = shared.closing.cancelled(), if !shutting_down => {
                 shutting_down = true;
-                connection.as_mut().graceful_shutdown();
+                connection.inner().graceful_shutdown();
             }
             () = check.as_mut() => {
                 if conn.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
