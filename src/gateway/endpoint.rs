@@ -307,14 +307,15 @@ pub fn service(app: AppState) -> Router {
         Scope::All,
         &managers,
     );
-    let per_server_state = PerServer {
+    // Shared, not cloned, per request (rmcp's config holds a `Vec` of hosts).
+    let per_server_state = Arc::new(PerServer {
         app: app.clone(),
         views,
         forwarders,
         config,
         managers: managers.clone(),
         services: Arc::default(),
-    };
+    });
     let limit = app.settings().http.max_body_bytes;
     let ledger = Ledger::new(app.settings().mcp.max_sessions_per_user);
     let gate = Gate {

@@ -28,7 +28,7 @@ use crate::state::AppState;
 /// began, so it skips the catalog: the per-server route costs what `/mcp`
 /// costs.
 pub(super) async fn per_server(
-    State(per_server): State<PerServer>,
+    State(per_server): State<Arc<PerServer>>,
     Path(server): Path<String>,
     request: Request,
 ) -> Response {
@@ -64,7 +64,7 @@ pub(super) async fn per_server(
 /// an MCP session opened on this very route skips the catalog, as on the
 /// per-server route.
 pub(super) async fn per_toolset(
-    State(per_server): State<PerServer>,
+    State(per_server): State<Arc<PerServer>>,
     Path(toolset): Path<String>,
     request: Request,
 ) -> Response {
@@ -90,7 +90,6 @@ pub(super) async fn per_toolset(
 }
 
 /// The per-server services, made on first use of each server name.
-#[derive(Clone)]
 pub(super) struct PerServer {
     pub(super) app: AppState,
     pub(super) views: ToolViews,
