@@ -13,7 +13,10 @@
 //!   client and connection, raw JSON-RPC over HTTP/1.1): req/s, p50, p99,
 //!   gateway CPU per call; and, when HAProxy is installed (the tests'
 //!   fixtures install it), through a plain HTTP proxy in front of the same
-//!   upstream: what any proxy hop costs on this machine;
+//!   upstream: what any proxy hop costs on this machine. The legs of one
+//!   client count take turns, five 1 s slices each (fresh sessions and a
+//!   0.5 s warm-up before each), so a machine that speeds up or slows down
+//!   during the run does not favour one leg;
 //! - `tools/list` of 10 servers × 50 tools against the same 500 tools from
 //!   one upstream;
 //! - connect latency per transport (stdio, streamable HTTP, SSE, WebSocket);
@@ -72,8 +75,12 @@ struct Args {
 /// How much of everything to do.
 struct Plan {
     clients: &'static [usize],
+    /// Before each slice of a `tools/call` leg.
     warmup: Duration,
+    /// Of each `tools/call` leg, in `slices` slices taken in turn with the
+    /// other legs'.
     window: Duration,
+    slices: u32,
     list_rounds: usize,
     connect_rounds: usize,
     cycles: usize,
@@ -89,8 +96,9 @@ struct Plan {
 
 const FULL: Plan = Plan {
     clients: &[1, 8, 32, 128],
-    warmup: Duration::from_secs(1),
+    warmup: Duration::from_millis(500),
     window: Duration::from_secs(5),
+    slices: 5,
     list_rounds: 300,
     connect_rounds: 20,
     cycles: 25_000,
@@ -104,6 +112,7 @@ const QUICK: Plan = Plan {
     clients: &[1, 8],
     warmup: Duration::from_millis(100),
     window: Duration::from_millis(400),
+    slices: 2,
     list_rounds: 10,
     connect_rounds: 2,
     cycles: 200,
@@ -325,19 +334,37 @@ async fn proxy(
         targets.push(("/mcp", gateway.endpoint("/mcp", "bench")?, named, gw));
         let route = gateway.endpoint(&format!("/mcp/s/{server}"), "bench")?;
         targets.push(("/mcp/s", route, echo, gw));
+        // The legs take turns, a slice of the window each, so that the
+        // machine's drift over the run reaches every leg alike.
+        let slice = plan.window / plan.slices;
         for &clients in clients {
-            for (route, endpoint, tool, watch) in &targets {
-                let before = if route.starts_with("/mcp") {
-                    Some(gateway.clocks(server).await?)
-                } else {
-                    None
-                };
-                let run =
-                    load::run(endpoint, tool, clients, plan.warmup, plan.window, *watch).await?;
-                let split = match before {
-                    Some(before) => Some(gateway.clocks(server).await?.since(before)),
-                    None => None,
-                };
+            let mut legs: Vec<(Vec<load::Slice>, Clocks)> = targets
+                .iter()
+                .map(|_| (Vec::new(), Clocks::default()))
+                .collect();
+            for _ in 0..plan.slices {
+                for ((route, endpoint, tool, watch), (slices, spent)) in
+                    targets.iter().zip(legs.iter_mut())
+                {
+                    let gateway_leg = route.starts_with("/mcp");
+                    let before = if gateway_leg {
+                        Some(gateway.clocks(server).await?)
+                    } else {
+                        None
+                    };
+                    slices.push(
+                        load::slice(endpoint, tool, clients, plan.warmup, slice, *watch).await?,
+                    );
+                    if let Some(before) = before {
+                        spent.add(gateway.clocks(server).await?, before);
+                    }
+                }
+            }
+            for ((route, ..), (slices, spent)) in targets.iter().zip(legs) {
+                let run = load::Run::of(slices).with_context(|| format!("{server} {route}"))?;
+                let split = route
+                    .starts_with("/mcp")
+                    .then(|| spent.since(Clocks::default()));
                 report.call(server, route, clients, &run, split);
             }
         }

@@ -258,17 +258,26 @@ impl Run {
     }
 }
 
-/// `clients` sessions call `tool` back to back for `warmup`, then for
+/// What one slice of load measured (see [`Run::of`]).
+#[derive(Debug)]
+pub struct Slice {
+    times: Vec<Duration>,
+    seconds: f64,
+    /// CPU ticks of the watched process in the window.
+    ticks: Option<u64>,
+}
+
+/// `clients` fresh sessions call `tool` back to back for `warmup`, then for
 /// `window`; the CPU time process `watch` spends in the window is read from
 /// `/proc`.
-pub async fn run(
+pub async fn slice(
     endpoint: &Endpoint,
     tool: &str,
     clients: usize,
     warmup: Duration,
     window: Duration,
     watch: Option<u32>,
-) -> anyhow::Result<Run> {
+) -> anyhow::Result<Slice> {
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {
         sessions.push(
@@ -316,20 +325,35 @@ pub async fn run(
     for task in tasks {
         times.extend(task.await.context("a client panicked")??);
     }
-    if times.is_empty() {
-        bail!("no call finished inside the window");
-    }
     let ticks = match cpu {
         Some(task) => Some(task.await.context("the CPU reader panicked")??),
         None => None,
     };
-    times.sort_unstable();
-    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
-    Ok(Run {
-        calls: times.len(),
+    Ok(Slice {
+        times,
         seconds: window.as_secs_f64(),
-        p50_ms: at(0.5),
-        p99_ms: at(0.99),
-        cpu_us_per_call: ticks.map(|t| crate::procs::ticks_to_us(t) / times.len() as f64),
+        ticks,
     })
+}
+
+impl Run {
+    /// The slices of one leg taken together: calls, time and CPU summed,
+    /// percentiles over every call.
+    pub fn of(slices: Vec<Slice>) -> anyhow::Result<Run> {
+        let seconds = slices.iter().map(|s| s.seconds).sum();
+        let ticks = slices.iter().map(|s| s.ticks).sum::<Option<u64>>();
+        let mut times: Vec<Duration> = slices.into_iter().flat_map(|s| s.times).collect();
+        if times.is_empty() {
+            bail!("no call finished inside the window");
+        }
+        times.sort_unstable();
+        let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+        Ok(Run {
+            calls: times.len(),
+            seconds,
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            cpu_us_per_call: ticks.map(|t| crate::procs::ticks_to_us(t) / times.len() as f64),
+        })
+    }
 }

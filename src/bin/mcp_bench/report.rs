@@ -235,6 +235,14 @@ pub struct Clocks {
 }
 
 impl Clocks {
+    /// Adds what was spent between `before` and `now`.
+    pub fn add(&mut self, now: Clocks, before: Clocks) {
+        self.handler.0 += now.handler.0 - before.handler.0;
+        self.handler.1 += now.handler.1 - before.handler.1;
+        self.upstream.0 += now.upstream.0 - before.upstream.0;
+        self.upstream.1 += now.upstream.1 - before.upstream.1;
+    }
+
     /// Mean ms in the handler and in the upstream leg since `before`.
     pub fn since(self, before: Clocks) -> (f64, f64) {
         let mean = |now: (f64, f64), then: (f64, f64)| {
